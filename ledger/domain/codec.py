@@ -1,0 +1,214 @@
+"""Events to and from JSON: the ingest format and the stored payload.
+
+The contract (``shared/contract/README.md``): one JSON object per line, every
+field a string except ``params``; numbers are decimal strings. The decoder is
+deliberately unforgiving: JSON floats, integers, NaN/Infinity, duplicate keys,
+unknown or missing fields, exponents, naive or non-UTC times, empty or
+oversized strings are all refused with a message naming the field.
+
+The stored payload is the canonical JSON of the event (sorted keys, no
+whitespace, decimals as fixed-point strings), the text that the hash chain
+covers. ``SCHEMA_VERSION`` numbers the payload shapes; ``UPCASTERS`` would turn
+an old shape into the current one without rewriting history.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+import attrs
+
+from ledger.domain.events import EVENT_TYPES, INGESTED_TYPES, Event, thaw
+from ledger.domain.money import parse_decimal, to_str
+from ledger.errors import InvalidEvent
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "UPCASTERS",
+    "MAX_STRING",
+    "decode_line",
+    "decode_object",
+    "encode_payload",
+    "canonical_json",
+    "decode_stored",
+    "format_time",
+    "parse_time",
+    "to_json_object",
+]
+
+SCHEMA_VERSION = 1
+MAX_STRING = 200
+MAX_LINE_BYTES = 64 * 1024
+
+UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""(type, from_version) -> pure function giving the payload at from_version + 1."""
+
+
+def _refuse_float(text: str) -> Any:
+    raise InvalidEvent(f"JSON number {text} is not allowed: numbers are decimal strings")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise InvalidEvent(f"JSON constant {text} is not allowed")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidEvent(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(
+            text,
+            parse_float=_refuse_float,
+            parse_int=_refuse_float,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise InvalidEvent("JSON nested too deeply") from None
+
+
+def format_time(value: datetime) -> str:
+    """Canonical fixed-width UTC text, which sorts as time does."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: object, field: str = "at") -> datetime:
+    """ISO-8601 with an explicit UTC designator (``Z`` or ``+00:00``)."""
+    if not isinstance(text, str) or not text:
+        raise InvalidEvent(f"{field} must be an ISO-8601 UTC time string, got {text!r}")
+    if len(text) > 40:
+        raise InvalidEvent(f"{field} is too long to be a time")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidEvent(f"{field} is not an ISO-8601 time: {text!r}") from None
+    offset = value.utcoffset()
+    if offset is None:
+        raise InvalidEvent(f"{field} has no time zone; business time is UTC (end it with Z): {text!r}")
+    if offset.total_seconds() != 0:
+        raise InvalidEvent(f"{field} is not UTC: {text!r}")
+    return value.astimezone(timezone.utc)
+
+
+def _string(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{field} must be a string, got {type(value).__name__}")
+    if not value or not value.strip():
+        raise InvalidEvent(f"{field} must not be empty")
+    if len(value) > MAX_STRING:
+        raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidEvent(f"{field} contains control characters")
+    return value
+
+
+def _params(value: object, field: str = "params") -> Any:
+    """A params object: nested objects whose leaves are strings."""
+    if isinstance(value, dict):
+        return {_string(k, f"{field} key"): _params(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
+        return value
+    raise InvalidEvent(f"{field} must be a string or an object, got {type(value).__name__}")
+
+
+def _field_value(attribute: attrs.Attribute, raw: object) -> Any:
+    name = attribute.name
+    if name == "at":
+        return parse_time(raw)
+    if name == "params":
+        if not isinstance(raw, dict):
+            raise InvalidEvent(f"params must be an object, got {type(raw).__name__}")
+        return _params(raw)
+    if attribute.type in (Decimal, "Decimal"):
+        return parse_decimal(raw, name)
+    text = _string(raw, name)
+    if name == "side" and text not in ("buy", "sell"):
+        raise InvalidEvent(f"side must be 'buy' or 'sell', got {text!r}")
+    return text
+
+
+def decode_object(obj: object, *, allowed_types: frozenset[str] = INGESTED_TYPES) -> Event:
+    """Build an event from a decoded JSON object, refusing anything off-contract."""
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"each line must be a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        raise InvalidEvent(f"unknown event type {str(kind)[:60]!r}")
+    if kind not in allowed_types:
+        raise InvalidEvent(f"{kind} events are made by the liquidation engine and cannot be ingested")
+    cls = EVENT_TYPES[kind]
+    fields = {a.name: a for a in attrs.fields(cls)}
+    unknown = sorted(set(obj) - set(fields) - {"type"})
+    if unknown:
+        raise InvalidEvent(f"unknown field(s) for {kind}: {', '.join(repr(u[:40]) for u in unknown)}")
+    missing = [name for name in fields if name not in obj]
+    if missing:
+        raise InvalidEvent(f"missing field(s) for {kind}: {', '.join(missing)}")
+    values = {name: _field_value(attribute, obj[name]) for name, attribute in fields.items()}
+    return cls(**values)
+
+
+def decode_line(line: bytes | str) -> Event:
+    """One JSON Lines record to an ingested event."""
+    if isinstance(line, bytes):
+        if len(line) > MAX_LINE_BYTES:
+            raise InvalidEvent(f"line is longer than {MAX_LINE_BYTES} bytes")
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"not valid UTF-8 (byte {exc.start})") from None
+    return decode_object(_loads(line))
+
+
+def to_json_object(event: Event) -> dict[str, Any]:
+    """The event as a JSON-ready dict of strings (``type`` included)."""
+    out: dict[str, Any] = {"type": event.TYPE}
+    for attribute in attrs.fields(type(event)):
+        value = getattr(event, attribute.name)
+        if isinstance(value, Decimal):
+            out[attribute.name] = to_str(value)
+        elif isinstance(value, datetime):
+            out[attribute.name] = format_time(value)
+        elif attribute.name == "params":
+            out[attribute.name] = thaw(value)
+        else:
+            out[attribute.name] = value
+    return out
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 kept: the text that gets hashed."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_payload(event: Event) -> str:
+    """The stored payload: the event's body without the envelope (type, id, at)."""
+    body = to_json_object(event)
+    for key in ("type", "id", "at"):
+        body.pop(key)
+    return canonical_json(body)
+
+
+def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payload: str) -> Event:
+    """Rebuild a stored event, upcasting older payload shapes first."""
+    body = json.loads(payload)
+    version = schema_version
+    while version < SCHEMA_VERSION:
+        body = UPCASTERS[(kind, version)](body)
+        version += 1
+    body.update(type=kind, id=event_id, at=at)
+    return decode_object(body, allowed_types=frozenset(EVENT_TYPES))

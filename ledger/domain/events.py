@@ -1,0 +1,210 @@
+"""The events: small, frozen, past-tense facts.
+
+Two families. *Ingested* events come from outside (files, the API):
+``market_listed``, ``deposit``, ``withdrawal``, ``trade``, ``mark`` and
+``rules_activated``. *Engine-made* events are appended by the liquidation
+engine when a mark distresses an account: ``liquidation`` and ``bankruptcy``;
+they are never accepted from a file.
+
+Fields are validated by type only (``instance_of(Decimal)`` refuses floats
+rather than converting them); business rules (positive amounts, lot grid, known
+markets) live in ``validation`` because they depend on the ledger's state.
+Every event belongs to exactly one stream (see ``stream_of``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping, Union
+
+import attrs
+from attrs import field, frozen
+from attrs.validators import in_, instance_of
+
+__all__ = [
+    "Event",
+    "MarketListed",
+    "Deposit",
+    "Withdrawal",
+    "Trade",
+    "Mark",
+    "RulesActivated",
+    "Liquidation",
+    "Bankruptcy",
+    "EVENT_TYPES",
+    "INGESTED_TYPES",
+    "ENGINE_TYPES",
+    "stream_of",
+    "freeze",
+    "thaw",
+]
+
+_dec = instance_of(Decimal)
+_str = instance_of(str)
+
+
+def freeze(value: Any) -> Any:
+    """Deep-freeze JSON-like data (dicts become read-only mappings)."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again, for encoding."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def _utc(instance: Any, attribute: attrs.Attribute, value: datetime) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None or value.utcoffset().total_seconds() != 0:
+        raise TypeError(f"{attribute.name} must be a UTC datetime, got {value!r}")
+
+
+@frozen(kw_only=True)
+class Event:
+    """Common envelope: the idempotency key ``id`` and the business time ``at``."""
+
+    TYPE: ClassVar[str] = ""
+    id: str = field(validator=_str)
+    at: datetime = field(validator=_utc)
+
+
+@frozen(kw_only=True)
+class MarketListed(Event):
+    """A linear perpetual market opened: what it settles in and its quantity step."""
+
+    TYPE: ClassVar[str] = "market_listed"
+    market: str = field(validator=_str)
+    settle_asset: str = field(validator=_str)
+    lot_size: Decimal = field(validator=_dec)
+
+
+@frozen(kw_only=True)
+class Deposit(Event):
+    """Money arrived in an account from outside the venue."""
+
+    TYPE: ClassVar[str] = "deposit"
+    account: str = field(validator=_str)
+    asset: str = field(validator=_str)
+    amount: Decimal = field(validator=_dec)
+
+
+@frozen(kw_only=True)
+class Withdrawal(Event):
+    """Money left an account for outside the venue."""
+
+    TYPE: ClassVar[str] = "withdrawal"
+    account: str = field(validator=_str)
+    asset: str = field(validator=_str)
+    amount: Decimal = field(validator=_dec)
+
+
+@frozen(kw_only=True)
+class Trade(Event):
+    """A fill on a linear perpetual; ``fee`` is in the settle asset (negative: rebate)."""
+
+    TYPE: ClassVar[str] = "trade"
+    account: str = field(validator=_str)
+    market: str = field(validator=_str)
+    side: str = field(validator=in_(("buy", "sell")))
+    qty: Decimal = field(validator=_dec)
+    price: Decimal = field(validator=_dec)
+    fee: Decimal = field(validator=_dec)
+
+
+@frozen(kw_only=True)
+class Mark(Event):
+    """A mark price for a market; the liquidation engine checks accounts on it."""
+
+    TYPE: ClassVar[str] = "mark"
+    market: str = field(validator=_str)
+    price: Decimal = field(validator=_dec)
+
+
+@frozen(kw_only=True)
+class RulesActivated(Event):
+    """From ``at`` on, rule ``version`` with ``params`` decides liquidations."""
+
+    TYPE: ClassVar[str] = "rules_activated"
+    version: str = field(validator=_str)
+    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))
+
+
+@frozen(kw_only=True)
+class Liquidation(Event):
+    """The engine closed ``qty`` of a position at the mark, with its justification.
+
+    ``side`` is the side of the closing fill. ``penalty`` goes to the insurance
+    fund. The ``*_before``/``*_after`` figures are the account's equity,
+    maintenance margin and target (in the settle asset) around this close, and
+    ``required_qty`` the unrounded quantity the rule's formula asked for (empty
+    when the rule closes whole positions).
+    """
+
+    TYPE: ClassVar[str] = "liquidation"
+    account: str = field(validator=_str)
+    market: str = field(validator=_str)
+    side: str = field(validator=in_(("buy", "sell")))
+    qty: Decimal = field(validator=_dec)
+    price: Decimal = field(validator=_dec)
+    penalty: Decimal = field(validator=_dec)
+    rule_version: str = field(validator=_str)
+    trigger: str = field(validator=_str)
+    reason: str = field(validator=_str)
+    equity_before: Decimal = field(validator=_dec)
+    maintenance_before: Decimal = field(validator=_dec)
+    target_before: Decimal = field(validator=_dec)
+    equity_after: Decimal = field(validator=_dec)
+    maintenance_after: Decimal = field(validator=_dec)
+    target_after: Decimal = field(validator=_dec)
+    required_qty: str = field(validator=_str)
+
+
+@frozen(kw_only=True)
+class Bankruptcy(Event):
+    """An account's equity stayed negative with every position closed.
+
+    The ``deficit`` is covered by the insurance fund up to ``fund_before``
+    (``insurance_covered``); any rest is a ``socialized_loss``, recorded
+    honestly against the socialized-loss system account.
+    """
+
+    TYPE: ClassVar[str] = "bankruptcy"
+    account: str = field(validator=_str)
+    asset: str = field(validator=_str)
+    deficit: Decimal = field(validator=_dec)
+    fund_before: Decimal = field(validator=_dec)
+    insurance_covered: Decimal = field(validator=_dec)
+    socialized_loss: Decimal = field(validator=_dec)
+    rule_version: str = field(validator=_str)
+    trigger: str = field(validator=_str)
+
+
+AnyEvent = Union[MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Liquidation, Bankruptcy]
+
+EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
+    {cls.TYPE: cls for cls in (MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Liquidation, Bankruptcy)}
+)
+INGESTED_TYPES = frozenset({"market_listed", "deposit", "withdrawal", "trade", "mark", "rules_activated"})
+ENGINE_TYPES = frozenset({"liquidation", "bankruptcy"})
+
+SYSTEM_STREAM = "system"
+
+
+def stream_of(event: Event) -> str:
+    """The stream an event belongs to: its account, its market, or the system."""
+    account = getattr(event, "account", None)
+    if account is not None:
+        return f"account:{account}"
+    market = getattr(event, "market", None)
+    if market is not None:
+        return f"market:{market}"
+    return SYSTEM_STREAM

@@ -1,0 +1,51 @@
+"""Position arithmetic for linear perpetuals: fills, average entry, realized PnL.
+
+A fill in the direction of the position grows it at a size-weighted average
+entry price; a fill against it realizes ``closed × (price − entry)`` (sign of
+the position) and keeps the entry; a fill larger than the position flips it,
+the remainder opening at the fill price. A flat position has entry 0.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ledger.domain.money import ZERO, divide
+from ledger.domain.state import Position
+
+__all__ = ["signed_qty", "apply_fill", "unrealized_pnl", "closing_side"]
+
+
+def signed_qty(side: str, qty: Decimal) -> Decimal:
+    return qty if side == "buy" else -qty
+
+
+def closing_side(size: Decimal) -> str:
+    """The side of a fill that reduces a position of this sign."""
+    return "sell" if size > 0 else "buy"
+
+
+def apply_fill(position: Position, side: str, qty: Decimal, price: Decimal) -> tuple[Position, Decimal]:
+    """The position after a fill, and the PnL the fill realized."""
+    assert qty > 0 and price > 0, "fills have positive quantity and price"
+    size, entry = position.size, position.entry_price
+    delta = signed_qty(side, qty)
+    new_size = size + delta
+    if size == 0 or (size > 0) == (delta > 0):
+        new_entry = divide(abs(size) * entry + qty * price, abs(new_size))
+        return Position(new_size, new_entry, position.realized_pnl), ZERO
+    closed = min(qty, abs(size))
+    realized = closed * (price - entry) * (1 if size > 0 else -1)
+    if new_size == 0:
+        new_entry = ZERO
+    elif (new_size > 0) == (size > 0):
+        new_entry = entry
+    else:
+        new_entry = price
+    return Position(new_size, new_entry, position.realized_pnl + realized), realized
+
+
+def unrealized_pnl(position: Position, mark: Decimal | None) -> Decimal:
+    if position.size == 0 or mark is None:
+        return ZERO
+    return position.size * (mark - position.entry_price)

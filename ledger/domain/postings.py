@@ -1,0 +1,63 @@
+"""Double entry: every event moves money only as balanced postings.
+
+A posting credits or debits one book (a user account or a system account) in
+one asset. The postings of each event sum to zero per asset, which the fold
+asserts before applying them; since every cash change goes through postings,
+the trial balance (the sum of every book, per asset) is zero after every event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Iterable
+
+from attrs import frozen
+
+from ledger.domain.money import ZERO
+from ledger.domain.state import LedgerState
+
+__all__ = ["Posting", "user", "system", "assert_balanced", "trial_balance", "UnbalancedPostings"]
+
+
+class UnbalancedPostings(AssertionError):
+    """An invariant broke: an event's postings do not sum to zero. A bug, never input."""
+
+
+@frozen
+class Posting:
+    """``amount`` (signed) to ``account`` of ``book`` ('user' or 'system') in ``asset``."""
+
+    book: str
+    account: str
+    asset: str
+    amount: Decimal
+
+
+def user(account: str, asset: str, amount: Decimal) -> Posting:
+    return Posting("user", account, asset, amount)
+
+
+def system(account: str, asset: str, amount: Decimal) -> Posting:
+    return Posting("system", account, asset, amount)
+
+
+def assert_balanced(postings: Iterable[Posting], event_id: str) -> None:
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for posting in postings:
+        totals[posting.asset] += posting.amount
+    broken = {asset: total for asset, total in totals.items() if total != 0}
+    if broken:
+        raise UnbalancedPostings(f"event {event_id}: postings do not balance: {broken}")
+
+
+def trial_balance(state: LedgerState) -> dict[str, Decimal]:
+    """Sum of every user and system book per asset; zero everywhere when sound."""
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for account in state.accounts.values():
+        for asset, amount in account.cash.items():
+            totals[asset] += amount
+    for balances in state.system.values():
+        for asset, amount in balances.items():
+            totals[asset] += amount
+    return dict(totals)

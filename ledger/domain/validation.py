@@ -1,0 +1,103 @@
+"""Business checks an ingested event must pass against the state it lands on.
+
+The codec has already checked shapes and types; these checks need the state:
+the market must be listed, the quantity on its lot grid, the withdrawal
+covered, business time must not go backwards. Business time is one timeline
+for the whole ledger (non-decreasing along the log, and so within every
+stream): liquidations depend on the order of marks and fills, so an as-of
+time must always cut the log at one point.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable, Mapping
+
+from ledger.domain import events as ev
+from ledger.domain.codec import format_time
+from ledger.domain.money import ZERO, is_multiple, to_str
+from ledger.domain.state import LedgerState
+from ledger.domain.valuation import equity
+from ledger.errors import InvalidEvent
+
+__all__ = ["validate", "available_to_withdraw"]
+
+
+def _positive(value: Decimal, name: str) -> None:
+    if value <= 0:
+        raise InvalidEvent(f"{name} must be > 0, got {to_str(value)}")
+
+
+def _listed(state: LedgerState, market: str) -> None:
+    if market not in state.markets:
+        raise InvalidEvent(f"unknown market {market!r} (no market_listed event for it)")
+
+
+def available_to_withdraw(state: LedgerState, account: str, asset: str) -> Decimal:
+    """Cash in the asset, but never more than the account's equity in it."""
+    acct = state.account(account)
+    cash = acct.cash.get(asset, ZERO)
+    if any(m.settle_asset == asset for m in state.markets.values()):
+        return max(ZERO, min(cash, equity(state, acct, asset)))
+    return max(ZERO, cash)
+
+
+def _market_listed(state: LedgerState, event: ev.MarketListed) -> None:
+    if event.market in state.markets:
+        raise InvalidEvent(f"market {event.market!r} is already listed (by {state.markets[event.market].listed_by})")
+    _positive(event.lot_size, "lot_size")
+
+
+def _deposit(state: LedgerState, event: ev.Deposit) -> None:
+    _positive(event.amount, "amount")
+
+
+def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
+    _positive(event.amount, "amount")
+    available = available_to_withdraw(state, event.account, event.asset)
+    if event.amount > available:
+        raise InvalidEvent(
+            f"withdrawal of {to_str(event.amount)} {event.asset} exceeds the {to_str(available)} "
+            f"available to {event.account!r}"
+        )
+
+
+def _trade(state: LedgerState, event: ev.Trade) -> None:
+    _listed(state, event.market)
+    _positive(event.qty, "qty")
+    _positive(event.price, "price")
+    lot = state.markets[event.market].lot_size
+    if not is_multiple(event.qty, lot):
+        raise InvalidEvent(f"qty {to_str(event.qty)} is not a multiple of {event.market} lot size {to_str(lot)}")
+
+
+def _mark(state: LedgerState, event: ev.Mark) -> None:
+    _listed(state, event.market)
+    _positive(event.price, "price")
+
+
+def _rules_activated(state: LedgerState, event: ev.RulesActivated) -> None:
+    """Version and params are checked by the rules registry in the service layer."""
+
+
+_CHECKS: Mapping[type[ev.Event], Callable] = {
+    ev.MarketListed: _market_listed,
+    ev.Deposit: _deposit,
+    ev.Withdrawal: _withdrawal,
+    ev.Trade: _trade,
+    ev.Mark: _mark,
+    ev.RulesActivated: _rules_activated,
+}
+
+
+def validate(state: LedgerState, event: ev.Event) -> None:
+    """Raise ``InvalidEvent`` if ``event`` cannot follow ``state``."""
+    if state.last_at is not None and event.at < state.last_at:
+        raise InvalidEvent(
+            f"business time {format_time(event.at)} goes backwards: the ledger is already at "
+            f"{format_time(state.last_at)} (event {state.last_event_id})"
+        )
+    check = _CHECKS.get(type(event))
+    if check is None:
+        raise InvalidEvent(f"{event.TYPE} events cannot be ingested")
+    check(state, event)

@@ -1,0 +1,74 @@
+"""Every error the ledger raises on purpose.
+
+One root, ``LedgerError``, so callers can catch the ledger's refusals apart from
+bugs; each subclass also inherits the nearest built-in so generic code keeps
+working (``InvalidEvent`` is a ``ValueError``). Messages always name the
+offending record: ``FILE:LINE`` for ingested lines, the event id otherwise.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LedgerError",
+    "InvalidEvent",
+    "InvalidBatch",
+    "ConcurrencyConflict",
+    "DuplicateEventConflict",
+    "UnknownRuleVersion",
+    "InvalidRuleParams",
+    "NotInitialised",
+]
+
+
+class LedgerError(Exception):
+    """Root of the ledger's deliberate refusals."""
+
+
+class InvalidEvent(LedgerError, ValueError):
+    """One record is malformed or breaks a business rule; ``where`` names it."""
+
+    def __init__(self, reason: str, *, where: str | None = None) -> None:
+        self.reason = reason
+        self.where = where
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+    def located(self, where: str) -> "InvalidEvent":
+        """The same error, attributed to a record (``FILE:LINE`` or ``event ID``)."""
+        return type(self)(self.reason, where=where)
+
+
+class InvalidBatch(LedgerError, ValueError):
+    """A batch (usually a file) was rejected; it carries every error found."""
+
+    def __init__(self, errors: list[InvalidEvent]) -> None:
+        self.errors = errors
+        shown = "\n".join(str(e) for e in errors[:20])
+        more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(f"{shown}{more}\nnothing was stored")
+
+
+class ConcurrencyConflict(LedgerError, RuntimeError):
+    """An append expected a stream version that is no longer current."""
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        self.stream, self.expected, self.actual = stream, expected, actual
+        super().__init__(
+            f"stream {stream!r} is at version {actual}, the append expected {expected}; "
+            "nothing was stored: reload and retry"
+        )
+
+
+class DuplicateEventConflict(InvalidEvent):
+    """An event id is already stored with different content."""
+
+
+class UnknownRuleVersion(InvalidEvent):
+    """A ``rules_activated`` event names a version the registry does not hold."""
+
+
+class InvalidRuleParams(InvalidEvent):
+    """A ``rules_activated`` event carries parameters its version refuses."""
+
+
+class NotInitialised(LedgerError, RuntimeError):
+    """The database has no ledger schema yet (run ``ledger init``)."""

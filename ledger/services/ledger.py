@@ -1,0 +1,165 @@
+"""``Ledger``: the Python API of the ledger (the CLI is a thin layer over it).
+
+An append goes through one pipeline whoever calls it: under the log's write
+lock, load the state at the head, then for each event in order skip it if its
+id is stored with equal content (idempotency), refuse it if the id is stored
+with other content, validate it (core checks, then rule checks), fold it, and
+after a mark let the liquidation engine decide and fold its events too. Only
+when every event passed are they appended, in one transaction: a rejected
+batch stores nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from attrs import frozen
+
+from ledger.domain import events as ev
+from ledger.domain.codec import format_time
+from ledger.domain.fold import apply
+from ledger.domain.state import LedgerState
+from ledger.domain.validation import validate
+from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
+from ledger.services import replay, rule_checks
+from ledger.services.clock import Clock, system_clock
+from ledger.services.ingest import Located, read_jsonl
+from ledger.services.liquidation_engine import on_mark
+from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine
+from ledger.store import migrate
+
+__all__ = ["Ledger", "AppendResult", "DEFAULT_URL"]
+
+DEFAULT_URL = "sqlite:///ledger.db"
+
+
+@frozen
+class AppendResult:
+    appended: int
+    skipped: int
+    engine_events: int
+    head_seq: int
+
+
+class Ledger:
+    """One ledger database. Open with ``Ledger.open(url)``; ``init()`` once."""
+
+    def __init__(self, store: EventStore, clock: Clock = system_clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock) -> "Ledger":
+        return cls(EventStore(make_engine(url)), clock)
+
+    @property
+    def url(self) -> str:
+        return self.store.engine.url.render_as_string(hide_password=True)
+
+    def init(self) -> None:
+        """Create or upgrade the schema (Alembic ``upgrade head``); safe to repeat."""
+        migrate.upgrade(self.store.engine)
+
+    def close(self) -> None:
+        self.store.engine.dispose()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------
+    def ingest_file(self, path: str | Path) -> AppendResult:
+        """Ingest a JSON Lines file atomically: every line, or nothing."""
+        self.store.require_schema()
+        return self.append_located(read_jsonl(path))
+
+    def append(
+        self, events: Iterable[ev.Event], *, expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        """Append ingested-type events (validated, engine run), atomically."""
+        return self.append_located([(f"event {e.id}", e) for e in events], expected_versions=expected_versions)
+
+    def append_located(
+        self, records: Sequence[Located], *, expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        self.store.require_schema()
+        with self.store.writer() as writer:
+            state = replay.state_at(self.store, writer.head_seq)
+            assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
+            existing = writer.existing(event.id for _, event in records)
+            new_events, skipped, engine_made = self._fold_new(state, records, existing)
+            writer.append(new_events, format_time(self.clock()), expected_versions)
+            head_seq, head_hash = writer.head_seq, writer.head_hash
+        replay.write_snapshot_if_due(self.store, state, head_hash)
+        return AppendResult(len(new_events) - engine_made, skipped, engine_made, head_seq)
+
+    def _fold_new(
+        self, state: LedgerState, records: Sequence[Located], existing: Mapping[str, StoredEvent]
+    ) -> tuple[list[ev.Event], int, int]:
+        new_events: list[ev.Event] = []
+        seen: dict[str, ev.Event] = {}
+        skipped = engine_made = 0
+        for where, event in records:
+            try:
+                previous = seen.get(event.id) or (existing[event.id].event() if event.id in existing else None)
+                if previous is not None:
+                    if previous != event:
+                        raise DuplicateEventConflict(f"id {event.id!r} is already stored with different content")
+                    skipped += 1
+                    continue
+                if event.TYPE not in ev.INGESTED_TYPES:
+                    raise InvalidEvent(f"{event.TYPE} events are made by the liquidation engine, not ingested")
+                validate(state, event)
+                rule_checks.check(state, event)
+            except InvalidEvent as exc:
+                raise InvalidBatch([exc.located(where)]) from None
+            seen[event.id] = event
+            apply(state, event)
+            new_events.append(event)
+            if isinstance(event, ev.Mark):
+                made = on_mark(state, event)
+                new_events.extend(made)
+                engine_made += len(made)
+        return new_events, skipped, engine_made
+
+    # -- reading ------------------------------------------------------------
+    def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress=None) -> LedgerState:
+        """Replayed state after event ``seq``, or as of business time ``as_of``, or at the head."""
+        self.store.require_schema()
+        if as_of is not None:
+            upto = replay.seq_for_time(self.store, as_of)
+            seq = upto if seq is None else min(seq, upto)
+        return replay.state_at(self.store, seq, progress=progress)
+
+    def events(self, *, types: Sequence[str] | None = None, upto_seq: int | None = None) -> Iterable[StoredEvent]:
+        return self.store.read(types=types, upto_seq=upto_seq)
+
+    def liquidations(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Liquidation]]:
+        rows = []
+        for row in self.store.read(types=["liquidation"]):
+            event = row.event()
+            if account is None or event.account == account:
+                rows.append((row, event))
+        return rows
+
+    def engine_events(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Event]]:
+        rows = []
+        for row in self.store.read(types=sorted(ev.ENGINE_TYPES)):
+            event = row.event()
+            if account is None or event.account == account:
+                rows.append((row, event))
+        return rows
+
+    def verify(self) -> VerifyReport:
+        self.store.require_schema()
+        return self.store.verify()
+
+    def snapshot(self) -> bool:
+        """Write a snapshot of the head now (normally done every ``SNAPSHOT_EVERY`` events)."""
+        state = replay.state_at(self.store)
+        _, head_hash = self.store.head()
+        return replay.write_snapshot_if_due(self.store, state, head_hash, force=True)

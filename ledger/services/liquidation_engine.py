@@ -1,0 +1,127 @@
+"""The liquidation engine: after a mark, ask the rule in force, record its decisions.
+
+Runs only when a mark is *appended* (never during replay, which folds the
+recorded decisions). For every account exposed to the marked market, the
+account is viewed in that market's settle asset; if it is distressed, the rule
+version in force (looked up in the registry by name) decides, and each close
+and any bankruptcy becomes an event, applied to the state at once so the next
+account sees the insurance fund as it now is. Accounts go in name order and
+event ids derive from the mark's id, so the same log always yields the same
+liquidations.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ledger.domain import events as ev
+from ledger.domain.fold import apply
+from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
+from rules import margin, registry
+from rules.base import AccountView, Decision, Params, PositionView
+
+__all__ = ["account_view", "params_in_force", "decide_for_account", "on_mark", "decision_events"]
+
+_PARAMS_CACHE: dict[tuple[str, str], Params] = {}
+
+
+def params_in_force(rules: RulesInForce) -> Params:
+    """Parsed params of an activation (cached by its event id: events never change)."""
+    key = (rules.event_id, rules.version)
+    if key not in _PARAMS_CACHE:
+        _PARAMS_CACHE[key] = registry.get(rules.version).parse_params(rules.params)
+    return _PARAMS_CACHE[key]
+
+
+def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
+    """The account as a rule sees it: cash and open positions in one settle asset."""
+    acct = state.account(account)
+    positions = []
+    for market in acct.open_markets():
+        info = state.markets[market]
+        if info.settle_asset != settle_asset:
+            continue
+        position = acct.positions[market]
+        positions.append(PositionView(market, position.size, position.entry_price, info.price, info.lot_size))
+    return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
+
+
+def decide_for_account(
+    state: LedgerState, account: str, settle_asset: str, rules: RulesInForce, version: str | None = None
+) -> Decision | None:
+    """The decision for one account, or None when it is not distressed."""
+    rule = registry.get(version or rules.version)
+    params = rule.parse_params(rules.params) if version else params_in_force(rules)
+    view = account_view(state, account, settle_asset)
+    with arithmetic():
+        if not margin.is_distressed(view, params):
+            return None
+    fund = state.system[INSURANCE_FUND].get(settle_asset, ZERO)
+    return rule.decide(view, params, fund)
+
+
+def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str, decision: Decision) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    for close in decision.closes:
+        out.append(
+            ev.Liquidation(
+                id=f"{mark.id}/liq/{account}/{close.market}",
+                at=mark.at,
+                account=account,
+                market=close.market,
+                side=close.side,
+                qty=close.qty,
+                price=close.price,
+                penalty=close.penalty,
+                rule_version=version,
+                trigger=mark.id,
+                reason=close.reason,
+                equity_before=close.equity_before,
+                maintenance_before=close.maintenance_before,
+                target_before=close.target_before,
+                equity_after=close.equity_after,
+                maintenance_after=close.maintenance_after,
+                target_after=close.target_after,
+                required_qty="none" if close.required_qty is None else to_str(close.required_qty),
+            )
+        )
+    if decision.bankruptcy is not None:
+        b = decision.bankruptcy
+        out.append(
+            ev.Bankruptcy(
+                id=f"{mark.id}/bankruptcy/{account}/{settle_asset}",
+                at=mark.at,
+                account=account,
+                asset=settle_asset,
+                deficit=b.deficit,
+                fund_before=b.fund_before,
+                insurance_covered=b.insurance_covered,
+                socialized_loss=b.socialized_loss,
+                rule_version=version,
+                trigger=mark.id,
+            )
+        )
+    return out
+
+
+def on_mark(state: LedgerState, mark: ev.Mark, version: str | None = None, rules: RulesInForce | None = None) -> list[ev.Event]:
+    """Liquidation events for ``mark`` (already applied to ``state``), applied as made.
+
+    ``version``/``rules`` substitute another rule (what-if); by default the
+    rule in force decides.
+    """
+    rules = rules or state.rules
+    if rules is None:
+        return []
+    used = version or rules.version
+    settle = state.markets[mark.market].settle_asset
+    made: list[ev.Event] = []
+    for account in state.accounts_in_market(mark.market):
+        decision = decide_for_account(state, account, settle, rules, version)
+        if decision is None:
+            continue
+        for event in decision_events(mark, account, settle, used, decision):
+            apply(state, event)
+            made.append(event)
+    return made

@@ -1,0 +1,64 @@
+"""Loading state: the latest usable snapshot, then the events after it.
+
+As-of by sequence cuts the log after a sequence number; as-of by business time
+cuts it after the last event at or before that time (business time never goes
+backwards along the log, so this is a prefix too). Snapshots are only a cache:
+``use_snapshots=False`` folds from the first event, which the audit uses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from ledger.domain.codec import format_time
+from ledger.domain.fold import apply
+from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
+from ledger.domain.state import LedgerState
+from ledger.store import EventStore
+
+__all__ = ["LEDGER_SCOPE", "SNAPSHOT_EVERY", "state_at", "seq_for_time", "write_snapshot_if_due"]
+
+LEDGER_SCOPE = "ledger"
+SNAPSHOT_EVERY = 1000
+"""Events folded since the last snapshot before a new one is written."""
+
+Progress = Callable[[int], None]
+
+
+def seq_for_time(store: EventStore, at: datetime) -> int:
+    return store.last_seq_at_or_before(format_time(at))
+
+
+def state_at(
+    store: EventStore,
+    upto_seq: int | None = None,
+    *,
+    use_snapshots: bool = True,
+    progress: Progress | None = None,
+) -> LedgerState:
+    """The state after event ``upto_seq`` (the head when None)."""
+    state = LedgerState()
+    if use_snapshots:
+        found = store.latest_snapshot(LEDGER_SCOPE, SNAPSHOT_FORMAT, upto_seq)
+        if found is not None:
+            state = load_state(found[1])
+    for row in store.read(after_seq=state.seq, upto_seq=upto_seq):
+        apply(state, row.event(), row.seq)
+        if progress is not None:
+            progress(1)
+    return state
+
+
+def write_snapshot_if_due(store: EventStore, state: LedgerState, head_hash: str, *, force: bool = False) -> bool:
+    """Cache ``state`` (which must be at ``head_hash``) when enough events passed since the last snapshot."""
+    if state.seq == 0:
+        return False
+    last = store.latest_snapshot(LEDGER_SCOPE, SNAPSHOT_FORMAT)
+    last_seq = last[0] if last else 0
+    if not force and state.seq - last_seq < SNAPSHOT_EVERY:
+        return False
+    if last_seq == state.seq:
+        return False
+    store.save_snapshot(LEDGER_SCOPE, state.seq, head_hash, SNAPSHOT_FORMAT, dump_state(state))
+    return True

@@ -1,0 +1,113 @@
+"""Reports as plain data (dicts of decimal strings), shaped by the contract.
+
+``balances`` is the JSON that ``ledger balances --format json`` prints; the
+table and CSV renderings in the CLI are built from the same rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.domain import events as ev
+from ledger.domain.codec import format_time
+from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.positions import unrealized_pnl
+from ledger.domain.state import LedgerState
+from ledger.domain.valuation import equity_by_asset
+from ledger.store import StoredEvent
+
+__all__ = ["balances", "balance_rows", "liquidation_record", "rules_report"]
+
+
+def _account(state: LedgerState, name: str) -> dict[str, Any]:
+    acct = state.accounts[name]
+    positions = {}
+    for market in sorted(acct.positions):
+        position, info = acct.positions[market], state.markets[market]
+        positions[market] = {
+            "size": to_str(position.size),
+            "entry_price": to_str(position.entry_price),
+            "mark_price": to_str(info.price) if info.price is not None else None,
+            "unrealized_pnl": to_str(unrealized_pnl(position, info.price)),
+            "realized_pnl": to_str(position.realized_pnl),
+        }
+    equities = equity_by_asset(state, acct)
+    primary = next(iter(equities.values()), ZERO) if len(equities) <= 1 else None
+    out: dict[str, Any] = {
+        "cash": {asset: to_str(amount) for asset, amount in sorted(acct.cash.items())},
+        "positions": positions,
+        "equity": to_str(primary) if primary is not None else None,
+        "equity_by_asset": {asset: to_str(value) for asset, value in equities.items()},
+        "fees_paid": {asset: to_str(value) for asset, value in sorted(acct.fees_paid.items())},
+    }
+    return out
+
+
+def balances(state: LedgerState, account: str | None = None) -> dict[str, Any]:
+    """``{"as_of", "seq", "accounts": {...}, "system": {...}}`` per the contract."""
+    names = sorted(state.accounts) if account is None else [a for a in [account] if a in state.accounts]
+    with arithmetic():
+        accounts = {name: _account(state, name) for name in names}
+    system = {
+        name: {asset: to_str(amount) for asset, amount in sorted(balances.items())}
+        for name, balances in sorted(state.system.items())
+    }
+    return {
+        "as_of": format_time(state.last_at) if state.last_at else None,
+        "seq": state.seq,
+        "accounts": accounts,
+        "system": system,
+    }
+
+
+def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:
+    """Flat rows (one per account, asset or market) for tables and CSV."""
+    rows = []
+    for name, acct in report["accounts"].items():
+        for asset, amount in acct["cash"].items():
+            rows.append({"book": "user", "account": name, "item": f"cash {asset}", "amount": amount, "detail": ""})
+        for market, p in acct["positions"].items():
+            detail = f"entry {p['entry_price']} mark {p['mark_price']} upnl {p['unrealized_pnl']} rpnl {p['realized_pnl']}"
+            rows.append({"book": "user", "account": name, "item": f"position {market}", "amount": p["size"], "detail": detail})
+        for asset, value in acct["equity_by_asset"].items():
+            rows.append({"book": "user", "account": name, "item": f"equity {asset}", "amount": value, "detail": ""})
+    for name, balances_ in report["system"].items():
+        for asset, amount in balances_.items():
+            rows.append({"book": "system", "account": name, "item": f"cash {asset}", "amount": amount, "detail": ""})
+    return rows
+
+
+def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any]:
+    """One liquidation as the contract prints it, with its justifying figures."""
+    return {
+        "id": event.id,
+        "seq": row.seq,
+        "at": format_time(event.at),
+        "account": event.account,
+        "market": event.market,
+        "side": event.side,
+        "qty": to_str(event.qty),
+        "price": to_str(event.price),
+        "penalty": to_str(event.penalty),
+        "rule_version": event.rule_version,
+        "trigger": event.trigger,
+        "reason": event.reason,
+        "equity_before": to_str(event.equity_before),
+        "maintenance_before": to_str(event.maintenance_before),
+        "target_before": to_str(event.target_before),
+        "equity_after": to_str(event.equity_after),
+        "maintenance_after": to_str(event.maintenance_after),
+        "target_after": to_str(event.target_after),
+        "required_qty": event.required_qty,
+    }
+
+
+def rules_report(state: LedgerState, registry_items: dict[str, str]) -> dict[str, Any]:
+    return {
+        "versions": [{"version": name, "summary": summary} for name, summary in sorted(registry_items.items())],
+        "activations": [
+            {"event_id": r.event_id, "at": format_time(r.at), "version": r.version}
+            for r in state.rules_history
+        ],
+        "in_force": state.rules.version if state.rules else None,
+    }

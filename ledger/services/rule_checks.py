@@ -1,0 +1,65 @@
+"""Checks on ingested events that need the rules registry.
+
+The domain core validates what it can without knowing any rule; these checks
+add what only the rules know: an activation must name a registered version
+with parameters that version accepts, covering every listed market; while
+rules are in force, a trade needs margin rates for its market, and a
+withdrawal must leave equity at or above initial margin.
+"""
+
+from __future__ import annotations
+
+from ledger.domain import events as ev
+from ledger.domain.money import arithmetic, to_str
+from ledger.domain.state import LedgerState
+from ledger.errors import InvalidEvent, InvalidRuleParams
+from ledger.services.liquidation_engine import account_view, params_in_force
+from rules import margin, registry
+
+__all__ = ["check"]
+
+
+def _activation(state: LedgerState, event: ev.RulesActivated) -> None:
+    params = registry.get(event.version).parse_params(event.params)
+    unknown = sorted(set(params.markets) - set(state.markets))
+    if unknown:
+        raise InvalidRuleParams(f"params.markets names unlisted market(s): {', '.join(unknown)}")
+    uncovered = sorted(set(state.markets) - set(params.markets))
+    if uncovered:
+        raise InvalidRuleParams(f"params.markets has no margin rates for listed market(s): {', '.join(uncovered)}")
+
+
+def _trade(state: LedgerState, event: ev.Trade) -> None:
+    if state.rules is None:
+        return
+    if event.market not in params_in_force(state.rules).markets:
+        raise InvalidEvent(
+            f"market {event.market!r} has no margin rates in the rules in force "
+            f"({state.rules.version}, activated by {state.rules.event_id}): activate rules covering it first"
+        )
+
+
+def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
+    if state.rules is None:
+        return
+    view = account_view(state, event.account, event.asset)
+    if not view.positions:
+        return
+    params = params_in_force(state.rules)
+    with arithmetic():
+        after = margin.equity(view) - event.amount
+        required = margin.initial(view, params)
+    if after < required:
+        raise InvalidEvent(
+            f"withdrawal of {to_str(event.amount)} {event.asset} would leave equity {to_str(after)} "
+            f"below the initial margin {to_str(required)} of {event.account!r}"
+        )
+
+
+_CHECKS = {ev.RulesActivated: _activation, ev.Trade: _trade, ev.Withdrawal: _withdrawal}
+
+
+def check(state: LedgerState, event: ev.Event) -> None:
+    rule_check = _CHECKS.get(type(event))
+    if rule_check is not None:
+        rule_check(state, event)

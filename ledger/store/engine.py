@@ -1,0 +1,48 @@
+"""Database engines with the settings a ledger needs.
+
+SQLite: WAL journal, ``synchronous=FULL`` (a committed batch survives power
+loss), a busy timeout so concurrent writers wait instead of failing, and
+transactions opened by SQLAlchemy itself so a writer can take the write lock at
+``BEGIN`` (``BEGIN IMMEDIATE``) before it reads the head of the log.
+PostgreSQL: psycopg 3. Engines are made on demand, never at import time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+
+__all__ = ["make_engine", "normalise_url"]
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,259 @@
+"""The append-only event log.
+
+Appends happen in one transaction per batch while holding the log's write lock
+(``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on
+PostgreSQL), because every row's hash depends on the row before it. Inside:
+idempotency (an id already stored with equal content is skipped, with other
+content refused), optimistic concurrency (a stale expected stream version
+refuses the whole batch), then one multi-row insert. The unique
+``(stream, stream_version)`` and ``event_id`` constraints back these checks up
+in the database itself; triggers from the migration refuse UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import attrs
+from attrs import frozen
+from sqlalchemy import Connection, Engine, func, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from ledger.domain.codec import SCHEMA_VERSION, decode_stored, encode_payload, format_time
+from ledger.domain.events import Event, stream_of
+from ledger.errors import ConcurrencyConflict, DuplicateEventConflict, NotInitialised
+from ledger.store.hashchain import GENESIS, chain_hash
+from ledger.store.schema import events, snapshots
+
+__all__ = ["EventStore", "StoredEvent", "Writer", "VerifyReport"]
+
+_ADVISORY_LOCK_KEY = 7_423_001
+_CHUNK = 500
+
+
+@frozen
+class StoredEvent:
+    """One row of the log, as stored."""
+
+    seq: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    at: str
+    recorded_at: str
+    payload: str
+    hash: str
+
+    def event(self) -> Event:
+        return decode_stored(self.type, self.schema_version, self.event_id, self.at, self.payload)
+
+
+@frozen
+class VerifyReport:
+    """Outcome of recomputing the hash chain; ``problem`` names the first bad event."""
+
+    events_checked: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    first_bad_event: str | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _row(r) -> StoredEvent:
+    return StoredEvent(
+        r.seq, r.event_id, r.stream, r.stream_version, r.type, r.schema_version, r.at, r.recorded_at, r.payload, r.hash
+    )
+
+
+class Writer:
+    """A write transaction holding the log's lock: read the head, check, append."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        last = conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)).first()
+        self.head_seq, self.head_hash = (last.seq, last.hash) if last else (0, GENESIS)
+        self._versions: dict[str, int] = {}
+
+    def existing(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
+        """Stored rows for any of these ids."""
+        ids = list(dict.fromkeys(event_ids))
+        found: dict[str, StoredEvent] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for r in self.conn.execute(select(events).where(events.c.event_id.in_(chunk))):
+                found[r.event_id] = _row(r)
+        return found
+
+    def stream_version(self, stream: str) -> int:
+        if stream not in self._versions:
+            current = self.conn.execute(
+                select(func.max(events.c.stream_version)).where(events.c.stream == stream)
+            ).scalar()
+            self._versions[stream] = current or 0
+        return self._versions[stream]
+
+    def append(
+        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        """Append new events (idempotent on id); refuse stale expected versions."""
+        for stream, expected in (expected_versions or {}).items():
+            actual = self.stream_version(stream)
+            if actual != expected:
+                raise ConcurrencyConflict(stream, expected, actual)
+        stored = self.existing(e.id for e in batch)
+        rows: list[StoredEvent] = []
+        seen: dict[str, Event] = {}
+        for event in batch:
+            previous = seen.get(event.id) or (stored[event.id].event() if event.id in stored else None)
+            if previous is not None:
+                if previous != event:
+                    raise DuplicateEventConflict(
+                        "id is already stored with different content", where=f"event {event.id}"
+                    )
+                continue
+            seen[event.id] = event
+            rows.append(self._next_row(event, recorded_at))
+        if rows:
+            try:
+                self.conn.execute(events.insert(), [attrs.asdict(r) for r in rows])
+            except IntegrityError as exc:
+                raise ConcurrencyConflict(rows[0].stream, rows[0].stream_version - 1, -1) from exc
+        return rows
+
+    def _next_row(self, event: Event, recorded_at: str) -> StoredEvent:
+        stream = stream_of(event)
+        version = self.stream_version(stream) + 1
+        self._versions[stream] = version
+        seq = self.head_seq + 1
+        fields = dict(
+            seq=seq,
+            event_id=event.id,
+            stream=stream,
+            stream_version=version,
+            type=event.TYPE,
+            schema_version=SCHEMA_VERSION,
+            at=format_time(event.at),
+            recorded_at=recorded_at,
+            payload=encode_payload(event),
+        )
+        row = StoredEvent(**fields, hash=chain_hash(self.head_hash, **fields))
+        self.head_seq, self.head_hash = seq, row.hash
+        return row
+
+
+class EventStore:
+    """The log on one database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    def require_schema(self) -> None:
+        if not inspect(self.engine).has_table("events"):
+            raise NotInitialised(f"no ledger schema in {self.engine.url!r}: run `ledger init` first")
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """One write transaction under the log's lock; commits on success only."""
+        conn = self.engine.connect()
+        if self.dialect == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
+                yield Writer(conn)
+        finally:
+            conn.close()
+
+    def append(
+        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        with self.writer() as w:
+            return w.append(batch, recorded_at, expected_versions)
+
+    def head(self) -> tuple[int, str]:
+        with self.engine.connect() as conn:
+            last = conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)).first()
+        return (last.seq, last.hash) if last else (0, GENESIS)
+
+    def stream_version(self, stream: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(events.c.stream_version)).where(events.c.stream == stream)).scalar() or 0
+
+    def read(
+        self,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
+        upto_at: str | None = None,
+        known_at: str | None = None,
+        types: Sequence[str] | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[StoredEvent]:
+        """Rows in sequence order, streamed in batches (bounded memory)."""
+        query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq)
+        if upto_seq is not None:
+            query = query.where(events.c.seq <= upto_seq)
+        if upto_at is not None:
+            query = query.where(events.c.at <= upto_at)
+        if known_at is not None:
+            query = query.where(events.c.recorded_at <= known_at)
+        if types:
+            query = query.where(events.c.type.in_(list(types)))
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+            for r in result:
+                yield _row(r)
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(events).where(events.c.event_id == event_id)).first()
+        return _row(r) if r else None
+
+    def last_seq_at_or_before(self, at: str) -> int:
+        """The last sequence number whose business time is <= ``at`` (0 if none)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(events.c.seq)).where(events.c.at <= at)).scalar() or 0
+
+    def verify(self) -> VerifyReport:
+        """Recompute the hash chain from the first event; stop at the first break."""
+        previous, expected_seq, count = GENESIS, 1, 0
+        for row in self.read():
+            problem = None
+            if row.seq != expected_seq:
+                problem = f"sequence jumps from {expected_seq - 1} to {row.seq}: an event is missing"
+            elif chain_hash(previous, **attrs.asdict(row, filter=lambda a, _: a.name != "hash")) != row.hash:
+                problem = "hash does not match its content and the previous event: the row was altered or inserted"
+            if problem:
+                return VerifyReport(count, previous, row.seq, row.event_id, problem)
+            previous, expected_seq, count = row.hash, expected_seq + 1, count + 1
+        return VerifyReport(count, previous)
+
+    # -- snapshots: a cache of folds, checked against the log on load --------
+    def save_snapshot(self, scope: str, seq: int, event_hash: str, fmt: int, state: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(snapshots.insert().values(scope=scope, seq=seq, event_hash=event_hash, format=fmt, state=state))
+
+    def latest_snapshot(self, scope: str, fmt: int, upto_seq: int | None = None):
+        """The newest snapshot of ``scope`` at or before ``upto_seq`` whose event hash still matches."""
+        query = (
+            select(snapshots.c.seq, snapshots.c.state, snapshots.c.event_hash)
+            .where(snapshots.c.scope == scope, snapshots.c.format == fmt)
+            .order_by(snapshots.c.seq.desc())
+        )
+        if upto_seq is not None:
+            query = query.where(snapshots.c.seq <= upto_seq)
+        with self.engine.connect() as conn:
+            for snap in conn.execute(query.limit(3)):
+                stored = conn.execute(select(events.c.hash).where(events.c.seq == snap.seq)).scalar()
+                if stored == snap.event_hash:
+                    return snap.seq, snap.state
+        return None

@@ -1,0 +1,47 @@
+"""The tables, as SQLAlchemy Core metadata.
+
+The schema is created only by Alembic migrations (``migrations/``); this
+metadata exists so queries are typed and so the drift test can compare it with
+what the migrations build. The append-only triggers are hand-written in the
+migration, which autogenerate cannot see.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+__all__ = ["metadata", "events", "snapshots"]
+
+metadata = MetaData()
+
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=False, comment="global order, from 1, no gaps"),
+    Column("event_id", String(640), nullable=False, unique=True, comment="the idempotency key"),
+    Column("stream", String(220), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("at", String(27), nullable=False, comment="business time, canonical UTC text"),
+    Column("recorded_at", String(27), nullable=False, comment="when the ledger stored it"),
+    Column("payload", Text, nullable=False, comment="canonical JSON body"),
+    Column("hash", String(64), nullable=False, comment="sha256 chained to the previous event"),
+    UniqueConstraint("stream", "stream_version", name="uq_events_stream_version"),
+    Index("ix_events_at", "at"),
+    Index("ix_events_recorded_at", "recorded_at"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(220), nullable=False),
+    Column("seq", BigInteger, nullable=False, comment="last event the snapshot covers"),
+    Column("event_hash", String(64), nullable=False, comment="hash of that event, checked on load"),
+    Column("format", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Index("ix_snapshots_scope_seq", "scope", "seq"),
+)

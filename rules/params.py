@@ -1,0 +1,77 @@
+"""Parsing and checking rule parameters (the ``params`` of ``rules_activated``).
+
+Shape (contract): ``liquidation_fee_rate``, ``target_buffer`` (partial
+versions), and ``markets``: market -> ``maintenance_margin_rate``,
+``initial_margin_rate``. Rates are decimal strings; unknown keys are refused so
+a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+from ledger.domain.money import parse_decimal
+from ledger.errors import InvalidEvent, InvalidRuleParams
+from rules.base import MarketRates, Params
+
+__all__ = ["parse_params", "ZERO_BUFFER"]
+
+ZERO_BUFFER = Decimal(0)
+_MARKET_KEYS = {"maintenance_margin_rate", "initial_margin_rate"}
+
+
+def _rate(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
+    if key not in raw:
+        raise InvalidRuleParams(f"params{where} is missing {key}")
+    try:
+        return parse_decimal(raw[key], f"params{where}.{key}")
+    except InvalidEvent as exc:
+        raise InvalidRuleParams(exc.reason) from None
+
+
+def _market(name: str, raw: object) -> MarketRates:
+    where = f".markets.{name}"
+    if not isinstance(raw, Mapping):
+        raise InvalidRuleParams(f"params{where} must be an object")
+    unknown = sorted(set(raw) - _MARKET_KEYS)
+    if unknown:
+        raise InvalidRuleParams(f"params{where} has unknown key(s): {', '.join(unknown)}")
+    mm = _rate(raw, "maintenance_margin_rate", where)
+    im = _rate(raw, "initial_margin_rate", where)
+    if not 0 < mm < 1:
+        raise InvalidRuleParams(f"params{where}.maintenance_margin_rate must be in (0, 1)")
+    if not mm <= im <= 1:
+        raise InvalidRuleParams(f"params{where}.initial_margin_rate must be between the maintenance rate and 1")
+    return MarketRates(mm, im)
+
+
+def parse_params(
+    raw: Mapping[str, Any], *, buffer_required: bool, extra_keys: Iterable[str] = ()
+) -> tuple[Params, dict[str, Any]]:
+    """Common keys checked; returns the params and the raw version-specific extras."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRuleParams("params must be an object")
+    extra_keys = set(extra_keys)
+    allowed = {"liquidation_fee_rate", "target_buffer", "markets"} | extra_keys
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InvalidRuleParams(f"params has unknown key(s) for this version: {', '.join(unknown)}")
+    fee = _rate(raw, "liquidation_fee_rate", "")
+    if not 0 <= fee < 1:
+        raise InvalidRuleParams("params.liquidation_fee_rate must be in [0, 1)")
+    if "target_buffer" in raw:
+        buffer = _rate(raw, "target_buffer", "")
+        if buffer < 0:
+            raise InvalidRuleParams("params.target_buffer must be >= 0")
+    elif buffer_required:
+        raise InvalidRuleParams("params is missing target_buffer")
+    else:
+        buffer = ZERO_BUFFER
+    markets = raw.get("markets")
+    if not isinstance(markets, Mapping) or not markets:
+        raise InvalidRuleParams("params.markets must map each market to its margin rates")
+    rates = {name: _market(name, value) for name, value in markets.items()}
+    extras = {k: raw[k] for k in extra_keys if k in raw}
+    return Params(fee, buffer, MappingProxyType(rates), MappingProxyType(extras)), extras

@@ -1,0 +1,45 @@
+"""full-v1: close every position of a distressed account at the mark.
+
+Rule: when an account is distressed (open positions and E < MM, cross margin in
+the settle asset), every open position is closed whole at the mark, largest
+maintenance margin first. Each close pays a penalty of
+``liquidation_fee_rate × closed notional``, capped at the equity left, to the
+insurance fund. A deficit left with everything closed is a bankruptcy.
+
+Parameters: ``liquidation_fee_rate``; ``markets`` (maintenance and initial
+margin rates). ``target_buffer`` is accepted and ignored, so one parameter file
+serves both full-v1 and partial-v1 in a what-if comparison.
+
+Source: the classic exchange liquidation, the baseline partial versions are
+measured against. Previous version: none.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+from rules.base import AccountView, Decision, Params, PositionView
+from rules.params import parse_params
+from rules.walk import walk
+
+__all__ = ["RULE"]
+
+
+class FullV1:
+    name = "full-v1"
+    summary = "close every position of a distressed account at the mark"
+
+    def parse_params(self, raw: Mapping[str, Any]) -> Params:
+        params, _ = parse_params(raw, buffer_required=False)
+        return Params(params.liquidation_fee_rate, Decimal(0), params.markets, params.extra)
+
+    def decide(self, account: AccountView, params: Params, insurance_fund: Decimal) -> Decision:
+        return walk(account, params, insurance_fund, _close_whole)
+
+
+def _close_whole(position: PositionView, equity: Decimal, mm: Decimal, params: Params):
+    return abs(position.size), None, "full-v1 closes every position whole"
+
+
+RULE = FullV1()
