@@ -8,12 +8,26 @@ the remainder opening at the fill price. A flat position has entry 0.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from ledger.domain.money import ZERO, divide
 from ledger.domain.state import Position
 
-__all__ = ["signed_qty", "apply_fill", "unrealized_pnl", "closing_side"]
+__all__ = ["signed_qty", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM", "average_entry"]
+
+ENTRY_PRICE_QUANTUM = Decimal("1E-12")
+"""Average entry prices are kept to 12 decimal places, rounded half-even.
+
+The average of fills at different prices is usually not a finite decimal;
+rounding it once, by a named rule, keeps every later PnL figure exact and
+replays identical everywhere (the error is below 1e-12 per unit of size).
+"""
+
+
+def average_entry(total_cost: Decimal, size: Decimal) -> Decimal:
+    exact = divide(total_cost, size)
+    rounded = exact.quantize(ENTRY_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return exact if exact == rounded else rounded  # keep "60000", not "60000.000000000000"
 
 
 def signed_qty(side: str, qty: Decimal) -> Decimal:
@@ -32,7 +46,7 @@ def apply_fill(position: Position, side: str, qty: Decimal, price: Decimal) -> t
     delta = signed_qty(side, qty)
     new_size = size + delta
     if size == 0 or (size > 0) == (delta > 0):
-        new_entry = divide(abs(size) * entry + qty * price, abs(new_size))
+        new_entry = average_entry(abs(size) * entry + qty * price, abs(new_size))
         return Position(new_size, new_entry, position.realized_pnl), ZERO
     closed = min(qty, abs(size))
     realized = closed * (price - entry) * (1 if size > 0 else -1)

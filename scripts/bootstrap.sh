@@ -1,0 +1,19 @@
+# Sourced by the set-up scripts: a project virtualenv with everything installed.
+# Usage: source scripts/bootstrap.sh [EXTRAS]   (e.g. "test")
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON_BIN="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON_BIN" -m venv .venv
+fi
+extras="${1:-}"
+target="."
+[ -n "$extras" ] && target=".[$extras]"
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${extras:-base}"
+if [ ! -f "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+    touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

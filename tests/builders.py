@@ -1,0 +1,55 @@
+"""Given-helpers: readable constructors for events in tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ledger import Deposit, Mark, MarketListed, RulesActivated, Trade, Withdrawal
+from tests.conftest import at
+
+RATES = {
+    "BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
+    "ETH-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
+}
+
+
+def listed(market: str = "BTC-PERP", lot: str = "0.001", settle: str = "USD", t: float = 0, id: str | None = None):
+    return MarketListed(id=id or f"m-{market}", at=at(t), market=market, settle_asset=settle, lot_size=Decimal(lot))
+
+
+def deposit(account: str, amount: str, t: float = 1, id: str | None = None, asset: str = "USD"):
+    return Deposit(id=id or f"d-{account}-{t}", at=at(t), account=account, asset=asset, amount=Decimal(amount))
+
+
+def withdrawal(account: str, amount: str, t: float = 1, id: str | None = None, asset: str = "USD"):
+    return Withdrawal(id=id or f"w-{account}-{t}", at=at(t), account=account, asset=asset, amount=Decimal(amount))
+
+
+def trade(account: str, side: str, qty: str, price: str, market: str = "BTC-PERP", fee: str = "0", t: float = 2, id: str | None = None):
+    return Trade(
+        id=id or f"t-{account}-{t}-{market}",
+        at=at(t),
+        account=account,
+        market=market,
+        side=side,
+        qty=Decimal(qty),
+        price=Decimal(price),
+        fee=Decimal(fee),
+    )
+
+
+def mark(price: str, market: str = "BTC-PERP", t: float = 3, id: str | None = None):
+    return Mark(id=id or f"k-{market}-{t}", at=at(t), market=market, price=Decimal(price))
+
+
+def rules(version: str = "partial-v1", fee: str = "0.002", buffer: str | None = "0.25", t: float = 0.5,
+          id: str = "r-1", markets: dict[str, Any] | None = None, **extra: Any):
+    params: dict[str, Any] = {"liquidation_fee_rate": fee, "markets": markets or RATES, **extra}
+    if buffer is not None:
+        params["target_buffer"] = buffer
+    return RulesActivated(id=id, at=at(t), version=version, params=params)
+
+
+def two_markets():
+    return [listed("BTC-PERP", "0.001"), listed("ETH-PERP", "0.01")]

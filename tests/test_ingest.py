@@ -1,0 +1,119 @@
+"""Ingesting files: atomic, idempotent, and every refusal names FILE:LINE."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ledger import InvalidBatch, Ledger, NotInitialised
+
+HEADER = [
+    {"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
+    {"type": "deposit", "id": "d-1", "at": "2024-08-05T00:01:00Z", "account": "alice", "asset": "USD", "amount": "1000"},
+    {"type": "trade", "id": "t-1", "at": "2024-08-05T00:02:00Z", "account": "alice", "market": "BTC-PERP", "side": "buy", "qty": "0.5", "price": "60000", "fee": "3"},
+    {"type": "mark", "id": "k-1", "at": "2024-08-05T00:03:00Z", "market": "BTC-PERP", "price": "58900"},
+]
+
+
+def write(tmp_path: Path, records: list, name: str = "batch.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+def stored_count(ledger: Ledger) -> int:
+    with ledger.store.engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM events")).scalar()
+
+
+def test_a_clean_file_is_stored_whole_and_replays_to_the_contract_example(ledger, tmp_path):
+    result = ledger.ingest_file(write(tmp_path, HEADER))
+    assert (result.appended, result.skipped, result.head_seq) == (4, 0, 4)
+    alice = ledger.state().accounts["alice"]
+    assert alice.cash["USD"] == Decimal("997")
+    assert alice.positions["BTC-PERP"].size == Decimal("0.5")
+
+
+def test_reingesting_the_same_file_stores_nothing_new(ledger, tmp_path):
+    path = write(tmp_path, HEADER)
+    ledger.ingest_file(path)
+    again = ledger.ingest_file(path)
+    assert (again.appended, again.skipped) == (0, 4)
+    assert stored_count(ledger) == 4
+
+
+BAD_LINES = [
+    ({"type": "trade", "id": "t-2", "at": "2024-08-05T00:04:00Z", "account": "alice", "market": "DOGE-PERP", "side": "buy", "qty": "1", "price": "1", "fee": "0"}, "unknown market 'DOGE-PERP'"),
+    ({"type": "trade", "id": "t-2", "at": "2024-08-05T00:04:00Z", "account": "alice", "market": "BTC-PERP", "side": "buy", "qty": "0.0005", "price": "60000", "fee": "0"}, "not a multiple of BTC-PERP lot size 0.001"),
+    ({"type": "trade", "id": "t-2", "at": "2024-08-05T00:04:00Z", "account": "alice", "market": "BTC-PERP", "side": "buy", "qty": "0.001", "price": "0", "fee": "0"}, "price must be > 0"),
+    ({"type": "trade", "id": "t-2", "at": "2024-08-05T00:04:00Z", "account": "alice", "market": "BTC-PERP", "side": "buy", "qty": "-0.001", "price": "1", "fee": "0"}, "qty must be > 0"),
+    ({"type": "mark", "id": "k-2", "at": "2024-08-05T00:04:00Z", "market": "BTC-PERP", "price": "-1"}, "price must be > 0"),
+    ({"type": "deposit", "id": "d-2", "at": "2024-08-05T00:04:00Z", "account": "bob", "asset": "USD", "amount": "0"}, "amount must be > 0"),
+    ({"type": "deposit", "id": "d-2", "at": "2024-08-05T00:04:00Z", "account": "bob", "asset": "USD", "amount": "1e3"}, "not a plain decimal"),
+    ({"type": "deposit", "id": "d-2", "at": "2024-08-05T00:04:00Z", "account": "bob", "asset": "USD", "amount": "NaN"}, "not a plain decimal"),
+    ('{"type": "deposit", "id": "d-2", "at": "2024-08-05T00:04:00Z", "account": "bob", "asset": "USD", "amount": 5.0}', "JSON number 5.0"),
+    ({"type": "deposit", "id": "d-2", "at": "2024-08-05T00:04:00Z", "account": "bob", "asset": "USD", "amount": ""}, "not a plain decimal"),
+    ({"type": "deposit", "id": "d-1", "at": "2024-08-05T00:04:00Z", "account": "alice", "asset": "USD", "amount": "5"}, "already stored with different content"),
+    ({"type": "deposit", "id": "d-2", "at": "2024-08-05T00:02:30Z", "account": "alice", "asset": "USD", "amount": "5"}, "goes backwards"),
+    ({"type": "withdrawal", "id": "w-1", "at": "2024-08-05T00:04:00Z", "account": "alice", "asset": "USD", "amount": "998"}, "exceeds the"),
+    ({"type": "withdrawal", "id": "w-1", "at": "2024-08-05T00:04:00Z", "account": "bob", "asset": "USD", "amount": "1"}, "exceeds the 0 available to 'bob'"),
+    ({"type": "market_listed", "id": "m-2", "at": "2024-08-05T00:04:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "1"}, "already listed"),
+    ({"type": "market_listed", "id": "m-2", "at": "2024-08-05T00:04:00Z", "market": "X", "settle_asset": "USD", "lot_size": "0"}, "lot_size must be > 0"),
+]
+
+
+@pytest.mark.parametrize("bad, reason", BAD_LINES, ids=[reason for _, reason in BAD_LINES])
+def test_one_bad_line_rejects_the_whole_file_naming_file_and_line(ledger, tmp_path, bad, reason):
+    ledger.ingest_file(write(tmp_path, HEADER, "first.jsonl"))
+    good = {"type": "deposit", "id": "d-9", "at": "2024-08-05T00:03:30Z", "account": "carol", "asset": "USD", "amount": "5"}
+    path = write(tmp_path, [good, bad], "second.jsonl")
+    with pytest.raises(InvalidBatch) as caught:
+        ledger.ingest_file(path)
+    message = str(caught.value)
+    assert f"{path}:2: " in message and reason in message
+    assert "nothing was stored" in message
+    assert stored_count(ledger) == 4
+    assert "carol" not in ledger.state().accounts
+
+
+def test_decoding_errors_are_all_reported_at_once(ledger, tmp_path):
+    path = write(tmp_path, ['{"type": "mark"', HEADER[0], '{"type": "deposit", "amount": 1}'])
+    with pytest.raises(InvalidBatch) as caught:
+        ledger.ingest_file(path)
+    assert [e.where for e in caught.value.errors] == [f"{path}:1", f"{path}:3"]
+    assert stored_count(ledger) == 0
+
+
+def test_a_duplicate_id_inside_one_file_with_other_content_is_refused(ledger, tmp_path):
+    other = dict(HEADER[1], amount="2000")
+    path = write(tmp_path, HEADER[:2] + [other])
+    with pytest.raises(InvalidBatch, match=r"batch.jsonl:3: .*already stored with different content"):
+        ledger.ingest_file(path)
+    assert stored_count(ledger) == 0
+
+
+def test_a_missing_file_is_a_clear_error(ledger, tmp_path):
+    with pytest.raises(InvalidBatch, match="no such file"):
+        ledger.ingest_file(tmp_path / "nope.jsonl")
+
+
+def test_an_uninitialised_database_says_to_run_init(tmp_path, sqlite_url):
+    with Ledger.open(sqlite_url) as ledger, pytest.raises(NotInitialised, match="ledger init"):
+        ledger.ingest_file(write(tmp_path, HEADER))
+
+
+def test_blank_lines_are_skipped(ledger, tmp_path):
+    path = write(tmp_path, [HEADER[0], "", "   ", HEADER[1]])
+    assert ledger.ingest_file(path).appended == 2
+
+
+def test_a_withdrawal_within_cash_but_beyond_equity_is_refused(ledger, tmp_path):
+    """Unrealized losses back nothing: alice has 997 cash but 447 equity at 58900."""
+    ledger.ingest_file(write(tmp_path, HEADER, "first.jsonl"))
+    path = write(tmp_path, [{"type": "withdrawal", "id": "w-1", "at": "2024-08-05T00:04:00Z", "account": "alice", "asset": "USD", "amount": "500"}])
+    with pytest.raises(InvalidBatch, match=r"exceeds the 447\.0 available"):
+        ledger.ingest_file(path)
