@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 from ledger.domain.codec import decode_line
-from ledger.domain.events import Event
 from ledger.errors import InvalidBatch, InvalidEvent
+from ledger.services.pipeline import Located
 
 __all__ = ["Located", "read_jsonl", "MAX_ERRORS"]
 
 MAX_ERRORS = 100
-
-Located = tuple[str, Event]
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:

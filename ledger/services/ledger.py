@@ -1,12 +1,9 @@
 """``Ledger``: the Python API of the ledger (the CLI is a thin layer over it).
 
 An append goes through one pipeline whoever calls it: under the log's write
-lock, load the state at the head, then for each event in order skip it if its
-id is stored with equal content (idempotency), refuse it if the id is stored
-with other content, validate it (core checks, then rule checks), fold it, and
-after a mark let the liquidation engine decide and fold its events too. Only
-when every event passed are they appended, in one transaction: a rejected
-batch stores nothing.
+lock, load the state at the head and run ``pipeline.fold_batch`` (idempotency,
+validation, fold, liquidation engine after each mark). Only when every event
+passed are they appended, in one transaction: a rejected batch stores nothing.
 """
 
 from __future__ import annotations
@@ -19,14 +16,11 @@ from attrs import frozen
 
 from ledger.domain import events as ev
 from ledger.domain.codec import format_time
-from ledger.domain.fold import apply
 from ledger.domain.state import LedgerState
-from ledger.domain.validation import validate
-from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
-from ledger.services import replay, rule_checks
+from ledger.services import replay
 from ledger.services.clock import Clock, system_clock
-from ledger.services.ingest import Located, read_jsonl
-from ledger.services.liquidation_engine import on_mark
+from ledger.services.ingest import read_jsonl
+from ledger.services.pipeline import Located, fold_batch
 from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine
 from ledger.store import migrate
 
@@ -90,41 +84,13 @@ class Ledger:
         with self.store.writer() as writer:
             state = replay.state_at(self.store, writer.head_seq)
             assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
-            existing = writer.existing(event.id for _, event in records)
-            new_events, skipped, engine_made = self._fold_new(state, records, existing)
-            writer.append(new_events, format_time(self.clock()), expected_versions)
+            stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
+            outcome = fold_batch(state, records, stored)
+            writer.append(outcome.to_append, format_time(self.clock()), expected_versions)
             head_seq, head_hash = writer.head_seq, writer.head_hash
         replay.write_snapshot_if_due(self.store, state, head_hash)
-        return AppendResult(len(new_events) - engine_made, skipped, engine_made, head_seq)
-
-    def _fold_new(
-        self, state: LedgerState, records: Sequence[Located], existing: Mapping[str, StoredEvent]
-    ) -> tuple[list[ev.Event], int, int]:
-        new_events: list[ev.Event] = []
-        seen: dict[str, ev.Event] = {}
-        skipped = engine_made = 0
-        for where, event in records:
-            try:
-                previous = seen.get(event.id) or (existing[event.id].event() if event.id in existing else None)
-                if previous is not None:
-                    if previous != event:
-                        raise DuplicateEventConflict(f"id {event.id!r} is already stored with different content")
-                    skipped += 1
-                    continue
-                if event.TYPE not in ev.INGESTED_TYPES:
-                    raise InvalidEvent(f"{event.TYPE} events are made by the liquidation engine, not ingested")
-                validate(state, event)
-                rule_checks.check(state, event)
-            except InvalidEvent as exc:
-                raise InvalidBatch([exc.located(where)]) from None
-            seen[event.id] = event
-            apply(state, event)
-            new_events.append(event)
-            if isinstance(event, ev.Mark):
-                made = on_mark(state, event)
-                new_events.extend(made)
-                engine_made += len(made)
-        return new_events, skipped, engine_made
+        appended = len(outcome.to_append) - outcome.engine_made
+        return AppendResult(appended, outcome.skipped, outcome.engine_made, head_seq)
 
     # -- reading ------------------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress=None) -> LedgerState:

@@ -12,26 +12,32 @@ liquidations.
 
 from __future__ import annotations
 
-from decimal import Decimal
+import json
+from functools import lru_cache
 
 from ledger.domain import events as ev
+from ledger.domain.codec import canonical_json
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.events import thaw
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
 from rules import margin, registry
 from rules.base import AccountView, Decision, Params, PositionView
 
 __all__ = ["account_view", "params_in_force", "decide_for_account", "on_mark", "decision_events"]
 
-_PARAMS_CACHE: dict[tuple[str, str], Params] = {}
+@lru_cache(maxsize=256)
+def _parsed(version: str, params_json: str) -> Params:
+    return registry.get(version).parse_params(json.loads(params_json))
 
 
-def params_in_force(rules: RulesInForce) -> Params:
-    """Parsed params of an activation (cached by its event id: events never change)."""
-    key = (rules.event_id, rules.version)
-    if key not in _PARAMS_CACHE:
-        _PARAMS_CACHE[key] = registry.get(rules.version).parse_params(rules.params)
-    return _PARAMS_CACHE[key]
+def params_in_force(rules: RulesInForce, version: str | None = None) -> Params:
+    """Parsed params of an activation, for its version or a substitute one.
+
+    Cached by content (version and canonical params), never by event id: two
+    ledgers may use the same id for different activations.
+    """
+    return _parsed(version or rules.version, canonical_json(thaw(rules.params)))
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -52,7 +58,7 @@ def decide_for_account(
 ) -> Decision | None:
     """The decision for one account, or None when it is not distressed."""
     rule = registry.get(version or rules.version)
-    params = rule.parse_params(rules.params) if version else params_in_force(rules)
+    params = params_in_force(rules, version)
     view = account_view(state, account, settle_asset)
     with arithmetic():
         if not margin.is_distressed(view, params):

@@ -1,0 +1,66 @@
+"""The decision pipeline of an append, with no database.
+
+Given the state at the head, the ids already stored, and a batch of located
+events: skip what is already stored with equal content, refuse a reused id
+with other content, validate (core checks, then rule checks), fold, and after
+each mark let the liquidation engine decide and fold its events. Returns every
+event to append, in order. ``Ledger`` runs it under the log's write lock;
+tests and the what-if tooling run it in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from attrs import define
+
+from ledger.domain import events as ev
+from ledger.domain.fold import apply
+from ledger.domain.state import LedgerState
+from ledger.domain.validation import validate
+from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
+from ledger.services import rule_checks
+from ledger.services.liquidation_engine import on_mark
+
+__all__ = ["Located", "BatchOutcome", "fold_batch"]
+
+Located = tuple[str, ev.Event]
+"""An event and where it came from (``FILE:LINE`` or ``event ID``)."""
+
+
+@define
+class BatchOutcome:
+    to_append: list[ev.Event]
+    skipped: int = 0
+    engine_made: int = 0
+
+
+def fold_batch(
+    state: LedgerState, records: Sequence[Located], stored: Mapping[str, ev.Event] | None = None
+) -> BatchOutcome:
+    """Fold ``records`` into ``state`` (in place); ``InvalidBatch`` names the first bad one."""
+    stored = stored or {}
+    outcome = BatchOutcome([])
+    seen: dict[str, ev.Event] = {}
+    for where, event in records:
+        try:
+            previous = seen.get(event.id) or stored.get(event.id)
+            if previous is not None:
+                if previous != event:
+                    raise DuplicateEventConflict(f"id {event.id!r} is already stored with different content")
+                outcome.skipped += 1
+                continue
+            if event.TYPE not in ev.INGESTED_TYPES:
+                raise InvalidEvent(f"{event.TYPE} events are made by the liquidation engine, not ingested")
+            validate(state, event)
+            rule_checks.check(state, event)
+        except InvalidEvent as exc:
+            raise InvalidBatch([exc.located(where)]) from None
+        seen[event.id] = event
+        apply(state, event)
+        outcome.to_append.append(event)
+        if isinstance(event, ev.Mark):
+            made = on_mark(state, event)
+            outcome.to_append.extend(made)
+            outcome.engine_made += len(made)
+    return outcome

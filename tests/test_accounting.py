@@ -1,0 +1,125 @@
+"""Replay and double entry: positions, PnL, equity, postings, as-of, snapshots."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from ledger.domain import events as ev
+from ledger.domain.fold import APPLIERS, apply, replay
+from ledger.domain.positions import apply_fill
+from ledger.domain.postings import trial_balance
+from ledger.domain.snapshot import dump_state, load_state
+from ledger.domain.state import CLEARING, EXTERNAL, FEES, Position
+from ledger.domain.valuation import equity
+from ledger.services import replay as replay_service
+from tests.builders import deposit, listed, mark, trade, withdrawal
+from tests.conftest import at
+
+D = Decimal
+
+
+def test_every_event_type_has_an_applier():
+    assert set(APPLIERS) == set(ev.EVENT_TYPES.values())
+
+
+@pytest.mark.parametrize(
+    "start, side, qty, price, size, entry, realized",
+    [
+        ((D(0), D(0)), "buy", "1", "100", "1", "100", "0"),
+        ((D(1), D(100)), "buy", "1", "200", "2", "150", "0"),
+        ((D(2), D(150)), "sell", "0.5", "170", "1.5", "150", "10"),
+        ((D(2), D(150)), "sell", "2", "140", "0", "0", "-20"),
+        ((D(2), D(150)), "sell", "3", "160", "-1", "160", "20"),
+        ((D(-2), D(100)), "buy", "1", "90", "-1", "100", "10"),
+        ((D(1), D(100)), "buy", "2", "101", "3", "100.666666666667", "0"),
+    ],
+    ids=["open", "add", "reduce", "close", "flip", "cover-short", "average-rounds-half-even-to-12-places"],
+)
+def test_fills_move_size_average_entry_and_realize_pnl(start, side, qty, price, size, entry, realized):
+    position, pnl = apply_fill(Position(*start), side, D(qty), D(price))
+    assert (position.size, position.entry_price, pnl) == (D(size), D(entry), D(realized))
+
+
+def history():
+    return [
+        listed(),
+        deposit("alice", "1000", t=1),
+        deposit("bob", "1000", t=1.5),
+        trade("alice", "buy", "0.5", "60000", fee="3", t=2),
+        trade("bob", "sell", "0.5", "60000", fee="-1", t=2.5),
+        mark("58900", t=3),
+        trade("alice", "sell", "0.2", "59000", fee="1", t=4),
+        withdrawal("bob", "100", t=5),
+    ]
+
+
+def test_replay_books_cash_positions_equity_and_system_accounts():
+    state = replay(history())
+    alice, bob = state.accounts["alice"], state.accounts["bob"]
+    assert alice.cash["USD"] == D("1000") - 3 - 200 - 1
+    assert alice.positions["BTC-PERP"] == Position(D("0.3"), D("60000"), D("-200"))
+    # after the last trade at 59000 the last *mark* (58900) still values positions
+    assert equity(state, alice, "USD") == D("796") + D("0.3") * (D("58900") - 60000)
+    assert bob.cash["USD"] == D("1000") + 1 - 100
+    assert state.system[EXTERNAL]["USD"] == D("-1900")
+    assert state.system[FEES]["USD"] == D("3")
+    assert state.system[CLEARING]["USD"] == D("200")
+    assert alice.fees_paid["USD"] == D("4")
+
+
+def test_before_any_mark_positions_are_valued_at_the_last_trade_price():
+    state = replay(history()[:5])
+    assert state.markets["BTC-PERP"].price == D("60000")
+    assert equity(state, state.accounts["alice"], "USD") == D("997")
+
+
+def test_the_trial_balance_is_zero_after_every_event():
+    state = replay([])
+    for event in history():
+        postings = apply(state, event)
+        assert sum((p.amount for p in postings), D(0)) == 0
+        assert all(total == 0 for total in trial_balance(state).values())
+
+
+def test_a_snapshot_round_trips_the_whole_state():
+    state = replay(history())
+    again = load_state(dump_state(state))
+    assert dump_state(again) == dump_state(state)
+    assert again.accounts == state.accounts and again.markets == state.markets and again.system == state.system
+
+
+def test_as_of_by_business_time_and_by_sequence(ledger):
+    ledger.append(history())
+    by_time = ledger.state(as_of=at(3.5))
+    assert by_time.seq == 6 and by_time.accounts["alice"].positions["BTC-PERP"].size == D("0.5")
+    by_seq = ledger.state(seq=4)
+    assert "bob" in by_seq.accounts and "BTC-PERP" not in by_seq.accounts["bob"].positions
+    assert ledger.state(as_of=at(-1)).seq == 0
+
+
+def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
+    ledger.append(history())
+    assert ledger.snapshot()
+    ledger.append([deposit("carol", "5", t=6)])
+    read = []
+    original = ledger.store.read
+
+    def counting_read(**kwargs):
+        for row in original(**kwargs):
+            read.append(row.seq)
+            yield row
+
+    monkeypatch.setattr(ledger.store, "read", counting_read)
+    state = ledger.state()
+    assert read == [9], "only the event after the snapshot is read"
+    monkeypatch.undo()
+    full = replay_service.state_at(ledger.store, use_snapshots=False)
+    assert dump_state(state) == dump_state(full)
+
+
+def test_a_snapshot_whose_event_no_longer_matches_is_ignored(ledger):
+    ledger.append(history())
+    ledger.store.save_snapshot(replay_service.LEDGER_SCOPE, 8, "f" * 64, 1, "{}")
+    assert ledger.state().seq == 8  # the bogus snapshot was skipped, the log replayed

@@ -1,0 +1,55 @@
+"""The shared worked examples (``../shared/vectors``), ingested on each backend.
+
+Each ``NAME.jsonl`` is ingested whole; balances, liquidations, the insurance
+fund and bankruptcies must equal ``NAME.expected.json``, compared as decimals.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from ledger.services import reports
+from tests.conftest import VECTORS
+
+NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")) if VECTORS.is_dir() else []
+
+
+def decimals(value):
+    """Decimal strings to Decimals, recursively, so "0.0" equals "0"."""
+    if isinstance(value, dict):
+        return {k: decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decimals(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
+
+
+def test_the_shared_vectors_are_present():
+    assert len(NAMES) >= 6, f"expected the worked examples in {VECTORS}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vector_outcome_matches_the_worked_example(ledger, name):
+    expected = json.loads((VECTORS / f"{name}.expected.json").read_text())
+    ledger.ingest_file(VECTORS / f"{name}.jsonl")
+    report = reports.balances(ledger.state())
+    got_balances = {
+        account: {"cash": body["cash"], "positions": body["positions"], "equity": body["equity"]}
+        for account, body in report["accounts"].items()
+    }
+    assert decimals(got_balances) == decimals(expected["balances"])
+    keys = ("account", "market", "side", "qty", "price", "penalty", "trigger")
+    got_liquidations = [
+        {k: r[k] for k in keys} for r in (reports.liquidation_record(row, e) for row, e in ledger.liquidations())
+    ]
+    assert decimals(got_liquidations) == decimals(expected["liquidations"])
+    assert Decimal(report["system"]["insurance_fund"].get("USD", "0")) == Decimal(expected["insurance_fund"])
+    got_bankruptcies = [e.account for _, e in ledger.engine_events() if e.TYPE == "bankruptcy"]
+    assert got_bankruptcies == [b["account"] if isinstance(b, dict) else b for b in expected["bankruptcies"]]
