@@ -47,7 +47,7 @@ UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] 
 """(type, from_version) -> pure function giving the payload at from_version + 1."""
 
 
-def _refuse_float(text: str) -> Any:
+def _refuse_json_number(text: str) -> Any:
     raise InvalidEvent(f"JSON number {text} is not allowed: numbers are decimal strings")
 
 
@@ -68,8 +68,8 @@ def _loads(text: str) -> Any:
     try:
         return json.loads(
             text,
-            parse_float=_refuse_float,
-            parse_int=_refuse_float,
+            parse_float=_refuse_json_number,
+            parse_int=_refuse_json_number,
             parse_constant=_refuse_constant,
             object_pairs_hook=_no_duplicate_keys,
         )

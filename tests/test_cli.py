@@ -1,0 +1,151 @@
+"""The ``ledger`` command: outputs per the contract, exit statuses 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import click
+import pytest
+from click.testing import CliRunner
+from freezegun import freeze_time
+from sqlalchemy import text
+
+from ledger import Ledger
+from ledger.cli import cli, main
+from tests.conftest import ROOT, VECTORS
+
+SAMPLE = ROOT / "examples" / "sample-history.jsonl"
+
+
+def run(url: str, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process through ``main`` (so exit statuses are the real ones)."""
+    runner = CliRunner()
+    result = runner.invoke(_main_as_command, ["--db", url, *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def _main_as_command(ctx):
+    main(ctx.args)
+
+
+@pytest.fixture
+def db(db_url) -> str:
+    code, out, _ = run(db_url, "init")
+    assert code == 0 and "head" in out
+    return db_url
+
+
+def test_init_ingest_and_balances_json_match_the_contract_example(db, tmp_path):
+    contract = tmp_path / "contract.jsonl"
+    contract.write_text("\n".join([
+        '{"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"}',
+        '{"type": "deposit", "id": "d-1", "at": "2024-08-05T00:01:00Z", "account": "alice", "asset": "USD", "amount": "1000"}',
+        '{"type": "trade", "id": "t-1", "at": "2024-08-05T00:02:00Z", "account": "alice", "market": "BTC-PERP", "side": "buy", "qty": "0.5", "price": "60000", "fee": "3"}',
+        '{"type": "mark", "id": "k-1", "at": "2024-08-05T00:03:00Z", "market": "BTC-PERP", "price": "58900"}',
+    ]) + "\n")
+    code, out, _ = run(db, "ingest", str(contract))
+    assert code == 0 and "4 appended" in out
+    code, out, _ = run(db, "balances", "--format", "json")
+    report = json.loads(out)
+    alice = report["accounts"]["alice"]
+    assert Decimal(alice["cash"]["USD"]) == 997 and Decimal(alice["equity"]) == 447
+    assert {k: Decimal(v) for k, v in alice["positions"]["BTC-PERP"].items()} == {
+        "size": Decimal("0.5"), "entry_price": 60000, "mark_price": 58900, "unrealized_pnl": -550, "realized_pnl": 0}
+    assert Decimal(report["system"]["insurance_fund"]["USD"]) == 0
+    assert report["as_of"].startswith("2024-08-05T00:03:00")
+
+
+def test_balances_as_of_a_time_and_for_one_account_in_csv(db):
+    run(db, "ingest", str(SAMPLE))
+    code, out, _ = run(db, "balances", "--as-of", "2024-08-05T00:01:03Z", "--account", "carol", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    carol = [r for r in rows if r["book"] == "user"]
+    assert [(r["account"], r["item"], r["amount"]) for r in carol] == [("carol", "cash USD", "2000"), ("carol", "equity USD", "2000")]
+
+
+def test_balances_table_is_printed(db):
+    run(db, "ingest", str(SAMPLE))
+    code, out, _ = run(db, "balances")
+    assert code == 0 and "insurance_fund" in out and "alice" in out
+
+
+def test_liquidations_json_has_the_contract_fields_oldest_first(db):
+    run(db, "ingest", str(VECTORS / "partial-spills-to-second-position.jsonl"))
+    code, out, _ = run(db, "liquidations", "--format", "json")
+    records = json.loads(out)
+    assert [(r["market"], r["qty"], r["trigger"], r["rule_version"]) for r in records] == [
+        ("BTC-PERP", "0.5", "k2", "partial-v1"), ("ETH-PERP", "1.50", "k2", "partial-v1")]
+    assert {"id", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger"} <= set(records[0])
+    code, out, _ = run(db, "liquidations", "--account", "nobody", "--format", "json")
+    assert json.loads(out) == []
+
+
+def test_rules_list_shows_versions_and_activation_history(db):
+    run(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
+    code, out, _ = run(db, "rules", "list", "--format", "json")
+    report = json.loads(out)
+    assert [v["version"] for v in report["versions"]] == ["full-v1", "partial-v1"]
+    assert [(a["event_id"], a["version"]) for a in report["activations"]] == [("r1", "full-v1")]
+    assert report["in_force"] == "full-v1"
+
+
+def test_bad_input_exits_2_naming_file_and_line(db, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "deposit", "id": "d", "at": "2024-08-05T00:00:00Z", "account": "a", "asset": "USD", "amount": "1e3"}\n')
+    code, _, err = run(db, "ingest", str(bad))
+    assert code == 2 and f"{bad}:1: amount is not a plain decimal" in err
+
+
+def test_usage_errors_exit_2(db):
+    assert run(db, "balances", "--as-of", "not-a-time")[0] == 2
+    assert run(db, "no-such-command")[0] == 2
+
+
+def test_verify_exits_0_then_1_naming_the_first_tampered_event(db):
+    run(db, "ingest", str(SAMPLE))
+    code, out, _ = run(db, "verify")
+    assert code == 0 and out.startswith("ok: 51 events")
+    with Ledger.open(db) as ledger, ledger.store.engine.begin() as conn:
+        if ledger.store.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER events_no_update"))
+        conn.execute(text("UPDATE events SET payload = replace(payload, '5000', '50000') WHERE event_id = 'd-alice'"))
+    code, _, err = run(db, "verify")
+    assert code == 1 and "event d-alice" in err and "#4" in err
+
+
+def test_an_uninitialised_database_exits_2_with_advice(tmp_path):
+    code, _, err = run(f"sqlite:///{tmp_path / 'empty.db'}", "balances")
+    assert code == 2 and "ledger init" in err
+
+
+@freeze_time("2026-03-04 05:06:07")
+def test_recorded_time_comes_from_the_clock_and_business_time_from_the_event(db):
+    run(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
+    with Ledger.open(db) as ledger:
+        rows = list(ledger.events())
+    assert {r.recorded_at for r in rows} == {"2026-03-04T05:06:07.000000Z"}
+    assert rows[0].at == "2024-08-05T00:00:00.000000Z"
+
+
+def test_python_dash_m_ledger_runs_the_same_command(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "verify"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("ok: 0 events")
+
+
+def test_the_database_url_comes_from_LEDGER_DB(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("LEDGER_DB", url)
+    result = CliRunner().invoke(cli, ["init"])
+    assert result.exit_code == 0 and "env.db" in result.output
