@@ -26,7 +26,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("LEDGER_DB", "sqlite:///ledger.db")
+    ini = config.config_file_name
+    from_ini = config.get_main_option("sqlalchemy.url") if ini is None or os.path.exists(ini) else None
+    url = from_ini or os.environ.get("LEDGER_DB", "sqlite:///ledger.db")
     engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)
