@@ -11,15 +11,19 @@ import csv
 import io
 import json
 import sys
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ledger.domain.codec import format_time, parse_time
 from ledger.domain.money import to_str
+from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent, LedgerError, NotInitialised
 from ledger.services import reports
 from ledger.services.ledger import DEFAULT_URL, Ledger
@@ -44,6 +48,21 @@ TIME = _Time()
 
 def _open(ctx: click.Context) -> Ledger:
     return Ledger.open(ctx.obj["db"])
+
+
+@contextmanager
+def _progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for long replays and ingests (only on a terminal)."""
+    console = Console(stderr=True)
+    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _replay(ledger: Ledger, **cut) -> LedgerState:
+    with _progress("replaying", ledger.head_seq()) as advance:
+        return ledger.state(progress=advance, **cut)
 
 
 def _print_json(data: Any) -> None:
@@ -92,8 +111,9 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, file: str) -> None:
     """Ingest a JSON Lines file atomically (every line or nothing)."""
-    with _open(ctx) as ledger:
-        result = ledger.ingest_file(file)
+    size = Path(file).stat().st_size if Path(file).is_file() else None
+    with _open(ctx) as ledger, _progress(f"ingesting {file}", size) as advance:
+        result = ledger.ingest_file(file, progress=advance)
     click.echo(
         f"{file}: {result.appended} appended, {result.skipped} already stored, "
         f"{result.engine_events} engine events (liquidations/bankruptcies); head is now #{result.head_seq}"
@@ -109,7 +129,7 @@ def ingest(ctx: click.Context, file: str) -> None:
 def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, fmt: str) -> None:
     """Cash, positions and equity per account, and system balances, as replayed."""
     with _open(ctx) as ledger:
-        state = ledger.state(as_of=as_of, seq=seq)
+        state = _replay(ledger, as_of=as_of, seq=seq)
     report = reports.balances(state, account)
     if as_of is not None:
         report["as_of"] = format_time(as_of)
@@ -146,7 +166,7 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
     from rules import registry
 
     with _open(ctx) as ledger:
-        state = ledger.state()
+        state = _replay(ledger)
     report = reports.rules_report(state, {name: rule.summary for name, rule in registry.REGISTRY.items()})
     if fmt == "json":
         _print_json(report)
@@ -200,8 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("aborted", err=True)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted: nothing was changed by the interrupted command", err=True)
         sys.exit(130)
     except (InvalidBatch, InvalidEvent, NotInitialised) as exc:
         click.echo(f"error: {exc}", err=True)

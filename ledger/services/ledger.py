@@ -17,9 +17,10 @@ from attrs import frozen
 from ledger.domain import events as ev
 from ledger.domain.codec import format_time
 from ledger.domain.state import LedgerState
+from ledger.errors import InvalidBatch, InvalidEvent
 from ledger.services import replay
 from ledger.services.clock import Clock, system_clock
-from ledger.services.ingest import read_jsonl
+from ledger.services import ingest
 from ledger.services.pipeline import Located, fold_batch
 from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine
 from ledger.store import migrate
@@ -66,10 +67,29 @@ class Ledger:
         self.close()
 
     # -- writing ------------------------------------------------------------
-    def ingest_file(self, path: str | Path) -> AppendResult:
-        """Ingest a JSON Lines file atomically: every line, or nothing."""
+    def ingest_file(self, path: str | Path, *, progress: Callable[[int], None] | None = None) -> AppendResult:
+        """Ingest a JSON Lines file atomically: every line, or nothing.
+
+        The file is streamed in chunks inside one transaction (bounded memory);
+        ``progress`` is called with the number of bytes read as it goes.
+        """
         self.store.require_schema()
-        return self.append_located(read_jsonl(path))
+        errors: list[InvalidEvent] = []
+        appended = skipped = engine_made = 0
+        with self.store.writer() as writer:
+            state = replay.state_at(self.store, writer.head_seq)
+            recorded_at = format_time(self.clock())
+            for chunk in ingest.chunks(path, errors, progress):
+                stored = {i: row.event() for i, row in writer.existing(e.id for _, e in chunk).items()}
+                outcome = fold_batch(state, chunk, stored)
+                writer.append_new(outcome.to_append, recorded_at)
+                appended += len(outcome.to_append) - outcome.engine_made
+                skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
+            if errors:
+                raise InvalidBatch(errors)
+            head_seq, head_hash = writer.head_seq, writer.head_hash
+        replay.write_snapshot_if_due(self.store, state, head_hash)
+        return AppendResult(appended, skipped, engine_made, head_seq)
 
     def append(
         self, events: Iterable[ev.Event], *, expected_versions: Mapping[str, int] | None = None
@@ -100,6 +120,11 @@ class Ledger:
             upto = replay.seq_for_time(self.store, as_of)
             seq = upto if seq is None else min(seq, upto)
         return replay.state_at(self.store, seq, progress=progress)
+
+    def head_seq(self) -> int:
+        """Sequence number of the last stored event (0 for an empty log)."""
+        self.store.require_schema()
+        return self.store.head()[0]
 
     def events(self, *, types: Sequence[str] | None = None, upto_seq: int | None = None) -> Iterable[StoredEvent]:
         return self.store.read(types=types, upto_seq=upto_seq)

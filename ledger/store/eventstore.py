@@ -119,7 +119,11 @@ class Writer:
                     )
                 continue
             seen[event.id] = event
-            rows.append(self._next_row(event, recorded_at))
+        return self.append_new(list(seen.values()), recorded_at)
+
+    def append_new(self, batch: Sequence[Event], recorded_at: str) -> list[StoredEvent]:
+        """Insert events the caller has already checked are not stored."""
+        rows = [self._next_row(event, recorded_at) for event in batch]
         if rows:
             try:
                 self.conn.execute(events.insert(), [attrs.asdict(r) for r in rows])
