@@ -10,6 +10,7 @@ which is itself a cached fold).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 
 from attrs import define, field, frozen
 
+from ledger.domain.events import thaw
 from ledger.domain.money import ZERO
 
 __all__ = [
@@ -112,6 +114,12 @@ class RulesInForce:
     params: Mapping[str, Any]
     event_id: str
     at: datetime
+    params_json: str = field(init=False, eq=False, repr=False)
+    """Canonical JSON of ``params``: a cheap, content-based key for parsed-params caches."""
+
+    @params_json.default
+    def _params_json(self) -> str:
+        return json.dumps(thaw(self.params), sort_keys=True, separators=(",", ":"))
 
 
 @define

@@ -16,10 +16,8 @@ import json
 from functools import lru_cache
 
 from ledger.domain import events as ev
-from ledger.domain.codec import canonical_json
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.events import thaw
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
 from rules import margin, registry
 from rules.base import AccountView, Decision, Params, PositionView
@@ -37,7 +35,7 @@ def params_in_force(rules: RulesInForce, version: str | None = None) -> Params:
     Cached by content (version and canonical params), never by event id: two
     ledgers may use the same id for different activations.
     """
-    return _parsed(version or rules.version, canonical_json(thaw(rules.params)))
+    return _parsed(version or rules.version, rules.params_json)
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
