@@ -50,7 +50,7 @@ def pg_admin_url() -> str:
     return PG_URL
 
 
-def _fresh_pg_database(admin_url: str) -> Iterator[str]:
+def fresh_pg_database(admin_url: str) -> Iterator[str]:
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -70,7 +70,7 @@ def db_url(request, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
-        yield from _fresh_pg_database(request.getfixturevalue("pg_admin_url"))
+        yield from fresh_pg_database(request.getfixturevalue("pg_admin_url"))
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def sqlite_url(tmp_path) -> str:
 
 @pytest.fixture
 def pg_url(pg_admin_url) -> Iterator[str]:
-    yield from _fresh_pg_database(pg_admin_url)
+    yield from fresh_pg_database(pg_admin_url)
 
 
 @pytest.fixture

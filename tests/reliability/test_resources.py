@@ -1,0 +1,77 @@
+"""Resource limits: big files stream with bounded memory; Ctrl-C harms nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.gen_history import generate
+from ledger import Ledger
+from tests.conftest import ROOT
+
+
+def write_history(path: Path, n: int) -> Path:
+    with path.open("w") as handle:
+        for record in generate(n, accounts=20, seed=3):
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+PEAK_SCRIPT = """
+import resource, sys
+from ledger import Ledger
+with Ledger.open(sys.argv[1]) as ledger:
+    ledger.init()
+    ledger.ingest_file(sys.argv[2])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_kb(tmp_path: Path, n: int) -> int:
+    history = write_history(tmp_path / f"h{n}.jsonl", n)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, f"sqlite:///{tmp_path / f'm{n}.db'}", str(history)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    return int(done.stdout.strip())
+
+
+@pytest.mark.parametrize("small, large", [pytest.param(5_000, 50_000), pytest.param(20_000, 1_000_000, marks=pytest.mark.slow)])
+def test_ingesting_a_ten_times_larger_file_needs_no_more_memory(tmp_path, small, large):
+    small_peak, large_peak = peak_kb(tmp_path, small), peak_kb(tmp_path, large)
+    assert large_peak - small_peak < 20 * 1024, f"peak RSS grew from {small_peak} KB to {large_peak} KB"
+
+
+def test_ctrl_c_during_an_ingest_stores_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    history = write_history(tmp_path / "big.jsonl", 150_000)
+    with Ledger.open(url) as ledger:
+        ledger.init()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "--db", url, "ingest", str(history)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.5)
+    assert child.poll() is None, "the ingest finished before it could be interrupted"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "interrupted" in err
+    with Ledger.open(url) as ledger:
+        assert ledger.head_seq() == 0
+        assert ledger.verify().ok
+        ledger.ingest_file(write_history(tmp_path / "small.jsonl", 100))
+        assert ledger.head_seq() == 100
+
+
+def test_a_replay_reports_progress_for_every_event_it_folds(sqlite_ledger, tmp_path):
+    sqlite_ledger.ingest_file(write_history(tmp_path / "h.jsonl", 500))
+    seen = []
+    sqlite_ledger.state(progress=seen.append)
+    assert sum(seen) == 500
