@@ -34,6 +34,7 @@ __all__ = [
     "LIQUIDATION",
     "INSURANCE_FUND",
     "SOCIALIZED_LOSS",
+    "clone",
 ]
 
 EXTERNAL = "external"
@@ -144,3 +145,18 @@ class LedgerState:
         return sorted(
             name for name, acct in self.accounts.items() if acct.positions.get(market, Position()).size != 0
         )
+
+
+def clone(state: LedgerState) -> LedgerState:
+    """An independent copy to fold on (values are immutable, so containers suffice)."""
+    return LedgerState(
+        accounts=dict(state.accounts),
+        markets=dict(state.markets),
+        system={name: dict(balances) for name, balances in state.system.items()},
+        rules=state.rules,
+        rules_history=list(state.rules_history),
+        seq=state.seq,
+        last_at=state.last_at,
+        last_event_id=state.last_event_id,
+        events_applied=state.events_applied,
+    )

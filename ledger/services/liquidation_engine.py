@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import Callable
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
@@ -22,20 +23,21 @@ from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
 from rules import margin, registry
 from rules.base import AccountView, Decision, Params, PositionView
 
-__all__ = ["account_view", "params_in_force", "decide_for_account", "on_mark", "decision_events"]
+__all__ = ["Substitute", "account_view", "params_in_force", "decide_for_account", "on_mark", "decision_events"]
+
+Substitute = Callable[[RulesInForce], RulesInForce]
+"""What-if hook: given the rules really in force, the rules to decide with instead."""
+
 
 @lru_cache(maxsize=256)
 def _parsed(version: str, params_json: str) -> Params:
     return registry.get(version).parse_params(json.loads(params_json))
 
 
-def params_in_force(rules: RulesInForce, version: str | None = None) -> Params:
-    """Parsed params of an activation, for its version or a substitute one.
-
-    Cached by content (version and canonical params), never by event id: two
-    ledgers may use the same id for different activations.
-    """
-    return _parsed(version or rules.version, rules.params_json)
+def params_in_force(rules: RulesInForce) -> Params:
+    """Parsed params of an activation, cached by content (version and canonical
+    params), never by event id: two ledgers may use one id for different things."""
+    return _parsed(rules.version, rules.params_json)
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -51,18 +53,15 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
 
 
-def decide_for_account(
-    state: LedgerState, account: str, settle_asset: str, rules: RulesInForce, version: str | None = None
-) -> Decision | None:
-    """The decision for one account, or None when it is not distressed."""
-    rule = registry.get(version or rules.version)
-    params = params_in_force(rules, version)
+def decide_for_account(state: LedgerState, account: str, settle_asset: str, rules: RulesInForce) -> Decision | None:
+    """The decision of ``rules`` for one account, or None when it is not distressed."""
+    params = params_in_force(rules)
     view = account_view(state, account, settle_asset)
     with arithmetic():
         if not margin.is_distressed(view, params):
             return None
     fund = state.system[INSURANCE_FUND].get(settle_asset, ZERO)
-    return rule.decide(view, params, fund)
+    return registry.get(rules.version).decide(view, params, fund)
 
 
 def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str, decision: Decision) -> list[ev.Event]:
@@ -109,23 +108,22 @@ def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str
     return out
 
 
-def on_mark(state: LedgerState, mark: ev.Mark, version: str | None = None, rules: RulesInForce | None = None) -> list[ev.Event]:
+def on_mark(state: LedgerState, mark: ev.Mark, substitute: Substitute | None = None) -> list[ev.Event]:
     """Liquidation events for ``mark`` (already applied to ``state``), applied as made.
 
-    ``version``/``rules`` substitute another rule (what-if); by default the
-    rule in force decides.
+    The rules in force decide; ``substitute`` swaps in others (what-if). Before
+    any activation nothing is liquidated.
     """
-    rules = rules or state.rules
-    if rules is None:
+    if state.rules is None:
         return []
-    used = version or rules.version
+    rules = substitute(state.rules) if substitute else state.rules
     settle = state.markets[mark.market].settle_asset
     made: list[ev.Event] = []
     for account in state.accounts_in_market(mark.market):
-        decision = decide_for_account(state, account, settle, rules, version)
+        decision = decide_for_account(state, account, settle, rules)
         if decision is None:
             continue
-        for event in decision_events(mark, account, settle, used, decision):
+        for event in decision_events(mark, account, settle, rules.version, decision):
             apply(state, event)
             made.append(event)
     return made

@@ -20,7 +20,7 @@ from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
 from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
 from ledger.services import rule_checks
-from ledger.services.liquidation_engine import on_mark
+from ledger.services.liquidation_engine import Substitute, on_mark
 
 __all__ = ["Located", "BatchOutcome", "fold_batch"]
 
@@ -36,9 +36,15 @@ class BatchOutcome:
 
 
 def fold_batch(
-    state: LedgerState, records: Sequence[Located], stored: Mapping[str, ev.Event] | None = None
+    state: LedgerState,
+    records: Sequence[Located],
+    stored: Mapping[str, ev.Event] | None = None,
+    substitute: Substitute | None = None,
 ) -> BatchOutcome:
-    """Fold ``records`` into ``state`` (in place); ``InvalidBatch`` names the first bad one."""
+    """Fold ``records`` into ``state`` (in place); ``InvalidBatch`` names the first bad one.
+
+    ``substitute`` makes the liquidation engine decide with other rules (what-if).
+    """
     stored = stored or {}
     outcome = BatchOutcome([])
     seen: dict[str, ev.Event] = {}
@@ -60,7 +66,7 @@ def fold_batch(
         apply(state, event)
         outcome.to_append.append(event)
         if isinstance(event, ev.Mark):
-            made = on_mark(state, event)
+            made = on_mark(state, event, substitute)
             outcome.to_append.extend(made)
             outcome.engine_made += len(made)
     return outcome

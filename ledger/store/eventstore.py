@@ -246,6 +246,16 @@ class EventStore:
         with self.engine.begin() as conn:
             conn.execute(snapshots.insert().values(scope=scope, seq=seq, event_hash=event_hash, format=fmt, state=state))
 
+    def snapshots(self, scope: str, fmt: int) -> list[tuple[int, str]]:
+        """Every stored snapshot of ``scope`` in ``fmt``: (seq, state)."""
+        query = (
+            select(snapshots.c.seq, snapshots.c.state)
+            .where(snapshots.c.scope == scope, snapshots.c.format == fmt)
+            .order_by(snapshots.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return [(r.seq, r.state) for r in conn.execute(query)]
+
     def latest_snapshot(self, scope: str, fmt: int, upto_seq: int | None = None):
         """The newest snapshot of ``scope`` at or before ``upto_seq`` whose event hash still matches."""
         query = (

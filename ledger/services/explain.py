@@ -1,0 +1,112 @@
+"""``explain``: why the engine did what it did, in words and numbers.
+
+For a liquidation: the mark that triggered it, the account's positions and its
+equity, maintenance margin and target before and after, the rule version and
+its parameters, and the formula with the numbers filled in. The state shown is
+the replay just before the liquidation (after its mark and any earlier closes
+of the same mark), so every figure can be recomputed by hand.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ledger.domain import events as ev
+from ledger.domain.codec import format_time, to_json_object
+from ledger.domain.events import thaw
+from ledger.domain.money import arithmetic, to_str
+from ledger.errors import InvalidEvent
+from ledger.services import replay
+from ledger.services.liquidation_engine import account_view, params_in_force
+from ledger.store import EventStore
+from rules import margin
+
+__all__ = ["explain", "render_text"]
+
+
+def _positions(view) -> list[dict[str, str]]:
+    return [
+        {"market": p.market, "size": to_str(p.size), "entry_price": to_str(p.entry_price), "mark": to_str(p.mark),
+         "unrealized_pnl": to_str(p.size * (p.mark - p.entry_price))}
+        for p in view.positions
+    ]
+
+
+def _formula(event: ev.Liquidation, params, lot: Decimal) -> dict[str, str]:
+    b, f = params.target_buffer, params.liquidation_fee_rate
+    m = params.markets[event.market].maintenance_margin_rate
+    p, E, MM = event.price, event.equity_before, event.maintenance_before
+    text = (
+        f"q >= ((1+b)·MM − E) / (p·((1+b)·m − f)) = ((1+{to_str(b)})·{to_str(MM)} − {to_str(E)}) / "
+        f"({to_str(p)}·((1+{to_str(b)})·{to_str(m)} − {to_str(f)}))"
+    )
+    if event.required_qty == "none":
+        result = "no partial quantity: the rule closes the whole position" + (
+            f" ((1+b)·m = {to_str((1 + b) * m)} <= f = {to_str(f)})" if (1 + b) * m <= f else "")
+    else:
+        result = f"= {event.required_qty}, rounded up to the lot {to_str(lot)}"
+    return {"formula": text, "result": result, "b": to_str(b), "f": to_str(f), "m": to_str(m)}
+
+
+def explain(store: EventStore, event_id: str) -> dict[str, Any]:
+    """A JSON-ready explanation of one engine event (liquidation or bankruptcy)."""
+    row = store.get(event_id)
+    if row is None:
+        raise InvalidEvent("no such event", where=f"event {event_id}")
+    event = row.event()
+    if event.TYPE not in ev.ENGINE_TYPES:
+        raise InvalidEvent(f"a {event.TYPE} is not an engine decision; explain takes a liquidation or bankruptcy id",
+                           where=f"event {event_id}")
+    before = replay.state_at(store, row.seq - 1)
+    mark_row = store.get(event.trigger)
+    rules = before.rules
+    params = params_in_force(rules)
+    asset = before.markets[event.market].settle_asset if event.TYPE == "liquidation" else event.asset
+    view = account_view(before, event.account, asset)
+    with arithmetic():
+        out: dict[str, Any] = {
+            "event": to_json_object(event),
+            "seq": row.seq,
+            "trigger": {"id": event.trigger, "seq": mark_row.seq if mark_row else None,
+                        "at": mark_row.at if mark_row else None, **(to_json_object(mark_row.event()) if mark_row else {})},
+            "rule": {"version": rules.version, "activated_by": rules.event_id, "activated_at": format_time(rules.at),
+                     "params": thaw(rules.params)},
+            "account_before": {
+                "account": event.account, "settle_asset": asset, "cash": to_str(view.cash),
+                "positions": _positions(view),
+                "equity": to_str(margin.equity(view)), "maintenance_margin": to_str(margin.maintenance(view, params)),
+                "target": to_str((1 + params.target_buffer) * margin.maintenance(view, params)),
+            },
+        }
+        if event.TYPE == "liquidation":
+            out["formula"] = _formula(event, params, before.markets[event.market].lot_size)
+            out["after"] = {"equity": to_str(event.equity_after), "maintenance_margin": to_str(event.maintenance_after),
+                            "target": to_str(event.target_after)}
+    return out
+
+
+def render_text(info: dict[str, Any]) -> str:
+    """The explanation as a few paragraphs a compliance officer can read."""
+    e, before, rule, trig = info["event"], info["account_before"], info["rule"], info["trigger"]
+    lines = [f"{e['type']} {e['id']} (#{info['seq']}) at {e['at']}"]
+    lines.append(f"Triggered by mark {trig['id']} (#{trig['seq']}): {trig.get('market', '')} at {trig.get('price', '')}.")
+    lines.append(f"Rule in force: {rule['version']}, activated by {rule['activated_by']} at {rule['activated_at']}, "
+                 f"params {rule['params']}.")
+    lines.append(f"Account {before['account']} before this step ({before['settle_asset']}): cash {before['cash']}, "
+                 f"equity E = {before['equity']}, maintenance MM = {before['maintenance_margin']}, "
+                 f"target (1+b)·MM = {before['target']}.")
+    for p in before["positions"]:
+        lines.append(f"  {p['market']}: size {p['size']} entry {p['entry_price']} mark {p['mark']} "
+                     f"unrealized {p['unrealized_pnl']}")
+    if e["type"] == "liquidation":
+        f = info["formula"]
+        lines.append(f"Decision: {e['side']} {e['qty']} {e['market']} at {e['price']}, penalty {e['penalty']} "
+                     f"(f × notional, capped at the equity left). Reason: {e['reason']}.")
+        lines.append(f"Formula: {f['formula']} {f['result']}.")
+        a = info["after"]
+        lines.append(f"After: E = {a['equity']}, MM = {a['maintenance_margin']}, target = {a['target']}.")
+    else:
+        lines.append(f"Bankruptcy: deficit {e['deficit']}; insurance fund had {e['fund_before']}, covered "
+                     f"{e['insurance_covered']}; socialized loss {e['socialized_loss']}.")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""``reconcile``: the ledger's balances against an external statement.
+
+The statement is CSV with the header ``account,asset,balance`` (balances are
+plain decimal strings, negatives allowed). An account written
+``system:NAME`` refers to a system account (``system:insurance_fund``).
+Every break is listed:
+
+- ``missing_in_ledger``: the statement has a balance the ledger does not know;
+- ``missing_in_statement``: the ledger has a balance beyond the tolerance that
+  the statement does not list (zero balances need not be listed);
+- ``difference``: both have it, and they differ by more than the tolerance.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+from attrs import frozen
+
+from ledger.domain.money import ZERO, parse_decimal, to_str
+from ledger.domain.state import LedgerState
+from ledger.errors import InvalidBatch, InvalidEvent
+
+__all__ = ["Break", "read_statement", "ledger_balances", "reconcile", "HEADER"]
+
+HEADER = ["account", "asset", "balance"]
+SYSTEM_PREFIX = "system:"
+
+
+@frozen
+class Break:
+    kind: str
+    account: str
+    asset: str
+    ledger: str | None
+    statement: str | None
+    difference: str | None
+    where: str | None
+
+
+def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str]]:
+    """(account, asset) -> (balance, FILE:LINE); ``InvalidBatch`` names every bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidBatch([InvalidEvent("no such file", where=str(path))])
+    rows: dict[tuple[str, str], tuple[Decimal, str]] = {}
+    errors: list[InvalidEvent] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != HEADER:
+            raise InvalidBatch([InvalidEvent(f"header must be {','.join(HEADER)}, got {header}", where=f"{path}:1")])
+        for number, record in enumerate(reader, start=2):
+            where = f"{path}:{number}"
+            if not record or not any(cell.strip() for cell in record):
+                continue
+            try:
+                if len(record) != 3:
+                    raise InvalidEvent(f"expected 3 columns, got {len(record)}")
+                account, asset, balance = (cell.strip() for cell in record)
+                if not account or not asset:
+                    raise InvalidEvent("account and asset must not be empty")
+                if (account, asset) in rows:
+                    raise InvalidEvent(f"{account} {asset} is listed twice (first at {rows[(account, asset)][1]})")
+                rows[(account, asset)] = (parse_decimal(balance, "balance"), where)
+            except InvalidEvent as exc:
+                errors.append(exc.located(where))
+    if errors:
+        raise InvalidBatch(errors)
+    return rows
+
+
+def ledger_balances(state: LedgerState) -> dict[tuple[str, str], Decimal]:
+    balances = {(name, asset): amount for name, acct in state.accounts.items() for asset, amount in acct.cash.items()}
+    for name, by_asset in state.system.items():
+        for asset, amount in by_asset.items():
+            balances[(SYSTEM_PREFIX + name, asset)] = amount
+    return balances
+
+
+def reconcile(state: LedgerState, statement: dict[tuple[str, str], tuple[Decimal, str]], tolerance: Decimal = ZERO) -> list[Break]:
+    ours = ledger_balances(state)
+    breaks: list[Break] = []
+    for key in sorted(set(ours) | set(statement)):
+        account, asset = key
+        mine = ours.get(key)
+        theirs, where = statement.get(key, (None, None))
+        if mine is None:
+            breaks.append(Break("missing_in_ledger", account, asset, None, to_str(theirs), None, where))
+        elif theirs is None:
+            if abs(mine) > tolerance:
+                breaks.append(Break("missing_in_statement", account, asset, to_str(mine), None, None, None))
+        elif abs(mine - theirs) > tolerance:
+            breaks.append(Break("difference", account, asset, to_str(mine), to_str(theirs), to_str(mine - theirs), where))
+    return breaks

@@ -1,0 +1,120 @@
+"""``report``: an HTML report for compliance, with charts (matplotlib).
+
+One chart per distressed account (every account the engine ever liquidated or
+declared bankrupt): equity and maintenance margin over time, liquidation
+points marked. Tables of liquidations and bankruptcies. Optionally a what-if
+section: actual against alternative outcomes, as a chart and a table.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ledger.domain.codec import parse_time  # noqa: E402
+from ledger.domain.money import to_str  # noqa: E402
+from ledger.services import reports  # noqa: E402
+from ledger.services.timeline import Series, account_series  # noqa: E402
+from ledger.services.whatif import METRICS, WhatIf  # noqa: E402
+from ledger.store import EventStore  # noqa: E402
+
+__all__ = ["write_report"]
+
+
+def _times(values: list[str]) -> list[datetime]:
+    return [parse_time(v) for v in values]
+
+
+def _chart(series: Series, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    times = _times(series.times)
+    # Decimals go to matplotlib as they are: only the drawing converts them to screen coordinates.
+    ax.step(times, series.equity, where="post", label="equity")
+    ax.step(times, series.maintenance, where="post", label="maintenance margin")
+    if series.liquidations:
+        ax.scatter(_times([t for t, _, _ in series.liquidations]), [e for _, e, _ in series.liquidations],
+                   color="red", zorder=3, label="liquidation")
+    ax.set_title(f"{series.account}: equity and maintenance margin")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _whatif_chart(comparison: dict[str, Any], path: Path) -> None:
+    """Small multiples: one pair of bars per metric (their scales differ wildly)."""
+    asset, figures = next(iter(comparison["summary"].items()))
+    fig, axes = plt.subplots(2, 4, figsize=(12, 5))
+    labels = [f"actual\n{', '.join(comparison['actual_versions'])}", f"what-if\n{comparison['alternative_version']}"]
+    for ax, metric in zip(axes.flat, METRICS):
+        ax.bar(labels, [Decimal(figures[metric]["actual"]), Decimal(figures[metric]["alternative"])],
+               color=["tab:blue", "tab:orange"])
+        ax.set_title(metric.replace("_", " "), fontsize=10)
+        ax.tick_params(labelsize=8)
+    fig.suptitle(f"What-if comparison ({asset})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(store: EventStore, out: Path, comparison: WhatIf | None = None,
+                 progress: Callable[[int], None] | None = None) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    engine_rows = [(row, row.event()) for row in store.read(types=["liquidation", "bankruptcy"])]
+    accounts = sorted({e.account for _, e in engine_rows})
+    series = account_series(store, accounts, progress)
+    sections = []
+    for name in accounts:
+        image = f"account-{len(sections)}.png"
+        _chart(series[name], out / image)
+        sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
+    liquidations = [reports.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"]
+    bankruptcies = [
+        {"id": e.id, "at": row.at, "account": e.account, "deficit": to_str(e.deficit),
+         "insurance_covered": to_str(e.insurance_covered), "socialized_loss": to_str(e.socialized_loss)}
+        for row, e in engine_rows if e.TYPE == "bankruptcy"
+    ]
+    parts = [
+        "<h1>Liquidation report</h1>",
+        f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "
+        f"Hash chain head: <code>{store.verify().head_hash}</code>.</p>",
+        "<h2>Distressed accounts</h2>", *sections,
+        "<h2>Liquidations</h2>",
+        _table(liquidations, ["id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version",
+                              "trigger", "equity_before", "maintenance_before", "target_before", "equity_after"]),
+        "<h2>Bankruptcies</h2>",
+        _table(bankruptcies, ["id", "at", "account", "deficit", "insurance_covered", "socialized_loss"]),
+    ]
+    if comparison is not None:
+        data = comparison.to_json()
+        if data["summary"]:
+            _whatif_chart(data, out / "whatif.png")
+            parts += ["<h2>What-if: actual against alternative</h2>", "<img src='whatif.png' alt='what-if comparison'>"]
+        for asset, figures in data["summary"].items():
+            rows = [{"metric": m, **figures[m]} for m in METRICS]
+            parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
+        parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
+    style = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right}"
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>Liquidation report</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
