@@ -12,8 +12,13 @@ target="."
 [ -n "$extras" ] && target=".[$extras]"
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${extras:-base}"
 if [ ! -f "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+    echo "installing the project into .venv (log: .venv/install.log)..." >&2
+    if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+           && .venv/bin/python -m pip install --disable-pip-version-check -e "$target"; } >.venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        echo "error: installing the project failed (see above)" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

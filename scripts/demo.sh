@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The main job, on the embedded SQLite default (./ledger.db): create the schema,
-# ingest the sample history (idempotent: a second run stores nothing new),
-# then print balances, the liquidations the engine made, and verify the chain.
+# The main job, on the embedded SQLite default (./ledger.db):
+#  1. generate a deterministic history with a sharp BTC/ETH flash crash
+#     (examples/make_crash_history.py; the same file every run),
+#  2. create the schema and ingest it (idempotent: a second run stores nothing new),
+#  3. print balances, the liquidations the engine made under partial-v1,
+#     and a what-if comparison against full-v1 on the same history,
+#  4. audit the whole log (hash chain, books, every liquidation re-derived).
 source "$(dirname "$0")/bootstrap.sh"
+mkdir -p out
+python examples/make_crash_history.py out/crash-history.jsonl
 ledger init
-ledger ingest examples/sample-history.jsonl
+ledger ingest out/crash-history.jsonl
 ledger balances
 ledger liquidations
-ledger bankruptcies
-ledger verify
+ledger whatif --rules full-v1
+ledger audit

@@ -212,3 +212,21 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
         version += 1
     body.update(type=kind, id=event_id, at=at)
     return decode_object(body, allowed_types=frozenset(EVENT_TYPES))
+
+
+def decode_params_file(path: str) -> dict[str, Any]:
+    """A JSON file of rule params, held to the same rules as ingested params."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise InvalidEvent(f"cannot read: {exc.strerror}", where=path) from None
+    except UnicodeDecodeError:
+        raise InvalidEvent("not valid UTF-8", where=path) from None
+    try:
+        value = _loads(text)
+        if not isinstance(value, dict):
+            raise InvalidEvent("params must be a JSON object")
+        return _params(value)
+    except InvalidEvent as exc:
+        raise exc.located(path) from None

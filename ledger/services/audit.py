@@ -92,11 +92,15 @@ class _Auditor:
 
     def engine_event(self, seq: int, event: ev.Event) -> None:
         self.report.liquidations_checked += event.TYPE == "liquidation"
-        if not self.expected or self.expected[0].id != event.id:
+        position = next((i for i, e in enumerate(self.expected) if e.id == event.id), None)
+        if position is None:
             self.report.add("unexplained_engine_event", seq, event.id,
                             f"no decision of the rule in force at mark {event.trigger} produces this {event.TYPE}")
             return
-        expected = self.expected.pop(0)
+        if position != 0:
+            self.report.add("liquidation_mismatch", seq, event.id,
+                            f"stored out of order: the rule decides {self.expected[0].id} first")
+        expected = self.expected.pop(position)
         if expected != event:
             self.report.add("liquidation_mismatch", seq, event.id, _differences(event, expected))
 

@@ -7,7 +7,8 @@ Every break is listed:
 
 - ``missing_in_ledger``: the statement has a balance the ledger does not know;
 - ``missing_in_statement``: the ledger has a balance beyond the tolerance that
-  the statement does not list (zero balances need not be listed);
+  the statement does not list (zero balances need not be listed; system
+  accounts only count when asked for, as client statements rarely hold them);
 - ``difference``: both have it, and they differ by more than the tolerance.
 """
 
@@ -80,7 +81,13 @@ def ledger_balances(state: LedgerState) -> dict[tuple[str, str], Decimal]:
     return balances
 
 
-def reconcile(state: LedgerState, statement: dict[tuple[str, str], tuple[Decimal, str]], tolerance: Decimal = ZERO) -> list[Break]:
+def reconcile(
+    state: LedgerState,
+    statement: dict[tuple[str, str], tuple[Decimal, str]],
+    tolerance: Decimal = ZERO,
+    include_system: bool = False,
+) -> list[Break]:
+    """Every break between the ledger and the statement (see module docstring)."""
     ours = ledger_balances(state)
     breaks: list[Break] = []
     for key in sorted(set(ours) | set(statement)):
@@ -90,7 +97,7 @@ def reconcile(state: LedgerState, statement: dict[tuple[str, str], tuple[Decimal
         if mine is None:
             breaks.append(Break("missing_in_ledger", account, asset, None, to_str(theirs), None, where))
         elif theirs is None:
-            if abs(mine) > tolerance:
+            if abs(mine) > tolerance and (include_system or not account.startswith(SYSTEM_PREFIX)):
                 breaks.append(Break("missing_in_statement", account, asset, to_str(mine), None, None, None))
         elif abs(mine - theirs) > tolerance:
             breaks.append(Break("difference", account, asset, to_str(mine), to_str(theirs), to_str(mine - theirs), where))

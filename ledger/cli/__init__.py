@@ -1,0 +1,13 @@
+"""The ``ledger`` command line: a thin shell over ``Ledger`` and the services.
+
+``app`` holds the group, output helpers and the entry point; the command
+modules hold the commands, added to the group here, explicitly.
+"""
+
+from ledger.cli import compliance_commands, ledger_commands
+from ledger.cli.app import cli, main
+
+for _command in (*ledger_commands.COMMANDS, *compliance_commands.COMMANDS):
+    cli.add_command(_command)
+
+__all__ = ["cli", "main"]

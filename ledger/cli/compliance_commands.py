@@ -1,0 +1,187 @@
+"""Commands for compliance and back-office: audit, explain, history, reconcile,
+whatif, report, export. Each prints data as table, JSON or CSV where it prints
+data, and shows a progress bar while it replays a long history."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_rows, progress, replay
+from ledger.domain.codec import decode_params_file, format_time
+from ledger.domain.money import parse_decimal
+from ledger.errors import InvalidEvent
+from ledger.services import audit as audit_service
+from ledger.services import explain as explain_service
+from ledger.services import export as export_service
+from ledger.services import history as history_service
+from ledger.services import reconcile as reconcile_service
+from ledger.services import whatif as whatif_service
+
+
+@click.command()
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def audit(ctx: click.Context, fmt: str) -> None:
+    """Replay everything from scratch and prove it; exit 1 naming each discrepancy."""
+    with open_ledger(ctx) as ledger:
+        with progress("auditing", ledger.head_seq()) as advance:
+            report = audit_service.audit(ledger.store, advance)
+    rows = [attrs.asdict(d) for d in report.discrepancies]
+    summary = {k: v for k, v in attrs.asdict(report).items() if k != "discrepancies"}
+    if fmt == "json":
+        print_json({"ok": report.ok, **summary, "discrepancies": rows})
+    elif fmt == "csv":
+        print_rows(rows, "csv", "", ["kind", "seq", "event_id", "detail"])
+    else:
+        click.echo(
+            f"{'OK' if report.ok else 'FAILED'}: {report.events_checked} events replayed, "
+            f"{report.marks_rederived} marks re-decided, {report.liquidations_checked} liquidations checked, "
+            f"{report.snapshots_checked} snapshots compared; chain head {report.head_hash}"
+        )
+        if rows:
+            print_rows(rows, "table", "Discrepancies", ["kind", "seq", "event_id", "detail"])
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("event_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def explain(ctx: click.Context, event_id: str, fmt: str) -> None:
+    """Why the engine made a liquidation or bankruptcy: the numbers and the formula."""
+    with open_ledger(ctx) as ledger:
+        ledger.store.require_schema()
+        info = explain_service.explain(ledger.store, event_id)
+    click.echo(json.dumps(info, indent=2) if fmt == "json" else explain_service.render_text(info))
+
+
+@click.command()
+@click.argument("account")
+@click.option("--from", "start", type=TIME, help="First business time shown.")
+@click.option("--to", "end", type=TIME, help="Last business time shown.")
+@click.option("--known-at", "known_at", type=TIME, help="What the ledger knew at this recorded time (bitemporal).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) -> None:
+    """An account's events in order, with running cash, positions and equity."""
+    with open_ledger(ctx) as ledger:
+        with progress("replaying", ledger.head_seq()) as advance:
+            rows = history_service.account_history(ledger.store, account, start=start, end=end, known_at=known_at,
+                                                   progress=advance)
+    if fmt == "json":
+        print_json(rows)
+    else:
+        print_rows(rows, fmt, f"History of {account}", ["seq", "at", "type", "id", "what", "cash", "positions", "equity"])
+
+
+def _decimal_option(value: str | None, name: str) -> Decimal:
+    try:
+        return parse_decimal(value or "0", name)
+    except InvalidEvent as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{name}") from None
+
+
+@click.command()
+@click.argument("statement", type=click.Path(dir_okay=False))
+@click.option("--as-of", "as_of", type=TIME, help="Compare with the ledger as of this business time.")
+@click.option("--tolerance", default="0", show_default=True, help="Largest difference that is not a break.")
+@click.option("--include-system", is_flag=True, help="Also break on system balances the statement does not list.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolerance: str, include_system: bool,
+              fmt: str) -> None:
+    """Compare balances with an external statement (CSV account,asset,balance); exit 1 on breaks."""
+    limit = _decimal_option(tolerance, "tolerance")
+    lines = reconcile_service.read_statement(statement)
+    with open_ledger(ctx) as ledger:
+        state = replay(ledger, as_of=as_of)
+    breaks = [attrs.asdict(b) for b in reconcile_service.reconcile(state, lines, limit, include_system)]
+    if fmt == "json":
+        print_json({"as_of": format_time(as_of) if as_of else None, "tolerance": tolerance, "breaks": breaks})
+    elif fmt == "csv" or breaks:
+        print_rows(breaks, fmt, f"{len(breaks)} break(s)",
+                   ["kind", "account", "asset", "ledger", "statement", "difference", "where"])
+    else:
+        click.echo(f"no breaks: {len(lines)} statement lines agree within {tolerance}")
+    if breaks:
+        sys.exit(1)
+
+
+def _params_file(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    return decode_params_file(path)
+
+
+def _comparison(ctx: click.Context, ledger, version: str, params: str | None, start, end):
+    with progress("replaying twice", ledger.head_seq()) as advance:
+        return whatif_service.whatif(ledger.store, version, _params_file(params), start=start, end=end, progress=advance)
+
+
+@click.command()
+@click.option("--rules", "version", required=True, help="The rule version to substitute.")
+@click.option("--params", type=click.Path(dir_okay=False), help="JSON file of params (default: those in force).")
+@click.option("--from", "start", type=TIME, help="Substitute from this business time on.")
+@click.option("--to", "end", type=TIME, help="Compare up to this business time.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def whatif(ctx: click.Context, version: str, params: str | None, start, end, fmt: str) -> None:
+    """Replay history under another rule version (nothing written) and compare with what happened."""
+    with open_ledger(ctx) as ledger:
+        ledger.store.require_schema()
+        data = _comparison(ctx, ledger, version, params, start, end).to_json()
+    if fmt == "json":
+        print_json(data)
+        return
+    rows = [
+        {"asset": asset, "metric": metric, **values}
+        for asset, figures in data["summary"].items() for metric, values in figures.items()
+    ]
+    title = f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs {version}"
+    print_rows(rows, fmt, title, ["asset", "metric", "actual", "alternative", "difference"])
+    if fmt == "table":
+        print_rows(data["accounts"], fmt, "Per account", list(data["accounts"][0]) if data["accounts"] else ["account"])
+        for refused in data["refused_in_alternative"]:
+            click.echo(f"refused in the alternative: {refused['event']} (#{refused['seq']}): {refused['reason']}")
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
+@click.option("--whatif", "version", help="Add a what-if section against this rule version.")
+@click.option("--params", type=click.Path(dir_okay=False), help="JSON params for the what-if version.")
+@click.pass_context
+def report(ctx: click.Context, out: str, version: str | None, params: str | None) -> None:
+    """Write an HTML report with charts for compliance (and optionally a what-if)."""
+    from ledger.services.report_html import write_report
+
+    with open_ledger(ctx) as ledger:
+        ledger.store.require_schema()
+        comparison = _comparison(ctx, ledger, version, params, None, None) if version else None
+        with progress("charting", ledger.head_seq()) as advance:
+            index = write_report(ledger.store, Path(out), comparison, advance)
+    click.echo(f"report written to {index}")
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
+@click.option("--out", type=click.Path(file_okay=False), default="export", show_default=True)
+@click.pass_context
+def export(ctx: click.Context, fmt: str, out: str) -> None:
+    """Export the events and the replayed balances for analysts."""
+    with open_ledger(ctx) as ledger:
+        state = replay(ledger)
+        with progress("exporting", ledger.head_seq()) as advance:
+            counts = export_service.export(ledger.store, state, Path(out), fmt, advance)
+    click.echo(", ".join(f"{name}: {n} rows to {Path(out) / f'{name}.{fmt}'}" for name, n in counts.items()))
+
+
+COMMANDS = (audit, explain, history, reconcile, whatif, report, export)

@@ -1,0 +1,133 @@
+"""Commands over the log itself: init, ingest, balances, verify, rules, liquidations."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_rows, progress, replay
+from ledger.domain.codec import format_time
+from ledger.domain.money import to_str
+from ledger.services import reports
+
+
+@click.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    with open_ledger(ctx) as ledger:
+        ledger.init()
+        click.echo(f"ledger schema is at head in {ledger.url}")
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def ingest(ctx: click.Context, file: str) -> None:
+    """Ingest a JSON Lines file atomically (every line or nothing)."""
+    size = Path(file).stat().st_size if Path(file).is_file() else None
+    with open_ledger(ctx) as ledger, progress(f"ingesting {file}", size) as advance:
+        result = ledger.ingest_file(file, progress=advance)
+    click.echo(
+        f"{file}: {result.appended} appended, {result.skipped} already stored, "
+        f"{result.engine_events} engine events (liquidations/bankruptcies); head is now #{result.head_seq}"
+    )
+
+
+@click.command()
+@click.option("--as-of", "as_of", type=TIME, help="Business time (ISO-8601 UTC): state after the last event at or before it.")
+@click.option("--seq", type=click.IntRange(min=0), help="State after this sequence number.")
+@click.option("--account", help="Only this account.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, fmt: str) -> None:
+    """Cash, positions and equity per account, and system balances, as replayed."""
+    with open_ledger(ctx) as ledger:
+        state = replay(ledger, as_of=as_of, seq=seq)
+    report = reports.balances(state, account)
+    if as_of is not None:
+        report["as_of"] = format_time(as_of)
+    if fmt == "json":
+        print_json(report)
+    else:
+        print_rows(reports.balance_rows(report), fmt, f"Balances as of {report['as_of']} (#{report['seq']})")
+
+
+@click.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Recompute the hash chain; exit 1 naming the first broken event."""
+    with open_ledger(ctx) as ledger:
+        report = ledger.verify()
+    if report.ok:
+        click.echo(f"ok: {report.events_checked} events, chain head {report.head_hash}")
+        return
+    click.echo(f"BROKEN at #{report.first_bad_seq} (event {report.first_bad_event}): {report.problem}", err=True)
+    click.echo(f"{report.events_checked} events before it verify", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def rules() -> None:
+    """Rule versions and their activation history."""
+
+
+@rules.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def rules_list(ctx: click.Context, fmt: str) -> None:
+    """Registered versions (one line each) and the activation history."""
+    from rules import registry
+
+    with open_ledger(ctx) as ledger:
+        state = replay(ledger)
+    report = reports.rules_report(state, {name: rule.summary for name, rule in registry.REGISTRY.items()})
+    if fmt == "json":
+        print_json(report)
+        return
+    print_rows(report["versions"], "table", "Registered rule versions")
+    print_rows(report["activations"], "table", f"Activations (in force: {report['in_force'] or 'none'})", ["event_id", "at", "version"])
+
+
+@click.command()
+@click.option("--account", help="Only this account.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
+    """The liquidation engine's closes, oldest first, with the figures behind them."""
+    with open_ledger(ctx) as ledger:
+        records = [reports.liquidation_record(row, event) for row, event in ledger.liquidations(account)]
+    if fmt == "json":
+        print_json(records)
+        return
+    columns = ["id", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger",
+               "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after"]
+    print_rows(records, fmt, "Liquidations", columns)
+
+
+@click.command()
+@click.option("--account", help="Only this account.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
+    """Bankruptcies: deficits, what the insurance fund covered, socialized losses."""
+    with open_ledger(ctx) as ledger:
+        rows = [
+            {"id": e.id, "seq": row.seq, "at": format_time(e.at), "account": e.account, "asset": e.asset,
+             "deficit": to_str(e.deficit), "fund_before": to_str(e.fund_before),
+             "insurance_covered": to_str(e.insurance_covered), "socialized_loss": to_str(e.socialized_loss),
+             "rule_version": e.rule_version, "trigger": e.trigger}
+            for row, e in ledger.engine_events(account) if e.TYPE == "bankruptcy"
+        ]
+    if fmt == "json":
+        print_json(rows)
+    else:
+        print_rows(rows, fmt, "Bankruptcies", ["id", "account", "asset", "deficit", "insurance_covered", "socialized_loss", "trigger"])
+
+
+
+
+COMMANDS = (init, ingest, balances, verify, rules, liquidations, bankruptcies)

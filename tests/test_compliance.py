@@ -1,0 +1,354 @@
+"""Compliance and back-office commands on fixture histories, with exact outputs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ledger import Ledger
+from ledger.services import audit as audit_service
+from ledger.services import replay
+from ledger.services.history import account_history
+from tests.builders import deposit, listed, mark, rules, trade
+from tests.conftest import ROOT, VECTORS, fixed_clock
+from tests.test_cli import run
+
+SAMPLE = ROOT / "examples" / "sample-history.jsonl"
+D = Decimal
+
+
+@pytest.fixture
+def sample(ledger) -> Ledger:
+    ledger.ingest_file(SAMPLE)
+    return ledger
+
+
+def tamper(ledger: Ledger, statement: str) -> None:
+    with ledger.store.engine.begin() as conn:
+        if ledger.store.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_delete"))
+        conn.execute(text(statement))
+
+
+def kinds(report) -> list[tuple[str, str | None]]:
+    return [(d.kind, d.event_id) for d in report.discrepancies]
+
+
+# -- audit -------------------------------------------------------------------
+
+def test_audit_passes_on_an_honest_log(sample):
+    report = audit_service.audit(sample.store)
+    assert report.ok
+    assert (report.events_checked, report.marks_rederived, report.liquidations_checked) == (51, 16, 7)
+
+
+def test_audit_compares_snapshots_with_the_full_replay(sample):
+    assert sample.snapshot()
+    report = audit_service.audit(sample.store)
+    assert report.ok and report.snapshots_checked == 1
+
+
+def test_audit_catches_a_tampered_payload(sample):
+    tamper(sample, "UPDATE events SET payload = replace(payload, '\"5000\"', '\"50000\"') WHERE event_id = 'd-alice'")
+    report = audit_service.audit(sample.store)
+    # with 50000 deposited alice was never distressed: her recorded liquidations are unexplained
+    assert kinds(report) == [
+        ("hash_chain", "d-alice"),
+        ("unexplained_engine_event", "k-btc-4/liq/alice/BTC-PERP"),
+        ("unexplained_engine_event", "k-btc-5/liq/alice/BTC-PERP"),
+        ("unexplained_engine_event", "k-btc-5/bankruptcy/alice/USD"),
+    ]
+
+
+def test_audit_catches_a_deleted_row(sample):
+    tamper(sample, "DELETE FROM events WHERE event_id = 'w-1'")
+    report = audit_service.audit(sample.store)
+    first = report.discrepancies[0]
+    assert (first.kind, first.seq, first.event_id) == ("hash_chain", 23, "k-btc-1")
+    assert "sequence jumps from 21 to 23: an event is missing" in first.detail
+
+
+def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
+    tamper(sample, "UPDATE events SET payload = replace(payload, '\"qty\":\"1.452\"', '\"qty\":\"1.5\"') "
+                   "WHERE event_id = 'k-btc-4/liq/alice/BTC-PERP'")
+    report = audit_service.audit(sample.store)
+    mismatch = [d for d in report.discrepancies if d.kind == "liquidation_mismatch"][0]
+    assert mismatch.event_id == "k-btc-4/liq/alice/BTC-PERP"
+    assert "qty stored 1.5, rule decides 1.452" in mismatch.detail
+
+
+def test_audit_catches_a_missing_liquidation(sample):
+    tamper(sample, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
+    report = audit_service.audit(sample.store)
+    assert ("missed_liquidation", "k-btc-3/liq/dave/BTC-PERP") in kinds(report)
+
+
+def test_audit_re_derives_even_when_the_chain_is_intact(ledger):
+    """A writer that bypassed the engine: the chain is valid, the audit still fails."""
+    ledger.append([listed("BTC-PERP"), listed("ETH-PERP", "0.01"), rules(), deposit("alice", "1000"),
+                   trade("alice", "buy", "0.5", "60000")])
+    ledger.store.append([mark("58200", t=3, id="k-bypass")], "2026-01-01T00:00:00.000000Z")
+    report = audit_service.audit(ledger.store)
+    assert ledger.verify().ok
+    assert kinds(report) == [("missed_liquidation", "k-bypass/liq/alice/BTC-PERP")]
+
+
+def test_audit_flags_a_stale_projection(sample):
+    head, head_hash = sample.store.head()
+    bogus = replay.state_at(sample.store, head - 1)
+    from ledger.domain.snapshot import dump_state
+
+    sample.store.save_snapshot(replay.LEDGER_SCOPE, head, head_hash, 1, dump_state(bogus).replace(f'"seq":{head - 1}', f'"seq":{head}'))
+    report = audit_service.audit(sample.store)
+    assert [d.kind for d in report.discrepancies] == ["projection"]
+
+
+def test_audit_cli_exits_1_with_the_discrepancies_in_json(sample):
+    tamper(sample, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
+    code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "audit", "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert {"kind": "missed_liquidation", "seq": 30, "event_id": "k-btc-3/liq/dave/BTC-PERP"}.items() <= {
+        **[d for d in report["discrepancies"] if d["kind"] == "missed_liquidation"][0]}.items()
+
+
+def test_audit_cli_exits_0_on_an_honest_log(sample):
+    code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "audit")
+    assert code == 0 and out.startswith("OK: 51 events replayed")
+
+
+# -- explain -----------------------------------------------------------------
+
+def test_explain_fills_in_the_formula(sqlite_url):
+    run(sqlite_url, "init")
+    run(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
+    code, out, _ = run(sqlite_url, "explain", "k1/liq/alice/BTC-PERP")
+    assert code == 0
+    assert "Triggered by mark k1 (#6): BTC-PERP at 58200." in out
+    assert "equity E = 100.0, maintenance MM = 145.5000, target (1+b)·MM = 181.875000" in out
+    assert "= ((1+0.25)·145.5000 − 100.0) / (58200·((1+0.25)·0.005 − 0.002)) = 0.3310086921366484" in out
+    assert "rounded up to the lot 0.001" in out and "After: E = 61.355200, MM = 48.888000, target = 61.11" in out
+    code, out, _ = run(sqlite_url, "explain", "k1/liq/alice/BTC-PERP", "--format", "json")
+    info = json.loads(out)
+    assert info["rule"]["version"] == "partial-v1" and info["trigger"]["price"] == "58200"
+    assert info["account_before"]["positions"] == [
+        {"market": "BTC-PERP", "size": "0.5", "entry_price": "60000", "mark": "58200", "unrealized_pnl": "-900.0"}]
+
+
+def test_explain_refuses_what_is_not_an_engine_event(sqlite_url):
+    run(sqlite_url, "init")
+    run(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
+    code, _, err = run(sqlite_url, "explain", "t1")
+    assert code == 2 and "event t1: a trade is not an engine decision" in err
+    code, _, err = run(sqlite_url, "explain", "nope")
+    assert code == 2 and "event nope: no such event" in err
+
+
+def test_explain_a_bankruptcy(sample):
+    code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "explain", "k-btc-3/bankruptcy/dave/USD")
+    assert "Bankruptcy: deficit 353.0; insurance fund had 0, covered 0; socialized loss 353.0." in out
+
+
+# -- history -----------------------------------------------------------------
+
+def test_history_runs_cash_positions_and_equity(sample):
+    rows = account_history(sample.store, "bob")
+    assert [(r["seq"], r["type"], r["cash"], r["positions"], r["equity"]) for r in rows] == [
+        (5, "deposit", "USD 3000", "", "USD 3000"),
+        (12, "trade", "USD 2988", "ETH-PERP -20", "USD 2988"),
+        (24, "mark", "USD 2988", "ETH-PERP -20", "USD 2988"),
+        (26, "mark", "USD 2988", "ETH-PERP -20", "USD 2788"),
+        (30, "mark", "USD 2988", "ETH-PERP -20", "USD 2188"),
+        (33, "mark", "USD 2988", "ETH-PERP -20", "USD 988"),
+        (39, "mark", "USD 2988", "ETH-PERP -20", "USD -12"),
+        (40, "liquidation", "USD -12", "", "USD -12"),
+        (41, "bankruptcy", "USD 0", "", "USD 0"),
+    ]
+
+
+def test_history_window_by_business_time(sample):
+    rows = account_history(sample.store, "bob", start=datetime(2024, 8, 5, 0, 8, tzinfo=timezone.utc),
+                           end=datetime(2024, 8, 5, 0, 9, 59, tzinfo=timezone.utc))
+    assert [r["seq"] for r in rows] == [30, 33]
+
+
+def test_history_known_at_answers_what_the_ledger_knew_then(sqlite_url, tmp_path):
+    times = iter([datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)])
+    with Ledger.open(sqlite_url, clock=lambda: next(times)) as ledger:
+        ledger.init()
+        ledger.append([listed(), deposit("alice", "100", t=1)])
+        ledger.append([deposit("alice", "5", t=0.5 + 1, id="late")])
+        knew = account_history(ledger.store, "alice", known_at=datetime(2026, 1, 1, 12, tzinfo=timezone.utc))
+        now = account_history(ledger.store, "alice")
+    assert [r["cash"] for r in knew] == ["USD 100"]
+    assert [r["cash"] for r in now] == ["USD 100", "USD 105"]
+
+
+def test_history_cli_csv(sample):
+    code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "history", "dave", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["type"] for r in rows] == ["deposit", "trade", "mark", "mark", "mark", "liquidation", "bankruptcy"]
+
+
+# -- reconcile ---------------------------------------------------------------
+
+def statement(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "statement.csv"
+    path.write_text("account,asset,balance\n" + body)
+    return path
+
+
+def test_reconcile_with_no_breaks_exits_0(sample, tmp_path):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    body = "alice,USD,1000\nbob,USD,0\ncarol,USD,0\ndave,USD,0\nerin,USD,18497.6\nmm-desk,USD,1000037.1\n"
+    code, out, _ = run(url, "reconcile", str(statement(tmp_path, body)))
+    assert code == 0 and "no breaks: 6 statement lines agree" in out
+
+
+def test_reconcile_lists_every_kind_of_break_and_exits_1(sample, tmp_path):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    body = "alice,USD,1000.004\nerin,USD,18400\nzoe,USD,10\nsystem:insurance_fund,USD,104.8\n"
+    path = statement(tmp_path, body)
+    code, out, _ = run(url, "reconcile", str(path), "--tolerance", "0.01", "--include-system", "--format", "json")
+    breaks = {(b["kind"], b["account"]): b for b in json.loads(out)["breaks"]}
+    assert code == 1
+    assert set(breaks) == {("difference", "erin"), ("missing_in_ledger", "zoe"), ("missing_in_statement", "mm-desk"),
+                           ("missing_in_statement", "system:external"), ("missing_in_statement", "system:fees"),
+                           ("missing_in_statement", "system:clearing"), ("missing_in_statement", "system:liquidation"),
+                           ("missing_in_statement", "system:socialized_loss")}
+    assert breaks[("difference", "erin")] == {"kind": "difference", "account": "erin", "asset": "USD", "ledger": "18497.6",
+                                              "statement": "18400", "difference": "97.6", "where": f"{path}:3"}
+
+
+def test_reconcile_as_of_a_time(sample, tmp_path):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    path = statement(tmp_path, "alice,USD,5000\nbob,USD,3000\n")
+    code, out, _ = run(url, "reconcile", str(path), "--as-of", "2024-08-05T00:01:01Z", "--format", "json")
+    breaks = json.loads(out)["breaks"]
+    assert code == 0 and breaks == []
+    path = statement(tmp_path, "alice,USD,5000\n")
+    code, out, _ = run(url, "reconcile", str(path), "--as-of", "2024-08-05T00:01:01Z", "--format", "json")
+    assert code == 1 and [(b["kind"], b["account"]) for b in json.loads(out)["breaks"]] == [("missing_in_statement", "bob")]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("alice,USD,1e3\n", "statement.csv:2: balance is not a plain decimal"),
+    ("alice,USD\n", "statement.csv:2: expected 3 columns"),
+    ("alice,USD,1\nalice,USD,2\n", "statement.csv:3: alice USD is listed twice"),
+])
+def test_a_malformed_statement_exits_2_naming_the_line(sample, tmp_path, body, message):
+    code, _, err = run(sample.store.engine.url.render_as_string(hide_password=False), "reconcile",
+                       str(statement(tmp_path, body)))
+    assert code == 2 and message in err
+
+
+# -- whatif ------------------------------------------------------------------
+
+def test_whatif_compares_without_writing(sample):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    before = sample.head_seq()
+    code, out, _ = run(url, "whatif", "--rules", "full-v1", "--format", "json")
+    data = json.loads(out)
+    usd = {metric: {k: D(v) for k, v in values.items()} for metric, values in data["summary"]["USD"].items()}
+    assert code == 0 and sample.head_seq() == before
+    assert data["actual_versions"] == ["partial-v1"] and data["alternative_version"] == "full-v1"
+    assert (usd["liquidations"]["actual"], usd["liquidations"]["alternative"]) == (7, 5)
+    assert (usd["penalties"]["actual"], usd["penalties"]["alternative"]) == (D("248.9568"), D("262.8"))
+    assert (usd["bankruptcies"]["actual"], usd["bankruptcies"]["alternative"]) == (4, 2)
+    assert (usd["insurance_fund_end"]["actual"], usd["insurance_fund_end"]["alternative"]) == (D("104.8"), D("250.8"))
+    carol = [a for a in data["accounts"] if a["account"] == "carol"][0]
+    assert (D(carol["equity_actual"].split()[1]), D(carol["equity_alternative"].split()[1])) == (0, 18)
+
+
+def test_whatif_with_the_same_rule_changes_nothing(sample):
+    from ledger.services.whatif import whatif
+
+    data = whatif(sample.store, "partial-v1").to_json()
+    assert all(D(v["difference"]) == 0 for v in data["summary"]["USD"].values())
+
+
+def test_whatif_with_params_and_a_window(sample, tmp_path):
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"liquidation_fee_rate": "0.002", "target_buffer": "2", "markets": {
+        "BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
+        "ETH-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"}}}))
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    code, out, _ = run(url, "whatif", "--rules", "partial-v1", "--params", str(params),
+                       "--from", "2024-08-05T00:09:00Z", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["window"]["from"] == "2024-08-05T00:09:00.000000Z"
+    # dave's bankruptcy at 00:08 is before the window: neither side counts it
+    assert D(data["summary"]["USD"]["liquidations"]["actual"]) == 6
+
+
+def test_whatif_refuses_unknown_versions_and_bad_params(sample, tmp_path):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    code, _, err = run(url, "whatif", "--rules", "partial-v9")
+    assert code == 2 and "unknown rule version 'partial-v9'" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"liquidation_fee_rate": 0.002}')
+    code, _, err = run(url, "whatif", "--rules", "full-v1", "--params", str(bad))
+    assert code == 2 and f"{bad}: JSON number 0.002" in err
+
+
+# -- report and export -------------------------------------------------------
+
+def test_report_writes_html_with_charts(sample, tmp_path):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    code, out, _ = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1")
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert code == 0 and "7 liquidations, 4 bankruptcies, 4 distressed accounts" in page
+    assert page.count("<img") == 5 and "What-if" in page
+    pngs = sorted(p.name for p in (tmp_path / "r").glob("*.png"))
+    assert pngs == ["account-0.png", "account-1.png", "account-2.png", "account-3.png", "whatif.png"]
+    assert all((tmp_path / "r" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_writes_events_and_balances(sample, tmp_path, fmt):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    code, out, _ = run(url, "export", "--format", fmt, "--out", str(tmp_path / "x"))
+    assert code == 0
+    if fmt == "csv":
+        events = list(csv.DictReader((tmp_path / "x" / "events.csv").open()))
+        balances = list(csv.DictReader((tmp_path / "x" / "balances.csv").open()))
+    else:
+        import pyarrow.parquet as pq
+
+        events = pq.read_table(tmp_path / "x" / "events.parquet").to_pylist()
+        balances = pq.read_table(tmp_path / "x" / "balances.parquet").to_pylist()
+    assert len(events) == 51 and events[3]["event_id"] == "d-alice" and events[3]["amount"] == "5000"
+    assert [b["amount"] for b in balances if b["account"] == "erin" and b["item"] == "cash USD"] == ["18497.6"]
+
+
+# -- the main job --------------------------------------------------------------
+
+def test_the_crash_history_is_deterministic_and_partial_beats_full_on_it(tmp_path, sqlite_url):
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for path in paths:
+        subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(path)], check=True)
+    assert hashlib.sha256(paths[0].read_bytes()).digest() == hashlib.sha256(paths[1].read_bytes()).digest()
+    with Ledger.open(sqlite_url, clock=fixed_clock) as ledger:
+        ledger.init()
+        ledger.ingest_file(paths[0])
+        reasons = {e.reason.split(":")[0] for _, e in ledger.liquidations()}
+        from ledger.services.whatif import whatif
+
+        usd = whatif(ledger.store, "full-v1").to_json()["summary"]["USD"]
+        assert audit_service.audit(ledger.store).ok
+    assert "partial" in reasons
+    assert D(usd["notional_liquidated"]["actual"]) < D(usd["notional_liquidated"]["alternative"])
+    assert D(usd["penalties"]["actual"]) < D(usd["penalties"]["alternative"])
