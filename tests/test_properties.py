@@ -158,3 +158,23 @@ def test_a_partial_close_is_the_smallest_lot_rounded_quantity(cash, lots, drop_b
     position = state.accounts["a0"].positions["BTC-PERP"]
     if position.size != 0:
         assert not margin.is_distressed(account_view(state, "a0", "USD"), params_in_force(state.rules))
+
+
+def fold_each(history, activation, index):
+    state, appended = LedgerState(), []
+    header = two_markets() + [activation] + [deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
+    for event in header + [to_event(step, n) for n, step in enumerate(history)]:
+        try:
+            appended += fold_batch(state, [(event.id, event)], index=index).to_append
+        except InvalidBatch:
+            continue
+    return appended
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60))
+def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, history):
+    """Candidates from trigger prices are a superset of the distressed: same events, same order."""
+    from ledger.services.liquidation_index import LiquidationIndex
+
+    assert fold_each(history, activation, LiquidationIndex()) == fold_each(history, activation, None)

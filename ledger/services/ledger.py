@@ -8,9 +8,10 @@ passed are they appended, in one transaction: a rejected batch stores nothing.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
@@ -22,7 +23,9 @@ from ledger.services import replay
 from ledger.services.clock import Clock, system_clock
 from ledger.services import ingest
 from ledger.services.pipeline import Located, fold_batch
+from ledger.services.liquidation_index import LiquidationIndex
 from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine
+from ledger.store.eventstore import Writer
 from ledger.store import migrate
 
 __all__ = ["Ledger", "AppendResult", "DEFAULT_URL"]
@@ -44,6 +47,7 @@ class Ledger:
     def __init__(self, store: EventStore, clock: Clock = system_clock) -> None:
         self.store = store
         self.clock = clock
+        self._warm: tuple[int, str, LedgerState, LiquidationIndex] | None = None
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock) -> "Ledger":
@@ -76,20 +80,17 @@ class Ledger:
         self.store.require_schema()
         errors: list[InvalidEvent] = []
         appended = skipped = engine_made = 0
-        with self.store.writer() as writer:
-            state = replay.state_at(self.store, writer.head_seq)
+        with self._writing() as (writer, state, index):
             recorded_at = format_time(self.clock())
             for chunk in ingest.chunks(path, errors, progress):
                 stored = {i: row.event() for i, row in writer.existing(e.id for _, e in chunk).items()}
-                outcome = fold_batch(state, chunk, stored)
+                outcome = fold_batch(state, chunk, stored, index=index)
                 writer.append_new(outcome.to_append, recorded_at)
                 appended += len(outcome.to_append) - outcome.engine_made
                 skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
             if errors:
                 raise InvalidBatch(errors)
-            head_seq, head_hash = writer.head_seq, writer.head_hash
-        replay.write_snapshot_if_due(self.store, state, head_hash)
-        return AppendResult(appended, skipped, engine_made, head_seq)
+        return AppendResult(appended, skipped, engine_made, self._warm[0])
 
     def append(
         self, events: Iterable[ev.Event], *, expected_versions: Mapping[str, int] | None = None
@@ -101,16 +102,33 @@ class Ledger:
         self, records: Sequence[Located], *, expected_versions: Mapping[str, int] | None = None
     ) -> AppendResult:
         self.store.require_schema()
-        with self.store.writer() as writer:
-            state = replay.state_at(self.store, writer.head_seq)
-            assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
+        with self._writing() as (writer, state, index):
             stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
-            outcome = fold_batch(state, records, stored)
+            outcome = fold_batch(state, records, stored, index=index)
             writer.append(outcome.to_append, format_time(self.clock()), expected_versions)
-            head_seq, head_hash = writer.head_seq, writer.head_hash
-        replay.write_snapshot_if_due(self.store, state, head_hash)
         appended = len(outcome.to_append) - outcome.engine_made
-        return AppendResult(appended, outcome.skipped, outcome.engine_made, head_seq)
+        return AppendResult(appended, outcome.skipped, outcome.engine_made, self._warm[0])
+
+    @contextmanager
+    def _writing(self) -> Iterator[tuple[Writer, LedgerState, LiquidationIndex]]:
+        """A write transaction with the state (and liquidation index) at its head.
+
+        The state and index stay warm in memory between appends of this
+        process, and are reused while the log's head is still the one they
+        were left at; any failure drops them, as the batch may have been
+        folded in part.
+        """
+        with self.store.writer() as writer:
+            warm, self._warm = self._warm, None
+            if warm is not None and warm[:2] == (writer.head_seq, writer.head_hash):
+                state, index = warm[2], warm[3]
+            else:
+                state, index = replay.state_at(self.store, writer.head_seq), LiquidationIndex()
+            assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
+            yield writer, state, index
+            head = (writer.head_seq, writer.head_hash)
+        self._warm = (*head, state, index)
+        replay.write_snapshot_if_due(self.store, state, head[1])
 
     # -- reading ------------------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress=None) -> LedgerState:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Sequence
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
@@ -108,18 +108,23 @@ def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str
     return out
 
 
-def on_mark(state: LedgerState, mark: ev.Mark, substitute: Substitute | None = None) -> list[ev.Event]:
+def on_mark(
+    state: LedgerState, mark: ev.Mark, substitute: Substitute | None = None, accounts: Sequence[str] | None = None
+) -> list[ev.Event]:
     """Liquidation events for ``mark`` (already applied to ``state``), applied as made.
 
     The rules in force decide; ``substitute`` swaps in others (what-if). Before
-    any activation nothing is liquidated.
+    any activation nothing is liquidated. ``accounts`` (sorted by name) limits
+    the check to candidates from the liquidation index, which always include
+    every account the mark distresses; by default every exposed account is
+    checked.
     """
     if state.rules is None:
         return []
     rules = substitute(state.rules) if substitute else state.rules
     settle = state.markets[mark.market].settle_asset
     made: list[ev.Event] = []
-    for account in state.accounts_in_market(mark.market):
+    for account in state.accounts_in_market(mark.market) if accounts is None else accounts:
         decision = decide_for_account(state, account, settle, rules)
         if decision is None:
             continue

@@ -21,6 +21,7 @@ from ledger.domain.validation import validate
 from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
 from ledger.services import rule_checks
 from ledger.services.liquidation_engine import Substitute, on_mark
+from ledger.services.liquidation_index import LiquidationIndex
 
 __all__ = ["Located", "BatchOutcome", "fold_batch"]
 
@@ -40,10 +41,13 @@ def fold_batch(
     records: Sequence[Located],
     stored: Mapping[str, ev.Event] | None = None,
     substitute: Substitute | None = None,
+    index: LiquidationIndex | None = None,
 ) -> BatchOutcome:
     """Fold ``records`` into ``state`` (in place); ``InvalidBatch`` names the first bad one.
 
     ``substitute`` makes the liquidation engine decide with other rules (what-if).
+    ``index`` (kept in step with ``state``) lets a mark check only its candidates
+    instead of every exposed account; the decisions are the same either way.
     """
     stored = stored or {}
     outcome = BatchOutcome([])
@@ -65,8 +69,33 @@ def fold_batch(
         seen[event.id] = event
         apply(state, event)
         outcome.to_append.append(event)
+        if index is not None:
+            _keep_index(index, state, event)
         if isinstance(event, ev.Mark):
-            made = on_mark(state, event, substitute)
+            made = _liquidate(state, event, substitute, index)
             outcome.to_append.extend(made)
             outcome.engine_made += len(made)
     return outcome
+
+
+def _keep_index(index: LiquidationIndex, state: LedgerState, event: ev.Event) -> None:
+    """Keep the index true after ``event`` was folded."""
+    if isinstance(event, ev.RulesActivated):
+        index.stale = True
+    elif isinstance(event, ev.Trade) and state.markets[event.market].mark_price is None:
+        index.stale = True  # the trade price values every holder of an unmarked market
+    account = getattr(event, "account", None)
+    if account is not None:
+        index.account_changed(state, account)
+
+
+def _liquidate(state: LedgerState, mark: ev.Mark, substitute: Substitute | None, index: LiquidationIndex | None):
+    if index is None or substitute is not None or state.rules is None:
+        return on_mark(state, mark, substitute)
+    if index.stale:
+        index.rebuild(state)
+    candidates = index.candidates(mark.market, mark.price)
+    made = on_mark(state, mark, accounts=candidates)
+    for account in candidates:
+        index.account_changed(state, account)
+    return made

@@ -256,6 +256,12 @@ class EventStore:
         with self.engine.connect() as conn:
             return [(r.seq, r.state) for r in conn.execute(query)]
 
+    def latest_snapshot_seq(self, scope: str, fmt: int) -> int:
+        """Sequence number of the newest snapshot of ``scope`` (0 when none)."""
+        query = select(func.max(snapshots.c.seq)).where(snapshots.c.scope == scope, snapshots.c.format == fmt)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar() or 0
+
     def latest_snapshot(self, scope: str, fmt: int, upto_seq: int | None = None):
         """The newest snapshot of ``scope`` at or before ``upto_seq`` whose event hash still matches."""
         query = (
