@@ -49,8 +49,9 @@ def kinds(report) -> list[tuple[str, str | None]]:
 
 # -- audit -------------------------------------------------------------------
 
-def test_audit_passes_on_an_honest_log(sample):
-    report = audit_service.audit(sample.store)
+@pytest.mark.parametrize("exhaustive", [False, True])
+def test_audit_passes_on_an_honest_log(sample, exhaustive):
+    report = audit_service.audit(sample.store, exhaustive=exhaustive)
     assert report.ok
     assert (report.events_checked, report.marks_rederived, report.liquidations_checked) == (51, 16, 7)
 
@@ -90,9 +91,10 @@ def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
     assert "qty stored 1.5, rule decides 1.452" in mismatch.detail
 
 
-def test_audit_catches_a_missing_liquidation(sample):
+@pytest.mark.parametrize("exhaustive", [False, True])
+def test_audit_catches_a_missing_liquidation(sample, exhaustive):
     tamper(sample, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
-    report = audit_service.audit(sample.store)
+    report = audit_service.audit(sample.store, exhaustive=exhaustive)
     assert ("missed_liquidation", "k-btc-3/liq/dave/BTC-PERP") in kinds(report)
 
 

@@ -27,13 +27,14 @@ from ledger.services import whatif as whatif_service
 
 
 @click.command()
+@click.option("--exhaustive", is_flag=True, help="Re-decide every exposed account at every mark (O(accounts) per mark).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def audit(ctx: click.Context, fmt: str) -> None:
+def audit(ctx: click.Context, exhaustive: bool, fmt: str) -> None:
     """Replay everything from scratch and prove it; exit 1 naming each discrepancy."""
     with open_ledger(ctx) as ledger:
         with progress("auditing", ledger.head_seq()) as advance:
-            report = audit_service.audit(ledger.store, advance)
+            report = audit_service.audit(ledger.store, advance, exhaustive=exhaustive)
     rows = [attrs.asdict(d) for d in report.discrepancies]
     summary = {k: v for k, v in attrs.asdict(report).items() if k != "discrepancies"}
     if fmt == "json":
