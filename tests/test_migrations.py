@@ -49,4 +49,4 @@ def test_init_is_safe_to_repeat(ledger):
     ledger.init()
     ledger.init()
     with ledger.store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping
 
-import attrs
 
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic
@@ -60,7 +59,9 @@ def _fill(state: LedgerState, account: str, market: str, side: str, qty, price, 
 def _trade(state: LedgerState, event: ev.Trade) -> list[Posting]:
     postings = _fill(state, event.account, event.market, event.side, event.qty, event.price, CLEARING)
     market = state.markets[event.market]
-    state.markets[event.market] = attrs.evolve(market, last_trade_price=event.price)
+    state.markets[event.market] = MarketState(
+        market.market, market.settle_asset, market.lot_size, market.listed_by, market.mark_price, event.price
+    )
     if event.fee:
         state.accounts[event.account] = state.accounts[event.account].with_fee(market.settle_asset, event.fee)
         postings += [user(event.account, market.settle_asset, -event.fee), system(FEES, market.settle_asset, event.fee)]
@@ -69,7 +70,9 @@ def _trade(state: LedgerState, event: ev.Trade) -> list[Posting]:
 
 def _mark(state: LedgerState, event: ev.Mark) -> list[Posting]:
     market = state.markets[event.market]
-    state.markets[event.market] = attrs.evolve(market, mark_price=event.price)
+    state.markets[event.market] = MarketState(
+        market.market, market.settle_asset, market.lot_size, market.listed_by, event.price, market.last_trade_price
+    )
     return []
 
 

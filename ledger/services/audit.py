@@ -182,7 +182,7 @@ def audit(store: EventStore, progress: Callable[[int], None] | None = None, *, e
     auditor = _Auditor(store, report, exhaustive)
     for row in store.read():
         try:
-            event = row.event()
+            event = row.event(checked=True)
         except (LedgerError, ValueError, KeyError) as exc:
             report.add("undecodable", row.seq, row.event_id, f"payload does not decode: {exc}")
             break

@@ -8,7 +8,7 @@ fits. The chain is a pure function of the rows.
 from __future__ import annotations
 
 import hashlib
-import json
+from json.encoder import encode_basestring as _s
 
 __all__ = ["GENESIS", "chain_hash"]
 
@@ -28,9 +28,6 @@ def chain_hash(
     recorded_at: str,
     payload: str,
 ) -> str:
-    row = json.dumps(
-        [seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    # exactly json.dumps([...], separators=(",", ":"), ensure_ascii=False), built by hand for speed
+    row = f"[{seq},{_s(event_id)},{_s(stream)},{stream_version},{_s(type)},{schema_version},{_s(at)},{_s(recorded_at)},{_s(payload)}]"
     return hashlib.sha256(f"{previous}\n{row}".encode("utf-8")).hexdigest()

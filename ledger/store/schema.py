@@ -30,8 +30,6 @@ events = Table(
     Column("payload", Text, nullable=False, comment="canonical JSON body"),
     Column("hash", String(64), nullable=False, comment="sha256 chained to the previous event"),
     UniqueConstraint("stream", "stream_version", name="uq_events_stream_version"),
-    Index("ix_events_at", "at"),
-    Index("ix_events_recorded_at", "recorded_at"),
 )
 
 snapshots = Table(

@@ -1,0 +1,220 @@
+"""Benchmarks: each figure beside a baseline measured in the same run.
+
+Absolute times on shared machines are noise; the ratios are what we track
+(targets in docs/performance.md). Not part of the test suite.
+
+    .venv/bin/python -m bench.run                 # 1,000,000 events, SQLite and PostgreSQL
+    .venv/bin/python -m bench.run --events 100000 --skip-positions
+    LEDGER_BENCH_PG_URL=postgresql://user@host/db  # PostgreSQL figures (scripts/bench.sh starts a server)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+from bench.gen_history import generate
+from ledger import Ledger
+from ledger.domain.codec import decode_object, format_time
+from ledger.services import replay
+from ledger.store.eventstore import StoredEvent
+
+ROWS = ["seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload", "hash"]
+RESULTS: list[dict] = []
+
+
+def report(name: str, ours: float, baseline: float | None, unit: str, target: str = "", better: str = "higher") -> None:
+    ratio = (ours / baseline if better == "higher" else baseline / ours) if baseline else None
+    RESULTS.append({"figure": name, "ours": ours, "baseline": baseline, "unit": unit, "ratio": ratio, "target": target})
+    base = f"{baseline:>12,.1f}" if baseline is not None else " " * 12
+    share = f"{ratio:6.1%}" if ratio is not None else "      "
+    print(f"{name:<58} {ours:>12,.1f} {base} {unit:<10} {share}  {target}", flush=True)
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+# -- append -------------------------------------------------------------------
+
+def write_history(path: Path, n: int, accounts: int) -> None:
+    with path.open("w") as handle:
+        for record in generate(n, accounts=accounts, seed=11):
+            handle.write(json.dumps(record) + "\n")
+
+
+def stored_rows(url: str) -> list[tuple]:
+    with Ledger.open(url) as ledger:
+        return [tuple(getattr(r, c) for c in ROWS) for r in ledger.events()]
+
+
+def sqlite_baseline(rows: list[tuple], path: Path) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"CREATE TABLE bare ({', '.join(ROWS)})")
+    start = time.perf_counter()
+    conn.execute("BEGIN")
+    for i in range(0, len(rows), 10_000):
+        conn.executemany(f"INSERT INTO bare VALUES ({', '.join('?' * len(ROWS))})", rows[i:i + 10_000])
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def store_append(url: str, events: list, recorded_at: str) -> float:
+    """The storage layer alone: encode, hash-chain and insert pre-validated events."""
+    with Ledger.open(url) as ledger:
+        ledger.init()
+        start = time.perf_counter()
+        with ledger.store.writer() as writer:
+            for i in range(0, len(events), 10_000):
+                writer.append_new(events[i:i + 10_000], recorded_at)
+        return time.perf_counter() - start
+
+
+def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[str, Path]:
+    history = tmp / "history.jsonl"
+    write_history(history, n, accounts)
+    url = f"sqlite:///{tmp / 'full.db'}"
+    with Ledger.open(url) as ledger:
+        ledger.init()
+        full, _ = timed(ledger.ingest_file, history)
+    rows = stored_rows(url)
+    events = [decode_object(dict(json.loads(r[8]), type=r[4], id=r[1], at=r[6]), allowed_types=frozenset({r[4]})) for r in rows]
+    recorded_at = format_time(__import__("datetime").datetime(2026, 1, 1))
+    base = sqlite_baseline(rows, tmp / "bare.db")
+    store = store_append(f"sqlite:///{tmp / 'store.db'}", events, recorded_at)
+    report(f"SQLite append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of executemany")
+    report(f"SQLite ingest, whole pipeline (decode, validate, fold, engine)", len(rows) / full, len(rows) / base, "rows/s")
+    if pg_url:
+        bench_append_pg(pg_url, rows, events, recorded_at)
+    return url, history
+
+
+def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: str) -> None:
+    import psycopg
+
+    from tests.conftest import fresh_pg_database
+
+    databases = fresh_pg_database(pg_url)
+    url = next(databases)
+    try:
+        store = store_append(url, events, recorded_at)
+        with psycopg.connect(url.replace("postgresql://", "postgresql://", 1)) as conn:
+            conn.execute(f"CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
+                         f"schema_version int, at text, recorded_at text, payload text, hash text)")
+            start = time.perf_counter()
+            with conn.cursor().copy(f"COPY bare ({', '.join(ROWS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            base = time.perf_counter() - start
+        report(f"PostgreSQL append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of COPY")
+    finally:
+        next(databases, None)
+
+
+# -- replay -------------------------------------------------------------------
+
+def plain_loop(url: str) -> int:
+    """Baseline: read the same rows, decode the JSON, add amounts into a dict of Decimals."""
+    path = url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    count = 0
+    for kind, payload in conn.execute("SELECT type, payload FROM events ORDER BY seq"):
+        body = json.loads(payload)
+        amount = body.get("amount") or body.get("qty") or body.get("price")
+        if amount is not None:
+            totals[body.get("account") or body.get("market")] += Decimal(amount)
+        count += 1
+    conn.close()
+    return count
+
+
+def bench_replay(url: str) -> None:
+    with Ledger.open(url) as ledger:
+        ours, state = timed(replay.state_at, ledger.store, use_snapshots=False)
+    base, count = timed(plain_loop, url)
+    report(f"Full replay into account state ({count:,} events)", count / ours, count / base, "events/s", ">= 50% of plain loop")
+    peak = subprocess.run([sys.executable, "-c", PEAK, url], capture_output=True, text=True, check=True).stdout.split()
+    report("Peak memory of the full replay (RSS, whole process)", int(peak[0]) / 1024, int(peak[1]) / 1024, "MB",
+           "baseline: interpreter with the ledger imported", better="lower")
+
+
+PEAK = """
+import resource, sys
+from ledger import Ledger
+from ledger.services import replay
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with Ledger.open(sys.argv[1]) as ledger:
+    replay.state_at(ledger.store, use_snapshots=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, before)
+"""
+
+
+def bench_single_account(tmp: Path, accounts: int, lengths: list[int]) -> None:
+    """Replaying to the head with a snapshot: the cost of the tail, not of the history."""
+    for n in lengths:
+        history = tmp / f"h{n}.jsonl"
+        write_history(history, n, accounts)
+        url = f"sqlite:///{tmp / f's{n}.db'}"
+        with Ledger.open(url) as ledger:
+            ledger.init()
+            ledger.ingest_file(history)
+            ledger.snapshot()
+            tail = tmp / f"tail{n}.jsonl"
+            tail.write_text("".join(json.dumps({"type": "deposit", "id": f"tail-{i}", "at": "2030-01-01T00:00:00Z",
+                                                "account": "acct000001", "asset": "USD", "amount": "1"}) + "\n"
+                                    for i in range(100)))
+            ledger.ingest_file(tail)
+            elapsed, state = timed(ledger.state)
+            full, _ = timed(replay.state_at, ledger.store, use_snapshots=False)
+        assert state.accounts["acct000001"].cash["USD"] > 0
+        report(f"Account state at head, snapshot + 100 events (history {n:,})", elapsed * 1000, full * 1000, "ms",
+               "flat as history grows; baseline: no snapshot", better="lower")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--skip-positions", action="store_true", help="skip the mark-index benchmark")
+    parser.add_argument("--skip-eventsourcing", action="store_true")
+    parser.add_argument("--json", type=Path, default=Path("out/bench.json"))
+    args = parser.parse_args()
+    pg_url = os.environ.get("LEDGER_BENCH_PG_URL")
+    print(f"{'figure':<58} {'ours':>12} {'baseline':>12} {'unit':<10} {'ratio':>6}  target")
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        url, history = bench_append(tmp, args.events, args.accounts, pg_url)
+        bench_replay(url)
+        bench_single_account(tmp, 1000, [10_000, 100_000, min(args.events, 1_000_000)])
+        if not args.skip_eventsourcing:
+            from bench.eventsourcing_compare import compare
+
+            compare(tmp, url, report)
+        if not args.skip_positions:
+            from bench.marks import bench_marks
+
+            bench_marks(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(RESULTS, indent=1))
+    print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
