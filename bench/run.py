@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[
         full, _ = timed(ledger.ingest_file, history)
     rows = stored_rows(url)
     events = [decode_object(dict(json.loads(r[8]), type=r[4], id=r[1], at=r[6]), allowed_types=frozenset({r[4]})) for r in rows]
-    recorded_at = format_time(__import__("datetime").datetime(2026, 1, 1))
+    recorded_at = format_time(datetime(2026, 1, 1, tzinfo=timezone.utc))
     base = sqlite_baseline(rows, tmp / "bare.db")
     store = store_append(f"sqlite:///{tmp / 'store.db'}", events, recorded_at)
     report(f"SQLite append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of executemany")
@@ -107,13 +108,13 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[
 def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: str) -> None:
     import psycopg
 
-    from tests.conftest import fresh_pg_database
-
-    databases = fresh_pg_database(pg_url)
-    url = next(databases)
+    admin = psycopg.connect(pg_url, autocommit=True)
+    admin.execute("DROP DATABASE IF EXISTS ledger_bench WITH (FORCE)")
+    admin.execute("CREATE DATABASE ledger_bench")
+    url = pg_url.rsplit("/", 1)[0] + "/ledger_bench"
     try:
         store = store_append(url, events, recorded_at)
-        with psycopg.connect(url.replace("postgresql://", "postgresql://", 1)) as conn:
+        with psycopg.connect(url) as conn:
             conn.execute(f"CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
                          f"schema_version int, at text, recorded_at text, payload text, hash text)")
             start = time.perf_counter()
@@ -124,7 +125,8 @@ def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: s
             base = time.perf_counter() - start
         report(f"PostgreSQL append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of COPY")
     finally:
-        next(databases, None)
+        admin.execute("DROP DATABASE IF EXISTS ledger_bench WITH (FORCE)")
+        admin.close()
 
 
 # -- replay -------------------------------------------------------------------

@@ -82,8 +82,10 @@ def _loads(text: str) -> Any:
 
 
 def format_time(value: datetime) -> str:
-    """Canonical fixed-width UTC text, which sorts as time does."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Canonical fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), which sorts as time does."""
+    if value.utcoffset() is None or value.utcoffset().total_seconds() != 0:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: object, field: str = "at") -> datetime:

@@ -127,14 +127,45 @@ class Writer:
         The hot path of every append: rows are built as plain tuples and handed
         to the driver's ``executemany`` in one statement.
         """
+        self._prefetch_versions({stream_of(event) for event in batch})
         rows = [self._next_row(event, recorded_at) for event in batch]
         if rows:
-            mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
             try:
-                self.conn.exec_driver_sql(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join([mark] * 10)})", rows)
+                self._insert(rows)
             except IntegrityError as exc:
                 raise ConcurrencyConflict(rows[0][2], rows[0][3] - 1, -1) from exc
         return [StoredEvent(*row) for row in rows]
+
+    def _insert(self, rows: list[tuple]) -> None:
+        """SQLite: one ``executemany``. PostgreSQL: ``COPY``, in this same transaction."""
+        if self.conn.dialect.name != "postgresql":
+            self.conn.exec_driver_sql(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", rows)
+            return
+        import psycopg
+
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            with cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError("COPY INTO events", None, exc) from exc
+        finally:
+            cursor.close()
+
+    def _prefetch_versions(self, streams: set[str]) -> None:
+        """Current versions of the batch's streams, in a few queries rather than one each."""
+        missing = sorted(streams - set(self._versions))
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            query = (
+                select(events.c.stream, func.max(events.c.stream_version))
+                .where(events.c.stream.in_(chunk))
+                .group_by(events.c.stream)
+            )
+            found = dict(self.conn.execute(query).all())
+            for stream in chunk:
+                self._versions[stream] = found.get(stream, 0)
 
     def _next_row(self, event: Event, recorded_at: str) -> tuple:
         stream = stream_of(event)
