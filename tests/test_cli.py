@@ -13,11 +13,11 @@ import click
 import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
-from sqlalchemy import text
 
 from ledger import Ledger
 from ledger.cli import cli, main
 from tests.conftest import ROOT, VECTORS
+from tests.tampering import tamper
 
 SAMPLE = ROOT / "examples" / "sample-history.jsonl"
 
@@ -112,12 +112,8 @@ def test_verify_exits_0_then_1_naming_the_first_tampered_event(db):
     run(db, "ingest", str(SAMPLE))
     code, out, _ = run(db, "verify")
     assert code == 0 and out.startswith("ok: 51 events")
-    with Ledger.open(db) as ledger, ledger.store.engine.begin() as conn:
-        if ledger.store.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
-        else:
-            conn.execute(text("DROP TRIGGER events_no_update"))
-        conn.execute(text("UPDATE events SET payload = replace(payload, '5000', '50000') WHERE event_id = 'd-alice'"))
+    with Ledger.open(db) as ledger:
+        tamper(ledger.store, "UPDATE events SET payload = replace(payload, '5000', '50000') WHERE event_id = 'd-alice'")
     code, _, err = run(db, "verify")
     assert code == 1 and "event d-alice" in err and "#4" in err
 

@@ -21,6 +21,7 @@ from ledger.services import replay
 from ledger.services.history import account_history
 from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import ROOT, VECTORS, fixed_clock
+from tests.tampering import tamper
 from tests.test_cli import run
 
 SAMPLE = ROOT / "examples" / "sample-history.jsonl"
@@ -31,16 +32,6 @@ D = Decimal
 def sample(ledger) -> Ledger:
     ledger.ingest_file(SAMPLE)
     return ledger
-
-
-def tamper(ledger: Ledger, statement: str) -> None:
-    with ledger.store.engine.begin() as conn:
-        if ledger.store.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
-        else:
-            conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
-            conn.execute(text("DROP TRIGGER IF EXISTS events_no_delete"))
-        conn.execute(text(statement))
 
 
 def kinds(report) -> list[tuple[str, str | None]]:
@@ -63,7 +54,7 @@ def test_audit_compares_snapshots_with_the_full_replay(sample):
 
 
 def test_audit_catches_a_tampered_payload(sample):
-    tamper(sample, "UPDATE events SET payload = replace(payload, '\"5000\"', '\"50000\"') WHERE event_id = 'd-alice'")
+    tamper(sample.store, "UPDATE events SET payload = replace(payload, '\"5000\"', '\"50000\"') WHERE event_id = 'd-alice'")
     report = audit_service.audit(sample.store)
     # with 50000 deposited alice was never distressed: her recorded liquidations are unexplained
     assert kinds(report) == [
@@ -75,7 +66,7 @@ def test_audit_catches_a_tampered_payload(sample):
 
 
 def test_audit_catches_a_deleted_row(sample):
-    tamper(sample, "DELETE FROM events WHERE event_id = 'w-1'")
+    tamper(sample.store, "DELETE FROM events WHERE event_id = 'w-1'")
     report = audit_service.audit(sample.store)
     first = report.discrepancies[0]
     assert (first.kind, first.seq, first.event_id) == ("hash_chain", 23, "k-btc-1")
@@ -83,7 +74,7 @@ def test_audit_catches_a_deleted_row(sample):
 
 
 def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
-    tamper(sample, "UPDATE events SET payload = replace(payload, '\"qty\":\"1.452\"', '\"qty\":\"1.5\"') "
+    tamper(sample.store, "UPDATE events SET payload = replace(payload, '\"qty\":\"1.452\"', '\"qty\":\"1.5\"') "
                    "WHERE event_id = 'k-btc-4/liq/alice/BTC-PERP'")
     report = audit_service.audit(sample.store)
     mismatch = [d for d in report.discrepancies if d.kind == "liquidation_mismatch"][0]
@@ -93,7 +84,7 @@ def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
 
 @pytest.mark.parametrize("exhaustive", [False, True])
 def test_audit_catches_a_missing_liquidation(sample, exhaustive):
-    tamper(sample, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
+    tamper(sample.store, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
     report = audit_service.audit(sample.store, exhaustive=exhaustive)
     assert ("missed_liquidation", "k-btc-3/liq/dave/BTC-PERP") in kinds(report)
 
@@ -119,7 +110,7 @@ def test_audit_flags_a_stale_projection(sample):
 
 
 def test_audit_cli_exits_1_with_the_discrepancies_in_json(sample):
-    tamper(sample, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
+    tamper(sample.store, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
     code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "audit", "--format", "json")
     report = json.loads(out)
     assert code == 1 and report["ok"] is False

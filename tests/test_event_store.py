@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from ledger import ConcurrencyConflict, DuplicateEventConflict, Ledger
 from ledger.store import EventStore
 from tests.builders import deposit, listed, mark, trade
+from tests.tampering import disable_append_only
 
 RECORDED = "2026-01-01T00:00:00.000000Z"
 
@@ -29,16 +30,6 @@ def seed(store: EventStore) -> None:
 def count(store: EventStore) -> int:
     with store.engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM events")).scalar()
-
-
-def disable_append_only(store: EventStore) -> None:
-    """What an attacker with DDL rights would do first; the chain must still tell."""
-    with store.engine.begin() as conn:
-        if store.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
-        else:
-            conn.execute(text("DROP TRIGGER events_no_update"))
-            conn.execute(text("DROP TRIGGER events_no_delete"))
 
 
 def test_appends_get_a_gapless_global_sequence_and_per_stream_versions(ledger):
