@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
-from ledger.domain.state import AccountState, LedgerState, MarketState, Position, RulesInForce
+from ledger.domain.state import AccountState, LedgerState, MarketState, Position
 from ledger.services.liquidation_engine import on_mark
 from ledger.services.liquidation_index import LiquidationIndex
 from ledger.services.pipeline import fold_batch

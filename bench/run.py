@@ -27,7 +27,6 @@ from bench.gen_history import generate
 from ledger import Ledger
 from ledger.domain.codec import decode_object, format_time
 from ledger.services import replay
-from ledger.store.eventstore import StoredEvent
 
 ROWS = ["seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload", "hash"]
 RESULTS: list[dict] = []
@@ -99,7 +98,7 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[
     base = sqlite_baseline(rows, tmp / "bare.db")
     store = store_append(f"sqlite:///{tmp / 'store.db'}", events, recorded_at)
     report(f"SQLite append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of executemany")
-    report(f"SQLite ingest, whole pipeline (decode, validate, fold, engine)", len(rows) / full, len(rows) / base, "rows/s")
+    report("SQLite ingest, whole pipeline (decode, validate, fold, engine)", len(rows) / full, len(rows) / base, "rows/s")
     if pg_url:
         bench_append_pg(pg_url, rows, events, recorded_at)
     return url, history
@@ -115,8 +114,8 @@ def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: s
     try:
         store = store_append(url, events, recorded_at)
         with psycopg.connect(url) as conn:
-            conn.execute(f"CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
-                         f"schema_version int, at text, recorded_at text, payload text, hash text)")
+            conn.execute("CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
+                         "schema_version int, at text, recorded_at text, payload text, hash text)")
             start = time.perf_counter()
             with conn.cursor().copy(f"COPY bare ({', '.join(ROWS)}) FROM STDIN") as copy:
                 for row in rows:
@@ -137,7 +136,7 @@ def plain_loop(url: str) -> int:
     conn = sqlite3.connect(path)
     totals: dict[str, Decimal] = defaultdict(Decimal)
     count = 0
-    for kind, payload in conn.execute("SELECT type, payload FROM events ORDER BY seq"):
+    for _kind, payload in conn.execute("SELECT type, payload FROM events ORDER BY seq"):
         body = json.loads(payload)
         amount = body.get("amount") or body.get("qty") or body.get("price")
         if amount is not None:

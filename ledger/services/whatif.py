@@ -23,7 +23,7 @@ from ledger.domain.codec import format_time
 from ledger.domain.events import freeze
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.state import INSURANCE_FUND, SOCIALIZED_LOSS, LedgerState, RulesInForce
+from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidBatch
 from ledger.services.pipeline import fold_batch

@@ -108,7 +108,6 @@ class Writer:
             if actual != expected:
                 raise ConcurrencyConflict(stream, expected, actual)
         stored = self.existing(e.id for e in batch)
-        rows: list[StoredEvent] = []
         seen: dict[str, Event] = {}
         for event in batch:
             previous = seen.get(event.id) or (stored[event.id].event() if event.id in stored else None)

@@ -27,7 +27,7 @@ import pytest
 
 from ledger import Ledger
 from tests.conftest import ROOT
-from tests.reliability.appender import BATCH_SIZE, T0, batch
+from tests.reliability.appender import BATCH_SIZE, batch
 
 KILLS = 6
 LONG_KILLS = 60
@@ -86,7 +86,7 @@ def test_concurrent_processes_lose_nothing_and_leave_no_gaps(db_url):
     rounds, names = 12, ["p0", "p1", "p2", "p3"]
     children = [spawn("contend", db_url, name, str(rounds)) for name in names]
     outputs = [child.communicate(timeout=300) for child in children]
-    for child, (out, err) in zip(children, outputs):
+    for child, (_, err) in zip(children, outputs):
         assert child.returncode == 0, err
     conflicts = sum(json.loads(out.strip().splitlines()[-1])["conflicts"] for out, _ in outputs)
     with Ledger.open(db_url) as ledger:
