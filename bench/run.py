@@ -157,13 +157,19 @@ def bench_replay(url: str) -> None:
 
 
 PEAK = """
-import resource, sys
+import sys
 from ledger import Ledger
 from ledger.services import replay
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def high_water_kb():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+before = high_water_kb()
 with Ledger.open(sys.argv[1]) as ledger:
     replay.state_at(ledger.store, use_snapshots=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, before)
+print(high_water_kb(), before)
 """
 
 

@@ -15,6 +15,7 @@ an old shape into the current one without rewriting history.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -44,6 +45,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 MAX_STRING = 200
 MAX_LINE_BYTES = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """(type, from_version) -> pure function giving the payload at from_version + 1."""
@@ -113,7 +115,7 @@ def _string(value: object, field: str) -> str:
         raise InvalidEvent(f"{field} must not be empty")
     if len(value) > MAX_STRING:
         raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise InvalidEvent(f"{field} contains control characters")
     return value
 
