@@ -146,6 +146,16 @@ def plain_loop(url: str) -> int:
     return count
 
 
+def bench_audit(url: str) -> None:
+    """The audit must still pass on the benchmark history (and how long it takes)."""
+    from ledger.services.audit import audit
+
+    with Ledger.open(url) as ledger:
+        elapsed, result = timed(audit, ledger.store)
+    assert result.ok, result.discrepancies[:5]
+    report(f"Audit of the benchmark history (passes: {result.ok})", result.events_checked / elapsed, None, "events/s")
+
+
 def bench_replay(url: str) -> None:
     with Ledger.open(url) as ledger:
         ours, state = timed(replay.state_at, ledger.store, use_snapshots=False)
@@ -209,6 +219,7 @@ def main() -> None:
         tmp = Path(directory)
         url, history = bench_append(tmp, args.events, args.accounts, pg_url)
         bench_replay(url)
+        bench_audit(url)
         bench_single_account(tmp, 1000, [10_000, 100_000, min(args.events, 1_000_000)])
         if not args.skip_eventsourcing:
             from bench.eventsourcing_compare import compare
