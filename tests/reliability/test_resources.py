@@ -69,6 +69,26 @@ def test_ctrl_c_during_an_ingest_stores_nothing(tmp_path):
         assert ledger.head_seq() == 100
 
 
+def test_ctrl_c_during_a_long_replay_harms_nothing(tmp_path):
+    """An audit (a full replay) interrupted halfway: exit 130, the log as it was."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Ledger.open(url) as ledger:
+        ledger.init()
+        ledger.ingest_file(write_history(tmp_path / "big.jsonl", 120_000))
+        head = ledger.store.head()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "--db", url, "audit"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.5)
+    assert child.poll() is None, "the audit finished before it could be interrupted"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "interrupted" in err
+    with Ledger.open(url) as ledger:
+        assert ledger.store.head() == head and ledger.verify().ok
+
+
 def test_a_replay_reports_progress_for_every_event_it_folds(sqlite_ledger, tmp_path):
     sqlite_ledger.ingest_file(write_history(tmp_path / "h.jsonl", 500))
     seen = []
