@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping, Protocol
 
-from attrs import frozen
+from attrs import field, frozen
 
 __all__ = ["PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "RuleVersion", "MarketRates", "Params"]
 
@@ -30,7 +30,7 @@ class Params:
     liquidation_fee_rate: Decimal
     target_buffer: Decimal
     markets: Mapping[str, MarketRates]
-    extra: Mapping[str, Any] = {}
+    extra: Mapping[str, Any] = field(factory=dict)
 
 
 @frozen
