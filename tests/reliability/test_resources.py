@@ -48,20 +48,26 @@ def test_ingesting_a_ten_times_larger_file_needs_no_more_memory(tmp_path, small,
     assert large_peak - small_peak < 20 * 1024, f"peak RSS grew from {small_peak} KB to {large_peak} KB"
 
 
+def interrupt(url: str, *command: str) -> str:
+    """Run ``ledger --db URL COMMAND`` and press Ctrl-C while it works; returns its stderr."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "--db", url, *command],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.5)
+    assert child.poll() is None, f"{command[0]} finished before it could be interrupted"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    return err
+
+
 def test_ctrl_c_during_an_ingest_stores_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'i.db'}"
     history = write_history(tmp_path / "big.jsonl", 150_000)
     with Ledger.open(url) as ledger:
         ledger.init()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "--db", url, "ingest", str(history)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    time.sleep(2.5)
-    assert child.poll() is None, "the ingest finished before it could be interrupted"
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 130 and "interrupted" in err
+    assert "interrupted" in interrupt(url, "ingest", str(history))
     with Ledger.open(url) as ledger:
         assert ledger.head_seq() == 0
         assert ledger.verify().ok
@@ -76,15 +82,7 @@ def test_ctrl_c_during_a_long_replay_harms_nothing(tmp_path):
         ledger.init()
         ledger.ingest_file(write_history(tmp_path / "big.jsonl", 120_000))
         head = ledger.store.head()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "--db", url, "audit"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    time.sleep(2.5)
-    assert child.poll() is None, "the audit finished before it could be interrupted"
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 130 and "interrupted" in err
+    assert "interrupted" in interrupt(url, "audit")
     with Ledger.open(url) as ledger:
         assert ledger.store.head() == head and ledger.verify().ok
 
