@@ -195,6 +195,11 @@ def test_history_cli_csv(sample):
     assert code == 0 and [r["type"] for r in rows] == ["deposit", "trade", "mark", "mark", "mark", "liquidation", "bankruptcy"]
 
 
+def test_history_of_an_unknown_account_is_a_usage_error(sample):
+    code, _, err = run(sample.store.engine.url.render_as_string(hide_password=False), "history", "nobody")
+    assert code == 2 and "account nobody: no such account" in err
+
+
 # -- reconcile ---------------------------------------------------------------
 
 def statement(tmp_path: Path, body: str) -> Path:

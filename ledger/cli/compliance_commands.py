@@ -78,6 +78,8 @@ def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) ->
         with progress("replaying", ledger.head_seq()) as advance:
             rows = history_service.account_history(ledger.store, account, start=start, end=end, known_at=known_at,
                                                    progress=advance)
+        if not rows and ledger.store.stream_version(f"account:{account}") == 0:
+            raise InvalidEvent("no such account in the ledger", where=f"account {account}")
     if fmt == "json":
         print_json(rows)
     else:
