@@ -19,14 +19,12 @@ from ledger.domain import events as ev
 from ledger.domain.codec import format_time
 from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent
-from ledger.services import replay
+from ledger.services import ingest, replay
 from ledger.services.clock import Clock, system_clock
-from ledger.services import ingest
-from ledger.services.pipeline import Located, fold_batch
 from ledger.services.liquidation_index import LiquidationIndex
-from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine
+from ledger.services.pipeline import Located, fold_batch
+from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine, migrate
 from ledger.store.eventstore import Writer
-from ledger.store import migrate
 
 __all__ = ["Ledger", "AppendResult", "DEFAULT_URL"]
 
@@ -103,9 +101,10 @@ class Ledger:
     ) -> AppendResult:
         self.store.require_schema()
         with self._writing() as (writer, state, index):
+            writer.check_expected(expected_versions)
             stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
             outcome = fold_batch(state, records, stored, index=index)
-            writer.append(outcome.to_append, format_time(self.clock()), expected_versions)
+            writer.append_new(outcome.to_append, format_time(self.clock()))
         appended = len(outcome.to_append) - outcome.engine_made
         return AppendResult(appended, outcome.skipped, outcome.engine_made, self._warm[0])
 

@@ -103,10 +103,7 @@ class Writer:
         self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
     ) -> list[StoredEvent]:
         """Append new events (idempotent on id); refuse stale expected versions."""
-        for stream, expected in (expected_versions or {}).items():
-            actual = self.stream_version(stream)
-            if actual != expected:
-                raise ConcurrencyConflict(stream, expected, actual)
+        self.check_expected(expected_versions)
         stored = self.existing(e.id for e in batch)
         seen: dict[str, Event] = {}
         for event in batch:
@@ -119,6 +116,13 @@ class Writer:
                 continue
             seen[event.id] = event
         return self.append_new(list(seen.values()), recorded_at)
+
+    def check_expected(self, expected_versions: Mapping[str, int] | None) -> None:
+        """``ConcurrencyConflict`` unless every named stream is at the expected version."""
+        for stream, expected in (expected_versions or {}).items():
+            actual = self.stream_version(stream)
+            if actual != expected:
+                raise ConcurrencyConflict(stream, expected, actual)
 
     def append_new(self, batch: Sequence[Event], recorded_at: str) -> list[StoredEvent]:
         """Insert events the caller has already checked are not stored.
