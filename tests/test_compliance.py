@@ -270,6 +270,21 @@ def test_whatif_compares_without_writing(sample):
     assert (D(carol["equity_actual"].split()[1]), D(carol["equity_alternative"].split()[1])) == (0, 18)
 
 
+@pytest.mark.parametrize("version, params", [("full-v1", None), ("partial-v1", {
+    "liquidation_fee_rate": "0.004", "target_buffer": "0.1", "markets": {
+        "BTC-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
+        "ETH-PERP": {"maintenance_margin_rate": "0.02", "initial_margin_rate": "0.04"}}})])
+def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, tmp_path, version, params):
+    from ledger.services.whatif import whatif
+
+    history = tmp_path / "crash.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
+    sqlite_ledger.ingest_file(history)
+    fast = whatif(sqlite_ledger.store, version, params).to_json()
+    slow = whatif(sqlite_ledger.store, version, params, indexed=False).to_json()
+    assert fast == slow and D(fast["summary"]["USD"]["liquidations"]["alternative"]) > 0
+
+
 def test_whatif_with_the_same_rule_changes_nothing(sample):
     from ledger.services.whatif import whatif
 

@@ -178,3 +178,30 @@ def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, histor
     from ledger.services.liquidation_index import LiquidationIndex
 
     assert fold_each(history, activation, LiquidationIndex()) == fold_each(history, activation, None)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60),
+       version=st.sampled_from(["partial-v1", "full-v1"]), mm=st.sampled_from(["0.002", "0.01", "0.03"]))
+def test_a_what_if_index_decides_exactly_as_a_full_scan(activation, history, version, mm):
+    """With substituted rules (other version, other margin rates) the index still finds every distressed account."""
+    from ledger.domain.state import RulesInForce
+    from ledger.services.liquidation_index import LiquidationIndex
+
+    rates = {"maintenance_margin_rate": mm, "initial_margin_rate": "0.05"}
+    params = {"liquidation_fee_rate": "0.002", "target_buffer": "0.5", "markets": {m: rates for m in MARKETS}}
+
+    def substitute(rules):
+        return RulesInForce(version, params, "whatif", rules.at)
+
+    def run(index):
+        state, appended = LedgerState(), []
+        header = two_markets() + [activation] + [deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
+        for event in header + [to_event(step, n) for n, step in enumerate(history)]:
+            try:
+                appended += fold_batch(state, [(event.id, event)], substitute=substitute, index=index).to_append
+            except InvalidBatch:
+                continue
+        return appended
+
+    assert run(LiquidationIndex(substitute)) == run(None)

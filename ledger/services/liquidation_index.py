@@ -17,7 +17,8 @@ are always a superset of the distressed accounts; the engine then checks each
 exactly, in name order, as a full scan would. Anything that changes an
 account (fills, cash, liquidations) recomputes its triggers; a new rule
 activation, or a trade moving the valuation of a market that has no mark yet,
-marks the whole index stale and the next mark rebuilds it.
+marks the whole index stale and the next mark rebuilds it. A what-if index is
+built with the substituted rules' margin rates.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sortedcontainers import SortedList
 
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
-from ledger.services.liquidation_engine import account_view, params_in_force
+from ledger.services.liquidation_engine import Substitute, account_view, params_in_force
 from rules import margin
 
 __all__ = ["LiquidationIndex"]
@@ -40,9 +41,10 @@ _ALWAYS_SHORT = Decimal("-Infinity")
 
 
 class LiquidationIndex:
-    """Trigger prices per market, for the rules in force."""
+    """Trigger prices per market, for the rules in force (or a what-if substitute for them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, substitute: Substitute | None = None) -> None:
+        self.substitute = substitute
         self._longs: dict[str, SortedList] = {}
         self._shorts: dict[str, SortedList] = {}
         self._entries: dict[str, list[tuple[str, bool, Decimal]]] = {}
@@ -73,7 +75,8 @@ class LiquidationIndex:
         open_markets = acct.open_markets()
         if not open_markets:
             return
-        params = params_in_force(state.rules)
+        rules = self.substitute(state.rules) if self.substitute else state.rules
+        params = params_in_force(rules)
         entries: list[tuple[str, bool, Decimal]] = []
         for settle in sorted({state.markets[m].settle_asset for m in open_markets}):
             view = account_view(state, account, settle)

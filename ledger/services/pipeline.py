@@ -90,12 +90,13 @@ def _keep_index(index: LiquidationIndex, state: LedgerState, event: ev.Event) ->
 
 
 def _liquidate(state: LedgerState, mark: ev.Mark, substitute: Substitute | None, index: LiquidationIndex | None):
-    if index is None or substitute is not None or state.rules is None:
+    if index is None or state.rules is None:
         return on_mark(state, mark, substitute)
+    assert index.substitute is substitute, "the index must be built for the rules that decide"
     if index.stale:
         index.rebuild(state)
     candidates = index.candidates(mark.market, mark.price)
-    made = on_mark(state, mark, accounts=candidates)
+    made = on_mark(state, mark, substitute, accounts=candidates)
     for account in candidates:
         index.account_changed(state, account)
     return made
