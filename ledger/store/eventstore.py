@@ -15,7 +15,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Mapping, Sequence
 
-import attrs
 from attrs import frozen
 from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +69,13 @@ class VerifyReport:
 
 def _row(r) -> StoredEvent:
     return StoredEvent(*r)  # the table's columns are in StoredEvent's field order
+
+
+def _rehash(previous: str, row: StoredEvent) -> str:
+    return chain_hash(
+        previous, seq=row.seq, event_id=row.event_id, stream=row.stream, stream_version=row.stream_version,
+        type=row.type, schema_version=row.schema_version, at=row.at, recorded_at=row.recorded_at, payload=row.payload,
+    )
 
 
 class Writer:
@@ -283,7 +289,7 @@ class EventStore:
             problem = None
             if row.seq != expected_seq:
                 problem = f"sequence jumps from {expected_seq - 1} to {row.seq}: an event is missing"
-            elif chain_hash(previous, **attrs.asdict(row, filter=lambda a, _: a.name != "hash")) != row.hash:
+            elif _rehash(previous, row) != row.hash:
                 problem = "hash does not match its content and the previous event: the row was altered or inserted"
             if problem:
                 return VerifyReport(count, previous, row.seq, row.event_id, problem)
