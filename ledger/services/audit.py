@@ -30,7 +30,7 @@ from attrs import define, field, frozen
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
-from ledger.domain.money import ZERO, to_str
+from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import trial_balance
 from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state
 from ledger.domain.state import LedgerState, clone
@@ -116,8 +116,9 @@ class _Auditor:
     def ingested_event(self, seq: int, event: ev.Event) -> None:
         self.close_mark(seq)
         try:
-            validate(self.state, event)
-            rule_checks.check(self.state, event)
+            with arithmetic():
+                validate(self.state, event)
+                rule_checks.check(self.state, event)
         except LedgerError as exc:
             self.report.add("invalid_event", seq, event.id, str(exc))
 

@@ -16,6 +16,7 @@ from attrs import define
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
+from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
 from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
@@ -51,6 +52,12 @@ def fold_batch(
     """
     stored = stored or {}
     outcome = BatchOutcome([])
+    with arithmetic():  # validation and rule checks compute equity and margins too
+        _fold_records(state, records, stored, substitute, index, outcome)
+    return outcome
+
+
+def _fold_records(state, records, stored, substitute, index, outcome: BatchOutcome) -> None:
     seen: dict[str, ev.Event] = {}
     for where, event in records:
         try:
@@ -75,7 +82,6 @@ def fold_batch(
             made = _liquidate(state, event, substitute, index)
             outcome.to_append.extend(made)
             outcome.engine_made += len(made)
-    return outcome
 
 
 def _keep_index(index: LiquidationIndex, state: LedgerState, event: ev.Event) -> None:
