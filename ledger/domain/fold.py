@@ -9,6 +9,7 @@ events are folded like any other fact and rules are never re-run here.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
 
@@ -116,15 +117,20 @@ APPLIERS: Mapping[type[ev.Event], Applier] = {
 }
 
 
-def _book(state: LedgerState, posting: Posting) -> None:
-    if posting.amount == 0 and posting.book == "user" and posting.account in state.accounts:
-        if posting.asset in state.accounts[posting.account].cash:
-            return
-    if posting.book == "user":
-        state.accounts[posting.account] = state.account(posting.account).with_cash(posting.asset, posting.amount)
-    else:
-        balances = state.system[posting.account]
-        balances[posting.asset] = balances.get(posting.asset, ZERO) + posting.amount
+def _book(state: LedgerState, postings: list[Posting]) -> None:
+    """Book postings: system balances in place, each user account once (one new value per account)."""
+    user_deltas: dict[str, dict[str, Decimal]] = {}
+    for posting in postings:
+        if posting.book == "user":
+            deltas = user_deltas.setdefault(posting.account, {})
+            deltas[posting.asset] = deltas.get(posting.asset, ZERO) + posting.amount
+        else:
+            balances = state.system[posting.account]
+            balances[posting.asset] = balances.get(posting.asset, ZERO) + posting.amount
+    for account, deltas in user_deltas.items():
+        current = state.account(account)
+        if any(amount != 0 or asset not in current.cash for asset, amount in deltas.items()):
+            state.accounts[account] = current.with_cash_deltas(deltas)
 
 
 def apply(state: LedgerState, event: ev.Event, seq: int | None = None) -> list[Posting]:
@@ -132,8 +138,7 @@ def apply(state: LedgerState, event: ev.Event, seq: int | None = None) -> list[P
     with arithmetic():
         postings = APPLIERS[type(event)](state, event)
         assert_balanced(postings, event.id)
-        for posting in postings:
-            _book(state, posting)
+        _book(state, postings)
     state.seq = seq if seq is not None else state.seq + 1
     state.last_at = event.at
     state.last_event_id = event.id

@@ -88,9 +88,10 @@ class AccountState:
     positions: Mapping[str, Position] = field(factory=lambda: MappingProxyType({}))
     fees_paid: Mapping[str, Decimal] = field(factory=lambda: MappingProxyType({}))
 
-    def with_cash(self, asset: str, delta: Decimal) -> "AccountState":
+    def with_cash_deltas(self, deltas: Mapping[str, Decimal]) -> "AccountState":
         cash = dict(self.cash)
-        cash[asset] = cash.get(asset, ZERO) + delta
+        for asset, delta in deltas.items():
+            cash[asset] = cash.get(asset, ZERO) + delta
         return AccountState(self.name, MappingProxyType(cash), self.positions, self.fees_paid)
 
     def with_position(self, market: str, position: Position) -> "AccountState":
