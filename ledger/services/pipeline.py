@@ -57,7 +57,14 @@ def fold_batch(
     return outcome
 
 
-def _fold_records(state, records, stored, substitute, index, outcome: BatchOutcome) -> None:
+def _fold_records(
+    state: LedgerState,
+    records: Sequence[Located],
+    stored: Mapping[str, ev.Event],
+    substitute: Substitute | None,
+    index: LiquidationIndex | None,
+    outcome: BatchOutcome,
+) -> None:
     seen: dict[str, ev.Event] = {}
     for where, event in records:
         try:
