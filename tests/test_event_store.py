@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from ledger import ConcurrencyConflict, DuplicateEventConflict, Ledger
 from ledger.store import EventStore
 from tests.builders import deposit, listed, mark, trade
-from tests.tampering import disable_append_only
+from tests.tampering import tamper
 
 RECORDED = "2026-01-01T00:00:00.000000Z"
 
@@ -109,9 +109,7 @@ def test_verify_passes_on_an_untouched_log(ledger):
 def test_verify_names_an_altered_payload(ledger):
     store = store_of(ledger)
     seed(store)
-    disable_append_only(store)
-    with store.engine.begin() as conn:
-        conn.execute(text("UPDATE events SET payload = replace(payload, '100', '900') WHERE seq = 2"))
+    tamper(store, "UPDATE events SET payload = replace(payload, '100', '900') WHERE seq = 2")
     report = store.verify()
     assert not report.ok
     assert (report.first_bad_seq, report.first_bad_event) == (2, "d-alice-1")
@@ -121,9 +119,7 @@ def test_verify_names_an_altered_payload(ledger):
 def test_verify_names_a_deleted_row(ledger):
     store = store_of(ledger)
     seed(store)
-    disable_append_only(store)
-    with store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM events WHERE seq = 3"))
+    tamper(store, "DELETE FROM events WHERE seq = 3")
     report = store.verify()
     assert (report.first_bad_seq, report.first_bad_event) == (4, "k-BTC-PERP-3")
     assert "missing" in report.problem

@@ -10,7 +10,6 @@ import click
 
 from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_rows, progress, replay
 from ledger.domain.codec import format_time
-from ledger.domain.money import to_str
 from ledger.services import reports
 
 
@@ -99,7 +98,7 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
 def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
     """The liquidation engine's closes, oldest first, with the figures behind them."""
     with open_ledger(ctx) as ledger:
-        records = [reports.liquidation_record(row, event) for row, event in ledger.liquidations(account)]
+        records = [reports.liquidation_record(row, event) for row, event in ledger.engine_events(account, ["liquidation"])]
     if fmt == "json":
         print_json(records)
         return
@@ -115,13 +114,7 @@ def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
 def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     """Bankruptcies: deficits, what the insurance fund covered, socialized losses."""
     with open_ledger(ctx) as ledger:
-        rows = [
-            {"id": e.id, "seq": row.seq, "at": format_time(e.at), "account": e.account, "asset": e.asset,
-             "deficit": to_str(e.deficit), "fund_before": to_str(e.fund_before),
-             "insurance_covered": to_str(e.insurance_covered), "socialized_loss": to_str(e.socialized_loss),
-             "rule_version": e.rule_version, "trigger": e.trigger}
-            for row, e in ledger.engine_events(account) if e.TYPE == "bankruptcy"
-        ]
+        rows = [reports.bankruptcy_record(row, event) for row, event in ledger.engine_events(account, ["bankruptcy"])]
     if fmt == "json":
         print_json(rows)
     else:

@@ -130,7 +130,7 @@ class _Auditor:
             self.report.add("trial_balance", seq, event.id, f"books do not sum to zero: {unbalanced}")
             self.totals.clear()
         if self.index is not None:
-            self._keep_index(event)
+            self.index.event_folded(self.state, event)
         if isinstance(event, ev.Mark):
             self.expected = on_mark(clone(self.state), event, accounts=self._candidates(event))
             self.expected_from = event.id
@@ -140,24 +140,12 @@ class _Auditor:
             if self.snapshots[seq] != dump_state(self.state):
                 self.report.add("projection", seq, event.id, "the stored snapshot differs from the full replay")
 
-    def _keep_index(self, event: ev.Event) -> None:
-        if isinstance(event, ev.RulesActivated) or (
-            isinstance(event, ev.Trade) and self.state.markets[event.market].mark_price is None
-        ):
-            self.index.stale = True
-        account = getattr(event, "account", None)
-        if account is not None:
-            self.index.account_changed(self.state, account)
-
     def _candidates(self, mark: ev.Mark) -> list[str] | None:
         """Accounts to re-decide at ``mark``: all exposed ones, or the index's superset."""
         if self.index is None or self.state.rules is None:
             return None
-        if self.index.stale:
-            self.index.rebuild(self.state)
-        candidates = self.index.candidates(mark.market, mark.price)
-        for account in candidates:
-            self.index.account_changed(self.state, account)
+        candidates = self.index.mark_candidates(self.state, mark)
+        self.index.refresh(self.state, candidates)
         return candidates
 
     def finish(self) -> None:

@@ -146,21 +146,19 @@ class Ledger:
     def events(self, *, types: Sequence[str] | None = None, upto_seq: int | None = None) -> Iterable[StoredEvent]:
         return self.store.read(types=types, upto_seq=upto_seq)
 
-    def liquidations(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Liquidation]]:
+    def engine_events(
+        self, account: str | None = None, types: Sequence[str] = tuple(sorted(ev.ENGINE_TYPES))
+    ) -> list[tuple[StoredEvent, ev.Event]]:
+        """The liquidation engine's events (of ``types``), oldest first, optionally for one account."""
         rows = []
-        for row in self.store.read(types=["liquidation"]):
+        for row in self.store.read(types=list(types)):
             event = row.event()
             if account is None or event.account == account:
                 rows.append((row, event))
         return rows
 
-    def engine_events(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Event]]:
-        rows = []
-        for row in self.store.read(types=sorted(ev.ENGINE_TYPES)):
-            event = row.event()
-            if account is None or event.account == account:
-                rows.append((row, event))
-        return rows
+    def liquidations(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Liquidation]]:
+        return self.engine_events(account, ["liquidation"])
 
     def verify(self) -> VerifyReport:
         self.store.require_schema()

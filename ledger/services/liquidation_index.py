@@ -27,6 +27,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
 from sortedcontainers import SortedList
 
+from ledger.domain import events as ev
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
 from ledger.services.liquidation_engine import Substitute, account_view, params_in_force
@@ -91,7 +92,28 @@ class LiquidationIndex:
             book.setdefault(market, SortedList()).add((trigger, account))
         self._entries[account] = entries
 
+    def event_folded(self, state: LedgerState, event: ev.Event) -> None:
+        """Keep the index true after ``event`` was folded into ``state``."""
+        if isinstance(event, ev.RulesActivated) or (
+            isinstance(event, ev.Trade) and state.markets[event.market].mark_price is None
+        ):
+            self.stale = True  # new rates, or a trade price valuing every holder of an unmarked market
+        account = getattr(event, "account", None)
+        if account is not None:
+            self.account_changed(state, account)
+
+    def refresh(self, state: LedgerState, accounts: list[str]) -> None:
+        """Re-reference accounts a mark examined (their buffers moved with the price)."""
+        for account in accounts:
+            self.account_changed(state, account)
+
     # -- queries ----------------------------------------------------------
+    def mark_candidates(self, state: LedgerState, mark: ev.Mark) -> list[str]:
+        """Candidates for ``mark`` (already folded into ``state``), rebuilding a stale index first."""
+        if self.stale:
+            self.rebuild(state)
+        return self.candidates(mark.market, mark.price)
+
     def candidates(self, market: str, price: Decimal) -> list[str]:
         """Accounts the mark may distress (a superset), sorted by name."""
         found: set[str] = set()

@@ -84,32 +84,18 @@ def _fold_records(
         apply(state, event)
         outcome.to_append.append(event)
         if index is not None:
-            _keep_index(index, state, event)
+            index.event_folded(state, event)
         if isinstance(event, ev.Mark):
             made = _liquidate(state, event, substitute, index)
             outcome.to_append.extend(made)
             outcome.engine_made += len(made)
 
 
-def _keep_index(index: LiquidationIndex, state: LedgerState, event: ev.Event) -> None:
-    """Keep the index true after ``event`` was folded."""
-    if isinstance(event, ev.RulesActivated):
-        index.stale = True
-    elif isinstance(event, ev.Trade) and state.markets[event.market].mark_price is None:
-        index.stale = True  # the trade price values every holder of an unmarked market
-    account = getattr(event, "account", None)
-    if account is not None:
-        index.account_changed(state, account)
-
-
 def _liquidate(state: LedgerState, mark: ev.Mark, substitute: Substitute | None, index: LiquidationIndex | None):
     if index is None or state.rules is None:
         return on_mark(state, mark, substitute)
     assert index.substitute is substitute, "the index must be built for the rules that decide"
-    if index.stale:
-        index.rebuild(state)
-    candidates = index.candidates(mark.market, mark.price)
+    candidates = index.mark_candidates(state, mark)
     made = on_mark(state, mark, substitute, accounts=candidates)
-    for account in candidates:
-        index.account_changed(state, account)
+    index.refresh(state, candidates)
     return made

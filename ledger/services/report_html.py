@@ -21,7 +21,6 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ledger.domain.codec import parse_time  # noqa: E402
-from ledger.domain.money import to_str  # noqa: E402
 from ledger.services import reports  # noqa: E402
 from ledger.services.timeline import Series, account_series  # noqa: E402
 from ledger.services.whatif import METRICS, WhatIf  # noqa: E402
@@ -88,11 +87,7 @@ def write_report(store: EventStore, out: Path, comparison: WhatIf | None = None,
         _chart(series[name], out / image)
         sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
     liquidations = [reports.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"]
-    bankruptcies = [
-        {"id": e.id, "at": row.at, "account": e.account, "deficit": to_str(e.deficit),
-         "insurance_covered": to_str(e.insurance_covered), "socialized_loss": to_str(e.socialized_loss)}
-        for row, e in engine_rows if e.TYPE == "bankruptcy"
-    ]
+    bankruptcies = [reports.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"]
     parts = [
         "<h1>Liquidation report</h1>",
         f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "

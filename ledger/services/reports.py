@@ -16,7 +16,7 @@ from ledger.domain.state import LedgerState
 from ledger.domain.valuation import equity_by_asset
 from ledger.store import StoredEvent
 
-__all__ = ["balances", "balance_rows", "liquidation_record", "rules_report"]
+__all__ = ["balances", "balance_rows", "liquidation_record", "bankruptcy_record", "rules_report"]
 
 
 def _account(state: LedgerState, name: str) -> dict[str, Any]:
@@ -99,6 +99,23 @@ def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any
         "maintenance_after": to_str(event.maintenance_after),
         "target_after": to_str(event.target_after),
         "required_qty": event.required_qty,
+    }
+
+
+def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
+    """One bankruptcy with its numbers: deficit, fund before, what it covered, what was socialized."""
+    return {
+        "id": event.id,
+        "seq": row.seq,
+        "at": format_time(event.at),
+        "account": event.account,
+        "asset": event.asset,
+        "deficit": to_str(event.deficit),
+        "fund_before": to_str(event.fund_before),
+        "insurance_covered": to_str(event.insurance_covered),
+        "socialized_loss": to_str(event.socialized_loss),
+        "rule_version": event.rule_version,
+        "trigger": event.trigger,
     }
 
 

@@ -155,11 +155,11 @@ def whatif(
             else:
                 apply(alternative, event)
                 if index is not None:
-                    index.stale = True
+                    index.event_folded(alternative, event)
         elif not in_window:
             apply(alternative, event)
             if index is not None:
-                index.stale = True
+                index.event_folded(alternative, event)
         else:
             try:
                 made = fold_batch(alternative, [(f"event {event.id}", event)], substitute=substitute,
