@@ -104,14 +104,14 @@ def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
     assert ledger.snapshot()
     ledger.append([deposit("carol", "5", t=6)])
     read = []
-    original = ledger.store.read
+    original = ledger.store.read_batches
 
     def counting_read(**kwargs):
-        for row in original(**kwargs):
-            read.append(row.seq)
-            yield row
+        for rows in original(**kwargs):
+            read.extend(row[0] for row in rows)
+            yield rows
 
-    monkeypatch.setattr(ledger.store, "read", counting_read)
+    monkeypatch.setattr(ledger.store, "read_batches", counting_read)
     state = ledger.state()
     assert read == [9], "only the event after the snapshot is read"
     monkeypatch.undo()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger
+from ledger.domain.positions import fill
 from ledger.services import audit as audit_service
 from ledger.services import replay
 from ledger.services.history import account_history
@@ -106,6 +107,22 @@ def test_audit_flags_a_stale_projection(sample):
     sample.store.save_snapshot(replay.LEDGER_SCOPE, head, head_hash, 1, dump_state(bogus).replace(f'"seq":{head - 1}', f'"seq":{head}'))
     report = audit_service.audit(sample.store)
     assert [d.kind for d in report.discrepancies] == ["projection"]
+
+
+def test_audit_flags_a_replay_fast_path_that_drifts_from_the_reference_fold(sample, monkeypatch):
+    """The fast path every balance query uses is proven against the reference fold on the real log."""
+    from ledger.services import bulk_fold
+
+    def off_by_a_cent(size, entry, side, qty, price):
+        size, entry, realized = fill(size, entry, side, qty, price)
+        return size, entry + Decimal("0.01"), realized
+
+    assert audit_service.audit(sample.store).ok
+    monkeypatch.setattr(bulk_fold, "fill", off_by_a_cent)
+    report = audit_service.audit(sample.store)
+    assert [(d.kind, d.detail) for d in report.discrepancies] == [
+        ("projection", "the replay fast path differs from the reference fold")
+    ]
 
 
 def test_audit_cli_exits_1_with_the_discrepancies_in_json(sample):

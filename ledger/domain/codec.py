@@ -37,6 +37,7 @@ __all__ = [
     "encode_payload",
     "canonical_json",
     "decode_stored",
+    "stored_time",
     "format_time",
     "parse_time",
     "to_json_object",
@@ -234,7 +235,8 @@ def encode_payload(event: Event) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _stored_time(text: str) -> datetime:
+def stored_time(text: str) -> datetime:
+    """A stored (canonical, validated) business time as a datetime; cached, stored times repeat."""
     return datetime.fromisoformat(text)
 
 
@@ -253,7 +255,7 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
     if checked:
         body.update(type=kind, id=event_id, at=at)
         return decode_object(body, allowed_types=frozenset(EVENT_TYPES))
-    values: dict[str, Any] = {"id": event_id, "at": _stored_time(at)}
+    values: dict[str, Any] = {"id": event_id, "at": stored_time(at)}
     for name, field_kind in _SPECS[kind]:
         values[name] = Decimal(body[name]) if field_kind == "dec" else body[name]
     return EVENT_TYPES[kind](**values)

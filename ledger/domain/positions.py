@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from ledger.domain.money import ZERO, divide
 from ledger.domain.state import Position
 
-__all__ = ["signed_qty", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM", "average_entry"]
+__all__ = ["signed_qty", "fill", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM", "average_entry"]
 
 ENTRY_PRICE_QUANTUM = Decimal("1E-12")
 """Average entry prices are kept to 12 decimal places, rounded half-even.
@@ -39,24 +39,31 @@ def closing_side(size: Decimal) -> str:
     return "sell" if size > 0 else "buy"
 
 
-def apply_fill(position: Position, side: str, qty: Decimal, price: Decimal) -> tuple[Position, Decimal]:
-    """The position after a fill, and the PnL the fill realized."""
-    assert qty > 0 and price > 0, "fills have positive quantity and price"
-    size, entry = position.size, position.entry_price
-    delta = signed_qty(side, qty)
+def fill(
+    size: Decimal, entry: Decimal, side: str, qty: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal, Decimal | None]:
+    """(size, entry price, realized PnL) after a fill; realized is None when the fill only grew the position.
+
+    The arithmetic both the reference fold and the replay fast path use.
+    """
+    delta = qty if side == "buy" else -qty
     new_size = size + delta
     if size == 0 or (size > 0) == (delta > 0):
-        new_entry = average_entry(abs(size) * entry + qty * price, abs(new_size))
-        return Position(new_size, new_entry, position.realized_pnl), ZERO
+        return new_size, average_entry(abs(size) * entry + qty * price, abs(new_size)), None
     closed = min(qty, abs(size))
     realized = closed * (price - entry) * (1 if size > 0 else -1)
     if new_size == 0:
-        new_entry = ZERO
-    elif (new_size > 0) == (size > 0):
-        new_entry = entry
-    else:
-        new_entry = price
-    return Position(new_size, new_entry, position.realized_pnl + realized), realized
+        return new_size, ZERO, realized
+    return new_size, (entry if (new_size > 0) == (size > 0) else price), realized
+
+
+def apply_fill(position: Position, side: str, qty: Decimal, price: Decimal) -> tuple[Position, Decimal]:
+    """The position after a fill, and the PnL the fill realized."""
+    assert qty > 0 and price > 0, "fills have positive quantity and price"
+    size, entry, realized = fill(position.size, position.entry_price, side, qty, price)
+    if realized is None:
+        return Position(size, entry, position.realized_pnl), ZERO
+    return Position(size, entry, position.realized_pnl + realized), realized
 
 
 def unrealized_pnl(position: Position, mark: Decimal | None) -> Decimal:

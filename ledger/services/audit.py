@@ -8,7 +8,9 @@ What it proves, each failure named with the event's sequence number and id:
   when it was appended (catches a log rewritten with a recomputed chain);
 - ``trial_balance``: the postings of every event balance per asset, and the
   books sum to zero at the end;
-- ``projection``: every stored snapshot equals the full replay at its point;
+- ``projection``: every stored snapshot equals the full replay at its point,
+  and the replay fast path (``bulk_fold``, what ``balances`` and as-of
+  queries use) reaches exactly the state this reference fold reaches;
 - ``liquidation_mismatch`` / ``unexplained_engine_event`` /
   ``missed_liquidation``: at every mark, the rule version then in force is
   run again on the state after the mark, and its decisions must equal the
@@ -36,7 +38,7 @@ from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state
 from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.errors import LedgerError
-from ledger.services import rule_checks
+from ledger.services import replay, rule_checks
 from ledger.services.liquidation_engine import on_mark
 from ledger.services.liquidation_index import LiquidationIndex
 from ledger.services.replay import LEDGER_SCOPE
@@ -190,4 +192,8 @@ def audit(store: EventStore, progress: Callable[[int], None] | None = None, *, e
             progress(1)
     else:
         auditor.finish()
+        fast = replay.state_at(store, auditor.state.seq, use_snapshots=False)
+        if dump_state(fast) != dump_state(auditor.state):
+            report.add("projection", auditor.state.seq, auditor.state.last_event_id,
+                       "the replay fast path differs from the reference fold")
     return report

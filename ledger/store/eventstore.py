@@ -30,6 +30,7 @@ __all__ = ["EventStore", "StoredEvent", "Writer", "VerifyReport"]
 _ADVISORY_LOCK_KEY = 7_423_001
 _COLUMNS = "seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash"
 _CHUNK = 500
+_REPLAY_COLUMNS = "seq, event_id, type, schema_version, at, payload"
 
 
 @frozen
@@ -257,6 +258,30 @@ class EventStore:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
             for r in result:
                 yield _row(r)
+
+    def read_batches(
+        self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str, str, int, str, str]]]:
+        """Bare rows ``(seq, event_id, type, schema_version, at, payload)`` in sequence order, in batches.
+
+        The replay fast path's read: plain tuples, only the columns a fold
+        needs, streamed (a server-side cursor on PostgreSQL), so memory stays
+        bounded by one batch however long the log is.
+        """
+        sql = f"SELECT {_REPLAY_COLUMNS} FROM events WHERE seq > {int(after_seq)}"
+        if upto_seq is not None:
+            sql += f" AND seq <= {int(upto_seq)}"
+        sql += " ORDER BY seq"
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            # PostgreSQL: a named (server-side) cursor streams; SQLite's cursor steps lazily anyway
+            cursor = driver.cursor(name="ledger_replay") if self.dialect == "postgresql" else driver.cursor()
+            try:
+                cursor.execute(sql)
+                while rows := cursor.fetchmany(batch_size):
+                    yield rows
+            finally:
+                cursor.close()
 
     def get(self, event_id: str) -> StoredEvent | None:
         with self.engine.connect() as conn:
