@@ -50,11 +50,20 @@ class InvalidBatch(LedgerError, ValueError):
 class ConcurrencyConflict(LedgerError, RuntimeError):
     """An append expected a stream version that is no longer current."""
 
-    def __init__(self, stream: str, expected: int, actual: int) -> None:
+    def __init__(self, stream: str, expected: int, actual: int, message: str | None = None) -> None:
         self.stream, self.expected, self.actual = stream, expected, actual
         super().__init__(
-            f"stream {stream!r} is at version {actual}, the append expected {expected}; "
+            message or f"stream {stream!r} is at version {actual}, the append expected {expected}; "
             "nothing was stored: reload and retry"
+        )
+
+    @classmethod
+    def refused_by_database(cls, first_stream: str, detail: object) -> "ConcurrencyConflict":
+        """The log's unique constraints refused a row the writer's checks had let through."""
+        return cls(
+            first_stream, -1, -1,
+            f"the database refused the batch (a stream version or an event id is already taken: {' '.join(str(detail).split())}); "
+            "nothing was stored: reload and retry",
         )
 
 

@@ -100,6 +100,17 @@ def test_the_unique_stream_version_constraint_backs_up_the_lock(ledger):
             ))
 
 
+def test_a_writer_with_a_stale_view_hits_the_constraint_and_stores_nothing(ledger):
+    """If the lock ever failed, the append path itself turns the database's refusal into a conflict."""
+    store = store_of(ledger)
+    seed(store)
+    with pytest.raises(ConcurrencyConflict, match="database refused the batch.*nothing was stored"):
+        with store.writer() as writer:
+            writer._versions["account:alice"] = 0  # as if another writer's append were unseen
+            writer.append_new([deposit("carol", "1", t=5), deposit("alice", "5", t=5)], RECORDED)
+    assert count(store) == 4 and store.verify().ok
+
+
 def test_verify_passes_on_an_untouched_log(ledger):
     seed(store_of(ledger))
     report = ledger.verify()

@@ -86,6 +86,8 @@ def _loads(text: str) -> Any:
 
 def format_time(value: datetime) -> str:
     """Canonical fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), which sorts as time does."""
+    if value.tzinfo is timezone.utc:  # the usual case, on every append: "...+00:00" becomes "...Z"
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     if value.utcoffset() is None or value.utcoffset().total_seconds() != 0:
         value = value.astimezone(timezone.utc)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

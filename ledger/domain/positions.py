@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ledger.domain.money import ZERO, divide
+from ledger.domain.money import CONTEXT, ZERO
 from ledger.domain.state import Position
 
-__all__ = ["signed_qty", "fill", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM", "average_entry"]
+__all__ = ["signed_qty", "fill", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM"]
 
 ENTRY_PRICE_QUANTUM = Decimal("1E-12")
 """Average entry prices are kept to 12 decimal places, rounded half-even.
@@ -24,10 +24,8 @@ replays identical everywhere (the error is below 1e-12 per unit of size).
 """
 
 
-def average_entry(total_cost: Decimal, size: Decimal) -> Decimal:
-    exact = divide(total_cost, size)
-    rounded = exact.quantize(ENTRY_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
-    return exact if exact == rounded else rounded  # keep "60000", not "60000.000000000000"
+_divide = CONTEXT.divide
+"""Division in the strict context (60 digits, half-even), bound once: ``fill`` runs for every trade replayed."""
 
 
 def signed_qty(side: str, qty: Decimal) -> Decimal:
@@ -49,7 +47,9 @@ def fill(
     delta = qty if side == "buy" else -qty
     new_size = size + delta
     if size == 0 or (size > 0) == (delta > 0):
-        return new_size, average_entry(abs(size) * entry + qty * price, abs(new_size)), None
+        exact = _divide(abs(size) * entry + qty * price, abs(new_size))
+        rounded = exact.quantize(ENTRY_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+        return new_size, (exact if exact == rounded else rounded), None  # keep "60000", not "60000.000000000000"
     closed = min(qty, abs(size))
     realized = closed * (price - entry) * (1 if size > 0 else -1)
     if new_size == 0:

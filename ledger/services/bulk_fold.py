@@ -47,7 +47,6 @@ Row = tuple[int, str, str, int, str, str]
 """(seq, event_id, type, schema_version, at, payload), as ``EventStore.read_batches`` yields them."""
 
 
-_FLAT = (ZERO, ZERO, ZERO)
 _HOT_SHAPE = SCHEMA_VERSION
 """Only rows stored in the current payload shape take the fast path; older ones are upcast by the reference way."""
 
@@ -135,18 +134,21 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
         external[asset] = external.get(asset, ZERO) + amount
 
     def trade(body: dict) -> None:
-        name, market_name = body["account"], body["market"]
-        qty, price, fee = repeated(body["qty"]), Decimal(body["price"]), repeated(body["fee"])
+        name, market_name, qty_text, fee_text = body["account"], body["market"], body["qty"], body["fee"]
+        qty = decimals.get(qty_text) or repeated(qty_text)
+        fee = decimals.get(fee_text) or repeated(fee_text)
+        price = Decimal(body["price"])
         market = markets.get(market_name) or work.market(market_name)
         asset = market[1]
         cash, positions, fees = accounts.get(name) or work.account(name)
-        position = positions.get(market_name) or _FLAT
-        size, entry, realized = fill(position[0], position[1], body["side"], qty, price)
+        position = positions.get(market_name)
+        if position is None:
+            position = positions[market_name] = [ZERO, ZERO, ZERO]
+        position[0], position[1], realized = fill(position[0], position[1], body["side"], qty, price)
         if realized is None:  # the fill grew the position: nothing realized
-            positions[market_name] = [size, entry, position[2]]
             realized = ZERO
         else:
-            positions[market_name] = [size, entry, position[2] + realized]
+            position[2] = position[2] + realized
         market[5] = price
         clearing[asset] = clearing.get(asset, ZERO) + -realized
         delta = ZERO + realized
@@ -171,12 +173,12 @@ def fold_rows(
 ) -> LedgerState:
     """Fold stored rows, in sequence order, into ``state`` (in place) and return it."""
     work = _Working(state)
-    folders, loads = _folders(work), orjson.loads
+    folders, loads, hot_shape = _folders(work), orjson.loads, _HOT_SHAPE
     last, count = None, 0  # the hot rows folded since the last write-back
     with localcontext(CONTEXT):
         for rows in batches:
             for row in rows:
-                folder = folders.get(row[2]) if row[3] == _HOT_SHAPE else None
+                folder = folders.get(row[2]) if row[3] == hot_shape else None
                 if folder is None:
                     work.write_back(last, count)
                     last, count = None, 0

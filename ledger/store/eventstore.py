@@ -122,7 +122,7 @@ class Writer:
                     )
                 continue
             seen[event.id] = event
-        return self.append_new(list(seen.values()), recorded_at)
+        return [StoredEvent(*row) for row in self._append_rows(list(seen.values()), recorded_at)]
 
     def check_expected(self, expected_versions: Mapping[str, int] | None) -> None:
         """``ConcurrencyConflict`` unless every named stream is at the expected version."""
@@ -131,37 +131,59 @@ class Writer:
             if actual != expected:
                 raise ConcurrencyConflict(stream, expected, actual)
 
-    def append_new(self, batch: Sequence[Event], recorded_at: str) -> list[StoredEvent]:
-        """Insert events the caller has already checked are not stored.
+    def append_new(self, batch: Sequence[Event], recorded_at: str) -> int:
+        """Insert events the caller has already checked are not stored; returns how many.
 
         The hot path of every append: rows are built as plain tuples and handed
-        to the driver's ``executemany`` in one statement.
+        to the driver in one statement (``executemany``, or ``COPY``).
         """
-        self._prefetch_versions({stream_of(event) for event in batch})
-        rows = [self._next_row(event, recorded_at) for event in batch]
-        if rows:
+        return len(self._append_rows(batch, recorded_at))
+
+    def _append_rows(self, batch: Sequence[Event], recorded_at: str) -> list[tuple]:
+        streams = [stream_of(event) for event in batch]
+        self._prefetch_versions(set(streams))
+        rows: list[tuple] = []
+        if batch:
             try:
-                self._insert(rows)
+                self._insert(self._rows(batch, streams, recorded_at, rows))
             except IntegrityError as exc:
-                raise ConcurrencyConflict(rows[0][2], rows[0][3] - 1, -1) from exc
-        return [StoredEvent(*row) for row in rows]
+                raise ConcurrencyConflict.refused_by_database(rows[0][2], exc.orig) from exc
+        return rows
 
-    def _insert(self, rows: list[tuple]) -> None:
-        """SQLite: one ``executemany``. PostgreSQL: ``COPY``, in this same transaction."""
-        if self.conn.dialect.name != "postgresql":
-            self.conn.exec_driver_sql(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", rows)
-            return
-        import psycopg
+    def _rows(self, batch: Sequence[Event], streams: list[str], recorded_at: str, into: list[tuple]) -> Iterator[tuple]:
+        """The batch's rows, each numbered, versioned and chained to the one before.
 
-        cursor = self.conn.connection.driver_connection.cursor()
+        Yielded one by one as they are built (and kept in ``into``), so the
+        database takes each row while the next is encoded and hashed: on
+        PostgreSQL the server indexes the ``COPY`` stream on its own core.
+        """
+        versions, seq, head = self._versions, self.head_seq, self.head_hash
+        last_at, at_text = None, ""
+        for event, stream in zip(batch, streams):
+            version = versions[stream] + 1
+            versions[stream] = version
+            seq += 1
+            if event.at != last_at:  # events come in bursts at one time (both sides of a fill)
+                last_at, at_text = event.at, format_time(event.at)
+            payload = encode_payload(event)
+            head = chain_hash(head, seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at_text, recorded_at, payload)
+            row = (seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at_text, recorded_at, payload, head)
+            into.append(row)
+            yield row
+        self.head_seq, self.head_hash = seq, head
+
+    def _insert(self, rows: Iterable[tuple]) -> None:
+        """SQLite: one ``executemany``. PostgreSQL: ``COPY``. Both on the driver's connection, in this transaction."""
+        driver = self.conn.connection.driver_connection
         try:
-            with cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
+            if self.conn.dialect.name != "postgresql":
+                driver.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", rows)
+                return
+            with driver.cursor() as cursor, cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        except psycopg.errors.IntegrityError as exc:
-            raise IntegrityError("COPY INTO events", None, exc) from exc
-        finally:
-            cursor.close()
+        except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            raise IntegrityError("INSERT INTO events", None, exc) from exc
 
     def _prefetch_versions(self, streams: set[str]) -> None:
         """Current versions of the batch's streams, in a few queries rather than one each."""
@@ -176,22 +198,6 @@ class Writer:
             found = dict(self.conn.execute(query).all())
             for stream in chunk:
                 self._versions[stream] = found.get(stream, 0)
-
-    def _next_row(self, event: Event, recorded_at: str) -> tuple:
-        stream = stream_of(event)
-        version = self._versions.get(stream)
-        if version is None:
-            version = self.stream_version(stream)
-        version += 1
-        self._versions[stream] = version
-        seq = self.head_seq + 1
-        at, payload = format_time(event.at), encode_payload(event)
-        digest = chain_hash(
-            self.head_hash, seq=seq, event_id=event.id, stream=stream, stream_version=version, type=event.TYPE,
-            schema_version=SCHEMA_VERSION, at=at, recorded_at=recorded_at, payload=payload,
-        )
-        self.head_seq, self.head_hash = seq, digest
-        return (seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at, recorded_at, payload, digest)
 
 
 class EventStore:

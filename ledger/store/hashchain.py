@@ -17,7 +17,6 @@ GENESIS = "0" * 64
 
 def chain_hash(
     previous: str,
-    *,
     seq: int,
     event_id: str,
     stream: str,
