@@ -1,26 +1,30 @@
-"""A ``LedgerState`` as JSON and back, so a replay can start from a snapshot.
+"""A ``LedgerState`` (or one account of it) as JSON and back, so a replay can start from a snapshot.
 
 A snapshot is a cache of a fold, never truth: it records the sequence number
 and hash of the last event it covers, and the loader refuses it unless that
 event is still in the log with that hash. ``SNAPSHOT_FORMAT`` changes whenever
 the state's shape does; older snapshots are then ignored and rebuilt.
+Account snapshots (``dump_account``) hold one account and the version of its
+stream, so replaying a single account starts from them.
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from ledger.domain.codec import canonical_json, format_time, parse_time
 from ledger.domain.events import freeze, thaw
 from ledger.domain.money import to_str
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position, RulesInForce
 
-__all__ = ["SNAPSHOT_FORMAT", "dump_state", "load_state"]
+__all__ = ["SNAPSHOT_FORMAT", "ACCOUNT_SNAPSHOT_FORMAT", "dump_state", "load_state", "dump_account", "load_account"]
 
 SNAPSHOT_FORMAT = 1
+ACCOUNT_SNAPSHOT_FORMAT = 1
 
 
 def _d(value: Decimal | None) -> str | None:
@@ -39,6 +43,37 @@ def _unrules(data: dict[str, Any]) -> RulesInForce:
     return RulesInForce(data["version"], freeze(data["params"]), data["event_id"], parse_time(data["at"]))
 
 
+def _account_data(acct: AccountState) -> dict[str, Any]:
+    return {
+        "cash": {a: _d(v) for a, v in acct.cash.items()},
+        "fees": {a: _d(v) for a, v in acct.fees_paid.items()},
+        "positions": {m: [_d(p.size), _d(p.entry_price), _d(p.realized_pnl)] for m, p in acct.positions.items()},
+    }
+
+
+def _account_from(name: str, data: dict[str, Any]) -> AccountState:
+    return AccountState(
+        name,
+        MappingProxyType({a: Decimal(v) for a, v in data["cash"].items()}),
+        MappingProxyType({m: Position(Decimal(p[0]), Decimal(p[1]), Decimal(p[2])) for m, p in data["positions"].items()}),
+        MappingProxyType({a: Decimal(v) for a, v in data["fees"].items()}),
+    )
+
+
+def dump_account(acct: AccountState, stream_version: int) -> str:
+    """One account's state after the ``stream_version``-th event of its stream."""
+    return canonical_json({"format": ACCOUNT_SNAPSHOT_FORMAT, "account": acct.name, "stream_version": stream_version,
+                           **_account_data(acct)})
+
+
+def load_account(text: str) -> tuple[AccountState, int]:
+    """(account state, version of its stream) from ``dump_account``'s text."""
+    data = orjson.loads(text)
+    if data.get("format") != ACCOUNT_SNAPSHOT_FORMAT:
+        raise ValueError(f"account snapshot format {data.get('format')} is not {ACCOUNT_SNAPSHOT_FORMAT}")
+    return _account_from(data["account"], data), data["stream_version"]
+
+
 def dump_state(state: LedgerState) -> str:
     data = {
         "format": SNAPSHOT_FORMAT,
@@ -50,14 +85,7 @@ def dump_state(state: LedgerState) -> str:
             name: [m.settle_asset, _d(m.lot_size), m.listed_by, _d(m.mark_price), _d(m.last_trade_price)]
             for name, m in state.markets.items()
         },
-        "accounts": {
-            name: {
-                "cash": {a: _d(v) for a, v in acct.cash.items()},
-                "fees": {a: _d(v) for a, v in acct.fees_paid.items()},
-                "positions": {m: [_d(p.size), _d(p.entry_price), _d(p.realized_pnl)] for m, p in acct.positions.items()},
-            }
-            for name, acct in state.accounts.items()
-        },
+        "accounts": {name: _account_data(acct) for name, acct in state.accounts.items()},
         "system": {name: {a: _d(v) for a, v in balances.items()} for name, balances in state.system.items()},
         "rules_history": [_rules(r) for r in state.rules_history],
     }
@@ -65,7 +93,7 @@ def dump_state(state: LedgerState) -> str:
 
 
 def load_state(text: str) -> LedgerState:
-    data = json.loads(text)
+    data = orjson.loads(text)  # a snapshot is canonical JSON of strings and integers; orjson reads it ~3x faster
     if data.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"snapshot format {data.get('format')} is not {SNAPSHOT_FORMAT}")
     state = LedgerState()
@@ -76,12 +104,7 @@ def load_state(text: str) -> LedgerState:
     for name, (settle, lot, listed_by, mark, last) in data["markets"].items():
         state.markets[name] = MarketState(name, settle, Decimal(lot), listed_by, _D(mark), _D(last))
     for name, acct in data["accounts"].items():
-        state.accounts[name] = AccountState(
-            name,
-            MappingProxyType({a: Decimal(v) for a, v in acct["cash"].items()}),
-            MappingProxyType({m: Position(*(Decimal(x) for x in p)) for m, p in acct["positions"].items()}),
-            MappingProxyType({a: Decimal(v) for a, v in acct["fees"].items()}),
-        )
+        state.accounts[name] = _account_from(name, acct)
     for name, balances in data["system"].items():
         state.system[name] = {a: Decimal(v) for a, v in balances.items()}
     state.rules_history = [_unrules(r) for r in data["rules_history"]]

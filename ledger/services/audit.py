@@ -8,7 +8,8 @@ What it proves, each failure named with the event's sequence number and id:
   when it was appended (catches a log rewritten with a recomputed chain);
 - ``trial_balance``: the postings of every event balance per asset, and the
   books sum to zero at the end;
-- ``projection``: every stored snapshot equals the full replay at its point,
+- ``projection``: every stored snapshot (of the ledger, or of one account)
+  equals the full replay at its point,
   and the replay fast path (``bulk_fold``, what ``balances`` and as-of
   queries use) reaches exactly the state this reference fold reaches;
 - ``liquidation_mismatch`` / ``unexplained_engine_event`` /
@@ -34,11 +35,12 @@ from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import trial_balance
-from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state
+from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT, dump_account, dump_state
 from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.errors import LedgerError
 from ledger.services import replay, rule_checks
+from ledger.services.account_replay import ACCOUNT_PREFIX
 from ledger.services.liquidation_engine import on_mark
 from ledger.services.liquidation_index import LiquidationIndex
 from ledger.services.replay import LEDGER_SCOPE
@@ -93,6 +95,11 @@ class _Auditor:
         self.expected_from: str | None = None
         self.totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
         self.snapshots = dict(store.snapshots(LEDGER_SCOPE, SNAPSHOT_FORMAT))
+        self.account_snapshots: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for scope, seq, text in store.snapshots_like(ACCOUNT_PREFIX, ACCOUNT_SNAPSHOT_FORMAT):
+            self.account_snapshots[seq].append((scope[len(ACCOUNT_PREFIX):], text))
+        self.stream_versions: dict[str, int] = defaultdict(int)
+        """events so far in each account's stream"""
 
     def engine_event(self, seq: int, event: ev.Event) -> None:
         self.report.liquidations_checked += event.TYPE == "liquidation"
@@ -137,10 +144,18 @@ class _Auditor:
             self.expected = on_mark(clone(self.state), event, accounts=self._candidates(event))
             self.expected_from = event.id
             self.report.marks_rederived += 1
+        account = getattr(event, "account", None)
+        if account is not None:
+            self.stream_versions[account] += 1
         if seq in self.snapshots:
             self.report.snapshots_checked += 1
             if self.snapshots[seq] != dump_state(self.state):
                 self.report.add("projection", seq, event.id, "the stored snapshot differs from the full replay")
+        for name, text in self.account_snapshots.get(seq, ()):
+            self.report.snapshots_checked += 1
+            acct = self.state.accounts.get(name)
+            if acct is None or text != dump_account(acct, self.stream_versions[name]):
+                self.report.add("projection", seq, event.id, f"the stored snapshot of account {name} differs from the full replay")
 
     def _candidates(self, mark: ev.Mark) -> list[str] | None:
         """Accounts to re-decide at ``mark``: all exposed ones, or the index's superset."""

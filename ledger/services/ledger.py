@@ -19,7 +19,7 @@ from ledger.domain import events as ev
 from ledger.domain.codec import format_time
 from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent
-from ledger.services import ingest, replay
+from ledger.services import account_replay, ingest, replay
 from ledger.services.clock import Clock, system_clock
 from ledger.services.liquidation_index import LiquidationIndex
 from ledger.services.pipeline import Located, fold_batch
@@ -126,8 +126,11 @@ class Ledger:
             assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
             yield writer, state, index
             head = (writer.head_seq, writer.head_hash)
+            crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, account_replay.ACCOUNT_PREFIX)
         self._warm = (*head, state, index)
         replay.write_snapshot_if_due(self.store, state, head[1])
+        prefix = len(account_replay.ACCOUNT_PREFIX)
+        account_replay.write_account_snapshots(self.store, state, head[1], {s[prefix:]: v for s, v in crossed.items()})
 
     # -- reading ------------------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress=None) -> LedgerState:
@@ -137,6 +140,18 @@ class Ledger:
             upto = replay.seq_for_time(self.store, as_of)
             seq = upto if seq is None else min(seq, upto)
         return replay.state_at(self.store, seq, progress=progress)
+
+    def account(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> LedgerState:
+        """One account (and the markets it touched) after event ``seq`` or as of ``as_of``, replayed from its own stream.
+
+        The cost is that of the account's events since its last snapshot, however
+        long the log is; the figures equal those of ``state()`` for this account.
+        """
+        self.store.require_schema()
+        if as_of is not None:
+            upto = replay.seq_for_time(self.store, as_of)
+            seq = upto if seq is None else min(seq, upto)
+        return account_replay.account_at(self.store, name, seq)
 
     def head_seq(self) -> int:
         """Sequence number of the last stored event (0 for an empty log)."""
@@ -165,7 +180,11 @@ class Ledger:
         return self.store.verify()
 
     def snapshot(self) -> bool:
-        """Write a snapshot of the head now (normally done every ``SNAPSHOT_EVERY`` events)."""
+        """Snapshot the head now, the ledger and every account (normally done as appends go)."""
         state = replay.state_at(self.store)
         _, head_hash = self.store.head()
-        return replay.write_snapshot_if_due(self.store, state, head_hash, force=True)
+        written = replay.write_snapshot_if_due(self.store, state, head_hash, force=True)
+        prefix = len(account_replay.ACCOUNT_PREFIX)
+        versions = {s[prefix:]: v for s, v in self.store.stream_versions(account_replay.ACCOUNT_PREFIX).items()}
+        account_replay.write_account_snapshots(self.store, state, head_hash, versions)
+        return written

@@ -71,7 +71,7 @@ def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:
             rows.append({"book": "user", "account": name, "item": f"position {market}", "amount": p["size"], "detail": detail})
         for asset, value in acct["equity_by_asset"].items():
             rows.append({"book": "user", "account": name, "item": f"equity {asset}", "amount": value, "detail": ""})
-    for name, balances_ in report["system"].items():
+    for name, balances_ in report.get("system", {}).items():
         for asset, amount in balances_.items():
             rows.append({"book": "system", "account": name, "item": f"cash {asset}", "amount": amount, "detail": ""})
     return rows

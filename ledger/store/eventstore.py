@@ -87,6 +87,8 @@ class Writer:
         last = conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)).first()
         self.head_seq, self.head_hash = (last.seq, last.hash) if last else (0, GENESIS)
         self._versions: dict[str, int] = {}
+        self._versions_at_start: dict[str, int] = {}
+        """each stream's version when this transaction first looked at it"""
 
     def existing(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
         """Stored rows for any of these ids."""
@@ -103,8 +105,16 @@ class Writer:
             current = self.conn.execute(
                 select(func.max(events.c.stream_version)).where(events.c.stream == stream)
             ).scalar()
-            self._versions[stream] = current or 0
+            self._versions[stream] = self._versions_at_start[stream] = current or 0
         return self._versions[stream]
+
+    def streams_crossing(self, every: int, prefix: str = "") -> dict[str, int]:
+        """Streams (starting with ``prefix``) whose version passed a multiple of ``every`` in this transaction, with it."""
+        start = self._versions_at_start
+        return {
+            stream: version for stream, version in self._versions.items()
+            if stream.startswith(prefix) and version // every > start[stream] // every
+        }
 
     def append(
         self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
@@ -197,7 +207,7 @@ class Writer:
             )
             found = dict(self.conn.execute(query).all())
             for stream in chunk:
-                self._versions[stream] = found.get(stream, 0)
+                self._versions[stream] = self._versions_at_start[stream] = found.get(stream, 0)
 
 
 class EventStore:
@@ -289,6 +299,73 @@ class EventStore:
             finally:
                 cursor.close()
 
+    def read_stream(self, stream: str, *, after_version: int = 0, upto_seq: int | None = None) -> Iterator[StoredEvent]:
+        """One stream's rows after ``after_version`` in order, through the ``(stream, stream_version)`` index."""
+        query = (
+            select(events)
+            .where(events.c.stream == stream, events.c.stream_version > after_version)
+            .order_by(events.c.stream_version)
+        )
+        if upto_seq is not None:
+            query = query.where(events.c.seq <= upto_seq)
+        with self.engine.connect() as conn:
+            for r in conn.execution_options(stream_results=True, yield_per=1000).execute(query):
+                yield _row(r)
+
+    def stream_versions(self, prefix: str) -> dict[str, int]:
+        """Current version of every stream whose name starts with ``prefix`` (walks their index range)."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        query = (
+            select(events.c.stream, func.max(events.c.stream_version))
+            .where(events.c.stream >= prefix, events.c.stream < end)
+            .group_by(events.c.stream)
+        )
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    def stream_names(self, prefix: str) -> list[str]:
+        """Every stream whose name starts with ``prefix``, sorted.
+
+        A loose index scan: one index seek per stream found (``min(stream)``
+        above the last one), never a walk over the streams' events.
+        """
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        names: list[str] = []
+        with self.engine.connect() as conn:
+            current = prefix
+            while (current := conn.execute(
+                select(func.min(events.c.stream)).where(events.c.stream > current, events.c.stream < end)
+            ).scalar()) is not None:
+                names.append(current)
+        return names
+
+    def row_at(self, seq: int) -> StoredEvent | None:
+        """The row with sequence number ``seq`` (a primary-key read)."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(events).where(events.c.seq == seq)).first()
+        return _row(r) if r else None
+
+    def stream_row(self, stream: str, version: int) -> StoredEvent | None:
+        """The row at ``version`` of ``stream`` (an index point read)."""
+        query = select(events).where(events.c.stream == stream, events.c.stream_version == version)
+        with self.engine.connect() as conn:
+            r = conn.execute(query).first()
+        return _row(r) if r else None
+
+    def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None:
+        """The newest row of ``stream`` at or before ``upto_seq``.
+
+        Walks the ``(stream, stream_version)`` index backwards from the
+        stream's end: O(log n) at the head; as of an earlier point it also
+        steps over the stream's rows appended after it.
+        """
+        query = select(events).where(events.c.stream == stream).order_by(events.c.stream_version.desc()).limit(1)
+        if upto_seq is not None:
+            query = query.where(events.c.seq <= upto_seq)
+        with self.engine.connect() as conn:
+            r = conn.execute(query).first()
+        return _row(r) if r else None
+
     def get(self, event_id: str) -> StoredEvent | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(events).where(events.c.event_id == event_id)).first()
@@ -331,6 +408,24 @@ class EventStore:
     def save_snapshot(self, scope: str, seq: int, event_hash: str, fmt: int, state: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(snapshots.insert().values(scope=scope, seq=seq, event_hash=event_hash, format=fmt, state=state))
+
+    def save_snapshots(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
+        """Several snapshots ((scope, state) pairs) of one point of the log, in one transaction."""
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(snapshots.insert(), [
+                    {"scope": scope, "seq": seq, "event_hash": event_hash, "format": fmt, "state": state} for scope, state in rows
+                ])
+
+    def snapshots_like(self, scope_prefix: str, fmt: int) -> list[tuple[str, int, str]]:
+        """Every stored snapshot whose scope starts with ``scope_prefix``: (scope, seq, state), by seq."""
+        query = (
+            select(snapshots.c.scope, snapshots.c.seq, snapshots.c.state)
+            .where(snapshots.c.scope.startswith(scope_prefix, autoescape=True), snapshots.c.format == fmt)
+            .order_by(snapshots.c.seq, snapshots.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(r.scope, r.seq, r.state) for r in conn.execute(query)]
 
     def snapshots(self, scope: str, fmt: int) -> list[tuple[int, str]]:
         """Every stored snapshot of ``scope`` in ``fmt``: (seq, state)."""
