@@ -3,8 +3,9 @@
 Append: ours is the storage layer (encode, hash chain, insert, one transaction
 per 10,000 events); theirs is ``SQLiteApplicationRecorder.insert_events`` with
 the same payloads, streams and versions, one call per 10,000 events.
-Replay: both read every event in order, decode it into our event classes and
-fold it into account state with the same fold.
+Replay: both read every event in order and fold it into account state with
+the same fold (the replay fast path, ``bulk_fold.fold_rows``); only where the
+rows come from differs.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ledger import Ledger
-from ledger.domain.codec import decode_object, format_time
-from ledger.domain.fold import apply
+from ledger.domain.codec import SCHEMA_VERSION, decode_object, format_time
 from ledger.domain.state import LedgerState
 from ledger.services import replay
+from ledger.services.bulk_fold import fold_rows
 
 BATCH = 10_000
 
@@ -53,23 +54,21 @@ def compare(tmp: Path, source_url: str, report) -> None:
         recorder.insert_events(stored[i:i + BATCH])
     es_append = time.perf_counter() - start
 
-    def es_replay() -> LedgerState:
-        state, position = LedgerState(), None
-        while True:
-            page = recorder.select_notifications(position, BATCH, inclusive_of_start=position is None)
-            if not page:
-                return state
+    def es_batches():
+        position = None
+        while page := recorder.select_notifications(position, BATCH, inclusive_of_start=position is None):
+            rows = []
             for note in page:
                 wrapper = json.loads(note.state)
-                body = dict(json.loads(wrapper["body"]), type=note.topic, id=wrapper["id"], at=wrapper["at"])
-                apply(state, decode_object(body, allowed_types=frozenset({note.topic})))
+                rows.append((note.id, wrapper["id"], note.topic, SCHEMA_VERSION, wrapper["at"], wrapper["body"]))
+            yield rows
             position = page[-1].id
 
-    es_replay_time = _timed(es_replay)
+    es_replay_time = _timed(lambda: fold_rows(LedgerState(), es_batches()))
     n = len(rows)
     report(f"Append vs eventsourcing SQLite recorder ({n:,} events)", n / ours_append, n / es_append, "events/s",
            "ratio = ours / eventsourcing")
-    report("Replay vs eventsourcing SQLite recorder (same fold)", n / ours_replay, n / es_replay_time, "events/s",
+    report("Replay vs eventsourcing SQLite recorder (same fast fold)", n / ours_replay, n / es_replay_time, "events/s",
            "ratio = ours / eventsourcing")
 
 
