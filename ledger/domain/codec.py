@@ -61,11 +61,13 @@ def _refuse_constant(text: str) -> Any:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidEvent(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # the rare refusal: find the first repeated key to name it
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidEvent(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 

@@ -12,12 +12,12 @@ in the database itself; triggers from the migration refuse UPDATE and DELETE.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from attrs import frozen
 from sqlalchemy import Connection, Engine, func, inspect, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.domain.codec import SCHEMA_VERSION, decode_stored, encode_payload, format_time
 from ledger.domain.events import Event, stream_of
@@ -31,6 +31,14 @@ _ADVISORY_LOCK_KEY = 7_423_001
 _COLUMNS = "seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash"
 _CHUNK = 500
 _REPLAY_COLUMNS = "seq, event_id, type, schema_version, at, payload"
+SQLITE_WRITER_CACHE_KIB = 65_536
+"""SQLite page cache while appending (KiB; filled only as pages are used).
+
+The log's two unique indexes take inserts at random places; SQLite's default
+2 MiB cache makes a large append re-read index pages at every turn (measured:
+the insert alone runs ~25% faster at 1,000,000 events with 64 MiB). Only the
+writer gets it: a replay scans the log once and would only fill it.
+"""
 
 
 @frozen
@@ -231,8 +239,13 @@ class EventStore:
             with conn.begin():
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
+                else:
+                    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
                 yield Writer(conn)
         finally:
+            if self.dialect == "sqlite":
+                with suppress(DBAPIError):  # a cache size is no reason to mask what failed
+                    conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
             conn.close()
 
     def append(
