@@ -106,9 +106,9 @@ def insert_prebuilt(url: str, rows: list[tuple]) -> float:
         ledger.init()
         placeholders = ", ".join("?" * len(ROWS))
         start = time.perf_counter()
-        with ledger.store.engine.begin() as conn:
+        with ledger.store.writer() as writer:  # the writer's own transaction and settings
             for i in range(0, len(rows), 10_000):
-                conn.exec_driver_sql(f"INSERT INTO events ({', '.join(ROWS)}) VALUES ({placeholders})", rows[i:i + 10_000])
+                writer.conn.exec_driver_sql(f"INSERT INTO events ({', '.join(ROWS)}) VALUES ({placeholders})", rows[i:i + 10_000])
         return time.perf_counter() - start
 
 
