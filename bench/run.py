@@ -137,6 +137,19 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[
     return url, history
 
 
+def copy_rows(url: str, table: str, rows: list[tuple]) -> float:
+    """Seconds to ``COPY`` the rows into ``table`` and commit."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        start = time.perf_counter()
+        with conn.cursor().copy(f"COPY {table} ({', '.join(ROWS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - start
+
+
 def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: str) -> None:
     import psycopg
 
@@ -149,22 +162,12 @@ def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: s
         with Ledger.open(url) as ledger:  # the floor: the same rows, pre-built, COPY'd into a fresh events table
             with ledger.store.engine.begin() as conn:
                 conn.exec_driver_sql("CREATE TABLE floor (LIKE events INCLUDING ALL)")
-        with psycopg.connect(url) as conn:
-            start = time.perf_counter()
-            with conn.cursor().copy(f"COPY floor ({', '.join(ROWS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            conn.commit()
-            floor = time.perf_counter() - start
+        floor = copy_rows(url, "floor", rows)
         with psycopg.connect(url) as conn:
             conn.execute("CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
                          "schema_version int, at text, recorded_at text, payload text, hash text)")
-            start = time.perf_counter()
-            with conn.cursor().copy(f"COPY bare ({', '.join(ROWS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
             conn.commit()
-            base = time.perf_counter() - start
+        base = copy_rows(url, "bare", rows)
         report(f"PostgreSQL append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of COPY")
         report("  floor: the same pre-built rows COPY'd into the events table", len(rows) / floor, len(rows) / base, "rows/s",
                "the table's key and unique indexes only")

@@ -46,13 +46,16 @@ def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, accoun
     """Cash, positions and equity per account, and system balances, as replayed."""
     with open_ledger(ctx) as ledger:
         state = replay(ledger, as_of=as_of, seq=seq)
-    report = reports.balances(state, account)
+    _print_balances(reports.balances(state, account), as_of, fmt, "Balances")
+
+
+def _print_balances(report: dict, as_of: datetime | None, fmt: str, title: str) -> None:
     if as_of is not None:
         report["as_of"] = format_time(as_of)
     if fmt == "json":
         print_json(report)
     else:
-        print_rows(reports.balance_rows(report), fmt, f"Balances as of {report['as_of']} (#{report['seq']})")
+        print_rows(reports.balance_rows(report), fmt, f"{title} as of {report['as_of']} (#{report['seq']})")
 
 
 @click.command()
@@ -73,12 +76,7 @@ def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | No
         raise click.UsageError(f"account {name!r} has no events up to #{state.seq}")
     report = reports.balances(state, name)
     del report["system"]
-    if as_of is not None:
-        report["as_of"] = format_time(as_of)
-    if fmt == "json":
-        print_json(report)
-    else:
-        print_rows(reports.balance_rows(report), fmt, f"Account {name} as of {report['as_of']} (#{report['seq']})")
+    _print_balances(report, as_of, fmt, f"Account {name}")
 
 
 @click.command()
