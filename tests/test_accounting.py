@@ -99,6 +99,20 @@ def test_as_of_by_business_time_and_by_sequence(ledger):
     assert ledger.state(as_of=at(-1)).seq == 0
 
 
+def test_old_snapshots_are_thinned_and_every_point_still_replays_the_same(ledger, monkeypatch):
+    """Whole-state snapshots would outgrow the log: the newest few stay, and the first of each span."""
+    monkeypatch.setattr(replay_service, "SNAPSHOT_EVERY", 2)
+    monkeypatch.setattr(replay_service, "SNAPSHOT_KEEP_NEWEST", 2)
+    monkeypatch.setattr(replay_service, "SNAPSHOT_KEEP_ONE_PER", 10)
+    ledger.append([listed()])
+    for i in range(30):
+        ledger.append([deposit("alice", "1", t=1 + i, id=f"d-{i}")])
+    kept = [seq for seq, _ in ledger.store.snapshots(replay_service.LEDGER_SCOPE, 1)]
+    assert kept == [2, 10, 20, 28, 30], "every 2 events written; kept: the first of each span of 10, and the newest two"
+    for seq in range(0, 32):
+        assert dump_state(ledger.state(seq=seq)) == dump_state(replay_service.state_at(ledger.store, seq, use_snapshots=False))
+
+
 def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
     ledger.append(history())
     assert ledger.snapshot()

@@ -41,14 +41,14 @@ __all__ = ["fold_rows", "HOT_TYPES"]
 HOT_TYPES = frozenset({"deposit", "withdrawal", "trade", "mark"})
 """The kinds folded here; every other kind goes through the reference fold."""
 
+_HOT_SHAPE = SCHEMA_VERSION
+"""Only rows stored in the current payload shape take the fast path; older ones are upcast by the reference way."""
+
 _DECIMAL_CACHE = 4096
+"""Most distinct quantity and fee texts whose ``Decimal`` is kept for reuse."""
 
 Row = tuple[int, str, str, int, str, str]
 """(seq, event_id, type, schema_version, at, payload), as ``EventStore.read_batches`` yields them."""
-
-
-_HOT_SHAPE = SCHEMA_VERSION
-"""Only rows stored in the current payload shape take the fast path; older ones are upcast by the reference way."""
 
 
 class _Working:

@@ -24,6 +24,14 @@ __all__ = ["LEDGER_SCOPE", "SNAPSHOT_EVERY", "state_at", "seq_for_time", "write_
 LEDGER_SCOPE = "ledger"
 SNAPSHOT_EVERY = 1000
 """Events folded since the last snapshot before a new one is written."""
+SNAPSHOT_KEEP_NEWEST = 3
+SNAPSHOT_KEEP_ONE_PER = 100_000
+"""Older whole-state snapshots are thinned to the first in each span of this many events.
+
+Snapshots are a cache and whole-state ones are large; kept unthinned they
+would outgrow the log. Thinned, an as-of replay far in the past folds at most
+about twice this many events after its snapshot.
+"""
 
 Progress = Callable[[int], None]
 
@@ -63,4 +71,5 @@ def write_snapshot_if_due(store: EventStore, state: LedgerState, head_hash: str,
     if last_seq == state.seq:
         return False
     store.save_snapshot(LEDGER_SCOPE, state.seq, head_hash, SNAPSHOT_FORMAT, dump_state(state))
+    store.prune_snapshots(LEDGER_SCOPE, keep_newest=SNAPSHOT_KEEP_NEWEST, keep_one_per=SNAPSHOT_KEEP_ONE_PER)
     return True

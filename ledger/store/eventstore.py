@@ -430,6 +430,23 @@ class EventStore:
                     {"scope": scope, "seq": seq, "event_hash": event_hash, "format": fmt, "state": state} for scope, state in rows
                 ])
 
+    def prune_snapshots(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
+        """Delete snapshots of ``scope`` but the newest few and the first in each span of ``keep_one_per`` events.
+
+        Snapshots are a cache (the log is the truth); without pruning, whole-state
+        snapshots would outgrow the log. What is kept bounds any as-of replay
+        to ``keep_one_per`` events after its snapshot. Returns how many went.
+        """
+        s = snapshots.c
+        newest = select(s.id).where(s.scope == scope).order_by(s.seq.desc(), s.id.desc()).limit(keep_newest)
+        firsts = select(func.min(s.id)).where(s.scope == scope).group_by(s.seq // keep_one_per)
+        with self.engine.begin() as conn:
+            kept = {r[0] for r in conn.execute(newest)} | {r[0] for r in conn.execute(firsts)}
+            doomed = [r[0] for r in conn.execute(select(s.id).where(s.scope == scope)) if r[0] not in kept]
+            for start in range(0, len(doomed), _CHUNK):
+                conn.execute(snapshots.delete().where(s.id.in_(doomed[start:start + _CHUNK])))
+        return len(doomed)
+
     def snapshots_like(self, scope_prefix: str, fmt: int) -> list[tuple[str, int, str]]:
         """Every stored snapshot whose scope starts with ``scope_prefix``: (scope, seq, state), by seq."""
         query = (
