@@ -124,3 +124,19 @@ def test_account_cli_prints_the_balances_shape_and_refuses_unknown_accounts(sqli
     assert code == 0 and data["accounts"]["alice"]["cash"] == {"USD": "100"} and "system" not in data
     code, _, err = run(url, "account", "nobody")
     assert code == 2 and "nobody" in err
+
+
+def test_a_snapshot_taken_while_another_append_lands_describes_its_own_point(sqlite_ledger, monkeypatch):
+    """``snapshot()`` folds to some head; events appended meanwhile must not leak into what it records."""
+    from ledger.services import replay
+
+    ledger = sqlite_ledger
+    ledger.append([listed("BTC-PERP"), deposit("alice", "100", t=1), deposit("alice", "5", t=2, id="d-2")])
+    folded_before_the_last = replay.state_at(ledger.store, 2)
+    monkeypatch.setattr(replay, "state_at", lambda store, *a, **k: folded_before_the_last)
+    ledger.snapshot()
+    monkeypatch.undo()
+    (scope, seq, text), = ledger.store.snapshots_like("account:", ACCOUNT_SNAPSHOT_FORMAT)
+    assert (scope, seq) == ("account:alice", 2) and '"stream_version":1' in text
+    assert figures(ledger.account("alice"), "alice")["cash"] == {"USD": "105"}
+    assert audit_service.audit(ledger.store).ok

@@ -182,9 +182,11 @@ class Ledger:
     def snapshot(self) -> bool:
         """Snapshot the head now, the ledger and every account (normally done as appends go)."""
         state = replay.state_at(self.store)
-        _, head_hash = self.store.head()
+        if state.seq == 0:
+            return False
+        head_hash = self.store.row_at(state.seq).hash  # of the state's own point: others may append meanwhile
         written = replay.write_snapshot_if_due(self.store, state, head_hash, force=True)
         prefix = len(account_replay.ACCOUNT_PREFIX)
-        versions = {s[prefix:]: v for s, v in self.store.stream_versions(account_replay.ACCOUNT_PREFIX).items()}
-        account_replay.write_account_snapshots(self.store, state, head_hash, versions)
+        versions = self.store.stream_versions(account_replay.ACCOUNT_PREFIX, upto_seq=state.seq)
+        account_replay.write_account_snapshots(self.store, state, head_hash, {s[prefix:]: v for s, v in versions.items()})
         return written

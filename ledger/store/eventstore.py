@@ -325,14 +325,16 @@ class EventStore:
             for r in conn.execution_options(stream_results=True, yield_per=1000).execute(query):
                 yield _row(r)
 
-    def stream_versions(self, prefix: str) -> dict[str, int]:
-        """Current version of every stream whose name starts with ``prefix`` (walks their index range)."""
+    def stream_versions(self, prefix: str, upto_seq: int | None = None) -> dict[str, int]:
+        """Version of every stream whose name starts with ``prefix``, after event ``upto_seq`` (walks their index range)."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         query = (
             select(events.c.stream, func.max(events.c.stream_version))
             .where(events.c.stream >= prefix, events.c.stream < end)
             .group_by(events.c.stream)
         )
+        if upto_seq is not None:
+            query = query.where(events.c.seq <= upto_seq)
         with self.engine.connect() as conn:
             return dict(conn.execute(query).all())
 
