@@ -140,3 +140,14 @@ def test_a_snapshot_taken_while_another_append_lands_describes_its_own_point(sql
     assert (scope, seq) == ("account:alice", 2) and '"stream_version":1' in text
     assert figures(ledger.account("alice"), "alice")["cash"] == {"USD": "105"}
     assert audit_service.audit(ledger.store).ok
+
+
+def test_the_fallback_keeps_every_market_for_equity(sqlite_ledger):
+    """Cash counts as equity in any listed market's settle asset, even one the account never traded."""
+    ledger = sqlite_ledger
+    ledger.append([listed("BTC-PERP"), listed("ETH-PERP", "0.01", settle="USDC"), deposit("alice", "1000", t=1),
+                   deposit("alice", "50", t=1, asset="USDC", id="d-usdc"), deposit("bob", "1000", t=1),
+                   trade("alice", "buy", "0.01", "60000", t=2), trade("bob", "sell", "0.01", "60000", t=2)])
+    one, full = ledger.account("alice"), ledger.state()
+    assert figures(one, "alice")["equity_by_asset"] == {"USD": "1000.00", "USDC": "50"}
+    assert figures(one, "alice") == figures(full, "alice")

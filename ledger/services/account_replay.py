@@ -21,6 +21,7 @@ from __future__ import annotations
 from attrs import evolve
 
 from ledger.domain import events as ev
+from ledger.domain.codec import stored_time
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
 from ledger.domain.state import LedgerState, MarketState
@@ -36,10 +37,11 @@ _MARKET_PREFIX = "market:"
 
 
 def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> LedgerState:
-    """A state holding ``account`` (if it exists by then) and the markets it touched, after event ``upto_seq``.
+    """A state holding ``account`` (if it exists by then) and every market listed by then, after event ``upto_seq``.
 
-    Equal, for that account and those markets' valuation prices, to the full
-    replay at the same point (tests hold them equal event by event).
+    The account's figures equal those of the full replay at the same point
+    (tests hold them equal event by event); markets carry their last mark
+    (their last trade price is not looked for: it is the whole log's).
     """
     head_seq = store.head()[0]
     head = store.row_at(head_seq if upto_seq is None else min(upto_seq, head_seq))
@@ -52,48 +54,42 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
     if found is not None:
         acct, version = load_account(found[1])
         state.accounts[account] = acct
-    rows = list(store.read_stream(stream, after_version=version, upto_seq=head.seq))
-    folded = [(row.seq, row.event()) for row in rows]
+    folded = [(row.seq, row.event()) for row in store.read_stream(stream, after_version=version, upto_seq=head.seq)]
     touched = set(state.accounts[account].positions) if account in state.accounts else set()
     touched.update(event.market for _, event in folded if hasattr(event, "market"))
-    for market in _listed_markets(store, head.seq):
-        info = _market_at(store, market, head.seq)
-        if info.mark_price is None and market in touched:  # valued at a last trade price: only the whole log knows it
-            return _only(replay.state_at(store, head.seq), account)
-        state.markets[market] = info
+    state.markets.update(_markets_at(store, head.seq))
+    if any(state.markets[m].mark_price is None for m in touched):  # valued at a last trade: the whole log's
+        return _only(replay.state_at(store, head.seq), account)
     for seq, event in folded:
         apply(state, event, seq)
     for market in touched:  # the fold set last-trade prices from this account's fills only
         state.markets[market] = evolve(state.markets[market], last_trade_price=None)
-    state.seq, state.last_at, state.last_event_id = head.seq, head.event().at, head.event_id
+    state.seq, state.last_at, state.last_event_id = head.seq, stored_time(head.at), head.event_id
     return state
 
 
-def _listed_markets(store: EventStore, seq: int) -> list[str]:
-    """Markets listed at or before ``seq`` (their settle assets decide which cash counts as equity)."""
-    names = []
+def _markets_at(store: EventStore, seq: int) -> dict[str, MarketState]:
+    """Every market listed at or before ``seq``, with its last mark by then (None when it has none yet).
+
+    Their settle assets decide which of an account's cash counts as equity.
+    """
+    markets = {}
     for stream in store.stream_names(_MARKET_PREFIX):
         listing = store.stream_row(stream, 1)
-        if listing is not None and listing.seq <= seq:
-            names.append(stream[len(_MARKET_PREFIX):])
-    return names
-
-
-def _market_at(store: EventStore, market: str, seq: int) -> MarketState:
-    """The market as listed, with its last mark at or before ``seq`` (None when it has none yet)."""
-    stream = _MARKET_PREFIX + market
-    listed, last = store.stream_row(stream, 1).event(), store.last_in_stream(stream, seq)
-    mark = last.event().price if last is not None and last.type == ev.Mark.TYPE else None
-    return MarketState(market, listed.settle_asset, listed.lot_size, listed.id, mark, None)
+        if listing is None or listing.seq > seq:
+            continue
+        listed, last = listing.event(), store.last_in_stream(stream, seq)
+        mark = last.event().price if last.type == ev.Mark.TYPE else None
+        markets[listed.market] = MarketState(listed.market, listed.settle_asset, listed.lot_size, listed.id, mark, None)
+    return markets
 
 
 def _only(state: LedgerState, account: str) -> LedgerState:
-    """``state`` narrowed to one account and the markets it holds."""
+    """``state`` narrowed to one account (and every market)."""
     narrow = LedgerState(seq=state.seq, last_at=state.last_at, last_event_id=state.last_event_id)
+    narrow.markets.update(state.markets)
     if account in state.accounts:
-        acct = state.accounts[account]
-        narrow.accounts[account] = acct
-        narrow.markets.update({m: state.markets[m] for m in acct.positions})
+        narrow.accounts[account] = state.accounts[account]
     return narrow
 
 
