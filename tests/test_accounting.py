@@ -137,3 +137,19 @@ def test_a_snapshot_whose_event_no_longer_matches_is_ignored(ledger):
     ledger.append(history())
     ledger.store.save_snapshot(replay_service.LEDGER_SCOPE, 8, "f" * 64, 1, "{}")
     assert ledger.state().seq == 8  # the bogus snapshot was skipped, the log replayed
+
+
+def test_a_snapshot_that_cannot_be_written_does_not_fail_a_committed_append(ledger, monkeypatch, caplog):
+    """Snapshots are a cache: the append stands, the failure is a warning, the next replay folds from the log."""
+    from sqlalchemy.exc import OperationalError
+
+    def disk_full(*args, **kwargs):
+        raise OperationalError("INSERT INTO snapshots", None, Exception("database or disk is full"))
+
+    monkeypatch.setattr(replay_service, "SNAPSHOT_EVERY", 1)
+    monkeypatch.setattr(ledger.store, "save_snapshot", disk_full)
+    with caplog.at_level("WARNING", logger="ledger"):
+        result = ledger.append([listed(), deposit("alice", "100", t=1)])
+    assert result.appended == 2 and ledger.head_seq() == 2
+    assert "not written (the append itself is committed)" in caplog.text and "disk is full" in caplog.text
+    assert ledger.state().accounts["alice"].cash["USD"] == Decimal("100")

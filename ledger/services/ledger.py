@@ -8,12 +8,14 @@ passed are they appended, in one transaction: a rejected batch stores nothing.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from attrs import frozen
+from sqlalchemy.exc import DBAPIError
 
 from ledger.domain import events as ev
 from ledger.domain.codec import format_time
@@ -27,6 +29,8 @@ from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine, mig
 from ledger.store.eventstore import Writer
 
 __all__ = ["Ledger", "AppendResult", "DEFAULT_URL"]
+
+_log = logging.getLogger("ledger")
 
 DEFAULT_URL = "sqlite:///ledger.db"
 
@@ -128,9 +132,18 @@ class Ledger:
             head = (writer.head_seq, writer.head_hash)
             crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, account_replay.ACCOUNT_PREFIX)
         self._warm = (*head, state, index)
-        replay.write_snapshot_if_due(self.store, state, head[1])
+        self._cache(state, head[1], crossed)
+
+    def _cache(self, state: LedgerState, head_hash: str, crossed_streams: Mapping[str, int]) -> None:
+        """Write the snapshots now due. They are a cache: after a committed append, failing is only a warning."""
         prefix = len(account_replay.ACCOUNT_PREFIX)
-        account_replay.write_account_snapshots(self.store, state, head[1], {s[prefix:]: v for s, v in crossed.items()})
+        try:
+            replay.write_snapshot_if_due(self.store, state, head_hash)
+            account_replay.write_account_snapshots(
+                self.store, state, head_hash, {s[prefix:]: v for s, v in crossed_streams.items()}
+            )
+        except DBAPIError as exc:
+            _log.warning("snapshot at #%s not written (the append itself is committed): %s", state.seq, exc)
 
     # -- reading ------------------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress=None) -> LedgerState:
