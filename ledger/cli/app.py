@@ -25,7 +25,7 @@ from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent, LedgerError, NotInitialised
 from ledger.services.ledger import DEFAULT_URL, Ledger
 
-__all__ = ["main", "cli", "FORMATS", "TIME", "open_ledger", "progress", "replay", "print_json", "print_rows"]
+__all__ = ["main", "cli", "FORMATS", "TIME", "open_ledger", "progress", "replay", "print_json", "print_rows", "print_records"]
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -81,6 +81,14 @@ def print_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str, columns: Se
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     Console(width=200).print(table)
+
+
+def print_records(records: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None) -> None:
+    """Records as a JSON array, or as table or CSV rows of ``columns``."""
+    if fmt == "json":
+        print_json(records)
+    else:
+        print_rows(records, fmt, title, columns)
 
 
 _NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_before", "equity_after", "seq"}

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import click
 
-from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_rows, progress, replay
+from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress, replay
 from ledger.domain.codec import decode_params_file, format_time
 from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent
@@ -80,10 +80,7 @@ def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) ->
                                                    progress=advance)
         if not rows and ledger.store.stream_version(f"account:{account}") == 0:
             raise InvalidEvent("no such account in the ledger", where=f"account {account}")
-    if fmt == "json":
-        print_json(rows)
-    else:
-        print_rows(rows, fmt, f"History of {account}", ["seq", "at", "type", "id", "what", "cash", "positions", "equity"])
+    print_records(rows, fmt, f"History of {account}", ["seq", "at", "type", "id", "what", "cash", "positions", "equity"])
 
 
 def _decimal_option(value: str | None, name: str) -> Decimal:
@@ -125,7 +122,7 @@ def _params_file(path: str | None) -> dict[str, Any] | None:
     return decode_params_file(path)
 
 
-def _comparison(ctx: click.Context, ledger, version: str, params: str | None, start, end):
+def _comparison(ledger, version: str, params: str | None, start, end):
     with progress("replaying twice", ledger.head_seq()) as advance:
         return whatif_service.whatif(ledger.store, version, _params_file(params), start=start, end=end, progress=advance)
 
@@ -141,7 +138,7 @@ def whatif(ctx: click.Context, version: str, params: str | None, start, end, fmt
     """Replay history under another rule version (nothing written) and compare with what happened."""
     with open_ledger(ctx) as ledger:
         ledger.store.require_schema()
-        data = _comparison(ctx, ledger, version, params, start, end).to_json()
+        data = _comparison(ledger, version, params, start, end).to_json()
     if fmt == "json":
         print_json(data)
         return
@@ -168,7 +165,7 @@ def report(ctx: click.Context, out: str, version: str | None, params: str | None
 
     with open_ledger(ctx) as ledger:
         ledger.store.require_schema()
-        comparison = _comparison(ctx, ledger, version, params, None, None) if version else None
+        comparison = _comparison(ledger, version, params, None, None) if version else None
         with progress("charting", ledger.head_seq()) as advance:
             index = write_report(ledger.store, Path(out), comparison, advance)
     click.echo(f"report written to {index}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_rows, progress, replay
+from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress, replay
 from ledger.domain.codec import format_time
 from ledger.services import reports
 
@@ -74,9 +74,7 @@ def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | No
         state = ledger.account(name, as_of=as_of, seq=seq)
     if name not in state.accounts:
         raise click.UsageError(f"account {name!r} has no events up to #{state.seq}")
-    report = reports.balances(state, name)
-    del report["system"]
-    _print_balances(report, as_of, fmt, f"Account {name}")
+    _print_balances(reports.balances(state, name, system=False), as_of, fmt, f"Account {name}")
 
 
 @click.command()
@@ -121,14 +119,9 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
     """The liquidation engine's closes, oldest first, with the figures behind them."""
-    with open_ledger(ctx) as ledger:
-        records = [reports.liquidation_record(row, event) for row, event in ledger.engine_events(account, ["liquidation"])]
-    if fmt == "json":
-        print_json(records)
-        return
     columns = ["id", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger",
                "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after"]
-    print_rows(records, fmt, "Liquidations", columns)
+    _engine_records(ctx, "liquidation", reports.liquidation_record, account, fmt, "Liquidations", columns)
 
 
 @click.command()
@@ -137,14 +130,16 @@ def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
 @click.pass_context
 def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     """Bankruptcies: deficits, what the insurance fund covered, socialized losses."""
+    columns = ["id", "account", "asset", "deficit", "insurance_covered", "socialized_loss", "trigger"]
+    _engine_records(ctx, "bankruptcy", reports.bankruptcy_record, account, fmt, "Bankruptcies", columns)
+
+
+def _engine_records(ctx: click.Context, kind: str, record, account: str | None, fmt: str, title: str,
+                    columns: list[str]) -> None:
+    """The engine's events of one kind, oldest first, each as its report record."""
     with open_ledger(ctx) as ledger:
-        rows = [reports.bankruptcy_record(row, event) for row, event in ledger.engine_events(account, ["bankruptcy"])]
-    if fmt == "json":
-        print_json(rows)
-    else:
-        print_rows(rows, fmt, "Bankruptcies", ["id", "account", "asset", "deficit", "insurance_covered", "socialized_loss", "trigger"])
-
-
+        records = [record(row, event) for row, event in ledger.engine_events(account, [kind])]
+    print_records(records, fmt, title, columns)
 
 
 COMMANDS = (init, ingest, balances, account, verify, rules, liquidations, bankruptcies)

@@ -10,7 +10,6 @@ which is itself a cached fold).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -18,6 +17,7 @@ from typing import Any, Mapping
 
 from attrs import define, field, frozen
 
+from ledger.domain.codec import canonical_json
 from ledger.domain.events import thaw
 from ledger.domain.money import ZERO
 
@@ -121,7 +121,7 @@ class RulesInForce:
 
     @params_json.default
     def _params_json(self) -> str:
-        return json.dumps(thaw(self.params), sort_keys=True, separators=(",", ":"))
+        return canonical_json(thaw(self.params))
 
 
 @define

@@ -24,7 +24,7 @@ from ledger.errors import InvalidBatch, InvalidEvent
 from ledger.services import account_replay, ingest, replay
 from ledger.services.clock import Clock, system_clock
 from ledger.services.liquidation_index import LiquidationIndex
-from ledger.services.pipeline import Located, fold_batch
+from ledger.services.pipeline import BatchOutcome, Located, fold_batch
 from ledger.store import EventStore, StoredEvent, VerifyReport, make_engine, migrate
 from ledger.store.eventstore import Writer
 
@@ -85,9 +85,7 @@ class Ledger:
         with self._writing() as (writer, state, index):
             recorded_at = format_time(self.clock())
             for chunk in ingest.chunks(path, errors, progress):
-                stored = {i: row.event() for i, row in writer.existing(e.id for _, e in chunk).items()}
-                outcome = fold_batch(state, chunk, stored, index=index)
-                writer.append_new(outcome.to_append, recorded_at)
+                outcome = _fold_and_append(writer, state, index, chunk, recorded_at)
                 appended += len(outcome.to_append) - outcome.engine_made
                 skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
             if errors:
@@ -106,9 +104,7 @@ class Ledger:
         self.store.require_schema()
         with self._writing() as (writer, state, index):
             writer.check_expected(expected_versions)
-            stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
-            outcome = fold_batch(state, records, stored, index=index)
-            writer.append_new(outcome.to_append, format_time(self.clock()))
+            outcome = _fold_and_append(writer, state, index, records, format_time(self.clock()))
         appended = len(outcome.to_append) - outcome.engine_made
         return AppendResult(appended, outcome.skipped, outcome.engine_made, self._warm[0])
 
@@ -203,3 +199,13 @@ class Ledger:
         versions = self.store.stream_versions(account_replay.ACCOUNT_PREFIX, upto_seq=state.seq)
         account_replay.write_account_snapshots(self.store, state, head_hash, {s[prefix:]: v for s, v in versions.items()})
         return written
+
+
+def _fold_and_append(
+    writer: Writer, state: LedgerState, index: LiquidationIndex, records: Sequence[Located], recorded_at: str
+) -> BatchOutcome:
+    """One batch of an append: skip stored ids, validate and fold (engine included), insert what is new."""
+    stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
+    outcome = fold_batch(state, records, stored, index=index)
+    writer.append_new(outcome.to_append, recorded_at)
+    return outcome

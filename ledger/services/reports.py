@@ -43,21 +43,26 @@ def _account(state: LedgerState, name: str) -> dict[str, Any]:
     return out
 
 
-def balances(state: LedgerState, account: str | None = None) -> dict[str, Any]:
-    """``{"as_of", "seq", "accounts": {...}, "system": {...}}`` per the contract."""
+def balances(state: LedgerState, account: str | None = None, *, system: bool = True) -> dict[str, Any]:
+    """``{"as_of", "seq", "accounts": {...}, "system": {...}}`` per the contract.
+
+    ``system=False`` leaves the system balances out, for a state that holds one
+    account only (``Ledger.account``) and so cannot know them.
+    """
     names = sorted(state.accounts) if account is None else [a for a in [account] if a in state.accounts]
     with arithmetic():
         accounts = {name: _account(state, name) for name in names}
-    system = {
-        name: {asset: to_str(amount) for asset, amount in sorted(balances.items())}
-        for name, balances in sorted(state.system.items())
-    }
-    return {
+    report: dict[str, Any] = {
         "as_of": format_time(state.last_at) if state.last_at else None,
         "seq": state.seq,
         "accounts": accounts,
-        "system": system,
     }
+    if system:
+        report["system"] = {
+            name: {asset: to_str(amount) for asset, amount in sorted(balances.items())}
+            for name, balances in sorted(state.system.items())
+        }
+    return report
 
 
 def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:
@@ -77,13 +82,15 @@ def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _engine_envelope(row: StoredEvent, event: ev.Liquidation | ev.Bankruptcy) -> dict[str, Any]:
+    """What every engine record starts with: which event, where in the log, when, for whom."""
+    return {"id": event.id, "seq": row.seq, "at": format_time(event.at), "account": event.account}
+
+
 def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any]:
     """One liquidation as the contract prints it, with its justifying figures."""
     return {
-        "id": event.id,
-        "seq": row.seq,
-        "at": format_time(event.at),
-        "account": event.account,
+        **_engine_envelope(row, event),
         "market": event.market,
         "side": event.side,
         "qty": to_str(event.qty),
@@ -105,10 +112,7 @@ def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any
 def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
     """One bankruptcy with its numbers: deficit, fund before, what it covered, what was socialized."""
     return {
-        "id": event.id,
-        "seq": row.seq,
-        "at": format_time(event.at),
-        "account": event.account,
+        **_engine_envelope(row, event),
         "asset": event.asset,
         "deficit": to_str(event.deficit),
         "fund_before": to_str(event.fund_before),

@@ -1,11 +1,11 @@
 """``whatif``: real history replayed under another rule version, side by side.
 
-Nothing is written. The stored events are folded twice: as they happened
-(*actual*), and with every ingested event re-run through the append pipeline
-while the liquidation engine decides with the substituted version (and
-parameters, when given) wherever a rule was in force (*alternative*). Events
-before ``start`` are folded as stored on both sides; the comparison covers
-``start``..``end``. An ingested event the alternative world refuses (say a
+Nothing is written. The stored events are folded as they happened
+(*actual*), and, from ``start`` on, a copy of that state forks off in which
+every ingested event is re-run through the append pipeline while the
+liquidation engine decides with the substituted version (and parameters, when
+given) wherever a rule was in force (*alternative*). Before ``start`` the two
+worlds are one, folded once; the comparison covers ``start``..``end``. An ingested event the alternative world refuses (say a
 withdrawal its liquidations made impossible) is skipped there and reported.
 """
 
@@ -23,7 +23,7 @@ from ledger.domain.codec import format_time
 from ledger.domain.events import freeze
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
+from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce, clone
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidBatch
 from ledger.services.liquidation_index import LiquidationIndex
@@ -140,26 +140,23 @@ def whatif(
         chosen = frozen_params if frozen_params is not None else rules.params
         return RulesInForce(version, chosen, f"whatif:{rules.event_id}", rules.at)
 
-    actual, alternative = LedgerState(), LedgerState()
-    index = LiquidationIndex(substitute) if indexed else None
+    actual = LedgerState()
+    alternative: LedgerState | None = None  # forks from the actual world at the window's first event
+    index = LiquidationIndex(substitute) if indexed else None  # built at the first mark it is asked about
     seen_actual, seen_alt = Outcome(), Outcome()
     refused: list[dict[str, str]] = []
     lower = format_time(start) if start else None
     for row in store.read(upto_at=format_time(end) if end else None):
+        if progress:
+            progress(1)
         event = row.event()
+        if alternative is None and (lower is None or row.at >= lower):
+            alternative = clone(actual)  # business time never goes back: the window, once entered, lasts
         apply(actual, event, row.seq)
-        in_window = lower is None or row.at >= lower
-        if event.TYPE in ev.ENGINE_TYPES:
-            if in_window:
-                seen_actual.record(actual, event)
-            else:
-                apply(alternative, event)
-                if index is not None:
-                    index.event_folded(alternative, event)
-        elif not in_window:
-            apply(alternative, event)
-            if index is not None:
-                index.event_folded(alternative, event)
+        if alternative is None:
+            pass  # before the window both worlds are the same one
+        elif event.TYPE in ev.ENGINE_TYPES:
+            seen_actual.record(actual, event)
         else:
             try:
                 made = fold_batch(alternative, [(f"event {event.id}", event)], substitute=substitute,
@@ -169,7 +166,7 @@ def whatif(
                 continue
             for engine_event in made:
                 seen_alt.record(alternative, engine_event)
-        if progress:
-            progress(1)
     window = {"from": lower, "to": format_time(end) if end else None}
+    if alternative is None:  # nothing fell in the window
+        alternative = clone(actual)
     return WhatIf(version, window, seen_actual, seen_alt, actual, alternative, refused)

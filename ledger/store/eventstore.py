@@ -76,6 +76,17 @@ class VerifyReport:
         return self.problem is None
 
 
+def _after_prefix(prefix: str) -> str:
+    """The least string above every string that starts with ``prefix``: ``market:`` -> ``market;``."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _head(conn: Connection) -> tuple[int, str]:
+    """(seq, hash) of the last stored event, or (0, GENESIS) for an empty log."""
+    last = conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)).first()
+    return (last.seq, last.hash) if last else (0, GENESIS)
+
+
 def _row(r) -> StoredEvent:
     return StoredEvent(*r)  # the table's columns are in StoredEvent's field order
 
@@ -92,8 +103,7 @@ class Writer:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        last = conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)).first()
-        self.head_seq, self.head_hash = (last.seq, last.hash) if last else (0, GENESIS)
+        self.head_seq, self.head_hash = _head(conn)
         self._versions: dict[str, int] = {}
         self._versions_at_start: dict[str, int] = {}
         """each stream's version when this transaction first looked at it"""
@@ -110,10 +120,7 @@ class Writer:
 
     def stream_version(self, stream: str) -> int:
         if stream not in self._versions:
-            current = self.conn.execute(
-                select(func.max(events.c.stream_version)).where(events.c.stream == stream)
-            ).scalar()
-            self._versions[stream] = self._versions_at_start[stream] = current or 0
+            self._prefetch_versions({stream})
         return self._versions[stream]
 
     def streams_crossing(self, every: int, prefix: str = "") -> dict[str, int]:
@@ -256,8 +263,7 @@ class EventStore:
 
     def head(self) -> tuple[int, str]:
         with self.engine.connect() as conn:
-            last = conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)).first()
-        return (last.seq, last.hash) if last else (0, GENESIS)
+            return _head(conn)
 
     def stream_version(self, stream: str) -> int:
         with self.engine.connect() as conn:
@@ -327,7 +333,7 @@ class EventStore:
 
     def stream_versions(self, prefix: str, upto_seq: int | None = None) -> dict[str, int]:
         """Version of every stream whose name starts with ``prefix``, after event ``upto_seq`` (walks their index range)."""
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        end = _after_prefix(prefix)
         query = (
             select(events.c.stream, func.max(events.c.stream_version))
             .where(events.c.stream >= prefix, events.c.stream < end)
@@ -344,7 +350,7 @@ class EventStore:
         A loose index scan: one index seek per stream found (``min(stream)``
         above the last one), never a walk over the streams' events.
         """
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        end = _after_prefix(prefix)
         names: list[str] = []
         with self.engine.connect() as conn:
             current = prefix
@@ -356,16 +362,11 @@ class EventStore:
 
     def row_at(self, seq: int) -> StoredEvent | None:
         """The row with sequence number ``seq`` (a primary-key read)."""
-        with self.engine.connect() as conn:
-            r = conn.execute(select(events).where(events.c.seq == seq)).first()
-        return _row(r) if r else None
+        return self._first(select(events).where(events.c.seq == seq))
 
     def stream_row(self, stream: str, version: int) -> StoredEvent | None:
         """The row at ``version`` of ``stream`` (an index point read)."""
-        query = select(events).where(events.c.stream == stream, events.c.stream_version == version)
-        with self.engine.connect() as conn:
-            r = conn.execute(query).first()
-        return _row(r) if r else None
+        return self._first(select(events).where(events.c.stream == stream, events.c.stream_version == version))
 
     def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None:
         """The newest row of ``stream`` at or before ``upto_seq``.
@@ -377,13 +378,14 @@ class EventStore:
         query = select(events).where(events.c.stream == stream).order_by(events.c.stream_version.desc()).limit(1)
         if upto_seq is not None:
             query = query.where(events.c.seq <= upto_seq)
-        with self.engine.connect() as conn:
-            r = conn.execute(query).first()
-        return _row(r) if r else None
+        return self._first(query)
 
     def get(self, event_id: str) -> StoredEvent | None:
+        return self._first(select(events).where(events.c.event_id == event_id))
+
+    def _first(self, query) -> StoredEvent | None:
         with self.engine.connect() as conn:
-            r = conn.execute(select(events).where(events.c.event_id == event_id)).first()
+            r = conn.execute(query).first()
         return _row(r) if r else None
 
     def last_seq_at_or_before(self, at: str) -> int:
@@ -421,8 +423,7 @@ class EventStore:
 
     # -- snapshots: a cache of folds, checked against the log on load --------
     def save_snapshot(self, scope: str, seq: int, event_hash: str, fmt: int, state: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(snapshots.insert().values(scope=scope, seq=seq, event_hash=event_hash, format=fmt, state=state))
+        self.save_snapshots([(scope, state)], seq, event_hash, fmt)
 
     def save_snapshots(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
         """Several snapshots ((scope, state) pairs) of one point of the log, in one transaction."""
