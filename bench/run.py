@@ -28,6 +28,7 @@ from ledger import Ledger
 from ledger.domain.codec import decode_object, format_time
 from ledger.domain.events import stream_of
 from ledger.services import account_replay, replay, reports
+from ledger.store.eventstore import SQLITE_WRITER_CACHE_KIB
 
 ROWS = ["seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload", "hash"]
 RESULTS: list[dict] = []
@@ -74,11 +75,21 @@ def best_of(run, path: Path) -> float:
     return min(times)
 
 
-def sqlite_baseline(rows: list[tuple], path: Path) -> float:
+def sqlite_baseline(rows: list[tuple], path: Path, constraints: str | None = None) -> float:
+    """Seconds for plain ``sqlite3`` ``executemany`` of the rows into a fresh table, committed.
+
+    ``constraints`` None: the bare table (the target's baseline). Otherwise
+    the table keyed on ``seq`` with these extra constraints, under the
+    writer's page cache: what each of the log's indexes costs alone.
+    """
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute(f"CREATE TABLE bare ({', '.join(ROWS)})")
+    if constraints is None:
+        conn.execute(f"CREATE TABLE bare ({', '.join(ROWS)})")
+    else:
+        conn.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+        conn.execute(f"CREATE TABLE bare (seq INTEGER PRIMARY KEY, {', '.join(ROWS[1:])}{constraints})")
     start = time.perf_counter()
     conn.execute("BEGIN")
     for i in range(0, len(rows), 10_000):
@@ -87,6 +98,14 @@ def sqlite_baseline(rows: list[tuple], path: Path) -> float:
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
+
+
+INDEX_COSTS = {
+    "primary key only": "",
+    "primary key + unique event_id": ", UNIQUE (event_id)",
+    "primary key + unique (stream, stream_version)": ", UNIQUE (stream, stream_version)",
+}
+"""The log's indexes one at a time (the real table has all three), for the SQLite floor's breakdown."""
 
 
 def store_append(url: str, events: list, recorded_at: str) -> float:
@@ -145,6 +164,9 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[
            "the table's key and unique indexes only")
     report("  floor: building the rows alone (encode, hash; no database)", len(rows) / build, len(rows) / base, "rows/s",
            "the Python work per row only")
+    for shape, constraints in INDEX_COSTS.items():
+        alone = best_of(lambda path: sqlite_baseline(rows, path, constraints), tmp / "shape.db")
+        report(f"  the same rows, table with {shape}", len(rows) / alone, len(rows) / base, "rows/s", "what each index costs")
     report("SQLite ingest, whole pipeline (decode, validate, fold, engine)", len(rows) / full, len(rows) / base, "rows/s")
     if pg_url:
         bench_append_pg(pg_url, rows, events, recorded_at)

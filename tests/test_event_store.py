@@ -158,3 +158,19 @@ def test_reading_cuts_by_sequence_business_time_and_type(ledger):
     assert [r.seq for r in store.read(after_seq=2)] == [3, 4]
     assert [r.type for r in store.read(types=["mark"])] == ["mark"]
     assert store.last_seq_at_or_before("2024-08-05T00:02:00.000000Z") == 3
+
+
+def test_the_replay_read_gives_bare_rows_and_identities_on_request(ledger):
+    """``read_batches`` leaves out event id and time; ``identities`` answers them for any rows asked."""
+    store = store_of(ledger)
+    store.append([deposit(f"acct{n}", "1", t=1 + n // 400, id=f"dep-{n}") for n in range(1200)], RECORDED)
+    batches = list(store.read_batches(after_seq=100, upto_seq=1150, batch_size=500))
+    assert [len(b) for b in batches] == [500, 500, 50]
+    rows = [row for batch in batches for row in batch]
+    assert rows[0][:3] == (101, "deposit", 1) and rows[0][3] == '{"account":"acct100","amount":"1","asset":"USD"}'
+    asked = [1, 700, 1200, 5000, *range(600, 1200)]  # more than one query's worth; 5000 is not stored
+    found = store.identities(asked)
+    assert sorted(found) == sorted({s for s in asked if s <= 1200})
+    stored = {r.seq: (r.event_id, r.at) for r in store.read()}
+    assert all(found[seq] == stored[seq] for seq in found)
+    assert found[700] == ("dep-699", "2024-08-05T00:02:00.000000Z")  # t = 1 + 699 // 400

@@ -29,7 +29,19 @@ from tests.test_properties import activations, run_history, steps
 
 def stored(events) -> list[tuple]:
     """The rows an event store would hold for these events (what ``read_batches`` yields)."""
-    return [(n, e.id, e.TYPE, SCHEMA_VERSION, format_time(e.at), encode_payload(e)) for n, e in enumerate(events, 1)]
+    return [(n, e.TYPE, SCHEMA_VERSION, encode_payload(e)) for n, e in enumerate(events, 1)]
+
+
+def identities(events):
+    """What ``EventStore.identities`` answers for these events, recording every question asked."""
+    table = {n: (e.id, format_time(e.at)) for n, e in enumerate(events, 1)}
+
+    def identify(seqs):
+        identify.asked.append(list(seqs))
+        return {seq: table[seq] for seq in seqs}
+
+    identify.asked = []
+    return identify
 
 
 def batched(rows, cuts):
@@ -48,12 +60,12 @@ def test_the_fast_path_folds_generated_histories_exactly_as_the_reference(activa
     _, appended, _ = run_history(activation, history)
     rows = stored(appended)
     reference = replay(appended)
-    assert dump_state(fold_rows(LedgerState(), batched(rows, cuts))) == dump_state(reference)
+    assert dump_state(fold_rows(LedgerState(), batched(rows, cuts), identities(appended))) == dump_state(reference)
 
     # resuming from a state part-way (as from a snapshot) thaws the accounts it already holds
     k = resume % (len(rows) + 1)
     start = replay(appended[:k])
-    assert dump_state(fold_rows(clone(start), batched(rows[k:], cuts))) == dump_state(reference)
+    assert dump_state(fold_rows(clone(start), batched(rows[k:], cuts), identities(appended))) == dump_state(reference)
 
 
 def test_the_generated_histories_exercise_every_path():
@@ -68,6 +80,21 @@ def test_the_generated_histories_exercise_every_path():
     assert HOT_TYPES <= kinds and {"market_listed", "rules_activated", "liquidation"} <= kinds
 
 
+def test_only_rare_rows_and_the_last_row_are_identified():
+    """Hot rows are folded without their id and time: a batch with rare rows asks once, the end asks once."""
+    _, appended, _ = run_history(
+        rules(version="partial-v1", fee="0.002", buffer="0.25"),
+        [("deposit", "a0", "100"), ("trade", "a0", "BTC-PERP", "buy", "0.5", "60000", "3"), ("withdrawal", "a2", "10")],
+    )
+    rows = stored(appended)
+    rare = [seq for seq, kind, _, _ in rows if kind not in HOT_TYPES]
+    assert rare and rows[-1][1] in HOT_TYPES
+    identify = identities(appended)
+    state = fold_rows(LedgerState(), [rows[: rare[-1]], rows[rare[-1]:]], identify)
+    assert identify.asked == [rare, [rows[-1][0]]]
+    assert (state.seq, state.last_event_id) == (len(appended), appended[-1].id)
+
+
 def test_zeros_keep_their_sign_and_exponent():
     """Fills that realize a negative zero, or a PnL the fee cancels exactly, leave cash digit for digit."""
     history = [
@@ -79,7 +106,7 @@ def test_zeros_keep_their_sign_and_exponent():
     _, appended, _ = run_history(rules(version="partial-v1", fee="0.002", buffer="0.25"), history)
     reference = replay(appended)
     assert str(reference.accounts["a0"].cash["USD"]) == "2000" and str(reference.accounts["a1"].cash["USD"]) == "2000"
-    assert dump_state(fold_rows(LedgerState(), [stored(appended)])) == dump_state(reference)
+    assert dump_state(fold_rows(LedgerState(), [stored(appended)], identities(appended))) == dump_state(reference)
 
 
 def test_an_unbalanced_start_is_refused_loudly():
@@ -87,7 +114,7 @@ def test_an_unbalanced_start_is_refused_loudly():
     state = LedgerState()
     state.accounts["ghost"] = AccountState("ghost", cash={"USD": Decimal("1")})
     with pytest.raises(UnbalancedPostings, match="trial balance"):
-        fold_rows(state, [])
+        fold_rows(state, [], identities([]))
 
 
 @pytest.mark.parametrize("name", sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")))

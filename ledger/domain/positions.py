@@ -24,6 +24,9 @@ replays identical everywhere (the error is below 1e-12 per unit of size).
 """
 
 
+_ONE, _MINUS_ONE = Decimal(1), Decimal(-1)
+"""The sign of a position as a factor (the same product as multiplying by the int)."""
+
 _divide = CONTEXT.divide
 """Division in the strict context (60 digits, half-even), bound once: ``fill`` runs for every trade replayed."""
 
@@ -44,17 +47,18 @@ def fill(
 
     The arithmetic both the reference fold and the replay fast path use.
     """
-    delta = qty if side == "buy" else -qty
-    new_size = size + delta
-    if size == 0 or (size > 0) == (delta > 0):
+    buy = side == "buy"
+    new_size = size + qty if buy else size - qty
+    if not size or (size > ZERO) == buy:  # opens or grows the position
         exact = _divide(abs(size) * entry + qty * price, abs(new_size))
-        rounded = exact.quantize(ENTRY_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+        rounded = exact.quantize(ENTRY_PRICE_QUANTUM, ROUND_HALF_EVEN)
         return new_size, (exact if exact == rounded else rounded), None  # keep "60000", not "60000.000000000000"
-    closed = min(qty, abs(size))
-    realized = closed * (price - entry) * (1 if size > 0 else -1)
-    if new_size == 0:
+    held = abs(size)
+    closed = held if held < qty else qty  # min(qty, held): qty itself when equal, as min() would
+    realized = closed * (price - entry) * (_ONE if size > ZERO else _MINUS_ONE)
+    if not new_size:
         return new_size, ZERO, realized
-    return new_size, (entry if (new_size > 0) == (size > 0) else price), realized
+    return new_size, (entry if (new_size > ZERO) == (size > ZERO) else price), realized
 
 
 def apply_fill(position: Position, side: str, qty: Decimal, price: Decimal) -> tuple[Position, Decimal]:

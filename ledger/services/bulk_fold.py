@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 from types import MappingProxyType
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import orjson
 
@@ -47,8 +47,11 @@ _HOT_SHAPE = SCHEMA_VERSION
 _DECIMAL_CACHE = 4096
 """Most distinct quantity and fee texts whose ``Decimal`` is kept for reuse."""
 
-Row = tuple[int, str, str, int, str, str]
-"""(seq, event_id, type, schema_version, at, payload), as ``EventStore.read_batches`` yields them."""
+Row = tuple[int, str, int, str]
+"""(seq, type, schema_version, payload), as ``EventStore.read_batches`` yields them."""
+
+Identify = Callable[[Sequence[int]], Mapping[int, tuple[str, str]]]
+"""``seq -> (event_id, at)`` for the rows asked (``EventStore.identities``)."""
 
 
 class _Working:
@@ -76,11 +79,14 @@ class _Working:
         working = self.markets[name] = [m.market, m.settle_asset, m.lot_size, m.listed_by, m.mark_price, m.last_trade_price]
         return working
 
-    def write_back(self, last: Row | None, count: int) -> None:
+    def write_back(self, last: int, count: int, identity: tuple[str, str] | None = None) -> None:
         """Freeze the working copies into the state (new accounts keep first-touch order).
 
-        ``last`` is the last row folded here since the previous write-back, and
-        ``count`` how many were; the state's position in the log moves to it.
+        ``last`` is the seq of the last row folded here since the previous
+        write-back (0 if none), ``count`` how many were; the state's position
+        in the log moves to it. Its ``identity`` (event id, time) is needed
+        only where the fold ends: before a rare row, the reference fold sets
+        the position again at once.
         """
         state = self.state
         for name, (cash, positions, fees) in self.accounts.items():
@@ -94,10 +100,12 @@ class _Working:
             state.markets[name] = MarketState(*fields)
         self.accounts.clear()
         self.markets.clear()
-        if last is not None:
-            seq, event_id, _kind, _version, at, _payload = last
-            state.seq, state.last_at, state.last_event_id = seq, stored_time(at), event_id
+        if last:
+            state.seq = last
             state.events_applied += count
+        if identity is not None:
+            state.last_event_id, at = identity
+            state.last_at = stored_time(at)
 
 
 def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
@@ -145,13 +153,14 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
         if position is None:
             position = positions[market_name] = [ZERO, ZERO, ZERO]
         position[0], position[1], realized = fill(position[0], position[1], body["side"], qty, price)
-        if realized is None:  # the fill grew the position: nothing realized
-            realized = ZERO
+        market[5] = price
+        if realized is None:  # the fill grew the position: the reference books a realized 0, and -0 + 0 is 0
+            clearing[asset] = clearing.get(asset, ZERO) + ZERO
+            delta = ZERO
         else:
             position[2] = position[2] + realized
-        market[5] = price
-        clearing[asset] = clearing.get(asset, ZERO) + -realized
-        delta = ZERO + realized
+            clearing[asset] = clearing.get(asset, ZERO) + -realized
+            delta = ZERO + realized
         if fee:
             fees[asset] = fees.get(asset, ZERO) + fee
             delta = delta + -fee
@@ -169,28 +178,36 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
 
 
 def fold_rows(
-    state: LedgerState, batches: Iterable[Sequence[Row]], progress: Callable[[int], None] | None = None
+    state: LedgerState, batches: Iterable[Sequence[Row]], identify: Identify, progress: Callable[[int], None] | None = None
 ) -> LedgerState:
-    """Fold stored rows, in sequence order, into ``state`` (in place) and return it."""
+    """Fold stored rows, in sequence order, into ``state`` (in place) and return it.
+
+    Rows come without their event id and time; ``identify`` is asked for
+    those of the rows that need them: every rare row (its event is decoded
+    whole), once per batch that holds any, and the last row folded.
+    """
     work = _Working(state)
     folders, loads, hot_shape = _folders(work), orjson.loads, _HOT_SHAPE
-    last, count = None, 0  # the hot rows folded since the last write-back
+    last, count = 0, 0  # the last hot row folded since the last write-back (its seq), and how many were
     with localcontext(CONTEXT):
         for rows in batches:
-            for row in rows:
-                folder = folders.get(row[2]) if row[3] == hot_shape else None
+            rare = None  # this batch's rare rows' identities, asked at the first of them
+            for seq, kind, version, payload in rows:
+                folder = folders.get(kind) if version == hot_shape else None
                 if folder is None:
+                    if rare is None:
+                        rare = identify([r[0] for r in rows if r[2] != hot_shape or r[1] not in folders])
                     work.write_back(last, count)
-                    last, count = None, 0
-                    seq, event_id, kind, version, at, payload = row
+                    last, count = 0, 0
+                    event_id, at = rare[seq]
                     apply(state, decode_stored(kind, version, event_id, at, payload), seq)
                 else:
-                    folder(loads(row[5]))
-                    last = row
+                    folder(loads(payload))
+                    last = seq
                     count += 1
             if progress is not None:
                 progress(len(rows))
-        work.write_back(last, count)
+        work.write_back(last, count, identify([last])[last] if last else None)
     unbalanced = {asset: total for asset, total in trial_balance(state).items() if total != 0}
     if unbalanced:
         raise UnbalancedPostings(f"replay to seq {state.seq}: the trial balance is not zero: {unbalanced}")

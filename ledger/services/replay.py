@@ -53,7 +53,7 @@ def state_at(
         found = store.latest_snapshot(LEDGER_SCOPE, SNAPSHOT_FORMAT, upto_seq)
         if found is not None:
             state = load_state(found[1])
-    return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), progress)
+    return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), store.identities, progress)
 
 
 def write_snapshot_if_due(store: EventStore, state: LedgerState, head_hash: str, *, force: bool = False) -> bool:

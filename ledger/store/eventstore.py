@@ -30,7 +30,7 @@ __all__ = ["EventStore", "StoredEvent", "Writer", "VerifyReport"]
 _ADVISORY_LOCK_KEY = 7_423_001
 _COLUMNS = "seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash"
 _CHUNK = 500
-_REPLAY_COLUMNS = "seq, event_id, type, schema_version, at, payload"
+_REPLAY_COLUMNS = "seq, type, schema_version, payload"
 SQLITE_WRITER_CACHE_KIB = 65_536
 """SQLite page cache while appending (KiB; filled only as pages are used).
 
@@ -296,12 +296,15 @@ class EventStore:
 
     def read_batches(
         self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000
-    ) -> Iterator[list[tuple[int, str, str, int, str, str]]]:
-        """Bare rows ``(seq, event_id, type, schema_version, at, payload)`` in sequence order, in batches.
+    ) -> Iterator[list[tuple[int, str, int, str]]]:
+        """Bare rows ``(seq, type, schema_version, payload)`` in sequence order, in batches.
 
-        The replay fast path's read: plain tuples, only the columns a fold
-        needs, streamed (a server-side cursor on PostgreSQL), so memory stays
-        bounded by one batch however long the log is.
+        The replay fast path's read: plain tuples, only the columns every row's
+        fold needs (a fold asks ``identities`` for the event id and time of
+        the few rows that need them: measured, fetching those two texts for
+        every row costs a third of the read), streamed (a server-side cursor
+        on PostgreSQL), so memory stays bounded by one batch however long the
+        log is.
         """
         sql = f"SELECT {_REPLAY_COLUMNS} FROM events WHERE seq > {int(after_seq)}"
         if upto_seq is not None:
@@ -317,6 +320,16 @@ class EventStore:
                     yield rows
             finally:
                 cursor.close()
+
+    def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """``seq -> (event_id, at)`` of these rows (primary-key reads, a query per 500), for ``read_batches``' readers."""
+        wanted = sorted({int(seq) for seq in seqs})
+        found: dict[int, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                query = select(events.c.seq, events.c.event_id, events.c.at).where(events.c.seq.in_(wanted[i:i + _CHUNK]))
+                found.update((seq, (event_id, at)) for seq, event_id, at in conn.execute(query))
+        return found
 
     def read_stream(self, stream: str, *, after_version: int = 0, upto_seq: int | None = None) -> Iterator[StoredEvent]:
         """One stream's rows after ``after_version`` in order, through the ``(stream, stream_version)`` index."""
