@@ -205,11 +205,21 @@ def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: s
                 conn.execute("CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
                              "schema_version int, at text, recorded_at text, payload text, hash text)")
                 conn.commit()
-            runs.append((store, floor, copy_rows(url, "bare", rows)))
-        store, floor, base = (min(r[i] for r in runs) for i in range(3))
+            shapes = []
+            for n, constraints in enumerate(INDEX_COSTS.values()):  # each of the log's indexes alone
+                with psycopg.connect(url) as conn:
+                    conn.execute(f"CREATE TABLE shape{n} (seq bigint PRIMARY KEY, event_id text, stream text, "
+                                 f"stream_version int, type text, schema_version int, at text, recorded_at text, "
+                                 f"payload text, hash text{constraints})")
+                    conn.commit()
+                shapes.append(copy_rows(url, f"shape{n}", rows))
+            runs.append((store, floor, copy_rows(url, "bare", rows), *shapes))
+        store, floor, base, *shapes = (min(r[i] for r in runs) for i in range(3 + len(INDEX_COSTS)))
         report(f"PostgreSQL append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of COPY")
         report("  floor: the same pre-built rows COPY'd into the events table", len(rows) / floor, len(rows) / base, "rows/s",
                "the table's key and unique indexes only")
+        for shape, alone in zip(INDEX_COSTS, shapes):
+            report(f"  the same rows, table with {shape}", len(rows) / alone, len(rows) / base, "rows/s", "what each index costs")
     finally:
         admin.execute("DROP DATABASE IF EXISTS ledger_bench WITH (FORCE)")
         admin.close()

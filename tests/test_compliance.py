@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger
+from ledger.domain.fold import apply
+from ledger.domain.money import arithmetic, to_str
 from ledger.domain.positions import fill
+from ledger.domain.state import LedgerState
+from ledger.domain.valuation import equity_by_asset
 from ledger.services import audit as audit_service
 from ledger.services import replay
 from ledger.services.history import account_history
@@ -204,6 +208,45 @@ def test_history_known_at_answers_what_the_ledger_knew_then(sqlite_url, tmp_path
         now = account_history(ledger.store, "alice")
     assert [r["cash"] for r in knew] == ["USD 100"]
     assert [r["cash"] for r in now] == ["USD 100", "USD 105"]
+
+
+def whole_ledger_history(store, account):
+    """The oracle: (seq, cash, positions, equity) after each row that touches ``account``, folding every event."""
+    state, out = LedgerState(), []
+    for row in store.read():
+        event = row.event()
+        held = state.accounts.get(account) and state.accounts[account].positions.get(getattr(event, "market", None))
+        touches = getattr(event, "account", None) == account or (event.TYPE == "mark" and held and held.size != 0)
+        apply(state, event, row.seq)
+        if touches:
+            acct = state.account(account)
+            with arithmetic():
+                equities = equity_by_asset(state, acct)
+            out.append((row.seq, " ".join(f"{a} {to_str(v)}" for a, v in sorted(acct.cash.items())),
+                        " ".join(f"{m} {to_str(p.size)}" for m, p in sorted(acct.positions.items()) if p.size != 0),
+                        " ".join(f"{a} {to_str(v)}" for a, v in equities.items())))
+    return out
+
+
+@pytest.mark.parametrize("name", ["sample", *sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl"))])
+def test_history_equals_folding_the_whole_ledger_for_every_account(ledger, name):
+    """History replays a narrow state (the account, its markets); every row must be what the whole ledger says."""
+    ledger.ingest_file(SAMPLE if name == "sample" else VECTORS / f"{name}.jsonl")
+    accounts = sorted(ledger.state().accounts)
+    assert accounts
+    for account in accounts:
+        rows = account_history(ledger.store, account)
+        assert [(r["seq"], r["cash"], r["positions"], r["equity"]) for r in rows] == whole_ledger_history(ledger.store, account)
+
+
+def test_history_values_a_position_at_other_accounts_trades_before_the_first_mark(ledger):
+    """Before a market's first mark, equity uses its last trade price, whoever traded."""
+    ledger.append([listed(), deposit("alice", "1000", t=1), deposit("bob", "1000", t=1), deposit("carol", "1000", t=1),
+                   trade("alice", "buy", "1", "60000", t=2, id="t1"), trade("bob", "sell", "1", "60000", t=2, id="t2"),
+                   trade("bob", "buy", "0.5", "60100", t=3, id="t3"), trade("carol", "sell", "0.5", "60100", t=3, id="t4"),
+                   deposit("alice", "1", t=4, id="later")])
+    rows = account_history(ledger.store, "alice")
+    assert [(r["id"], r["equity"]) for r in rows] == [("d-alice-1", "USD 1000"), ("t1", "USD 1000"), ("later", "USD 1101")]
 
 
 def test_history_cli_csv(sample):

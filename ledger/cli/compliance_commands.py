@@ -16,6 +16,7 @@ import click
 
 from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress, replay
 from ledger.domain.codec import decode_params_file, format_time
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent
 from ledger.services import audit as audit_service
@@ -78,7 +79,7 @@ def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) ->
         with progress("replaying", ledger.head_seq()) as advance:
             rows = history_service.account_history(ledger.store, account, start=start, end=end, known_at=known_at,
                                                    progress=advance)
-        if not rows and ledger.store.stream_version(f"account:{account}") == 0:
+        if not rows and ledger.store.stream_version(f"{ACCOUNT_STREAM_PREFIX}{account}") == 0:
             raise InvalidEvent("no such account in the ledger", where=f"account {account}")
     print_records(rows, fmt, f"History of {account}", ["seq", "at", "type", "id", "what", "cash", "positions", "equity"])
 

@@ -37,6 +37,8 @@ __all__ = [
     "INGESTED_TYPES",
     "ENGINE_TYPES",
     "stream_of",
+    "ACCOUNT_STREAM_PREFIX",
+    "MARKET_STREAM_PREFIX",
     "freeze",
     "thaw",
 ]
@@ -197,14 +199,18 @@ INGESTED_TYPES = frozenset({"market_listed", "deposit", "withdrawal", "trade", "
 ENGINE_TYPES = frozenset({"liquidation", "bankruptcy"})
 
 SYSTEM_STREAM = "system"
+ACCOUNT_STREAM_PREFIX = "account:"
+"""An account's events form the stream ``account:NAME``."""
+MARKET_STREAM_PREFIX = "market:"
+"""A market's listing and marks form the stream ``market:NAME``."""
 
 
 def stream_of(event: Event) -> str:
     """The stream an event belongs to: its account, its market, or the system."""
     account = getattr(event, "account", None)
     if account is not None:
-        return f"account:{account}"
+        return f"{ACCOUNT_STREAM_PREFIX}{account}"
     market = getattr(event, "market", None)
     if market is not None:
-        return f"market:{market}"
+        return f"{MARKET_STREAM_PREFIX}{market}"
     return SYSTEM_STREAM

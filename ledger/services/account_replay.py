@@ -21,6 +21,7 @@ from __future__ import annotations
 from attrs import evolve
 
 from ledger.domain import events as ev
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
 from ledger.domain.codec import stored_time
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
@@ -28,12 +29,10 @@ from ledger.domain.state import LedgerState, MarketState
 from ledger.services import replay
 from ledger.store import EventStore
 
-__all__ = ["ACCOUNT_SNAPSHOT_EVERY", "ACCOUNT_PREFIX", "account_at", "write_account_snapshots"]
+__all__ = ["ACCOUNT_SNAPSHOT_EVERY", "account_at", "write_account_snapshots"]
 
 ACCOUNT_SNAPSHOT_EVERY = 256
 """Events of one account's stream between two of its snapshots."""
-ACCOUNT_PREFIX = "account:"
-_MARKET_PREFIX = "market:"
 
 
 def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> LedgerState:
@@ -47,7 +46,7 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
     head = store.row_at(head_seq if upto_seq is None else min(upto_seq, head_seq))
     if head is None:
         return LedgerState()
-    stream = ACCOUNT_PREFIX + account
+    stream = ACCOUNT_STREAM_PREFIX + account
     state = LedgerState()
     version = 0
     found = store.latest_snapshot(stream, ACCOUNT_SNAPSHOT_FORMAT, head.seq)
@@ -74,7 +73,7 @@ def _markets_at(store: EventStore, seq: int) -> dict[str, MarketState]:
     Their settle assets decide which of an account's cash counts as equity.
     """
     markets = {}
-    for stream in store.stream_names(_MARKET_PREFIX):
+    for stream in store.stream_names(MARKET_STREAM_PREFIX):
         listing = store.stream_row(stream, 1)
         if listing is None or listing.seq > seq:
             continue
@@ -96,7 +95,7 @@ def _only(state: LedgerState, account: str) -> LedgerState:
 def write_account_snapshots(store: EventStore, state: LedgerState, head_hash: str, accounts: dict[str, int]) -> int:
     """Snapshot these accounts (name -> version of its stream) at ``state``, which is at ``head_hash``."""
     rows = [
-        (ACCOUNT_PREFIX + name, dump_account(state.accounts[name], version))
+        (ACCOUNT_STREAM_PREFIX + name, dump_account(state.accounts[name], version))
         for name, version in sorted(accounts.items())
         if name in state.accounts
     ]

@@ -40,7 +40,7 @@ from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.errors import LedgerError
 from ledger.services import replay, rule_checks
-from ledger.services.account_replay import ACCOUNT_PREFIX
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.services.liquidation_engine import on_mark
 from ledger.services.liquidation_index import LiquidationIndex
 from ledger.services.replay import LEDGER_SCOPE
@@ -96,8 +96,8 @@ class _Auditor:
         self.totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
         self.snapshots = dict(store.snapshots(LEDGER_SCOPE, SNAPSHOT_FORMAT))
         self.account_snapshots: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for scope, seq, text in store.snapshots_like(ACCOUNT_PREFIX, ACCOUNT_SNAPSHOT_FORMAT):
-            self.account_snapshots[seq].append((scope[len(ACCOUNT_PREFIX):], text))
+        for scope, seq, text in store.snapshots_like(ACCOUNT_STREAM_PREFIX, ACCOUNT_SNAPSHOT_FORMAT):
+            self.account_snapshots[seq].append((scope[len(ACCOUNT_STREAM_PREFIX):], text))
         self.stream_versions: dict[str, int] = defaultdict(int)
         """events so far in each account's stream"""
 

@@ -18,6 +18,7 @@ from attrs import frozen
 from sqlalchemy.exc import DBAPIError
 
 from ledger.domain import events as ev
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.codec import format_time
 from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent
@@ -126,13 +127,13 @@ class Ledger:
             assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
             yield writer, state, index
             head = (writer.head_seq, writer.head_hash)
-            crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, account_replay.ACCOUNT_PREFIX)
+            crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, ACCOUNT_STREAM_PREFIX)
         self._warm = (*head, state, index)
         self._cache(state, head[1], crossed)
 
     def _cache(self, state: LedgerState, head_hash: str, crossed_streams: Mapping[str, int]) -> None:
         """Write the snapshots now due. They are a cache: after a committed append, failing is only a warning."""
-        prefix = len(account_replay.ACCOUNT_PREFIX)
+        prefix = len(ACCOUNT_STREAM_PREFIX)
         try:
             replay.write_snapshot_if_due(self.store, state, head_hash)
             account_replay.write_account_snapshots(
@@ -195,8 +196,8 @@ class Ledger:
             return False
         head_hash = self.store.row_at(state.seq).hash  # of the state's own point: others may append meanwhile
         written = replay.write_snapshot_if_due(self.store, state, head_hash, force=True)
-        prefix = len(account_replay.ACCOUNT_PREFIX)
-        versions = self.store.stream_versions(account_replay.ACCOUNT_PREFIX, upto_seq=state.seq)
+        prefix = len(ACCOUNT_STREAM_PREFIX)
+        versions = self.store.stream_versions(ACCOUNT_STREAM_PREFIX, upto_seq=state.seq)
         account_replay.write_account_snapshots(self.store, state, head_hash, {s[prefix:]: v for s, v in versions.items()})
         return written
 
