@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.run import timed
 from ledger import Ledger
 from ledger.domain.codec import SCHEMA_VERSION, decode_object, format_time
 from ledger.domain.state import LedgerState
@@ -42,7 +43,7 @@ def compare(tmp: Path, source_url: str, report) -> None:
             with ours.store.writer() as writer:
                 writer.append_new(events[i:i + BATCH], recorded_at)
         ours_append = time.perf_counter() - start
-        ours_replay = _timed(lambda: replay.state_at(ours.store, use_snapshots=False))
+        ours_replay, _ = timed(replay.state_at, ours.store, use_snapshots=False)
 
     datastore = SQLiteDatastore(str(tmp / "es.db"), originator_id_type="text")
     recorder = SQLiteApplicationRecorder(datastore)
@@ -71,15 +72,9 @@ def compare(tmp: Path, source_url: str, report) -> None:
     def es_identify(seqs):
         return {seq: page_identities[seq] for seq in seqs}
 
-    es_replay_time = _timed(lambda: fold_rows(LedgerState(), es_batches(), es_identify))
+    es_replay_time, _ = timed(fold_rows, LedgerState(), es_batches(), es_identify)
     n = len(rows)
     report(f"Append vs eventsourcing SQLite recorder ({n:,} events)", n / ours_append, n / es_append, "events/s",
            "ratio = ours / eventsourcing")
     report("Replay vs eventsourcing SQLite recorder (same fast fold)", n / ours_replay, n / es_replay_time, "events/s",
            "ratio = ours / eventsourcing")
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start

@@ -21,8 +21,8 @@ from __future__ import annotations
 from attrs import evolve
 
 from ledger.domain import events as ev
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
 from ledger.domain.codec import stored_time
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
 from ledger.domain.state import LedgerState, MarketState

@@ -32,6 +32,7 @@ import attrs
 from attrs import define, field, frozen
 
 from ledger.domain import events as ev
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import trial_balance
@@ -40,7 +41,6 @@ from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.errors import LedgerError
 from ledger.services import replay, rule_checks
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.services.liquidation_engine import on_mark
 from ledger.services.liquidation_index import LiquidationIndex
 from ledger.services.replay import LEDGER_SCOPE

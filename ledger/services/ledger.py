@@ -18,8 +18,8 @@ from attrs import frozen
 from sqlalchemy.exc import DBAPIError
 
 from ledger.domain import events as ev
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.codec import format_time
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent
 from ledger.services import account_replay, ingest, replay
