@@ -24,6 +24,7 @@ from ledger.errors import (
     LedgerError,
     NotInitialised,
     UnknownRuleVersion,
+    UnsupportedDatabase,
 )
 from ledger.services.ledger import DEFAULT_URL, AppendResult, Ledger
 
@@ -48,4 +49,5 @@ __all__ = [
     "UnknownRuleVersion",
     "InvalidRuleParams",
     "NotInitialised",
+    "UnsupportedDatabase",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "UnknownRuleVersion",
     "InvalidRuleParams",
     "NotInitialised",
+    "UnsupportedDatabase",
 ]
 
 
@@ -81,3 +82,7 @@ class InvalidRuleParams(InvalidEvent):
 
 class NotInitialised(LedgerError, RuntimeError):
     """The database has no ledger schema yet (run ``ledger init``)."""
+
+
+class UnsupportedDatabase(LedgerError, ValueError):
+    """A database URL the ledger cannot keep a log in (an in-memory SQLite database vanishes with its process)."""

@@ -118,6 +118,13 @@ def test_verify_exits_0_then_1_naming_the_first_tampered_event(db):
     assert code == 1 and "event d-alice" in err and "#4" in err
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_is_refused_with_advice(url):
+    """Its log would vanish with the process: refused at once, not a driver error halfway through."""
+    code, _, err = run(url, "init")
+    assert code == 2 and "in-memory SQLite database is not supported" in err and "sqlite:///ledger.db" in err
+
+
 def test_an_uninitialised_database_exits_2_with_advice(tmp_path):
     code, _, err = run(f"sqlite:///{tmp_path / 'empty.db'}", "balances")
     assert code == 2 and "ledger init" in err

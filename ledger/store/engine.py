@@ -9,7 +9,9 @@ PostgreSQL: psycopg 3. Engines are made on demand, never at import time.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+
+from ledger.errors import UnsupportedDatabase
 
 __all__ = ["make_engine", "normalise_url"]
 
@@ -25,6 +27,11 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if make_url(url).database in (None, "", ":memory:"):
+            raise UnsupportedDatabase(
+                f"{url}: an in-memory SQLite database is not supported (the log must outlive the process); "
+                "give a file, e.g. sqlite:///ledger.db"
+            )
         engine = create_engine(url, connect_args={"timeout": 60})
         _tune_sqlite(engine)
         return engine
@@ -36,8 +43,7 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
         cursor = dbapi_connection.cursor()
-        if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
