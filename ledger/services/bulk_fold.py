@@ -24,6 +24,7 @@ system account); the trial balance is asserted when the fold ends.
 from __future__ import annotations
 
 from decimal import Decimal, localcontext
+from sys import intern
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -54,29 +55,65 @@ Identify = Callable[[Sequence[int]], Mapping[int, tuple[str, str]]]
 """``seq -> (event_id, at)`` for the rows asked (``EventStore.identities``)."""
 
 
+class _Slot:
+    """The key of an account's cash, or fees paid, in one asset, inside its working dict.
+
+    One object per (kind, asset), compared by identity: a lookup reads no
+    string, and no key can collide with a market's name (positions are keyed
+    by the market's name, one interned string per market).
+    """
+
+    __slots__ = ("fees", "asset")
+
+    def __init__(self, fees: bool, asset: str) -> None:
+        self.fees, self.asset = fees, asset
+
+
 class _Working:
-    """Mutable copies of the accounts and markets touched since the last write-back."""
+    """Mutable copies of the accounts and markets touched since the last write-back.
+
+    Each account is one dict holding all it has: its positions (by market)
+    and its cash and fees paid (by ``_Slot``). At 10,000 accounts the fold
+    waits on memory more than it computes; one dict per account, with keys
+    compared by identity, makes a trade touch about half as many scattered
+    objects as three dicts per account did (measured: ~10% less time a row).
+    """
 
     def __init__(self, state: LedgerState) -> None:
         self.state = state
-        self.accounts: dict[str, tuple[dict, dict, dict]] = {}
-        """name -> (cash, positions as [size, entry, realized], fees paid)"""
+        self.accounts: dict[str, dict] = {}
+        """name -> {market: [size, entry, realized], _Slot: cash or fees paid}, in the reference fold's orders"""
         self.markets: dict[str, list] = {}
-        """name -> MarketState's fields, in order"""
+        """name -> MarketState's fields, in order, then the market's cash and fee slots"""
+        self.slots: dict[tuple[bool, str], _Slot] = {}
 
-    def account(self, name: str) -> tuple[dict, dict, dict]:
+    def slot(self, fees: bool, asset: str) -> _Slot:
+        found = self.slots.get((fees, asset))
+        if found is None:
+            found = self.slots[fees, asset] = _Slot(fees, asset)
+        return found
+
+    def account(self, name: str) -> dict:
+        working = self.accounts.get(name)
+        if working is not None:  # thawed, and still empty
+            return working
+        working = self.accounts[name] = {}
         frozen = self.state.accounts.get(name)
-        if frozen is None:
-            working: tuple[dict, dict, dict] = ({}, {}, {})
-        else:
-            positions = {m: [p.size, p.entry_price, p.realized_pnl] for m, p in frozen.positions.items()}
-            working = (dict(frozen.cash), positions, dict(frozen.fees_paid))
-        self.accounts[name] = working
+        if frozen is not None:  # each map's own order is kept: cash, positions and fees never share a key
+            for asset, amount in frozen.cash.items():
+                working[self.slot(False, asset)] = amount
+            for market, p in frozen.positions.items():
+                working[intern(market)] = [p.size, p.entry_price, p.realized_pnl]
+            for asset, paid in frozen.fees_paid.items():
+                working[self.slot(True, asset)] = paid
         return working
 
     def market(self, name: str) -> list:
         m = self.state.markets[name]
-        working = self.markets[name] = [m.market, m.settle_asset, m.lot_size, m.listed_by, m.mark_price, m.last_trade_price]
+        working = self.markets[name] = [
+            intern(m.market), m.settle_asset, m.lot_size, m.listed_by, m.mark_price, m.last_trade_price,
+            self.slot(False, m.settle_asset), self.slot(True, m.settle_asset),
+        ]
         return working
 
     def write_back(self, last: int, count: int, identity: tuple[str, str] | None = None) -> None:
@@ -89,15 +126,18 @@ class _Working:
         the position again at once.
         """
         state = self.state
-        for name, (cash, positions, fees) in self.accounts.items():
+        for name, working in self.accounts.items():
+            cash, positions, fees = {}, {}, {}
+            for key, value in working.items():
+                if key.__class__ is _Slot:
+                    (fees if key.fees else cash)[key.asset] = value
+                else:
+                    positions[key] = Position(*value)
             state.accounts[name] = AccountState(
-                name,
-                MappingProxyType(cash),
-                MappingProxyType({m: Position(*p) for m, p in positions.items()}),
-                MappingProxyType(fees),
+                name, MappingProxyType(cash), MappingProxyType(positions), MappingProxyType(fees)
             )
         for name, fields in self.markets.items():
-            state.markets[name] = MarketState(*fields)
+            state.markets[name] = MarketState(*fields[:6])
         self.accounts.clear()
         self.markets.clear()
         if last:
@@ -115,7 +155,7 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
     postings, summed in the same order, so even the exponents of the results
     agree (``1000000.00``, not ``1000000``).
     """
-    accounts, markets = work.accounts, work.markets
+    accounts, markets, slot = work.accounts, work.markets, work.slot
     system = work.state.system
     external, clearing, collected = system[EXTERNAL], system[CLEARING], system[FEES]
     decimals: dict[str, Decimal] = {}
@@ -131,14 +171,14 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
 
     def deposit(body: dict) -> None:
         amount, asset, name = Decimal(body["amount"]), body["asset"], body["account"]
-        cash = (accounts.get(name) or work.account(name))[0]
-        cash[asset] = cash.get(asset, ZERO) + (ZERO + amount)
+        working, key = accounts.get(name) or work.account(name), slot(False, asset)
+        working[key] = working.get(key, ZERO) + (ZERO + amount)
         external[asset] = external.get(asset, ZERO) + -amount
 
     def withdrawal(body: dict) -> None:
         amount, asset, name = Decimal(body["amount"]), body["asset"], body["account"]
-        cash = (accounts.get(name) or work.account(name))[0]
-        cash[asset] = cash.get(asset, ZERO) + (ZERO + -amount)
+        working, key = accounts.get(name) or work.account(name), slot(False, asset)
+        working[key] = working.get(key, ZERO) + (ZERO + -amount)
         external[asset] = external.get(asset, ZERO) + amount
 
     def trade(body: dict) -> None:
@@ -148,10 +188,10 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
         price = Decimal(body["price"])
         market = markets.get(market_name) or work.market(market_name)
         asset = market[1]
-        cash, positions, fees = accounts.get(name) or work.account(name)
-        position = positions.get(market_name)
+        working = accounts.get(name) or work.account(name)
+        position = working.get(market[0])
         if position is None:
-            position = positions[market_name] = [ZERO, ZERO, ZERO]
+            position = working[market[0]] = [ZERO, ZERO, ZERO]
         position[0], position[1], realized = fill(position[0], position[1], body["side"], qty, price)
         market[5] = price
         if realized is None:  # the fill grew the position: the reference books a realized 0, and -0 + 0 is 0
@@ -162,11 +202,13 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
             clearing[asset] = clearing.get(asset, ZERO) + -realized
             delta = ZERO + realized
         if fee:
-            fees[asset] = fees.get(asset, ZERO) + fee
+            key = market[7]
+            working[key] = working.get(key, ZERO) + fee
             delta = delta + -fee
             collected[asset] = collected.get(asset, ZERO) + fee
-        if delta != 0 or asset not in cash:
-            cash[asset] = cash.get(asset, ZERO) + delta
+        key = market[6]
+        if delta != 0 or key not in working:
+            working[key] = working.get(key, ZERO) + delta
 
     def mark(body: dict) -> None:
         market_name = body["market"]
