@@ -55,6 +55,10 @@ Identify = Callable[[Sequence[int]], Mapping[int, tuple[str, str]]]
 """``seq -> (event_id, at)`` for the rows asked (``EventStore.identities``)."""
 
 
+_MARKET_FIELDS = 6
+"""A working market is MarketState's fields, in order, then its settle asset's cash and fee slots."""
+
+
 class _Slot:
     """The key of an account's cash, or fees paid, in one asset, inside its working dict.
 
@@ -84,7 +88,7 @@ class _Working:
         self.accounts: dict[str, dict] = {}
         """name -> {market: [size, entry, realized], _Slot: cash or fees paid}, in the reference fold's orders"""
         self.markets: dict[str, list] = {}
-        """name -> MarketState's fields, in order, then the market's cash and fee slots"""
+        """name -> a working market (``_MARKET_FIELDS``)"""
         self.slots: dict[tuple[bool, str], _Slot] = {}
 
     def slot(self, fees: bool, asset: str) -> _Slot:
@@ -137,7 +141,7 @@ class _Working:
                 name, MappingProxyType(cash), MappingProxyType(positions), MappingProxyType(fees)
             )
         for name, fields in self.markets.items():
-            state.markets[name] = MarketState(*fields[:6])
+            state.markets[name] = MarketState(*fields[:_MARKET_FIELDS])
         self.accounts.clear()
         self.markets.clear()
         if last:
@@ -194,7 +198,7 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
             position = working[market[0]] = [ZERO, ZERO, ZERO]
         position[0], position[1], realized = fill(position[0], position[1], body["side"], qty, price)
         market[5] = price
-        if realized is None:  # the fill grew the position: the reference books a realized 0, and -0 + 0 is 0
+        if realized is None:  # the fill grew the position: the reference books a realized ZERO; -ZERO is ZERO here
             clearing[asset] = clearing.get(asset, ZERO) + ZERO
             delta = ZERO
         else:
