@@ -186,6 +186,22 @@ def copy_rows(url: str, table: str, rows: list[tuple]) -> float:
         return time.perf_counter() - start
 
 
+_PG_COLUMNS = ("seq bigint", "event_id text", "stream text", "stream_version int", "type text", "schema_version int",
+               "at text", "recorded_at text", "payload text", "hash text")
+
+
+def create_pg_table(url: str, table: str, constraints: str | None) -> None:
+    """A table for the rows: bare (``constraints`` None), or keyed on ``seq`` with these extra constraints."""
+    import psycopg
+
+    columns = list(_PG_COLUMNS)
+    if constraints is not None:
+        columns[0] += " PRIMARY KEY"
+    with psycopg.connect(url) as conn:
+        conn.execute(f"CREATE TABLE {table} ({', '.join(columns)}{constraints or ''})")
+        conn.commit()
+
+
 def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: str) -> None:
     import psycopg
 
@@ -201,17 +217,10 @@ def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: s
                 with ledger.store.engine.begin() as conn:
                     conn.exec_driver_sql("CREATE TABLE floor (LIKE events INCLUDING ALL)")
             floor = copy_rows(url, "floor", rows)
-            with psycopg.connect(url) as conn:
-                conn.execute("CREATE TABLE bare (seq bigint, event_id text, stream text, stream_version int, type text, "
-                             "schema_version int, at text, recorded_at text, payload text, hash text)")
-                conn.commit()
+            create_pg_table(url, "bare", None)
             shapes = []
             for n, constraints in enumerate(INDEX_COSTS.values()):  # each of the log's indexes alone
-                with psycopg.connect(url) as conn:
-                    conn.execute(f"CREATE TABLE shape{n} (seq bigint PRIMARY KEY, event_id text, stream text, "
-                                 f"stream_version int, type text, schema_version int, at text, recorded_at text, "
-                                 f"payload text, hash text{constraints})")
-                    conn.commit()
+                create_pg_table(url, f"shape{n}", constraints)
                 shapes.append(copy_rows(url, f"shape{n}", rows))
             runs.append((store, floor, copy_rows(url, "bare", rows), *shapes))
         store, floor, base, *shapes = (min(r[i] for r in runs) for i in range(3 + len(INDEX_COSTS)))

@@ -82,9 +82,11 @@ def to_str(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def divide(numerator: Decimal, denominator: Decimal) -> Decimal:
-    """Division in the strict context (60 digits, half-even): the only inexact step."""
-    return CONTEXT.divide(numerator, denominator)
+divide = CONTEXT.divide
+"""``divide(numerator, denominator)``: division in the strict context (60 digits, half-even), the only inexact step.
+
+The context's own method rather than a wrapper around it: every replayed fill calls it.
+"""
 
 
 def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:

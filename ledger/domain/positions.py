@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ledger.domain.money import CONTEXT, ZERO
+from ledger.domain.money import ZERO, divide
 from ledger.domain.state import Position
 
-__all__ = ["signed_qty", "fill", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM"]
+__all__ = ["fill", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM"]
 
 ENTRY_PRICE_QUANTUM = Decimal("1E-12")
 """Average entry prices are kept to 12 decimal places, rounded half-even.
@@ -26,14 +26,6 @@ replays identical everywhere (the error is below 1e-12 per unit of size).
 
 _ONE, _MINUS_ONE = Decimal(1), Decimal(-1)
 """The sign of a position as a factor (the same product as multiplying by the int)."""
-
-_divide = CONTEXT.divide
-"""Division in the strict context (60 digits, half-even), bound once: ``fill`` runs for every trade replayed."""
-
-
-def signed_qty(side: str, qty: Decimal) -> Decimal:
-    return qty if side == "buy" else -qty
-
 
 def closing_side(size: Decimal) -> str:
     """The side of a fill that reduces a position of this sign."""
@@ -50,7 +42,7 @@ def fill(
     buy = side == "buy"
     new_size = size + qty if buy else size - qty
     if not size or (size > ZERO) == buy:  # opens or grows the position
-        exact = _divide(abs(size) * entry + qty * price, abs(new_size))
+        exact = divide(abs(size) * entry + qty * price, abs(new_size))
         rounded = exact.quantize(ENTRY_PRICE_QUANTUM, ROUND_HALF_EVEN)
         return new_size, (exact if exact == rounded else rounded), None  # keep "60000", not "60000.000000000000"
     held = abs(size)

@@ -18,6 +18,8 @@ trade price, which only the whole log knows: that rare case replays the log.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from attrs import evolve
 
 from ledger.domain import events as ev
@@ -92,12 +94,12 @@ def _only(state: LedgerState, account: str) -> LedgerState:
     return narrow
 
 
-def write_account_snapshots(store: EventStore, state: LedgerState, head_hash: str, accounts: dict[str, int]) -> int:
-    """Snapshot these accounts (name -> version of its stream) at ``state``, which is at ``head_hash``."""
+def write_account_snapshots(store: EventStore, state: LedgerState, head_hash: str, streams: Mapping[str, int]) -> int:
+    """Snapshot the accounts of these streams (``account:NAME`` -> its version) at ``state``, which is at ``head_hash``."""
     rows = [
-        (ACCOUNT_STREAM_PREFIX + name, dump_account(state.accounts[name], version))
-        for name, version in sorted(accounts.items())
-        if name in state.accounts
+        (stream, dump_account(state.accounts[name], version))
+        for stream, version in sorted(streams.items())
+        if (name := stream.removeprefix(ACCOUNT_STREAM_PREFIX)) in state.accounts
     ]
     store.save_snapshots(rows, state.seq, head_hash, ACCOUNT_SNAPSHOT_FORMAT)
     return len(rows)

@@ -133,23 +133,16 @@ class Ledger:
 
     def _cache(self, state: LedgerState, head_hash: str, crossed_streams: Mapping[str, int]) -> None:
         """Write the snapshots now due. They are a cache: after a committed append, failing is only a warning."""
-        prefix = len(ACCOUNT_STREAM_PREFIX)
         try:
             replay.write_snapshot_if_due(self.store, state, head_hash)
-            account_replay.write_account_snapshots(
-                self.store, state, head_hash, {s[prefix:]: v for s, v in crossed_streams.items()}
-            )
+            account_replay.write_account_snapshots(self.store, state, head_hash, crossed_streams)
         except DBAPIError as exc:
             _log.warning("snapshot at #%s not written (the append itself is committed): %s", state.seq, exc)
 
     # -- reading ------------------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress=None) -> LedgerState:
         """Replayed state after event ``seq``, or as of business time ``as_of``, or at the head."""
-        self.store.require_schema()
-        if as_of is not None:
-            upto = replay.seq_for_time(self.store, as_of)
-            seq = upto if seq is None else min(seq, upto)
-        return replay.state_at(self.store, seq, progress=progress)
+        return replay.state_at(self.store, self._point(as_of, seq), progress=progress)
 
     def account(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> LedgerState:
         """One account (and the markets it touched) after event ``seq`` or as of ``as_of``, replayed from its own stream.
@@ -157,11 +150,15 @@ class Ledger:
         The cost is that of the account's events since its last snapshot, however
         long the log is; the figures equal those of ``state()`` for this account.
         """
+        return account_replay.account_at(self.store, name, self._point(as_of, seq))
+
+    def _point(self, as_of: datetime | None, seq: int | None) -> int | None:
+        """The sequence number a read stops at: ``seq``, cut to business time ``as_of``; None for the head."""
         self.store.require_schema()
         if as_of is not None:
             upto = replay.seq_for_time(self.store, as_of)
             seq = upto if seq is None else min(seq, upto)
-        return account_replay.account_at(self.store, name, seq)
+        return seq
 
     def head_seq(self) -> int:
         """Sequence number of the last stored event (0 for an empty log)."""
@@ -196,9 +193,8 @@ class Ledger:
             return False
         head_hash = self.store.row_at(state.seq).hash  # of the state's own point: others may append meanwhile
         written = replay.write_snapshot_if_due(self.store, state, head_hash, force=True)
-        prefix = len(ACCOUNT_STREAM_PREFIX)
         versions = self.store.stream_versions(ACCOUNT_STREAM_PREFIX, upto_seq=state.seq)
-        account_replay.write_account_snapshots(self.store, state, head_hash, {s[prefix:]: v for s, v in versions.items()})
+        account_replay.write_account_snapshots(self.store, state, head_hash, versions)
         return written
 
 

@@ -5,8 +5,9 @@ Nothing is written. The stored events are folded as they happened
 every ingested event is re-run through the append pipeline while the
 liquidation engine decides with the substituted version (and parameters, when
 given) wherever a rule was in force (*alternative*). Before ``start`` the two
-worlds are one, folded once; the comparison covers ``start``..``end``. An ingested event the alternative world refuses (say a
-withdrawal its liquidations made impossible) is skipped there and reported.
+worlds are one, folded once; the comparison covers ``start``..``end``. An
+ingested event the alternative world refuses (say a withdrawal its
+liquidations made impossible) is skipped there and reported.
 """
 
 from __future__ import annotations
