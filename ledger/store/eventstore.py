@@ -246,6 +246,10 @@ class EventStore:
             with conn.begin():
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
+                    # The table grows inside this transaction, unseen by the planner's statistics (and the
+                    # driver prepares repeated statements with a plan chosen while it was small): every
+                    # look-up here is keyed, so it must go through its unique index, never re-read the table.
+                    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
                 else:
                     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
                 yield Writer(conn)
