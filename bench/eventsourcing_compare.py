@@ -17,10 +17,11 @@ from pathlib import Path
 
 from bench.run import timed
 from ledger import Ledger
-from ledger.domain.codec import SCHEMA_VERSION, decode_object, format_time
+from ledger.domain.codec import SCHEMA_VERSION, decode_object
+from ledger.domain.timefmt import format_time
 from ledger.domain.state import LedgerState
-from ledger.services import replay
-from ledger.services.bulk_fold import fold_rows
+from ledger.replay import load as replay
+from ledger.replay.fast_fold import fold_rows
 
 BATCH = 10_000
 

@@ -18,9 +18,9 @@ from types import MappingProxyType
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position
-from ledger.services.liquidation_engine import on_mark
-from ledger.services.liquidation_index import LiquidationIndex
-from ledger.services.pipeline import fold_batch
+from ledger.engine.liquidation import on_mark
+from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.pipeline import fold_batch
 
 MARKETS = [f"M{i}-PERP" for i in range(10)]
 AT = datetime(2024, 1, 1, tzinfo=timezone.utc)

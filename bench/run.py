@@ -25,10 +25,13 @@ from pathlib import Path
 
 from bench.gen_history import generate
 from ledger import Ledger
-from ledger.domain.codec import decode_object, format_time
+from ledger.domain.codec import decode_object
+from ledger.domain.timefmt import format_time
 from ledger.domain.events import stream_of
-from ledger.services import account_replay, replay, reports
-from ledger.store.eventstore import SQLITE_WRITER_CACHE_KIB
+from ledger.replay import account as account_replay
+from ledger.replay import load as replay
+from ledger.reports import balances as reports
+from ledger.store.sql import SQLITE_WRITER_CACHE_KIB
 
 ROWS = ["seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload", "hash"]
 RESULTS: list[dict] = []
@@ -271,7 +274,7 @@ def plain_loop(url: str, loads=json.loads) -> int:
 
 def bench_audit(url: str) -> None:
     """The audit must still pass on the benchmark history (and how long it takes)."""
-    from ledger.services.audit import audit
+    from ledger.compliance.audit import audit
 
     with Ledger.open(url) as ledger:
         elapsed, result = timed(audit, ledger.store)
@@ -302,7 +305,7 @@ def bench_replay(url: str) -> None:
 PEAK = """
 import sys
 from ledger import Ledger
-from ledger.services import replay
+from ledger.replay import load as replay
 
 def high_water_kb():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
     for line in open("/proc/self/status"):

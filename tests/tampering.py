@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from ledger.store import EventStore
+from ledger.store.sql import SqlEventStore as EventStore
 
 
 def disable_append_only(store: EventStore) -> None:

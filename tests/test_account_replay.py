@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from ledger import InvalidBatch, Ledger
 from ledger.domain.codec import decode_line
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account
-from ledger.services import account_replay, reports
-from ledger.services import audit as audit_service
+from ledger.replay import account as account_replay
+from ledger.reports import balances as reports
+from ledger.compliance import audit as audit_service
 from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import VECTORS
 from tests.test_cli import run
@@ -49,7 +50,7 @@ def test_one_account_equals_the_full_replay_at_every_point(ledger, name):
         ledger.append([decode_line(line)])
     accounts = sorted(ledger.state().accounts)
     if any(ledger.store.stream_version(f"account:{a}") >= 3 for a in accounts):
-        assert ledger.store.snapshots_like("account:", ACCOUNT_SNAPSHOT_FORMAT), "snapshots were written"
+        assert ledger.store.snapshots.with_prefix("account:", ACCOUNT_SNAPSHOT_FORMAT), "snapshots were written"
     assert_every_point_agrees(ledger, accounts)
 
 
@@ -105,7 +106,7 @@ def test_the_audit_names_an_account_snapshot_that_differs_from_the_replay(sqlite
     ledger.append([listed("BTC-PERP"), deposit("alice", "100", t=1)])
     seq, head_hash = ledger.store.head()
     wrong = dump_account(ledger.state().accounts["alice"], 1).replace('"100"', '"900"')
-    ledger.store.save_snapshots([("account:alice", wrong)], seq, head_hash, ACCOUNT_SNAPSHOT_FORMAT)
+    ledger.store.snapshots.save([("account:alice", wrong)], seq, head_hash, ACCOUNT_SNAPSHOT_FORMAT)
     report = audit_service.audit(ledger.store)
     assert [(d.kind, d.detail) for d in report.discrepancies] == [
         ("projection", "the stored snapshot of account alice differs from the full replay")
@@ -128,7 +129,7 @@ def test_account_cli_prints_the_balances_shape_and_refuses_unknown_accounts(sqli
 
 def test_a_snapshot_taken_while_another_append_lands_describes_its_own_point(sqlite_ledger, monkeypatch):
     """``snapshot()`` folds to some head; events appended meanwhile must not leak into what it records."""
-    from ledger.services import replay
+    from ledger.replay import load as replay
 
     ledger = sqlite_ledger
     ledger.append([listed("BTC-PERP"), deposit("alice", "100", t=1), deposit("alice", "5", t=2, id="d-2")])
@@ -136,7 +137,7 @@ def test_a_snapshot_taken_while_another_append_lands_describes_its_own_point(sql
     monkeypatch.setattr(replay, "state_at", lambda store, *a, **k: folded_before_the_last)
     ledger.snapshot()
     monkeypatch.undo()
-    (scope, seq, text), = ledger.store.snapshots_like("account:", ACCOUNT_SNAPSHOT_FORMAT)
+    (scope, seq, text), = ledger.store.snapshots.with_prefix("account:", ACCOUNT_SNAPSHOT_FORMAT)
     assert (scope, seq) == ("account:alice", 2) and '"stream_version":1' in text
     assert figures(ledger.account("alice"), "alice")["cash"] == {"USD": "105"}
     assert audit_service.audit(ledger.store).ok

@@ -1,8 +1,10 @@
 """The dependency rules of the house, checked mechanically (import-linter).
 
-Contracts live in ``pyproject.toml``: rules never reach storage or the shell,
-the ledger never imports a rule version, versions never import each other,
-the domain core imports no storage, rules or shell.
+Contracts live in ``pyproject.toml``: the layers (cli > app > compliance |
+reports > replay > engine > store | rules > domain), the engine never reaching
+storage, the CLI talking to the facade only, rules never reaching storage or
+the shell, the ledger never importing a rule version, versions never
+importing each other, the domain core importing no storage, rules or shell.
 """
 
 from __future__ import annotations
@@ -19,7 +21,25 @@ def test_import_contracts_are_kept():
     lint_imports = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([str(lint_imports)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 4 kept, 0 broken." in done.stdout
+    assert "Contracts: 7 kept, 0 broken." in done.stdout
+
+
+def test_importing_the_core_or_the_rules_loads_no_storage():
+    """``ledger/__init__`` is lazy: the domain and the rules load without SQLAlchemy, the store or the facade."""
+    probe = (
+        "import sys, rules.margin, ledger.domain.fold\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic', 'psycopg')"
+        " or m.startswith(('ledger.store', 'ledger.app', 'ledger.replay', 'ledger.engine')))\n"
+        "print(loaded)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_facade_is_still_reachable_from_the_package():
+    probe = "import ledger, sys; print(ledger.Ledger.__module__, 'sqlalchemy' in sys.modules, ledger.InvalidBatch.__name__)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split() == ["ledger.app.ledger", "True", "InvalidBatch"]
 
 
 def test_only_the_clock_module_reads_the_wall_clock():
@@ -28,7 +48,7 @@ def test_only_the_clock_module_reads_the_wall_clock():
         source = path.read_text()
         if any(call in source for call in ("datetime.now(", "datetime.utcnow(", "time.time(", "date.today(")):
             offenders.append(str(path.relative_to(ROOT)))
-    assert offenders == ["ledger/services/clock.py"]
+    assert offenders == ["ledger/app/clock.py"]
 
 
 def test_no_float_touches_the_ledger_or_the_rules():

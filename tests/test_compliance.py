@@ -20,9 +20,9 @@ from ledger.domain.money import arithmetic, to_str
 from ledger.domain.positions import fill
 from ledger.domain.state import LedgerState
 from ledger.domain.valuation import equity_by_asset
-from ledger.services import audit as audit_service
-from ledger.services import replay
-from ledger.services.history import account_history
+from ledger.compliance import audit as audit_service
+from ledger.replay import load as replay
+from ledger.reports.history import account_history
 from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import ROOT, VECTORS, fixed_clock
 from tests.tampering import tamper
@@ -108,14 +108,14 @@ def test_audit_flags_a_stale_projection(sample):
     bogus = replay.state_at(sample.store, head - 1)
     from ledger.domain.snapshot import dump_state
 
-    sample.store.save_snapshot(replay.LEDGER_SCOPE, head, head_hash, 1, dump_state(bogus).replace(f'"seq":{head - 1}', f'"seq":{head}'))
+    sample.store.snapshots.save([(replay.LEDGER_SCOPE, dump_state(bogus).replace(f'"seq":{head - 1}', f'"seq":{head}'))], head, head_hash, 1)
     report = audit_service.audit(sample.store)
     assert [d.kind for d in report.discrepancies] == ["projection"]
 
 
 def test_audit_flags_a_replay_fast_path_that_drifts_from_the_reference_fold(sample, monkeypatch):
     """The fast path every balance query uses is proven against the reference fold on the real log."""
-    from ledger.services import bulk_fold
+    from ledger.replay import fast_fold as bulk_fold
 
     def off_by_a_cent(size, entry, side, qty, price):
         size, entry, realized = fill(size, entry, side, qty, price)
@@ -335,7 +335,7 @@ def test_whatif_compares_without_writing(sample):
         "BTC-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
         "ETH-PERP": {"maintenance_margin_rate": "0.02", "initial_margin_rate": "0.04"}}})])
 def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, tmp_path, version, params):
-    from ledger.services.whatif import whatif
+    from ledger.compliance.whatif import whatif
 
     history = tmp_path / "crash.jsonl"
     subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
@@ -346,7 +346,7 @@ def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, tmp_path, ve
 
 
 def test_whatif_with_the_same_rule_changes_nothing(sample):
-    from ledger.services.whatif import whatif
+    from ledger.compliance.whatif import whatif
 
     data = whatif(sample.store, "partial-v1").to_json()
     assert all(D(v["difference"]) == 0 for v in data["summary"]["USD"].values())
@@ -417,7 +417,7 @@ def test_the_crash_history_is_deterministic_and_partial_beats_full_on_it(tmp_pat
         ledger.init()
         ledger.ingest_file(paths[0])
         reasons = {e.reason.split(":")[0] for _, e in ledger.liquidations()}
-        from ledger.services.whatif import whatif
+        from ledger.compliance.whatif import whatif
 
         usd = whatif(ledger.store, "full-v1").to_json()["summary"]["USD"]
         assert audit_service.audit(ledger.store).ok

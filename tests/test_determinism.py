@@ -8,7 +8,7 @@ import pytest
 
 from ledger import ConcurrencyConflict, Ledger
 from ledger.domain.snapshot import dump_state
-from ledger.services import replay
+from ledger.replay import load as replay
 from tests.builders import deposit, listed
 from tests.conftest import ROOT, fixed_clock
 

@@ -23,8 +23,8 @@ from ledger.domain.fold import replay
 from ledger.domain.postings import trial_balance
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
-from ledger.services.liquidation_engine import account_view, params_in_force
-from ledger.services.pipeline import fold_batch
+from ledger.engine.liquidation import account_view, params_in_force
+from ledger.engine.pipeline import fold_batch
 from rules import margin
 from tests.builders import deposit, mark, rules, trade, two_markets, withdrawal
 
@@ -175,7 +175,7 @@ def fold_each(history, activation, index):
 @given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60))
 def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, history):
     """Candidates from trigger prices are a superset of the distressed: same events, same order."""
-    from ledger.services.liquidation_index import LiquidationIndex
+    from ledger.engine.candidates import LiquidationIndex
 
     assert fold_each(history, activation, LiquidationIndex()) == fold_each(history, activation, None)
 
@@ -186,7 +186,7 @@ def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, histor
 def test_a_what_if_index_decides_exactly_as_a_full_scan(activation, history, version, mm):
     """With substituted rules (other version, other margin rates) the index still finds every distressed account."""
     from ledger.domain.state import RulesInForce
-    from ledger.services.liquidation_index import LiquidationIndex
+    from ledger.engine.candidates import LiquidationIndex
 
     rates = {"maintenance_margin_rate": mm, "initial_margin_rate": "0.05"}
     params = {"liquidation_fee_rate": "0.002", "target_buffer": "0.5", "markets": {m: rates for m in MARKETS}}

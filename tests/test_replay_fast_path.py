@@ -1,4 +1,4 @@
-"""The replay fast path (``ledger.services.bulk_fold``) equals the reference fold.
+"""The replay fast path (``ledger.replay.fast_fold``) equals the reference fold.
 
 Equal means the same ``dump_state`` text: every balance with the same digits
 and exponent, accounts and assets in the same order, the same position in the
@@ -15,13 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.codec import SCHEMA_VERSION, encode_payload, format_time
+from ledger.domain.codec import SCHEMA_VERSION, encode_payload
+from ledger.domain.timefmt import format_time
 from ledger.domain.fold import apply, replay
 from ledger.domain.postings import UnbalancedPostings
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import AccountState, LedgerState, clone
-from ledger.services import replay as replay_service
-from ledger.services.bulk_fold import HOT_TYPES, fold_rows
+from ledger.replay import load as replay_service
+from ledger.replay.fast_fold import HOT_TYPES, fold_rows
 from tests.builders import rules
 from tests.conftest import VECTORS
 from tests.test_properties import activations, run_history, steps

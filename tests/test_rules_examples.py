@@ -12,7 +12,7 @@ import pytest
 from ledger import InvalidBatch, InvalidRuleParams, UnknownRuleVersion
 from ledger.domain.fold import replay
 from ledger.domain.state import INSURANCE_FUND, SOCIALIZED_LOSS, LedgerState
-from ledger.services.pipeline import fold_batch
+from ledger.engine.pipeline import fold_batch
 from rules import registry
 from rules.base import AccountView, PositionView
 from tests.builders import RATES, deposit, listed, mark, rules, trade, two_markets, withdrawal

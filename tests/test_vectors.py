@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.services import reports
+from ledger.reports import balances as reports
 from tests.conftest import VECTORS
 
 NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")) if VECTORS.is_dir() else []

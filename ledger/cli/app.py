@@ -20,12 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ledger.domain.codec import parse_time
-from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidBatch, InvalidEvent, LedgerError, NotInitialised
-from ledger.services.ledger import DEFAULT_URL, Ledger
+from ledger.app.ledger import DEFAULT_URL, Ledger
 
-__all__ = ["main", "cli", "FORMATS", "TIME", "open_ledger", "progress", "replay", "print_json", "print_rows", "print_records"]
+__all__ = ["main", "cli", "FORMATS", "TIME", "open_ledger", "progress", "print_json", "print_rows", "print_records"]
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -55,11 +54,6 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
-
-
-def replay(ledger: Ledger, **cut) -> LedgerState:
-    with progress("replaying", ledger.head_seq()) as advance:
-        return ledger.state(progress=advance, **cut)
 
 
 def print_json(data: Any) -> None:

@@ -14,17 +14,11 @@ from typing import Any
 import attrs
 import click
 
-from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress, replay
-from ledger.domain.codec import decode_params_file, format_time
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX
+from ledger.app.views import render_explanation
+from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.money import parse_decimal
+from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
-from ledger.services import audit as audit_service
-from ledger.services import explain as explain_service
-from ledger.services import export as export_service
-from ledger.services import history as history_service
-from ledger.services import reconcile as reconcile_service
-from ledger.services import whatif as whatif_service
 
 
 @click.command()
@@ -35,7 +29,7 @@ def audit(ctx: click.Context, exhaustive: bool, fmt: str) -> None:
     """Replay everything from scratch and prove it; exit 1 naming each discrepancy."""
     with open_ledger(ctx) as ledger:
         with progress("auditing", ledger.head_seq()) as advance:
-            report = audit_service.audit(ledger.store, advance, exhaustive=exhaustive)
+            report = ledger.audit(exhaustive=exhaustive, progress=advance)
     rows = [attrs.asdict(d) for d in report.discrepancies]
     summary = {k: v for k, v in attrs.asdict(report).items() if k != "discrepancies"}
     if fmt == "json":
@@ -61,9 +55,8 @@ def audit(ctx: click.Context, exhaustive: bool, fmt: str) -> None:
 def explain(ctx: click.Context, event_id: str, fmt: str) -> None:
     """Why the engine made a liquidation or bankruptcy: the numbers and the formula."""
     with open_ledger(ctx) as ledger:
-        ledger.store.require_schema()
-        info = explain_service.explain(ledger.store, event_id)
-    click.echo(json.dumps(info, indent=2) if fmt == "json" else explain_service.render_text(info))
+        info = ledger.explain(event_id)
+    click.echo(json.dumps(info, indent=2) if fmt == "json" else render_explanation(info))
 
 
 @click.command()
@@ -77,10 +70,7 @@ def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) ->
     """An account's events in order, with running cash, positions and equity."""
     with open_ledger(ctx) as ledger:
         with progress("replaying", ledger.head_seq()) as advance:
-            rows = history_service.account_history(ledger.store, account, start=start, end=end, known_at=known_at,
-                                                   progress=advance)
-        if not rows and ledger.store.stream_version(f"{ACCOUNT_STREAM_PREFIX}{account}") == 0:
-            raise InvalidEvent("no such account in the ledger", where=f"account {account}")
+            rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance)
     print_records(rows, fmt, f"History of {account}", ["seq", "at", "type", "id", "what", "cash", "positions", "equity"])
 
 
@@ -102,30 +92,23 @@ def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolera
               fmt: str) -> None:
     """Compare balances with an external statement (CSV account,asset,balance); exit 1 on breaks."""
     limit = _decimal_option(tolerance, "tolerance")
-    lines = reconcile_service.read_statement(statement)
-    with open_ledger(ctx) as ledger:
-        state = replay(ledger, as_of=as_of)
-    breaks = [attrs.asdict(b) for b in reconcile_service.reconcile(state, lines, limit, include_system)]
+    with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
+        lines, breaks = ledger.reconcile(statement, as_of=as_of, tolerance=limit, include_system=include_system,
+                                         progress=advance)
     if fmt == "json":
         print_json({"as_of": format_time(as_of) if as_of else None, "tolerance": tolerance, "breaks": breaks})
     elif fmt == "csv" or breaks:
         print_rows(breaks, fmt, f"{len(breaks)} break(s)",
                    ["kind", "account", "asset", "ledger", "statement", "difference", "where"])
     else:
-        click.echo(f"no breaks: {len(lines)} statement lines agree within {tolerance}")
+        click.echo(f"no breaks: {lines} statement lines agree within {tolerance}")
     if breaks:
         sys.exit(1)
 
 
-def _params_file(path: str | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    return decode_params_file(path)
-
-
 def _comparison(ledger, version: str, params: str | None, start, end):
     with progress("replaying twice", ledger.head_seq()) as advance:
-        return whatif_service.whatif(ledger.store, version, _params_file(params), start=start, end=end, progress=advance)
+        return ledger.whatif(version, params_file=params, start=start, end=end, progress=advance)
 
 
 @click.command()
@@ -138,7 +121,6 @@ def _comparison(ledger, version: str, params: str | None, start, end):
 def whatif(ctx: click.Context, version: str, params: str | None, start, end, fmt: str) -> None:
     """Replay history under another rule version (nothing written) and compare with what happened."""
     with open_ledger(ctx) as ledger:
-        ledger.store.require_schema()
         data = _comparison(ledger, version, params, start, end).to_json()
     if fmt == "json":
         print_json(data)
@@ -162,13 +144,10 @@ def whatif(ctx: click.Context, version: str, params: str | None, start, end, fmt
 @click.pass_context
 def report(ctx: click.Context, out: str, version: str | None, params: str | None) -> None:
     """Write an HTML report with charts for compliance (and optionally a what-if)."""
-    from ledger.services.report_html import write_report
-
     with open_ledger(ctx) as ledger:
-        ledger.store.require_schema()
         comparison = _comparison(ledger, version, params, None, None) if version else None
         with progress("charting", ledger.head_seq()) as advance:
-            index = write_report(ledger.store, Path(out), comparison, advance)
+            index = ledger.report(Path(out), comparison=comparison, progress=advance)
     click.echo(f"report written to {index}")
 
 
@@ -179,9 +158,8 @@ def report(ctx: click.Context, out: str, version: str | None, params: str | None
 def export(ctx: click.Context, fmt: str, out: str) -> None:
     """Export the events and the replayed balances for analysts."""
     with open_ledger(ctx) as ledger:
-        state = replay(ledger)
         with progress("exporting", ledger.head_seq()) as advance:
-            counts = export_service.export(ledger.store, state, Path(out), fmt, advance)
+            counts = ledger.export(Path(out), fmt, advance)
     click.echo(", ".join(f"{name}: {n} rows to {Path(out) / f'{name}.{fmt}'}" for name, n in counts.items()))
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress, replay
-from ledger.domain.codec import format_time
-from ledger.services import reports
+from ledger.app.views import balance_rows
+from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress
 
 
 @click.command()
@@ -44,18 +43,16 @@ def ingest(ctx: click.Context, file: str) -> None:
 @click.pass_context
 def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, fmt: str) -> None:
     """Cash, positions and equity per account, and system balances, as replayed."""
-    with open_ledger(ctx) as ledger:
-        state = replay(ledger, as_of=as_of, seq=seq)
-    _print_balances(reports.balances(state, account), as_of, fmt, "Balances")
+    with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
+        report = ledger.balances(as_of=as_of, seq=seq, account=account, progress=advance)
+    _print_balances(report, fmt, "Balances")
 
 
-def _print_balances(report: dict, as_of: datetime | None, fmt: str, title: str) -> None:
-    if as_of is not None:
-        report["as_of"] = format_time(as_of)
+def _print_balances(report: dict, fmt: str, title: str) -> None:
     if fmt == "json":
         print_json(report)
     else:
-        print_rows(reports.balance_rows(report), fmt, f"{title} as of {report['as_of']} (#{report['seq']})")
+        print_rows(balance_rows(report), fmt, f"{title} as of {report['as_of']} (#{report['seq']})")
 
 
 @click.command()
@@ -71,10 +68,10 @@ def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | No
     balances (those need the whole log). Exit 2 if the account has no events.
     """
     with open_ledger(ctx) as ledger:
-        state = ledger.account(name, as_of=as_of, seq=seq)
-    if name not in state.accounts:
-        raise click.UsageError(f"account {name!r} has no events up to #{state.seq}")
-    _print_balances(reports.balances(state, name, system=False), as_of, fmt, f"Account {name}")
+        report = ledger.account_balances(name, as_of=as_of, seq=seq)
+    if name not in report["accounts"]:
+        raise click.UsageError(f"account {name!r} has no events up to #{report['seq']}")
+    _print_balances(report, fmt, f"Account {name}")
 
 
 @click.command()
@@ -101,11 +98,8 @@ def rules() -> None:
 @click.pass_context
 def rules_list(ctx: click.Context, fmt: str) -> None:
     """Registered versions (one line each) and the activation history."""
-    from rules import registry
-
-    with open_ledger(ctx) as ledger:
-        state = replay(ledger)
-    report = reports.rules_report(state, {name: rule.summary for name, rule in registry.REGISTRY.items()})
+    with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
+        report = ledger.rules_report(advance)
     if fmt == "json":
         print_json(report)
         return
@@ -121,7 +115,9 @@ def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
     """The liquidation engine's closes, oldest first, with the figures behind them."""
     columns = ["id", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger",
                "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after"]
-    _engine_records(ctx, "liquidation", reports.liquidation_record, account, fmt, "Liquidations", columns)
+    with open_ledger(ctx) as ledger:
+        records = ledger.liquidation_records(account)
+    print_records(records, fmt, "Liquidations", columns)
 
 
 @click.command()
@@ -131,15 +127,9 @@ def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
 def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     """Bankruptcies: deficits, what the insurance fund covered, socialized losses."""
     columns = ["id", "account", "asset", "deficit", "insurance_covered", "socialized_loss", "trigger"]
-    _engine_records(ctx, "bankruptcy", reports.bankruptcy_record, account, fmt, "Bankruptcies", columns)
-
-
-def _engine_records(ctx: click.Context, kind: str, record, account: str | None, fmt: str, title: str,
-                    columns: list[str]) -> None:
-    """The engine's events of one kind, oldest first, each as its report record."""
     with open_ledger(ctx) as ledger:
-        records = [record(row, event) for row, event in ledger.engine_events(account, [kind])]
-    print_records(records, fmt, title, columns)
+        records = ledger.bankruptcy_records(account)
+    print_records(records, fmt, "Bankruptcies", columns)
 
 
 COMMANDS = (init, ingest, balances, account, verify, rules, liquidations, bankruptcies)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from json.encoder import encode_basestring as _encode_string
 from typing import Any, Callable, Mapping
 
@@ -26,6 +25,7 @@ import attrs
 
 from ledger.domain.events import EVENT_TYPES, INGESTED_TYPES, Event, thaw
 from ledger.domain.money import parse_decimal, to_str
+from ledger.domain.timefmt import format_time, parse_time, stored_time
 from ledger.errors import InvalidEvent
 
 __all__ = [
@@ -37,9 +37,7 @@ __all__ = [
     "encode_payload",
     "canonical_json",
     "decode_stored",
-    "stored_time",
-    "format_time",
-    "parse_time",
+    "decode_params_text",
     "to_json_object",
 ]
 
@@ -84,33 +82,6 @@ def _loads(text: str) -> Any:
         raise InvalidEvent(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise InvalidEvent("JSON nested too deeply") from None
-
-
-def format_time(value: datetime) -> str:
-    """Canonical fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), which sorts as time does."""
-    if value.tzinfo is timezone.utc:  # the usual case, on every append: "...+00:00" becomes "...Z"
-        return value.isoformat(timespec="microseconds")[:-6] + "Z"
-    if value.utcoffset() is None or value.utcoffset().total_seconds() != 0:
-        value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def parse_time(text: object, field: str = "at") -> datetime:
-    """ISO-8601 with an explicit UTC designator (``Z`` or ``+00:00``)."""
-    if not isinstance(text, str) or not text:
-        raise InvalidEvent(f"{field} must be an ISO-8601 UTC time string, got {text!r}")
-    if len(text) > 40:
-        raise InvalidEvent(f"{field} is too long to be a time")
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidEvent(f"{field} is not an ISO-8601 time: {text!r}") from None
-    offset = value.utcoffset()
-    if offset is None:
-        raise InvalidEvent(f"{field} has no time zone; business time is UTC (end it with Z): {text!r}")
-    if offset.total_seconds() != 0:
-        raise InvalidEvent(f"{field} is not UTC: {text!r}")
-    return value.astimezone(timezone.utc)
 
 
 def _string(value: object, field: str) -> str:
@@ -238,12 +209,6 @@ def encode_payload(event: Event) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-@lru_cache(maxsize=4096)
-def stored_time(text: str) -> datetime:
-    """A stored (canonical, validated) business time as a datetime; cached, stored times repeat."""
-    return datetime.fromisoformat(text)
-
-
 def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payload: str, *, checked: bool = False) -> Event:
     """Rebuild a stored event, upcasting older payload shapes first.
 
@@ -265,19 +230,9 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
     return EVENT_TYPES[kind](**values)
 
 
-def decode_params_file(path: str) -> dict[str, Any]:
-    """A JSON file of rule params, held to the same rules as ingested params."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise InvalidEvent(f"cannot read: {exc.strerror}", where=path) from None
-    except UnicodeDecodeError:
-        raise InvalidEvent("not valid UTF-8", where=path) from None
-    try:
-        value = _loads(text)
-        if not isinstance(value, dict):
-            raise InvalidEvent("params must be a JSON object")
-        return _params(value)
-    except InvalidEvent as exc:
-        raise exc.located(path) from None
+def decode_params_text(text: str) -> dict[str, Any]:
+    """Rule params given as JSON text (a what-if file), held to the same rules as ingested params."""
+    value = _loads(text)
+    if not isinstance(value, dict):
+        raise InvalidEvent("params must be a JSON object")
+    return _params(value)

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from ledger.domain.codec import canonical_json, format_time, parse_time
+from ledger.domain.codec import canonical_json
+from ledger.domain.timefmt import format_time, parse_time
 from ledger.domain.events import freeze, thaw
 from ledger.domain.money import to_str
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position, RulesInForce

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Callable, Mapping
 
 from ledger.domain import events as ev
-from ledger.domain.codec import format_time
+from ledger.domain.timefmt import format_time
 from ledger.domain.money import ZERO, is_multiple, to_str
 from ledger.domain.state import LedgerState
 from ledger.domain.valuation import equity

@@ -1,11 +1,101 @@
-"""Storage: the append-only event log and snapshot cache, behind SQLAlchemy Core.
+"""Storage: the append-only event log and its snapshot cache, behind one protocol.
 
-The rest of the ledger sees ``EventStore`` (append, read, verify) and never a
-table or a connection. SQLite is the embedded default, PostgreSQL the server
-backend; both get the same behaviour, proven by one contract test suite.
+The rest of the ledger sees ``EventStore`` (append, read, verify, the snapshot
+cache) and never a table or a connection. ``SqlEventStore`` keeps the log in
+SQLite (the embedded default) or PostgreSQL (the server backend);
+``MemoryEventStore`` is its in-memory twin. One contract test suite proves
+they answer alike (``tests/test_store_contract.py``).
+
+Submodules: ``records`` (what the store hands out), ``writer`` (the append
+transaction every backend shares), ``sql`` and ``engine`` (every dialect
+branch), ``snapshots`` (the cache), ``memory``; ``schema``, ``hashchain`` and
+``migrate`` serve the SQL store.
 """
 
-from ledger.store.engine import make_engine, normalise_url
-from ledger.store.eventstore import EventStore, StoredEvent, VerifyReport
+from __future__ import annotations
 
-__all__ = ["EventStore", "StoredEvent", "VerifyReport", "make_engine", "normalise_url"]
+from typing import ContextManager, Iterable, Iterator, Mapping, Protocol, Sequence
+
+from ledger.domain.events import Event
+from ledger.store.records import StoredEvent, VerifyReport
+from ledger.store.snapshots import SnapshotCache
+from ledger.store.writer import Writer
+
+__all__ = ["EventStore", "StoredEvent", "VerifyReport", "SnapshotCache", "Writer", "open_store"]
+
+
+class EventStore(Protocol):
+    """The log: appended under a lock with expected stream versions, read in order, verified."""
+
+    snapshots: SnapshotCache
+
+    @property
+    def url(self) -> str:
+        """Where the log is, with any password masked."""
+
+    def initialise(self) -> None:
+        """Create or upgrade the storage; safe to repeat."""
+
+    def close(self) -> None: ...
+
+    def require_schema(self) -> None:
+        """``NotInitialised`` unless ``initialise`` has created the storage."""
+
+    def writer(self) -> ContextManager[Writer]:
+        """One write transaction under the log's lock; all or nothing."""
+
+    def append(
+        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        """Append new events (idempotent on id) in one transaction; refuse stale expected versions."""
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event; (0, genesis) for an empty log."""
+
+    def stream_version(self, stream: str) -> int: ...
+
+    def read(
+        self, *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None,
+        known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
+    ) -> Iterator[StoredEvent]:
+        """Rows in sequence order, streamed (bounded memory), cut by sequence, business or recorded time, type."""
+
+    def read_batches(
+        self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str, int, str]]]:
+        """Bare rows ``(seq, type, schema_version, payload)`` in batches: the replay fast path's read."""
+
+    def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """``seq -> (event_id, at)`` of these rows."""
+
+    def read_stream(self, stream: str, *, after_version: int = 0, upto_seq: int | None = None) -> Iterator[StoredEvent]:
+        """One stream's rows after ``after_version``, in order."""
+
+    def stream_versions(self, prefix: str, upto_seq: int | None = None) -> dict[str, int]: ...
+
+    def stream_names(self, prefix: str) -> list[str]: ...
+
+    def row_at(self, seq: int) -> StoredEvent | None: ...
+
+    def stream_row(self, stream: str, version: int) -> StoredEvent | None: ...
+
+    def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None: ...
+
+    def get(self, event_id: str) -> StoredEvent | None: ...
+
+    def last_seq_at_or_before(self, at: str) -> int:
+        """The last sequence number whose business time is <= ``at`` (0 if none)."""
+
+    def verify(self) -> VerifyReport:
+        """Recompute the hash chain from the first event; the first break is named."""
+
+
+def open_store(url: str) -> EventStore:
+    """The store at ``url``: ``memory://`` for the in-memory twin, else a SQLAlchemy URL (SQLite or PostgreSQL)."""
+    if url == "memory://":
+        from ledger.store.memory import MemoryEventStore
+
+        return MemoryEventStore()
+    from ledger.store.sql import SqlEventStore
+
+    return SqlEventStore.open(url)

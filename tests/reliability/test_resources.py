@@ -13,7 +13,7 @@ import pytest
 
 from bench.gen_history import generate
 from ledger import Ledger
-from ledger.store.eventstore import SQLITE_WRITER_CACHE_KIB
+from ledger.store.sql import SQLITE_WRITER_CACHE_KIB
 from tests.conftest import ROOT
 
 
@@ -27,7 +27,7 @@ def write_history(path: Path, n: int) -> Path:
 PEAK_SCRIPT = """
 import resource, sys
 from ledger import Ledger
-from ledger.store.eventstore import SQLITE_WRITER_CACHE_KIB
+from ledger.store.sql import SQLITE_WRITER_CACHE_KIB
 with Ledger.open(sys.argv[1]) as ledger:
     ledger.init()
     ledger.ingest_file(sys.argv[2])

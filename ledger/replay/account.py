@@ -23,12 +23,12 @@ from typing import Mapping
 from attrs import evolve
 
 from ledger.domain import events as ev
-from ledger.domain.codec import stored_time
+from ledger.domain.timefmt import stored_time
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
 from ledger.domain.state import LedgerState, MarketState
-from ledger.services import replay
+from ledger.replay import load
 from ledger.store import EventStore
 
 __all__ = ["ACCOUNT_SNAPSHOT_EVERY", "account_at", "write_account_snapshots"]
@@ -51,7 +51,7 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
     stream = ACCOUNT_STREAM_PREFIX + account
     state = LedgerState()
     version = 0
-    found = store.latest_snapshot(stream, ACCOUNT_SNAPSHOT_FORMAT, head.seq)
+    found = store.snapshots.latest(stream, ACCOUNT_SNAPSHOT_FORMAT, head.seq)
     if found is not None:
         acct, version = load_account(found[1])
         state.accounts[account] = acct
@@ -60,7 +60,7 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
     touched.update(event.market for _, event in folded if hasattr(event, "market"))
     state.markets.update(_markets_at(store, head.seq))
     if any(state.markets[m].mark_price is None for m in touched):  # valued at a last trade: the whole log's
-        return _only(replay.state_at(store, head.seq), account)
+        return _only(load.state_at(store, head.seq), account)
     for seq, event in folded:
         apply(state, event, seq)
     for market in touched:  # the fold set last-trade prices from this account's fills only
@@ -101,5 +101,5 @@ def write_account_snapshots(store: EventStore, state: LedgerState, head_hash: st
         for stream, version in sorted(streams.items())
         if (name := stream.removeprefix(ACCOUNT_STREAM_PREFIX)) in state.accounts
     ]
-    store.save_snapshots(rows, state.seq, head_hash, ACCOUNT_SNAPSHOT_FORMAT)
+    store.snapshots.save(rows, state.seq, head_hash, ACCOUNT_SNAPSHOT_FORMAT)
     return len(rows)

@@ -13,7 +13,7 @@ from ledger.domain import events as ev
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import LedgerState
 from ledger.errors import InvalidEvent, InvalidRuleParams
-from ledger.services.liquidation_engine import account_view, params_in_force
+from ledger.engine.liquidation import account_view, params_in_force
 from rules import margin, registry
 
 __all__ = ["check"]

@@ -30,7 +30,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import orjson
 
-from ledger.domain.codec import SCHEMA_VERSION, decode_stored, stored_time
+from ledger.domain.codec import SCHEMA_VERSION, decode_stored
+from ledger.domain.timefmt import stored_time
 from ledger.domain.fold import apply
 from ledger.domain.money import CONTEXT, ZERO
 from ledger.domain.positions import fill

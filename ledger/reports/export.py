@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ledger.domain.state import LedgerState
-from ledger.services import reports
+from ledger.reports import balances as reports
 from ledger.store import EventStore
 
 __all__ = ["EVENT_COLUMNS", "BALANCE_COLUMNS", "export"]

@@ -20,9 +20,9 @@ from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
 from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
-from ledger.services import rule_checks
-from ledger.services.liquidation_engine import Substitute, on_mark
-from ledger.services.liquidation_index import LiquidationIndex
+from ledger.engine import rule_checks
+from ledger.engine.liquidation import Substitute, on_mark
+from ledger.engine.candidates import LiquidationIndex
 
 __all__ = ["Located", "BatchOutcome", "fold_batch"]
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from ledger.domain.codec import format_time
+from ledger.domain.timefmt import format_time
 from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.domain.state import LedgerState
-from ledger.services.bulk_fold import fold_rows
+from ledger.replay.fast_fold import fold_rows
 from ledger.store import EventStore
 
 __all__ = ["LEDGER_SCOPE", "SNAPSHOT_EVERY", "state_at", "seq_for_time", "write_snapshot_if_due"]
@@ -50,7 +50,7 @@ def state_at(
     """The state after event ``upto_seq`` (the head when None)."""
     state = LedgerState()
     if use_snapshots:
-        found = store.latest_snapshot(LEDGER_SCOPE, SNAPSHOT_FORMAT, upto_seq)
+        found = store.snapshots.latest(LEDGER_SCOPE, SNAPSHOT_FORMAT, upto_seq)
         if found is not None:
             state = load_state(found[1])
     return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), store.identities, progress)
@@ -64,12 +64,12 @@ def write_snapshot_if_due(store: EventStore, state: LedgerState, head_hash: str,
     """
     if state.seq == 0:
         return False
-    last_seq = store.latest_snapshot_seq(LEDGER_SCOPE, SNAPSHOT_FORMAT)
+    last_seq = store.snapshots.latest_seq(LEDGER_SCOPE, SNAPSHOT_FORMAT)
     due_every = max(SNAPSHOT_EVERY, len(state.accounts) + len(state.markets))
     if not force and state.seq - last_seq < due_every:
         return False
     if last_seq == state.seq:
         return False
-    store.save_snapshot(LEDGER_SCOPE, state.seq, head_hash, SNAPSHOT_FORMAT, dump_state(state))
-    store.prune_snapshots(LEDGER_SCOPE, keep_newest=SNAPSHOT_KEEP_NEWEST, keep_one_per=SNAPSHOT_KEEP_ONE_PER)
+    store.snapshots.save([(LEDGER_SCOPE, dump_state(state))], state.seq, head_hash, SNAPSHOT_FORMAT)
+    store.snapshots.prune(LEDGER_SCOPE, keep_newest=SNAPSHOT_KEEP_NEWEST, keep_one_per=SNAPSHOT_KEEP_ONE_PER)
     return True

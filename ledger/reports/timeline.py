@@ -12,11 +12,12 @@ from typing import Callable, Iterable
 from attrs import define, field
 
 from ledger.domain import events as ev
-from ledger.domain.fold import apply
+from ledger.domain.postings import Posting
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import LedgerState
-from ledger.services.liquidation_engine import account_view, params_in_force
-from ledger.store import EventStore
+from ledger.engine.liquidation import account_view, params_in_force
+from ledger.replay.runner import Observer, project
+from ledger.store import EventStore, StoredEvent
 from rules import margin
 
 __all__ = ["Series", "account_series"]
@@ -43,23 +44,27 @@ def _sample(state: LedgerState, series: Series, at: str) -> None:
         series.maintenance.append(margin.maintenance(view, params_in_force(state.rules)) if state.rules else ZERO)
 
 
+class _Sampler(Observer):
+    """Samples each wanted account after its own events and after marks of markets it holds."""
+
+    def __init__(self, wanted: dict[str, Series]) -> None:
+        self.wanted = wanted
+
+    def after(self, state: LedgerState, row: StoredEvent, event: ev.Event, postings: list[Posting]) -> None:
+        owner = getattr(event, "account", None)
+        if owner in self.wanted:
+            if isinstance(event, ev.Liquidation):
+                self.wanted[owner].liquidations.append((row.at, event.equity_before, f"{event.side} {event.qty} {event.market}"))
+            _sample(state, self.wanted[owner], row.at)
+        elif isinstance(event, ev.Mark):
+            for name in state.accounts_in_market(event.market):
+                if name in self.wanted:
+                    _sample(state, self.wanted[name], row.at)
+
+
 def account_series(
     store: EventStore, accounts: Iterable[str], progress: Callable[[int], None] | None = None
 ) -> dict[str, Series]:
     wanted = {name: Series(name) for name in accounts}
-    state = LedgerState()
-    for row in store.read():
-        event = row.event()
-        apply(state, event, row.seq)
-        if progress:
-            progress(1)
-        owner = getattr(event, "account", None)
-        if owner in wanted:
-            if isinstance(event, ev.Liquidation):
-                wanted[owner].liquidations.append((row.at, event.equity_before, f"{event.side} {event.qty} {event.market}"))
-            _sample(state, wanted[owner], row.at)
-        elif isinstance(event, ev.Mark):
-            for name in state.accounts_in_market(event.market):
-                if name in wanted:
-                    _sample(state, wanted[name], row.at)
+    project(store, observers=[_Sampler(wanted)], progress=progress)
     return wanted

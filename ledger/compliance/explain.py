@@ -13,12 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.codec import format_time, to_json_object
+from ledger.domain.codec import to_json_object
+from ledger.domain.timefmt import format_time
 from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
 from ledger.errors import InvalidEvent
-from ledger.services import replay
-from ledger.services.liquidation_engine import account_view, params_in_force
+from ledger.replay import load
+from ledger.engine.liquidation import account_view, params_in_force
 from ledger.store import EventStore
 from rules import margin
 
@@ -58,7 +59,7 @@ def explain(store: EventStore, event_id: str) -> dict[str, Any]:
     if event.TYPE not in ev.ENGINE_TYPES:
         raise InvalidEvent(f"a {event.TYPE} is not an engine decision; explain takes a liquidation or bankruptcy id",
                            where=f"event {event_id}")
-    before = replay.state_at(store, row.seq - 1)
+    before = load.state_at(store, row.seq - 1)
     mark_row = store.get(event.trigger)
     rules = before.rules
     params = params_in_force(rules)

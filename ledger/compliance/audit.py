@@ -33,18 +33,19 @@ from attrs import define, field, frozen
 
 from ledger.domain import events as ev
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
-from ledger.domain.fold import apply
+from ledger.domain.postings import Posting, trial_balance
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.postings import trial_balance
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT, dump_account, dump_state
 from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.errors import LedgerError
-from ledger.services import replay, rule_checks
-from ledger.services.liquidation_engine import on_mark
-from ledger.services.liquidation_index import LiquidationIndex
-from ledger.services.replay import LEDGER_SCOPE
-from ledger.store import EventStore
+from ledger.replay import load
+from ledger.engine import rule_checks
+from ledger.engine.liquidation import on_mark
+from ledger.engine.candidates import LiquidationIndex
+from ledger.replay.load import LEDGER_SCOPE
+from ledger.replay.runner import Observer, Unreplayable, project
+from ledger.store import EventStore, StoredEvent
 
 __all__ = ["Discrepancy", "AuditReport", "audit"]
 
@@ -86,20 +87,34 @@ def _differences(stored: ev.Event, expected: ev.Event) -> str:
     return "; ".join(diffs)
 
 
-class _Auditor:
+class _Auditor(Observer):
+    """Checks each event before it is folded (re-validation, engine decisions) and the books after."""
+
     def __init__(self, store: EventStore, report: AuditReport, exhaustive: bool) -> None:
         self.report = report
         self.index = None if exhaustive else LiquidationIndex()
         self.state = LedgerState()
+        """the state folded so far (the runner's, once it has started)"""
         self.expected: list[ev.Event] = []
         self.expected_from: str | None = None
         self.totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        self.snapshots = dict(store.snapshots(LEDGER_SCOPE, SNAPSHOT_FORMAT))
+        self.snapshots = dict(store.snapshots.of_scope(LEDGER_SCOPE, SNAPSHOT_FORMAT))
         self.account_snapshots: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for scope, seq, text in store.snapshots_like(ACCOUNT_STREAM_PREFIX, ACCOUNT_SNAPSHOT_FORMAT):
+        for scope, seq, text in store.snapshots.with_prefix(ACCOUNT_STREAM_PREFIX, ACCOUNT_SNAPSHOT_FORMAT):
             self.account_snapshots[seq].append((scope[len(ACCOUNT_STREAM_PREFIX):], text))
         self.stream_versions: dict[str, int] = defaultdict(int)
         """events so far in each account's stream"""
+
+    def before(self, state: LedgerState, row: StoredEvent, event: ev.Event) -> None:
+        self.state = state  # the runner's state, the one folded
+        if event.TYPE in ev.ENGINE_TYPES:
+            self.engine_event(row.seq, event)
+        else:
+            self.ingested_event(row.seq, event)
+
+    def after(self, state: LedgerState, row: StoredEvent, event: ev.Event, postings: list[Posting]) -> None:
+        self.after_apply(row.seq, event, postings)
+        self.report.events_checked += 1
 
     def engine_event(self, seq: int, event: ev.Event) -> None:
         self.report.liquidations_checked += event.TYPE == "liquidation"
@@ -186,29 +201,16 @@ def audit(store: EventStore, progress: Callable[[int], None] | None = None, *, e
     if not chain.ok:
         report.add("hash_chain", chain.first_bad_seq, chain.first_bad_event, chain.problem)
     auditor = _Auditor(store, report, exhaustive)
-    for row in store.read():
-        try:
-            event = row.event(checked=True)
-        except (LedgerError, ValueError, KeyError) as exc:
-            report.add("undecodable", row.seq, row.event_id, f"payload does not decode: {exc}")
-            break
-        if event.TYPE in ev.ENGINE_TYPES:
-            auditor.engine_event(row.seq, event)
-        else:
-            auditor.ingested_event(row.seq, event)
-        try:
-            postings = apply(auditor.state, event, row.seq)
-        except (AssertionError, KeyError, ArithmeticError) as exc:
-            report.add("unreplayable", row.seq, row.event_id, f"cannot be folded: {exc!r}; audit stops here")
-            break
-        auditor.after_apply(row.seq, event, postings)
-        report.events_checked += 1
-        if progress is not None:
-            progress(1)
-    else:
-        auditor.finish()
-        fast = replay.state_at(store, auditor.state.seq, use_snapshots=False)
-        if dump_state(fast) != dump_state(auditor.state):
-            report.add("projection", auditor.state.seq, auditor.state.last_event_id,
-                       "the replay fast path differs from the reference fold")
+    try:
+        project(store, observers=[auditor], progress=progress, checked=True)
+    except Unreplayable as exc:
+        detail = (f"payload does not decode: {exc.cause}" if exc.kind == "undecodable"
+                  else f"cannot be folded: {exc.cause!r}; audit stops here")
+        report.add(exc.kind, exc.row.seq, exc.row.event_id, detail)
+        return report
+    auditor.finish()
+    fast = load.state_at(store, auditor.state.seq, use_snapshots=False)
+    if dump_state(fast) != dump_state(auditor.state):
+        report.add("projection", auditor.state.seq, auditor.state.last_event_id,
+                   "the replay fast path differs from the reference fold")
     return report

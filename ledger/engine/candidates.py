@@ -30,7 +30,7 @@ from sortedcontainers import SortedList
 from ledger.domain import events as ev
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
-from ledger.services.liquidation_engine import Substitute, account_view, params_in_force
+from ledger.engine.liquidation import Substitute, account_view, params_in_force
 from rules import margin
 
 __all__ = ["LiquidationIndex"]

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from ledger.domain.codec import decode_line
 from ledger.errors import InvalidBatch, InvalidEvent
-from ledger.services.pipeline import Located
+from ledger.engine.pipeline import Located
 
 __all__ = ["MAX_ERRORS", "CHUNK", "open_jsonl", "chunks"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.codec import format_time
+from ledger.domain.timefmt import format_time
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.positions import unrealized_pnl
 from ledger.domain.state import LedgerState

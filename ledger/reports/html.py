@@ -20,10 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ledger.domain.codec import parse_time  # noqa: E402
-from ledger.services import reports  # noqa: E402
-from ledger.services.timeline import Series, account_series  # noqa: E402
-from ledger.services.whatif import METRICS, WhatIf  # noqa: E402
+from ledger.domain.timefmt import parse_time  # noqa: E402
+from ledger.reports import balances as reports  # noqa: E402
+from ledger.reports.timeline import Series, account_series  # noqa: E402
 from ledger.store import EventStore  # noqa: E402
 
 __all__ = ["write_report"]
@@ -56,7 +55,7 @@ def _whatif_chart(comparison: dict[str, Any], path: Path) -> None:
     asset, figures = next(iter(comparison["summary"].items()))
     fig, axes = plt.subplots(2, 4, figsize=(12, 5))
     labels = [f"actual\n{', '.join(comparison['actual_versions'])}", f"what-if\n{comparison['alternative_version']}"]
-    for ax, metric in zip(axes.flat, METRICS):
+    for ax, metric in zip(axes.flat, figures):
         ax.bar(labels, [Decimal(figures[metric]["actual"]), Decimal(figures[metric]["alternative"])],
                color=["tab:blue", "tab:orange"])
         ax.set_title(metric.replace("_", " "), fontsize=10)
@@ -75,7 +74,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(store: EventStore, out: Path, comparison: WhatIf | None = None,
+def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None = None,
                  progress: Callable[[int], None] | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     engine_rows = [(row, row.event()) for row in store.read(types=["liquidation", "bankruptcy"])]
@@ -99,13 +98,13 @@ def write_report(store: EventStore, out: Path, comparison: WhatIf | None = None,
         "<h2>Bankruptcies</h2>",
         _table(bankruptcies, ["id", "at", "account", "deficit", "insurance_covered", "socialized_loss"]),
     ]
-    if comparison is not None:
-        data = comparison.to_json()
+    if comparison is not None:  # a what-if's JSON (``WhatIf.to_json``): metrics in their order, per asset
+        data = comparison
         if data["summary"]:
             _whatif_chart(data, out / "whatif.png")
             parts += ["<h2>What-if: actual against alternative</h2>", "<img src='whatif.png' alt='what-if comparison'>"]
         for asset, figures in data["summary"].items():
-            rows = [{"metric": m, **figures[m]} for m in METRICS]
+            rows = [{"metric": m, **values} for m, values in figures.items()]
             parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
         parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
     style = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right}"

@@ -20,16 +20,18 @@ from typing import Any, Callable, Mapping
 from attrs import define, field
 
 from ledger.domain import events as ev
-from ledger.domain.codec import format_time
+from ledger.domain.timefmt import format_time
 from ledger.domain.events import freeze
-from ledger.domain.fold import apply
+from ledger.domain.postings import Posting
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce, clone
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidBatch
-from ledger.services.liquidation_index import LiquidationIndex
-from ledger.services.pipeline import fold_batch
-from ledger.store import EventStore
+from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.liquidation import Substitute
+from ledger.engine.pipeline import fold_batch
+from ledger.replay.runner import Observer, project
+from ledger.store import EventStore, StoredEvent
 from rules import registry
 
 __all__ = ["Outcome", "WhatIf", "whatif", "METRICS"]
@@ -141,33 +143,37 @@ def whatif(
         chosen = frozen_params if frozen_params is not None else rules.params
         return RulesInForce(version, chosen, f"whatif:{rules.event_id}", rules.at)
 
-    actual = LedgerState()
-    alternative: LedgerState | None = None  # forks from the actual world at the window's first event
-    index = LiquidationIndex(substitute) if indexed else None  # built at the first mark it is asked about
-    seen_actual, seen_alt = Outcome(), Outcome()
-    refused: list[dict[str, str]] = []
-    lower = format_time(start) if start else None
-    for row in store.read(upto_at=format_time(end) if end else None):
-        if progress:
-            progress(1)
-        event = row.event()
-        if alternative is None and (lower is None or row.at >= lower):
-            alternative = clone(actual)  # business time never goes back: the window, once entered, lasts
-        apply(actual, event, row.seq)
-        if alternative is None:
-            pass  # before the window both worlds are the same one
-        elif event.TYPE in ev.ENGINE_TYPES:
-            seen_actual.record(actual, event)
-        else:
-            try:
-                made = fold_batch(alternative, [(f"event {event.id}", event)], substitute=substitute,
-                                  index=index).to_append[1:]
-            except InvalidBatch as exc:
-                refused.append({"event": event.id, "seq": str(row.seq), "reason": str(exc.errors[0])})
-                continue
-            for engine_event in made:
-                seen_alt.record(alternative, engine_event)
-    window = {"from": lower, "to": format_time(end) if end else None}
-    if alternative is None:  # nothing fell in the window
-        alternative = clone(actual)
-    return WhatIf(version, window, seen_actual, seen_alt, actual, alternative, refused)
+    worlds = _Worlds(substitute, LiquidationIndex(substitute) if indexed else None, format_time(start) if start else None)
+    actual = project(store, upto_at=format_time(end) if end else None, observers=[worlds], progress=progress)
+    window = {"from": worlds.lower, "to": format_time(end) if end else None}
+    alternative = worlds.alternative if worlds.alternative is not None else clone(actual)  # nothing fell in the window
+    return WhatIf(version, window, worlds.seen_actual, worlds.seen_alt, actual, alternative, worlds.refused)
+
+
+class _Worlds(Observer):
+    """Forks the alternative world off the actual one at the window's first event, then re-runs each event there."""
+
+    def __init__(self, substitute: Substitute, index: LiquidationIndex | None, lower: str | None) -> None:
+        self.substitute, self.index, self.lower = substitute, index, lower  # the index is built at the first mark
+        self.alternative: LedgerState | None = None
+        self.seen_actual, self.seen_alt = Outcome(), Outcome()
+        self.refused: list[dict[str, str]] = []
+
+    def before(self, state: LedgerState, row: StoredEvent, event: ev.Event) -> None:
+        if self.alternative is None and (self.lower is None or row.at >= self.lower):
+            self.alternative = clone(state)  # business time never goes back: the window, once entered, lasts
+
+    def after(self, state: LedgerState, row: StoredEvent, event: ev.Event, postings: list[Posting]) -> None:
+        if self.alternative is None:
+            return  # before the window both worlds are the same one
+        if event.TYPE in ev.ENGINE_TYPES:
+            self.seen_actual.record(state, event)
+            return
+        try:
+            made = fold_batch(self.alternative, [(f"event {event.id}", event)], substitute=self.substitute,
+                              index=self.index).to_append[1:]
+        except InvalidBatch as exc:
+            self.refused.append({"event": event.id, "seq": str(row.seq), "reason": str(exc.errors[0])})
+            return
+        for engine_event in made:
+            self.seen_alt.record(self.alternative, engine_event)

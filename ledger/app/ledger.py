@@ -1,0 +1,321 @@
+"""``Ledger``: the Python API of the ledger, and all the CLI talks to.
+
+An append goes through one pipeline whoever calls it: under the log's write
+lock, load the state at the head and run ``engine.pipeline.fold_batch``
+(idempotency, validation, fold, liquidation engine after each mark). Only when
+every event passed are they appended, in one transaction: a rejected batch
+stores nothing. Reads replay (``ledger.replay``), compliance runs re-decide
+(``ledger.compliance``), and the read models shape what is printed
+(``ledger.reports``); this facade composes them over one store.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from attrs import asdict, frozen
+from sqlalchemy.exc import DBAPIError
+
+from ledger.app import ingest
+from ledger.app.clock import Clock, system_clock
+from ledger.app.params_files import read_params_file
+from ledger.compliance import audit as audit_run
+from ledger.compliance import explain as explain_run
+from ledger.compliance import whatif as whatif_run
+from ledger.domain import events as ev
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX
+from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
+from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.pipeline import BatchOutcome, Located, fold_batch
+from ledger.errors import InvalidBatch, InvalidEvent
+from ledger.replay import account as account_replay
+from ledger.replay import load
+from ledger.reports import balances as balance_report
+from ledger.reports import export as export_files
+from ledger.reports import history as history_report
+from ledger.reports import reconcile as reconciliation
+from ledger.store import EventStore, StoredEvent, VerifyReport, Writer, open_store
+from rules import registry
+
+__all__ = ["Ledger", "AppendResult", "DEFAULT_URL"]
+
+_log = logging.getLogger("ledger")
+
+DEFAULT_URL = "sqlite:///ledger.db"
+
+Progress = Callable[[int], None]
+
+
+@frozen
+class AppendResult:
+    appended: int
+    skipped: int
+    engine_events: int
+    head_seq: int
+
+
+class Ledger:
+    """One ledger database. Open with ``Ledger.open(url)``; ``init()`` once."""
+
+    def __init__(self, store: EventStore, clock: Clock = system_clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._warm: tuple[int, str, LedgerState, LiquidationIndex] | None = None
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock) -> Ledger:
+        """The ledger at ``url`` (SQLite or PostgreSQL; ``memory://`` for an in-memory one that dies with the process)."""
+        return cls(open_store(url), clock)
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    def init(self) -> None:
+        """Create or upgrade the schema (Alembic ``upgrade head``); safe to repeat."""
+        self.store.initialise()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------
+    def ingest_file(self, path: str | Path, *, progress: Progress | None = None) -> AppendResult:
+        """Ingest a JSON Lines file atomically: every line, or nothing.
+
+        The file is streamed in chunks inside one transaction (bounded memory);
+        ``progress`` is called with the number of bytes read as it goes.
+        """
+        self.store.require_schema()
+        errors: list[InvalidEvent] = []
+        appended = skipped = engine_made = 0
+        with self._writing() as (writer, state, index):
+            recorded_at = format_time(self.clock())
+            for chunk in ingest.chunks(path, errors, progress):
+                outcome = _fold_and_append(writer, state, index, chunk, recorded_at)
+                appended += len(outcome.to_append) - outcome.engine_made
+                skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
+            if errors:
+                raise InvalidBatch(errors)
+        return AppendResult(appended, skipped, engine_made, self._head_seq_after_append())
+
+    def append(
+        self, events: Iterable[ev.Event], *, expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        """Append ingested-type events (validated, engine run), atomically."""
+        return self.append_located([(f"event {e.id}", e) for e in events], expected_versions=expected_versions)
+
+    def append_located(
+        self, records: Sequence[Located], *, expected_versions: Mapping[str, int] | None = None
+    ) -> AppendResult:
+        self.store.require_schema()
+        with self._writing() as (writer, state, index):
+            writer.check_expected(expected_versions)
+            outcome = _fold_and_append(writer, state, index, records, format_time(self.clock()))
+        appended = len(outcome.to_append) - outcome.engine_made
+        return AppendResult(appended, outcome.skipped, outcome.engine_made, self._head_seq_after_append())
+
+    def _head_seq_after_append(self) -> int:
+        assert self._warm is not None, "an append leaves its state warm"
+        return self._warm[0]
+
+    @contextmanager
+    def _writing(self) -> Iterator[tuple[Writer, LedgerState, LiquidationIndex]]:
+        """A write transaction with the state (and liquidation index) at its head.
+
+        The state and index stay warm in memory between appends of this
+        process, and are reused while the log's head is still the one they
+        were left at; any failure drops them, as the batch may have been
+        folded in part.
+        """
+        with self.store.writer() as writer:
+            warm, self._warm = self._warm, None
+            if warm is not None and warm[:2] == (writer.head_seq, writer.head_hash):
+                state, index = warm[2], warm[3]
+            else:
+                state, index = load.state_at(self.store, writer.head_seq), LiquidationIndex()
+            assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
+            yield writer, state, index
+            head = (writer.head_seq, writer.head_hash)
+            crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, ACCOUNT_STREAM_PREFIX)
+        self._warm = (*head, state, index)
+        self._cache(state, head[1], crossed)
+
+    def _cache(self, state: LedgerState, head_hash: str, crossed_streams: Mapping[str, int]) -> None:
+        """Write the snapshots now due. They are a cache: after a committed append, failing is only a warning."""
+        try:
+            load.write_snapshot_if_due(self.store, state, head_hash)
+            account_replay.write_account_snapshots(self.store, state, head_hash, crossed_streams)
+        except DBAPIError as exc:
+            _log.warning("snapshot at #%s not written (the append itself is committed): %s", state.seq, exc)
+
+    # -- reading: state -----------------------------------------------------
+    def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress: Progress | None = None) -> LedgerState:
+        """Replayed state after event ``seq``, or as of business time ``as_of``, or at the head."""
+        return load.state_at(self.store, self._point(as_of, seq), progress=progress)
+
+    def account(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> LedgerState:
+        """One account (and the markets it touched) after event ``seq`` or as of ``as_of``, replayed from its own stream.
+
+        The cost is that of the account's events since its last snapshot, however
+        long the log is; the figures equal those of ``state()`` for this account.
+        """
+        return account_replay.account_at(self.store, name, self._point(as_of, seq))
+
+    def _point(self, as_of: datetime | None, seq: int | None) -> int | None:
+        """The sequence number a read stops at: ``seq``, cut to business time ``as_of``; None for the head."""
+        self.store.require_schema()
+        if as_of is not None:
+            upto = load.seq_for_time(self.store, as_of)
+            seq = upto if seq is None else min(seq, upto)
+        return seq
+
+    def head_seq(self) -> int:
+        """Sequence number of the last stored event (0 for an empty log)."""
+        self.store.require_schema()
+        return self.store.head()[0]
+
+    def has_account(self, name: str) -> bool:
+        """Whether any event of account ``name`` is stored."""
+        return self.store.stream_version(ACCOUNT_STREAM_PREFIX + name) > 0
+
+    def events(self, *, types: Sequence[str] | None = None, upto_seq: int | None = None) -> Iterable[StoredEvent]:
+        return self.store.read(types=types, upto_seq=upto_seq)
+
+    def engine_events(
+        self, account: str | None = None, types: Sequence[str] = tuple(sorted(ev.ENGINE_TYPES))
+    ) -> list[tuple[StoredEvent, Any]]:
+        """The liquidation engine's events (of ``types``), oldest first, optionally for one account."""
+        rows = []
+        for row in self.store.read(types=list(types)):
+            event = row.event()
+            if account is None or event.account == account:  # type: ignore[attr-defined]
+                rows.append((row, event))
+        return rows
+
+    def liquidations(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Liquidation]]:
+        return self.engine_events(account, ["liquidation"])
+
+    def verify(self) -> VerifyReport:
+        self.store.require_schema()
+        return self.store.verify()
+
+    def snapshot(self) -> bool:
+        """Snapshot the head now, the ledger and every account (normally done as appends go)."""
+        state = load.state_at(self.store)
+        if state.seq == 0:
+            return False
+        row = self.store.row_at(state.seq)  # the state's own point: others may append meanwhile
+        assert row is not None, "the state's last event is stored"
+        written = load.write_snapshot_if_due(self.store, state, row.hash, force=True)
+        versions = self.store.stream_versions(ACCOUNT_STREAM_PREFIX, upto_seq=state.seq)
+        account_replay.write_account_snapshots(self.store, state, row.hash, versions)
+        return written
+
+    # -- reading: reports (what the CLI prints) -----------------------------
+    def balances(
+        self, *, as_of: datetime | None = None, seq: int | None = None, account: str | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """The contract's balances report, replayed after ``seq`` or as of ``as_of`` (or at the head)."""
+        report = balance_report.balances(self.state(as_of=as_of, seq=seq, progress=progress), account)
+        if as_of is not None:
+            report["as_of"] = format_time(as_of)
+        return report
+
+    def account_balances(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> dict[str, Any]:
+        """One account's balances report from its own stream (no system balances; no account if it has no events by then)."""
+        report = balance_report.balances(self.account(name, as_of=as_of, seq=seq), name, system=False)
+        if as_of is not None:
+            report["as_of"] = format_time(as_of)
+        return report
+
+    def liquidation_records(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Liquidations as the contract prints them, oldest first."""
+        return [balance_report.liquidation_record(row, event) for row, event in self.engine_events(account, ["liquidation"])]
+
+    def bankruptcy_records(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Bankruptcies as the contract prints them, oldest first."""
+        return [balance_report.bankruptcy_record(row, event) for row, event in self.engine_events(account, ["bankruptcy"])]
+
+    def rules_report(self, progress: Progress | None = None) -> dict[str, Any]:
+        """Registered rule versions and the activation history."""
+        summaries = {name: rule.summary for name, rule in registry.REGISTRY.items()}
+        return balance_report.rules_report(self.state(progress=progress), summaries)
+
+    def history(
+        self, account: str, *, start: datetime | None = None, end: datetime | None = None,
+        known_at: datetime | None = None, progress: Progress | None = None,
+    ) -> list[dict[str, Any]]:
+        """An account's events with running figures; ``InvalidEvent`` if the ledger has no such account."""
+        self.store.require_schema()
+        rows = history_report.account_history(self.store, account, start=start, end=end, known_at=known_at,
+                                              progress=progress)
+        if not rows and not self.has_account(account):
+            raise InvalidEvent("no such account in the ledger", where=f"account {account}")
+        return rows
+
+    def reconcile(
+        self, statement: str | Path, *, as_of: datetime | None = None, tolerance: Decimal = Decimal(0),
+        include_system: bool = False, progress: Progress | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(statement lines, breaks) of the ledger against a CSV statement (``account,asset,balance``)."""
+        lines = reconciliation.read_statement(statement)
+        state = self.state(as_of=as_of, progress=progress)
+        return len(lines), [asdict(b) for b in reconciliation.reconcile(state, lines, tolerance, include_system)]
+
+    def export(self, out: Path, fmt: str, progress: Progress | None = None) -> dict[str, int]:
+        """Write the events and the replayed balances as Parquet or CSV files into ``out``; row counts."""
+        state = self.state()
+        return export_files.export(self.store, state, out, fmt, progress)
+
+    # -- compliance ------------------------------------------------------------
+    def audit(self, *, exhaustive: bool = False, progress: Progress | None = None) -> audit_run.AuditReport:
+        """Replay everything from scratch and prove it (``ledger.compliance.audit``)."""
+        self.store.require_schema()
+        return audit_run.audit(self.store, progress, exhaustive=exhaustive)
+
+    def explain(self, event_id: str) -> dict[str, Any]:
+        """Why the engine made a liquidation or bankruptcy: the figures and the formula, as JSON-ready data."""
+        self.store.require_schema()
+        return explain_run.explain(self.store, event_id)
+
+    def whatif(
+        self, version: str, *, params: Mapping[str, Any] | None = None, params_file: str | Path | None = None,
+        start: datetime | None = None, end: datetime | None = None, progress: Progress | None = None,
+    ) -> whatif_run.WhatIf:
+        """Real history replayed under another rule version, side by side with what happened; nothing written."""
+        self.store.require_schema()
+        if params_file is not None:
+            params = read_params_file(params_file)
+        return whatif_run.whatif(self.store, version, params, start=start, end=end, progress=progress)
+
+    def report(
+        self, out: Path, *, comparison: whatif_run.WhatIf | None = None, progress: Progress | None = None,
+    ) -> Path:
+        """Write the HTML compliance report (charts, tables, optionally a what-if) into ``out``; its index page."""
+        from ledger.reports.html import write_report  # matplotlib: loaded only for the report
+
+        self.store.require_schema()
+        return write_report(self.store, out, comparison.to_json() if comparison is not None else None, progress)
+
+
+def _fold_and_append(
+    writer: Writer, state: LedgerState, index: LiquidationIndex, records: Sequence[Located], recorded_at: str
+) -> BatchOutcome:
+    """One batch of an append: skip stored ids, validate and fold (engine included), insert what is new."""
+    stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
+    outcome = fold_batch(state, records, stored, index=index)
+    writer.append_new(outcome.to_append, recorded_at)
+    return outcome

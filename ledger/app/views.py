@@ -1,0 +1,12 @@
+"""Pure shapers of what the facade returns, for callers that print it (the CLI).
+
+Re-exported from the read models so that the CLI, which talks to the app only,
+renders exactly what the reports define.
+"""
+
+from __future__ import annotations
+
+from ledger.compliance.explain import render_text as render_explanation
+from ledger.reports.balances import balance_rows
+
+__all__ = ["balance_rows", "render_explanation"]

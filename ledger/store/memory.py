@@ -1,0 +1,242 @@
+"""The in-memory twin of the SQL store: the same protocol, the same answers, no database.
+
+For tests and for tooling that wants a ledger without a file (a what-if
+sandbox, a generated history). It keeps the SQL store's guarantees that do not
+need a database: a write lock (one writer at a time), all-or-nothing batches,
+unique event ids and stream versions, the hash chain. It holds nothing the
+process does not, so it is never a place to keep a real log. The contract test
+suite (``tests/test_store_contract.py``) runs the same cases against it, SQLite
+and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from ledger.domain.events import Event
+from ledger.errors import ConcurrencyConflict, NotInitialised
+from ledger.store.hashchain import GENESIS
+from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
+from ledger.store.writer import Writer
+
+__all__ = ["MemoryEventStore", "MemorySnapshots"]
+
+
+class _Log:
+    """The rows, and the two unique indexes the SQL table has."""
+
+    def __init__(self) -> None:
+        self.rows: list[StoredEvent] = []
+        self.by_id: dict[str, StoredEvent] = {}
+        self.streams: dict[str, list[StoredEvent]] = {}
+
+    def add(self, rows: Sequence[StoredEvent]) -> None:
+        for row in rows:
+            self.rows.append(row)
+            self.by_id[row.event_id] = row
+            self.streams.setdefault(row.stream, []).append(row)
+
+
+class MemoryWriter(Writer):
+    """Stages rows; the store adds them to the log when the transaction ends without an error."""
+
+    def __init__(self, log: _Log) -> None:
+        self._log = log
+        self.staged: list[StoredEvent] = []
+        head = log.rows[-1] if log.rows else None
+        super().__init__(head.seq if head else 0, head.hash if head else GENESIS)
+
+    def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
+        staged = {row.event_id: row for row in self.staged}
+        found = {}
+        for event_id in event_ids:
+            row = staged.get(event_id) or self._log.by_id.get(event_id)
+            if row is not None:
+                found[event_id] = row
+        return found
+
+    def _current_versions(self, streams: list[str]) -> dict[str, int]:
+        found = {stream: rows[-1].stream_version for stream in streams if (rows := self._log.streams.get(stream))}
+        for row in self.staged:
+            if row.stream in found or row.stream in streams:
+                found[row.stream] = max(found.get(row.stream, 0), row.stream_version)
+        return found
+
+    def _insert(self, rows: Iterable[Row]) -> None:
+        taken_ids = {row.event_id for row in self.staged}
+        taken_versions = {(row.stream, row.stream_version) for row in self.staged}
+        batch = []
+        for row in rows:
+            stored = StoredEvent(*row)
+            clash = (stored.event_id in taken_ids or stored.event_id in self._log.by_id
+                     or (stored.stream, stored.stream_version) in taken_versions
+                     or stored.stream_version <= len(self._log.streams.get(stored.stream, ())))
+            if clash:
+                raise ConcurrencyConflict.refused_by_database(
+                    stored.stream, f"unique key violated by event {stored.event_id} ({stored.stream} v{stored.stream_version})"
+                )
+            taken_ids.add(stored.event_id)
+            taken_versions.add((stored.stream, stored.stream_version))
+            batch.append(stored)
+        self.staged.extend(batch)
+
+
+class MemorySnapshots:
+    """The snapshot cache in a list; hashes are checked against the twin's log as the SQL cache does."""
+
+    def __init__(self, log: _Log) -> None:
+        self._log = log
+        self._rows: list[tuple[int, str, int, str, int, str]] = []
+        """(id, scope, seq, event_hash, format, state)"""
+
+    def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
+        for scope, state in rows:
+            self._rows.append((len(self._rows) + 1 if not self._rows else self._rows[-1][0] + 1, scope, seq, event_hash, fmt, state))
+
+    def prune(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
+        mine = [r for r in self._rows if r[1] == scope]
+        kept = {r[0] for r in sorted(mine, key=lambda r: (r[2], r[0]), reverse=True)[:keep_newest]}
+        firsts: dict[int, int] = {}
+        for r in mine:
+            span = r[2] // keep_one_per
+            firsts[span] = min(firsts.get(span, r[0]), r[0])
+        kept |= set(firsts.values())
+        doomed = {r[0] for r in mine if r[0] not in kept}
+        self._rows = [r for r in self._rows if r[0] not in doomed]
+        return len(doomed)
+
+    def with_prefix(self, scope_prefix: str, fmt: int) -> list[tuple[str, int, str]]:
+        found = [r for r in self._rows if r[1].startswith(scope_prefix) and r[4] == fmt]
+        return [(r[1], r[2], r[5]) for r in sorted(found, key=lambda r: (r[2], r[0]))]
+
+    def of_scope(self, scope: str, fmt: int) -> list[tuple[int, str]]:
+        found = [r for r in self._rows if r[1] == scope and r[4] == fmt]
+        return [(r[2], r[5]) for r in sorted(found, key=lambda r: (r[2], r[0]))]
+
+    def latest_seq(self, scope: str, fmt: int) -> int:
+        return max((r[2] for r in self._rows if r[1] == scope and r[4] == fmt), default=0)
+
+    def latest(self, scope: str, fmt: int, upto_seq: int | None = None) -> tuple[int, str] | None:
+        found = [r for r in self._rows if r[1] == scope and r[4] == fmt and (upto_seq is None or r[2] <= upto_seq)]
+        for r in sorted(found, key=lambda r: r[2], reverse=True)[:3]:
+            if 0 < r[2] <= len(self._log.rows) and self._log.rows[r[2] - 1].hash == r[3]:
+                return r[2], r[5]
+        return None
+
+
+class MemoryEventStore:
+    """The log in this process's memory (see the module docstring)."""
+
+    url = "memory://"
+    dialect = "memory"
+
+    def __init__(self) -> None:
+        self._log = _Log()
+        self._lock = threading.Lock()
+        self._initialised = False
+        self.snapshots = MemorySnapshots(self._log)
+
+    def initialise(self) -> None:
+        self._initialised = True
+
+    def close(self) -> None:
+        """Nothing to release: the log lives as long as this object."""
+
+    def require_schema(self) -> None:
+        if not self._initialised:
+            raise NotInitialised("the in-memory store is not initialised: call init() first")
+
+    @contextmanager
+    def writer(self) -> Iterator[MemoryWriter]:
+        with self._lock:
+            writer = MemoryWriter(self._log)
+            yield writer
+            self._log.add(writer.staged)  # only reached when the transaction's body raised nothing
+
+    def append(
+        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        with self.writer() as w:
+            return w.append(batch, recorded_at, expected_versions)
+
+    def head(self) -> tuple[int, str]:
+        rows = self._log.rows
+        return (rows[-1].seq, rows[-1].hash) if rows else (0, GENESIS)
+
+    def stream_version(self, stream: str) -> int:
+        rows = self._log.streams.get(stream)
+        return rows[-1].stream_version if rows else 0
+
+    def read(
+        self,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
+        upto_at: str | None = None,
+        known_at: str | None = None,
+        types: Sequence[str] | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[StoredEvent]:
+        wanted = set(types) if types else None
+        for row in self._log.rows[after_seq:upto_seq]:
+            if upto_at is not None and row.at > upto_at:
+                continue
+            if known_at is not None and row.recorded_at > known_at:
+                continue
+            if wanted is None or row.type in wanted:
+                yield row
+
+    def read_batches(
+        self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000
+    ) -> Iterator[list[tuple[int, str, int, str]]]:
+        rows = self._log.rows[after_seq:upto_seq]
+        for start in range(0, len(rows), batch_size):
+            yield [(r.seq, r.type, r.schema_version, r.payload) for r in rows[start:start + batch_size]]
+
+    def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
+        rows = self._log.rows
+        return {seq: (rows[seq - 1].event_id, rows[seq - 1].at) for seq in set(seqs) if 0 < seq <= len(rows)}
+
+    def read_stream(self, stream: str, *, after_version: int = 0, upto_seq: int | None = None) -> Iterator[StoredEvent]:
+        for row in self._log.streams.get(stream, [])[after_version:]:
+            if upto_seq is None or row.seq <= upto_seq:
+                yield row
+
+    def stream_versions(self, prefix: str, upto_seq: int | None = None) -> dict[str, int]:
+        found = {}
+        for stream, rows in self._log.streams.items():
+            if stream.startswith(prefix):
+                versions = [r.stream_version for r in rows if upto_seq is None or r.seq <= upto_seq]
+                if versions:
+                    found[stream] = versions[-1]
+        return found
+
+    def stream_names(self, prefix: str) -> list[str]:
+        return sorted(stream for stream in self._log.streams if stream.startswith(prefix))
+
+    def row_at(self, seq: int) -> StoredEvent | None:
+        rows = self._log.rows
+        return rows[seq - 1] if 0 < seq <= len(rows) else None
+
+    def stream_row(self, stream: str, version: int) -> StoredEvent | None:
+        rows = self._log.streams.get(stream, [])
+        return rows[version - 1] if 0 < version <= len(rows) else None
+
+    def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None:
+        for row in reversed(self._log.streams.get(stream, [])):
+            if upto_seq is None or row.seq <= upto_seq:
+                return row
+        return None
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        return self._log.by_id.get(event_id)
+
+    def last_seq_at_or_before(self, at: str) -> int:
+        """Business time never decreases along the log: a binary search, as on the SQL store."""
+        return bisect.bisect_right([row.at for row in self._log.rows], at)
+
+    def verify(self) -> VerifyReport:
+        return verify_rows(self._log.rows)

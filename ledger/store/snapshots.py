@@ -1,0 +1,105 @@
+"""The snapshot cache: folded state saved at a point of the log, so a replay need not start from the first event.
+
+Snapshots are a cache, never the truth: each records the hash of the event it
+was taken after, and is used only while that event still carries that hash;
+the audit compares every one with the full replay. Old whole-state snapshots
+are thinned (``prune``) so the cache cannot outgrow the log.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from sqlalchemy import Engine, func, select
+
+from ledger.store.schema import events, snapshots
+
+__all__ = ["SnapshotCache", "SqlSnapshots"]
+
+_CHUNK = 500
+
+
+class SnapshotCache(Protocol):
+    """What the read side needs of a snapshot store; states are opaque text (``domain.snapshot`` formats them)."""
+
+    def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
+        """Several snapshots ((scope, state) pairs) of one point of the log, at once."""
+
+    def prune(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
+        """Drop snapshots of ``scope`` but the newest few and the first in each span of ``keep_one_per`` events."""
+
+    def latest(self, scope: str, fmt: int, upto_seq: int | None = None) -> tuple[int, str] | None:
+        """(seq, state) of the newest snapshot of ``scope`` at or before ``upto_seq`` whose event hash still matches."""
+
+    def latest_seq(self, scope: str, fmt: int) -> int:
+        """Sequence number of the newest snapshot of ``scope`` (0 when none)."""
+
+    def of_scope(self, scope: str, fmt: int) -> list[tuple[int, str]]:
+        """Every snapshot of ``scope`` in ``fmt``: (seq, state), by seq."""
+
+    def with_prefix(self, scope_prefix: str, fmt: int) -> list[tuple[str, int, str]]:
+        """Every snapshot whose scope starts with ``scope_prefix``: (scope, seq, state), by seq."""
+
+
+class SqlSnapshots:
+    """The cache in the ``snapshots`` table, beside the log it caches."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(snapshots.insert(), [
+                    {"scope": scope, "seq": seq, "event_hash": event_hash, "format": fmt, "state": state} for scope, state in rows
+                ])
+
+    def prune(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
+        """See ``SnapshotCache.prune``: what is kept bounds any as-of replay to ``keep_one_per`` events after its snapshot."""
+        s = snapshots.c
+        newest = select(s.id).where(s.scope == scope).order_by(s.seq.desc(), s.id.desc()).limit(keep_newest)
+        firsts = select(func.min(s.id)).where(s.scope == scope).group_by(s.seq // keep_one_per)
+        with self.engine.begin() as conn:
+            kept = {r[0] for r in conn.execute(newest)} | {r[0] for r in conn.execute(firsts)}
+            doomed = [r[0] for r in conn.execute(select(s.id).where(s.scope == scope)) if r[0] not in kept]
+            for start in range(0, len(doomed), _CHUNK):
+                conn.execute(snapshots.delete().where(s.id.in_(doomed[start:start + _CHUNK])))
+        return len(doomed)
+
+    def with_prefix(self, scope_prefix: str, fmt: int) -> list[tuple[str, int, str]]:
+        query = (
+            select(snapshots.c.scope, snapshots.c.seq, snapshots.c.state)
+            .where(snapshots.c.scope.startswith(scope_prefix, autoescape=True), snapshots.c.format == fmt)
+            .order_by(snapshots.c.seq, snapshots.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(r.scope, r.seq, r.state) for r in conn.execute(query)]
+
+    def of_scope(self, scope: str, fmt: int) -> list[tuple[int, str]]:
+        query = (
+            select(snapshots.c.seq, snapshots.c.state)
+            .where(snapshots.c.scope == scope, snapshots.c.format == fmt)
+            .order_by(snapshots.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return [(r.seq, r.state) for r in conn.execute(query)]
+
+    def latest_seq(self, scope: str, fmt: int) -> int:
+        query = select(func.max(snapshots.c.seq)).where(snapshots.c.scope == scope, snapshots.c.format == fmt)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def latest(self, scope: str, fmt: int, upto_seq: int | None = None) -> tuple[int, str] | None:
+        query = (
+            select(snapshots.c.seq, snapshots.c.state, snapshots.c.event_hash)
+            .where(snapshots.c.scope == scope, snapshots.c.format == fmt)
+            .order_by(snapshots.c.seq.desc())
+        )
+        if upto_seq is not None:
+            query = query.where(snapshots.c.seq <= upto_seq)
+        with self.engine.connect() as conn:
+            for snap in conn.execute(query.limit(3)):
+                stored = conn.execute(select(events.c.hash).where(events.c.seq == snap.seq)).scalar()
+                if stored == snap.event_hash:
+                    return snap.seq, snap.state
+        return None

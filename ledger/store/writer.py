@@ -1,0 +1,128 @@
+"""The append half of a store: one write transaction holding the log's lock.
+
+Every row's hash depends on the row before it, so appends are serialised: a
+writer reads the head under the lock, numbers, versions and chains the new
+rows, and hands them to its backend to insert. What is the same on every
+backend lives here (versions, the chain, idempotency through
+``domain.idempotency``, expected-version checks); a backend supplies three
+look-ups and the insert.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from ledger.domain.codec import SCHEMA_VERSION, encode_payload
+from ledger.domain.events import Event, stream_of
+from ledger.domain.idempotency import NewEvents
+from ledger.domain.timefmt import format_time
+from ledger.errors import ConcurrencyConflict
+from ledger.store.hashchain import chain_hash
+from ledger.store.records import Row, StoredEvent
+
+__all__ = ["Writer"]
+
+
+class Writer(ABC):
+    """A write transaction holding the log's lock: read the head, check, append."""
+
+    def __init__(self, head_seq: int, head_hash: str) -> None:
+        self.head_seq, self.head_hash = head_seq, head_hash
+        self._versions: dict[str, int] = {}
+        self._versions_at_start: dict[str, int] = {}
+        """each stream's version when this transaction first looked at it"""
+
+    # -- what a backend supplies ----------------------------------------------
+    @abstractmethod
+    def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
+        """Stored rows for any of these (distinct) ids."""
+
+    @abstractmethod
+    def _current_versions(self, streams: list[str]) -> dict[str, int]:
+        """Current version of each of these streams that has events (the others are absent)."""
+
+    @abstractmethod
+    def _insert(self, rows: Iterable[Row]) -> None:
+        """Insert the rows, streamed as they are built; ``ConcurrencyConflict`` if a unique key refuses one."""
+
+    # -- shared ---------------------------------------------------------------
+    def existing(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
+        """Stored rows for any of these ids."""
+        return self._stored(list(dict.fromkeys(event_ids)))
+
+    def stream_version(self, stream: str) -> int:
+        if stream not in self._versions:
+            self._prefetch_versions({stream})
+        return self._versions[stream]
+
+    def streams_crossing(self, every: int, prefix: str = "") -> dict[str, int]:
+        """Streams (starting with ``prefix``) whose version passed a multiple of ``every`` in this transaction, with it."""
+        start = self._versions_at_start
+        return {
+            stream: version for stream, version in self._versions.items()
+            if stream.startswith(prefix) and version // every > start[stream] // every
+        }
+
+    def check_expected(self, expected_versions: Mapping[str, int] | None) -> None:
+        """``ConcurrencyConflict`` unless every named stream is at the expected version."""
+        for stream, expected in (expected_versions or {}).items():
+            actual = self.stream_version(stream)
+            if actual != expected:
+                raise ConcurrencyConflict(stream, expected, actual)
+
+    def append(
+        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        """Append new events (idempotent on id); refuse stale expected versions."""
+        self.check_expected(expected_versions)
+        stored = {event_id: row.event() for event_id, row in self.existing(e.id for e in batch).items()}
+        new = NewEvents(stored)
+        fresh = [event for event in batch if new.is_new(event)]
+        return [StoredEvent(*row) for row in self._append_rows(fresh, recorded_at)]
+
+    def append_new(self, batch: Sequence[Event], recorded_at: str) -> int:
+        """Insert events the caller has already checked are not stored; returns how many.
+
+        The hot path of every append: rows are built as plain tuples and handed
+        to the backend in one statement (``executemany``, or ``COPY``).
+        """
+        return len(self._append_rows(batch, recorded_at))
+
+    def _append_rows(self, batch: Sequence[Event], recorded_at: str) -> list[Row]:
+        streams = [stream_of(event) for event in batch]
+        self._prefetch_versions(set(streams))
+        rows: list[Row] = []
+        if batch:
+            self._insert(self._rows(batch, streams, recorded_at, rows))
+        return rows
+
+    def _rows(self, batch: Sequence[Event], streams: list[str], recorded_at: str, into: list[Row]) -> Iterator[Row]:
+        """The batch's rows, each numbered, versioned and chained to the one before.
+
+        Yielded one by one as they are built (and kept in ``into``), so the
+        database takes each row while the next is encoded and hashed: on
+        PostgreSQL the server indexes the ``COPY`` stream on its own core.
+        """
+        versions, seq, head = self._versions, self.head_seq, self.head_hash
+        last_at, at_text = None, ""
+        for event, stream in zip(batch, streams):
+            version = versions[stream] + 1
+            versions[stream] = version
+            seq += 1
+            if event.at != last_at:  # events come in bursts at one time (both sides of a fill)
+                last_at, at_text = event.at, format_time(event.at)
+            payload = encode_payload(event)
+            head = chain_hash(head, seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at_text, recorded_at, payload)
+            row = (seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at_text, recorded_at, payload, head)
+            into.append(row)
+            yield row
+        self.head_seq, self.head_hash = seq, head
+
+    def _prefetch_versions(self, streams: set[str]) -> None:
+        """Current versions of the batch's streams, in a few look-ups rather than one each."""
+        missing = sorted(streams - set(self._versions))
+        if missing:
+            found = self._current_versions(missing)
+            for stream in missing:
+                self._versions[stream] = self._versions_at_start[stream] = found.get(stream, 0)

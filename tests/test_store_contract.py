@@ -1,0 +1,206 @@
+"""The event store contract: one suite, run on the in-memory twin, SQLite and a real PostgreSQL server.
+
+Whatever the backend, appends get a gapless global sequence and per-stream
+versions; a stale expected version or a reused id with other content refuses
+the whole batch and stores nothing; an equal repeat is a no-op; a writer that
+slipped past the lock is stopped by the unique keys; reads cut by sequence,
+business time, recorded time and type; the chain verifies; the snapshot cache
+hands back only snapshots whose event still carries their hash. (Eventsourcing
+tests its recorders the same way: one set of cases, one subclass per backend.)
+What only a database can do (refuse UPDATE and DELETE itself, catch tampering
+behind the ledger's back) is in ``test_event_store.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from ledger import ConcurrencyConflict, DuplicateEventConflict
+from ledger.domain.codec import encode_payload
+from ledger.store import EventStore
+from ledger.store.memory import MemoryEventStore
+from ledger.store.sql import SqlEventStore
+from tests.builders import deposit, listed, mark, trade
+from tests.conftest import fresh_pg_database
+
+RECORDED = "2026-01-01T00:00:00.000000Z"
+LATER = "2026-01-02T00:00:00.000000Z"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request, tmp_path) -> Iterator[EventStore]:
+    """An initialised, empty store on each backend."""
+    if request.param == "memory":
+        opened: EventStore = MemoryEventStore()
+        urls: Iterator[str] = iter(())
+    elif request.param == "sqlite":
+        opened = SqlEventStore.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+        urls = iter(())
+    else:
+        urls = fresh_pg_database(request.getfixturevalue("pg_admin_url"))
+        opened = SqlEventStore.open(next(urls))
+    opened.initialise()
+    try:
+        yield opened
+    finally:
+        opened.close()
+        for _ in urls:  # drops the PostgreSQL database
+            pass
+
+
+def store_of(store: EventStore) -> EventStore:
+    return store
+
+
+def seed(store: EventStore) -> None:
+    store.append([listed(), deposit("alice", "100", t=1), deposit("bob", "50", t=2), mark("60000", t=3)], RECORDED)
+
+
+def count(store: EventStore) -> int:
+    return sum(1 for _ in store.read())
+
+
+def test_appends_get_a_gapless_global_sequence_and_per_stream_versions(store):
+    seed(store)
+    rows = list(store.read())
+    assert [r.seq for r in rows] == [1, 2, 3, 4]
+    assert [(r.stream, r.stream_version) for r in rows] == [
+        ("market:BTC-PERP", 1), ("account:alice", 1), ("account:bob", 1), ("market:BTC-PERP", 2)
+    ]
+    assert [r.event() for r in rows][1] == deposit("alice", "100", t=1)
+
+
+def test_a_stale_expected_stream_version_is_a_conflict_and_stores_nothing(store):
+    seed(store)
+    with pytest.raises(ConcurrencyConflict, match="account:alice.* version 1, the append expected 0"):
+        store.append([deposit("alice", "5", t=4), deposit("carol", "5", t=4)], RECORDED, {"account:alice": 0})
+    assert count(store) == 4
+    store.append([deposit("alice", "5", t=4)], RECORDED, {"account:alice": 1})
+    assert store.stream_version("account:alice") == 2
+
+
+def test_reappending_the_same_event_is_a_no_op(store):
+    seed(store)
+    assert store.append([deposit("alice", "100", t=1)], RECORDED) == []
+    assert count(store) == 4
+
+
+def test_the_same_id_with_other_content_is_refused_and_nothing_is_stored(store):
+    seed(store)
+    changed = deposit("alice", "101", t=1, id="d-alice-1")
+    with pytest.raises(DuplicateEventConflict, match="event d-alice-1: id is already stored with different content"):
+        store.append([deposit("carol", "1", t=5), changed], RECORDED)
+    assert count(store) == 4
+
+
+def test_a_writer_with_a_stale_view_hits_the_constraint_and_stores_nothing(store):
+    """If the lock ever failed, the append path itself turns the database's refusal into a conflict."""
+    seed(store)
+    with pytest.raises(ConcurrencyConflict, match="database refused the batch.*nothing was stored"):
+        with store.writer() as writer:
+            writer._versions["account:alice"] = 0  # as if another writer's append were unseen
+            writer.append_new([deposit("carol", "1", t=5), deposit("alice", "5", t=5)], RECORDED)
+    assert count(store) == 4 and store.verify().ok
+
+
+def test_verify_passes_on_an_untouched_log(store):
+    seed(store)
+    report = store.verify()
+    assert report.ok and report.events_checked == 4
+
+
+def test_reading_cuts_by_sequence_business_time_and_type(store):
+    seed(store)
+    assert [r.seq for r in store.read(upto_seq=2)] == [1, 2]
+    assert [r.seq for r in store.read(after_seq=2)] == [3, 4]
+    assert [r.type for r in store.read(types=["mark"])] == ["mark"]
+    assert store.last_seq_at_or_before("2024-08-05T00:02:00.000000Z") == 3
+
+
+def test_the_replay_read_gives_bare_rows_and_identities_on_request(store):
+    """``read_batches`` leaves out event id and time; ``identities`` answers them for any rows asked."""
+    store.append([deposit(f"acct{n}", "1", t=1 + n // 400, id=f"dep-{n}") for n in range(1200)], RECORDED)
+    batches = list(store.read_batches(after_seq=100, upto_seq=1150, batch_size=500))
+    assert [len(b) for b in batches] == [500, 500, 50]
+    rows = [row for batch in batches for row in batch]
+    assert rows[0][:3] == (101, "deposit", 1) and rows[0][3] == '{"account":"acct100","amount":"1","asset":"USD"}'
+    asked = [1, 700, 1200, 5000, *range(600, 1200)]  # more than one query's worth; 5000 is not stored
+    found = store.identities(asked)
+    assert sorted(found) == sorted({s for s in asked if s <= 1200})
+    stored = {r.seq: (r.event_id, r.at) for r in store.read()}
+    assert all(found[seq] == stored[seq] for seq in found)
+    assert found[700] == ("dep-699", "2024-08-05T00:02:00.000000Z")  # t = 1 + 699 // 400
+
+
+def test_a_failed_write_transaction_stores_nothing(store):
+    """All or nothing: rows appended inside a writer whose body then fails are not kept."""
+    seed(store)
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.writer() as writer:
+            writer.append_new([deposit("carol", "1", t=5)], RECORDED)
+            raise RuntimeError("boom")
+    assert count(store) == 4 and store.head()[0] == 4 and store.verify().ok
+
+
+def test_the_head_and_point_reads_agree_with_the_rows(store):
+    seed(store)
+    rows = list(store.read())
+    assert store.head() == (4, rows[-1].hash)
+    assert store.row_at(2) == rows[1] and store.row_at(99) is None
+    assert store.get("d-bob-2") == rows[2] and store.get("nope") is None
+    assert store.stream_row("market:BTC-PERP", 2) == rows[3] and store.stream_row("market:BTC-PERP", 3) is None
+    assert store.last_in_stream("market:BTC-PERP") == rows[3]
+    assert store.last_in_stream("market:BTC-PERP", upto_seq=3) == rows[0]
+    assert store.last_in_stream("account:nobody") is None
+
+
+def test_streams_are_read_by_version_and_listed_by_prefix(store):
+    seed(store)
+    store.append([deposit("alice", "5", t=4), trade("alice", "buy", "1", "60000", t=5)], RECORDED)
+    assert [r.stream_version for r in store.read_stream("account:alice")] == [1, 2, 3]
+    assert [r.seq for r in store.read_stream("account:alice", after_version=1)] == [5, 6]
+    assert [r.seq for r in store.read_stream("account:alice", upto_seq=5)] == [2, 5]
+    assert store.stream_names("account:") == ["account:alice", "account:bob"]
+    assert store.stream_versions("account:") == {"account:alice": 3, "account:bob": 1}
+    assert store.stream_versions("account:", upto_seq=4) == {"account:alice": 1, "account:bob": 1}
+    assert store.stream_version("account:alice") == 3 and store.stream_version("account:nobody") == 0
+
+
+def test_reads_cut_by_recorded_time_for_what_the_ledger_knew_then(store):
+    seed(store)
+    store.append([deposit("alice", "5", t=4)], LATER)
+    assert [r.seq for r in store.read(known_at=RECORDED)] == [1, 2, 3, 4]
+    assert [r.seq for r in store.read(known_at=LATER)] == [1, 2, 3, 4, 5]
+    assert [r.seq for r in store.read(upto_at="2024-08-05T00:01:00.000000Z")] == [1, 2]
+
+
+def test_rows_carry_the_canonical_payload_and_a_chain_that_verifies(store):
+    seed(store)
+    rows = list(store.read())
+    assert rows[1].payload == encode_payload(deposit("alice", "100", t=1))
+    report = store.verify()
+    assert report.ok and report.events_checked == 4 and report.head_hash == rows[-1].hash
+
+
+def test_the_snapshot_cache_hands_back_only_snapshots_whose_event_still_matches(store):
+    seed(store)
+    head_seq, head_hash = store.head()
+    store.snapshots.save([("ledger", "state-at-4"), ("account:alice", "alice-at-4")], head_seq, head_hash, 1)
+    store.snapshots.save([("ledger", "stale")], 2, "0" * 64, 1)  # its event's hash is not this one
+    assert store.snapshots.latest("ledger", 1) == (4, "state-at-4")
+    assert store.snapshots.latest("ledger", 1, upto_seq=3) is None
+    assert store.snapshots.latest("ledger", 2) is None  # another format
+    assert store.snapshots.latest_seq("ledger", 1) == 4
+    assert store.snapshots.of_scope("ledger", 1) == [(2, "stale"), (4, "state-at-4")]
+    assert store.snapshots.with_prefix("account:", 1) == [("account:alice", 4, "alice-at-4")]
+
+
+def test_pruning_keeps_the_newest_and_one_per_span(store):
+    seed(store)
+    rows = {r.seq: r.hash for r in store.read()}
+    for seq in (1, 2, 3, 4):
+        store.snapshots.save([("ledger", f"s{seq}")], seq, rows[seq], 1)
+    assert store.snapshots.prune("ledger", keep_newest=1, keep_one_per=2) == 1  # spans {1}, {2, 3}, {4}: s3 goes
+    assert [seq for seq, _ in store.snapshots.of_scope("ledger", 1)] == [1, 2, 4]
