@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.run import timed
 from ledger import Ledger
 from ledger.domain.codec import SCHEMA_VERSION, decode_object
-from ledger.domain.timefmt import format_time
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.replay import load as replay
 from ledger.replay.fast_fold import fold_rows
 
@@ -34,7 +34,7 @@ def compare(tmp: Path, source_url: str, report) -> None:
         rows = list(ledger.events())
     events = [decode_object(dict(json.loads(r.payload), type=r.type, id=r.event_id, at=r.at), allowed_types=frozenset({r.type}))
               for r in rows]
-    recorded_at = format_time(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    recorded_at = format_time(datetime(2026, 1, 1, tzinfo=UTC))
 
     url = f"sqlite:///{tmp / 'ours-es.db'}"
     with Ledger.open(url) as ours:

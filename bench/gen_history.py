@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 MARKETS = {"BTC-PERP": ("0.001", 60000), "ETH-PERP": ("0.01", 3000), "SOL-PERP": ("0.1", 150)}
 RATES = {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}
@@ -18,7 +18,7 @@ RATES = {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}
 
 def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = True):
     rng = random.Random(seed)
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     tick = 0
 
     def at() -> str:
@@ -28,7 +28,7 @@ def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = T
         yield {"type": "market_listed", "id": f"m-{market}", "at": at(), "market": market, "settle_asset": "USD", "lot_size": lot}
     if rules:
         yield {"type": "rules_activated", "id": "r-1", "at": at(), "version": "partial-v1",
-               "params": {"liquidation_fee_rate": "0.002", "target_buffer": "0.25", "markets": {m: RATES for m in MARKETS}}}
+               "params": {"liquidation_fee_rate": "0.002", "target_buffer": "0.25", "markets": dict.fromkeys(MARKETS, RATES)}}
     produced = len(MARKETS) + int(rules)
     for a in range(accounts):
         if produced >= n_events:
@@ -49,7 +49,8 @@ def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = T
             produced += 1
         elif roll < 0.20:
             account = f"acct{rng.randrange(accounts):06d}"
-            yield {"type": "deposit", "id": f"d-x{n}", "at": at(), "account": account, "asset": "USD", "amount": f"{rng.randint(10, 5000)}"}
+            yield {"type": "deposit", "id": f"d-x{n}", "at": at(), "account": account, "asset": "USD",
+                   "amount": f"{rng.randint(10, 5000)}"}
             produced += 1
         else:
             buyer, seller = rng.sample(range(accounts), 2)

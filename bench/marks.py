@@ -11,19 +11,19 @@ distressed, timing the liquidations themselves.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position
-from ledger.engine.liquidation import on_mark
 from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.liquidation import on_mark
 from ledger.engine.pipeline import fold_batch
 
 MARKETS = [f"M{i}-PERP" for i in range(10)]
-AT = datetime(2024, 1, 1, tzinfo=timezone.utc)
+AT = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def build(positions: int, distressed: int = 0) -> LedgerState:
@@ -36,7 +36,7 @@ def build(positions: int, distressed: int = 0) -> LedgerState:
     accounts = positions // len(MARKETS)
     cash_ok = MappingProxyType({"USD": Decimal(200)})
     one = Position(Decimal(1), Decimal(100), Decimal(0))
-    held = MappingProxyType({m: one for m in MARKETS})
+    held = MappingProxyType(dict.fromkeys(MARKETS, one))
     for i in range(accounts):
         name = f"a{i:07d}"
         state.accounts[name] = AccountState(name, cash_ok, held)

@@ -19,15 +19,15 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from bench.gen_history import generate
 from ledger import Ledger
 from ledger.domain.codec import decode_object
-from ledger.domain.timefmt import format_time
 from ledger.domain.events import stream_of
+from ledger.domain.timefmt import format_time
 from ledger.replay import account as account_replay
 from ledger.replay import load as replay
 from ledger.reports import balances as reports
@@ -157,18 +157,19 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> tuple[
         full, _ = timed(ledger.ingest_file, history)
     rows = stored_rows(url)
     events = [decode_object(dict(json.loads(r[8]), type=r[4], id=r[1], at=r[6]), allowed_types=frozenset({r[4]})) for r in rows]
-    recorded_at = format_time(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    recorded_at = format_time(datetime(2026, 1, 1, tzinfo=UTC))
     base = best_of(lambda path: sqlite_baseline(rows, path), tmp / "bare.db")
     store = best_of(lambda path: store_append(f"sqlite:///{path}", events, recorded_at), tmp / "store.db")
     floor = best_of(lambda path: insert_prebuilt(f"sqlite:///{path}", rows), tmp / "floor.db")
     build = best_of(lambda path: build_rows_only(f"sqlite:///{path}", events, recorded_at), tmp / "build.db")
-    report(f"SQLite append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of executemany")
+    report(f"SQLite append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s",
+           ">= 50% of executemany")
     report("  floor: the same pre-built rows into the events table", len(rows) / floor, len(rows) / base, "rows/s",
            "the table's key and unique indexes only")
     report("  floor: building the rows alone (encode, hash; no database)", len(rows) / build, len(rows) / base, "rows/s",
            "the Python work per row only")
     for shape, constraints in INDEX_COSTS.items():
-        alone = best_of(lambda path: sqlite_baseline(rows, path, constraints), tmp / "shape.db")
+        alone = best_of(lambda path, constraints=constraints: sqlite_baseline(rows, path, constraints), tmp / "shape.db")
         report(f"  the same rows, table with {shape}", len(rows) / alone, len(rows) / base, "rows/s", "what each index costs")
     report("SQLite ingest, whole pipeline (decode, validate, fold, engine)", len(rows) / full, len(rows) / base, "rows/s")
     sqlite_cli = cli_ingest(f"sqlite:///{tmp / 'cli.db'}", history)
@@ -239,10 +240,11 @@ def bench_append_pg(pg_url: str, rows: list[tuple], events: list, recorded_at: s
                 shapes.append(copy_rows(url, f"shape{n}", rows))
             runs.append((store, floor, copy_rows(url, "bare", rows), *shapes))
         store, floor, base, *shapes = (min(r[i] for r in runs) for i in range(3 + len(INDEX_COSTS)))
-        report(f"PostgreSQL append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s", ">= 50% of COPY")
+        report(f"PostgreSQL append, storage layer ({len(rows):,} events)", len(rows) / store, len(rows) / base, "rows/s",
+               ">= 50% of COPY")
         report("  floor: the same pre-built rows COPY'd into the events table", len(rows) / floor, len(rows) / base, "rows/s",
                "the table's key and unique indexes only")
-        for shape, alone in zip(INDEX_COSTS, shapes):
+        for shape, alone in zip(INDEX_COSTS, shapes, strict=True):
             report(f"  the same rows, table with {shape}", len(rows) / alone, len(rows) / base, "rows/s", "what each index costs")
         admin.execute("DROP DATABASE IF EXISTS ledger_bench WITH (FORCE)")
         admin.execute("CREATE DATABASE ledger_bench")
@@ -289,7 +291,7 @@ def bench_replay(url: str) -> None:
         return min((timed(fn, *args, **kwargs) for _ in range(TRIES)), key=lambda run: run[0])
 
     with Ledger.open(url) as ledger:
-        ours, state = fastest(replay.state_at, ledger.store, use_snapshots=False)
+        ours, _state = fastest(replay.state_at, ledger.store, use_snapshots=False)
     base, count = fastest(plain_loop, url)
     report(f"Full replay into account state ({count:,} events)", count / ours, count / base, "events/s", ">= 50% of plain loop")
     fast_base, _ = fastest(plain_loop, url, orjson.loads)
@@ -361,7 +363,7 @@ def main() -> None:
     print(f"{'figure':<58} {'ours':>12} {'baseline':>12} {'unit':<10} {'ratio':>6}  target")
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        url, history = bench_append(tmp, args.events, args.accounts, pg_url)
+        url, _history = bench_append(tmp, args.events, args.accounts, pg_url)
         bench_replay(url)
         bench_audit(url)
         bench_single_account(tmp, 1000, [10_000, 100_000, min(args.events, 1_000_000)])

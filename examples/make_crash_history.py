@@ -11,13 +11,14 @@ Usage: python examples/make_crash_history.py OUT.jsonl
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-START = datetime(2024, 8, 5, tzinfo=timezone.utc)
+START = datetime(2024, 8, 5, tzinfo=UTC)
 RATES = {
     "BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
     "ETH-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
@@ -38,7 +39,7 @@ def priced(base: int, bp: int) -> str:
 def _fine(path_bp: list[int], steps: int = 6) -> list[int]:
     """Marks every 10 seconds: each minute of the path split into ``steps`` even moves."""
     out = []
-    for a, b in zip(path_bp, path_bp[1:]):
+    for a, b in itertools.pairwise(path_bp):
         out += [a + (b - a) * k // steps for k in range(steps)]
     return out + path_bp[-1:]
 
@@ -70,7 +71,7 @@ def history() -> list[dict]:
                     "side": side, "qty": str(qty), "price": str(price), "fee": str(fee)})
         out.append({"type": "trade", "id": f"t-mm-{name}", "at": stamp(t), "account": "market-maker", "market": market,
                     "side": "sell" if side == "buy" else "buy", "qty": str(qty), "price": str(price), "fee": "0"})
-    for step, (btc, eth) in enumerate(zip(_fine(BTC_PATH_BP), _fine(ETH_PATH_BP))):
+    for step, (btc, eth) in enumerate(zip(_fine(BTC_PATH_BP), _fine(ETH_PATH_BP), strict=True)):
         minute = 10 + step / 6
         out.append({"type": "mark", "id": f"k-btc-{step:02d}", "at": stamp(minute), "market": "BTC-PERP",
                     "price": priced(60000, btc)})

@@ -33,7 +33,7 @@ class InvalidEvent(LedgerError, ValueError):
         self.where = where
         super().__init__(f"{where}: {reason}" if where else reason)
 
-    def located(self, where: str) -> "InvalidEvent":
+    def located(self, where: str) -> InvalidEvent:
         """The same error, attributed to a record (``FILE:LINE`` or ``event ID``)."""
         return type(self)(self.reason, where=where)
 
@@ -59,12 +59,12 @@ class ConcurrencyConflict(LedgerError, RuntimeError):
         )
 
     @classmethod
-    def refused_by_database(cls, first_stream: str, detail: object) -> "ConcurrencyConflict":
+    def refused_by_database(cls, first_stream: str, detail: object) -> ConcurrencyConflict:
         """The log's unique constraints refused a row the writer's checks had let through."""
         return cls(
             first_stream, -1, -1,
-            f"the database refused the batch (a stream version or an event id is already taken: {' '.join(str(detail).split())}); "
-            "nothing was stored: reload and retry",
+            "the database refused the batch (a stream version or an event id is already taken: "
+            f"{' '.join(str(detail).split())}); nothing was stored: reload and retry",
         )
 
 

@@ -9,8 +9,9 @@ equity stays negative with every position closed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from attrs import field, frozen
 

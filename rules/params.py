@@ -8,9 +8,10 @@ a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent, InvalidRuleParams

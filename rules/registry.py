@@ -7,8 +7,8 @@ log refers to these names forever. No decorators, no import side effects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from ledger.errors import UnknownRuleVersion
 from rules.base import RuleVersion

@@ -12,8 +12,8 @@ socialized loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from ledger.domain.money import ZERO, arithmetic
 from rules import margin

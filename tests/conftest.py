@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 VECTORS = SHARED / "vectors"
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL")
-T0 = datetime(2024, 8, 5, tzinfo=timezone.utc)
+T0 = datetime(2024, 8, 5, tzinfo=UTC)
 
 
 def fixed_clock() -> datetime:
-    return datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def at(minutes: float) -> datetime:

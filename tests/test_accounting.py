@@ -25,7 +25,7 @@ def test_every_event_type_has_an_applier():
 
 
 @pytest.mark.parametrize(
-    "start, side, qty, price, size, entry, realized",
+    ("start", "side", "qty", "price", "size", "entry", "realized"),
     [
         ((D(0), D(0)), "buy", "1", "100", "1", "100", "0"),
         ((D(1), D(100)), "buy", "1", "200", "2", "150", "0"),
@@ -109,7 +109,7 @@ def test_old_snapshots_are_thinned_and_every_point_still_replays_the_same(ledger
         ledger.append([deposit("alice", "1", t=1 + i, id=f"d-{i}")])
     kept = [seq for seq, _ in ledger.store.snapshots.of_scope(replay_service.LEDGER_SCOPE, 1)]
     assert kept == [2, 10, 20, 28, 30], "every 2 events written; kept: the first of each span of 10, and the newest two"
-    for seq in range(0, 32):
+    for seq in range(32):
         assert dump_state(ledger.state(seq=seq)) == dump_state(replay_service.state_at(ledger.store, seq, use_snapshots=False))
 
 

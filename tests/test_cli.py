@@ -64,7 +64,7 @@ def test_init_ingest_and_balances_json_match_the_contract_example(db, tmp_path):
 
 def test_balances_as_of_a_time_and_for_one_account_in_csv(db):
     run(db, "ingest", str(SAMPLE))
-    code, out, _ = run(db, "balances", "--as-of", "2024-08-05T00:01:03Z", "--account", "carol", "--format", "csv")
+    _code, out, _ = run(db, "balances", "--as-of", "2024-08-05T00:01:03Z", "--account", "carol", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     carol = [r for r in rows if r["book"] == "user"]
     assert [(r["account"], r["item"], r["amount"]) for r in carol] == [("carol", "cash USD", "2000"), ("carol", "equity USD", "2000")]
@@ -78,18 +78,18 @@ def test_balances_table_is_printed(db):
 
 def test_liquidations_json_has_the_contract_fields_oldest_first(db):
     run(db, "ingest", str(VECTORS / "partial-spills-to-second-position.jsonl"))
-    code, out, _ = run(db, "liquidations", "--format", "json")
+    _, out, _ = run(db, "liquidations", "--format", "json")
     records = json.loads(out)
     assert [(r["market"], r["qty"], r["trigger"], r["rule_version"]) for r in records] == [
         ("BTC-PERP", "0.5", "k2", "partial-v1"), ("ETH-PERP", "1.50", "k2", "partial-v1")]
     assert {"id", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger"} <= set(records[0])
-    code, out, _ = run(db, "liquidations", "--account", "nobody", "--format", "json")
+    _code, out, _ = run(db, "liquidations", "--account", "nobody", "--format", "json")
     assert json.loads(out) == []
 
 
 def test_rules_list_shows_versions_and_activation_history(db):
     run(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
-    code, out, _ = run(db, "rules", "list", "--format", "json")
+    _code, out, _ = run(db, "rules", "list", "--format", "json")
     report = json.loads(out)
     assert [v["version"] for v in report["versions"]] == ["full-v1", "partial-v1"]
     assert [(a["event_id"], a["version"]) for a in report["activations"]] == [("r1", "full-v1")]
@@ -141,9 +141,9 @@ def test_recorded_time_comes_from_the_clock_and_business_time_from_the_event(db)
 
 def test_python_dash_m_ledger_runs_the_same_command(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "verify"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "verify"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout.startswith("ok: 0 events")
 
 

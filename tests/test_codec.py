@@ -40,7 +40,7 @@ def test_canonical_json_is_sorted_and_compact():
 
 
 @pytest.mark.parametrize(
-    "raw, fragment",
+    ("raw", "fragment"),
     [
         (line(qty="1e3"), "not a plain decimal"),
         (line(qty="NaN"), "not a plain decimal"),

@@ -8,19 +8,19 @@ import io
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from ledger import Ledger
+from ledger.compliance import audit as audit_service
 from ledger.domain.fold import apply
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.positions import fill
 from ledger.domain.state import LedgerState
 from ledger.domain.valuation import equity_by_asset
-from ledger.compliance import audit as audit_service
 from ledger.replay import load as replay
 from ledger.reports.history import account_history
 from tests.builders import deposit, listed, mark, rules, trade
@@ -81,7 +81,7 @@ def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
     tamper(sample.store, "UPDATE events SET payload = replace(payload, '\"qty\":\"1.452\"', '\"qty\":\"1.5\"') "
                    "WHERE event_id = 'k-btc-4/liq/alice/BTC-PERP'")
     report = audit_service.audit(sample.store)
-    mismatch = [d for d in report.discrepancies if d.kind == "liquidation_mismatch"][0]
+    mismatch = next(d for d in report.discrepancies if d.kind == "liquidation_mismatch")
     assert mismatch.event_id == "k-btc-4/liq/alice/BTC-PERP"
     assert "qty stored 1.5, rule decides 1.452" in mismatch.detail
 
@@ -135,7 +135,7 @@ def test_audit_cli_exits_1_with_the_discrepancies_in_json(sample):
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
     assert {"kind": "missed_liquidation", "seq": 30, "event_id": "k-btc-3/liq/dave/BTC-PERP"}.items() <= {
-        **[d for d in report["discrepancies"] if d["kind"] == "missed_liquidation"][0]}.items()
+        **next(d for d in report["discrepancies"] if d["kind"] == "missed_liquidation")}.items()
 
 
 def test_audit_cli_exits_0_on_an_honest_log(sample):
@@ -171,7 +171,7 @@ def test_explain_refuses_what_is_not_an_engine_event(sqlite_url):
 
 
 def test_explain_a_bankruptcy(sample):
-    code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "explain", "k-btc-3/bankruptcy/dave/USD")
+    _code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "explain", "k-btc-3/bankruptcy/dave/USD")
     assert "Bankruptcy: deficit 353.0; insurance fund had 0, covered 0; socialized loss 353.0." in out
 
 
@@ -193,18 +193,18 @@ def test_history_runs_cash_positions_and_equity(sample):
 
 
 def test_history_window_by_business_time(sample):
-    rows = account_history(sample.store, "bob", start=datetime(2024, 8, 5, 0, 8, tzinfo=timezone.utc),
-                           end=datetime(2024, 8, 5, 0, 9, 59, tzinfo=timezone.utc))
+    rows = account_history(sample.store, "bob", start=datetime(2024, 8, 5, 0, 8, tzinfo=UTC),
+                           end=datetime(2024, 8, 5, 0, 9, 59, tzinfo=UTC))
     assert [r["seq"] for r in rows] == [30, 33]
 
 
 def test_history_known_at_answers_what_the_ledger_knew_then(sqlite_url, tmp_path):
-    times = iter([datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)])
+    times = iter([datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)])
     with Ledger.open(sqlite_url, clock=lambda: next(times)) as ledger:
         ledger.init()
         ledger.append([listed(), deposit("alice", "100", t=1)])
         ledger.append([deposit("alice", "5", t=0.5 + 1, id="late")])
-        knew = account_history(ledger.store, "alice", known_at=datetime(2026, 1, 1, 12, tzinfo=timezone.utc))
+        knew = account_history(ledger.store, "alice", known_at=datetime(2026, 1, 1, 12, tzinfo=UTC))
         now = account_history(ledger.store, "alice")
     assert [r["cash"] for r in knew] == ["USD 100"]
     assert [r["cash"] for r in now] == ["USD 100", "USD 105"]
@@ -301,7 +301,7 @@ def test_reconcile_as_of_a_time(sample, tmp_path):
     assert code == 1 and [(b["kind"], b["account"]) for b in json.loads(out)["breaks"]] == [("missing_in_statement", "bob")]
 
 
-@pytest.mark.parametrize("body, message", [
+@pytest.mark.parametrize(("body", "message"), [
     ("alice,USD,1e3\n", "statement.csv:2: balance is not a plain decimal"),
     ("alice,USD\n", "statement.csv:2: expected 3 columns"),
     ("alice,USD,1\nalice,USD,2\n", "statement.csv:3: alice USD is listed twice"),
@@ -326,11 +326,11 @@ def test_whatif_compares_without_writing(sample):
     assert (usd["penalties"]["actual"], usd["penalties"]["alternative"]) == (D("248.9568"), D("262.8"))
     assert (usd["bankruptcies"]["actual"], usd["bankruptcies"]["alternative"]) == (4, 2)
     assert (usd["insurance_fund_end"]["actual"], usd["insurance_fund_end"]["alternative"]) == (D("104.8"), D("250.8"))
-    carol = [a for a in data["accounts"] if a["account"] == "carol"][0]
+    carol = next(a for a in data["accounts"] if a["account"] == "carol")
     assert (D(carol["equity_actual"].split()[1]), D(carol["equity_alternative"].split()[1])) == (0, 18)
 
 
-@pytest.mark.parametrize("version, params", [("full-v1", None), ("partial-v1", {
+@pytest.mark.parametrize(("version", "params"), [("full-v1", None), ("partial-v1", {
     "liquidation_fee_rate": "0.004", "target_buffer": "0.1", "markets": {
         "BTC-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
         "ETH-PERP": {"maintenance_margin_rate": "0.02", "initial_margin_rate": "0.04"}}})])
@@ -380,7 +380,7 @@ def test_whatif_refuses_unknown_versions_and_bad_params(sample, tmp_path):
 
 def test_report_writes_html_with_charts(sample, tmp_path):
     url = sample.store.engine.url.render_as_string(hide_password=False)
-    code, out, _ = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1")
+    code, _out, _ = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1")
     page = (tmp_path / "r" / "index.html").read_text()
     assert code == 0 and "7 liquidations, 4 bankruptcies, 4 distressed accounts" in page
     assert page.count("<img") == 5 and "What-if" in page
@@ -392,7 +392,7 @@ def test_report_writes_html_with_charts(sample, tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_writes_events_and_balances(sample, tmp_path, fmt):
     url = sample.store.engine.url.render_as_string(hide_password=False)
-    code, out, _ = run(url, "export", "--format", fmt, "--out", str(tmp_path / "x"))
+    code, _out, _ = run(url, "export", "--format", fmt, "--out", str(tmp_path / "x"))
     assert code == 0
     if fmt == "csv":
         events = list(csv.DictReader((tmp_path / "x" / "events.csv").open()))

@@ -59,7 +59,7 @@ def test_concurrent_appenders_are_serialised_without_gaps(db_url):
             with Ledger.open(db_url, clock=fixed_clock) as own:
                 for i in range(15):
                     own.append([deposit(name, "1", t=1, id=f"{name}-{i}")])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b", "c")]

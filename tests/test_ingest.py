@@ -66,7 +66,7 @@ BAD_LINES = [
 ]
 
 
-@pytest.mark.parametrize("bad, reason", BAD_LINES, ids=[reason for _, reason in BAD_LINES])
+@pytest.mark.parametrize(("bad", "reason"), BAD_LINES, ids=[reason for _, reason in BAD_LINES])
 def test_one_bad_line_rejects_the_whole_file_naming_file_and_line(ledger, tmp_path, bad, reason):
     ledger.ingest_file(write(tmp_path, HEADER, "first.jsonl"))
     good = {"type": "deposit", "id": "d-9", "at": "2024-08-05T00:03:30Z", "account": "carol", "asset": "USD", "amount": "5"}
@@ -90,7 +90,7 @@ def test_decoding_errors_are_all_reported_at_once(ledger, tmp_path):
 
 def test_a_duplicate_id_inside_one_file_with_other_content_is_refused(ledger, tmp_path):
     other = dict(HEADER[1], amount="2000")
-    path = write(tmp_path, HEADER[:2] + [other])
+    path = write(tmp_path, [*HEADER[:2], other])
     with pytest.raises(InvalidBatch, match=r"batch.jsonl:3: .*already stored with different content"):
         ledger.ingest_file(path)
     assert stored_count(ledger) == 0

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from ledger.store.engine import make_engine
 from ledger.store import migrate
+from ledger.store.engine import make_engine
 from ledger.store.schema import metadata
 
 

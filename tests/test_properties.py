@@ -96,7 +96,7 @@ def check_after(state, event, made):
             view = account_view(state, account, "USD")
             assert not margin.is_distressed(view, params), f"{account} left distressed after {event.id}"
     for liq in (e for e in made if e.TYPE == "liquidation"):
-        assert liq.qty > 0 and liq.penalty >= 0 and liq.equity_after >= 0 or liq.penalty == 0
+        assert (liq.qty > 0 and liq.penalty >= 0 and liq.equity_after >= 0) or liq.penalty == 0
         if liq.reason.startswith("partial"):
             required, lot = D(liq.required_qty), state.markets[liq.market].lot_size
             assert required <= liq.qty < required + lot
@@ -141,10 +141,7 @@ def test_a_partial_close_is_the_smallest_lot_rounded_quantity(cash, lots, drop_b
     one lot less would not have."""
     qty = D("0.001") * lots
     adverse = D(60000) * (1 - D(drop_bp) / 10000 if side == "buy" else 1 + D(drop_bp) / 10000)
-    events = two_markets() + [
-        rules(fee=fee, buffer=buffer), deposit("a0", str(cash), t=1),
-        trade("a0", side, str(qty), "60000", t=2), mark(str(adverse), t=3),
-    ]
+    events = [*two_markets(), rules(fee=fee, buffer=buffer), deposit("a0", str(cash), t=1), trade("a0", side, str(qty), "60000", t=2), mark(str(adverse), t=3)]
     state = LedgerState()
     made = fold_batch(state, [(e.id, e) for e in events]).to_append[len(events):]
     b, f, m, lot = D(buffer), D(fee), D("0.005"), D("0.001")
@@ -189,7 +186,7 @@ def test_a_what_if_index_decides_exactly_as_a_full_scan(activation, history, ver
     from ledger.engine.candidates import LiquidationIndex
 
     rates = {"maintenance_margin_rate": mm, "initial_margin_rate": "0.05"}
-    params = {"liquidation_fee_rate": "0.002", "target_buffer": "0.5", "markets": {m: rates for m in MARKETS}}
+    params = {"liquidation_fee_rate": "0.002", "target_buffer": "0.5", "markets": dict.fromkeys(MARKETS, rates)}
 
     def substitute(rules):
         return RulesInForce(version, params, "whatif", rules.at)

@@ -28,7 +28,7 @@ def run(events):
 
 
 def test_before_any_activation_nothing_is_liquidated():
-    state, made = run(two_markets() + [deposit("erin", "1000"), trade("erin", "buy", "0.5", "60000"), mark("58200")])
+    state, made = run([*two_markets(), deposit("erin", "1000"), trade("erin", "buy", "0.5", "60000"), mark("58200")])
     assert made == []
     assert state.accounts["erin"].positions["BTC-PERP"].size == D("0.5")
 
@@ -51,7 +51,7 @@ def test_partial_needing_exactly_one_lot():
 
 def test_a_quantity_landing_mid_lot_rounds_up():
     """The contract example: q = 81.875 / 247.35 = 0.33101… rounds up to 0.332."""
-    state, made = run(two_markets() + [rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), mark("58200")])
+    state, made = run([*two_markets(), rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), mark("58200")])
     [liq] = made
     assert D(liq.required_qty).quantize(D("0.00001")) == D("0.33101")
     assert (liq.qty, liq.penalty, liq.equity_after) == (D("0.332"), D("38.6448"), D("61.3552"))
@@ -60,11 +60,7 @@ def test_a_quantity_landing_mid_lot_rounds_up():
 
 def test_a_partial_spills_to_the_second_position():
     """BTC (MM 146.25) first: q 0.704 > 0.5, closed whole; ETH then needs 53.75 / 36 = 1.493 → 1.50."""
-    _, made = run(two_markets() + [
-        rules(fee="0.003", buffer="0.5"), deposit("carol", "1000"),
-        trade("carol", "buy", "0.5", "60000", t=2), trade("carol", "buy", "4.8", "3000", market="ETH-PERP", t=2.5),
-        mark("58500", t=3),
-    ])
+    _, made = run([*two_markets(), rules(fee="0.003", buffer="0.5"), deposit("carol", "1000"), trade("carol", "buy", "0.5", "60000", t=2), trade("carol", "buy", "4.8", "3000", market="ETH-PERP", t=2.5), mark("58500", t=3)])
     assert [(m.market, m.qty, m.penalty) for m in made] == [("BTC-PERP", D("0.5"), D("87.75")), ("ETH-PERP", D("1.50"), D("13.5"))]
     assert made[1].equity_after >= made[1].target_after == D("148.5")
 
@@ -88,7 +84,7 @@ def test_the_dust_rule_closes_a_remainder_below_one_lot():
 
 def test_when_the_fee_exceeds_the_buffered_rate_partial_closes_whole_with_a_capped_penalty():
     """f = 0.01 >= 1.25 × 0.005: no partial helps. Penalty 291 is capped at the equity left, 100."""
-    state, made = run(two_markets() + [rules(fee="0.01"), deposit("dan", "1000"), trade("dan", "buy", "0.5", "60000"), mark("58200")])
+    state, made = run([*two_markets(), rules(fee="0.01"), deposit("dan", "1000"), trade("dan", "buy", "0.5", "60000"), mark("58200")])
     [liq] = made
     assert (liq.qty, liq.penalty, liq.required_qty) == (D("0.5"), D("100"), "none")
     assert state.accounts["dan"].cash["USD"] == 0
@@ -97,11 +93,7 @@ def test_when_the_fee_exceeds_the_buffered_rate_partial_closes_whole_with_a_capp
 
 def _fund_then_crash(crash_price: str):
     """bob's ETH squeeze pays 10.726 into the fund; then dave (cash 100, 0.1 BTC at 60000) gaps down."""
-    return run(two_markets() + [
-        rules(), deposit("bob", "500"), trade("bob", "sell", "4", "3000", market="ETH-PERP", fee="1.2"),
-        mark("3100", market="ETH-PERP", t=3),
-        deposit("dave", "100", t=4), trade("dave", "buy", "0.1", "60000", t=5), mark(crash_price, t=6),
-    ])
+    return run([*two_markets(), rules(), deposit("bob", "500"), trade("bob", "sell", "4", "3000", market="ETH-PERP", fee="1.2"), mark("3100", market="ETH-PERP", t=3), deposit("dave", "100", t=4), trade("dave", "buy", "0.1", "60000", t=5), mark(crash_price, t=6)])
 
 
 def test_a_bankruptcy_covered_by_the_insurance_fund():
@@ -126,25 +118,18 @@ def test_a_bankruptcy_exceeding_the_insurance_fund_is_a_socialized_loss():
 
 
 def test_full_v1_closes_every_position():
-    _, made = run(two_markets() + [
-        rules(version="full-v1", fee="0.003", buffer="0.5"), deposit("carol", "1000"),
-        trade("carol", "buy", "0.5", "60000", t=2), trade("carol", "buy", "4.8", "3000", market="ETH-PERP", t=2.5),
-        mark("58500", t=3),
-    ])
+    _, made = run([*two_markets(), rules(version="full-v1", fee="0.003", buffer="0.5"), deposit("carol", "1000"), trade("carol", "buy", "0.5", "60000", t=2), trade("carol", "buy", "4.8", "3000", market="ETH-PERP", t=2.5), mark("58500", t=3)])
     assert [(m.market, m.qty) for m in made] == [("BTC-PERP", D("0.5")), ("ETH-PERP", D("4.8"))]
 
 
 def test_the_rule_in_force_at_the_mark_decides():
     """full-v1 first, partial-v1 activated later: the later crash is handled partially."""
-    _, made = run(two_markets() + [
-        rules(version="full-v1", id="r-full"), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"),
-        rules(version="partial-v1", id="r-partial", t=2.5), mark("58200"),
-    ])
+    _, made = run([*two_markets(), rules(version="full-v1", id="r-full"), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), rules(version="partial-v1", id="r-partial", t=2.5), mark("58200")])
     assert [(m.qty, m.rule_version) for m in made] == [(D("0.332"), "partial-v1")]
 
 
 @pytest.mark.parametrize(
-    "activation, error, fragment",
+    ("activation", "error", "fragment"),
     [
         (rules(version="partial-v9"), UnknownRuleVersion, "unknown rule version 'partial-v9'"),
         (rules(buffer=None), InvalidRuleParams, "missing target_buffer"),
@@ -159,19 +144,18 @@ def test_the_rule_in_force_at_the_mark_decides():
 )
 def test_bad_activations_are_refused_naming_the_event(activation, error, fragment):
     with pytest.raises(InvalidBatch) as caught:
-        run(two_markets() + [activation])
+        run([*two_markets(), activation])
     [cause] = caught.value.errors
     assert isinstance(cause, error) and fragment in str(cause) and cause.where == f"event {activation.id}"
 
 
 def test_while_rules_are_in_force_a_withdrawal_must_leave_initial_margin():
     with pytest.raises(InvalidBatch, match="below the initial margin 300"):
-        run(two_markets() + [rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"),
-                             withdrawal("alice", "701", t=3)])
+        run([*two_markets(), rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), withdrawal("alice", "701", t=3)])
 
 
 def test_replay_folds_recorded_liquidations_without_rerunning_rules():
-    events = two_markets() + [rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), mark("58200")]
+    events = [*two_markets(), rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), mark("58200")]
     state, _ = run(events)
     recorded = fold_batch(LedgerState(), [(e.id, e) for e in events]).to_append
     assert replay(recorded).accounts == state.accounts

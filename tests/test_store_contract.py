@@ -13,7 +13,7 @@ behind the ledger's back) is in ``test_event_store.py``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -74,7 +74,7 @@ def test_appends_get_a_gapless_global_sequence_and_per_stream_versions(store):
 
 def test_a_stale_expected_stream_version_is_a_conflict_and_stores_nothing(store):
     seed(store)
-    with pytest.raises(ConcurrencyConflict, match="account:alice.* version 1, the append expected 0"):
+    with pytest.raises(ConcurrencyConflict, match=r"account:alice.* version 1, the append expected 0"):
         store.append([deposit("alice", "5", t=4), deposit("carol", "5", t=4)], RECORDED, {"account:alice": 0})
     assert count(store) == 4
     store.append([deposit("alice", "5", t=4)], RECORDED, {"account:alice": 1})
@@ -98,7 +98,7 @@ def test_the_same_id_with_other_content_is_refused_and_nothing_is_stored(store):
 def test_a_writer_with_a_stale_view_hits_the_constraint_and_stores_nothing(store):
     """If the lock ever failed, the append path itself turns the database's refusal into a conflict."""
     seed(store)
-    with pytest.raises(ConcurrencyConflict, match="database refused the batch.*nothing was stored"):
+    with pytest.raises(ConcurrencyConflict, match=r"database refused the batch.*nothing was stored"):
         with store.writer() as writer:
             writer._versions["account:alice"] = 0  # as if another writer's append were unseen
             writer.append_new([deposit("carol", "1", t=5), deposit("alice", "5", t=5)], RECORDED)

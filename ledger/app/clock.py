@@ -7,8 +7,8 @@ Tests pin it with freezegun or pass their own clock.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 __all__ = ["Clock", "system_clock"]
 
@@ -16,4 +16,4 @@ Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -10,12 +10,12 @@ one pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ledger.domain.codec import decode_line
-from ledger.errors import InvalidBatch, InvalidEvent
 from ledger.engine.pipeline import Located
+from ledger.errors import InvalidBatch, InvalidEvent
 
 __all__ = ["MAX_ERRORS", "CHUNK", "open_jsonl", "chunks"]
 

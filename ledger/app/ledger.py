@@ -12,11 +12,12 @@ stores nothing. Reads replay (``ledger.replay``), compliance runs re-decide
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from attrs import asdict, frozen
 from sqlalchemy.exc import DBAPIError

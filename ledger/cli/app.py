@@ -11,18 +11,19 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ledger.app.ledger import DEFAULT_URL, Ledger
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidBatch, InvalidEvent, LedgerError, NotInitialised
-from ledger.app.ledger import DEFAULT_URL, Ledger
 
 __all__ = ["main", "cli", "FORMATS", "TIME", "open_ledger", "progress", "print_json", "print_rows", "print_records"]
 

@@ -9,7 +9,6 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import attrs
 import click

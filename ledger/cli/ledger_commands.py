@@ -104,7 +104,8 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
         print_json(report)
         return
     print_rows(report["versions"], "table", "Registered rule versions")
-    print_rows(report["activations"], "table", f"Activations (in force: {report['in_force'] or 'none'})", ["event_id", "at", "version"])
+    print_rows(report["activations"], "table", f"Activations (in force: {report['in_force'] or 'none'})",
+               ["event_id", "at", "version"])
 
 
 @click.command()

@@ -25,24 +25,24 @@ record does not hide the next.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 import attrs
 from attrs import define, field, frozen
 
 from ledger.domain import events as ev
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
-from ledger.domain.postings import Posting, trial_balance
 from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.postings import Posting, trial_balance
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT, dump_account, dump_state
 from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
+from ledger.engine import rule_checks
+from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.liquidation import on_mark
 from ledger.errors import LedgerError
 from ledger.replay import load
-from ledger.engine import rule_checks
-from ledger.engine.liquidation import on_mark
-from ledger.engine.candidates import LiquidationIndex
 from ledger.replay.load import LEDGER_SCOPE
 from ledger.replay.runner import Observer, Unreplayable, project
 from ledger.store import EventStore, StoredEvent
@@ -82,7 +82,8 @@ def _differences(stored: ev.Event, expected: ev.Event) -> str:
     for attribute in attrs.fields(type(stored)):
         a, b = getattr(stored, attribute.name), getattr(expected, attribute.name)
         if a != b:
-            show = (lambda v: to_str(v) if isinstance(v, Decimal) else str(v))
+            def show(v):
+                return (to_str(v) if isinstance(v, Decimal) else str(v))
             diffs.append(f"{attribute.name} stored {show(a)}, rule decides {show(b)}")
     return "; ".join(diffs)
 
@@ -170,7 +171,8 @@ class _Auditor(Observer):
             self.report.snapshots_checked += 1
             acct = self.state.accounts.get(name)
             if acct is None or text != dump_account(acct, self.stream_versions[name]):
-                self.report.add("projection", seq, event.id, f"the stored snapshot of account {name} differs from the full replay")
+                self.report.add("projection", seq, event.id,
+                                f"the stored snapshot of account {name} differs from the full replay")
 
     def _candidates(self, mark: ev.Mark) -> list[str] | None:
         """Accounts to re-decide at ``mark``: all exposed ones, or the index's superset."""

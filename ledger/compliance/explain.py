@@ -14,12 +14,12 @@ from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.codec import to_json_object
-from ledger.domain.timefmt import format_time
 from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
+from ledger.domain.timefmt import format_time
+from ledger.engine.liquidation import account_view, params_in_force
 from ledger.errors import InvalidEvent
 from ledger.replay import load
-from ledger.engine.liquidation import account_view, params_in_force
 from ledger.store import EventStore
 from rules import margin
 
@@ -97,9 +97,8 @@ def render_text(info: dict[str, Any]) -> str:
     lines.append(f"Account {before['account']} before this step ({before['settle_asset']}): cash {before['cash']}, "
                  f"equity E = {before['equity']}, maintenance MM = {before['maintenance_margin']}, "
                  f"target (1+b)·MM = {before['target']}.")
-    for p in before["positions"]:
-        lines.append(f"  {p['market']}: size {p['size']} entry {p['entry_price']} mark {p['mark']} "
-                     f"unrealized {p['unrealized_pnl']}")
+    lines.extend(f"  {p['market']}: size {p['size']} entry {p['entry_price']} mark {p['mark']} "
+                 f"unrealized {p['unrealized_pnl']}" for p in before["positions"])
     if e["type"] == "liquidation":
         f = info["formula"]
         lines.append(f"Decision: {e['side']} {e['qty']} {e['market']} at {e['price']}, penalty {e['penalty']} "

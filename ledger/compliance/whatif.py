@@ -13,23 +13,24 @@ liquidations made impossible) is skipped there and reported.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from attrs import define, field
 
 from ledger.domain import events as ev
-from ledger.domain.timefmt import format_time
 from ledger.domain.events import freeze
-from ledger.domain.postings import Posting
 from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.postings import Posting
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce, clone
+from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
-from ledger.errors import InvalidBatch
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute
 from ledger.engine.pipeline import fold_batch
+from ledger.errors import InvalidBatch
 from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent
 from rules import registry

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_string
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -107,7 +108,7 @@ def _params(value: object, field: str = "params") -> Any:
     raise InvalidEvent(f"{field} must be a string or an object, got {type(value).__name__}")
 
 
-def _field_value(attribute: attrs.Attribute, raw: object) -> Any:
+def _field_value(attribute: attrs.Attribute[Any], raw: object) -> Any:
     name = attribute.name
     if name == "at":
         return parse_time(raw)
@@ -235,4 +236,5 @@ def decode_params_text(text: str) -> dict[str, Any]:
     value = _loads(text)
     if not isinstance(value, dict):
         raise InvalidEvent("params must be a JSON object")
-    return _params(value)
+    params: dict[str, Any] = _params(value)
+    return params

@@ -14,10 +14,11 @@ Every event belongs to exactly one stream (see ``stream_of``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping, Union
+from typing import Any, ClassVar
 
 import attrs
 from attrs import field, frozen
@@ -65,8 +66,9 @@ def thaw(value: Any) -> Any:
     return value
 
 
-def _utc(instance: Any, attribute: attrs.Attribute, value: datetime) -> None:
-    if not isinstance(value, datetime) or value.utcoffset() is None or value.utcoffset().total_seconds() != 0:
+def _utc(instance: Any, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    offset = value.utcoffset() if isinstance(value, datetime) else None
+    if offset is None or offset.total_seconds() != 0:
         raise TypeError(f"{attribute.name} must be a UTC datetime, got {value!r}")
 
 
@@ -137,7 +139,7 @@ class RulesActivated(Event):
 
     TYPE: ClassVar[str] = "rules_activated"
     version: str = field(validator=_str)
-    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))
+    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]
 
 
 @frozen(kw_only=True)
@@ -190,7 +192,7 @@ class Bankruptcy(Event):
     trigger: str = field(validator=_str)
 
 
-AnyEvent = Union[MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Liquidation, Bankruptcy]
+AnyEvent = MarketListed | Deposit | Withdrawal | Trade | Mark | RulesActivated | Liquidation | Bankruptcy
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
     {cls.TYPE: cls for cls in (MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Liquidation, Bankruptcy)}

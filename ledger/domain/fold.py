@@ -9,9 +9,9 @@ events are folded like any other fact and rules are never re-run here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Callable, Iterable, Mapping
-
+from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic
@@ -32,7 +32,8 @@ from ledger.domain.state import (
 
 __all__ = ["APPLIERS", "apply", "replay"]
 
-Applier = Callable[[LedgerState, ev.Event], list[Posting]]
+Applier = Callable[[LedgerState, Any], list[Posting]]
+"""Folds one event of its type (the table below pairs each type with its applier)."""
 
 
 def _market_listed(state: LedgerState, event: ev.MarketListed) -> list[Posting]:
@@ -49,7 +50,9 @@ def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> list[Posting]:
     return [user(event.account, event.asset, -event.amount), system(EXTERNAL, event.asset, event.amount)]
 
 
-def _fill(state: LedgerState, account: str, market: str, side: str, qty, price, counterparty: str) -> list[Posting]:
+def _fill(
+    state: LedgerState, account: str, market: str, side: str, qty: Decimal, price: Decimal, counterparty: str
+) -> list[Posting]:
     acct = state.account(account)
     position, realized = apply_fill(acct.positions.get(market) or Position(), side, qty, price)
     state.accounts[account] = acct.with_position(market, position)

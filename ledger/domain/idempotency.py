@@ -9,7 +9,7 @@ ask this one class, so the rule cannot drift between them.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from ledger.domain.events import Event
 from ledger.errors import DuplicateEventConflict

@@ -11,6 +11,7 @@ the only inexact operations are the few divisions, which name their rounding.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import (
     ROUND_CEILING,
@@ -23,7 +24,6 @@ from decimal import (
     Overflow,
     localcontext,
 )
-from typing import Iterator
 
 from ledger.errors import InvalidEvent
 

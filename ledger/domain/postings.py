@@ -9,8 +9,8 @@ the trial balance (the sum of every book, per asset) is zero after every event.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable
 
 from attrs import frozen
 

@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 
 from ledger.domain.codec import canonical_json
-from ledger.domain.timefmt import format_time, parse_time
 from ledger.domain.events import freeze, thaw
 from ledger.domain.money import to_str
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position, RulesInForce
+from ledger.domain.timefmt import format_time, parse_time
 
 __all__ = ["SNAPSHOT_FORMAT", "ACCOUNT_SNAPSHOT_FORMAT", "dump_state", "load_state", "dump_account", "load_account"]
 
@@ -32,7 +32,7 @@ def _d(value: Decimal | None) -> str | None:
     return None if value is None else to_str(value)
 
 
-def _D(text: str | None) -> Decimal | None:
+def _decimal_or_none(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
@@ -103,7 +103,7 @@ def load_state(text: str) -> LedgerState:
     state.last_event_id = data["last_event_id"]
     state.events_applied = data["events_applied"]
     for name, (settle, lot, listed_by, mark, last) in data["markets"].items():
-        state.markets[name] = MarketState(name, settle, Decimal(lot), listed_by, _D(mark), _D(last))
+        state.markets[name] = MarketState(name, settle, Decimal(lot), listed_by, _decimal_or_none(mark), _decimal_or_none(last))
     for name, acct in data["accounts"].items():
         state.accounts[name] = _account_from(name, acct)
     for name, balances in data["system"].items():

@@ -10,10 +10,11 @@ which is itself a cached fold).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from attrs import define, field, frozen
 
@@ -88,18 +89,18 @@ class AccountState:
     positions: Mapping[str, Position] = field(factory=lambda: MappingProxyType({}))
     fees_paid: Mapping[str, Decimal] = field(factory=lambda: MappingProxyType({}))
 
-    def with_cash_deltas(self, deltas: Mapping[str, Decimal]) -> "AccountState":
+    def with_cash_deltas(self, deltas: Mapping[str, Decimal]) -> AccountState:
         cash = dict(self.cash)
         for asset, delta in deltas.items():
             cash[asset] = cash.get(asset, ZERO) + delta
         return AccountState(self.name, MappingProxyType(cash), self.positions, self.fees_paid)
 
-    def with_position(self, market: str, position: Position) -> "AccountState":
+    def with_position(self, market: str, position: Position) -> AccountState:
         positions = dict(self.positions)
         positions[market] = position
         return AccountState(self.name, self.cash, MappingProxyType(positions), self.fees_paid)
 
-    def with_fee(self, asset: str, fee: Decimal) -> "AccountState":
+    def with_fee(self, asset: str, fee: Decimal) -> AccountState:
         fees = dict(self.fees_paid)
         fees[asset] = fees.get(asset, ZERO) + fee
         return AccountState(self.name, self.cash, self.positions, MappingProxyType(fees))

@@ -8,7 +8,7 @@ clock is read here (the app's clock is the only one).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from ledger.errors import InvalidEvent
@@ -18,10 +18,11 @@ __all__ = ["format_time", "parse_time", "stored_time"]
 
 def format_time(value: datetime) -> str:
     """Canonical fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), which sorts as time does."""
-    if value.tzinfo is timezone.utc:  # the usual case, on every append: "...+00:00" becomes "...Z"
+    if value.tzinfo is UTC:  # the usual case, on every append: "...+00:00" becomes "...Z"
         return value.isoformat(timespec="microseconds")[:-6] + "Z"
-    if value.utcoffset() is None or value.utcoffset().total_seconds() != 0:
-        value = value.astimezone(timezone.utc)
+    offset = value.utcoffset()
+    if offset is None or offset.total_seconds() != 0:
+        value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -40,7 +41,7 @@ def parse_time(text: object, field: str = "at") -> datetime:
         raise InvalidEvent(f"{field} has no time zone; business time is UTC (end it with Z): {text!r}")
     if offset.total_seconds() != 0:
         raise InvalidEvent(f"{field} is not UTC: {text!r}")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 @lru_cache(maxsize=4096)

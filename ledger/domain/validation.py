@@ -10,13 +10,14 @@ time must always cut the log at one point.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Callable, Mapping
+from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.timefmt import format_time
 from ledger.domain.money import ZERO, is_multiple, to_str
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity
 from ledger.errors import InvalidEvent
 
@@ -80,7 +81,7 @@ def _rules_activated(state: LedgerState, event: ev.RulesActivated) -> None:
     """Version and params are checked by the rules registry in the service layer."""
 
 
-_CHECKS: Mapping[type[ev.Event], Callable] = {
+_CHECKS: Mapping[type[ev.Event], Callable[[LedgerState, Any], None]] = {
     ev.MarketListed: _market_listed,
     ev.Deposit: _deposit,
     ev.Withdrawal: _withdrawal,

@@ -10,7 +10,7 @@ tests and the what-if tooling run it in memory.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from attrs import define
 
@@ -19,10 +19,10 @@ from ledger.domain.fold import apply
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
-from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
 from ledger.engine import rule_checks
-from ledger.engine.liquidation import Substitute, on_mark
 from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.liquidation import Substitute, on_mark
+from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
 
 __all__ = ["Located", "BatchOutcome", "fold_batch"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from ledger.domain import events as ev
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import LedgerState
-from ledger.errors import InvalidEvent, InvalidRuleParams
 from ledger.engine.liquidation import account_view, params_in_force
+from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules import margin, registry
 
 __all__ = ["check"]

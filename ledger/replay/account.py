@@ -18,16 +18,16 @@ trade price, which only the whole log knows: that rare case replays the log.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from attrs import evolve
 
 from ledger.domain import events as ev
-from ledger.domain.timefmt import stored_time
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
 from ledger.domain.state import LedgerState, MarketState
+from ledger.domain.timefmt import stored_time
 from ledger.replay import load
 from ledger.store import EventStore
 

@@ -23,20 +23,20 @@ system account); the trial balance is asserted when the fold ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, localcontext
 from sys import intern
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping, Sequence
 
 import orjson
 
 from ledger.domain.codec import SCHEMA_VERSION, decode_stored
-from ledger.domain.timefmt import stored_time
 from ledger.domain.fold import apply
 from ledger.domain.money import CONTEXT, ZERO
 from ledger.domain.positions import fill
 from ledger.domain.postings import UnbalancedPostings, trial_balance
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, AccountState, LedgerState, MarketState, Position
+from ledger.domain.timefmt import stored_time
 
 __all__ = ["fold_rows", "HOT_TYPES"]
 
@@ -68,7 +68,7 @@ class _Slot:
     by the market's name, one interned string per market).
     """
 
-    __slots__ = ("fees", "asset")
+    __slots__ = ("asset", "fees")
 
     def __init__(self, fees: bool, asset: str) -> None:
         self.fees, self.asset = fees, asset

@@ -10,12 +10,12 @@ checks that on the log itself).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
-from ledger.domain.timefmt import format_time
 from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.replay.fast_fold import fold_rows
 from ledger.store import EventStore
 

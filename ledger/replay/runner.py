@@ -19,8 +19,8 @@ that account after every row, on generated histories.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Callable, Sequence
 
 import orjson
 from attrs import evolve

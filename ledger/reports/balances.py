@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.timefmt import format_time
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.positions import unrealized_pnl
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
 from ledger.store import StoredEvent
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from ledger.domain.state import LedgerState
 from ledger.reports import balances as reports

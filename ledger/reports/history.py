@@ -15,15 +15,15 @@ each row).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
-
+from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.timefmt import format_time
-from ledger.domain.postings import Posting
 from ledger.domain.money import arithmetic, to_str
+from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
 from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent

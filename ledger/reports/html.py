@@ -9,21 +9,22 @@ section: actual against alternative outcomes, as a chart and a table.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
 
-from ledger.domain.timefmt import parse_time  # noqa: E402
-from ledger.reports import balances as reports  # noqa: E402
-from ledger.reports.timeline import Series, account_series  # noqa: E402
-from ledger.store import EventStore  # noqa: E402
+from ledger.domain.timefmt import parse_time
+from ledger.reports import balances as reports
+from ledger.reports.timeline import Series, account_series
+from ledger.store import EventStore
 
 __all__ = ["write_report"]
 
@@ -55,7 +56,7 @@ def _whatif_chart(comparison: dict[str, Any], path: Path) -> None:
     asset, figures = next(iter(comparison["summary"].items()))
     fig, axes = plt.subplots(2, 4, figsize=(12, 5))
     labels = [f"actual\n{', '.join(comparison['actual_versions'])}", f"what-if\n{comparison['alternative_version']}"]
-    for ax, metric in zip(axes.flat, figures):
+    for ax, metric in zip(axes.flat, figures, strict=True):
         ax.bar(labels, [Decimal(figures[metric]["actual"]), Decimal(figures[metric]["alternative"])],
                color=["tab:blue", "tab:orange"])
         ax.set_title(metric.replace("_", " "), fontsize=10)
@@ -89,8 +90,8 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
     bankruptcies = [reports.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"]
     parts = [
         "<h1>Liquidation report</h1>",
-        f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "
-        f"Hash chain head: <code>{store.verify().head_hash}</code>.</p>",
+        (f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "
+        f"Hash chain head: <code>{store.verify().head_hash}</code>.</p>"),
         "<h2>Distressed accounts</h2>", *sections,
         "<h2>Liquidations</h2>",
         _table(liquidations, ["id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version",
@@ -107,8 +108,10 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
             rows = [{"metric": m, **values} for m, values in figures.items()]
             parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
         parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
-    style = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right}"
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>Liquidation report</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    style = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0} "
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right}")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>Liquidation report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

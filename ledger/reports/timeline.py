@@ -6,14 +6,14 @@ of markets it holds), with maintenance margin under the rules then in force.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from attrs import define, field
 
 from ledger.domain import events as ev
-from ledger.domain.postings import Posting
 from ledger.domain.money import ZERO, arithmetic
+from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
 from ledger.engine.liquidation import account_view, params_in_force
 from ledger.replay.runner import Observer, project

@@ -14,7 +14,9 @@ branch), ``snapshots`` (the cache), ``memory``; ``schema``, ``hashchain`` and
 
 from __future__ import annotations
 
-from typing import ContextManager, Iterable, Iterator, Mapping, Protocol, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from ledger.domain.events import Event
 from ledger.store.records import StoredEvent, VerifyReport
@@ -41,7 +43,7 @@ class EventStore(Protocol):
     def require_schema(self) -> None:
         """``NotInitialised`` unless ``initialise`` has created the storage."""
 
-    def writer(self) -> ContextManager[Writer]:
+    def writer(self) -> AbstractContextManager[Writer]:
         """One write transaction under the log's lock; all or nothing."""
 
     def append(

@@ -28,5 +28,6 @@ def chain_hash(
     payload: str,
 ) -> str:
     # exactly json.dumps([...], separators=(",", ":"), ensure_ascii=False), built by hand for speed
-    row = f"[{seq},{_s(event_id)},{_s(stream)},{stream_version},{_s(type)},{schema_version},{_s(at)},{_s(recorded_at)},{_s(payload)}]"
-    return hashlib.sha256(f"{previous}\n{row}".encode("utf-8")).hexdigest()
+    row = (f"[{seq},{_s(event_id)},{_s(stream)},{stream_version},{_s(type)},{schema_version},"
+           f"{_s(at)},{_s(recorded_at)},{_s(payload)}]")
+    return hashlib.sha256(f"{previous}\n{row}".encode()).hexdigest()

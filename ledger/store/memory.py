@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from ledger.domain.events import Event
 from ledger.errors import ConcurrencyConflict, NotInitialised
@@ -94,7 +94,8 @@ class MemorySnapshots:
 
     def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
         for scope, state in rows:
-            self._rows.append((len(self._rows) + 1 if not self._rows else self._rows[-1][0] + 1, scope, seq, event_hash, fmt, state))
+            next_id = self._rows[-1][0] + 1 if self._rows else 1
+            self._rows.append((next_id, scope, seq, event_hash, fmt, state))
 
     def prune(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
         mine = [r for r in self._rows if r[1] == scope]

@@ -6,7 +6,7 @@ values and share the one chain check.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from attrs import frozen
 

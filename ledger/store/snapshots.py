@@ -8,7 +8,8 @@ are thinned (``prune``) so the cache cannot outgrow the log.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import Engine, func, select
 

@@ -10,8 +10,9 @@ in the database itself; triggers from the migrations refuse UPDATE and DELETE.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, inspect, select
 from sqlalchemy.exc import DBAPIError
@@ -114,7 +115,7 @@ class SqlEventStore:
         self.snapshots = SqlSnapshots(engine)
 
     @classmethod
-    def open(cls, url: str) -> "SqlEventStore":
+    def open(cls, url: str) -> SqlEventStore:
         return cls(make_engine(url))
 
     @property
@@ -256,7 +257,7 @@ class SqlEventStore:
         if upto_seq is not None:
             query = query.where(events.c.seq <= upto_seq)
         with self.engine.connect() as conn:
-            return {stream: version for stream, version in conn.execute(query)}
+            return dict(conn.execute(query))
 
     def stream_names(self, prefix: str) -> list[str]:
         """Every stream whose name starts with ``prefix``, sorted.

@@ -11,7 +11,7 @@ look-ups and the insert.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from ledger.domain.codec import SCHEMA_VERSION, encode_payload
 from ledger.domain.events import Event, stream_of
@@ -106,7 +106,7 @@ class Writer(ABC):
         """
         versions, seq, head = self._versions, self.head_seq, self.head_hash
         last_at, at_text = None, ""
-        for event, stream in zip(batch, streams):
+        for event, stream in zip(batch, streams, strict=True):
             version = versions[stream] + 1
             versions[stream] = version
             seq += 1

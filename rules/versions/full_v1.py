@@ -16,8 +16,9 @@ measured against. Previous version: none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from rules.base import AccountView, Decision, Params, PositionView
 from rules.params import parse_params
@@ -38,7 +39,7 @@ class FullV1:
         return walk(account, params, insurance_fund, _close_whole)
 
 
-def _close_whole(position: PositionView, equity: Decimal, mm: Decimal, params: Params):
+def _close_whole(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, None, str]:
     return abs(position.size), None, "full-v1 closes every position whole"
 
 

@@ -22,8 +22,9 @@ Previous version: full-v1 (which closes everything).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from rules.base import AccountView, Decision, Params, PositionView
 from rules.params import parse_params
@@ -45,7 +46,7 @@ class PartialV1:
         return walk(account, params, insurance_fund, _choose)
 
 
-def _choose(position: PositionView, equity: Decimal, mm: Decimal, params: Params):
+def _choose(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, Decimal | None, str] | None:
     buffer = params.target_buffer
     if equity >= (1 + buffer) * mm:
         return None

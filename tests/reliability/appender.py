@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from ledger import ConcurrencyConflict, Deposit, Ledger
 
 BATCH_SIZE = 5
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def batch(n: int) -> list[Deposit]:

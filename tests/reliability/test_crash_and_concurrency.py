@@ -86,7 +86,7 @@ def test_concurrent_processes_lose_nothing_and_leave_no_gaps(db_url):
     rounds, names = 12, ["p0", "p1", "p2", "p3"]
     children = [spawn("contend", db_url, name, str(rounds)) for name in names]
     outputs = [child.communicate(timeout=300) for child in children]
-    for child, (_, err) in zip(children, outputs):
+    for child, (_, err) in zip(children, outputs, strict=True):
         assert child.returncode == 0, err
     conflicts = sum(json.loads(out.strip().splitlines()[-1])["conflicts"] for out, _ in outputs)
     with Ledger.open(db_url) as ledger:

@@ -115,7 +115,7 @@ def seeded(request, tmp_path_factory):
     else:
         databases = fresh_pg_database(request.getfixturevalue("pg_admin_url"))
         url = next(databases)
-        request.addfinalizer(lambda: next(databases, None))
+        request.addfinalizer(lambda: next(databases, None))  # noqa: PT021 (a class-scoped fixture made by hand)
     ledger = Ledger.open(url)
     ledger.init()
     good = path / "good.jsonl"

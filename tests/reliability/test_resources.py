@@ -44,7 +44,7 @@ def peak_kb(tmp_path: Path, n: int) -> int:
     return int(done.stdout.strip())
 
 
-@pytest.mark.parametrize("small, large", [pytest.param(5_000, 50_000), pytest.param(20_000, 1_000_000, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(("small", "large"), [pytest.param(5_000, 50_000), pytest.param(20_000, 1_000_000, marks=pytest.mark.slow)])
 def test_ingesting_a_ten_times_larger_file_needs_no_more_memory(tmp_path, small, large):
     """Beyond 20 MiB of slack, only the writer's SQLite page cache may fill up: a fixed cap, whatever the file's size."""
     small_peak, large_peak = peak_kb(tmp_path, small), peak_kb(tmp_path, large)
