@@ -65,29 +65,30 @@ def decide_for_account(state: LedgerState, account: str, settle_asset: str, rule
 
 
 def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str, decision: Decision) -> list[ev.Event]:
-    out: list[ev.Event] = [
-        ev.Liquidation(
-            id=f"{mark.id}/liq/{account}/{close.market}",
-            at=mark.at,
-            account=account,
-            market=close.market,
-            side=close.side,
-            qty=close.qty,
-            price=close.price,
-            penalty=close.penalty,
-            rule_version=version,
-            trigger=mark.id,
-            reason=close.reason,
-            equity_before=close.equity_before,
-            maintenance_before=close.maintenance_before,
-            target_before=close.target_before,
-            equity_after=close.equity_after,
-            maintenance_after=close.maintenance_after,
-            target_after=close.target_after,
-            required_qty="none" if close.required_qty is None else to_str(close.required_qty),
+    out: list[ev.Event] = []
+    for close in decision.closes:
+        out.append(  # noqa: PERF401 (one event per close, spelled out field by field)
+            ev.Liquidation(
+                id=f"{mark.id}/liq/{account}/{close.market}",
+                at=mark.at,
+                account=account,
+                market=close.market,
+                side=close.side,
+                qty=close.qty,
+                price=close.price,
+                penalty=close.penalty,
+                rule_version=version,
+                trigger=mark.id,
+                reason=close.reason,
+                equity_before=close.equity_before,
+                maintenance_before=close.maintenance_before,
+                target_before=close.target_before,
+                equity_after=close.equity_after,
+                maintenance_after=close.maintenance_after,
+                target_after=close.target_after,
+                required_qty="none" if close.required_qty is None else to_str(close.required_qty),
+            )
         )
-        for close in decision.closes
-    ]
     if decision.bankruptcy is not None:
         b = decision.bankruptcy
         out.append(

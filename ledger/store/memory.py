@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ledger.domain.events import Event
 from ledger.errors import ConcurrencyConflict, NotInitialised
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
-from ledger.store.writer import Writer
+from ledger.store.writer import AppendsInOneTransaction, Writer
 
 __all__ = ["MemoryEventStore", "MemorySnapshots"]
 
@@ -128,7 +127,7 @@ class MemorySnapshots:
         return None
 
 
-class MemoryEventStore:
+class MemoryEventStore(AppendsInOneTransaction):
     """The log in this process's memory (see the module docstring)."""
 
     url = "memory://"
@@ -157,12 +156,6 @@ class MemoryEventStore:
             yield writer
             self._log.add(writer.staged)  # only reached when the transaction's body raised nothing
 
-    def append(
-        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
-    ) -> list[StoredEvent]:
-        with self.writer() as w:
-            return w.append(batch, recorded_at, expected_versions)
-
     def head(self) -> tuple[int, str]:
         rows = self._log.rows
         return (rows[-1].seq, rows[-1].hash) if rows else (0, GENESIS)
@@ -172,14 +165,8 @@ class MemoryEventStore:
         return rows[-1].stream_version if rows else 0
 
     def read(
-        self,
-        *,
-        after_seq: int = 0,
-        upto_seq: int | None = None,
-        upto_at: str | None = None,
-        known_at: str | None = None,
-        types: Sequence[str] | None = None,
-        batch_size: int = 5000,
+        self, *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None,
+        known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
     ) -> Iterator[StoredEvent]:
         wanted = set(types) if types else None
         for row in self._log.rows[after_seq:upto_seq]:

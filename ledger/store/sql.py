@@ -10,14 +10,13 @@ in the database itself; triggers from the migrations refuse UPDATE and DELETE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from ledger.domain.events import Event
 from ledger.errors import ConcurrencyConflict, NotInitialised
 from ledger.store import migrate
 from ledger.store.engine import make_engine
@@ -25,7 +24,7 @@ from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
 from ledger.store.schema import events
 from ledger.store.snapshots import SqlSnapshots
-from ledger.store.writer import Writer
+from ledger.store.writer import AppendsInOneTransaction, Writer
 
 __all__ = ["SqlEventStore", "SqlWriter", "SQLITE_WRITER_CACHE_KIB"]
 
@@ -106,7 +105,7 @@ class SqlWriter(Writer):
             raise ConcurrencyConflict.refused_by_database(first[0][2] if first else "", exc) from exc
 
 
-class SqlEventStore:
+class SqlEventStore(AppendsInOneTransaction):
     """The log, and its snapshot cache, on one database (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -157,12 +156,6 @@ class SqlEventStore:
                     conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
             conn.close()
 
-    def append(
-        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
-    ) -> list[StoredEvent]:
-        with self.writer() as w:
-            return w.append(batch, recorded_at, expected_versions)
-
     def head(self) -> tuple[int, str]:
         with self.engine.connect() as conn:
             return _head(conn)
@@ -172,14 +165,8 @@ class SqlEventStore:
             return conn.execute(select(func.max(events.c.stream_version)).where(events.c.stream == stream)).scalar() or 0
 
     def read(
-        self,
-        *,
-        after_seq: int = 0,
-        upto_seq: int | None = None,
-        upto_at: str | None = None,
-        known_at: str | None = None,
-        types: Sequence[str] | None = None,
-        batch_size: int = 5000,
+        self, *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None,
+        known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
     ) -> Iterator[StoredEvent]:
         """Rows in sequence order, streamed in batches (bounded memory)."""
         query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq)
@@ -257,7 +244,7 @@ class SqlEventStore:
         if upto_seq is not None:
             query = query.where(events.c.seq <= upto_seq)
         with self.engine.connect() as conn:
-            return dict(conn.execute(query))
+            return dict(conn.execute(query).all())  # rows, not the result: a result has keys() and would pass for a mapping
 
     def stream_names(self, prefix: str) -> list[str]:
         """Every stream whose name starts with ``prefix``, sorted.

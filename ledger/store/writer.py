@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 
 from ledger.domain.codec import SCHEMA_VERSION, encode_payload
 from ledger.domain.events import Event, stream_of
@@ -21,7 +22,7 @@ from ledger.errors import ConcurrencyConflict
 from ledger.store.hashchain import chain_hash
 from ledger.store.records import Row, StoredEvent
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "AppendsInOneTransaction"]
 
 
 class Writer(ABC):
@@ -126,3 +127,18 @@ class Writer(ABC):
             found = self._current_versions(missing)
             for stream in missing:
                 self._versions[stream] = self._versions_at_start[stream] = found.get(stream, 0)
+
+
+class AppendsInOneTransaction(ABC):
+    """``append`` for a store that opens writers: one batch, one write transaction, all or nothing."""
+
+    @abstractmethod
+    def writer(self) -> AbstractContextManager[Writer]:
+        """One write transaction under the log's lock."""
+
+    def append(
+        self, batch: Sequence[Event], recorded_at: str, expected_versions: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        """Append new events (idempotent on id) in one transaction; refuse stale expected versions."""
+        with self.writer() as w:
+            return w.append(batch, recorded_at, expected_versions)
