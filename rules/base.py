@@ -1,21 +1,33 @@
-"""What a rule sees and what it decides.
+"""What a rule sees, what it decides, and the interface every version provides.
 
 A rule sees one account in one settle asset (``AccountView``): its cash and its
-open positions, each valued at the current mark with its market's margin
-rates. It returns a ``Decision``: closing fills (``Close``) in order, each
-carrying the figures that justify it, and possibly a ``Bankruptcy`` when
-equity stays negative with every position closed.
+open positions, each valued at the current mark. A version owns its margin
+model: maintenance and initial margin, the distress test, the target a
+decision restores, the price ranges inside which a position cannot be
+distressed (``Trigger``, for the ledger's liquidation index), the decision
+itself and its explanation. It returns a ``Decision``: closing fills
+(``Close``) in order, each carrying the figures that justify it, and possibly
+a ``Bankruptcy`` when equity stays negative with every position closed.
+
+A decision may read its ``DecisionContext`` (the triggering event's business
+time, the insurance fund) and nothing else: no clock, no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from attrs import field, frozen
 
-__all__ = ["PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "RuleVersion", "MarketRates", "Params"]
+from ledger.domain.money import ZERO
+
+__all__ = [
+    "PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "DecisionContext", "Trigger", "RuleVersion",
+    "MarketRates", "Params", "equity",
+]
 
 
 @frozen
@@ -51,6 +63,11 @@ class AccountView:
     positions: tuple[PositionView, ...]
 
 
+def equity(account: AccountView) -> Decimal:
+    """E = settle cash + Σ size × (mark − entry): the accounting definition every version shares."""
+    return account.cash + sum((p.size * (p.mark - p.entry_price) for p in account.positions), ZERO)
+
+
 @frozen
 class Close:
     """Close ``qty`` of ``market`` with a ``side`` fill at ``price``, paying ``penalty``."""
@@ -84,12 +101,69 @@ class Decision:
     bankruptcy: Bankruptcy | None = None
 
 
+@frozen
+class DecisionContext:
+    """What a decision may read besides the account and the params."""
+
+    at: datetime
+    """business time of the triggering event (a mark), exactly as stored"""
+    insurance_fund: Decimal
+    """the fund's balance in the account's settle asset, before this decision"""
+
+
+@frozen
+class Trigger:
+    """Where one position's mark must go before the account can be distressed through it.
+
+    A long can be distressed only at a mark <= ``price``, a short only at a
+    mark >= ``price``; between, the account is safe whatever this market does
+    (while the other markets stay put). ``price`` is rounded towards the mark,
+    so the accounts the index names are always a superset of the distressed.
+    A version that cannot bound a position gives ``Infinity`` for a long and
+    ``-Infinity`` for a short: the position is then checked at every mark.
+    """
+
+    market: str
+    long: bool
+    price: Decimal
+
+
 class RuleVersion(Protocol):
-    """The shape every registered version has."""
+    """The shape every registered version has: its margin model, its decision and its explanation.
+
+    ``Params`` here stands for the version's own parsed, typed parameters.
+    """
 
     name: str
     summary: str
 
-    def parse_params(self, raw: Mapping[str, Any]) -> Params: ...
+    def parse_params(self, raw: Mapping[str, Any]) -> Any:
+        """The version's typed params; ``InvalidRuleParams`` naming the key for anything off-shape or out of range."""
 
-    def decide(self, account: AccountView, params: Params, insurance_fund: Decimal) -> Decision: ...
+    def margined_markets(self, params: Any) -> frozenset[str]:
+        """The markets these params give margin for (every listed market must be one)."""
+
+    def maintenance(self, account: AccountView, params: Any) -> Decimal:
+        """Maintenance margin of the account (the sum over its positions)."""
+
+    def initial(self, account: AccountView, params: Any) -> Decimal:
+        """Initial margin of the account (a withdrawal must leave equity at or above it)."""
+
+    def position_maintenance(self, position: PositionView, params: Any) -> Decimal: ...
+
+    def position_initial(self, position: PositionView, params: Any) -> Decimal: ...
+
+    def is_distressed(self, account: AccountView, params: Any) -> bool:
+        """Whether the account must be liquidated now."""
+
+    def target(self, account: AccountView, params: Any) -> Decimal:
+        """The margin figure a decision restores equity to (or the trigger itself for versions without a target)."""
+
+    def triggers(self, account: AccountView, params: Any) -> Sequence[Trigger]:
+        """One ``Trigger`` per open position of a non-distressed account (see ``Trigger``)."""
+
+    def decide(self, account: AccountView, params: Any, context: DecisionContext) -> Decision:
+        """The closes (and bankruptcy) for a distressed account."""
+
+    def explain(self, account: AccountView, params: Any, close: Close) -> dict[str, str]:
+        """Why ``close`` (made from ``account`` as it was just before it): the formula and the figures, as text."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ledger.domain.money import ZERO
-from rules.base import AccountView, Params, PositionView
+from rules.base import AccountView, Params, PositionView, equity
 
 __all__ = ["notional", "position_maintenance", "maintenance", "initial", "equity", "is_distressed"]
 
@@ -32,10 +32,6 @@ def maintenance(account: AccountView, params: Params) -> Decimal:
 
 def initial(account: AccountView, params: Params) -> Decimal:
     return sum((notional(p) * params.markets[p.market].initial_margin_rate for p in account.positions), ZERO)
-
-
-def equity(account: AccountView) -> Decimal:
-    return account.cash + sum((p.size * (p.mark - p.entry_price) for p in account.positions), ZERO)
 
 
 def is_distressed(account: AccountView, params: Params) -> bool:

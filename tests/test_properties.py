@@ -23,9 +23,8 @@ from ledger.domain.fold import replay
 from ledger.domain.postings import trial_balance
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import account_view, params_in_force
+from ledger.engine.liquidation import account_view, version_in_force
 from ledger.engine.pipeline import fold_batch
-from rules import margin
 from tests.builders import deposit, mark, rules, trade, two_markets, withdrawal
 
 D = Decimal
@@ -91,10 +90,10 @@ def run_history(activation, history):
 def check_after(state, event, made):
     assert all(total == 0 for total in trial_balance(state).values()), trial_balance(state)
     if event.TYPE == "mark":
-        params = params_in_force(state.rules)
+        version, params = version_in_force(state.rules)
         for account in state.accounts_in_market(event.market):
             view = account_view(state, account, "USD")
-            assert not margin.is_distressed(view, params), f"{account} left distressed after {event.id}"
+            assert not version.is_distressed(view, params), f"{account} left distressed after {event.id}"
     for liq in (e for e in made if e.TYPE == "liquidation"):
         assert (liq.qty > 0 and liq.penalty >= 0 and liq.equity_after >= 0) or liq.penalty == 0
         if liq.reason.startswith("partial"):
@@ -154,7 +153,8 @@ def test_a_partial_close_is_the_smallest_lot_rounded_quantity(cash, lots, drop_b
             assert e_smaller < (1 + b) * mm_smaller, "one lot less would have been enough"
     position = state.accounts["a0"].positions["BTC-PERP"]
     if position.size != 0:
-        assert not margin.is_distressed(account_view(state, "a0", "USD"), params_in_force(state.rules))
+        version, params = version_in_force(state.rules)
+        assert not version.is_distressed(account_view(state, "a0", "USD"), params)
 
 
 def fold_each(history, activation, index):

@@ -5,6 +5,7 @@ Numbers in the docstrings are worked out by hand; the assertions are exact.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ from ledger.domain.fold import replay
 from ledger.domain.state import INSURANCE_FUND, SOCIALIZED_LOSS, LedgerState
 from ledger.engine.pipeline import fold_batch
 from rules import registry
-from rules.base import AccountView, PositionView
+from rules.base import AccountView, DecisionContext, PositionView
 from tests.builders import RATES, deposit, listed, mark, rules, trade, two_markets, withdrawal
 
 D = Decimal
@@ -77,7 +78,8 @@ def test_the_dust_rule_closes_a_remainder_below_one_lot():
     params = rule.parse_params(rules().params)
     position = PositionView("BTC-PERP", D("0.3325"), D("60000"), D("58200"), D("0.001"))
     cash = D("598.5") + D("120.946875") - D("0.3315") * D("247.35")
-    [close] = rule.decide(AccountView("alice", "USD", cash, (position,)), params, D(0)).closes
+    context = DecisionContext(datetime(2024, 8, 5, tzinfo=UTC), D(0))
+    [close] = rule.decide(AccountView("alice", "USD", cash, (position,)), params, context).closes
     assert D(close.required_qty) == D("0.3315")
     assert close.qty == D("0.3325") and "dust" in close.reason
 

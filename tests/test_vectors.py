@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.reports import balances as reports
+from ledger.reports import records
 from tests.conftest import VECTORS
 
 NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")) if VECTORS.is_dir() else []
@@ -47,7 +48,7 @@ def test_vector_outcome_matches_the_worked_example(ledger, name):
     assert decimals(got_balances) == decimals(expected["balances"])
     keys = ("account", "market", "side", "qty", "price", "penalty", "trigger")
     got_liquidations = [
-        {k: r[k] for k in keys} for r in (reports.liquidation_record(row, e) for row, e in ledger.liquidations())
+        {k: r[k] for k in keys} for r in (records.liquidation_record(row, e) for row, e in ledger.liquidations())
     ]
     assert decimals(got_liquidations) == decimals(expected["liquidations"])
     assert Decimal(report["system"]["insurance_fund"].get("USD", "0")) == Decimal(expected["insurance_fund"])

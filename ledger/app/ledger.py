@@ -41,6 +41,7 @@ from ledger.reports import balances as balance_report
 from ledger.reports import export as export_files
 from ledger.reports import history as history_report
 from ledger.reports import reconcile as reconciliation
+from ledger.reports import records
 from ledger.store import EventStore, StoredEvent, VerifyReport, Writer, open_store
 from rules import registry
 
@@ -244,16 +245,16 @@ class Ledger:
 
     def liquidation_records(self, account: str | None = None) -> list[dict[str, Any]]:
         """Liquidations as the contract prints them, oldest first."""
-        return [balance_report.liquidation_record(row, event) for row, event in self.engine_events(account, ["liquidation"])]
+        return [records.liquidation_record(row, event) for row, event in self.engine_events(account, ["liquidation"])]
 
     def bankruptcy_records(self, account: str | None = None) -> list[dict[str, Any]]:
         """Bankruptcies as the contract prints them, oldest first."""
-        return [balance_report.bankruptcy_record(row, event) for row, event in self.engine_events(account, ["bankruptcy"])]
+        return [records.bankruptcy_record(row, event) for row, event in self.engine_events(account, ["bankruptcy"])]
 
     def rules_report(self, progress: Progress | None = None) -> dict[str, Any]:
         """Registered rule versions and the activation history."""
         summaries = {name: rule.summary for name, rule in registry.REGISTRY.items()}
-        return balance_report.rules_report(self.state(progress=progress), summaries)
+        return records.rules_report(self.state(progress=progress), summaries)
 
     def history(
         self, account: str, *, start: datetime | None = None, end: datetime | None = None,

@@ -2,7 +2,8 @@
 
 For a liquidation: the mark that triggered it, the account's positions and its
 equity, maintenance margin and target before and after, the rule version and
-its parameters, and the formula with the numbers filled in. The state shown is
+its parameters, and the formula with the numbers filled in, as the version
+itself explains its decision (``RuleVersion.explain``). The state shown is
 the replay just before the liquidation (after its mark and any earlier closes
 of the same mark), so every figure can be recomputed by hand.
 """
@@ -17,11 +18,11 @@ from ledger.domain.codec import to_json_object
 from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.timefmt import format_time
-from ledger.engine.liquidation import account_view, params_in_force
+from ledger.engine.liquidation import account_view, version_in_force
 from ledger.errors import InvalidEvent
 from ledger.replay import load
 from ledger.store import EventStore
-from rules import margin
+from rules.base import Close, equity
 
 __all__ = ["explain", "render_text"]
 
@@ -34,20 +35,15 @@ def _positions(view) -> list[dict[str, str]]:
     ]
 
 
-def _formula(event: ev.Liquidation, params, lot: Decimal) -> dict[str, str]:
-    b, f = params.target_buffer, params.liquidation_fee_rate
-    m = params.markets[event.market].maintenance_margin_rate
-    p, E, MM = event.price, event.equity_before, event.maintenance_before
-    text = (
-        f"q >= ((1+b)·MM − E) / (p·((1+b)·m − f)) = ((1+{to_str(b)})·{to_str(MM)} − {to_str(E)}) / "
-        f"({to_str(p)}·((1+{to_str(b)})·{to_str(m)} − {to_str(f)}))"
+def _close(event: ev.Liquidation) -> Close:
+    """The stored liquidation as the close its version decided (the figures it recorded)."""
+    required = None if event.required_qty == "none" else Decimal(event.required_qty)
+    return Close(
+        market=event.market, side=event.side, qty=event.qty, price=event.price, penalty=event.penalty, reason=event.reason,
+        equity_before=event.equity_before, maintenance_before=event.maintenance_before, target_before=event.target_before,
+        equity_after=event.equity_after, maintenance_after=event.maintenance_after, target_after=event.target_after,
+        required_qty=required,
     )
-    if event.required_qty == "none":
-        result = "no partial quantity: the rule closes the whole position" + (
-            f" ((1+b)·m = {to_str((1 + b) * m)} <= f = {to_str(f)})" if (1 + b) * m <= f else "")
-    else:
-        result = f"= {event.required_qty}, rounded up to the lot {to_str(lot)}"
-    return {"formula": text, "result": result, "b": to_str(b), "f": to_str(f), "m": to_str(m)}
 
 
 def explain(store: EventStore, event_id: str) -> dict[str, Any]:
@@ -62,7 +58,8 @@ def explain(store: EventStore, event_id: str) -> dict[str, Any]:
     before = load.state_at(store, row.seq - 1)
     mark_row = store.get(event.trigger)
     rules = before.rules
-    params = params_in_force(rules)
+    assert rules is not None, "an engine event is made only while rules are in force"
+    version, params = version_in_force(rules)
     asset = before.markets[event.market].settle_asset if event.TYPE == "liquidation" else event.asset
     view = account_view(before, event.account, asset)
     with arithmetic():
@@ -76,12 +73,12 @@ def explain(store: EventStore, event_id: str) -> dict[str, Any]:
             "account_before": {
                 "account": event.account, "settle_asset": asset, "cash": to_str(view.cash),
                 "positions": _positions(view),
-                "equity": to_str(margin.equity(view)), "maintenance_margin": to_str(margin.maintenance(view, params)),
-                "target": to_str((1 + params.target_buffer) * margin.maintenance(view, params)),
+                "equity": to_str(equity(view)), "maintenance_margin": to_str(version.maintenance(view, params)),
+                "target": to_str(version.target(view, params)),
             },
         }
         if event.TYPE == "liquidation":
-            out["formula"] = _formula(event, params, before.markets[event.market].lot_size)
+            out["formula"] = version.explain(view, params, _close(event))  # the version's own formula and figures
             out["after"] = {"equity": to_str(event.equity_after), "maintenance_margin": to_str(event.maintenance_after),
                             "target": to_str(event.target_after)}
     return out

@@ -1,45 +1,32 @@
 """Which accounts a mark can possibly distress, without looking at all of them.
 
-For an account (in one settle asset) that is not distressed, its buffer
-B = E − MM > 0 is split into equal shares, one per market it holds. A mark
-on market X changes E − MM by (s − |s|·m)·Δp: for a long it falls as the
-price falls, for a short as it rises. So each position gets a *trigger price*
-— the price at which X alone would have used up its share:
-
-    long:   trigger = p0 − share / (s·(1 − m))       (candidate when mark <= trigger)
-    short:  trigger = p0 + share / (|s|·(1 + m))     (candidate when mark >= trigger)
-
-As long as no market has moved past its trigger, the total change is below B
-and the account cannot be distressed; so a mark only needs the accounts whose
-trigger it crosses: a range query on a sorted list, O(log n + k). Triggers
-round towards the mark side (up for longs, down for shorts), so the candidates
+The version in force gives, for each open position of an account that is not
+distressed, a trigger price (``rules.base.Trigger``): a long can be distressed
+only at a mark at or below it, a short at or above it; the flat-rate model's
+derivation is in ``rules.flat``. Trigger prices are kept in sorted lists per
+market, so a mark only needs the accounts whose trigger it crosses: a range
+query, O(log n + k). Triggers round towards the mark side, so the candidates
 are always a superset of the distressed accounts; the engine then checks each
-exactly, in name order, as a full scan would. Anything that changes an
-account (fills, cash, liquidations) recomputes its triggers; a new rule
-activation, or a trade moving the valuation of a market that has no mark yet,
-marks the whole index stale and the next mark rebuilds it. A what-if index is
-built with the substituted rules' margin rates.
+exactly, in name order, as a full scan would. A version that cannot bound a
+position gives an infinite trigger: that position is a candidate at every
+mark. Anything that changes an account (fills, cash, liquidations)
+recomputes its triggers; a new rule activation, or a trade moving the
+valuation of a market that has no mark yet, marks the whole index stale and
+the next mark rebuilds it. A what-if index is built with the substituted
+rules.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from decimal import Decimal
 
 from sortedcontainers import SortedList
 
 from ledger.domain import events as ev
-from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import Substitute, account_view, params_in_force
-from rules import margin
+from ledger.engine.liquidation import Substitute, account_view, version_in_force
 
 __all__ = ["LiquidationIndex"]
-
-_UP = Context(prec=40, rounding=ROUND_CEILING)
-_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
-_ALWAYS_LONG = Decimal("Infinity")
-_ALWAYS_SHORT = Decimal("-Infinity")
-
 
 class LiquidationIndex:
     """Trigger prices per market, for the rules in force (or a what-if substitute for them)."""
@@ -77,16 +64,11 @@ class LiquidationIndex:
         if not open_markets:
             return
         rules = self.substitute(state.rules) if self.substitute else state.rules
-        params = params_in_force(rules)
+        version, params = version_in_force(rules)
         entries: list[tuple[str, bool, Decimal]] = []
         for settle in sorted({state.markets[m].settle_asset for m in open_markets}):
             view = account_view(state, account, settle)
-            with arithmetic():
-                buffer = margin.equity(view) - margin.maintenance(view, params)
-            share = _DOWN.divide(buffer, len(view.positions)) if buffer > 0 else None
-            for position in view.positions:
-                rate = params.markets[position.market].maintenance_margin_rate
-                entries.append(_entry(position.market, position.size, position.mark, rate, share))
+            entries.extend((t.market, t.long, t.price) for t in version.triggers(view, params))
         for market, is_long, trigger in entries:
             book = self._longs if is_long else self._shorts
             book.setdefault(market, SortedList()).add((trigger, account))
@@ -128,12 +110,3 @@ class LiquidationIndex:
     def size(self) -> int:
         return sum(len(book) for book in self._longs.values()) + sum(len(book) for book in self._shorts.values())
 
-
-def _entry(market: str, size: Decimal, price: Decimal, rate: Decimal, share: Decimal | None) -> tuple[str, bool, Decimal]:
-    if size > 0:
-        if share is None:
-            return market, True, _ALWAYS_LONG
-        return market, True, _UP.subtract(price, _DOWN.divide(share, _UP.multiply(size, 1 - rate)))
-    if share is None:
-        return market, False, _ALWAYS_SHORT
-    return market, False, _DOWN.add(price, _DOWN.divide(share, _UP.multiply(-size, 1 + rate)))

@@ -2,8 +2,9 @@
 
 Runs only when a mark is *appended* (never during replay, which folds the
 recorded decisions). For every account exposed to the marked market, the
-account is viewed in that market's settle asset; if it is distressed, the rule
-version in force (looked up in the registry by name) decides, and each close
+account is viewed in that market's settle asset; if it is distressed by the
+version's own test, the rule version in force (looked up in the registry by
+name; it owns its margin model) decides, and each close
 and any bankruptcy becomes an event, applied to the state at once so the next
 account sees the insurance fund as it now is. Accounts go in name order and
 event ids derive from the mark's id, so the same log always yields the same
@@ -14,30 +15,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
-from rules import margin, registry
-from rules.base import AccountView, Decision, Params, PositionView
+from rules import registry
+from rules.base import AccountView, Decision, DecisionContext, PositionView, RuleVersion
 
-__all__ = ["Substitute", "account_view", "params_in_force", "decide_for_account", "on_mark", "decision_events"]
+__all__ = [
+    "Substitute", "account_view", "params_in_force", "version_in_force", "decide_for_account", "on_mark", "decision_events",
+]
 
 Substitute = Callable[[RulesInForce], RulesInForce]
 """What-if hook: given the rules really in force, the rules to decide with instead."""
 
 
 @lru_cache(maxsize=256)
-def _parsed(version: str, params_json: str) -> Params:
+def _parsed(version: str, params_json: str) -> Any:
     return registry.get(version).parse_params(json.loads(params_json))
 
 
-def params_in_force(rules: RulesInForce) -> Params:
-    """Parsed params of an activation, cached by content (version and canonical
-    params), never by event id: two ledgers may use one id for different things."""
+def params_in_force(rules: RulesInForce) -> Any:
+    """Parsed params of an activation (the version's own typed params), cached by content
+    (version and canonical params), never by event id: two ledgers may use one id for different things."""
     return _parsed(rules.version, rules.params_json)
+
+
+def version_in_force(rules: RulesInForce) -> tuple[RuleVersion, Any]:
+    """The registered version an activation names, and its parsed params: all the ledger asks of the rules."""
+    return registry.get(rules.version), params_in_force(rules)
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -53,15 +63,17 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
 
 
-def decide_for_account(state: LedgerState, account: str, settle_asset: str, rules: RulesInForce) -> Decision | None:
-    """The decision of ``rules`` for one account, or None when it is not distressed."""
-    params = params_in_force(rules)
+def decide_for_account(
+    state: LedgerState, account: str, settle_asset: str, rules: RulesInForce, at: datetime
+) -> Decision | None:
+    """The decision of ``rules`` for one account at business time ``at``, or None when it is not distressed."""
+    version, params = version_in_force(rules)
     view = account_view(state, account, settle_asset)
     with arithmetic():
-        if not margin.is_distressed(view, params):
+        if not version.is_distressed(view, params):
             return None
     fund = state.system[INSURANCE_FUND].get(settle_asset, ZERO)
-    return registry.get(rules.version).decide(view, params, fund)
+    return version.decide(view, params, DecisionContext(at, fund))
 
 
 def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str, decision: Decision) -> list[ev.Event]:
@@ -125,7 +137,7 @@ def on_mark(
     settle = state.markets[mark.market].settle_asset
     made: list[ev.Event] = []
     for account in state.accounts_in_market(mark.market) if accounts is None else accounts:
-        decision = decide_for_account(state, account, settle, rules)
+        decision = decide_for_account(state, account, settle, rules, mark.at)
         if decision is None:
             continue
         for event in decision_events(mark, account, settle, rules.version, decision):

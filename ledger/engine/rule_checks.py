@@ -12,19 +12,21 @@ from __future__ import annotations
 from ledger.domain import events as ev
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import account_view, params_in_force
+from ledger.engine.liquidation import account_view, version_in_force
 from ledger.errors import InvalidEvent, InvalidRuleParams
-from rules import margin, registry
+from rules import registry
+from rules.base import equity
 
 __all__ = ["check"]
 
 
 def _activation(state: LedgerState, event: ev.RulesActivated) -> None:
-    params = registry.get(event.version).parse_params(event.params)
-    unknown = sorted(set(params.markets) - set(state.markets))
+    version = registry.get(event.version)
+    margined = version.margined_markets(version.parse_params(event.params))
+    unknown = sorted(margined - set(state.markets))
     if unknown:
         raise InvalidRuleParams(f"params.markets names unlisted market(s): {', '.join(unknown)}")
-    uncovered = sorted(set(state.markets) - set(params.markets))
+    uncovered = sorted(set(state.markets) - margined)
     if uncovered:
         raise InvalidRuleParams(f"params.markets has no margin rates for listed market(s): {', '.join(uncovered)}")
 
@@ -32,7 +34,8 @@ def _activation(state: LedgerState, event: ev.RulesActivated) -> None:
 def _trade(state: LedgerState, event: ev.Trade) -> None:
     if state.rules is None:
         return
-    if event.market not in params_in_force(state.rules).markets:
+    version, params = version_in_force(state.rules)
+    if event.market not in version.margined_markets(params):
         raise InvalidEvent(
             f"market {event.market!r} has no margin rates in the rules in force "
             f"({state.rules.version}, activated by {state.rules.event_id}): activate rules covering it first"
@@ -45,10 +48,10 @@ def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
     view = account_view(state, event.account, event.asset)
     if not view.positions:
         return
-    params = params_in_force(state.rules)
+    version, params = version_in_force(state.rules)
     with arithmetic():
-        after = margin.equity(view) - event.amount
-        required = margin.initial(view, params)
+        after = equity(view) - event.amount
+        required = version.initial(view, params)
     if after < required:
         raise InvalidEvent(
             f"withdrawal of {to_str(event.amount)} {event.asset} would leave equity {to_str(after)} "

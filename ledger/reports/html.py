@@ -22,7 +22,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
 from ledger.domain.timefmt import parse_time
-from ledger.reports import balances as reports
+from ledger.reports import records
 from ledger.reports.timeline import Series, account_series
 from ledger.store import EventStore
 
@@ -86,8 +86,8 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         image = f"account-{len(sections)}.png"
         _chart(series[name], out / image)
         sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
-    liquidations = [reports.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"]
-    bankruptcies = [reports.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"]
+    liquidations = [records.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"]
+    bankruptcies = [records.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"]
     parts = [
         "<h1>Liquidation report</h1>",
         (f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "

@@ -15,10 +15,10 @@ from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import account_view, params_in_force
+from ledger.engine.liquidation import account_view, version_in_force
 from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent
-from rules import margin
+from rules.base import equity
 
 __all__ = ["Series", "account_series"]
 
@@ -40,8 +40,12 @@ def _sample(state: LedgerState, series: Series, at: str) -> None:
     view = account_view(state, series.account, asset)
     with arithmetic():
         series.times.append(at)
-        series.equity.append(margin.equity(view))
-        series.maintenance.append(margin.maintenance(view, params_in_force(state.rules)) if state.rules else ZERO)
+        series.equity.append(equity(view))
+        if state.rules is None:
+            series.maintenance.append(ZERO)
+        else:
+            version, params = version_in_force(state.rules)
+            series.maintenance.append(version.maintenance(view, params))
 
 
 class _Sampler(Observer):

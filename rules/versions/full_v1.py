@@ -20,14 +20,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rules.base import AccountView, Decision, Params, PositionView
+from rules.base import AccountView, Decision, DecisionContext, Params, PositionView
+from rules.flat import FlatRateModel
 from rules.params import parse_params
 from rules.walk import walk
 
 __all__ = ["RULE"]
 
 
-class FullV1:
+class FullV1(FlatRateModel):
+    """The flat-rate margin model (``rules.flat``) with this version's params and decision."""
+
     name = "full-v1"
     summary = "close every position of a distressed account at the mark"
 
@@ -35,8 +38,8 @@ class FullV1:
         params, _ = parse_params(raw, buffer_required=False)
         return Params(params.liquidation_fee_rate, Decimal(0), params.markets, params.extra)
 
-    def decide(self, account: AccountView, params: Params, insurance_fund: Decimal) -> Decision:
-        return walk(account, params, insurance_fund, _close_whole)
+    def decide(self, account: AccountView, params: Params, context: DecisionContext) -> Decision:
+        return walk(account, params, context.insurance_fund, _close_whole)
 
 
 def _close_whole(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, None, str]:

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rules.base import AccountView, Decision, Params, PositionView
+from rules.base import AccountView, Decision, DecisionContext, Params, PositionView
+from rules.flat import FlatRateModel
 from rules.params import parse_params
 from rules.sizing import required_qty, round_up_to_lot
 from rules.walk import walk
@@ -34,7 +35,9 @@ from rules.walk import walk
 __all__ = ["RULE"]
 
 
-class PartialV1:
+class PartialV1(FlatRateModel):
+    """The flat-rate margin model (``rules.flat``) with this version's params and decision."""
+
     name = "partial-v1"
     summary = "close the smallest lot-rounded quantity restoring E >= (1+b)·MM, largest margin first"
 
@@ -42,8 +45,8 @@ class PartialV1:
         params, _ = parse_params(raw, buffer_required=True)
         return params
 
-    def decide(self, account: AccountView, params: Params, insurance_fund: Decimal) -> Decision:
-        return walk(account, params, insurance_fund, _choose)
+    def decide(self, account: AccountView, params: Params, context: DecisionContext) -> Decision:
+        return walk(account, params, context.insurance_fund, _choose)
 
 
 def _choose(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, Decimal | None, str] | None:

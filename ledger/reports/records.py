@@ -1,0 +1,70 @@
+"""The engine's records and the rules' history as plain data, shaped by the contract.
+
+``liquidation_record`` and ``bankruptcy_record`` are the objects that
+``ledger liquidations`` / ``bankruptcies --format json`` print (and the HTML
+report tabulates): the decision and the figures that justify it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.domain import events as ev
+from ledger.domain.money import to_str
+from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
+from ledger.store import StoredEvent
+
+__all__ = ["liquidation_record", "bankruptcy_record", "rules_report"]
+
+
+def _engine_envelope(row: StoredEvent, event: ev.Liquidation | ev.Bankruptcy) -> dict[str, Any]:
+    """What every engine record starts with: which event, where in the log, when, for whom."""
+    return {"id": event.id, "seq": row.seq, "at": format_time(event.at), "account": event.account}
+
+
+def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any]:
+    """One liquidation as the contract prints it, with its justifying figures."""
+    return {
+        **_engine_envelope(row, event),
+        "market": event.market,
+        "side": event.side,
+        "qty": to_str(event.qty),
+        "price": to_str(event.price),
+        "penalty": to_str(event.penalty),
+        "rule_version": event.rule_version,
+        "trigger": event.trigger,
+        "reason": event.reason,
+        "equity_before": to_str(event.equity_before),
+        "maintenance_before": to_str(event.maintenance_before),
+        "target_before": to_str(event.target_before),
+        "equity_after": to_str(event.equity_after),
+        "maintenance_after": to_str(event.maintenance_after),
+        "target_after": to_str(event.target_after),
+        "required_qty": event.required_qty,
+    }
+
+
+def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
+    """One bankruptcy with its numbers: deficit, fund before, what it covered, what was socialized."""
+    return {
+        **_engine_envelope(row, event),
+        "asset": event.asset,
+        "deficit": to_str(event.deficit),
+        "fund_before": to_str(event.fund_before),
+        "insurance_covered": to_str(event.insurance_covered),
+        "socialized_loss": to_str(event.socialized_loss),
+        "rule_version": event.rule_version,
+        "trigger": event.trigger,
+    }
+
+
+def rules_report(state: LedgerState, registry_items: dict[str, str]) -> dict[str, Any]:
+    return {
+        "versions": [{"version": name, "summary": summary} for name, summary in sorted(registry_items.items())],
+        "activations": [
+            {"event_id": r.event_id, "at": format_time(r.at), "version": r.version}
+            for r in state.rules_history
+        ],
+        "in_force": state.rules.version if state.rules else None,
+    }
