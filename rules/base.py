@@ -26,7 +26,7 @@ from ledger.domain.money import ZERO
 
 __all__ = [
     "PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "DecisionContext", "Trigger", "RuleVersion",
-    "MarketRates", "Params", "equity",
+    "MarketRates", "Params", "ParamDoc", "equity",
 ]
 
 
@@ -102,6 +102,15 @@ class Decision:
 
 
 @frozen
+class ParamDoc:
+    """One parameter of a version, as ``ledger rules list`` shows it: its key, what it means, its valid range."""
+
+    name: str
+    meaning: str
+    range: str
+
+
+@frozen
 class DecisionContext:
     """What a decision may read besides the account and the params."""
 
@@ -136,6 +145,8 @@ class RuleVersion(Protocol):
 
     name: str
     summary: str
+    parameters: tuple[ParamDoc, ...]
+    """every key its params take, with meaning and range (generated into ``rules list`` and the docs)"""
 
     def parse_params(self, raw: Mapping[str, Any]) -> Any:
         """The version's typed params; ``InvalidRuleParams`` naming the key for anything off-shape or out of range."""

@@ -7,37 +7,28 @@ liquidation index, and the explanation of a close by the partial formula. A
 version built on this model subclasses ``FlatRateModel`` and adds its
 ``parse_params`` and ``decide``.
 
-Trigger prices. For an account that is not distressed, its buffer
-B = E − MM > 0 is split into equal shares, one per position. A mark on market
-X changes E − MM by (s − |s|·m)·Δp: for a long it falls as the price falls,
-for a short as it rises. So each position's trigger is the price at which X
-alone would have used up its share:
-
-    long:   trigger = p0 − share / (s·(1 − m))       (distress possible at mark <= trigger)
-    short:  trigger = p0 + share / (|s|·(1 + m))     (distress possible at mark >= trigger)
-
-While no market has moved past its trigger, the total change is below B and
-the account cannot be distressed. Triggers round towards the mark side (up
-for longs, down for shorts), so the accounts named are a superset of the
-distressed ones.
+Trigger prices come from buffer shares (``rules.triggers``) with the flat rate
+on both sides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from decimal import Decimal
 
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
-from rules.base import AccountView, Close, Params, PositionView, Trigger
+from rules.base import AccountView, Close, ParamDoc, Params, PositionView, Trigger
+from rules.triggers import buffer_share_triggers
 
-__all__ = ["FlatRateModel"]
+__all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
 
-_UP = Context(prec=40, rounding=ROUND_CEILING)
-_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
-_ALWAYS_LONG = Decimal("Infinity")
-_ALWAYS_SHORT = Decimal("-Infinity")
-
+FEE = ParamDoc("liquidation_fee_rate", "f: penalty per unit of closed notional, paid to the insurance fund", "0 <= f < 1")
+BUFFER = ParamDoc("target_buffer", "b: a decision restores E >= (1 + b) × MM", ">= 0")
+FLAT_MARKETS = ParamDoc(
+    "markets", "per listed market: maintenance_margin_rate m and initial_margin_rate (every listed market)",
+    "0 < m < 1, m <= initial <= 1",
+)
 
 class FlatRateModel:
     """Margin, distress, target, triggers and explanation at flat per-market rates (params: ``rules.base.Params``)."""
@@ -57,6 +48,9 @@ class FlatRateModel:
     def initial(self, account: AccountView, params: Params) -> Decimal:
         return margin.initial(account, params)
 
+    def maintenance_after_close(self, position: PositionView, qty: Decimal, maintenance: Decimal, params: Params) -> Decimal:
+        return maintenance - qty * position.mark * params.markets[position.market].maintenance_margin_rate
+
     def is_distressed(self, account: AccountView, params: Params) -> bool:
         return margin.is_distressed(account, params)
 
@@ -64,13 +58,13 @@ class FlatRateModel:
         return (1 + params.target_buffer) * margin.maintenance(account, params)
 
     def triggers(self, account: AccountView, params: Params) -> Sequence[Trigger]:
+        def flat(position: PositionView) -> tuple[Decimal, Decimal]:
+            rate = params.markets[position.market].maintenance_margin_rate
+            return rate, rate
+
         with arithmetic():
-            buffer = margin.equity(account) - margin.maintenance(account, params)
-        share = _DOWN.divide(buffer, len(account.positions)) if buffer > 0 else None
-        return [
-            _trigger(p.market, p.size, p.mark, params.markets[p.market].maintenance_margin_rate, share)
-            for p in account.positions
-        ]
+            maintenance = margin.maintenance(account, params)
+        return buffer_share_triggers(account, maintenance, flat)
 
     def explain(self, account: AccountView, params: Params, close: Close) -> dict[str, str]:
         """The partial formula with the figures of ``close`` filled in (full-v1: b = 0, and no partial quantity)."""
@@ -89,12 +83,3 @@ class FlatRateModel:
             result = f"= {to_str(close.required_qty)}, rounded up to the lot {to_str(lot)}"
         return {"formula": text, "result": result, "b": to_str(b), "f": to_str(f), "m": to_str(m)}
 
-
-def _trigger(market: str, size: Decimal, price: Decimal, rate: Decimal, share: Decimal | None) -> Trigger:
-    if size > 0:
-        if share is None:
-            return Trigger(market, True, _ALWAYS_LONG)
-        return Trigger(market, True, _UP.subtract(price, _DOWN.divide(share, _UP.multiply(size, 1 - rate))))
-    if share is None:
-        return Trigger(market, False, _ALWAYS_SHORT)
-    return Trigger(market, False, _DOWN.add(price, _DOWN.divide(share, _UP.multiply(-size, 1 + rate))))

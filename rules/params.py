@@ -17,7 +17,7 @@ from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules.base import MarketRates, Params
 
-__all__ = ["parse_params", "ZERO_BUFFER"]
+__all__ = ["parse_params", "check_keys", "fee_rate", "target_buffer", "market_table", "parse_rate", "ZERO_BUFFER"]
 
 ZERO_BUFFER = Decimal(0)
 _MARKET_KEYS = {"maintenance_margin_rate", "initial_margin_rate"}
@@ -48,31 +48,57 @@ def _market(name: str, raw: object) -> MarketRates:
     return MarketRates(mm, im)
 
 
-def parse_params(
-    raw: Mapping[str, Any], *, buffer_required: bool, extra_keys: Iterable[str] = ()
-) -> tuple[Params, dict[str, Any]]:
-    """Common keys checked; returns the params and the raw version-specific extras."""
+def check_keys(raw: object, allowed: Iterable[str]) -> Mapping[str, Any]:
+    """``raw`` as a mapping holding only ``allowed`` keys (a typo is an error, never a silent default)."""
     if not isinstance(raw, Mapping):
         raise InvalidRuleParams("params must be an object")
-    extra_keys = set(extra_keys)
-    allowed = {"liquidation_fee_rate", "target_buffer", "markets"} | extra_keys
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(set(raw) - set(allowed))
     if unknown:
         raise InvalidRuleParams(f"params has unknown key(s) for this version: {', '.join(unknown)}")
+    return raw
+
+
+def fee_rate(raw: Mapping[str, Any]) -> Decimal:
+    """``liquidation_fee_rate``, in [0, 1)."""
     fee = _rate(raw, "liquidation_fee_rate", "")
     if not 0 <= fee < 1:
         raise InvalidRuleParams("params.liquidation_fee_rate must be in [0, 1)")
+    return fee
+
+
+def target_buffer(raw: Mapping[str, Any], *, required: bool) -> Decimal:
+    """``target_buffer``, >= 0 (0 when absent and not required)."""
     if "target_buffer" in raw:
         buffer = _rate(raw, "target_buffer", "")
         if buffer < 0:
             raise InvalidRuleParams("params.target_buffer must be >= 0")
-    elif buffer_required:
+        return buffer
+    if required:
         raise InvalidRuleParams("params is missing target_buffer")
-    else:
-        buffer = ZERO_BUFFER
+    return ZERO_BUFFER
+
+
+def market_table(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``markets``: a non-empty object, market -> that market's margin parameters."""
     markets = raw.get("markets")
     if not isinstance(markets, Mapping) or not markets:
         raise InvalidRuleParams("params.markets must map each market to its margin rates")
-    rates = {name: _market(name, value) for name, value in markets.items()}
+    return markets
+
+
+def parse_rate(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
+    """A required decimal ``key`` of ``raw`` (``where`` locates it: ``.markets.BTC-PERP``)."""
+    return _rate(raw, key, where)
+
+
+def parse_params(
+    raw: Mapping[str, Any], *, buffer_required: bool, extra_keys: Iterable[str] = ()
+) -> tuple[Params, dict[str, Any]]:
+    """Common keys checked; returns the params and the raw version-specific extras."""
+    extra_keys = set(extra_keys)
+    raw = check_keys(raw, {"liquidation_fee_rate", "target_buffer", "markets"} | extra_keys)
+    fee = fee_rate(raw)
+    buffer = target_buffer(raw, required=buffer_required)
+    rates = {name: _market(name, value) for name, value in market_table(raw).items()}
     extras = {k: raw[k] for k in extra_keys if k in raw}
     return Params(fee, buffer, MappingProxyType(rates), MappingProxyType(extras)), extras

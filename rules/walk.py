@@ -1,6 +1,8 @@
 """The walk every version shares: close positions one at a time, then settle.
 
-Positions are taken largest maintenance margin first (ties by market name).
+Positions are taken largest maintenance margin first (ties by market name),
+by the version's own margin model (``MarginModel``: what a position's
+maintenance is, and what the account's becomes after closing part of one).
 Before each, the version says how much of it to close (``Chooser``); each close
 happens at the mark, pays the penalty to the insurance fund (capped at the
 equity left, so a penalty alone never makes an account negative), and records
@@ -14,15 +16,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, Protocol
 
 from ledger.domain.money import ZERO, arithmetic
-from rules import margin
-from rules.base import AccountView, Bankruptcy, Close, Decision, Params, PositionView
+from rules.base import AccountView, Bankruptcy, Close, Decision, PositionView, equity
 
-__all__ = ["Chooser", "walk", "penalty", "split_deficit"]
+__all__ = ["Chooser", "MarginModel", "walk", "penalty", "split_deficit"]
 
-Chooser = Callable[[PositionView, Decimal, Decimal, Params], "tuple[Decimal, Decimal | None, str] | None"]
+Chooser = Callable[[PositionView, Decimal, Decimal, Any], "tuple[Decimal, Decimal | None, str] | None"]
 """(position, equity, maintenance, params) -> (qty, required_qty, reason), or None to stop."""
+
+
+class MarginModel(Protocol):
+    """What the walk needs of a version's margin model."""
+
+    def maintenance(self, account: AccountView, params: Any) -> Decimal: ...
+
+    def position_maintenance(self, position: PositionView, params: Any) -> Decimal: ...
+
+    def maintenance_after_close(self, position: PositionView, qty: Decimal, maintenance: Decimal, params: Any) -> Decimal:
+        """The account's maintenance margin once ``qty`` of ``position`` is closed at its mark."""
 
 
 def penalty(qty: Decimal, price: Decimal, fee_rate: Decimal, equity_left: Decimal) -> Decimal:
@@ -34,25 +47,27 @@ def split_deficit(deficit: Decimal, fund: Decimal) -> Bankruptcy:
     return Bankruptcy(deficit, fund, covered, deficit - covered)
 
 
-def _order(account: AccountView, params: Params) -> list[PositionView]:
+def _order(account: AccountView, params: Any, model: MarginModel) -> list[PositionView]:
     open_positions = [p for p in account.positions if p.size != 0]
-    return sorted(open_positions, key=lambda p: (-margin.position_maintenance(p, params), p.market))
+    return sorted(open_positions, key=lambda p: (-model.position_maintenance(p, params), p.market))
 
 
-def walk(account: AccountView, params: Params, insurance_fund: Decimal, choose: Chooser) -> Decision:
+def walk(
+    account: AccountView, params: Any, insurance_fund: Decimal, choose: Chooser, model: MarginModel, target_buffer: Decimal
+) -> Decision:
+    """Close positions as ``choose`` says, in ``model``'s order; the target recorded is (1 + ``target_buffer``) × MM."""
     with arithmetic():
-        buffer = 1 + params.target_buffer
-        equity, mm = margin.equity(account), margin.maintenance(account, params)
+        buffer = 1 + target_buffer
+        equity_now, mm = equity(account), model.maintenance(account, params)
         closes: list[Close] = []
         remaining = {p.market: abs(p.size) for p in account.positions}
-        for position in _order(account, params):
-            choice = choose(position, equity, mm, params)
+        for position in _order(account, params, model):
+            choice = choose(position, equity_now, mm, params)
             if choice is None:
                 break
             qty, required, reason = choice
-            rate = params.markets[position.market].maintenance_margin_rate
-            fee = penalty(qty, position.mark, params.liquidation_fee_rate, equity)
-            after_equity, after_mm = equity - fee, mm - qty * position.mark * rate
+            fee = penalty(qty, position.mark, params.liquidation_fee_rate, equity_now)
+            after_equity, after_mm = equity_now - fee, model.maintenance_after_close(position, qty, mm, params)
             closes.append(
                 Close(
                     market=position.market,
@@ -61,7 +76,7 @@ def walk(account: AccountView, params: Params, insurance_fund: Decimal, choose: 
                     price=position.mark,
                     penalty=fee,
                     reason=reason,
-                    equity_before=equity,
+                    equity_before=equity_now,
                     maintenance_before=mm,
                     target_before=buffer * mm,
                     equity_after=after_equity,
@@ -70,9 +85,9 @@ def walk(account: AccountView, params: Params, insurance_fund: Decimal, choose: 
                     required_qty=required,
                 )
             )
-            equity, mm = after_equity, after_mm
+            equity_now, mm = after_equity, after_mm
             remaining[position.market] -= qty
         bankruptcy = None
-        if all(r == 0 for r in remaining.values()) and equity < 0:
-            bankruptcy = split_deficit(-equity, insurance_fund)
+        if all(r == 0 for r in remaining.values()) and equity_now < 0:
+            bankruptcy = split_deficit(-equity_now, insurance_fund)
         return Decision(tuple(closes), bankruptcy)

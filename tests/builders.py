@@ -51,5 +51,24 @@ def rules(version: str = "partial-v1", fee: str = "0.002", buffer: str | None = 
     return RulesActivated(id=id, at=at(t), version=version, params=params)
 
 
+TIERS = {
+    "BTC-PERP": {"tiers": [
+        {"max_notional": "20000", "maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
+        {"max_notional": "100000", "maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
+        {"maintenance_margin_rate": "0.025", "initial_margin_rate": "0.05"},
+    ]},
+    "ETH-PERP": {"tiers": [
+        {"max_notional": "10000", "maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
+        {"maintenance_margin_rate": "0.02", "initial_margin_rate": "0.04"},
+    ]},
+}
+"""tiered-v1 brackets for the two test markets (rates and edges chosen so generated fills cross them)."""
+
+
+def tiered(fee: str = "0.002", buffer: str = "0.25", t: float = 0.5, id: str = "r-1", markets: dict[str, Any] | None = None):
+    """A tiered-v1 activation (``TIERS`` unless ``markets`` is given)."""
+    return rules(version="tiered-v1", fee=fee, buffer=buffer, t=t, id=id, markets=markets or TIERS)
+
+
 def two_markets():
     return [listed("BTC-PERP", "0.001"), listed("ETH-PERP", "0.01")]

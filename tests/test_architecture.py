@@ -71,3 +71,30 @@ def test_the_core_and_the_rules_type_check_strictly():
     """mypy --strict on ``ledger/domain``, ``rules`` and the errors (``[tool.mypy]`` in ``pyproject.toml``)."""
     done = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_ledger_names_no_rule_version():
+    """A new version touches rules/, one registry line, its tests and docs: nothing in ledger/ names one."""
+    from rules import registry
+
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / "ledger").rglob("*.py")
+        for name in registry.names()
+        if name in path.read_text()
+    ]
+    assert offenders == []
+
+
+def test_rules_list_shows_every_parameter_each_version_declares(tmp_path):
+    from rules import registry
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], check=True, capture_output=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "rules", "list", "--format", "json"],
+                          check=True, capture_output=True, text=True, cwd=ROOT)
+    import json
+
+    listed = {v["version"]: [p["name"] for p in v["parameters"]] for v in json.loads(done.stdout)["versions"]}
+    assert listed == {name: [p.name for p in rule.parameters] for name, rule in registry.REGISTRY.items()}
+    assert all(listed.values())

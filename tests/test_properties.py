@@ -25,7 +25,7 @@ from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
 from ledger.engine.liquidation import account_view, version_in_force
 from ledger.engine.pipeline import fold_batch
-from tests.builders import deposit, mark, rules, trade, two_markets, withdrawal
+from tests.builders import deposit, mark, rules, tiered, trade, two_markets, withdrawal
 
 D = Decimal
 ACCOUNTS = ["a0", "a1", "a2", "a3"]
@@ -51,11 +51,18 @@ def steps(draw):
     return ("trade", account, market, draw(st.sampled_from(["buy", "sell"])), qty, price, fee)
 
 
-activations = st.builds(
-    lambda version, fee, buffer: rules(version=version, fee=fee, buffer=buffer),
-    st.sampled_from(["partial-v1", "full-v1"]),
-    st.sampled_from(["0", "0.001", "0.002", "0.005", "0.01"]),
-    st.sampled_from(["0", "0.1", "0.25", "0.5"]),
+activations = st.one_of(
+    st.builds(
+        lambda version, fee, buffer: rules(version=version, fee=fee, buffer=buffer),
+        st.sampled_from(["partial-v1", "full-v1"]),
+        st.sampled_from(["0", "0.001", "0.002", "0.005", "0.01"]),
+        st.sampled_from(["0", "0.1", "0.25", "0.5"]),
+    ),
+    st.builds(  # tiered-v1 needs (1+b)·mmr > f in every bracket: fees below the lowest rate
+        lambda fee, buffer: tiered(fee=fee, buffer=buffer),
+        st.sampled_from(["0", "0.001", "0.002", "0.004"]),
+        st.sampled_from(["0", "0.1", "0.25", "0.5"]),
+    ),
 )
 
 

@@ -253,8 +253,11 @@ class Ledger:
 
     def rules_report(self, progress: Progress | None = None) -> dict[str, Any]:
         """Registered rule versions and the activation history."""
-        summaries = {name: rule.summary for name, rule in registry.REGISTRY.items()}
-        return records.rules_report(self.state(progress=progress), summaries)
+        described = {
+            name: (rule.summary, [{"name": p.name, "meaning": p.meaning, "range": p.range} for p in rule.parameters])
+            for name, rule in registry.REGISTRY.items()
+        }
+        return records.rules_report(self.state(progress=progress), described)
 
     def history(
         self, account: str, *, start: datetime | None = None, end: datetime | None = None,

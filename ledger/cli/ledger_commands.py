@@ -97,13 +97,15 @@ def rules() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def rules_list(ctx: click.Context, fmt: str) -> None:
-    """Registered versions (one line each) and the activation history."""
+    """Registered versions (one line each, then each one's parameters: meaning and range) and the activation history."""
     with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
         report = ledger.rules_report(advance)
     if fmt == "json":
         print_json(report)
         return
-    print_rows(report["versions"], "table", "Registered rule versions")
+    print_rows(report["versions"], "table", "Registered rule versions", ["version", "summary"])
+    for version in report["versions"]:
+        print_rows(version["parameters"], "table", f"Parameters of {version['version']}", ["name", "meaning", "range"])
     print_rows(report["activations"], "table", f"Activations (in force: {report['in_force'] or 'none'})",
                ["event_id", "at", "version"])
 

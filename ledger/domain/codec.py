@@ -97,15 +97,23 @@ def _string(value: object, field: str) -> str:
     return value
 
 
+MAX_PARAMS_LIST = 64
+"""Most items in one list of a params object (a market's margin tiers): venues publish about ten."""
+
+
 def _params(value: object, field: str = "params") -> Any:
-    """A params object: nested objects whose leaves are strings."""
+    """A params object: nested objects and lists (a market's tiers) whose leaves are strings."""
     if isinstance(value, dict):
         return {_string(k, f"{field} key"): _params(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        if not value or len(value) > MAX_PARAMS_LIST:
+            raise InvalidEvent(f"{field} must be a list of 1 to {MAX_PARAMS_LIST} items")
+        return [_params(item, f"{field}[{n}]") for n, item in enumerate(value)]
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
         return value
-    raise InvalidEvent(f"{field} must be a string or an object, got {type(value).__name__}")
+    raise InvalidEvent(f"{field} must be a string, an object or a list, got {type(value).__name__}")
 
 
 def _field_value(attribute: attrs.Attribute[Any], raw: object) -> Any:

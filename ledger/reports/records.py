@@ -59,9 +59,13 @@ def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
     }
 
 
-def rules_report(state: LedgerState, registry_items: dict[str, str]) -> dict[str, Any]:
+def rules_report(state: LedgerState, registry_items: dict[str, tuple[str, list[dict[str, str]]]]) -> dict[str, Any]:
+    """Registered versions (name -> (summary, parameter docs)) and the activation history."""
     return {
-        "versions": [{"version": name, "summary": summary} for name, summary in sorted(registry_items.items())],
+        "versions": [
+            {"version": name, "summary": summary, "parameters": parameters}
+            for name, (summary, parameters) in sorted(registry_items.items())
+        ],
         "activations": [
             {"event_id": r.event_id, "at": format_time(r.at), "version": r.version}
             for r in state.rules_history

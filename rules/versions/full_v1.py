@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rules.base import AccountView, Decision, DecisionContext, Params, PositionView
-from rules.flat import FlatRateModel
+from rules.base import AccountView, Decision, DecisionContext, ParamDoc, Params, PositionView
+from rules.flat import FEE, FLAT_MARKETS, FlatRateModel
 from rules.params import parse_params
 from rules.walk import walk
 
@@ -33,13 +33,18 @@ class FullV1(FlatRateModel):
 
     name = "full-v1"
     summary = "close every position of a distressed account at the mark"
+    parameters: tuple[ParamDoc, ...] = (
+        FEE,
+        ParamDoc("target_buffer", "accepted and ignored (one params file serves full-v1 and partial-v1)", "any"),
+        FLAT_MARKETS,
+    )
 
     def parse_params(self, raw: Mapping[str, Any]) -> Params:
         params, _ = parse_params(raw, buffer_required=False)
         return Params(params.liquidation_fee_rate, Decimal(0), params.markets, params.extra)
 
     def decide(self, account: AccountView, params: Params, context: DecisionContext) -> Decision:
-        return walk(account, params, context.insurance_fund, _close_whole)
+        return walk(account, params, context.insurance_fund, _close_whole, self, params.target_buffer)
 
 
 def _close_whole(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, None, str]:

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rules.base import AccountView, Decision, DecisionContext, Params, PositionView
-from rules.flat import FlatRateModel
+from rules.base import AccountView, Decision, DecisionContext, ParamDoc, Params, PositionView
+from rules.flat import BUFFER, FEE, FLAT_MARKETS, FlatRateModel
 from rules.params import parse_params
 from rules.sizing import required_qty, round_up_to_lot
 from rules.walk import walk
@@ -40,13 +40,14 @@ class PartialV1(FlatRateModel):
 
     name = "partial-v1"
     summary = "close the smallest lot-rounded quantity restoring E >= (1+b)·MM, largest margin first"
+    parameters: tuple[ParamDoc, ...] = (FEE, BUFFER, FLAT_MARKETS)
 
     def parse_params(self, raw: Mapping[str, Any]) -> Params:
         params, _ = parse_params(raw, buffer_required=True)
         return params
 
     def decide(self, account: AccountView, params: Params, context: DecisionContext) -> Decision:
-        return walk(account, params, context.insurance_fund, _choose)
+        return walk(account, params, context.insurance_fund, _choose, self, params.target_buffer)
 
 
 def _choose(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, Decimal | None, str] | None:

@@ -1,0 +1,55 @@
+"""Trigger prices by buffer shares: how a version built on margin rates bounds each position.
+
+For an account that is not distressed, its buffer B = E − MM > 0 is split into
+equal shares, one per position. A mark on market X changes E − MM by at most
+(s − |s|·m_lo)·Δp for a long (the price falling; m_lo the lowest marginal
+maintenance rate the position can have) and (|s| + |s|·m_hi)·Δp for a short
+(the price rising; m_hi the highest). So each position's trigger is the price
+at which X alone would have used up its share:
+
+    long:   trigger = p0 − share / (s·(1 − m_lo))       (distress possible at mark <= trigger)
+    short:  trigger = p0 + share / (|s|·(1 + m_hi))     (distress possible at mark >= trigger)
+
+While no market has moved past its trigger, the total change is below B and
+the account cannot be distressed. With flat rates m_lo = m_hi = m. Triggers
+round towards the mark side (up for longs, down for shorts), so the accounts
+named are always a superset of the distressed ones. An account with no buffer
+gets infinite triggers: checked at every mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+
+from ledger.domain.money import arithmetic
+from rules.base import AccountView, PositionView, Trigger, equity
+
+__all__ = ["buffer_share_triggers"]
+
+_UP = Context(prec=40, rounding=ROUND_CEILING)
+_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
+_ALWAYS_LONG = Decimal("Infinity")
+_ALWAYS_SHORT = Decimal("-Infinity")
+
+RateBounds = Callable[[PositionView], tuple[Decimal, Decimal]]
+"""position -> (lowest, highest) marginal maintenance rate it can have."""
+
+
+def buffer_share_triggers(account: AccountView, maintenance: Decimal, rates: RateBounds) -> list[Trigger]:
+    """One trigger per open position of ``account`` (whose maintenance margin is ``maintenance``)."""
+    with arithmetic():
+        buffer = equity(account) - maintenance
+    share = _DOWN.divide(buffer, len(account.positions)) if buffer > 0 else None
+    return [_trigger(p, share, *rates(p)) for p in account.positions]
+
+
+def _trigger(position: PositionView, share: Decimal | None, low: Decimal, high: Decimal) -> Trigger:
+    size, price = position.size, position.mark
+    if size > 0:
+        if share is None:
+            return Trigger(position.market, True, _ALWAYS_LONG)
+        return Trigger(position.market, True, _UP.subtract(price, _DOWN.divide(share, _UP.multiply(size, 1 - low))))
+    if share is None:
+        return Trigger(position.market, False, _ALWAYS_SHORT)
+    return Trigger(position.market, False, _DOWN.add(price, _DOWN.divide(share, _UP.multiply(-size, 1 + high))))
