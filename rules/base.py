@@ -10,7 +10,8 @@ itself and its explanation. It returns a ``Decision``: closing fills
 a ``Bankruptcy`` when equity stays negative with every position closed.
 
 A decision may read its ``DecisionContext`` (the triggering event's business
-time, the insurance fund) and nothing else: no clock, no I/O.
+time, the insurance fund, and what the version's earlier decisions for the
+account recorded) and nothing else: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class DecisionContext:
     """business time of the triggering event (a mark), exactly as stored"""
     insurance_fund: Decimal
     """the fund's balance in the account's settle asset, before this decision"""
+    last_partial_close: datetime | None = None
+    """when this version last closed part (not all) of a position of this account, strictly before ``at``
+    (under any activation of it; what earlier decisions of the version recorded, folded from the log)"""
 
 
 @frozen

@@ -17,7 +17,7 @@ from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules.base import MarketRates, Params
 
-__all__ = ["parse_params", "check_keys", "fee_rate", "target_buffer", "market_table", "parse_rate", "ZERO_BUFFER"]
+__all__ = ["parse_params", "check_keys", "fee_rate", "target_buffer", "market_table", "market_rates", "parse_rate", "ZERO_BUFFER"]
 
 ZERO_BUFFER = Decimal(0)
 _MARKET_KEYS = {"maintenance_margin_rate", "initial_margin_rate"}
@@ -86,6 +86,11 @@ def market_table(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     return markets
 
 
+def market_rates(raw: Mapping[str, Any]) -> dict[str, MarketRates]:
+    """``markets`` with flat rates: market -> its checked maintenance and initial margin rates."""
+    return {name: _market(name, value) for name, value in market_table(raw).items()}
+
+
 def parse_rate(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
     """A required decimal ``key`` of ``raw`` (``where`` locates it: ``.markets.BTC-PERP``)."""
     return _rate(raw, key, where)
@@ -99,6 +104,6 @@ def parse_params(
     raw = check_keys(raw, {"liquidation_fee_rate", "target_buffer", "markets"} | extra_keys)
     fee = fee_rate(raw)
     buffer = target_buffer(raw, required=buffer_required)
-    rates = {name: _market(name, value) for name, value in market_table(raw).items()}
+    rates = market_rates(raw)
     extras = {k: raw[k] for k in extra_keys if k in raw}
     return Params(fee, buffer, MappingProxyType(rates), MappingProxyType(extras)), extras

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from ledger.errors import UnknownRuleVersion
 from rules.base import RuleVersion
-from rules.versions import full_v1, partial_v1, tiered_v1
+from rules.versions import full_v1, partial_v1, stepped_v1, tiered_v1
 
 __all__ = ["REGISTRY", "get", "names"]
 
@@ -21,6 +21,7 @@ REGISTRY: Mapping[str, RuleVersion] = MappingProxyType(
         "full-v1": full_v1.RULE,
         "partial-v1": partial_v1.RULE,
         "tiered-v1": tiered_v1.RULE,
+        "stepped-v1": stepped_v1.RULE,
     }
 )
 

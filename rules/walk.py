@@ -53,20 +53,30 @@ def _order(account: AccountView, params: Any, model: MarginModel) -> list[Positi
 
 
 def walk(
-    account: AccountView, params: Any, insurance_fund: Decimal, choose: Chooser, model: MarginModel, target_buffer: Decimal
+    account: AccountView, params: Any, insurance_fund: Decimal, choose: Chooser, model: MarginModel, target_buffer: Decimal,
+    *, forfeit_last: bool = False,
 ) -> Decision:
-    """Close positions as ``choose`` says, in ``model``'s order; the target recorded is (1 + ``target_buffer``) × MM."""
+    """Close positions as ``choose`` says, in ``model``'s order; the target recorded is (1 + ``target_buffer``) × MM.
+
+    ``forfeit_last``: the last position in the order pays, instead of the
+    penalty, all the equity left after its fill (never below zero): a
+    backstop keeps the account's remaining margin.
+    """
     with arithmetic():
         buffer = 1 + target_buffer
         equity_now, mm = equity(account), model.maintenance(account, params)
         closes: list[Close] = []
         remaining = {p.market: abs(p.size) for p in account.positions}
-        for position in _order(account, params, model):
+        order = _order(account, params, model)
+        for number, position in enumerate(order, start=1):
             choice = choose(position, equity_now, mm, params)
             if choice is None:
                 break
             qty, required, reason = choice
-            fee = penalty(qty, position.mark, params.liquidation_fee_rate, equity_now)
+            if forfeit_last and number == len(order):
+                fee = max(equity_now, ZERO)
+            else:
+                fee = penalty(qty, position.mark, params.liquidation_fee_rate, equity_now)
             after_equity, after_mm = equity_now - fee, model.maintenance_after_close(position, qty, mm, params)
             closes.append(
                 Close(

@@ -4,7 +4,8 @@
 #     (examples/make_crash_history.py; the same file every run),
 #  2. create the schema and ingest it (idempotent: a second run stores nothing new),
 #  3. print balances, the liquidations the engine made under partial-v1,
-#     and a what-if comparison against full-v1 on the same history,
+#     and the same history replayed under the three other versions, side by side
+#     (full-v1, tiered-v1, stepped-v1; parameters in examples/params/),
 #  4. audit the whole log (hash chain, books, every liquidation re-derived).
 source "$(dirname "$0")/bootstrap.sh"
 mkdir -p out
@@ -13,5 +14,7 @@ ledger init
 ledger ingest out/crash-history.jsonl
 ledger balances
 ledger liquidations
-ledger whatif --rules full-v1
+ledger whatif --rules full-v1 --params examples/params/full-v1.json \
+              --rules tiered-v1 --params examples/params/tiered-v1.json \
+              --rules stepped-v1 --params examples/params/stepped-v1.json
 ledger audit

@@ -70,5 +70,13 @@ def tiered(fee: str = "0.002", buffer: str = "0.25", t: float = 0.5, id: str = "
     return rules(version="tiered-v1", fee=fee, buffer=buffer, t=t, id=id, markets=markets or TIERS)
 
 
+def stepped(fee: str = "0.001", threshold: str = "100000", fraction: str = "0.2", cooldown: str = "30",
+            backstop: str = "0.6667", t: float = 0.5, id: str = "r-1", markets: dict[str, Any] | None = None):
+    """A stepped-v1 activation (flat ``RATES`` unless ``markets`` is given)."""
+    return rules(version="stepped-v1", fee=fee, buffer=None, t=t, id=id, markets=markets,
+                 partial_threshold_notional=threshold, step_fraction=fraction, cooldown_seconds=cooldown,
+                 backstop_ratio=backstop)
+
+
 def two_markets():
     return [listed("BTC-PERP", "0.001"), listed("ETH-PERP", "0.01")]

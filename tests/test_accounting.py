@@ -10,7 +10,7 @@ from ledger.domain import events as ev
 from ledger.domain.fold import APPLIERS, apply, replay
 from ledger.domain.positions import apply_fill
 from ledger.domain.postings import trial_balance
-from ledger.domain.snapshot import dump_state, load_state
+from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, Position
 from ledger.domain.valuation import equity
 from ledger.replay import load as replay_service
@@ -107,7 +107,7 @@ def test_old_snapshots_are_thinned_and_every_point_still_replays_the_same(ledger
     ledger.append([listed()])
     for i in range(30):
         ledger.append([deposit("alice", "1", t=1 + i, id=f"d-{i}")])
-    kept = [seq for seq, _ in ledger.store.snapshots.of_scope(replay_service.LEDGER_SCOPE, 1)]
+    kept = [seq for seq, _ in ledger.store.snapshots.of_scope(replay_service.LEDGER_SCOPE, SNAPSHOT_FORMAT)]
     assert kept == [2, 10, 20, 28, 30], "every 2 events written; kept: the first of each span of 10, and the newest two"
     for seq in range(32):
         assert dump_state(ledger.state(seq=seq)) == dump_state(replay_service.state_at(ledger.store, seq, use_snapshots=False))
@@ -135,7 +135,7 @@ def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
 
 def test_a_snapshot_whose_event_no_longer_matches_is_ignored(ledger):
     ledger.append(history())
-    ledger.store.snapshots.save([(replay_service.LEDGER_SCOPE, "{}")], 8, "f" * 64, 1)
+    ledger.store.snapshots.save([(replay_service.LEDGER_SCOPE, "{}")], 8, "f" * 64, SNAPSHOT_FORMAT)
     assert ledger.state().seq == 8  # the bogus snapshot was skipped, the log replayed
 
 

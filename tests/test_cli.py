@@ -91,7 +91,7 @@ def test_rules_list_shows_versions_and_activation_history(db):
     run(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
     _code, out, _ = run(db, "rules", "list", "--format", "json")
     report = json.loads(out)
-    assert [v["version"] for v in report["versions"]] == ["full-v1", "partial-v1", "tiered-v1"]
+    assert [v["version"] for v in report["versions"]] == ["full-v1", "partial-v1", "stepped-v1", "tiered-v1"]
     assert [(a["event_id"], a["version"]) for a in report["activations"]] == [("r1", "full-v1")]
     assert report["in_force"] == "full-v1"
 

@@ -106,9 +106,9 @@ def test_audit_re_derives_even_when_the_chain_is_intact(ledger):
 def test_audit_flags_a_stale_projection(sample):
     head, head_hash = sample.store.head()
     bogus = replay.state_at(sample.store, head - 1)
-    from ledger.domain.snapshot import dump_state
+    from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state
 
-    sample.store.snapshots.save([(replay.LEDGER_SCOPE, dump_state(bogus).replace(f'"seq":{head - 1}', f'"seq":{head}'))], head, head_hash, 1)
+    sample.store.snapshots.save([(replay.LEDGER_SCOPE, dump_state(bogus).replace(f'"seq":{head - 1}', f'"seq":{head}'))], head, head_hash, SNAPSHOT_FORMAT)
     report = audit_service.audit(sample.store)
     assert [d.kind for d in report.discrepancies] == ["projection"]
 

@@ -187,31 +187,3 @@ def test_explain_prints_the_bracket_the_cum_and_the_lots_found():
     assert "N = 1080 in tier 2" in formula["formula"]
     assert info["account_before"]["maintenance_margin"] == "14.00" and info["account_before"]["target"] == "14.00"
 
-
-def switching_history():
-    """partial-v1, then tiered-v1, then full-v1, each deciding a liquidation of its own."""
-    from tests.builders import rules, two_markets
-
-    return [
-        *two_markets(), rules(t=0.5),
-        deposit("alice", "1000", t=1), trade("alice", "buy", "0.5", "60000", t=2), mark("58200", t=3),
-        tiered(t=4, id="r-2"),
-        deposit("bob", "1000", t=5), trade("bob", "buy", "1", "58200", t=6), mark("57500", t=7),
-        rules(version="full-v1", t=8, id="r-3"),
-        deposit("carol", "500", t=9), trade("carol", "sell", "0.2", "57500", t=10), mark("60000", t=11),
-    ]
-
-
-def test_the_audit_passes_on_a_history_switching_versions_and_the_log_is_the_same_on_every_backend(ledger):
-    from tests.conftest import fixed_clock
-
-    ledger.append(switching_history())
-    versions = {liq.rule_version for _, liq in ledger.liquidations()}
-    assert versions == {"partial-v1", "tiered-v1", "full-v1"}
-    report = ledger.audit()
-    assert report.ok, report.discrepancies
-    assert report.liquidations_checked == len(ledger.liquidations())
-    with Ledger.open("memory://", clock=fixed_clock) as twin:
-        twin.init()
-        twin.append(switching_history())
-        assert [(r.payload, r.hash) for r in twin.events()] == [(r.payload, r.hash) for r in ledger.events()]

@@ -306,6 +306,15 @@ class Ledger:
             params = read_params_file(params_file)
         return whatif_run.whatif(self.store, version, params, start=start, end=end, progress=progress)
 
+    def compare(
+        self, candidates: Sequence[tuple[str, str | Path | None]], *, start: datetime | None = None,
+        end: datetime | None = None, progress: Progress | None = None,
+    ) -> whatif_run.Comparison:
+        """Several (version, params file or None for the params in force) replayed side by side on the same history."""
+        self.store.require_schema()
+        parsed = [(version, read_params_file(path) if path is not None else None) for version, path in candidates]
+        return whatif_run.compare(self.store, parsed, start=start, end=end, progress=progress)
+
     def report(
         self, out: Path, *, comparison: whatif_run.WhatIf | None = None, progress: Progress | None = None,
     ) -> Path:

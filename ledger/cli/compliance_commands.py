@@ -110,17 +110,50 @@ def _comparison(ledger, version: str, params: str | None, start, end):
         return ledger.whatif(version, params_file=params, start=start, end=end, progress=advance)
 
 
+def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """--rules and --params paired in order: one params file per version, or none at all (the params in force)."""
+    if params and len(params) != len(versions):
+        raise click.UsageError(f"give one --params per --rules ({len(versions)}), or none: got {len(params)}")
+    return list(zip(versions, params or [None] * len(versions), strict=True))
+
+
+def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start, end, fmt: str) -> None:
+    """Several versions on the same history: the figures side by side, and each account's final equity."""
+    with open_ledger(ctx) as ledger, progress(f"replaying {len(pairs) + 1} worlds", ledger.head_seq()) as advance:
+        data = ledger.compare(pairs, start=start, end=end, progress=advance).to_json()
+    if fmt == "json":
+        print_json(data)
+        return
+    worlds = ["actual", *data["versions"]]
+    rows = [{"asset": asset, "metric": metric, **values} for asset, figures in data["summary"].items()
+            for metric, values in figures.items()]
+    print_rows(rows, fmt, f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs "
+               f"{', '.join(data['versions'])}", ["asset", "metric", *worlds])
+    if fmt == "table":
+        print_rows(data["accounts"], fmt, "Final equity per account", ["account", *(f"equity_{w}" for w in worlds)])
+        for label, refused in data["refused"].items():
+            for item in refused:
+                click.echo(f"refused under {label}: {item['event']} (#{item['seq']}): {item['reason']}")
+
+
 @click.command()
-@click.option("--rules", "version", required=True, help="The rule version to substitute.")
-@click.option("--params", type=click.Path(dir_okay=False), help="JSON file of params (default: those in force).")
+@click.option("--rules", "versions", required=True, multiple=True,
+              help="The rule version to substitute; repeat it to compare several side by side.")
+@click.option("--params", "params", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON file of params (default: those in force); one per --rules, in order.")
 @click.option("--from", "start", type=TIME, help="Substitute from this business time on.")
 @click.option("--to", "end", type=TIME, help="Compare up to this business time.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def whatif(ctx: click.Context, version: str, params: str | None, start, end, fmt: str) -> None:
-    """Replay history under another rule version (nothing written) and compare with what happened."""
+def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], start, end, fmt: str) -> None:
+    """Replay history under other rule versions (nothing written) and compare with what happened."""
+    pairs = _pairs(versions, params)
+    if len(pairs) > 1:
+        _side_by_side(ctx, pairs, start, end, fmt)
+        return
+    version, params_file = pairs[0]
     with open_ledger(ctx) as ledger:
-        data = _comparison(ledger, version, params, start, end).to_json()
+        data = _comparison(ledger, version, params_file, start, end).to_json()
     if fmt == "json":
         print_json(data)
         return

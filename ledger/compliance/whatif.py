@@ -13,7 +13,7 @@ liquidations made impossible) is skipped there and reported.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,10 +35,12 @@ from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent
 from rules import registry
 
-__all__ = ["Outcome", "WhatIf", "whatif", "METRICS"]
+__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE"]
 
 METRICS = ("liquidations", "qty_liquidated", "notional_liquidated", "penalties", "bankruptcies",
            "insurance_fund_used", "socialized_loss", "insurance_fund_end")
+SIDE_BY_SIDE = ("liquidations", "notional_liquidated", "penalties", "bankruptcies", "socialized_loss")
+"""What ``compare`` sets side by side for several versions (with each account's final equity)."""
 
 
 @define
@@ -48,11 +50,14 @@ class Outcome:
     by_asset: dict[str, dict[str, Decimal]] = field(factory=lambda: defaultdict(lambda: defaultdict(lambda: ZERO)))
     by_account: dict[str, dict[str, Decimal]] = field(factory=lambda: defaultdict(lambda: defaultdict(lambda: ZERO)))
     versions: set[str] = field(factory=set)
+    closes: list[tuple[str, str, Decimal]] = field(factory=list)
+    """(time, settle asset, notional) of each close, in order: the cumulative closed notional over time"""
 
     def record(self, state: LedgerState, event: ev.Event) -> None:
         self.versions.add(event.rule_version)
         if isinstance(event, ev.Liquidation):
             asset = state.markets[event.market].settle_asset
+            self.closes.append((format_time(event.at), asset, event.qty * event.price))
             figures = {"liquidations": Decimal(1), "qty_liquidated": event.qty,
                        "notional_liquidated": event.qty * event.price, "penalties": event.penalty}
         else:
@@ -104,8 +109,6 @@ class WhatIf:
         rows = []
         with arithmetic():
             for name in names:
-                actual_eq = equity_by_asset(self.actual_state, self.actual_state.account(name))
-                alt_eq = equity_by_asset(self.alternative_state, self.alternative_state.account(name))
                 a, b = self.actual.by_account[name], self.alternative.by_account[name]
                 rows.append({
                     "account": name,
@@ -116,10 +119,30 @@ class WhatIf:
                     "penalties_alternative": to_str(b["penalties"]),
                     "bankrupt_actual": to_str(a["bankruptcies"]),
                     "bankrupt_alternative": to_str(b["bankruptcies"]),
-                    "equity_actual": " ".join(f"{k} {to_str(v)}" for k, v in actual_eq.items()),
-                    "equity_alternative": " ".join(f"{k} {to_str(v)}" for k, v in alt_eq.items()),
+                    "equity_actual": _equity_text(self.actual_state, name),
+                    "equity_alternative": _equity_text(self.alternative_state, name),
                 })
         return rows
+
+
+def _equity_text(state: LedgerState, name: str) -> str:
+    """An account's final equity per settle asset, as one cell: ``USD 123.45``."""
+    with arithmetic():
+        return " ".join(f"{asset} {to_str(value)}" for asset, value in equity_by_asset(state, state.account(name)).items())
+
+
+def _substitute(version: str, params: Mapping[str, Any] | None) -> Substitute:
+    """The rules to decide with instead of those in force: ``version``, with ``params`` or the params in force."""
+    rule = registry.get(version)
+    frozen_params = freeze(params) if params is not None else None
+    if params is not None:
+        rule.parse_params(params)
+
+    def substitute(rules: RulesInForce) -> RulesInForce:
+        chosen = frozen_params if frozen_params is not None else rules.params
+        return RulesInForce(version, chosen, f"whatif:{rules.event_id}", rules.at)
+
+    return substitute
 
 
 def whatif(
@@ -135,20 +158,86 @@ def whatif(
     """Compare (see module docstring). ``indexed`` lets marks check only the
     candidates of a liquidation index built for the substituted rules; the
     outcome is the same as a full scan's."""
-    rule = registry.get(version)
-    frozen_params = freeze(params) if params is not None else None
-    if params is not None:
-        rule.parse_params(params)
-
-    def substitute(rules: RulesInForce) -> RulesInForce:
-        chosen = frozen_params if frozen_params is not None else rules.params
-        return RulesInForce(version, chosen, f"whatif:{rules.event_id}", rules.at)
-
+    substitute = _substitute(version, params)
     worlds = _Worlds(substitute, LiquidationIndex(substitute) if indexed else None, format_time(start) if start else None)
     actual = project(store, upto_at=format_time(end) if end else None, observers=[worlds], progress=progress)
     window = {"from": worlds.lower, "to": format_time(end) if end else None}
     alternative = worlds.alternative if worlds.alternative is not None else clone(actual)  # nothing fell in the window
     return WhatIf(version, window, worlds.seen_actual, worlds.seen_alt, actual, alternative, worlds.refused)
+
+
+@define
+class Comparison:
+    """Several versions replayed side by side on the same history (one pass over the log, one world each)."""
+
+    labels: list[str]
+    window: dict[str, str | None]
+    actual: Outcome
+    actual_state: LedgerState
+    worlds: list[_Worlds]
+
+    def to_json(self) -> dict[str, Any]:
+        columns = [("actual", self.actual, self.actual_state)] + [
+            (label, world.seen_alt, world.alternative_state(self.actual_state))
+            for label, world in zip(self.labels, self.worlds, strict=True)
+        ]
+        assets = sorted({asset for _, _, state in columns for asset in state.system[INSURANCE_FUND]})
+        summary = {
+            asset: {metric: {label: to_str(outcome.by_asset[asset][metric]) for label, outcome, _ in columns}
+                    for metric in SIDE_BY_SIDE}
+            for asset in assets
+        }
+        names = sorted({name for _, outcome, _ in columns for name in outcome.by_account})  # liquidated in some world
+        accounts = [
+            {"account": name, **{f"equity_{label}": _equity_text(state, name) for label, _, state in columns}}
+            for name in names
+        ]
+        cumulative: dict[str, list[list[str]]] = {}
+        for label, outcome, _ in columns:
+            total, points = ZERO, []
+            for at, asset, notional in outcome.closes:
+                total += notional
+                points.append([at, asset, to_str(total)])
+            cumulative[label] = points
+        return {
+            "versions": self.labels,
+            "actual_versions": sorted(self.actual.versions),
+            "window": self.window,
+            "summary": summary,
+            "accounts": accounts,
+            "cumulative_notional": cumulative,
+            "refused": {label: world.refused for label, world in zip(self.labels, self.worlds, strict=True)},
+        }
+
+
+def compare(
+    store: EventStore,
+    candidates: Sequence[tuple[str, Mapping[str, Any] | None]],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Each (version, params or None for those in force) replayed on the same history, side by side with what happened."""
+    lower = format_time(start) if start else None
+    worlds = []
+    for version, params in candidates:
+        substitute = _substitute(version, params)
+        worlds.append(_Worlds(substitute, LiquidationIndex(substitute), lower))
+    actual = project(store, upto_at=format_time(end) if end else None, observers=worlds, progress=progress)
+    labels = _labels([version for version, _ in candidates])
+    window = {"from": lower, "to": format_time(end) if end else None}
+    seen = worlds[0].seen_actual if worlds else Outcome()
+    return Comparison(labels, window, seen, actual, worlds)
+
+
+def _labels(versions: list[str]) -> list[str]:
+    """The versions as column names; one compared twice (with other params) gets ``#2``, ``#3``."""
+    labels, counts = [], defaultdict(int)
+    for version in versions:
+        counts[version] += 1
+        labels.append(version if counts[version] == 1 else f"{version}#{counts[version]}")
+    return labels
 
 
 class _Worlds(Observer):
@@ -159,6 +248,10 @@ class _Worlds(Observer):
         self.alternative: LedgerState | None = None
         self.seen_actual, self.seen_alt = Outcome(), Outcome()
         self.refused: list[dict[str, str]] = []
+
+    def alternative_state(self, actual: LedgerState) -> LedgerState:
+        """The alternative world's state (the actual one's copy when nothing fell in the window)."""
+        return self.alternative if self.alternative is not None else clone(actual)
 
     def before(self, state: LedgerState, row: StoredEvent, event: ev.Event) -> None:
         if self.alternative is None and (self.lower is None or row.at >= self.lower):

@@ -92,6 +92,8 @@ def _liquidation(state: LedgerState, event: ev.Liquidation) -> list[Posting]:
     assert position is not None and position.size != 0, f"{event.id}: liquidation of a flat position"
     assert event.side == closing_side(position.size), f"{event.id}: liquidation side grows the position"
     assert event.qty <= abs(position.size), f"{event.id}: liquidation larger than the position"
+    if event.qty < abs(position.size):
+        state.record_partial_close(event.account, event.rule_version, event.at)
     postings = _fill(state, event.account, event.market, event.side, event.qty, event.price, LIQUIDATION)
     if event.penalty:
         asset = state.markets[event.market].settle_asset

@@ -24,7 +24,8 @@ from ledger.domain.timefmt import format_time, parse_time
 
 __all__ = ["SNAPSHOT_FORMAT", "ACCOUNT_SNAPSHOT_FORMAT", "dump_state", "load_state", "dump_account", "load_account"]
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
+"""2: the state remembers each account's latest partial closes per rule version (format 1 had no such memory)."""
 ACCOUNT_SNAPSHOT_FORMAT = 1
 
 
@@ -89,6 +90,10 @@ def dump_state(state: LedgerState) -> str:
         "accounts": {name: _account_data(acct) for name, acct in state.accounts.items()},
         "system": {name: {a: _d(v) for a, v in balances.items()} for name, balances in state.system.items()},
         "rules_history": [_rules(r) for r in state.rules_history],
+        "partial_closes": [
+            [account, version, format_time(latest), format_time(previous) if previous else None]
+            for (account, version), (latest, previous) in sorted(state.partial_closes.items())
+        ],
     }
     return canonical_json(data)
 
@@ -110,4 +115,6 @@ def load_state(text: str) -> LedgerState:
         state.system[name] = {a: Decimal(v) for a, v in balances.items()}
     state.rules_history = [_unrules(r) for r in data["rules_history"]]
     state.rules = state.rules_history[-1] if state.rules_history else None
+    for account, version, latest, previous in data["partial_closes"]:
+        state.partial_closes[account, version] = (parse_time(latest), parse_time(previous) if previous else None)
     return state

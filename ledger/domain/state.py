@@ -138,9 +138,29 @@ class LedgerState:
     last_at: datetime | None = None
     last_event_id: str | None = None
     events_applied: int = 0
+    partial_closes: dict[tuple[str, str], tuple[datetime, datetime | None]] = field(factory=dict)
+    """(account, rule version) -> the business times of its two latest distinct partial closes (latest, one before).
+
+    What earlier decisions of a version recorded, for the version's next
+    decision (a cooldown after a partial close): folded from the stored
+    liquidation events, like everything else here.
+    """
 
     def account(self, name: str) -> AccountState:
         return self.accounts.get(name) or AccountState(name)
+
+    def last_partial_close(self, account: str, version: str, before: datetime) -> datetime | None:
+        """When ``version`` last closed part (not all) of a position of ``account``, strictly before ``before``."""
+        times = self.partial_closes.get((account, version))
+        if times is None:
+            return None
+        latest, previous = times
+        return latest if latest < before else previous
+
+    def record_partial_close(self, account: str, version: str, at: datetime) -> None:
+        latest, _ = self.partial_closes.get((account, version), (None, None))
+        if latest != at:  # business time never goes back: a new latest, the old one kept as the one before
+            self.partial_closes[account, version] = (at, latest)
 
     def accounts_in_market(self, market: str) -> list[str]:
         """Accounts with a non-zero position in ``market``, sorted by name."""
@@ -161,4 +181,5 @@ def clone(state: LedgerState) -> LedgerState:
         last_at=state.last_at,
         last_event_id=state.last_event_id,
         events_applied=state.events_applied,
+        partial_closes=dict(state.partial_closes),
     )

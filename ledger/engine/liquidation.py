@@ -73,7 +73,8 @@ def decide_for_account(
         if not version.is_distressed(view, params):
             return None
     fund = state.system[INSURANCE_FUND].get(settle_asset, ZERO)
-    return version.decide(view, params, DecisionContext(at, fund))
+    last_partial = state.last_partial_close(account, rules.version, at)
+    return version.decide(view, params, DecisionContext(at, fund, last_partial))
 
 
 def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str, decision: Decision) -> list[ev.Event]:
