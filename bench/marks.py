@@ -5,7 +5,9 @@ account long one lot-multiple in each market, well collateralised), then marks
 one market by a small move that distresses nobody: the index examines only the
 accounts whose trigger the mark crosses (none here), the full scan examines
 every holder. Then a crash mark on a state where 10,000 positions are
-distressed, timing the liquidations themselves.
+distressed, timing the liquidations themselves. The mark figures are taken
+under each rule version: each gives its own trigger prices to the index
+(flat rates, brackets, or flat rates with steps), and must keep it O(log n + k).
 """
 
 from __future__ import annotations
@@ -26,13 +28,24 @@ MARKETS = [f"M{i}-PERP" for i in range(10)]
 AT = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def build(positions: int, distressed: int = 0) -> LedgerState:
+FLAT = {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}
+PARAMS = {
+    "partial-v1": {"liquidation_fee_rate": "0.002", "target_buffer": "0.25", "markets": dict.fromkeys(MARKETS, FLAT)},
+    "tiered-v1": {"liquidation_fee_rate": "0.002", "target_buffer": "0.25", "markets": {market: {"tiers": [
+        {"max_notional": "50", "maintenance_margin_rate": "0.004", "initial_margin_rate": "0.008"},
+        {"max_notional": "5000", "maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
+        {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"}]} for market in MARKETS}},
+    "stepped-v1": {"liquidation_fee_rate": "0.001", "partial_threshold_notional": "500", "step_fraction": "0.2",
+                   "cooldown_seconds": "30", "backstop_ratio": "0.6667", "markets": dict.fromkeys(MARKETS, FLAT)},
+}
+"""Each version's params for the same book: positions of notional 100 sit in tiered-v1's second bracket."""
+
+
+def build(positions: int, distressed: int = 0, version: str = "partial-v1") -> LedgerState:
     state = LedgerState()
     for market in MARKETS:
         state.markets[market] = MarketState(market, "USD", Decimal("0.001"), f"m-{market}", Decimal(100), Decimal(100))
-    params = {"liquidation_fee_rate": "0.002", "target_buffer": "0.25",
-              "markets": {m: {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"} for m in MARKETS}}
-    apply(state, ev.RulesActivated(id="r", at=AT, version="partial-v1", params=params))
+    apply(state, ev.RulesActivated(id="r", at=AT, version=version, params=PARAMS[version]))
     accounts = positions // len(MARKETS)
     cash_ok = MappingProxyType({"USD": Decimal(200)})
     one = Position(Decimal(1), Decimal(100), Decimal(0))
@@ -48,9 +61,15 @@ def build(positions: int, distressed: int = 0) -> LedgerState:
     return state
 
 
-def bench_marks(report) -> None:
+def bench_marks(report, versions: tuple[str, ...] = tuple(PARAMS)) -> None:
+    for version in versions:
+        _marks(report, version)
+    _crash(report)
+
+
+def _marks(report, version: str) -> None:
     for n in (10_000, 100_000, 1_000_000):
-        state = build(n)
+        state = build(n, version=version)
         index = LiquidationIndex()
         start = time.perf_counter()
         index.rebuild(state)
@@ -66,8 +85,11 @@ def bench_marks(report) -> None:
             apply(state, mark)
             on_mark(state, mark)
         scan = (time.perf_counter() - start) / len(scan_marks)
-        report(f"Mark, nobody distressed, {n:,} open positions (index build {build_time:.1f}s)",
+        report(f"Mark, nobody distressed, {version}, {n:,} open positions (index build {build_time:.1f}s)",
                indexed * 1e6, scan * 1e6, "µs/mark", "O(log n + k): flat in n; baseline: full scan", better="lower")
+
+
+def _crash(report) -> None:
     state = build(100_000, distressed=10_000)
     index = LiquidationIndex()
     index.rebuild(state)
