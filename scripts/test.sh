@@ -4,9 +4,11 @@
 source "$(dirname "$0")/bootstrap.sh" test
 
 source "$(dirname "$0")/pg.sh"
+source "$(dirname "$0")/browser.sh"
 
 export LEDGER_TEST_PG_URL="$PG_URL"
 export LEDGER_TEST_REQUIRE_PG=1
+export LEDGER_TEST_REQUIRE_BROWSER=1
 set +e
 python -m pytest "$@"
 status=$?

@@ -58,7 +58,7 @@ def test_several_versions_are_compared_side_by_side_and_each_equals_its_own_what
 def test_params_must_pair_with_versions(sample):
     url = sample.store.engine.url.render_as_string(hide_password=False)
     code, _, err = run(url, "whatif", "--rules", "full-v1", "--rules", "tiered-v1", "--params", str(PARAMS / "full-v1.json"))
-    assert code == 2 and "one --params per --rules (2), or none: got 1" in err
+    assert code == 2 and "one --params per version (2), or none: got 1" in err
 
 
 def test_the_same_version_twice_gets_its_own_column(sample):

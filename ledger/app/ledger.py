@@ -316,7 +316,8 @@ class Ledger:
         return whatif_run.compare(self.store, parsed, start=start, end=end, progress=progress)
 
     def report(
-        self, out: Path, *, comparison: whatif_run.WhatIf | None = None, progress: Progress | None = None,
+        self, out: Path, *, comparison: whatif_run.WhatIf | whatif_run.Comparison | None = None,
+        progress: Progress | None = None,
     ) -> Path:
         """Write the HTML compliance report (charts, tables, optionally a what-if) into ``out``; its index page."""
         from ledger.reports.html import write_report  # matplotlib: loaded only for the report

@@ -9,6 +9,7 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 import click
@@ -111,9 +112,9 @@ def _comparison(ledger, version: str, params: str | None, start, end):
 
 
 def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str, str | None]]:
-    """--rules and --params paired in order: one params file per version, or none at all (the params in force)."""
+    """Versions and --params paired in order: one params file per version, or none at all (the params in force)."""
     if params and len(params) != len(versions):
-        raise click.UsageError(f"give one --params per --rules ({len(versions)}), or none: got {len(params)}")
+        raise click.UsageError(f"give one --params per version ({len(versions)}), or none: got {len(params)}")
     return list(zip(versions, params or [None] * len(versions), strict=True))
 
 
@@ -171,13 +172,21 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
-@click.option("--whatif", "version", help="Add a what-if section against this rule version.")
-@click.option("--params", type=click.Path(dir_okay=False), help="JSON params for the what-if version.")
+@click.option("--whatif", "versions", multiple=True,
+              help="Add a what-if section against this rule version; repeat it to chart several side by side.")
+@click.option("--params", "params", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON params for the what-if version; one per --whatif, in order.")
 @click.pass_context
-def report(ctx: click.Context, out: str, version: str | None, params: str | None) -> None:
-    """Write an HTML report with charts for compliance (and optionally a what-if)."""
+def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tuple[str, ...]) -> None:
+    """Write an HTML report with charts for compliance (and optionally a what-if, or several versions side by side)."""
+    pairs = _pairs(versions, params)
     with open_ledger(ctx) as ledger:
-        comparison = _comparison(ledger, version, params, None, None) if version else None
+        comparison: Any = None
+        if len(pairs) > 1:
+            with progress(f"replaying {len(pairs) + 1} worlds", ledger.head_seq()) as advance:
+                comparison = ledger.compare(pairs, progress=advance)
+        elif pairs:
+            comparison = _comparison(ledger, pairs[0][0], pairs[0][1], None, None)
         with progress("charting", ledger.head_seq()) as advance:
             index = ledger.report(Path(out), comparison=comparison, progress=advance)
     click.echo(f"report written to {index}")

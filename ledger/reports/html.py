@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 
 from ledger.domain.timefmt import parse_time
 from ledger.reports import records
@@ -67,6 +68,44 @@ def _whatif_chart(comparison: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _cumulative_chart(comparison: dict[str, Any], path: Path) -> None:
+    """One figure: the closed notional accumulating over time, one step line per world (actual and each version)."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    curves = comparison["cumulative_notional"]
+    every_time = sorted(at for points in curves.values() for at, _, _ in points)
+    for world, points in curves.items():
+        if not points:
+            continue
+        times = _times([every_time[0]] + [at for at, _, _ in points] + [every_time[-1]])
+        totals = [Decimal(0)] + [Decimal(total) for _, _, total in points]
+        label = f"actual ({', '.join(comparison['actual_versions'])})" if world == "actual" else world
+        # from zero at the first close of any world to the last one: every line spans the same window
+        ax.step(times, [*totals, totals[-1]], where="post", label=label)
+    ax.set_title("Cumulative closed notional over time, per rule version")
+    ax.set_ylabel("closed notional")
+    ax.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))  # tick labels only: the figures are in the table
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _versions_section(data: dict[str, Any], out: Path) -> list[str]:
+    """Several versions side by side (``Comparison.to_json``): the cumulative chart, then the figures per asset."""
+    worlds = ["actual", *data["versions"]]
+    _cumulative_chart(data, out / "versions.png")
+    parts = ["<h2>What-if: rule versions side by side</h2>",
+             "<img src='versions.png' alt='cumulative closed notional over time per rule version'>"]
+    for asset, figures in data["summary"].items():
+        rows = [{"metric": m, **values} for m, values in figures.items()]
+        parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", *worlds])]
+    parts.append(_table(data["accounts"], ["account", *(f"equity_{w}" for w in worlds)]))
+    return parts
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
@@ -99,7 +138,9 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         "<h2>Bankruptcies</h2>",
         _table(bankruptcies, ["id", "at", "account", "deficit", "insurance_covered", "socialized_loss"]),
     ]
-    if comparison is not None:  # a what-if's JSON (``WhatIf.to_json``): metrics in their order, per asset
+    if comparison is not None and "versions" in comparison:  # several versions (``Comparison.to_json``)
+        parts += _versions_section(comparison, out)
+    elif comparison is not None:  # one what-if's JSON (``WhatIf.to_json``): metrics in their order, per asset
         data = comparison
         if data["summary"]:
             _whatif_chart(data, out / "whatif.png")

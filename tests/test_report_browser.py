@@ -1,0 +1,67 @@
+"""The HTML report looked at as a person would: rendered by headless Chromium, its charts on screen.
+
+The several-versions report is opened in a real browser (``LEDGER_TEST_BROWSER``,
+which ``scripts/test.sh`` provides) and screenshotted whole; the screenshot
+must show the cumulative-notional chart, drawn in colours only that chart uses
+(one line per version), and no broken image.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+from tests.test_cli import run
+
+BROWSER = os.environ.get("LEDGER_TEST_BROWSER") or None
+PARAMS = ROOT / "examples" / "params"
+TAB_GREEN, TAB_RED = (44, 160, 44), (214, 39, 40)
+"""matplotlib's third and fourth cycle colours: tiered-v1's and stepped-v1's lines (the account charts draw two lines)"""
+
+
+@pytest.fixture
+def browser() -> str:
+    if BROWSER is None:
+        if os.environ.get("LEDGER_TEST_REQUIRE_BROWSER"):
+            pytest.fail("LEDGER_TEST_REQUIRE_BROWSER is set but no browser was found (scripts/browser.sh installs one)")
+        pytest.skip("no headless browser (set LEDGER_TEST_BROWSER; scripts/test.sh installs Chromium)")
+    return BROWSER
+
+
+def screenshot(browser: str, page: Path, out: Path, profile: Path) -> Image.Image:
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+         f"--user-data-dir={profile}", "--window-size=1200,12000", f"--screenshot={out}", page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    return Image.open(out).convert("RGB")
+
+
+def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(browser, tmp_path):
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    history = tmp_path / "crash.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    args = ["report", "--out", str(tmp_path / "r")]
+    for version in ("full-v1", "tiered-v1", "stepped-v1"):
+        args += ["--whatif", version, "--params", str(PARAMS / f"{version}.json")]
+    code, _, err = run(url, *args)
+    assert code == 0, err
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "rule versions side by side" in page and "versions.png" in page
+
+    shot = screenshot(browser, tmp_path / "r" / "index.html", tmp_path / "shot.png", tmp_path / "profile")
+    colours = {colour for _, colour in shot.getcolors(maxcolors=1 << 20)}
+    assert TAB_GREEN in colours and TAB_RED in colours, "the versions chart is not on screen"
+    # every image on the page was drawn: the same page with its images removed shows neither colour
+    bare = tmp_path / "r" / "bare.html"
+    bare.write_text(page.replace("versions.png", "missing.png"))
+    colours_without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
+    assert TAB_GREEN not in colours_without
