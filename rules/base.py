@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from attrs import field, frozen
 
@@ -124,8 +124,7 @@ class DecisionContext:
     (under any activation of it; what earlier decisions of the version recorded, folded from the log)"""
 
 
-@frozen
-class Trigger:
+class Trigger(NamedTuple):
     """Where one position's mark must go before the account can be distressed through it.
 
     A long can be distressed only at a mark <= ``price``, a short only at a

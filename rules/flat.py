@@ -19,7 +19,7 @@ from decimal import Decimal
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
 from rules.base import AccountView, Close, ParamDoc, Params, PositionView, Trigger
-from rules.triggers import buffer_share_triggers
+from rules.triggers import buffer_share_triggers, rate_bounds
 
 __all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
 
@@ -58,13 +58,9 @@ class FlatRateModel:
         return (1 + params.target_buffer) * margin.maintenance(account, params)
 
     def triggers(self, account: AccountView, params: Params) -> Sequence[Trigger]:
-        def flat(position: PositionView) -> tuple[Decimal, Decimal]:
-            rate = params.markets[position.market].maintenance_margin_rate
-            return rate, rate
-
         with arithmetic():
-            maintenance = margin.maintenance(account, params)
-        return buffer_share_triggers(account, maintenance, flat)
+            buffer = margin.equity(account) - margin.maintenance(account, params)
+        return buffer_share_triggers(account, buffer, rate_bounds(params, _flat_bounds))
 
     def explain(self, account: AccountView, params: Params, close: Close) -> dict[str, str]:
         """The partial formula with the figures of ``close`` filled in (full-v1: b = 0, and no partial quantity)."""
@@ -83,3 +79,6 @@ class FlatRateModel:
             result = f"= {to_str(close.required_qty)}, rounded up to the lot {to_str(lot)}"
         return {"formula": text, "result": result, "b": to_str(b), "f": to_str(f), "m": to_str(m)}
 
+
+def _flat_bounds(params: Params) -> dict[str, tuple[Decimal, Decimal]]:
+    return {market: (rates.maintenance_margin_rate, rates.maintenance_margin_rate) for market, rates in params.markets.items()}

@@ -21,27 +21,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from typing import Any
 
-from ledger.domain.money import arithmetic
-from rules.base import AccountView, PositionView, Trigger, equity
+from rules.base import AccountView, PositionView, Trigger
 
-__all__ = ["buffer_share_triggers"]
+__all__ = ["buffer_share_triggers", "rate_bounds"]
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 _ALWAYS_LONG = Decimal("Infinity")
 _ALWAYS_SHORT = Decimal("-Infinity")
 
-RateBounds = Callable[[PositionView], tuple[Decimal, Decimal]]
-"""position -> (lowest, highest) marginal maintenance rate it can have."""
+RateBounds = Callable[[str], tuple[Decimal, Decimal]]
+"""market -> (lowest, highest) marginal maintenance rate a position in it can have."""
 
 
-def buffer_share_triggers(account: AccountView, maintenance: Decimal, rates: RateBounds) -> list[Trigger]:
-    """One trigger per open position of ``account`` (whose maintenance margin is ``maintenance``)."""
-    with arithmetic():
-        buffer = equity(account) - maintenance
+_BOUNDS: dict[int, tuple[Any, RateBounds]] = {}
+"""id(params) -> (params, its bounds): kept with the params object itself, so an id is never mistaken for another's."""
+
+
+def rate_bounds(params: Any, table: Callable[[Any], dict[str, tuple[Decimal, Decimal]]]) -> RateBounds:
+    """The bounds ``table`` derives from ``params``, built once per params object (a re-index asks per account).
+
+    Parsed params live as long as the activation's cache entry; the table is
+    built once for them instead of once per account re-indexed.
+    """
+    found = _BOUNDS.get(id(params))
+    if found is None or found[0] is not params:
+        if len(_BOUNDS) >= 256:
+            _BOUNDS.clear()
+        found = _BOUNDS[id(params)] = (params, table(params).__getitem__)
+    return found[1]
+
+
+def buffer_share_triggers(account: AccountView, buffer: Decimal, rates: RateBounds) -> list[Trigger]:
+    """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``."""
     share = _DOWN.divide(buffer, len(account.positions)) if buffer > 0 else None
-    return [_trigger(p, share, *rates(p)) for p in account.positions]
+    return [_trigger(p, share, *rates(p.market)) for p in account.positions]
 
 
 def _trigger(position: PositionView, share: Decimal | None, low: Decimal, high: Decimal) -> Trigger:

@@ -44,7 +44,7 @@ from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, 
 from rules.flat import BUFFER, FEE
 from rules.params import check_keys, fee_rate, market_table, target_buffer
 from rules.tiers import Tier, initial_of, maintenance_of, parse_tiers, tier_of
-from rules.triggers import buffer_share_triggers
+from rules.triggers import buffer_share_triggers, rate_bounds
 from rules.walk import walk
 
 __all__ = ["RULE", "TieredParams"]
@@ -58,6 +58,12 @@ class TieredParams:
 
 
 _Choice = tuple[Decimal, Decimal | None, str] | None
+
+
+def _bracket_bounds(params: TieredParams) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per market, the lowest and highest maintenance rate (rates never decrease: the first and the last tier's)."""
+    return {market: (tiers[0].maintenance_margin_rate, tiers[-1].maintenance_margin_rate)
+            for market, tiers in params.markets.items()}
 
 
 def _notional(position: PositionView) -> Decimal:
@@ -115,13 +121,9 @@ class TieredV1:
         return (1 + params.target_buffer) * self.maintenance(account, params)
 
     def triggers(self, account: AccountView, params: TieredParams) -> Sequence[Trigger]:
-        def bounds(position: PositionView) -> tuple[Decimal, Decimal]:
-            tiers = params.markets[position.market]  # rates never decrease: the first is the lowest, the last the highest
-            return tiers[0].maintenance_margin_rate, tiers[-1].maintenance_margin_rate
-
         with arithmetic():
-            maintenance = self.maintenance(account, params)
-        return buffer_share_triggers(account, maintenance, bounds)
+            buffer = equity(account) - self.maintenance(account, params)
+        return buffer_share_triggers(account, buffer, rate_bounds(params, _bracket_bounds))
 
     # -- the decision -----------------------------------------------------------
     def decide(self, account: AccountView, params: TieredParams, context: DecisionContext) -> Decision:
