@@ -49,4 +49,19 @@ def test_init_is_safe_to_repeat(ledger):
     ledger.init()
     ledger.init()
     with ledger.store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+
+
+def test_a_downgrade_refuses_while_the_log_holds_events_and_drops_nothing(ledger):
+    """The attack: ``alembic downgrade base`` on a live ledger used to drop the log without a word."""
+    import pytest
+
+    from tests.builders import deposit, listed
+
+    ledger.append([listed(), deposit("alice", "100", t=1)])
+    with pytest.raises(RuntimeError, match="refusing to downgrade: the event log holds 2 events"):
+        migrate.downgrade(ledger.store.engine, "base")
+    assert {"events", "snapshots"} <= set(inspect(ledger.store.engine).get_table_names())
+    assert ledger.head_seq() == 2 and ledger.verify().ok
+    with ledger.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
