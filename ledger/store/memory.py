@@ -16,10 +16,10 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ledger.errors import ConcurrencyConflict, NotInitialised
+from ledger.errors import NotInitialised
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
-from ledger.store.writer import AppendsInOneTransaction, Writer
+from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
 
 __all__ = ["MemoryEventStore", "MemorySnapshots"]
 
@@ -74,8 +74,8 @@ class MemoryWriter(Writer):
                      or (stored.stream, stored.stream_version) in taken_versions
                      or stored.stream_version <= len(self._log.streams.get(stored.stream, ())))
             if clash:
-                raise ConcurrencyConflict.refused_by_database(
-                    stored.stream, f"unique key violated by event {stored.event_id} ({stored.stream} v{stored.stream_version})"
+                raise UniqueKeyRefused(
+                    f"unique key violated by event {stored.event_id} ({stored.stream} v{stored.stream_version})"
                 )
             taken_ids.add(stored.event_id)
             taken_versions.add((stored.stream, stored.stream_version))

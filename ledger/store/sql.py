@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from ledger.errors import ConcurrencyConflict, NotInitialised
+from ledger.errors import NotInitialised
 from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
 from ledger.store.schema import events
 from ledger.store.snapshots import SqlSnapshots
-from ledger.store.writer import AppendsInOneTransaction, Writer
+from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
 
 __all__ = ["SqlEventStore", "SqlWriter", "SQLITE_WRITER_CACHE_KIB"]
 
@@ -86,23 +86,15 @@ class SqlWriter(Writer):
     def _insert(self, rows: Iterable[Row]) -> None:
         """SQLite: one ``executemany``. PostgreSQL: ``COPY``. Both on the driver's connection, in this transaction."""
         driver = self.conn.connection.driver_connection
-        first: list[Row] = []
-
-        def remembered() -> Iterator[Row]:
-            for row in rows:
-                if not first:
-                    first.append(row)
-                yield row
-
         try:
             if self.conn.dialect.name != "postgresql":
-                driver.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", remembered())
+                driver.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", rows)
                 return
             with driver.cursor() as cursor, cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
-                for row in remembered():
+                for row in rows:
                     copy.write_row(row)
         except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
-            raise ConcurrencyConflict.refused_by_database(first[0][2] if first else "", exc) from exc
+            raise UniqueKeyRefused(exc) from exc
 
 
 class SqlEventStore(AppendsInOneTransaction):

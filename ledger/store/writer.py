@@ -22,7 +22,11 @@ from ledger.errors import ConcurrencyConflict
 from ledger.store.hashchain import chain_hash
 from ledger.store.records import Row, StoredEvent
 
-__all__ = ["Writer", "AppendsInOneTransaction"]
+__all__ = ["Writer", "AppendsInOneTransaction", "UniqueKeyRefused"]
+
+
+class UniqueKeyRefused(Exception):
+    """A backend's unique key (event id, or stream and version) refused a row; ``args[0]`` is the backend's own words."""
 
 
 class Writer(ABC):
@@ -45,7 +49,7 @@ class Writer(ABC):
 
     @abstractmethod
     def _insert(self, rows: Iterable[Row]) -> None:
-        """Insert the rows, streamed as they are built; ``ConcurrencyConflict`` if a unique key refuses one."""
+        """Insert the rows, streamed as they are built; ``UniqueKeyRefused`` if a unique key refuses one."""
 
     # -- shared ---------------------------------------------------------------
     def existing(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
@@ -95,7 +99,10 @@ class Writer(ABC):
         self._prefetch_versions(set(streams))
         rows: list[Row] = []
         if batch:
-            self._insert(self._rows(batch, streams, recorded_at, rows))
+            try:
+                self._insert(self._rows(batch, streams, recorded_at, rows))
+            except UniqueKeyRefused as exc:  # a writer that slipped past the lock: the database had the last word
+                raise ConcurrencyConflict.refused_by_database(streams[0], exc.args[0]) from exc
         return rows
 
     def _rows(self, batch: Sequence[Event], streams: list[str], recorded_at: str, into: list[Row]) -> Iterator[Row]:
