@@ -64,7 +64,38 @@ def build(positions: int, distressed: int = 0, version: str = "partial-v1") -> L
 def bench_marks(report, versions: tuple[str, ...] = tuple(PARAMS)) -> None:
     for version in versions:
         _marks(report, version)
+    _unbounded(report)
     _crash(report)
+
+
+def _unbounded(report) -> None:
+    """A version that cannot bound its positions (infinite triggers): every holder of the market is a candidate.
+
+    The fallback the interface allows costs a scan of the market's positions;
+    measured here with partial-v1's decisions and triggers replaced by infinite ones.
+    """
+    from rules import registry
+    from rules.base import Trigger
+
+    version = registry.get("partial-v1")
+    bounded = version.triggers
+    version.triggers = lambda account, params: [  # type: ignore[method-assign]
+        Trigger(p.market, p.size > 0, Decimal("Infinity") if p.size > 0 else Decimal("-Infinity")) for p in account.positions
+    ]
+    try:
+        for n in (10_000, 100_000):
+            state = build(n)
+            index = LiquidationIndex()
+            index.rebuild(state)
+            marks = [ev.Mark(id=f"u{i}", at=AT, market="M3-PERP", price=Decimal(100)) for i in range(3)]
+            start = time.perf_counter()
+            for mark in marks:
+                fold_batch(state, [(mark.id, mark)], index=index)
+            report(f"Mark, nobody distressed, a version that cannot bound (scan fallback), {n:,} positions",
+                   (time.perf_counter() - start) / len(marks) * 1e6, None, "µs/mark", "O(positions in the market)",
+                   better="lower")
+    finally:
+        version.triggers = bounded  # type: ignore[method-assign]
 
 
 def _marks(report, version: str) -> None:
