@@ -94,7 +94,17 @@ def _string(value: object, field: str) -> str:
         raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
     if _CONTROL.search(value):
         raise InvalidEvent(f"{field} contains control characters")
+    _encodable(value, field)
     return value
+
+
+def _encodable(value: str, field: str) -> None:
+    """Refuse a lone surrogate (``"\\ud800"`` in JSON): Python reads it, but it is no Unicode text and no UTF-8 encodes it."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEvent(f"{field} contains a lone surrogate (not Unicode text)") from None
 
 
 MAX_PARAMS_LIST = 64
@@ -112,6 +122,7 @@ def _params(value: object, field: str = "params") -> Any:
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
+        _encodable(value, field)
         return value
     raise InvalidEvent(f"{field} must be a string, an object or a list, got {type(value).__name__}")
 

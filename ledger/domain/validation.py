@@ -11,7 +11,7 @@ time must always cut the log at one point.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledger.domain import events as ev
@@ -68,7 +68,13 @@ def _trade(state: LedgerState, event: ev.Trade) -> None:
     _positive(event.qty, "qty")
     _positive(event.price, "price")
     lot = state.markets[event.market].lot_size
-    if not is_multiple(event.qty, lot):
+    try:
+        on_grid = is_multiple(event.qty, lot)
+    except InvalidOperation:  # the quotient has more digits than the context holds: no lot grid spans that
+        raise InvalidEvent(
+            f"qty {to_str(event.qty)} is too many orders of magnitude above {event.market} lot size {to_str(lot)}"
+        ) from None
+    if not on_grid:
         raise InvalidEvent(f"qty {to_str(event.qty)} is not a multiple of {event.market} lot size {to_str(lot)}")
 
 

@@ -6,10 +6,12 @@ command would pay ~0.1 s of start-up for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 import migrations
 
@@ -33,9 +35,28 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config(engine)
-    with engine.begin() as conn:
+    with _locked(engine) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+_MIGRATION_LOCK_KEY = 7_423_002
+
+
+@contextmanager
+def _locked(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the schema's lock: concurrent ``ledger init`` runs wait their turn, the later ones find
+    the schema at head and do nothing (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``)."""
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+    try:
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+            yield conn
+    finally:
+        conn.close()
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
