@@ -16,13 +16,14 @@ from attrs import define
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
+from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute, on_mark
-from ledger.errors import DuplicateEventConflict, InvalidBatch, InvalidEvent
+from ledger.errors import InvalidBatch, InvalidEvent
 
 __all__ = ["Located", "BatchOutcome", "fold_batch"]
 
@@ -65,13 +66,10 @@ def _fold_records(
     index: LiquidationIndex | None,
     outcome: BatchOutcome,
 ) -> None:
-    seen: dict[str, ev.Event] = {}
+    new = NewEvents(stored)
     for where, event in records:
         try:
-            previous = seen.get(event.id) or stored.get(event.id)
-            if previous is not None:
-                if previous != event:
-                    raise DuplicateEventConflict(f"id {event.id!r} is already stored with different content")
+            if not new.is_new(event):  # stored (or earlier in the batch) with equal content: nothing to do
                 outcome.skipped += 1
                 continue
             if event.TYPE not in ev.INGESTED_TYPES:
@@ -80,7 +78,6 @@ def _fold_records(
             rule_checks.check(state, event)
         except InvalidEvent as exc:
             raise InvalidBatch([exc.located(where)]) from None
-        seen[event.id] = event
         apply(state, event)
         outcome.to_append.append(event)
         if index is not None:
