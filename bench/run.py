@@ -332,7 +332,7 @@ def bench_single_account(tmp: Path, accounts: int, lengths: list[int]) -> None:
             ledger.ingest_file(history)
             ledger.snapshot()
             tail = tmp / f"tail{n}.jsonl"
-            tail.write_text("".join(json.dumps({"type": "deposit", "id": f"tail-{i}", "at": "2030-01-01T00:00:00Z",
+            tail.write_text("".join(json.dumps({"type": "deposit", "id": f"tail-{i}", "at": "2025-01-01T00:00:00Z",
                                                 "account": "acct000001", "asset": "USD", "amount": "1"}) + "\n"
                                     for i in range(100)))
             every, account_replay.ACCOUNT_SNAPSHOT_EVERY = account_replay.ACCOUNT_SNAPSHOT_EVERY, 10**9

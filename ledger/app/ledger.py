@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,11 +45,13 @@ from ledger.reports import records
 from ledger.store import EventStore, StoredEvent, VerifyReport, Writer, open_store
 from rules import registry
 
-__all__ = ["Ledger", "AppendResult", "DEFAULT_URL"]
+__all__ = ["Ledger", "AppendResult", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE"]
 
 _log = logging.getLogger("ledger")
 
 DEFAULT_URL = "sqlite:///ledger.db"
+DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
+"""How far past its recording time an ingested event's business time may be (clocks differ a little; far more is a mistake)."""
 
 Progress = Callable[[int], None]
 
@@ -65,15 +67,24 @@ class AppendResult:
 class Ledger:
     """One ledger database. Open with ``Ledger.open(url)``; ``init()`` once."""
 
-    def __init__(self, store: EventStore, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: EventStore, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.future_tolerance = future_tolerance
         self._warm: tuple[int, str, LedgerState, LiquidationIndex] | None = None
 
     @classmethod
-    def open(cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock) -> Ledger:
-        """The ledger at ``url`` (SQLite or PostgreSQL; ``memory://`` for an in-memory one that dies with the process)."""
-        return cls(open_store(url), clock)
+    def open(
+        cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE
+    ) -> Ledger:
+        """The ledger at ``url`` (SQLite or PostgreSQL; ``memory://`` for an in-memory one that dies with the process).
+
+        ``future_tolerance``: an ingested event whose business time is later than
+        its recording time plus this is refused.
+        """
+        return cls(open_store(url), clock, future_tolerance)
 
     @property
     def url(self) -> str:
@@ -103,9 +114,10 @@ class Ledger:
         errors: list[InvalidEvent] = []
         appended = skipped = engine_made = 0
         with self._writing() as (writer, state, index):
-            recorded_at = format_time(self.clock())
+            now = self.clock()
+            recorded_at, not_after = format_time(now), now + self.future_tolerance
             for chunk in ingest.chunks(path, errors, progress):
-                outcome = _fold_and_append(writer, state, index, chunk, recorded_at)
+                outcome = _fold_and_append(writer, state, index, chunk, recorded_at, not_after)
                 appended += len(outcome.to_append) - outcome.engine_made
                 skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
             if errors:
@@ -124,7 +136,8 @@ class Ledger:
         self.store.require_schema()
         with self._writing() as (writer, state, index):
             writer.check_expected(expected_versions)
-            outcome = _fold_and_append(writer, state, index, records, format_time(self.clock()))
+            now = self.clock()
+            outcome = _fold_and_append(writer, state, index, records, format_time(now), now + self.future_tolerance)
         appended = len(outcome.to_append) - outcome.engine_made
         return AppendResult(appended, outcome.skipped, outcome.engine_made, self._head_seq_after_append())
 
@@ -327,10 +340,11 @@ class Ledger:
 
 
 def _fold_and_append(
-    writer: Writer, state: LedgerState, index: LiquidationIndex, records: Sequence[Located], recorded_at: str
+    writer: Writer, state: LedgerState, index: LiquidationIndex, records: Sequence[Located], recorded_at: str,
+    not_after: datetime,
 ) -> BatchOutcome:
     """One batch of an append: skip stored ids, validate and fold (engine included), insert what is new."""
     stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
-    outcome = fold_batch(state, records, stored, index=index)
+    outcome = fold_batch(state, records, stored, index=index, not_after=not_after)
     writer.append_new(outcome.to_append, recorded_at)
     return outcome

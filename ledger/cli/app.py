@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ledger.app.ledger import DEFAULT_URL, Ledger
+from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_URL, Ledger
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidBatch, InvalidEvent, LedgerError, NotInitialised
 
@@ -44,7 +44,7 @@ TIME = _Time()
 
 
 def open_ledger(ctx: click.Context) -> Ledger:
-    return Ledger.open(ctx.obj["db"])
+    return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]))
 
 
 @contextmanager
@@ -91,10 +91,14 @@ _NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_b
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="LEDGER_DB", default=DEFAULT_URL, show_default=True, help="Database URL ($LEDGER_DB).")
+@click.option("--future-tolerance", envvar="LEDGER_FUTURE_TOLERANCE", type=click.IntRange(min=0),
+              default=int(DEFAULT_FUTURE_TOLERANCE.total_seconds()), show_default=True,
+              help="Seconds an ingested event's business time may be past its recording time "
+                   "($LEDGER_FUTURE_TOLERANCE); later ones are refused.")
 @click.pass_context
-def cli(ctx: click.Context, db: str) -> None:
+def cli(ctx: click.Context, db: str, future_tolerance: int) -> None:
     """An event-sourced ledger for leveraged trading accounts."""
-    ctx.ensure_object(dict)["db"] = db
+    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

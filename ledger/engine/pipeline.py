@@ -11,6 +11,7 @@ tests and the what-if tooling run it in memory.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from attrs import define
 
@@ -19,6 +20,7 @@ from ledger.domain.fold import apply
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
 from ledger.engine.candidates import LiquidationIndex
@@ -44,17 +46,21 @@ def fold_batch(
     stored: Mapping[str, ev.Event] | None = None,
     substitute: Substitute | None = None,
     index: LiquidationIndex | None = None,
+    not_after: datetime | None = None,
 ) -> BatchOutcome:
     """Fold ``records`` into ``state`` (in place); ``InvalidBatch`` names the first bad one.
 
     ``substitute`` makes the liquidation engine decide with other rules (what-if).
     ``index`` (kept in step with ``state``) lets a mark check only its candidates
     instead of every exposed account; the decisions are the same either way.
+    ``not_after``: the latest business time accepted (the recording time plus
+    the tolerance; one event stamped in the far future would otherwise refuse
+    every real event after it as going backwards, forever).
     """
     stored = stored or {}
     outcome = BatchOutcome([])
     with arithmetic():  # validation and rule checks compute equity and margins too
-        _fold_records(state, records, stored, substitute, index, outcome)
+        _fold_records(state, records, stored, substitute, index, outcome, not_after)
     return outcome
 
 
@@ -65,6 +71,7 @@ def _fold_records(
     substitute: Substitute | None,
     index: LiquidationIndex | None,
     outcome: BatchOutcome,
+    not_after: datetime | None,
 ) -> None:
     new = NewEvents(stored)
     for where, event in records:
@@ -74,6 +81,11 @@ def _fold_records(
                 continue
             if event.TYPE not in ev.INGESTED_TYPES:
                 raise InvalidEvent(f"{event.TYPE} events are made by the liquidation engine, not ingested")
+            if not_after is not None and event.at > not_after:
+                raise InvalidEvent(
+                    f"business time {format_time(event.at)} is later than the recording time plus the tolerance "
+                    f"({format_time(not_after)}): an event from the future would block every event after it"
+                )
             validate(state, event)
             rule_checks.check(state, event)
         except InvalidEvent as exc:
