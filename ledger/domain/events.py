@@ -40,6 +40,9 @@ __all__ = [
     "stream_of",
     "ACCOUNT_STREAM_PREFIX",
     "MARKET_STREAM_PREFIX",
+    "ENGINE_ID_MARKS",
+    "LIQUIDATION_ID_MARK",
+    "BANKRUPTCY_ID_MARK",
     "freeze",
     "thaw",
 ]
@@ -205,6 +208,11 @@ ACCOUNT_STREAM_PREFIX = "account:"
 """An account's events form the stream ``account:NAME``."""
 MARKET_STREAM_PREFIX = "market:"
 """A market's listing and marks form the stream ``market:NAME``."""
+LIQUIDATION_ID_MARK = "/liq/"
+BANKRUPTCY_ID_MARK = "/bankruptcy/"
+ENGINE_ID_MARKS = (LIQUIDATION_ID_MARK, BANKRUPTCY_ID_MARK)
+"""The engine names its events ``TRIGGER/liq/ACCOUNT/MARKET`` and ``TRIGGER/bankruptcy/ACCOUNT/ASSET``; no ingested id
+may contain these marks, so no input can take the id of a decision the engine has yet to make."""
 
 
 def stream_of(event: Event) -> str:

@@ -82,7 +82,7 @@ def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str
     for close in decision.closes:
         out.append(  # noqa: PERF401 (one event per close, spelled out field by field)
             ev.Liquidation(
-                id=f"{mark.id}/liq/{account}/{close.market}",
+                id=f"{mark.id}{ev.LIQUIDATION_ID_MARK}{account}/{close.market}",
                 at=mark.at,
                 account=account,
                 market=close.market,
@@ -106,7 +106,7 @@ def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str
         b = decision.bankruptcy
         out.append(
             ev.Bankruptcy(
-                id=f"{mark.id}/bankruptcy/{account}/{settle_asset}",
+                id=f"{mark.id}{ev.BANKRUPTCY_ID_MARK}{account}/{settle_asset}",
                 at=mark.at,
                 account=account,
                 asset=settle_asset,

@@ -1,0 +1,52 @@
+"""Ingested ids cannot squat the ids of the engine's future decisions (reliability issue, point 5).
+
+The attack: a deposit with the id the engine would give a liquidation
+(``MARK/liq/ACCOUNT/MARKET``) was accepted; the mark that had to liquidate that
+account could then never be ingested ("reload and retry" forever). Ingested ids
+may not contain the engine's marks (``/liq/``, ``/bankruptcy/``), so the two
+namespaces are disjoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_cli import run
+
+HEADER = [
+    {"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
+    {"type": "rules_activated", "id": "r-1", "at": "2024-08-05T00:00:00Z", "version": "partial-v1", "params": {
+        "liquidation_fee_rate": "0.002", "target_buffer": "0.25",
+        "markets": {"BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}}}},
+    {"type": "deposit", "id": "d-1", "at": "2024-08-05T00:01:00Z", "account": "alice", "asset": "USD", "amount": "1000"},
+    {"type": "trade", "id": "t-1", "at": "2024-08-05T00:02:00Z", "account": "alice", "market": "BTC-PERP", "side": "buy",
+     "qty": "0.5", "price": "60000", "fee": "0"},
+]
+SQUAT = {"type": "deposit", "id": "feed-mark-42/liq/alice/BTC-PERP", "at": "2024-08-05T00:02:30Z", "account": "bob",
+         "asset": "USD", "amount": "1"}
+CRASH = {"type": "mark", "id": "feed-mark-42", "at": "2024-08-05T00:03:00Z", "market": "BTC-PERP", "price": "58200"}
+
+
+def lines(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def test_an_id_squatting_a_future_liquidation_is_refused_and_the_mark_still_liquidates(db_url, tmp_path):
+    assert run(db_url, "init")[0] == 0
+    assert run(db_url, "ingest", lines(tmp_path / "h.jsonl", HEADER))[0] == 0
+    squat = lines(tmp_path / "squat.jsonl", [SQUAT])
+    code, _, err = run(db_url, "ingest", squat)
+    assert code == 2 and f"{squat}:1: id 'feed-mark-42/liq/alice/BTC-PERP' contains '/liq/'" in err
+    code, _, err = run(db_url, "ingest", lines(tmp_path / "crash.jsonl", [CRASH]))
+    assert code == 0, err
+    liquidations = json.loads(run(db_url, "liquidations", "--format", "json")[1])
+    assert [r["id"] for r in liquidations] == ["feed-mark-42/liq/alice/BTC-PERP"]
+
+
+def test_a_bankruptcy_id_is_reserved_too(db_url, tmp_path):
+    assert run(db_url, "init")[0] == 0
+    assert run(db_url, "ingest", lines(tmp_path / "h.jsonl", HEADER))[0] == 0
+    squat = lines(tmp_path / "squat.jsonl", [{**SQUAT, "id": "k/bankruptcy/alice/USD"}])
+    code, _, err = run(db_url, "ingest", squat)
+    assert code == 2 and "contains '/liq/' or '/bankruptcy/', reserved for the liquidation engine" in err
