@@ -244,17 +244,11 @@ class Ledger:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """The contract's balances report, replayed after ``seq`` or as of ``as_of`` (or at the head)."""
-        report = balance_report.balances(self.state(as_of=as_of, seq=seq, progress=progress), account)
-        if as_of is not None:
-            report["as_of"] = format_time(as_of)
-        return report
+        return balance_report.balances(self.state(as_of=as_of, seq=seq, progress=progress), account, as_of=as_of)
 
     def account_balances(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> dict[str, Any]:
         """One account's balances report from its own stream (no system balances; no account if it has no events by then)."""
-        report = balance_report.balances(self.account(name, as_of=as_of, seq=seq), name, system=False)
-        if as_of is not None:
-            report["as_of"] = format_time(as_of)
-        return report
+        return balance_report.balances(self.account(name, as_of=as_of, seq=seq), name, system=False, as_of=as_of)
 
     def liquidation_records(self, account: str | None = None) -> list[dict[str, Any]]:
         """Liquidations as the contract prints them, oldest first."""

@@ -7,6 +7,7 @@ table and CSV renderings in the CLI are built from the same rows
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ledger.domain.money import ZERO, arithmetic, to_str
@@ -42,17 +43,20 @@ def _account(state: LedgerState, name: str) -> dict[str, Any]:
     return out
 
 
-def balances(state: LedgerState, account: str | None = None, *, system: bool = True) -> dict[str, Any]:
+def balances(
+    state: LedgerState, account: str | None = None, *, system: bool = True, as_of: datetime | None = None
+) -> dict[str, Any]:
     """``{"as_of", "seq", "accounts": {...}, "system": {...}}`` per the contract.
 
     ``system=False`` leaves the system balances out, for a state that holds one
-    account only (``Ledger.account``) and so cannot know them.
+    account only (``Ledger.account``) and so cannot know them. ``as_of``: the
+    time asked for, when the state was cut there (else the last event's time).
     """
     names = sorted(state.accounts) if account is None else [a for a in [account] if a in state.accounts]
     with arithmetic():
         accounts = {name: _account(state, name) for name in names}
     report: dict[str, Any] = {
-        "as_of": format_time(state.last_at) if state.last_at else None,
+        "as_of": format_time(as_of) if as_of else format_time(state.last_at) if state.last_at else None,
         "seq": state.seq,
         "accounts": accounts,
     }

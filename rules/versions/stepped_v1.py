@@ -110,9 +110,6 @@ class SteppedV1(FlatRateModel):
         cooldown = timedelta(microseconds=int(seconds * _MICROSECONDS))
         return SteppedParams(fee_rate(raw), MappingProxyType(market_rates(raw)), threshold, fraction, cooldown, seconds, ratio)
 
-    def target(self, account: AccountView, params: Any) -> Decimal:
-        return self.maintenance(account, params)
-
     def cooling(self, params: SteppedParams, context: DecisionContext) -> bool:
         last = context.last_partial_close
         return last is not None and last < context.at < last + params.cooldown
