@@ -1,10 +1,14 @@
 """A deterministic history with a sharp price crash, for the main job and tests.
 
 Forty traders (longs and shorts, 5x to 60x) face a market maker on BTC-PERP
-and ETH-PERP under partial-v1. Marks every ten seconds walk quietly, then BTC
+and ETH-PERP under partial-v1; four of them fence their position off with
+isolated margin (``ISOLATED``: most of their collateral moved in, the rest
+left as cross cash). Marks every ten seconds walk quietly, then BTC
 flash-crashes by about 8.5% over a few minutes and recovers most of it; ETH
-follows. Every
-figure is a decimal string computed from integers: the same file every run.
+follows. Then hourly marks for the rest of the day, and funding every 8 hours
+(08:00, 16:00 and 00:00 UTC; negative after the crash, when shorts crowd in).
+Every figure is a decimal string computed from integers: the same file every
+run.
 
 Usage: python examples/make_crash_history.py OUT.jsonl
 """
@@ -24,6 +28,12 @@ RATES = {
     "ETH-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
 }
 LOTS = {"BTC-PERP": Decimal("0.001"), "ETH-PERP": Decimal("0.01")}
+ISOLATED = {3: Decimal("0.8"), 7: Decimal("0.7"), 14: Decimal("0.9"), 22: Decimal("0.75")}
+"""trader number -> the share of its collateral moved into isolated margin for its one position"""
+FUNDING = [(8 * 60, "0.0001", "0.00012"), (16 * 60, "-0.0003", "-0.0002"), (24 * 60, "0.0001", "0.0001")]
+"""(minute, BTC-PERP rate, ETH-PERP rate): every 8 hours"""
+HOURLY_BP = {"BTC-PERP": [-190, -170, -160, -120, -90, -100, -60, -40], "ETH-PERP": [-170, -150, -150, -110, -80, -90, -50, -30]}
+"""after the crash, an hourly mark cycling through these moves from the open"""
 BTC_PATH_BP = [0, 10, -15, 5, -40, -150, -350, -600, -850, -700, -450, -300, -250, -280, -240, -200]
 ETH_PATH_BP = [0, 5, -10, 0, -30, -100, -250, -450, -650, -550, -380, -260, -220, -240, -210, -180]
 
@@ -66,6 +76,11 @@ def history() -> list[dict]:
         t += 0.05
         out.append({"type": "deposit", "id": f"d-{name}", "at": stamp(t), "account": name, "asset": "USD",
                     "amount": str(collateral)})
+        if i in ISOLATED:
+            out.append({"type": "margin_mode", "id": f"mm-{name}", "at": stamp(t), "account": name, "market": market,
+                        "mode": "isolated"})
+            out.append({"type": "isolated_margin", "id": f"im-{name}", "at": stamp(t), "account": name, "market": market,
+                        "amount": str(collateral * ISOLATED[i])})
         fee = (qty * price * Decimal("0.0005")).quantize(Decimal("0.01"))
         out.append({"type": "trade", "id": f"t-{name}", "at": stamp(t), "account": name, "market": market,
                     "side": side, "qty": str(qty), "price": str(price), "fee": str(fee)})
@@ -77,6 +92,18 @@ def history() -> list[dict]:
                     "price": priced(60000, btc)})
         out.append({"type": "mark", "id": f"k-eth-{step:02d}", "at": stamp(minute + 1 / 12), "market": "ETH-PERP",
                     "price": priced(3000, eth)})
+    funding = iter(FUNDING)
+    due = next(funding)
+    for hour in range(1, 25):
+        for market, base in (("BTC-PERP", 60000), ("ETH-PERP", 3000)):
+            path = HOURLY_BP[market]
+            out.append({"type": "mark", "id": f"k-{market[:3].lower()}-h{hour:02d}", "at": stamp(hour * 60),
+                        "market": market, "price": priced(base, path[hour % len(path)])})
+        if due is not None and hour * 60 == due[0]:
+            for market, rate in (("BTC-PERP", due[1]), ("ETH-PERP", due[2])):
+                out.append({"type": "funding", "id": f"f-{market[:3].lower()}-{hour:02d}h", "at": stamp(hour * 60),
+                            "market": market, "rate": rate})
+            due = next(funding, None)
     return out
 
 

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
         Bankruptcy,
         Deposit,
         Event,
+        Funding,
+        IsolatedMargin,
         Liquidation,
+        MarginMode,
         Mark,
         MarketListed,
         RulesActivated,
@@ -42,7 +45,8 @@ if TYPE_CHECKING:
 _HOMES = {
     "ledger.app.ledger": ("Ledger", "AppendResult", "DEFAULT_URL"),
     "ledger.domain.events": (
-        "Event", "MarketListed", "Deposit", "Withdrawal", "Trade", "Mark", "RulesActivated", "Liquidation", "Bankruptcy",
+        "Event", "MarketListed", "Deposit", "Withdrawal", "Trade", "Mark", "RulesActivated", "Funding", "MarginMode",
+        "IsolatedMargin", "Liquidation", "Bankruptcy",
     ),
     "ledger.errors": (
         "LedgerError", "InvalidEvent", "InvalidBatch", "ConcurrencyConflict", "DuplicateEventConflict",

@@ -176,6 +176,10 @@ class RuleVersion(Protocol):
     def triggers(self, account: AccountView, params: Any) -> Sequence[Trigger]:
         """One ``Trigger`` per open position of a non-distressed account (see ``Trigger``)."""
 
+    def liquidation_price(self, account: AccountView, market: str, params: Any) -> Decimal | None:
+        """The mark of ``market`` at which the account would first be distressed, all other marks unchanged; None
+        when no price can (``rules.liquidation_price``). Never on the safe side of the position's ``Trigger``."""
+
     def decide(self, account: AccountView, params: Any, context: DecisionContext) -> Decision:
         """The closes (and bankruptcy) for a distressed account."""
 

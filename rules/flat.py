@@ -3,7 +3,7 @@
 Shared by the versions that margin every position at its market's flat rates
 (full-v1, partial-v1): maintenance and initial margin (``rules.margin``), the
 distress test E < MM, the target (1 + b) × MM, the trigger prices of the
-liquidation index, and the explanation of a close by the partial formula. A
+liquidation index, liquidation prices, and the explanation of a close by the partial formula. A
 version built on this model subclasses ``FlatRateModel`` and adds its
 ``parse_params`` and ``decide``.
 
@@ -19,6 +19,7 @@ from decimal import Decimal
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
 from rules.base import AccountView, Close, ParamDoc, Params, PositionView, Trigger
+from rules.liquidation_price import liquidation_price
 from rules.triggers import buffer_share_triggers, rate_bounds
 
 __all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
@@ -61,6 +62,9 @@ class FlatRateModel:
         with arithmetic():
             buffer = margin.equity(account) - margin.maintenance(account, params)
         return buffer_share_triggers(account, buffer, rate_bounds(params, _flat_bounds))
+
+    def liquidation_price(self, account: AccountView, market: str, params: Params) -> Decimal | None:
+        return liquidation_price(account, market, params, margin.maintenance)
 
     def explain(self, account: AccountView, params: Params, close: Close) -> dict[str, str]:
         """The partial formula with the figures of ``close`` filled in (full-v1: b = 0, and no partial quantity)."""

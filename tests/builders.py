@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ledger import Deposit, Mark, MarketListed, RulesActivated, Trade, Withdrawal
+from ledger import Deposit, Funding, IsolatedMargin, MarginMode, Mark, MarketListed, RulesActivated, Trade, Withdrawal
 from tests.conftest import at
 
 RATES = {
@@ -41,6 +41,19 @@ def trade(account: str, side: str, qty: str, price: str, market: str = "BTC-PERP
 
 def mark(price: str, market: str = "BTC-PERP", t: float = 3, id: str | None = None):
     return Mark(id=id or f"k-{market}-{t}", at=at(t), market=market, price=Decimal(price))
+
+
+def funding(rate: str, market: str = "BTC-PERP", t: float = 4, id: str | None = None):
+    return Funding(id=id or f"f-{market}-{t}", at=at(t), market=market, rate=Decimal(rate))
+
+
+def margin_mode(account: str, mode: str = "isolated", market: str = "BTC-PERP", t: float = 1.5, id: str | None = None):
+    return MarginMode(id=id or f"mm-{account}-{market}-{t}", at=at(t), account=account, market=market, mode=mode)
+
+
+def isolated_margin(account: str, amount: str, market: str = "BTC-PERP", t: float = 1.6, id: str | None = None):
+    return IsolatedMargin(id=id or f"im-{account}-{market}-{t}", at=at(t), account=account, market=market,
+                          amount=Decimal(amount))
 
 
 def rules(version: str = "partial-v1", fee: str = "0.002", buffer: str | None = "0.25", t: float = 0.5,

@@ -22,7 +22,7 @@ from ledger.reports import balances as reports
 from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import VECTORS
 from tests.test_cli import run
-from tests.test_properties import ACCOUNTS, activations, steps, to_event
+from tests.test_properties import ACCOUNTS, activations, header, steps, to_event
 
 VECTOR_NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl"))
 
@@ -62,9 +62,7 @@ def test_generated_histories_agree_account_by_account(tmp_path_factory, activati
     url = f"sqlite:///{tmp_path_factory.mktemp('acct') / 'l.db'}"
     with Ledger.open(url) as ledger:
         ledger.init()
-        header = [listed("BTC-PERP"), listed("ETH-PERP", "0.01"), activation] + [
-            deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
-        ledger.append(header)
+        ledger.append(header(activation))
         events = [to_event(step, n) for n, step in enumerate(history)]
         for start in range(0, len(events), batch):
             for event in events[start:start + batch]:
@@ -88,7 +86,8 @@ def test_an_account_replay_reads_only_the_events_after_its_snapshot(sqlite_ledge
 
     monkeypatch.setattr(ledger.store, "read_stream", counting)
     state = ledger.account("alice")
-    assert read == [("account:alice", 9, 2)], "11 events in alice's stream, snapshot after 9"
+    assert read == [("account:alice", 9, 2), ("funding:BTC-PERP", 0, 0)], (
+        "11 events in alice's stream, snapshot after 9; and her market's funding stream after the snapshot (none)")
     assert figures(state, "alice") == figures(ledger.state(), "alice")
 
 

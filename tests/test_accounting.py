@@ -156,7 +156,7 @@ def test_a_snapshot_that_cannot_be_written_does_not_fail_a_committed_append(ledg
 
 
 def test_a_snapshot_of_the_previous_format_is_ignored_and_the_log_replays_the_same(ledger):
-    """Format 1 (before the partial-close memory) stays in old databases: never loaded, never audited, never wrong."""
+    """Format 2 (before funding and isolated margins) stays in old databases: never loaded, never audited, never wrong."""
     import json
 
     from ledger.domain.snapshot import SNAPSHOT_FORMAT
@@ -164,11 +164,10 @@ def test_a_snapshot_of_the_previous_format_is_ignored_and_the_log_replays_the_sa
     ledger.append(history())
     head_seq, head_hash = ledger.store.head()
     old = json.loads(dump_state(ledger.state()))
-    old.pop("partial_closes")
-    old["format"] = 1
+    old["format"] = 2
     old["accounts"] = {}  # were it ever loaded, every balance would read empty
-    ledger.store.snapshots.save([(replay_service.LEDGER_SCOPE, json.dumps(old))], head_seq, head_hash, 1)
-    assert SNAPSHOT_FORMAT == 2
+    ledger.store.snapshots.save([(replay_service.LEDGER_SCOPE, json.dumps(old))], head_seq, head_hash, 2)
+    assert SNAPSHOT_FORMAT == 3
     assert dump_state(ledger.state()) == dump_state(replay_service.state_at(ledger.store, use_snapshots=False))
     report = ledger.audit()
     assert report.ok and report.snapshots_checked == 0

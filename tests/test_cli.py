@@ -56,9 +56,14 @@ def test_init_ingest_and_balances_json_match_the_contract_example(db, tmp_path):
     report = json.loads(out)
     alice = report["accounts"]["alice"]
     assert Decimal(alice["cash"]["USD"]) == 997 and Decimal(alice["equity"]) == 447
-    assert {k: Decimal(v) for k, v in alice["positions"]["BTC-PERP"].items()} == {
+    position = alice["positions"]["BTC-PERP"]
+    assert {k: Decimal(position[k]) for k in ("size", "entry_price", "mark_price", "unrealized_pnl", "realized_pnl")} == {
         "size": Decimal("0.5"), "entry_price": 60000, "mark_price": 58900, "unrealized_pnl": -550, "realized_pnl": 0}
-    assert Decimal(report["system"]["insurance_fund"]["USD"]) == 0
+    # the perpetual account model's fields, added beside them (no rules in force: no liquidation price)
+    assert position["margin_mode"] == "cross" and Decimal(position["funding_paid"]) == 0
+    assert position["liquidation_price"] is None and "isolated_margin" not in position
+    assert Decimal(alice["cross_equity"]) == 447
+    assert Decimal(report["system"]["insurance_fund"]["USD"]) == 0 and report["system"]["funding"] == {}
     assert report["as_of"].startswith("2024-08-05T00:03:00")
 
 

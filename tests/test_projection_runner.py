@@ -21,7 +21,7 @@ from ledger.replay import load
 from ledger.replay.runner import Observer, Unreplayable, project
 from ledger.reports.balances import balances
 from tests.builders import deposit, listed, mark, trade
-from tests.test_properties import ACCOUNTS, activations, steps, to_event
+from tests.test_properties import ACCOUNTS, activations, header, steps, to_event
 
 
 class _Balances(Observer):
@@ -40,8 +40,7 @@ class _Balances(Observer):
 def generated_ledger(activation, history) -> Ledger:
     ledger = Ledger.open("memory://")
     ledger.init()
-    ledger.append([listed("BTC-PERP"), listed("ETH-PERP", "0.01"), activation,
-                   *[deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]])
+    ledger.append(header(activation))
     for n, step in enumerate(history):
         with contextlib.suppress(InvalidBatch):  # a refused record stores nothing, as at ingest
             ledger.append([to_event(step, n)])

@@ -1,12 +1,14 @@
 """Generated histories (hypothesis): the invariants hold whatever happens.
 
-Histories mix deposits, withdrawals, fills and marks (including crashes) over
-several accounts and two markets, under a sampled rule version and
-parameters. Records the ledger refuses (a withdrawal beyond what is available,
+Histories mix deposits, withdrawals, fills and marks (including crashes),
+funding payments, margin-mode switches and isolated margin moves over several
+accounts and two markets, under a sampled rule version and parameters. Records the ledger refuses (a withdrawal beyond what is available,
 say) are dropped, as a refused batch stores nothing. Checked after every
-accepted event: the trial balance is zero per asset; after every mark no
-account exposed to it is left distressed with positions (but one that
-stepped-v1 has just stepped down, as its rule allows); a partial close
+accepted event: the trial balance is zero per asset; an isolated position's
+loss never moves its account's cross cash; after every mark or funding no
+margin scope exposed to it (a cross account, an isolated position) is left
+distressed with positions (but one that stepped-v1 has just stepped down, as
+its rule allows); a partial close
 never exceeds the formula's quantity by a lot or more; replaying the appended
 events reproduces the state; and running the same input again yields the
 very same liquidation events.
@@ -24,9 +26,21 @@ from ledger.domain.fold import replay
 from ledger.domain.postings import trial_balance
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import account_view, version_in_force
+from ledger.engine.liquidation import account_view, scope_view, version_in_force
 from ledger.engine.pipeline import fold_batch
-from tests.builders import deposit, mark, rules, stepped, tiered, trade, two_markets, withdrawal
+from tests.builders import (
+    deposit,
+    funding,
+    isolated_margin,
+    margin_mode,
+    mark,
+    rules,
+    stepped,
+    tiered,
+    trade,
+    two_markets,
+    withdrawal,
+)
 
 D = Decimal
 ACCOUNTS = ["a0", "a1", "a2", "a3"]
@@ -35,7 +49,8 @@ MARKETS = {"BTC-PERP": (D("0.001"), 60000), "ETH-PERP": (D("0.01"), 3000)}
 
 @st.composite
 def steps(draw):
-    kind = draw(st.sampled_from(["deposit", "withdrawal", "trade", "trade", "trade", "mark", "mark", "mark"]))
+    kind = draw(st.sampled_from(["deposit", "withdrawal", "trade", "trade", "trade", "mark", "mark", "mark",
+                                 "funding", "margin_mode", "isolated_margin", "isolated_margin"]))
     account = draw(st.sampled_from(ACCOUNTS))
     market = draw(st.sampled_from(sorted(MARKETS)))
     lot, base = MARKETS[market]
@@ -43,6 +58,12 @@ def steps(draw):
         return ("deposit", account, str(draw(st.integers(1, 5000))))
     if kind == "withdrawal":
         return ("withdrawal", account, str(draw(st.integers(1, 3000))))
+    if kind == "funding":  # up to 5% a payment: large enough to liquidate, now and then
+        return ("funding", market, str(D(draw(st.integers(-500, 500))) / 10000))
+    if kind == "margin_mode":
+        return ("margin_mode", account, market, draw(st.sampled_from(["isolated", "isolated", "cross"])))
+    if kind == "isolated_margin":
+        return ("isolated_margin", account, market, str(draw(st.integers(-1500, 2500).filter(bool))))
     move = draw(st.one_of(*[st.integers(985, 1015)] * 5, st.integers(700, 1300)))
     price = str(D(base) * D(move) / 1000)
     if kind == "mark":
@@ -83,34 +104,76 @@ def to_event(step, n: int):
         return withdrawal(step[1], step[2], t=t, id=f"s{n}")
     if step[0] == "mark":
         return mark(step[2], market=step[1], t=t, id=f"s{n}")
+    if step[0] == "funding":
+        return funding(step[2], market=step[1], t=t, id=f"s{n}")
+    if step[0] == "margin_mode":
+        return margin_mode(step[1], step[3], market=step[2], t=t, id=f"s{n}")
+    if step[0] == "isolated_margin":
+        return isolated_margin(step[1], step[3], market=step[2], t=t, id=f"s{n}")
     _, account, market, side, qty, price, fee = step
     return trade(account, side, qty, price, market=market, fee=fee, t=t, id=f"s{n}")
+
+
+def header(activation=None):
+    """Two markets, the activation (if any), 2,000 USD for every account, and two isolated positions-to-be: a2 fences
+    off BTC-PERP with 800, a3 fences off ETH-PERP with 500 (generated steps switch modes and move margin too)."""
+    return [
+        *two_markets(), *([activation] if activation is not None else []),
+        *[deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS],
+        margin_mode("a2", market="BTC-PERP", t=1.5, id="mm-a2"),
+        isolated_margin("a2", "800", market="BTC-PERP", t=1.6, id="im-a2"),
+        margin_mode("a3", market="ETH-PERP", t=1.7, id="mm-a3"),
+        isolated_margin("a3", "500", market="ETH-PERP", t=1.8, id="im-a3"),
+    ]
 
 
 def run_history(activation, history):
     """Feed events one batch each; returns (state, appended events, engine events)."""
     state = LedgerState()
     appended, engine = [], []
-    header = two_markets() + [activation] + [deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
-    for event in header + [to_event(step, n) for n, step in enumerate(history)]:
+    for event in header(activation) + [to_event(step, n) for n, step in enumerate(history)]:
+        cash_before = {name: acct.cash.get("USD", D(0)) for name, acct in state.accounts.items()}
         try:
             outcome = fold_batch(state, [(event.id, event)])
         except InvalidBatch:
             continue
         appended += outcome.to_append
         engine += [e for e in outcome.to_append if e.TYPE in ("liquidation", "bankruptcy")]
-        check_after(state, event, outcome.to_append)
+        check_after(state, event, outcome.to_append, cash_before)
     return state, appended, engine
 
 
-def check_after(state, event, made):
+def _moves_cross_cash(event, state) -> set[str]:
+    """The accounts whose cross cash ``event`` may move: its own account's, but only through its cross book."""
+    if event.TYPE in ("deposit", "withdrawal", "isolated_margin"):
+        return {event.account}
+    if event.TYPE in ("trade", "liquidation"):  # isolated: only what is left when the position closes comes back
+        return {event.account}
+    if event.TYPE == "funding":
+        return {name for name in state.accounts_in_market(event.market) if not state.accounts[name].is_isolated(event.market)}
+    if event.TYPE == "bankruptcy" and event.market is None:
+        return {event.account}
+    return set()
+
+
+def check_after(state, event, made, cash_before):
     assert all(total == 0 for total in trial_balance(state).values()), trial_balance(state)
-    if event.TYPE == "mark":
+    movers = set().union(_moves_cross_cash(event, state), *(_moves_cross_cash(e, state) for e in made))
+    for name, before in cash_before.items():
+        if name not in movers:
+            assert state.accounts[name].cash.get("USD", D(0)) == before, f"{name}'s cross cash moved at {event.id}"
+    for e in [event, *made]:  # an isolated position's loss never reaches cross cash: it only gets back what is left
+        if e.TYPE in ("trade", "liquidation") and state.accounts[e.account].is_isolated(e.market):
+            assert state.accounts[e.account].cash.get("USD", D(0)) >= cash_before.get(e.account, D(0)), e.id
+        if e.TYPE == "bankruptcy" and e.market is not None:
+            assert state.accounts[e.account].isolated[e.market] == 0
+    if event.TYPE in ("mark", "funding"):
         version, params = version_in_force(state.rules)
         stepped_down = {e.account for e in made if e.TYPE == "liquidation" and e.reason.startswith("step")}
         for account in sorted(set(state.accounts_in_market(event.market)) - stepped_down):  # a step may leave it short
-            view = account_view(state, account, "USD")
-            assert not version.is_distressed(view, params), f"{account} left distressed after {event.id}"
+            scope = state.accounts[account].scope_of(event.market)
+            view = scope_view(state, account, scope, "USD")
+            assert not version.is_distressed(view, params), f"{account} ({scope or 'cross'}) left distressed after {event.id}"
     for liq in (e for e in made if e.TYPE == "liquidation"):
         assert (liq.qty > 0 and liq.penalty >= 0 and liq.equity_after >= 0) or liq.penalty == 0
         if liq.reason.startswith("partial"):
@@ -132,8 +195,7 @@ def test_invariants_hold_over_generated_histories(activation, history):
 @given(history=st.lists(steps(), min_size=5, max_size=40))
 def test_without_rules_nothing_is_ever_liquidated_and_books_still_balance(history):
     state = LedgerState()
-    events = two_markets() + [deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
-    events += [to_event(step, n) for n, step in enumerate(history)]
+    events = header() + [to_event(step, n) for n, step in enumerate(history)]
     for event in events:
         try:
             outcome = fold_batch(state, [(event.id, event)])
@@ -176,8 +238,7 @@ def test_a_partial_close_is_the_smallest_lot_rounded_quantity(cash, lots, drop_b
 
 def fold_each(history, activation, index):
     state, appended = LedgerState(), []
-    header = two_markets() + [activation] + [deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
-    for event in header + [to_event(step, n) for n, step in enumerate(history)]:
+    for event in header(activation) + [to_event(step, n) for n, step in enumerate(history)]:
         try:
             appended += fold_batch(state, [(event.id, event)], index=index).to_append
         except InvalidBatch:
@@ -210,8 +271,7 @@ def test_a_what_if_index_decides_exactly_as_a_full_scan(activation, history, ver
 
     def run(index):
         state, appended = LedgerState(), []
-        header = two_markets() + [activation] + [deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS]
-        for event in header + [to_event(step, n) for n, step in enumerate(history)]:
+        for event in header(activation) + [to_event(step, n) for n, step in enumerate(history)]:
             try:
                 appended += fold_batch(state, [(event.id, event)], substitute=substitute, index=index).to_append
             except InvalidBatch:

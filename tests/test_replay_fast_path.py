@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.codec import SCHEMA_VERSION, encode_payload
+from ledger.domain.codec import SCHEMA_VERSIONS, encode_payload
 from ledger.domain.fold import apply, replay
 from ledger.domain.postings import UnbalancedPostings
 from ledger.domain.snapshot import dump_state
@@ -31,7 +31,7 @@ from tests.test_properties import activations, run_history, steps
 
 def stored(events) -> list[tuple]:
     """The rows an event store would hold for these events (what ``read_batches`` yields)."""
-    return [(n, e.TYPE, SCHEMA_VERSION, encode_payload(e)) for n, e in enumerate(events, 1)]
+    return [(n, e.TYPE, SCHEMA_VERSIONS[e.TYPE], encode_payload(e)) for n, e in enumerate(events, 1)]
 
 
 def identities(events):
@@ -82,11 +82,14 @@ def test_the_generated_histories_exercise_every_path():
     _, appended, _engine = run_history(
         rules(version="partial-v1", fee="0.002", buffer="0.25"),
         [("deposit", "a0", "100"), ("trade", "a0", "BTC-PERP", "buy", "0.5", "60000", "3"),
-         ("trade", "a1", "BTC-PERP", "sell", "0.5", "60000", "-0.5"), ("mark", "BTC-PERP", "42000"),
-         ("withdrawal", "a2", "10")],
+         ("trade", "a1", "BTC-PERP", "sell", "0.5", "60000", "-0.5"),
+         ("trade", "a2", "BTC-PERP", "buy", "0.01", "60000", "0.1"),  # an isolated fill: left to the reference fold
+         ("funding", "BTC-PERP", "0.001"), ("mark", "BTC-PERP", "42000"), ("withdrawal", "a2", "10")],
     )
     kinds = {e.TYPE for e in appended}
-    assert kinds >= HOT_TYPES and {"market_listed", "rules_activated", "liquidation"} <= kinds
+    assert kinds >= HOT_TYPES and {"market_listed", "rules_activated", "liquidation", "funding", "margin_mode",
+                                   "isolated_margin"} <= kinds
+    assert any(e.TYPE == "trade" and e.account == "a2" for e in appended)
 
 
 def test_only_rare_rows_and_the_last_row_are_identified():

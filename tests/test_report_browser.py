@@ -65,3 +65,35 @@ def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(
     bare.write_text(page.replace("versions.png", "missing.png"))
     colours_without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
     assert TAB_GREEN not in colours_without
+
+
+def test_the_report_shows_each_open_positions_liquidation_price_in_a_browser(browser, tmp_path):
+    """The issue's isolated long and short (9,036.1446 and 10,956.1752 at 4 places, toward earlier liquidation)."""
+    import json
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    rates = {"BTC-PERP": {"maintenance_margin_rate": "0.004", "initial_margin_rate": "0.01"}}
+    t = "2024-08-05T00:00:00Z"
+    lines = [
+        {"type": "market_listed", "id": "m", "at": t, "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
+        {"type": "rules_activated", "id": "r", "at": t, "version": "full-v1", "params": {"liquidation_fee_rate": "0", "markets": rates}},
+        *[{"type": "deposit", "id": f"d-{a}", "at": t, "account": a, "asset": "USD", "amount": "5000"} for a in ("amy", "bob")],
+        *[{"type": "margin_mode", "id": f"mm-{a}", "at": t, "account": a, "market": "BTC-PERP", "mode": "isolated"} for a in ("amy", "bob")],
+        *[{"type": "isolated_margin", "id": f"im-{a}", "at": t, "account": a, "market": "BTC-PERP", "amount": "1000"} for a in ("amy", "bob")],
+        {"type": "trade", "id": "t-a", "at": t, "account": "amy", "market": "BTC-PERP", "side": "buy", "qty": "1", "price": "10000", "fee": "0"},
+        {"type": "trade", "id": "t-b", "at": t, "account": "bob", "market": "BTC-PERP", "side": "sell", "qty": "1", "price": "10000", "fee": "0"},
+    ]
+    history = tmp_path / "h.jsonl"
+    history.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}",
+         "--dump-dom", (tmp_path / "r" / "index.html").as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert "<h2>Open positions</h2>" in dom
+    assert "<td>amy</td><td>BTC-PERP</td><td>1</td>" in dom and "<td>9036.1446</td>" in dom
+    assert "<td>bob</td><td>BTC-PERP</td><td>-1</td>" in dom and "<td>10956.1752</td>" in dom
+    assert dom.count("<td>isolated</td>") == 2

@@ -222,6 +222,9 @@ class Ledger:
     def liquidations(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Liquidation]]:
         return self.engine_events(account, ["liquidation"])
 
+    def bankruptcies(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Bankruptcy]]:
+        return self.engine_events(account, ["bankruptcy"])
+
     def verify(self) -> VerifyReport:
         self.store.require_schema()
         return self.store.verify()

@@ -71,7 +71,8 @@ def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) ->
     with open_ledger(ctx) as ledger:
         with progress("replaying", ledger.head_seq()) as advance:
             rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance)
-    print_records(rows, fmt, f"History of {account}", ["seq", "at", "type", "id", "what", "cash", "positions", "equity"])
+    columns = ["seq", "at", "type", "id", "what", "cash", "isolated_margin", "positions", "equity"]
+    print_records(rows, fmt, f"History of {account}", columns)
 
 
 def _decimal_option(value: str | None, name: str) -> Decimal:

@@ -13,10 +13,12 @@ What it proves, each failure named with the event's sequence number and id:
   and the replay fast path (``bulk_fold``, what ``balances`` and as-of
   queries use) reaches exactly the state this reference fold reaches;
 - ``liquidation_mismatch`` / ``unexplained_engine_event`` /
-  ``missed_liquidation``: at every mark, the rule version then in force is
-  run again on the state after the mark, and its decisions must equal the
-  engine events stored after that mark — same ids, accounts, markets,
-  quantities, prices, penalties and figures — with none missing or extra.
+  ``missed_liquidation``: at every mark and every funding, the rule version
+  then in force is run again on the state after it, and its decisions must
+  equal the engine events stored after it — same ids, accounts, markets,
+  quantities, prices, penalties and figures — with none missing or extra;
+  after every trade, likewise the bankruptcy of an isolated position the trade
+  closed in deficit.
 
 Replaying folds what was stored; the re-derivation runs on a copy, so one bad
 record does not hide the next.
@@ -40,7 +42,7 @@ from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
 from ledger.engine.candidates import LiquidationIndex
-from ledger.engine.liquidation import on_mark
+from ledger.engine.liquidation import after_event
 from ledger.errors import LedgerError
 from ledger.replay import load
 from ledger.replay.load import LEDGER_SCOPE
@@ -122,7 +124,7 @@ class _Auditor(Observer):
         position = next((i for i, e in enumerate(self.expected) if e.id == event.id), None)
         if position is None:
             self.report.add("unexplained_engine_event", seq, event.id,
-                            f"no decision of the rule in force at mark {event.trigger} produces this {event.TYPE}")
+                            f"no decision of the engine at {event.trigger} produces this {event.TYPE}")
             return
         if position != 0:
             self.report.add("liquidation_mismatch", seq, event.id,
@@ -133,9 +135,9 @@ class _Auditor(Observer):
 
     def close_mark(self, seq: int | None) -> None:
         for missing in self.expected:
-            what = f"{missing.account} {getattr(missing, 'market', missing.TYPE)}"
+            what = f"{missing.account} {getattr(missing, 'market', None) or missing.TYPE}"
             self.report.add("missed_liquidation", seq, missing.id,
-                            f"the rule in force at mark {self.expected_from} decides {what}, but no such event is stored")
+                            f"the engine at {self.expected_from} decides {what}, but no such event is stored")
         self.expected = []
 
     def ingested_event(self, seq: int, event: ev.Event) -> None:
@@ -156,10 +158,11 @@ class _Auditor(Observer):
             self.totals.clear()
         if self.index is not None:
             self.index.event_folded(self.state, event)
-        if isinstance(event, ev.Mark):
-            self.expected = on_mark(clone(self.state), event, accounts=self._candidates(event))
+        if isinstance(event, (ev.Mark, ev.Funding, ev.Trade)):
+            accounts = None if isinstance(event, ev.Trade) else self._candidates(event)
+            self.expected = after_event(clone(self.state), event, accounts=accounts)
             self.expected_from = event.id
-            self.report.marks_rederived += 1
+            self.report.marks_rederived += not isinstance(event, ev.Trade)
         account = getattr(event, "account", None)
         if account is not None:
             self.stream_versions[account] += 1
@@ -174,11 +177,15 @@ class _Auditor(Observer):
                 self.report.add("projection", seq, event.id,
                                 f"the stored snapshot of account {name} differs from the full replay")
 
-    def _candidates(self, mark: ev.Mark) -> list[str] | None:
-        """Accounts to re-decide at ``mark``: all exposed ones, or the index's superset."""
-        if self.index is None or self.state.rules is None:
+    def _candidates(self, event: ev.Mark | ev.Funding) -> list[str] | None:
+        """Accounts to re-decide after a mark or a funding: all exposed ones, or the index's superset."""
+        if self.index is None:
             return None
-        candidates = self.index.mark_candidates(self.state, mark)
+        if self.state.rules is None:
+            if isinstance(event, ev.Funding):  # the holders' cash moved: keep their entries true
+                self.index.refresh(self.state, self.state.accounts_in_market(event.market))
+            return None
+        candidates = self.index.price_candidates(self.state, event)
         self.index.refresh(self.state, candidates)
         return candidates
 

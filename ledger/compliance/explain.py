@@ -1,6 +1,7 @@
 """``explain``: why the engine did what it did, in words and numbers.
 
-For a liquidation: the mark that triggered it, the account's positions and its
+For a liquidation: the mark or funding that triggered it (for a bankruptcy
+of an isolated position closed by a trade, that trade), the account's positions and its
 equity, maintenance margin and target before and after, the rule version and
 its parameters, and the formula with the numbers filled in, as the version
 itself explains its decision (``RuleVersion.explain``). The state shown is
@@ -17,8 +18,9 @@ from ledger.domain import events as ev
 from ledger.domain.codec import to_json_object
 from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
+from ledger.domain.state import CROSS_SCOPE
 from ledger.domain.timefmt import format_time
-from ledger.engine.liquidation import account_view, version_in_force
+from ledger.engine.liquidation import scope_view, version_in_force
 from ledger.errors import InvalidEvent
 from ledger.replay import load
 from ledger.store import EventStore
@@ -58,42 +60,64 @@ def explain(store: EventStore, event_id: str) -> dict[str, Any]:
     before = load.state_at(store, row.seq - 1)
     mark_row = store.get(event.trigger)
     rules = before.rules
-    assert rules is not None, "an engine event is made only while rules are in force"
-    version, params = version_in_force(rules)
-    asset = before.markets[event.market].settle_asset if event.TYPE == "liquidation" else event.asset
-    view = account_view(before, event.account, asset)
+    if isinstance(event, ev.Liquidation):
+        asset, scope = before.markets[event.market].settle_asset, before.account(event.account).scope_of(event.market)
+    else:
+        asset, scope = event.asset, event.market or CROSS_SCOPE
+    view = scope_view(before, event.account, scope, asset)
     with arithmetic():
+        account_before: dict[str, Any] = {
+            "account": event.account, "settle_asset": asset,
+            "margin": f"isolated {scope}" if scope else "cross", "cash": to_str(view.cash),
+            "positions": _positions(view), "equity": to_str(equity(view)),
+        }
+        rule: dict[str, Any] = {"version": event.rule_version, "activated_by": None, "activated_at": None, "params": None}
+        if rules is not None:
+            version, params = version_in_force(rules)
+            rule = {"version": rules.version, "activated_by": rules.event_id, "activated_at": format_time(rules.at),
+                    "params": thaw(rules.params)}
+            account_before["maintenance_margin"] = to_str(version.maintenance(view, params))
+            account_before["target"] = to_str(version.target(view, params))
         out: dict[str, Any] = {
             "event": to_json_object(event),
             "seq": row.seq,
             "trigger": {"id": event.trigger, "seq": mark_row.seq if mark_row else None,
                         "at": mark_row.at if mark_row else None, **(to_json_object(mark_row.event()) if mark_row else {})},
-            "rule": {"version": rules.version, "activated_by": rules.event_id, "activated_at": format_time(rules.at),
-                     "params": thaw(rules.params)},
-            "account_before": {
-                "account": event.account, "settle_asset": asset, "cash": to_str(view.cash),
-                "positions": _positions(view),
-                "equity": to_str(equity(view)), "maintenance_margin": to_str(version.maintenance(view, params)),
-                "target": to_str(version.target(view, params)),
-            },
+            "rule": rule,
+            "account_before": account_before,
         }
-        if event.TYPE == "liquidation":
+        if isinstance(event, ev.Liquidation):
             out["formula"] = version.explain(view, params, _close(event))  # the version's own formula and figures
             out["after"] = {"equity": to_str(event.equity_after), "maintenance_margin": to_str(event.maintenance_after),
                             "target": to_str(event.target_after)}
     return out
 
 
+def _trigger_text(trig: dict[str, Any]) -> str:
+    kind = trig.get("type", "event")
+    if kind == "mark":
+        return f"mark {trig['id']} (#{trig['seq']}): {trig['market']} at {trig['price']}"
+    if kind == "funding":
+        return f"funding {trig['id']} (#{trig['seq']}): {trig['market']} at rate {trig['rate']}"
+    if kind == "trade":
+        return f"trade {trig['id']} (#{trig['seq']}): {trig['side']} {trig['qty']} {trig['market']} at {trig['price']}"
+    return f"{kind} {trig['id']}"
+
+
 def render_text(info: dict[str, Any]) -> str:
     """The explanation as a few paragraphs a compliance officer can read."""
     e, before, rule, trig = info["event"], info["account_before"], info["rule"], info["trigger"]
     lines = [f"{e['type']} {e['id']} (#{info['seq']}) at {e['at']}"]
-    lines.append(f"Triggered by mark {trig['id']} (#{trig['seq']}): {trig.get('market', '')} at {trig.get('price', '')}.")
-    lines.append(f"Rule in force: {rule['version']}, activated by {rule['activated_by']} at {rule['activated_at']}, "
-                 f"params {rule['params']}.")
-    lines.append(f"Account {before['account']} before this step ({before['settle_asset']}): cash {before['cash']}, "
-                 f"equity E = {before['equity']}, maintenance MM = {before['maintenance_margin']}, "
-                 f"target (1+b)·MM = {before['target']}.")
+    lines.append(f"Triggered by {_trigger_text(trig)}.")
+    if rule["activated_by"] is None:
+        lines.append("No rules were in force: an isolated position closed by a trade with its margin in deficit.")
+    else:
+        lines.append(f"Rule in force: {rule['version']}, activated by {rule['activated_by']} at {rule['activated_at']}, "
+                     f"params {rule['params']}.")
+    margin_figures = (f", maintenance MM = {before['maintenance_margin']}, target (1+b)·MM = {before['target']}"
+                      if "maintenance_margin" in before else "")
+    lines.append(f"Account {before['account']} before this step ({before['settle_asset']}, {before['margin']} margin): "
+                 f"cash {before['cash']}, equity E = {before['equity']}{margin_figures}.")
     lines.extend(f"  {p['market']}: size {p['size']} entry {p['entry_price']} mark {p['mark']} "
                  f"unrealized {p['unrealized_pnl']}" for p in before["positions"])
     if e["type"] == "liquidation":
@@ -104,6 +128,7 @@ def render_text(info: dict[str, Any]) -> str:
         a = info["after"]
         lines.append(f"After: E = {a['equity']}, MM = {a['maintenance_margin']}, target = {a['target']}.")
     else:
-        lines.append(f"Bankruptcy: deficit {e['deficit']}; insurance fund had {e['fund_before']}, covered "
+        where = f" of the isolated {e['market']} position" if e.get("market") else ""
+        lines.append(f"Bankruptcy{where}: deficit {e['deficit']}; insurance fund had {e['fund_before']}, covered "
                      f"{e['insurance_covered']}; socialized loss {e['socialized_loss']}.")
     return "\n".join(lines)

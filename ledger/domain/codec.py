@@ -8,8 +8,10 @@ oversized strings are all refused with a message naming the field.
 
 The stored payload is the canonical JSON of the event (sorted keys, no
 whitespace, decimals as fixed-point strings), the text that the hash chain
-covers. ``SCHEMA_VERSION`` numbers the payload shapes; ``UPCASTERS`` would turn
-an old shape into the current one without rewriting history.
+covers. ``SCHEMA_VERSIONS`` numbers each type's payload shape; ``UPCASTERS``
+turn an old shape into the next one on read, without rewriting history (a
+stored row keeps the version it was written with, and the hash chain covers
+it).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from typing import Any
 
 import attrs
 
-from ledger.domain.events import EVENT_TYPES, INGESTED_TYPES, Event, thaw
+from ledger.domain.events import CROSS, EVENT_TYPES, INGESTED_TYPES, ISOLATED, Event, thaw
 from ledger.domain.money import parse_decimal, to_str
 from ledger.domain.timefmt import format_time, parse_time, stored_time
 from ledger.errors import InvalidEvent
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SCHEMA_VERSIONS",
     "UPCASTERS",
     "MAX_STRING",
     "decode_line",
@@ -43,12 +46,28 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+"""The payload shape of every type that never changed: rows of these types are folded by the replay fast path."""
 MAX_STRING = 200
+_OPTIONAL_STR = "str | None"
 MAX_LINE_BYTES = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _bankruptcy_1_to_2(body: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 names the isolated position a bankruptcy was of; every bankruptcy before it was of cross cash."""
+    return {**body, "market": None}
+
+
+UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("bankruptcy", 1): _bankruptcy_1_to_2,
+}
 """(type, from_version) -> pure function giving the payload at from_version + 1."""
+
+SCHEMA_VERSIONS: Mapping[str, int] = dict.fromkeys(EVENT_TYPES, SCHEMA_VERSION) | {"bankruptcy": 2}
+"""The current payload shape of each type, which new rows are written with.
+
+bankruptcy 2: gains ``market`` (the isolated position, or null for cross).
+A test holds every older version reachable through ``UPCASTERS``."""
 
 
 def _refuse_json_number(text: str) -> Any:
@@ -137,9 +156,13 @@ def _field_value(attribute: attrs.Attribute[Any], raw: object) -> Any:
         return _params(raw)
     if attribute.type in (Decimal, "Decimal"):
         return parse_decimal(raw, name)
+    if raw is None and str(attribute.type) == _OPTIONAL_STR:
+        return None
     text = _string(raw, name)
     if name == "side" and text not in ("buy", "sell"):
         raise InvalidEvent(f"side must be 'buy' or 'sell', got {text!r}")
+    if name == "mode" and text not in (CROSS, ISOLATED):
+        raise InvalidEvent(f"mode must be {CROSS!r} or {ISOLATED!r}, got {text!r}")
     return text
 
 
@@ -198,12 +221,13 @@ def canonical_json(obj: Any) -> str:
 
 
 def _body_spec(cls: type[Event]) -> tuple[tuple[str, str], ...]:
-    """(field, kind) of an event's body in canonical (sorted) order; kind is dec, str or params."""
+    """(field, kind) of an event's body in canonical (sorted) order; kind is dec, str, optstr (a string or null) or params."""
     spec = []
     for attribute in attrs.fields(cls):
         if attribute.name in ("id", "at"):
             continue
-        kind = "params" if attribute.name == "params" else "dec" if attribute.type in (Decimal, "Decimal") else "str"
+        kind = ("params" if attribute.name == "params" else "dec" if attribute.type in (Decimal, "Decimal")
+                else "optstr" if str(attribute.type) == _OPTIONAL_STR else "str")
         spec.append((attribute.name, kind))
     return tuple(sorted(spec))
 
@@ -222,8 +246,10 @@ def encode_payload(event: Event) -> str:
         value = getattr(event, name)
         if kind == "dec":
             parts.append(f'"{name}":"{to_str(value)}"')
-        elif kind == "str":
+        elif kind == "str" or (kind == "optstr" and value is not None):
             parts.append(f'"{name}":{_encode_string(value)}')
+        elif kind == "optstr":
+            parts.append(f'"{name}":null')
         else:
             parts.append(f'"{name}":{canonical_json(thaw(value))}')
     return "{" + ",".join(parts) + "}"
@@ -238,7 +264,7 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
     """
     body = json.loads(payload)
     version = schema_version
-    while version < SCHEMA_VERSION:
+    while version < SCHEMA_VERSIONS[kind]:
         body = UPCASTERS[(kind, version)](body)
         version += 1
     if checked:
@@ -246,7 +272,7 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
         return decode_object(body, allowed_types=frozenset(EVENT_TYPES))
     values: dict[str, Any] = {"id": event_id, "at": stored_time(at)}
     for name, field_kind in _SPECS[kind]:
-        values[name] = Decimal(body[name]) if field_kind == "dec" else body[name]
+        values[name] = Decimal(body[name]) if field_kind == "dec" else body[name]  # optstr: None stays None
     return EVENT_TYPES[kind](**values)
 
 

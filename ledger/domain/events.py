@@ -1,10 +1,12 @@
 """The events: small, frozen, past-tense facts.
 
 Two families. *Ingested* events come from outside (files, the API):
-``market_listed``, ``deposit``, ``withdrawal``, ``trade``, ``mark`` and
-``rules_activated``. *Engine-made* events are appended by the liquidation
-engine when a mark distresses an account: ``liquidation`` and ``bankruptcy``;
-they are never accepted from a file.
+``market_listed``, ``deposit``, ``withdrawal``, ``trade``, ``mark``,
+``rules_activated``, and the perpetual account model's ``funding``,
+``margin_mode`` and ``isolated_margin``. *Engine-made* events are appended by
+the liquidation engine when a mark or a funding payment distresses an account
+(or a trade closes an isolated position whose margin is negative):
+``liquidation`` and ``bankruptcy``; they are never accepted from a file.
 
 Fields are validated by type only (``instance_of(Decimal)`` refuses floats
 rather than converting them); business rules (positive amounts, lot grid, known
@@ -22,7 +24,7 @@ from typing import Any, ClassVar
 
 import attrs
 from attrs import field, frozen
-from attrs.validators import in_, instance_of
+from attrs.validators import in_, instance_of, optional
 
 __all__ = [
     "Event",
@@ -32,6 +34,11 @@ __all__ = [
     "Trade",
     "Mark",
     "RulesActivated",
+    "Funding",
+    "MarginMode",
+    "IsolatedMargin",
+    "CROSS",
+    "ISOLATED",
     "Liquidation",
     "Bankruptcy",
     "EVENT_TYPES",
@@ -40,6 +47,7 @@ __all__ = [
     "stream_of",
     "ACCOUNT_STREAM_PREFIX",
     "MARKET_STREAM_PREFIX",
+    "FUNDING_STREAM_PREFIX",
     "ENGINE_ID_MARKS",
     "LIQUIDATION_ID_MARK",
     "BANKRUPTCY_ID_MARK",
@@ -145,6 +153,43 @@ class RulesActivated(Event):
     params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]
 
 
+CROSS, ISOLATED = "cross", "isolated"
+
+
+@frozen(kw_only=True)
+class Funding(Event):
+    """A funding payment on a perpetual: every open position of ``market`` pays ``size × P × rate``.
+
+    P is the market's valuation price at that moment (its last mark, or before
+    any mark its last trade). A positive rate makes longs pay and shorts
+    receive; the system ``funding`` account is the counterparty.
+    """
+
+    TYPE: ClassVar[str] = "funding"
+    market: str = field(validator=_str)
+    rate: Decimal = field(validator=_dec)
+
+
+@frozen(kw_only=True)
+class MarginMode(Event):
+    """From now on the account's position in ``market`` is margined ``cross`` (the default) or ``isolated``."""
+
+    TYPE: ClassVar[str] = "margin_mode"
+    account: str = field(validator=_str)
+    market: str = field(validator=_str)
+    mode: str = field(validator=in_((CROSS, ISOLATED)))
+
+
+@frozen(kw_only=True)
+class IsolatedMargin(Event):
+    """Cash moved from the account's cross cash into ``market``'s isolated margin (negative: back)."""
+
+    TYPE: ClassVar[str] = "isolated_margin"
+    account: str = field(validator=_str)
+    market: str = field(validator=_str)
+    amount: Decimal = field(validator=_dec)
+
+
 @frozen(kw_only=True)
 class Liquidation(Event):
     """The engine closed ``qty`` of a position at the mark, with its justification.
@@ -177,7 +222,7 @@ class Liquidation(Event):
 
 @frozen(kw_only=True)
 class Bankruptcy(Event):
-    """An account's equity stayed negative with every position closed.
+    """An account's equity stayed negative with every position closed (or one isolated position's margin did).
 
     The ``deficit`` is covered by the insurance fund up to ``fund_before``
     (``insurance_covered``); any rest is a ``socialized_loss``, recorded
@@ -193,14 +238,21 @@ class Bankruptcy(Event):
     socialized_loss: Decimal = field(validator=_dec)
     rule_version: str = field(validator=_str)
     trigger: str = field(validator=_str)
+    market: str | None = field(default=None, validator=optional(_str))
+    """The isolated position whose margin went bankrupt; None for a cross bankruptcy (the account's cross cash).
+    Added in payload schema 2; the upcaster gives older bankruptcies None."""
 
 
-AnyEvent = MarketListed | Deposit | Withdrawal | Trade | Mark | RulesActivated | Liquidation | Bankruptcy
+AnyEvent = (MarketListed | Deposit | Withdrawal | Trade | Mark | RulesActivated | Funding | MarginMode | IsolatedMargin
+            | Liquidation | Bankruptcy)
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
-    {cls.TYPE: cls for cls in (MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Liquidation, Bankruptcy)}
+    {cls.TYPE: cls for cls in (MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Funding, MarginMode,
+                               IsolatedMargin, Liquidation, Bankruptcy)}
 )
-INGESTED_TYPES = frozenset({"market_listed", "deposit", "withdrawal", "trade", "mark", "rules_activated"})
+INGESTED_TYPES = frozenset(
+    {"market_listed", "deposit", "withdrawal", "trade", "mark", "rules_activated", "funding", "margin_mode", "isolated_margin"}
+)
 ENGINE_TYPES = frozenset({"liquidation", "bankruptcy"})
 
 SYSTEM_STREAM = "system"
@@ -208,6 +260,9 @@ ACCOUNT_STREAM_PREFIX = "account:"
 """An account's events form the stream ``account:NAME``."""
 MARKET_STREAM_PREFIX = "market:"
 """A market's listing and marks form the stream ``market:NAME``."""
+FUNDING_STREAM_PREFIX = "funding:"
+"""A market's funding payments form the stream ``funding:NAME``: apart from its marks, so the newest row of
+``market:NAME`` is still its last mark, and replaying one account reads its markets' few funding events only."""
 LIQUIDATION_ID_MARK = "/liq/"
 BANKRUPTCY_ID_MARK = "/bankruptcy/"
 ENGINE_ID_MARKS = (LIQUIDATION_ID_MARK, BANKRUPTCY_ID_MARK)
@@ -216,7 +271,9 @@ may contain these marks, so no input can take the id of a decision the engine ha
 
 
 def stream_of(event: Event) -> str:
-    """The stream an event belongs to: its account, its market, or the system."""
+    """The stream an event belongs to: its account, its market's funding, its market, or the system."""
+    if isinstance(event, Funding):
+        return f"{FUNDING_STREAM_PREFIX}{event.market}"
     account = getattr(event, "account", None)
     if account is not None:
         return f"{ACCOUNT_STREAM_PREFIX}{account}"

@@ -4,6 +4,9 @@ A fill in the direction of the position grows it at a size-weighted average
 entry price; a fill against it realizes ``closed × (price − entry)`` (sign of
 the position) and keeps the entry; a fill larger than the position flips it,
 the remainder opening at the fill price. A flat position has entry 0.
+Funding paid is the position's since it was opened: it carries through fills
+that grow or reduce it, and starts again at zero when a fill closes or flips it
+(``funding_carried``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from ledger.domain.money import ZERO, divide
 from ledger.domain.state import Position
 
-__all__ = ["fill", "apply_fill", "unrealized_pnl", "closing_side", "ENTRY_PRICE_QUANTUM"]
+__all__ = ["fill", "apply_fill", "unrealized_pnl", "closing_side", "funding_carried", "ENTRY_PRICE_QUANTUM"]
 
 ENTRY_PRICE_QUANTUM = Decimal("1E-12")
 """Average entry prices are kept to 12 decimal places, rounded half-even.
@@ -53,13 +56,19 @@ def fill(
     return new_size, (entry if (new_size > ZERO) == (size > ZERO) else price), realized
 
 
+def funding_carried(before: Decimal, after: Decimal, paid: Decimal) -> Decimal:
+    """Funding paid that stays with a position sized ``before`` once a fill makes it ``after`` (same sign: all of it)."""
+    return paid if after and before and (after > ZERO) == (before > ZERO) else ZERO
+
+
 def apply_fill(position: Position, side: str, qty: Decimal, price: Decimal) -> tuple[Position, Decimal]:
     """The position after a fill, and the PnL the fill realized."""
     assert qty > 0 and price > 0, "fills have positive quantity and price"
     size, entry, realized = fill(position.size, position.entry_price, side, qty, price)
+    funding = funding_carried(position.size, size, position.funding_paid)
     if realized is None:
-        return Position(size, entry, position.realized_pnl), ZERO
-    return Position(size, entry, position.realized_pnl + realized), realized
+        return Position(size, entry, position.realized_pnl, funding), ZERO
+    return Position(size, entry, position.realized_pnl + realized, funding), realized
 
 
 def unrealized_pnl(position: Position, mark: Decimal | None) -> Decimal:

@@ -1,7 +1,7 @@
 """Double entry: every event moves money only as balanced postings.
 
-A posting credits or debits one book (a user account or a system account) in
-one asset. The postings of each event sum to zero per asset, which the fold
+A posting credits or debits one book (a user account's cross cash, one of its
+isolated margins, or a system account) in one asset. The postings of each event sum to zero per asset, which the fold
 asserts before applying them; since every cash change goes through postings,
 the trial balance (the sum of every book, per asset) is zero after every event.
 """
@@ -17,7 +17,7 @@ from attrs import frozen
 from ledger.domain.money import ZERO
 from ledger.domain.state import LedgerState
 
-__all__ = ["Posting", "user", "system", "assert_balanced", "trial_balance", "UnbalancedPostings"]
+__all__ = ["Posting", "user", "isolated", "system", "assert_balanced", "trial_balance", "UnbalancedPostings"]
 
 
 class UnbalancedPostings(AssertionError):
@@ -26,16 +26,24 @@ class UnbalancedPostings(AssertionError):
 
 @frozen
 class Posting:
-    """``amount`` (signed) to ``account`` of ``book`` ('user' or 'system') in ``asset``."""
+    """``amount`` (signed) to ``account`` of ``book`` ('user', 'isolated' or 'system') in ``asset``.
+
+    An 'isolated' posting books to the isolated margin of ``account`` in ``market``.
+    """
 
     book: str
     account: str
     asset: str
     amount: Decimal
+    market: str | None = None
 
 
 def user(account: str, asset: str, amount: Decimal) -> Posting:
     return Posting("user", account, asset, amount)
+
+
+def isolated(account: str, market: str, asset: str, amount: Decimal) -> Posting:
+    return Posting("isolated", account, asset, amount, market)
 
 
 def system(account: str, asset: str, amount: Decimal) -> Posting:
@@ -52,11 +60,13 @@ def assert_balanced(postings: Iterable[Posting], event_id: str) -> None:
 
 
 def trial_balance(state: LedgerState) -> dict[str, Decimal]:
-    """Sum of every user and system book per asset; zero everywhere when sound."""
+    """Sum of every user (cross and isolated) and system book per asset; zero everywhere when sound."""
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for account in state.accounts.values():
         for asset, amount in account.cash.items():
             totals[asset] += amount
+        for market, amount in account.isolated.items():
+            totals[state.markets[market].settle_asset] += amount
     for balances in state.system.values():
         for asset, amount in balances.items():
             totals[asset] += amount

@@ -24,9 +24,11 @@ from ledger.domain.timefmt import format_time, parse_time
 
 __all__ = ["SNAPSHOT_FORMAT", "ACCOUNT_SNAPSHOT_FORMAT", "dump_state", "load_state", "dump_account", "load_account"]
 
-SNAPSHOT_FORMAT = 2
-"""2: the state remembers each account's latest partial closes per rule version (format 1 had no such memory)."""
-ACCOUNT_SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 3
+"""3: positions carry funding paid, accounts their isolated margins, partial-close memory is per margin scope, and the
+system has a funding account (2: partial-close memory per account and version; 1: none)."""
+ACCOUNT_SNAPSHOT_FORMAT = 2
+"""2: positions carry funding paid and accounts their isolated margins."""
 
 
 def _d(value: Decimal | None) -> str | None:
@@ -49,7 +51,9 @@ def _account_data(acct: AccountState) -> dict[str, Any]:
     return {
         "cash": {a: _d(v) for a, v in acct.cash.items()},
         "fees": {a: _d(v) for a, v in acct.fees_paid.items()},
-        "positions": {m: [_d(p.size), _d(p.entry_price), _d(p.realized_pnl)] for m, p in acct.positions.items()},
+        "positions": {m: [_d(p.size), _d(p.entry_price), _d(p.realized_pnl), _d(p.funding_paid)]
+                      for m, p in acct.positions.items()},
+        "isolated": {m: _d(v) for m, v in acct.isolated.items()},
     }
 
 
@@ -57,8 +61,9 @@ def _account_from(name: str, data: dict[str, Any]) -> AccountState:
     return AccountState(
         name,
         MappingProxyType({a: Decimal(v) for a, v in data["cash"].items()}),
-        MappingProxyType({m: Position(Decimal(p[0]), Decimal(p[1]), Decimal(p[2])) for m, p in data["positions"].items()}),
+        MappingProxyType({m: Position(*map(Decimal, p)) for m, p in data["positions"].items()}),
         MappingProxyType({a: Decimal(v) for a, v in data["fees"].items()}),
+        MappingProxyType({m: Decimal(v) for m, v in data["isolated"].items()}),
     )
 
 
@@ -91,8 +96,8 @@ def dump_state(state: LedgerState) -> str:
         "system": {name: {a: _d(v) for a, v in balances.items()} for name, balances in state.system.items()},
         "rules_history": [_rules(r) for r in state.rules_history],
         "partial_closes": [
-            [account, version, format_time(latest), format_time(previous) if previous else None]
-            for (account, version), (latest, previous) in sorted(state.partial_closes.items())
+            [account, scope, version, format_time(latest), format_time(previous) if previous else None]
+            for (account, scope, version), (latest, previous) in sorted(state.partial_closes.items())
         ],
     }
     return canonical_json(data)
@@ -115,6 +120,6 @@ def load_state(text: str) -> LedgerState:
         state.system[name] = {a: Decimal(v) for a, v in balances.items()}
     state.rules_history = [_unrules(r) for r in data["rules_history"]]
     state.rules = state.rules_history[-1] if state.rules_history else None
-    for account, version, latest, previous in data["partial_closes"]:
-        state.partial_closes[account, version] = (parse_time(latest), parse_time(previous) if previous else None)
+    for account, scope, version, latest, previous in data["partial_closes"]:
+        state.partial_closes[account, scope, version] = (parse_time(latest), parse_time(previous) if previous else None)
     return state

@@ -35,6 +35,8 @@ __all__ = [
     "LIQUIDATION",
     "INSURANCE_FUND",
     "SOCIALIZED_LOSS",
+    "FUNDING",
+    "CROSS_SCOPE",
     "clone",
 ]
 
@@ -51,16 +53,27 @@ INSURANCE_FUND = "insurance_fund"
 SOCIALIZED_LOSS = "socialized_loss"
 """Deficits the insurance fund could not cover, recorded honestly."""
 
-SYSTEM_ACCOUNTS = (EXTERNAL, FEES, CLEARING, LIQUIDATION, INSURANCE_FUND, SOCIALIZED_LOSS)
+FUNDING = "funding"
+"""Counterparty of funding payments: what longs pay shorts receive through it (its balance is the venue's net)."""
+
+SYSTEM_ACCOUNTS = (EXTERNAL, FEES, CLEARING, LIQUIDATION, INSURANCE_FUND, SOCIALIZED_LOSS, FUNDING)
+
+CROSS_SCOPE = ""
+"""The margin scope of an account's cross positions; an isolated position's scope is its market's name."""
 
 
 @frozen
 class Position:
-    """A signed position in one market: long > 0, short < 0."""
+    """A signed position in one market: long > 0, short < 0.
+
+    ``funding_paid``: funding paid (positive) or received (negative) since the
+    position was opened; a fill that closes or flips it starts it again at zero.
+    """
 
     size: Decimal = ZERO
     entry_price: Decimal = ZERO
     realized_pnl: Decimal = ZERO
+    funding_paid: Decimal = ZERO
 
 
 @frozen
@@ -80,33 +93,68 @@ class MarketState:
         return self.mark_price if self.mark_price is not None else self.last_trade_price
 
 
+_EMPTY: Mapping[str, Decimal] = MappingProxyType({})
+
+
 @frozen
 class AccountState:
-    """One trading account: cash per asset, positions per market, fees paid."""
+    """One trading account: cross cash per asset, positions per market, fees paid, isolated margins.
+
+    ``isolated`` maps each market the account margins *isolated* to that
+    margin's balance (in the market's settle asset); a market not in it is
+    margined cross (the default). ``cash`` is the cross cash only.
+    """
 
     name: str
     cash: Mapping[str, Decimal] = field(factory=lambda: MappingProxyType({}))
     positions: Mapping[str, Position] = field(factory=lambda: MappingProxyType({}))
     fees_paid: Mapping[str, Decimal] = field(factory=lambda: MappingProxyType({}))
+    isolated: Mapping[str, Decimal] = _EMPTY
 
     def with_cash_deltas(self, deltas: Mapping[str, Decimal]) -> AccountState:
         cash = dict(self.cash)
         for asset, delta in deltas.items():
             cash[asset] = cash.get(asset, ZERO) + delta
-        return AccountState(self.name, MappingProxyType(cash), self.positions, self.fees_paid)
+        return AccountState(self.name, MappingProxyType(cash), self.positions, self.fees_paid, self.isolated)
+
+    def with_isolated_deltas(self, deltas: Mapping[str, Decimal]) -> AccountState:
+        isolated = dict(self.isolated)
+        for market, delta in deltas.items():
+            isolated[market] = isolated[market] + delta
+        return AccountState(self.name, self.cash, self.positions, self.fees_paid, MappingProxyType(isolated))
+
+    def with_mode(self, market: str, isolated: bool) -> AccountState:
+        """Margin ``market`` isolated (its margin starting at zero) or cross; the margin must be empty to leave."""
+        margins = dict(self.isolated)
+        if isolated:
+            margins.setdefault(market, ZERO)
+        else:
+            assert not margins.pop(market, ZERO), f"{self.name} {market}: isolated margin left behind"
+        return AccountState(self.name, self.cash, self.positions, self.fees_paid, MappingProxyType(margins))
 
     def with_position(self, market: str, position: Position) -> AccountState:
         positions = dict(self.positions)
         positions[market] = position
-        return AccountState(self.name, self.cash, MappingProxyType(positions), self.fees_paid)
+        return AccountState(self.name, self.cash, MappingProxyType(positions), self.fees_paid, self.isolated)
 
     def with_fee(self, asset: str, fee: Decimal) -> AccountState:
         fees = dict(self.fees_paid)
         fees[asset] = fees.get(asset, ZERO) + fee
-        return AccountState(self.name, self.cash, self.positions, MappingProxyType(fees))
+        return AccountState(self.name, self.cash, self.positions, MappingProxyType(fees), self.isolated)
 
     def open_markets(self) -> list[str]:
         return sorted(m for m, p in self.positions.items() if p.size != 0)
+
+    def is_isolated(self, market: str) -> bool:
+        return market in self.isolated
+
+    def scope_of(self, market: str) -> str:
+        """The margin scope ``market``'s position belongs to: its own (isolated) or the account's cross scope."""
+        return market if market in self.isolated else CROSS_SCOPE
+
+    def cross_markets(self) -> list[str]:
+        """Open positions margined cross, sorted."""
+        return sorted(m for m, p in self.positions.items() if p.size != 0 and m not in self.isolated)
 
 
 @frozen
@@ -138,29 +186,32 @@ class LedgerState:
     last_at: datetime | None = None
     last_event_id: str | None = None
     events_applied: int = 0
-    partial_closes: dict[tuple[str, str], tuple[datetime, datetime | None]] = field(factory=dict)
-    """(account, rule version) -> the business times of its two latest distinct partial closes (latest, one before).
+    partial_closes: dict[tuple[str, str, str], tuple[datetime, datetime | None]] = field(factory=dict)
+    """(account, margin scope, rule version) -> the business times of its two latest distinct partial closes
+    (latest, one before).
 
     What earlier decisions of a version recorded, for the version's next
     decision (a cooldown after a partial close): folded from the stored
-    liquidation events, like everything else here.
+    liquidation events, like everything else here. The scope is
+    ``CROSS_SCOPE`` for the account's cross positions and the market for an
+    isolated position, which keeps its own memory.
     """
 
     def account(self, name: str) -> AccountState:
         return self.accounts.get(name) or AccountState(name)
 
-    def last_partial_close(self, account: str, version: str, before: datetime) -> datetime | None:
-        """When ``version`` last closed part (not all) of a position of ``account``, strictly before ``before``."""
-        times = self.partial_closes.get((account, version))
+    def last_partial_close(self, account: str, scope: str, version: str, before: datetime) -> datetime | None:
+        """When ``version`` last closed part (not all) of a position of ``account``'s ``scope``, strictly before ``before``."""
+        times = self.partial_closes.get((account, scope, version))
         if times is None:
             return None
         latest, previous = times
         return latest if latest < before else previous
 
-    def record_partial_close(self, account: str, version: str, at: datetime) -> None:
-        latest, _ = self.partial_closes.get((account, version), (None, None))
+    def record_partial_close(self, account: str, scope: str, version: str, at: datetime) -> None:
+        latest, _ = self.partial_closes.get((account, scope, version), (None, None))
         if latest != at:  # business time never goes back: a new latest, the old one kept as the one before
-            self.partial_closes[account, version] = (at, latest)
+            self.partial_closes[account, scope, version] = (at, latest)
 
     def accounts_in_market(self, market: str) -> list[str]:
         """Accounts with a non-zero position in ``market``, sorted by name."""

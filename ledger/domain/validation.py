@@ -2,7 +2,8 @@
 
 The codec has already checked shapes and types; these checks need the state:
 the market must be listed, the quantity on its lot grid, the withdrawal
-covered, business time must not go backwards. Business time is one timeline
+covered, an isolated margin only moved where the account margins isolated,
+business time must not go backwards. Business time is one timeline
 for the whole ledger (non-decreasing along the log, and so within every
 stream): liquidations depend on the order of marks and fills, so an as-of
 time must always cut the log at one point.
@@ -18,7 +19,7 @@ from ledger.domain import events as ev
 from ledger.domain.money import ZERO, is_multiple, to_str
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
-from ledger.domain.valuation import equity
+from ledger.domain.valuation import cross_equity, isolated_equity
 from ledger.errors import InvalidEvent
 
 __all__ = ["validate", "available_to_withdraw"]
@@ -35,11 +36,11 @@ def _listed(state: LedgerState, market: str) -> None:
 
 
 def available_to_withdraw(state: LedgerState, account: str, asset: str) -> Decimal:
-    """Cash in the asset, but never more than the account's equity in it."""
+    """Cross cash in the asset, but never more than the account's cross equity in it (isolated margins are fenced off)."""
     acct = state.account(account)
     cash = acct.cash.get(asset, ZERO)
     if any(m.settle_asset == asset for m in state.markets.values()):
-        return max(ZERO, min(cash, equity(state, acct, asset)))
+        return max(ZERO, min(cash, cross_equity(state, acct, asset)))
     return max(ZERO, cash)
 
 
@@ -83,6 +84,64 @@ def _mark(state: LedgerState, event: ev.Mark) -> None:
     _positive(event.price, "price")
 
 
+_RATE_BOUND = Decimal(1)
+
+
+def _funding(state: LedgerState, event: ev.Funding) -> None:
+    _listed(state, event.market)
+    if state.markets[event.market].price is None:
+        raise InvalidEvent(f"market {event.market!r} has neither a mark nor a trade yet: funding needs its price")
+    if not -_RATE_BOUND < event.rate < _RATE_BOUND:
+        raise InvalidEvent(f"rate must be between -1 and 1 (exclusive), got {to_str(event.rate)}")
+
+
+def _open_size(state: LedgerState, account: str, market: str) -> Decimal:
+    position = state.account(account).positions.get(market)
+    return position.size if position is not None else ZERO
+
+
+def _margin_mode(state: LedgerState, event: ev.MarginMode) -> None:
+    _listed(state, event.market)
+    size = _open_size(state, event.account, event.market)
+    if size != 0:
+        raise InvalidEvent(
+            f"{event.account!r} has an open position of {to_str(size)} in {event.market}: the margin mode changes "
+            "only while the account holds no position in the market"
+        )
+    left = state.account(event.account).isolated.get(event.market, ZERO)
+    if event.mode == ev.CROSS and left != 0:
+        raise InvalidEvent(
+            f"{event.account!r} still has {to_str(left)} of isolated margin in {event.market}: move it back "
+            "(an isolated_margin event with a negative amount) before switching to cross"
+        )
+
+
+def _isolated_margin(state: LedgerState, event: ev.IsolatedMargin) -> None:
+    _listed(state, event.market)
+    acct = state.account(event.account)
+    if not acct.is_isolated(event.market):
+        raise InvalidEvent(
+            f"{event.account!r} margins {event.market} cross: a margin_mode event making it isolated must come first"
+        )
+    if event.amount == 0:
+        raise InvalidEvent("amount must not be zero")
+    asset = state.markets[event.market].settle_asset
+    if event.amount > 0:
+        cash = acct.cash.get(asset, ZERO)
+        if event.amount > cash:
+            raise InvalidEvent(
+                f"moving {to_str(event.amount)} {asset} into isolated margin exceeds the cross cash {to_str(cash)} "
+                f"of {event.account!r}"
+            )
+        return
+    margin, equity_after = acct.isolated[event.market], isolated_equity(state, acct, event.market) + event.amount
+    if -event.amount > margin or equity_after < 0:
+        raise InvalidEvent(
+            f"moving {to_str(-event.amount)} {asset} out of the {event.market} isolated margin of {event.account!r} "
+            f"(margin {to_str(margin)}) would leave it, or its isolated equity ({to_str(equity_after)}), below zero"
+        )
+
+
 def _rules_activated(state: LedgerState, event: ev.RulesActivated) -> None:
     """Version and params are checked by the rules registry in the service layer."""
 
@@ -94,6 +153,9 @@ _CHECKS: Mapping[type[ev.Event], Callable[[LedgerState, Any], None]] = {
     ev.Trade: _trade,
     ev.Mark: _mark,
     ev.RulesActivated: _rules_activated,
+    ev.Funding: _funding,
+    ev.MarginMode: _margin_mode,
+    ev.IsolatedMargin: _isolated_margin,
 }
 
 

@@ -1,14 +1,17 @@
-"""The liquidation engine: after a mark, ask the rule in force, record its decisions.
+"""The liquidation engine: after a mark or a funding, ask the rule in force, record its decisions.
 
-Runs only when a mark is *appended* (never during replay, which folds the
-recorded decisions). For every account exposed to the marked market, the
-account is viewed in that market's settle asset; if it is distressed by the
-version's own test, the rule version in force (looked up in the registry by
-name; it owns its margin model) decides, and each close
-and any bankruptcy becomes an event, applied to the state at once so the next
-account sees the insurance fund as it now is. Accounts go in name order and
-event ids derive from the mark's id, so the same log always yields the same
-liquidations.
+Runs only when such an event is *appended* (never during replay, which folds
+the recorded decisions). For every account exposed to the market, the margin
+scope holding it is viewed: the account's cross margin in the market's settle
+asset, or the isolated position alone (a one-position account whose cash is
+its isolated margin). If it is distressed by the version's own test, the rule
+version in force (looked up in the registry by name; it owns its margin
+model) decides, and each close and any bankruptcy becomes an event, applied to
+the state at once so the next account sees the insurance fund as it now is.
+Accounts go in name order and event ids derive from the trigger's id, so the
+same log always yields the same liquidations. After a trade that closes an
+isolated position whose margin is negative, the engine records that
+position's bankruptcy (``on_trade``).
 """
 
 from __future__ import annotations
@@ -16,18 +19,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce
+from ledger.domain.state import CROSS_SCOPE, INSURANCE_FUND, LedgerState, RulesInForce
 from rules import registry
-from rules.base import AccountView, Decision, DecisionContext, PositionView, RuleVersion
+from rules.base import AccountView, Bankruptcy, Decision, DecisionContext, PositionView, RuleVersion
+from rules.walk import split_deficit
 
 __all__ = [
-    "Substitute", "account_view", "params_in_force", "version_in_force", "decide_for_account", "on_mark", "decision_events",
+    "Substitute", "account_view", "isolated_view", "scope_view", "params_in_force", "version_in_force",
+    "decide_for_account", "liquidation_price", "on_price", "on_trade", "after_event", "decision_events", "NO_RULES",
 ]
 
 Substitute = Callable[[RulesInForce], RulesInForce]
@@ -51,10 +57,10 @@ def version_in_force(rules: RulesInForce) -> tuple[RuleVersion, Any]:
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
-    """The account as a rule sees it: cash and open positions in one settle asset."""
+    """The account's cross margin as a rule sees it: cross cash and open cross positions in one settle asset."""
     acct = state.account(account)
     positions = []
-    for market in acct.open_markets():
+    for market in acct.cross_markets():
         info = state.markets[market]
         if info.settle_asset != settle_asset:
             continue
@@ -63,27 +69,59 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
 
 
-def decide_for_account(
-    state: LedgerState, account: str, settle_asset: str, rules: RulesInForce, at: datetime
-) -> Decision | None:
-    """The decision of ``rules`` for one account at business time ``at``, or None when it is not distressed."""
+def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
+    """One isolated position as a rule sees it: a one-position account whose cash is the isolated margin."""
+    acct = state.account(account)
+    info = state.markets[market]
+    position = acct.positions.get(market)
+    positions = ()
+    if position is not None and position.size != 0:
+        positions = (PositionView(market, position.size, position.entry_price, info.price, info.lot_size),)
+    return AccountView(account, info.settle_asset, acct.isolated[market], positions)
+
+
+def scope_view(state: LedgerState, account: str, scope: str, settle_asset: str) -> AccountView:
+    """The view of one margin scope: the cross account in ``settle_asset``, or the isolated position ``scope``."""
+    return account_view(state, account, settle_asset) if scope == CROSS_SCOPE else isolated_view(state, account, scope)
+
+
+def liquidation_price(state: LedgerState, account: str, market: str, rules: RulesInForce | None) -> Decimal | None:
+    """The mark of ``market`` at which ``rules`` would first find the position's margin scope distressed (the cross
+    account, or the isolated position alone), every other mark unchanged; None when no price can, or no rules."""
+    acct = state.account(account)
+    position = acct.positions.get(market)
+    if rules is None or position is None or position.size == 0 or state.markets[market].price is None:
+        return None
     version, params = version_in_force(rules)
-    view = account_view(state, account, settle_asset)
+    view = scope_view(state, account, acct.scope_of(market), state.markets[market].settle_asset)
+    with arithmetic():
+        return version.liquidation_price(view, market, params)
+
+
+def decide_for_account(
+    state: LedgerState, account: str, settle_asset: str, rules: RulesInForce, at: datetime, scope: str = CROSS_SCOPE
+) -> Decision | None:
+    """The decision of ``rules`` for one margin scope of an account at business time ``at``, or None when not distressed."""
+    version, params = version_in_force(rules)
+    view = scope_view(state, account, scope, settle_asset)
     with arithmetic():
         if not version.is_distressed(view, params):
             return None
     fund = state.system[INSURANCE_FUND].get(settle_asset, ZERO)
-    last_partial = state.last_partial_close(account, rules.version, at)
+    last_partial = state.last_partial_close(account, scope, rules.version, at)
     return version.decide(view, params, DecisionContext(at, fund, last_partial))
 
 
-def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str, decision: Decision) -> list[ev.Event]:
+def decision_events(
+    trigger: ev.Event, account: str, settle_asset: str, version: str, decision: Decision, scope: str = CROSS_SCOPE
+) -> list[ev.Event]:
+    """The events of a decision made at ``trigger`` (a mark or a funding) for ``account``'s margin ``scope``."""
     out: list[ev.Event] = []
     for close in decision.closes:
         out.append(  # noqa: PERF401 (one event per close, spelled out field by field)
             ev.Liquidation(
-                id=f"{mark.id}{ev.LIQUIDATION_ID_MARK}{account}/{close.market}",
-                at=mark.at,
+                id=f"{trigger.id}{ev.LIQUIDATION_ID_MARK}{account}/{close.market}",
+                at=trigger.at,
                 account=account,
                 market=close.market,
                 side=close.side,
@@ -91,7 +129,7 @@ def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str
                 price=close.price,
                 penalty=close.penalty,
                 rule_version=version,
-                trigger=mark.id,
+                trigger=trigger.id,
                 reason=close.reason,
                 equity_before=close.equity_before,
                 maintenance_before=close.maintenance_before,
@@ -103,45 +141,88 @@ def decision_events(mark: ev.Mark, account: str, settle_asset: str, version: str
             )
         )
     if decision.bankruptcy is not None:
-        b = decision.bankruptcy
-        out.append(
-            ev.Bankruptcy(
-                id=f"{mark.id}{ev.BANKRUPTCY_ID_MARK}{account}/{settle_asset}",
-                at=mark.at,
-                account=account,
-                asset=settle_asset,
-                deficit=b.deficit,
-                fund_before=b.fund_before,
-                insurance_covered=b.insurance_covered,
-                socialized_loss=b.socialized_loss,
-                rule_version=version,
-                trigger=mark.id,
-            )
-        )
+        out.append(_bankruptcy(trigger, account, settle_asset, version, decision.bankruptcy, scope))
     return out
 
 
-def on_mark(
-    state: LedgerState, mark: ev.Mark, substitute: Substitute | None = None, accounts: Sequence[str] | None = None
-) -> list[ev.Event]:
-    """Liquidation events for ``mark`` (already applied to ``state``), applied as made.
+def _bankruptcy(trigger: ev.Event, account: str, asset: str, version: str, b: Bankruptcy, scope: str) -> ev.Bankruptcy:
+    """A cross bankruptcy is named by its asset, an isolated one by its market (and names the market)."""
+    return ev.Bankruptcy(
+        id=f"{trigger.id}{ev.BANKRUPTCY_ID_MARK}{account}/{scope or asset}",
+        at=trigger.at,
+        account=account,
+        asset=asset,
+        deficit=b.deficit,
+        fund_before=b.fund_before,
+        insurance_covered=b.insurance_covered,
+        socialized_loss=b.socialized_loss,
+        rule_version=version,
+        trigger=trigger.id,
+        market=scope or None,
+    )
 
-    The rules in force decide; ``substitute`` swaps in others (what-if). Before
-    any activation nothing is liquidated. ``accounts`` (sorted by name) limits
-    the check to candidates from the liquidation index, which always include
-    every account the mark distresses; by default every exposed account is
-    checked.
+
+def on_price(
+    state: LedgerState, event: ev.Mark | ev.Funding, substitute: Substitute | None = None,
+    accounts: Sequence[str] | None = None,
+) -> list[ev.Event]:
+    """Liquidation events for a mark or a funding of market M (already applied to ``state``), applied as made.
+
+    One pass over the accounts holding M, in name order (``accounts``, sorted,
+    limits it to candidates from the liquidation index, which always include
+    every account the event distresses): each is checked as a cross account if
+    its position in M is cross, or as that one isolated position if it is
+    isolated. The rules in force decide; ``substitute`` swaps in others
+    (what-if). Before any activation nothing is liquidated.
     """
     if state.rules is None:
         return []
     rules = substitute(state.rules) if substitute else state.rules
-    settle = state.markets[mark.market].settle_asset
+    settle = state.markets[event.market].settle_asset
     made: list[ev.Event] = []
-    for account in state.accounts_in_market(mark.market) if accounts is None else accounts:
-        decision = decide_for_account(state, account, settle, rules, mark.at)
+    for account in state.accounts_in_market(event.market) if accounts is None else accounts:
+        scope = state.account(account).scope_of(event.market)
+        decision = decide_for_account(state, account, settle, rules, event.at, scope)
         if decision is None:
             continue
-        for event in decision_events(mark, account, settle, rules.version, decision):
-            apply(state, event)
-            made.append(event)
+        for liquidation in decision_events(event, account, settle, rules.version, decision, scope):
+            apply(state, liquidation)
+            made.append(liquidation)
     return made
+
+
+NO_RULES = "none"
+"""The ``rule_version`` of a bankruptcy no rule decided (an isolated position closed by a trade before any activation)."""
+
+
+def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None = None) -> list[ev.Event]:
+    """A trade that closed an isolated position whose margin is negative: the bankruptcy of that position, applied.
+
+    The deficit is covered by the insurance fund as far as it goes, the rest
+    is a socialized loss; the account's cross cash is never touched.
+    """
+    acct = state.accounts[trade.account]
+    if not acct.is_isolated(trade.market) or acct.positions[trade.market].size != 0:
+        return []
+    margin = acct.isolated[trade.market]
+    if margin >= 0:
+        return []
+    rules = (substitute(state.rules) if substitute else state.rules) if state.rules is not None else None
+    settle = state.markets[trade.market].settle_asset
+    with arithmetic():
+        split = split_deficit(-margin, state.system[INSURANCE_FUND].get(settle, ZERO))
+    event = _bankruptcy(trade, trade.account, settle, rules.version if rules else NO_RULES, split, trade.market)
+    apply(state, event)
+    return [event]
+
+
+def after_event(
+    state: LedgerState, event: ev.Event, substitute: Substitute | None = None, accounts: Sequence[str] | None = None
+) -> list[ev.Event]:
+    """What the engine appends after an ingested event (already applied): decisions after a mark or a funding, a
+    bankruptcy after a trade that closed an isolated position in deficit; nothing after any other event."""
+    if isinstance(event, (ev.Mark, ev.Funding)):
+        return on_price(state, event, substitute, accounts)
+    if isinstance(event, ev.Trade):
+        return on_trade(state, event, substitute)
+    return []

@@ -3,7 +3,7 @@
 Given the state at the head, the ids already stored, and a batch of located
 events: skip what is already stored with equal content, refuse a reused id
 with other content, validate (core checks, then rule checks), fold, and after
-each mark let the liquidation engine decide and fold its events. Returns every
+each mark, funding or trade let the liquidation engine decide and fold its events. Returns every
 event to append, in order. ``Ledger`` runs it under the log's write lock;
 tests and the what-if tooling run it in memory.
 """
@@ -24,7 +24,7 @@ from ledger.domain.timefmt import format_time
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
 from ledger.engine.candidates import LiquidationIndex
-from ledger.engine.liquidation import Substitute, on_mark
+from ledger.engine.liquidation import Substitute, after_event, on_price
 from ledger.errors import InvalidBatch, InvalidEvent
 
 __all__ = ["Located", "BatchOutcome", "fold_batch"]
@@ -99,17 +99,29 @@ def _fold_records(
         outcome.to_append.append(event)
         if index is not None:
             index.event_folded(state, event)
-        if isinstance(event, ev.Mark):
-            made = _liquidate(state, event, substitute, index)
-            outcome.to_append.extend(made)
-            outcome.engine_made += len(made)
+        made = _react(state, event, substitute, index)
+        outcome.to_append.extend(made)
+        outcome.engine_made += len(made)
 
 
-def _liquidate(state: LedgerState, mark: ev.Mark, substitute: Substitute | None, index: LiquidationIndex | None):
-    if index is None or state.rules is None:
-        return on_mark(state, mark, substitute)
-    assert index.substitute is substitute, "the index must be built for the rules that decide"
-    candidates = index.mark_candidates(state, mark)
-    made = on_mark(state, mark, substitute, accounts=candidates)
-    index.refresh(state, candidates)
+def _react(state: LedgerState, event: ev.Event, substitute: Substitute | None, index: LiquidationIndex | None) -> list[ev.Event]:
+    """The engine's events after ``event``, with the index kept true.
+
+    A mark asks the index for its candidates. A funding moved the cash of
+    every holder of its market: they are re-indexed, then the candidates at
+    the market's price are checked as after a mark.
+    """
+    if index is None:
+        return after_event(state, event, substitute)
+    if isinstance(event, (ev.Mark, ev.Funding)) and state.rules is not None:
+        assert index.substitute is substitute, "the index must be built for the rules that decide"
+        candidates = index.price_candidates(state, event)
+        made = on_price(state, event, substitute, accounts=candidates)
+        index.refresh(state, candidates)
+        return made
+    made = after_event(state, event, substitute)
+    touched = {e.account for e in made}  # type: ignore[attr-defined]
+    if isinstance(event, ev.Funding):  # no rules in force: nothing decided, but the holders' cash moved
+        touched.update(state.accounts_in_market(event.market))
+    index.refresh(state, sorted(touched))
     return made

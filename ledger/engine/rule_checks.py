@@ -3,8 +3,10 @@
 The domain core validates what it can without knowing any rule; these checks
 add what only the rules know: an activation must name a registered version
 with parameters that version accepts, covering every listed market; while
-rules are in force, a trade needs margin rates for its market, and a
-withdrawal must leave equity at or above initial margin.
+rules are in force, a trade needs margin rates for its market, a
+withdrawal must leave cross equity at or above cross initial margin, and
+moving isolated margin must leave the scope it leaves at or above its initial
+margin.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from ledger.domain import events as ev
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import account_view, version_in_force
+from ledger.engine.liquidation import account_view, isolated_view, version_in_force
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules import registry
 from rules.base import equity
@@ -42,6 +44,29 @@ def _trade(state: LedgerState, event: ev.Trade) -> None:
         )
 
 
+def _isolated_margin(state: LedgerState, event: ev.IsolatedMargin) -> None:
+    """Moving margin in must leave cross equity at or above cross IM; moving it out, isolated equity at or above the
+    position's IM (the state-only checks, cash and zero floors, ran before)."""
+    if state.rules is None:
+        return
+    version, params = version_in_force(state.rules)
+    asset = state.markets[event.market].settle_asset
+    if event.amount > 0:
+        view, where = account_view(state, event.account, asset), "cross"
+    else:
+        view, where = isolated_view(state, event.account, event.market), f"{event.market} isolated"
+        if not view.positions:
+            return
+    with arithmetic():
+        after = equity(view) - abs(event.amount)
+        required = version.initial(view, params)
+    if after < required:
+        raise InvalidEvent(
+            f"moving {to_str(abs(event.amount))} {asset} {'into' if event.amount > 0 else 'out of'} isolated margin would "
+            f"leave the {where} equity {to_str(after)} of {event.account!r} below its initial margin {to_str(required)}"
+        )
+
+
 def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
     if state.rules is None:
         return
@@ -59,7 +84,7 @@ def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
         )
 
 
-_CHECKS = {ev.RulesActivated: _activation, ev.Trade: _trade, ev.Withdrawal: _withdrawal}
+_CHECKS = {ev.RulesActivated: _activation, ev.Trade: _trade, ev.Withdrawal: _withdrawal, ev.IsolatedMargin: _isolated_margin}
 
 
 def check(state: LedgerState, event: ev.Event) -> None:

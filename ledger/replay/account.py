@@ -5,7 +5,9 @@ An account's cash, positions and fees depend only on the events of its stream
 bankruptcies). Valuing it needs the markets it touched: each market's listing
 (the first event of ``market:M``) and its last mark at or before the point
 asked for (the newest ``mark`` of that stream, read backwards through the
-``(stream, stream_version)`` index). So a single account is replayed from its
+``(stream, stream_version)`` index), and its markets' funding payments after
+the snapshot (their own streams ``funding:M``, each priced at its market's mark
+at that moment). So a single account is replayed from its
 latest account snapshot plus the events of its stream after it, at a cost
 independent of how long the log (or the account's history) is.
 
@@ -19,14 +21,15 @@ trade price, which only the whole log knows: that rare case replays the log.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from attrs import evolve
 
 from ledger.domain import events as ev
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX, FUNDING_STREAM_PREFIX, MARKET_STREAM_PREFIX, SYSTEM_STREAM
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
-from ledger.domain.state import LedgerState, MarketState
+from ledger.domain.state import LedgerState, MarketState, RulesInForce
 from ledger.domain.timefmt import stored_time
 from ledger.replay import load
 from ledger.store import EventStore
@@ -50,23 +53,57 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
         return LedgerState()
     stream = ACCOUNT_STREAM_PREFIX + account
     state = LedgerState()
-    version = 0
+    version, since = 0, 0
     found = store.snapshots.latest(stream, ACCOUNT_SNAPSHOT_FORMAT, head.seq)
     if found is not None:
         acct, version = load_account(found[1])
-        state.accounts[account] = acct
-    folded = [(row.seq, row.event()) for row in store.read_stream(stream, after_version=version, upto_seq=head.seq)]
+        state.accounts[account], since = acct, found[0]
+    folded: list[tuple[int, ev.Event, Decimal | None]] = [
+        (row.seq, row.event(), None) for row in store.read_stream(stream, after_version=version, upto_seq=head.seq)
+    ]
     touched = set(state.accounts[account].positions) if account in state.accounts else set()
-    touched.update(event.market for _, event in folded if hasattr(event, "market"))
+    touched.update(market for _, event, _ in folded if (market := getattr(event, "market", None)) is not None)
     state.markets.update(_markets_at(store, head.seq))
     if any(state.markets[m].mark_price is None for m in touched):  # valued at a last trade: the whole log's
         return _only(load.state_at(store, head.seq), account)
-    for seq, event in folded:
+    funding = _funding_since(store, sorted(touched), since, head.seq)
+    if funding is None:  # a funding priced at a last trade: the whole log's
+        return _only(load.state_at(store, head.seq), account)
+    at_head = dict(state.markets)
+    for seq, event, mark in sorted(folded + funding, key=lambda item: item[0]):
+        if mark is not None:  # the funding's price: its market's mark at that moment
+            state.markets[event.market] = evolve(state.markets[event.market], mark_price=mark)
         apply(state, event, seq)
-    for market in touched:  # the fold set last-trade prices from this account's fills only
-        state.markets[market] = evolve(state.markets[market], last_trade_price=None)
+    state.markets.update(at_head)  # the last marks, and no last-trade prices (the fold set them from this account's fills)
+    activation = store.last_in_stream(SYSTEM_STREAM, head.seq)  # the rules in force, for liquidation prices
+    if activation is not None:
+        rules = activation.event()
+        assert isinstance(rules, ev.RulesActivated)
+        state.rules = RulesInForce(rules.version, rules.params, rules.id, rules.at)
     state.seq, state.last_at, state.last_event_id = head.seq, stored_time(head.at), head.event_id
     return state
+
+
+def _funding_since(
+    store: EventStore, markets: list[str], after_seq: int, upto_seq: int
+) -> list[tuple[int, ev.Event, Decimal | None]] | None:
+    """Funding events of ``markets`` in (after_seq, upto_seq], each with its market's mark at that moment.
+
+    They sit in their own streams (``funding:M``), a few a day, so reading them
+    costs little; None when one of them came before its market's first mark.
+    """
+    if not markets:
+        return []
+    versions = store.stream_versions(FUNDING_STREAM_PREFIX, after_seq) if after_seq else {}
+    out: list[tuple[int, ev.Event, Decimal | None]] = []
+    for market in markets:
+        stream = FUNDING_STREAM_PREFIX + market
+        for row in store.read_stream(stream, after_version=versions.get(stream, 0), upto_seq=upto_seq):
+            last = store.last_in_stream(MARKET_STREAM_PREFIX + market, row.seq)
+            if last is None or last.type != ev.Mark.TYPE:
+                return None
+            out.append((row.seq, row.event(), last.event().price))  # type: ignore[attr-defined]
+    return out
 
 
 def _markets_at(store: EventStore, seq: int) -> dict[str, MarketState]:
@@ -87,7 +124,7 @@ def _markets_at(store: EventStore, seq: int) -> dict[str, MarketState]:
 
 def _only(state: LedgerState, account: str) -> LedgerState:
     """``state`` narrowed to one account (and every market)."""
-    narrow = LedgerState(seq=state.seq, last_at=state.last_at, last_event_id=state.last_event_id)
+    narrow = LedgerState(seq=state.seq, last_at=state.last_at, last_event_id=state.last_event_id, rules=state.rules)
     narrow.markets.update(state.markets)
     if account in state.accounts:
         narrow.accounts[account] = state.accounts[account]

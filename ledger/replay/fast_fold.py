@@ -7,9 +7,11 @@ event. Here the four everyday kinds (deposit, withdrawal, trade, mark) are
 folded straight from the stored JSON into mutable working copies of the
 accounts and markets they touch; the copies are frozen back into the
 ``LedgerState`` when the batch ends. Every other kind (listings, rule
-activations, liquidations, bankruptcies: rare, and where the invariants are
-subtle) first writes the working copies back, then goes through the reference
-fold itself. Stored rows of an older schema version also go the reference
+activations, funding, margin modes and isolated margin, liquidations,
+bankruptcies: rare, and where the invariants are subtle) first writes the
+working copies back, then goes through the reference fold itself; so does a
+trade in a market its account margins isolated (its fill settles against the
+isolated margin). Stored rows of an older schema version also go the reference
 way, through the upcasters.
 
 Same arithmetic in the same order (``positions.fill`` is shared, and each sum
@@ -30,10 +32,10 @@ from types import MappingProxyType
 
 import orjson
 
-from ledger.domain.codec import SCHEMA_VERSION, decode_stored
+from ledger.domain.codec import SCHEMA_VERSION, SCHEMA_VERSIONS, decode_stored
 from ledger.domain.fold import apply
 from ledger.domain.money import CONTEXT, ZERO
-from ledger.domain.positions import fill
+from ledger.domain.positions import fill, funding_carried
 from ledger.domain.postings import UnbalancedPostings, trial_balance
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, AccountState, LedgerState, MarketState, Position
 from ledger.domain.timefmt import stored_time
@@ -45,6 +47,7 @@ HOT_TYPES = frozenset({"deposit", "withdrawal", "trade", "mark"})
 
 _HOT_SHAPE = SCHEMA_VERSION
 """Only rows stored in the current payload shape take the fast path; older ones are upcast by the reference way."""
+assert all(SCHEMA_VERSIONS[kind] == _HOT_SHAPE for kind in HOT_TYPES), "a hot kind changed shape: teach its folder"
 
 _DECIMAL_CACHE = 4096
 """Most distinct quantity and fee texts whose ``Decimal`` is kept for reuse."""
@@ -74,6 +77,10 @@ class _Slot:
         self.fees, self.asset = fees, asset
 
 
+_ISOLATED = object()
+"""The key under which a working account keeps its (unchanged) isolated margins: no hot event moves them."""
+
+
 class _Working:
     """Mutable copies of the accounts and markets touched since the last write-back.
 
@@ -87,7 +94,8 @@ class _Working:
     def __init__(self, state: LedgerState) -> None:
         self.state = state
         self.accounts: dict[str, dict] = {}
-        """name -> {market: [size, entry, realized], _Slot: cash or fees paid}, in the reference fold's orders"""
+        """name -> {market: [size, entry, realized, funding paid], _Slot: cash or fees paid, _ISOLATED: margins},
+        in the reference fold's orders"""
         self.markets: dict[str, list] = {}
         """name -> a working market (``_MARKET_FIELDS``)"""
         self.slots: dict[tuple[bool, str], _Slot] = {}
@@ -108,9 +116,11 @@ class _Working:
             for asset, amount in frozen.cash.items():
                 working[self.slot(False, asset)] = amount
             for market, p in frozen.positions.items():
-                working[intern(market)] = [p.size, p.entry_price, p.realized_pnl]
+                working[intern(market)] = [p.size, p.entry_price, p.realized_pnl, p.funding_paid]
             for asset, paid in frozen.fees_paid.items():
                 working[self.slot(True, asset)] = paid
+            if frozen.isolated:
+                working[_ISOLATED] = frozen.isolated
         return working
 
     def market(self, name: str) -> list:
@@ -132,6 +142,7 @@ class _Working:
         """
         state = self.state
         for name, working in self.accounts.items():
+            isolated = working.pop(_ISOLATED, None)
             cash, positions, fees = {}, {}, {}
             for key, value in working.items():
                 if key.__class__ is _Slot:
@@ -139,7 +150,8 @@ class _Working:
                 else:
                     positions[key] = Position(*value)
             state.accounts[name] = AccountState(
-                name, MappingProxyType(cash), MappingProxyType(positions), MappingProxyType(fees)
+                name, MappingProxyType(cash), MappingProxyType(positions), MappingProxyType(fees),
+                *(() if isolated is None else (isolated,)),
             )
         for name, fields in self.markets.items():
             state.markets[name] = MarketState(*fields[:_MARKET_FIELDS])
@@ -153,12 +165,13 @@ class _Working:
             state.last_at = stored_time(at)
 
 
-def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
+def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
     """One folder per hot kind, closed over the working tables (this loop runs a million times).
 
     Each mirrors its applier in ``ledger.domain.fold`` step for step: the same
     postings, summed in the same order, so even the exponents of the results
-    agree (``1000000.00``, not ``1000000``).
+    agree (``1000000.00``, not ``1000000``). A folder returns False, having
+    changed nothing, for a row it leaves to the reference fold.
     """
     accounts, markets, slot = work.accounts, work.markets, work.slot
     system = work.state.system
@@ -186,18 +199,23 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
         working[key] = working.get(key, ZERO) + (ZERO + -amount)
         external[asset] = external.get(asset, ZERO) + amount
 
-    def trade(body: dict) -> None:
+    def trade(body: dict) -> bool | None:
         name, market_name, qty_text, fee_text = body["account"], body["market"], body["qty"], body["fee"]
+        working = accounts.get(name) or work.account(name)
+        isolated = working.get(_ISOLATED)
+        if isolated is not None and market_name in isolated:
+            return False  # settles against an isolated margin: the reference fold's
         qty = decimals.get(qty_text) or repeated(qty_text)
         fee = decimals.get(fee_text) or repeated(fee_text)
         price = Decimal(body["price"])
         market = markets.get(market_name) or work.market(market_name)
         asset = market[1]
-        working = accounts.get(name) or work.account(name)
         position = working.get(market[0])
         if position is None:
-            position = working[market[0]] = [ZERO, ZERO, ZERO]
-        position[0], position[1], realized = fill(position[0], position[1], body["side"], qty, price)
+            position = working[market[0]] = [ZERO, ZERO, ZERO, ZERO]
+        before = position[0]
+        position[0], position[1], realized = fill(before, position[1], body["side"], qty, price)
+        position[3] = funding_carried(before, position[0], position[3])
         market[5] = price
         if realized is None:  # the fill grew the position: the reference books a realized ZERO; -ZERO is ZERO here
             clearing[asset] = clearing.get(asset, ZERO) + ZERO
@@ -214,12 +232,15 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], None]]:
         key = market[6]
         if delta != 0 or key not in working:
             working[key] = working.get(key, ZERO) + delta
+        return None
 
     def mark(body: dict) -> None:
         market_name = body["market"]
         (markets.get(market_name) or work.market(market_name))[4] = Decimal(body["price"])
 
-    folders = {"deposit": deposit, "withdrawal": withdrawal, "trade": trade, "mark": mark}
+    folders: dict[str, Callable[[dict], bool | None]] = {
+        "deposit": deposit, "withdrawal": withdrawal, "trade": trade, "mark": mark,
+    }
     assert frozenset(folders) == HOT_TYPES
     return folders
 
@@ -248,8 +269,12 @@ def fold_rows(
                     last, count = 0, 0
                     event_id, at = rare[seq]
                     apply(state, decode_stored(kind, version, event_id, at, payload), seq)
+                elif folder(loads(payload)) is False:
+                    work.write_back(last, count)
+                    last, count = 0, 0
+                    event_id, at = identify([seq])[seq]
+                    apply(state, decode_stored(kind, version, event_id, at, payload), seq)
                 else:
-                    folder(loads(payload))
                     last = seq
                     count += 1
             if progress is not None:

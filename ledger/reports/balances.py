@@ -3,41 +3,82 @@
 ``balances`` is the JSON that ``ledger balances --format json`` prints; the
 table and CSV renderings in the CLI are built from the same rows
 (``balance_rows``).
+
+Perpetual account model: each position carries ``funding_paid``,
+``margin_mode``, ``liquidation_price`` (exact in the decimal context, null
+when no price can distress it or no rules are in force) and, when isolated,
+``isolated_margin`` and ``isolated_equity``; an account's ``equity`` is the
+total (cross equity plus every isolated equity), ``cross_equity`` beside it,
+``isolated_margin`` every isolated margin by market (a margin parked before a
+position opens included).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.positions import unrealized_pnl
-from ledger.domain.state import LedgerState
+from ledger.domain.state import LedgerState, RulesInForce
 from ledger.domain.timefmt import format_time
-from ledger.domain.valuation import equity_by_asset
+from ledger.domain.valuation import cross_equity_by_asset, equity_by_asset, isolated_equity
+from ledger.engine.liquidation import liquidation_price
 
-__all__ = ["balances", "balance_rows"]
+__all__ = ["balances", "balance_rows", "display_liquidation_price", "LIQUIDATION_PRICE_PLACES"]
+
+LIQUIDATION_PRICE_PLACES = Decimal("0.0001")
+"""Tables show a liquidation price to 4 places, rounded toward the side that liquidates earlier (the JSON is exact)."""
+
+
+def display_liquidation_price(position: dict[str, Any]) -> str:
+    """A position's liquidation price for a table: up for a long, down for a short; '-' when there is none."""
+    price = position.get("liquidation_price")
+    if price is None:
+        return "-"
+    rounding = ROUND_CEILING if Decimal(position["size"]) > 0 else ROUND_FLOOR
+    return to_str(Decimal(price).quantize(LIQUIDATION_PRICE_PLACES, rounding))
+
+
+def _position(state: LedgerState, name: str, market: str, rules: RulesInForce | None) -> dict[str, Any]:
+    acct = state.accounts[name]
+    position, info = acct.positions[market], state.markets[market]
+    price = liquidation_price(state, name, market, rules)
+    out = {
+        "size": to_str(position.size),
+        "entry_price": to_str(position.entry_price),
+        "mark_price": to_str(info.price) if info.price is not None else None,
+        "unrealized_pnl": to_str(unrealized_pnl(position, info.price)),
+        "realized_pnl": to_str(position.realized_pnl),
+        "funding_paid": to_str(position.funding_paid),
+        "margin_mode": ev.ISOLATED if acct.is_isolated(market) else ev.CROSS,
+        "liquidation_price": None if price is None else to_str(price),
+    }
+    if acct.is_isolated(market):
+        out["isolated_margin"] = to_str(acct.isolated[market])
+        out["isolated_equity"] = to_str(isolated_equity(state, acct, market))
+    return out
+
+
+def _single(by_asset: dict[str, Decimal]) -> str | None:
+    """The one asset's figure (the contract's ``equity`` is a single number), None for several assets."""
+    return to_str(next(iter(by_asset.values()), ZERO)) if len(by_asset) <= 1 else None
 
 
 def _account(state: LedgerState, name: str) -> dict[str, Any]:
     acct = state.accounts[name]
-    positions = {}
-    for market in sorted(acct.positions):
-        position, info = acct.positions[market], state.markets[market]
-        positions[market] = {
-            "size": to_str(position.size),
-            "entry_price": to_str(position.entry_price),
-            "mark_price": to_str(info.price) if info.price is not None else None,
-            "unrealized_pnl": to_str(unrealized_pnl(position, info.price)),
-            "realized_pnl": to_str(position.realized_pnl),
-        }
-    equities = equity_by_asset(state, acct)
-    primary = next(iter(equities.values()), ZERO) if len(equities) <= 1 else None
+    positions = {market: _position(state, name, market, state.rules) for market in sorted(acct.positions)}
+    equities, cross = equity_by_asset(state, acct), cross_equity_by_asset(state, acct)
     out: dict[str, Any] = {
         "cash": {asset: to_str(amount) for asset, amount in sorted(acct.cash.items())},
         "positions": positions,
-        "equity": to_str(primary) if primary is not None else None,
+        "equity": _single(equities),
         "equity_by_asset": {asset: to_str(value) for asset, value in equities.items()},
+        "cross_equity": _single(cross),
+        "cross_equity_by_asset": {asset: to_str(value) for asset, value in cross.items()},
+        "isolated_margin": {market: to_str(amount) for market, amount in sorted(acct.isolated.items())},
         "fees_paid": {asset: to_str(value) for asset, value in sorted(acct.fees_paid.items())},
     }
     return out
@@ -75,8 +116,14 @@ def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:
         for asset, amount in acct["cash"].items():
             rows.append({"book": "user", "account": name, "item": f"cash {asset}", "amount": amount, "detail": ""})
         for market, p in acct["positions"].items():
-            detail = f"entry {p['entry_price']} mark {p['mark_price']} upnl {p['unrealized_pnl']} rpnl {p['realized_pnl']}"
+            detail = (f"entry {p['entry_price']} mark {p['mark_price']} upnl {p['unrealized_pnl']} rpnl {p['realized_pnl']} "
+                      f"funding {p['funding_paid']} {p['margin_mode']} liq {display_liquidation_price(p)}")
             rows.append({"book": "user", "account": name, "item": f"position {market}", "amount": p["size"], "detail": detail})
+        for market, amount in acct["isolated_margin"].items():
+            position = acct["positions"].get(market, {})
+            detail = f"isolated equity {position.get('isolated_equity', amount)}"
+            item = f"isolated margin {market}"
+            rows.append({"book": "user", "account": name, "item": item, "amount": amount, "detail": detail})
         for asset, value in acct["equity_by_asset"].items():
             rows.append({"book": "user", "account": name, "item": f"equity {asset}", "amount": value, "detail": ""})
     for name, balances_ in report.get("system", {}).items():

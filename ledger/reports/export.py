@@ -20,7 +20,8 @@ from ledger.store import EventStore
 
 __all__ = ["EVENT_COLUMNS", "BALANCE_COLUMNS", "export"]
 
-FLAT_FIELDS = ["account", "market", "asset", "side", "amount", "qty", "price", "fee", "penalty", "rule_version", "trigger"]
+FLAT_FIELDS = ["account", "market", "asset", "side", "amount", "qty", "price", "fee", "penalty", "rule_version", "trigger",
+               "rate", "mode"]
 EVENT_COLUMNS = ["seq", "event_id", "type", "stream", "stream_version", "schema_version", "at", "recorded_at",
                  *FLAT_FIELDS, "payload", "hash"]
 BALANCE_COLUMNS = ["book", "account", "item", "amount", "detail"]

@@ -1,8 +1,10 @@
 """``history``: one account's events in order, with running cash, positions and equity.
 
-Rows are the account's own events (deposits, withdrawals, fills, liquidations,
-bankruptcies) and the marks of markets it holds a position in (they move its
-equity). ``--from``/``--to`` bound the business time shown (the replay always
+Rows are the account's own events (deposits, withdrawals, fills, margin modes
+and isolated margin moves, liquidations, bankruptcies), the marks of markets
+it holds a position in (they move its equity) and the funding payments of
+those markets (each row says what the account paid or received). ``cash`` is
+the cross cash; ``isolated_margin`` each isolated margin. ``--from``/``--to`` bound the business time shown (the replay always
 starts at the first event). ``--known-at`` answers what the ledger *knew* at a
 recorded time: only events recorded by then are replayed (bitemporal).
 
@@ -20,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.money import arithmetic, to_str
+from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
@@ -43,15 +45,37 @@ def describe(event: ev.Event) -> str:
         return (f"liquidation ({event.rule_version}) {event.side} {to_str(event.qty)} {event.market} @ "
                 f"{to_str(event.price)} penalty {to_str(event.penalty)}")
     if isinstance(event, ev.Bankruptcy):
-        return (f"bankruptcy deficit {to_str(event.deficit)} {event.asset}: fund covered "
+        of = f" of the isolated {event.market} position" if event.market else ""
+        return (f"bankruptcy{of} deficit {to_str(event.deficit)} {event.asset}: fund covered "
                 f"{to_str(event.insurance_covered)}, socialized {to_str(event.socialized_loss)}")
+    if isinstance(event, ev.Funding):
+        return f"funding {event.market} rate {to_str(event.rate)}"
+    if isinstance(event, ev.MarginMode):
+        return f"margin mode {event.market} {event.mode}"
+    if isinstance(event, ev.IsolatedMargin):
+        direction = "into" if event.amount > 0 else "out of"
+        return f"isolated margin {to_str(abs(event.amount))} {direction} {event.market}"
     return event.TYPE
+
+
+def _what(event: ev.Event, account: str, postings: list[Posting]) -> str:
+    """``describe``, with what the event moved for this account where the event alone does not say it."""
+    text = describe(event)
+    if isinstance(event, ev.Funding):
+        paid = -sum((p.amount for p in postings if p.book != "system" and p.account == account), ZERO)
+        return f"{text}: {'paid' if paid >= 0 else 'received'} {to_str(abs(paid))}"
+    if isinstance(event, (ev.Trade, ev.Liquidation)):
+        back = sum((p.amount for p in postings if p.book == "user" and p.account == account
+                    and any(q.book == "isolated" and q.account == account and q.amount == -p.amount for q in postings)), ZERO)
+        if back > 0:
+            return f"{text}; position closed: isolated margin {to_str(back)} back to cross cash"
+    return text
 
 
 def _touches(state: LedgerState, account: str, event: ev.Event) -> bool:
     if getattr(event, "account", None) == account:
         return True
-    if isinstance(event, ev.Mark):
+    if isinstance(event, (ev.Mark, ev.Funding)):
         position = state.accounts.get(account) and state.accounts[account].positions.get(event.market)
         return bool(position and position.size != 0)
     return False
@@ -80,9 +104,10 @@ class _Rows(Observer):
             "recorded_at": row.recorded_at,
             "id": row.event_id,
             "type": row.type,
-            "what": describe(event),
+            "what": _what(event, self.account, postings),
             "cash": " ".join(f"{a} {to_str(v)}" for a, v in sorted(acct.cash.items())),
             "positions": " ".join(f"{m} {to_str(p.size)}" for m, p in sorted(acct.positions.items()) if p.size != 0),
+            "isolated_margin": " ".join(f"{m} {to_str(v)}" for m, v in sorted(acct.isolated.items())),
             "equity": " ".join(f"{a} {to_str(v)}" for a, v in equities.items()),
         })
 

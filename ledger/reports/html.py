@@ -2,7 +2,9 @@
 
 One chart per distressed account (every account the engine ever liquidated or
 declared bankrupt): equity and maintenance margin over time, liquidation
-points marked. Tables of liquidations and bankruptcies. Optionally a what-if
+points marked. Tables of liquidations, bankruptcies and the open positions
+at the head (margin mode, isolated margin, funding paid, liquidation price).
+Optionally a what-if
 section: actual against alternative outcomes, as a chart and a table.
 """
 
@@ -22,12 +24,15 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 
+from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import parse_time
+from ledger.replay import load
 from ledger.reports import records
+from ledger.reports.balances import balances, display_liquidation_price
 from ledger.reports.timeline import Series, account_series
 from ledger.store import EventStore
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "open_positions"]
 
 
 def _times(values: list[str]) -> list[datetime]:
@@ -114,6 +119,18 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def open_positions(state: LedgerState) -> list[dict[str, Any]]:
+    """One row per open position, from the balances report (liquidation prices as a table shows them)."""
+    rows = []
+    for account, body in balances(state)["accounts"].items():
+        for market, position in body["positions"].items():
+            if Decimal(position["size"]) != 0:
+                rows.append({"account": account, "market": market, **position,
+                             "isolated_margin": position.get("isolated_margin", ""),
+                             "liquidation_price": display_liquidation_price(position)})
+    return rows
+
+
 def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None = None,
                  progress: Callable[[int], None] | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +153,13 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         _table(liquidations, ["id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version",
                               "trigger", "equity_before", "maintenance_before", "target_before", "equity_after"]),
         "<h2>Bankruptcies</h2>",
-        _table(bankruptcies, ["id", "at", "account", "deficit", "insurance_covered", "socialized_loss"]),
+        _table(bankruptcies, ["id", "at", "account", "market", "deficit", "insurance_covered", "socialized_loss"]),
+        "<h2>Open positions</h2>",
+        ("<p>At the head of the log. The liquidation price is the mark at which the rules in force would first find the "
+         "account (cross) or the position (isolated) distressed, every other mark unchanged; shown to 4 places, rounded "
+         "toward the side that liquidates earlier.</p>"),
+        _table(open_positions(load.state_at(store)), ["account", "market", "size", "entry_price", "mark_price",
+                                                      "margin_mode", "isolated_margin", "funding_paid", "liquidation_price"]),
     ]
     if comparison is not None and "versions" in comparison:  # several versions (``Comparison.to_json``)
         parts += _versions_section(comparison, out)

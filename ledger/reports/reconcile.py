@@ -2,7 +2,11 @@
 
 The statement is CSV with the header ``account,asset,balance`` (balances are
 plain decimal strings, negatives allowed). An account written
-``system:NAME`` refers to a system account (``system:insurance_fund``).
+``system:NAME`` refers to a system account (``system:insurance_fund``,
+``system:funding``); one written ``NAME@MARKET`` to the isolated margin of
+account NAME in MARKET (``bob@BTC-PERP,USD,1223.5``), in the market's settle
+asset. A plain account's balance is its cross cash, which funding payments
+and everything its cross positions settle have already moved.
 Every break is listed:
 
 - ``missing_in_ledger``: the statement has a balance the ledger does not know;
@@ -28,6 +32,7 @@ __all__ = ["Break", "read_statement", "ledger_balances", "reconcile", "HEADER"]
 
 HEADER = ["account", "asset", "balance"]
 SYSTEM_PREFIX = "system:"
+ISOLATED_SEPARATOR = "@"
 
 
 @frozen
@@ -75,6 +80,9 @@ def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str
 
 def ledger_balances(state: LedgerState) -> dict[tuple[str, str], Decimal]:
     balances = {(name, asset): amount for name, acct in state.accounts.items() for asset, amount in acct.cash.items()}
+    for name, acct in state.accounts.items():
+        for market, amount in acct.isolated.items():
+            balances[(f"{name}{ISOLATED_SEPARATOR}{market}", state.markets[market].settle_asset)] = amount
     for name, by_asset in state.system.items():
         for asset, amount in by_asset.items():
             balances[(SYSTEM_PREFIX + name, asset)] = amount

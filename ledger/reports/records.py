@@ -46,7 +46,8 @@ def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any
 
 
 def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
-    """One bankruptcy with its numbers: deficit, fund before, what it covered, what was socialized."""
+    """One bankruptcy with its numbers: deficit, fund before, what it covered, what was socialized; ``market`` names
+    the isolated position whose margin went bankrupt (null for the account's cross cash)."""
     return {
         **_engine_envelope(row, event),
         "asset": event.asset,
@@ -56,6 +57,7 @@ def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
         "socialized_loss": to_str(event.socialized_loss),
         "rule_version": event.rule_version,
         "trigger": event.trigger,
+        "market": event.market,
     }
 
 

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 
-from ledger.domain.codec import SCHEMA_VERSION, encode_payload
+from ledger.domain.codec import SCHEMA_VERSIONS, encode_payload
 from ledger.domain.events import Event, stream_of
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.timefmt import format_time
@@ -121,8 +121,9 @@ class Writer(ABC):
             if event.at != last_at:  # events come in bursts at one time (both sides of a fill)
                 last_at, at_text = event.at, format_time(event.at)
             payload = encode_payload(event)
-            head = chain_hash(head, seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at_text, recorded_at, payload)
-            row = (seq, event.id, stream, version, event.TYPE, SCHEMA_VERSION, at_text, recorded_at, payload, head)
+            shape = SCHEMA_VERSIONS[event.TYPE]
+            head = chain_hash(head, seq, event.id, stream, version, event.TYPE, shape, at_text, recorded_at, payload)
+            row = (seq, event.id, stream, version, event.TYPE, shape, at_text, recorded_at, payload, head)
             into.append(row)
             yield row
         self.head_seq, self.head_hash = seq, head

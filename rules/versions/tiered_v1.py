@@ -42,6 +42,7 @@ from ledger.domain.money import CONTEXT, ZERO, arithmetic, to_str
 from ledger.errors import InvalidRuleParams
 from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, PositionView, Trigger, equity
 from rules.flat import BUFFER, FEE
+from rules.liquidation_price import liquidation_price
 from rules.params import check_keys, fee_rate, market_table, target_buffer
 from rules.tiers import Tier, initial_of, maintenance_of, parse_tiers, tier_of
 from rules.triggers import buffer_share_triggers, rate_bounds
@@ -124,6 +125,11 @@ class TieredV1:
         with arithmetic():
             buffer = equity(account) - self.maintenance(account, params)
         return buffer_share_triggers(account, buffer, rate_bounds(params, _bracket_bounds))
+
+    def liquidation_price(self, account: AccountView, market: str, params: TieredParams) -> Decimal | None:
+        """E − MM is linear between bracket edges (MM is continuous at each): the root is found piece by piece."""
+        edges = [tier.max_notional for tier in params.markets[market] if tier.max_notional is not None]
+        return liquidation_price(account, market, params, self.maintenance, edges)
 
     # -- the decision -----------------------------------------------------------
     def decide(self, account: AccountView, params: TieredParams, context: DecisionContext) -> Decision:
