@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __all__ = [
     "LedgerError",
+    "KeyUnusable",
+    "UnsealedLog",
     "InvalidEvent",
     "InvalidBatch",
     "ConcurrencyConflict",
@@ -86,3 +88,11 @@ class NotInitialised(LedgerError, RuntimeError):
 
 class UnsupportedDatabase(LedgerError, ValueError):
     """A database URL the ledger cannot keep a log in (an in-memory SQLite database vanishes with its process)."""
+
+
+class KeyUnusable(LedgerError, ValueError):
+    """The sealing key cannot be read, or cannot do what is asked (a public key verifies but cannot seal)."""
+
+
+class UnsealedLog(LedgerError, RuntimeError):
+    """A keyed append found rows after the last seal: someone wrote to the log without the key."""

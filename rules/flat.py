@@ -19,16 +19,16 @@ from decimal import Decimal
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
 from rules.base import AccountView, Close, ParamDoc, Params, PositionView, Trigger
-from rules.liquidation_price import liquidation_price
+from rules.liquidation_price import linear_liquidation_price
 from rules.triggers import buffer_share_triggers, rate_bounds
 
 __all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
 
-FEE = ParamDoc("liquidation_fee_rate", "f: penalty per unit of closed notional, paid to the insurance fund", "0 <= f < 1")
-BUFFER = ParamDoc("target_buffer", "b: a decision restores E >= (1 + b) × MM", ">= 0")
+FEE = ParamDoc("liquidation_fee_rate", "f: penalty per unit of closed notional, paid to the insurance fund", "0 <= f <= 0.1")
+BUFFER = ParamDoc("target_buffer", "b: a decision restores E >= (1 + b) × MM", "0 <= b <= 10")
 FLAT_MARKETS = ParamDoc(
     "markets", "per listed market: maintenance_margin_rate m and initial_margin_rate (every listed market)",
-    "0 < m < 1, m <= initial <= 1",
+    "0.0001 <= m < 1, m <= initial <= 1",
 )
 
 class FlatRateModel:
@@ -64,7 +64,14 @@ class FlatRateModel:
         return buffer_share_triggers(account, buffer, rate_bounds(params, _flat_bounds))
 
     def liquidation_price(self, account: AccountView, market: str, params: Params) -> Decimal | None:
-        return liquidation_price(account, market, params, margin.maintenance)
+        """E − MM is one line in the mark: slope s − |s|·m (``rules.liquidation_price``)."""
+        position = next((p for p in account.positions if p.market == market and p.size != 0), None)
+        if position is None:
+            return None
+        with arithmetic():
+            gap_now = margin.equity(account) - margin.maintenance(account, params)
+            slope = position.size - abs(position.size) * params.markets[market].maintenance_margin_rate
+        return linear_liquidation_price(position, gap_now, slope)
 
     def explain(self, account: AccountView, params: Params, close: Close) -> dict[str, str]:
         """The partial formula with the figures of ``close`` filled in (full-v1: b = 0, and no partial quantity)."""

@@ -17,10 +17,19 @@ from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules.base import MarketRates, Params
 
-__all__ = ["parse_params", "check_keys", "fee_rate", "target_buffer", "market_table", "market_rates", "parse_rate", "ZERO_BUFFER"]
+__all__ = [
+    "parse_params", "check_keys", "fee_rate", "target_buffer", "market_table", "market_rates", "parse_rate", "ZERO_BUFFER",
+    "MIN_MARGIN_RATE", "MAX_FEE_RATE", "MAX_TARGET_BUFFER",
+]
 
 ZERO_BUFFER = Decimal(0)
 _MARKET_KEYS = {"maintenance_margin_rate", "initial_margin_rate"}
+MIN_MARGIN_RATE = Decimal("0.0001")
+"""A maintenance rate below 1 basis point is no margin a venue means (1e-30 would make every position unbounded)."""
+MAX_FEE_RATE = Decimal("0.1")
+"""Liquidation fees above 10% of the closed notional are no fee a venue charges."""
+MAX_TARGET_BUFFER = Decimal(10)
+"""Restoring more than 11 × MM is no partial liquidation: a larger buffer is a typo."""
 
 
 def _rate(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
@@ -41,8 +50,8 @@ def _market(name: str, raw: object) -> MarketRates:
         raise InvalidRuleParams(f"params{where} has unknown key(s): {', '.join(unknown)}")
     mm = _rate(raw, "maintenance_margin_rate", where)
     im = _rate(raw, "initial_margin_rate", where)
-    if not 0 < mm < 1:
-        raise InvalidRuleParams(f"params{where}.maintenance_margin_rate must be in (0, 1)")
+    if not MIN_MARGIN_RATE <= mm < 1:
+        raise InvalidRuleParams(f"params{where}.maintenance_margin_rate must be in [{MIN_MARGIN_RATE}, 1)")
     if not mm <= im <= 1:
         raise InvalidRuleParams(f"params{where}.initial_margin_rate must be between the maintenance rate and 1")
     return MarketRates(mm, im)
@@ -59,19 +68,19 @@ def check_keys(raw: object, allowed: Iterable[str]) -> Mapping[str, Any]:
 
 
 def fee_rate(raw: Mapping[str, Any]) -> Decimal:
-    """``liquidation_fee_rate``, in [0, 1)."""
+    """``liquidation_fee_rate``, in [0, ``MAX_FEE_RATE``]."""
     fee = _rate(raw, "liquidation_fee_rate", "")
-    if not 0 <= fee < 1:
-        raise InvalidRuleParams("params.liquidation_fee_rate must be in [0, 1)")
+    if not 0 <= fee <= MAX_FEE_RATE:
+        raise InvalidRuleParams(f"params.liquidation_fee_rate must be in [0, {MAX_FEE_RATE}]")
     return fee
 
 
 def target_buffer(raw: Mapping[str, Any], *, required: bool) -> Decimal:
-    """``target_buffer``, >= 0 (0 when absent and not required)."""
+    """``target_buffer``, in [0, ``MAX_TARGET_BUFFER``] (0 when absent and not required)."""
     if "target_buffer" in raw:
         buffer = _rate(raw, "target_buffer", "")
-        if buffer < 0:
-            raise InvalidRuleParams("params.target_buffer must be >= 0")
+        if not 0 <= buffer <= MAX_TARGET_BUFFER:
+            raise InvalidRuleParams(f"params.target_buffer must be in [0, {MAX_TARGET_BUFFER}]")
         return buffer
     if required:
         raise InvalidRuleParams("params is missing target_buffer")

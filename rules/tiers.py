@@ -22,7 +22,7 @@ from attrs import frozen
 
 from ledger.domain.money import arithmetic
 from ledger.errors import InvalidRuleParams
-from rules.params import parse_rate
+from rules.params import MIN_MARGIN_RATE, parse_rate
 
 __all__ = ["Tier", "parse_tiers", "tier_of", "maintenance_of", "initial_of"]
 
@@ -78,8 +78,8 @@ def _tier(raw: object, where: str, previous: Tier | None, last: bool, buffer: De
         raise InvalidRuleParams(f"params{where} has unknown key(s): {', '.join(unknown)}")
     edge = _edge(raw, where, last)
     mmr, imr = parse_rate(raw, "maintenance_margin_rate", where), parse_rate(raw, "initial_margin_rate", where)
-    if not 0 < mmr < 1:
-        raise InvalidRuleParams(f"params{where}.maintenance_margin_rate must be in (0, 1)")
+    if not MIN_MARGIN_RATE <= mmr < 1:
+        raise InvalidRuleParams(f"params{where}.maintenance_margin_rate must be in [{MIN_MARGIN_RATE}, 1)")
     if not mmr <= imr <= 1:
         raise InvalidRuleParams(f"params{where}.initial_margin_rate must be between the maintenance rate and 1")
     if (1 + buffer) * mmr <= fee:

@@ -15,6 +15,7 @@ def disable_append_only(store: EventStore) -> None:
         else:
             conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
             conn.execute(text("DROP TRIGGER IF EXISTS events_no_delete"))
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_replace"))
 
 
 def tamper(store: EventStore, statement: str) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.schema import metadata
+
+HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
 
 
 def drift(engine) -> list:
@@ -49,7 +52,7 @@ def test_init_is_safe_to_repeat(ledger):
     ledger.init()
     ledger.init()
     with ledger.store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
 
 
 def test_a_downgrade_refuses_while_the_log_holds_events_and_drops_nothing(ledger):
@@ -64,4 +67,20 @@ def test_a_downgrade_refuses_while_the_log_holds_events_and_drops_nothing(ledger
     assert {"events", "snapshots"} <= set(inspect(ledger.store.engine).get_table_names())
     assert ledger.head_seq() == 2 and ledger.verify().ok
     with ledger.store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+
+
+def test_a_database_behind_this_codes_schema_is_refused_until_init_migrates_it(db_url):
+    """Reading with a newer ledger than the schema used to fail on a missing column; it now names the fix."""
+    import pytest
+
+    from ledger import Ledger, NotInitialised
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0003")
+    engine.dispose()
+    with Ledger.open(db_url) as ledger:
+        with pytest.raises(NotInitialised, match=r"at revision 0003, this ledger needs \d+: run `ledger init`"):
+            ledger.balances()
+        ledger.init()
+        assert ledger.balances()["accounts"] == {}

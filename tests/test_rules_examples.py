@@ -136,7 +136,7 @@ def test_the_rule_in_force_at_the_mark_decides():
         (rules(version="partial-v9"), UnknownRuleVersion, "unknown rule version 'partial-v9'"),
         (rules(buffer=None), InvalidRuleParams, "missing target_buffer"),
         (rules(cooldown="5"), InvalidRuleParams, "unknown key(s) for this version: cooldown"),
-        (rules(fee="-0.1"), InvalidRuleParams, "liquidation_fee_rate must be in [0, 1)"),
+        (rules(fee="-0.1"), InvalidRuleParams, "liquidation_fee_rate must be in [0, 0.1]"),
         (rules(fee="1e-3"), InvalidRuleParams, "not a plain decimal"),
         (rules(markets={"BTC-PERP": RATES["BTC-PERP"]}), InvalidRuleParams, "no margin rates for listed market(s): ETH-PERP"),
         (rules(markets={**RATES, "SOL-PERP": RATES["BTC-PERP"]}), InvalidRuleParams, "unlisted market(s): SOL-PERP"),

@@ -89,7 +89,7 @@ def test_tiered_maintenance_is_continuous_and_non_decreasing_in_notional(steps, 
     ([("1000", "0.02"), (None, "0.01")], r"tiers\[2\]: rates must not decrease"),
     ([("1000", "0.01"), ("2000", "0.02")], r"tiers\[2\]: the last tier has no max_notional"),
     ([(None, "0.01"), (None, "0.02")], r"tiers\[1\] is missing max_notional"),
-    ([(None, "1")], r"tiers\[1\]\.maintenance_margin_rate must be in \(0, 1\)"),
+    ([(None, "1")], r"tiers\[1\]\.maintenance_margin_rate must be in \[0\.0001, 1\)"),
 ])
 def test_malformed_brackets_are_refused_naming_the_market_and_tier(bad, message):
     with pytest.raises(Exception, match=r"params\.markets\.BTC-PERP\." + message):

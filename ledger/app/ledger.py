@@ -12,6 +12,7 @@ stores nothing. Reads replay (``ledger.replay``), compliance runs re-decide
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from ledger.compliance import audit as audit_run
 from ledger.compliance import explain as explain_run
 from ledger.compliance import whatif as whatif_run
 from ledger.domain import events as ev
+from ledger.domain.codec import decode_object, to_json_object
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
@@ -42,7 +44,8 @@ from ledger.reports import export as export_files
 from ledger.reports import history as history_report
 from ledger.reports import reconcile as reconciliation
 from ledger.reports import records
-from ledger.store import EventStore, StoredEvent, VerifyReport, Writer, open_store
+from ledger.store import EventStore, Keyring, StoredEvent, VerifyReport, Writer, open_store, proof
+from ledger.store.seals import generate_key
 from rules import registry
 
 __all__ = ["Ledger", "AppendResult", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE"]
@@ -77,14 +80,17 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE
+        cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+        key: str | Path | None = None,
     ) -> Ledger:
         """The ledger at ``url`` (SQLite or PostgreSQL; ``memory://`` for an in-memory one that dies with the process).
 
         ``future_tolerance``: an ingested event whose business time is later than
-        its recording time plus this is refused.
+        its recording time plus this is refused. ``key``: the Ed25519 key file
+        (``ledger keygen``) that seals every append and snapshot and verifies
+        seals; a public key verifies only (``ledger.store.seals``).
         """
-        return cls(open_store(url), clock, future_tolerance)
+        return cls(open_store(url, Keyring.load(key) if key else None), clock, future_tolerance)
 
     @property
     def url(self) -> str:
@@ -127,8 +133,22 @@ class Ledger:
     def append(
         self, events: Iterable[ev.Event], *, expected_versions: Mapping[str, int] | None = None
     ) -> AppendResult:
-        """Append ingested-type events (validated, engine run), atomically."""
-        return self.append_located([(f"event {e.id}", e) for e in events], expected_versions=expected_versions)
+        """Append ingested-type events (validated, engine run), atomically.
+
+        Events built in Python never passed the ingest codec: each is held to
+        it here (field shapes, digit, decimal-place and magnitude bounds, name
+        lengths), exactly as if it had been read from a file.
+        """
+        records, errors = [], []
+        for event in events:
+            where = f"event {event.id}"
+            try:
+                records.append((where, decode_object(to_json_object(event), allowed_types=ev.INGESTED_TYPES | {event.TYPE})))
+            except InvalidEvent as exc:
+                errors.append(exc.located(where))
+        if errors:
+            raise InvalidBatch(errors)
+        return self.append_located(records, expected_versions=expected_versions)
 
     def append_located(
         self, records: Sequence[Located], *, expected_versions: Mapping[str, int] | None = None
@@ -159,7 +179,10 @@ class Ledger:
             if warm is not None and warm[:2] == (writer.head_seq, writer.head_hash):
                 state, index = warm[2], warm[3]
             else:
-                state, index = load.state_at(self.store, writer.head_seq), LiquidationIndex()
+                # a decision never rests on a snapshot whose content is not proven (sealed with the key): without a
+                # key the state is replayed from the log itself (#15 point 1)
+                state = load.state_at(self.store, writer.head_seq, use_snapshots=self.store.proves_snapshots)
+                index = LiquidationIndex()
             assert state.seq == writer.head_seq, "state must be loaded at the head the lock holds"
             yield writer, state, index
             head = (writer.head_seq, writer.head_hash)
@@ -225,9 +248,20 @@ class Ledger:
     def bankruptcies(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Bankruptcy]]:
         return self.engine_events(account, ["bankruptcy"])
 
-    def verify(self) -> VerifyReport:
+    def verify(self, anchor: Mapping[str, Any] | None = None) -> VerifyReport:
+        """The hash chain, the seals, and the evidence the log left behind (``ledger.app.proof``)."""
         self.store.require_schema()
-        return self.store.verify()
+        return proof.verify(self.store, anchor)
+
+    @staticmethod
+    def generate_key(path: str | Path) -> tuple[Path, Path, str]:
+        """A new Ed25519 key at ``path`` (private) and PATH.pub; (private path, public path, key id)."""
+        return generate_key(path)
+
+    def anchor(self) -> dict[str, Any]:
+        """The head as a record to keep outside the database (``verify --anchor`` checks the log still holds it)."""
+        self.store.require_schema()
+        return proof.anchor(self.store)
 
     def snapshot(self) -> bool:
         """Snapshot the head now, the ledger and every account (normally done as appends go)."""
@@ -273,8 +307,20 @@ class Ledger:
         self, account: str, *, start: datetime | None = None, end: datetime | None = None,
         known_at: datetime | None = None, progress: Progress | None = None,
     ) -> list[dict[str, Any]]:
-        """An account's events with running figures; ``InvalidEvent`` if the ledger has no such account."""
+        """An account's events with running figures; ``InvalidEvent`` if the ledger has no such account.
+
+        ``known_at``: what the ledger knew at that recording time. The answer
+        is final: any append in flight is waited for first (its recording time
+        may be earlier than its commit), and a time not yet past is refused,
+        since appends still to come may carry it.
+        """
         self.store.require_schema()
+        if known_at is not None:
+            self.store.settled()
+            now = self.clock()
+            if known_at >= now:
+                raise InvalidEvent(f"{format_time(known_at)} is not in the past (now {format_time(now)}): what the "
+                                   "ledger knows then may still change", where="--known-at")
         rows = history_report.account_history(self.store, account, start=start, end=end, known_at=known_at,
                                               progress=progress)
         if not rows and not self.has_account(account):
@@ -341,7 +387,9 @@ def _fold_and_append(
     not_after: datetime,
 ) -> BatchOutcome:
     """One batch of an append: skip stored ids, validate and fold (engine included), insert what is new."""
-    stored = {i: row.event() for i, row in writer.existing(e.id for _, e in records).items()}
+    ids = [e.id for _, e in records]
+    ids += [nfc for i in ids if not i.isascii() and (nfc := unicodedata.normalize("NFC", i)) != i]  # stored normalised
+    stored = {i: row.event() for i, row in writer.existing(ids).items()}
     outcome = fold_batch(state, records, stored, index=index, not_after=not_after)
     writer.append_new(outcome.to_append, recorded_at)
     return outcome

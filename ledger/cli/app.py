@@ -44,7 +44,7 @@ TIME = _Time()
 
 
 def open_ledger(ctx: click.Context) -> Ledger:
-    return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]))
+    return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]), key=ctx.obj["key"])
 
 
 @contextmanager
@@ -95,10 +95,13 @@ _NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_b
               default=int(DEFAULT_FUTURE_TOLERANCE.total_seconds()), show_default=True,
               help="Seconds an ingested event's business time may be past its recording time "
                    "($LEDGER_FUTURE_TOLERANCE); later ones are refused.")
+@click.option("--key", envvar="LEDGER_KEY", default=None, metavar="FILE",
+              help="Ed25519 key file ($LEDGER_KEY; `ledger keygen`): a private key seals every append and snapshot "
+                   "and verifies seals; a public key verifies only. Without one the log is not sealed.")
 @click.pass_context
-def cli(ctx: click.Context, db: str, future_tolerance: int) -> None:
+def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None) -> None:
     """An event-sourced ledger for leveraged trading accounts."""
-    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance)
+    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, key=key or None)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

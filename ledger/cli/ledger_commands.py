@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from ledger.app.ledger import Ledger
 from ledger.app.views import balance_rows
 from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress
 
@@ -75,17 +77,56 @@ def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | No
 
 
 @click.command()
+@click.option("--anchor", "anchor_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="An anchor written by `ledger anchor`: the log must still hold its event with its hash.")
 @click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Recompute the hash chain; exit 1 naming the first broken event."""
+def verify(ctx: click.Context, anchor_file: str | None) -> None:
+    """Recompute the hash chain and check every seal (with a key); exit 1 naming the first broken event."""
+    anchor = None
+    if anchor_file is not None:
+        try:
+            anchor = json.loads(Path(anchor_file).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"{anchor_file}: not an anchor (JSON from `ledger anchor`): {exc}") from None
     with open_ledger(ctx) as ledger:
-        report = ledger.verify()
+        report = ledger.verify(None if anchor_file is None else anchor if isinstance(anchor, dict) else {})
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     if report.ok:
-        click.echo(f"ok: {report.events_checked} events, chain head {report.head_hash}")
+        sealed = f", {report.seals_checked} seals" if report.seals_checked else ""
+        click.echo(f"ok: {report.events_checked} events{sealed}, chain head {report.head_hash}")
         return
-    click.echo(f"BROKEN at #{report.first_bad_seq} (event {report.first_bad_event}): {report.problem}", err=True)
-    click.echo(f"{report.events_checked} events before it verify", err=True)
+    where = f"#{report.first_bad_seq}" + (f" (event {report.first_bad_event})" if report.first_bad_event else "")
+    click.echo(f"BROKEN at {where}: {report.problem}", err=True)
+    click.echo(f"{report.events_checked} events of the chain verify", err=True)
     sys.exit(1)
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+def keygen(path: str) -> None:
+    """Create an Ed25519 key: PATH (private, owner-only) and PATH.pub (public). Refuses to overwrite either.
+
+    Keep the private key outside the database, where appends run ($LEDGER_KEY); give the public key to whoever
+    verifies.
+    """
+    private, public, key_id = Ledger.generate_key(path)
+    click.echo(f"private key {private} (keep it secret, outside the database), public key {public}, key id {key_id}")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the anchor here (default: stdout).")
+@click.pass_context
+def anchor(ctx: click.Context, out: str | None) -> None:
+    """Print the head (sequence, hash, and its seal with a key) to keep outside the database; see verify --anchor."""
+    with open_ledger(ctx) as ledger:
+        record = ledger.anchor()
+    text = json.dumps(record, indent=2, sort_keys=True)
+    if out is None:
+        click.echo(text)
+    else:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"anchor of #{record['seq']} written to {out}")
 
 
 @click.group()
@@ -135,4 +176,4 @@ def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     print_records(records, fmt, "Bankruptcies", columns)
 
 
-COMMANDS = (init, ingest, balances, account, verify, rules, liquidations, bankruptcies)
+COMMANDS = (init, ingest, balances, account, verify, keygen, anchor, rules, liquidations, bankruptcies)

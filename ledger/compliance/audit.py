@@ -42,7 +42,7 @@ from ledger.domain.state import LedgerState, clone
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
 from ledger.engine.candidates import LiquidationIndex
-from ledger.engine.liquidation import after_event
+from ledger.engine.liquidation import after_event, closes_isolated_in_deficit
 from ledger.errors import LedgerError
 from ledger.replay import load
 from ledger.replay.load import LEDGER_SCOPE
@@ -150,15 +150,18 @@ class _Auditor(Observer):
             self.report.add("invalid_event", seq, event.id, str(exc))
 
     def after_apply(self, seq: int, event: ev.Event, postings) -> None:
-        for posting in postings:
-            self.totals[posting.asset] += posting.amount
+        with arithmetic():  # exact: Python's default context would round wide figures
+            for posting in postings:
+                self.totals[posting.asset] += posting.amount
         unbalanced = {a: t for a, t in self.totals.items() if t != 0}
         if unbalanced:
             self.report.add("trial_balance", seq, event.id, f"books do not sum to zero: {unbalanced}")
             self.totals.clear()
         if self.index is not None:
             self.index.event_folded(self.state, event)
-        if isinstance(event, (ev.Mark, ev.Funding, ev.Trade)):
+        decides = isinstance(event, (ev.Mark, ev.Funding)) or (
+            isinstance(event, ev.Trade) and closes_isolated_in_deficit(self.state, event))  # rare: no copy per trade
+        if decides:
             accounts = None if isinstance(event, ev.Trade) else self._candidates(event)
             self.expected = after_event(clone(self.state), event, accounts=accounts)
             self.expected_from = event.id

@@ -54,6 +54,10 @@ class Outcome:
     """(time, settle asset, notional) of each close, in order: the cumulative closed notional over time"""
 
     def record(self, state: LedgerState, event: ev.Event) -> None:
+        with arithmetic():  # exact sums: Python's default context (28 digits) would round wide figures
+            self._record(state, event)
+
+    def _record(self, state: LedgerState, event: ev.Event) -> None:
         self.versions.add(event.rule_version)
         if isinstance(event, ev.Liquidation):
             asset = state.markets[event.market].settle_asset
@@ -195,9 +199,10 @@ class Comparison:
         cumulative: dict[str, list[list[str]]] = {}
         for label, outcome, _ in columns:
             total, points = ZERO, []
-            for at, asset, notional in outcome.closes:
-                total += notional
-                points.append([at, asset, to_str(total)])
+            with arithmetic():
+                for at, asset, notional in outcome.closes:
+                    total += notional
+                    points.append([at, asset, to_str(total)])
             cumulative[label] = points
         return {
             "versions": self.labels,

@@ -26,8 +26,8 @@ from typing import Any
 
 import attrs
 
-from ledger.domain.events import CROSS, EVENT_TYPES, INGESTED_TYPES, ISOLATED, Event, thaw
-from ledger.domain.money import parse_decimal, to_str
+from ledger.domain.events import CROSS, ENGINE_TYPES, EVENT_TYPES, INGESTED_TYPES, ISOLATED, Event, thaw
+from ledger.domain.money import MAX_DIGITS, parse_decimal, to_str
 from ledger.domain.timefmt import format_time, parse_time, stored_time
 from ledger.errors import InvalidEvent
 
@@ -48,6 +48,13 @@ __all__ = [
 SCHEMA_VERSION = 1
 """The payload shape of every type that never changed: rows of these types are folded by the replay fast path."""
 MAX_STRING = 200
+"""Longest id or name an ingested event may carry."""
+ENGINE_MAX_ID = 3 * MAX_STRING + 40
+"""Longest id the engine derives: TRIGGER/bankruptcy/ACCOUNT/MARKET from three names of at most ``MAX_STRING``
+(the column holds 640). The audit holds engine ids to this, so whatever ingest accepts, the engine's ids fit."""
+ENGINE_MAX_DIGITS = 120
+"""Most significant digits an engine-made figure may carry: the arithmetic context's precision (its sums and products
+of bounded inputs are exact there), so an engine event the ledger wrote is never refused by its own audit."""
 _OPTIONAL_STR = "str | None"
 MAX_LINE_BYTES = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -104,13 +111,13 @@ def _loads(text: str) -> Any:
         raise InvalidEvent("JSON nested too deeply") from None
 
 
-def _string(value: object, field: str) -> str:
+def _string(value: object, field: str, limit: int = MAX_STRING) -> str:
     if not isinstance(value, str):
         raise InvalidEvent(f"{field} must be a string, got {type(value).__name__}")
     if not value or not value.strip():
         raise InvalidEvent(f"{field} must not be empty")
-    if len(value) > MAX_STRING:
-        raise InvalidEvent(f"{field} is longer than {MAX_STRING} characters")
+    if len(value) > limit:
+        raise InvalidEvent(f"{field} is longer than {limit} characters")
     if _CONTROL.search(value):
         raise InvalidEvent(f"{field} contains control characters")
     _encodable(value, field)
@@ -146,7 +153,8 @@ def _params(value: object, field: str = "params") -> Any:
     raise InvalidEvent(f"{field} must be a string, an object or a list, got {type(value).__name__}")
 
 
-def _field_value(attribute: attrs.Attribute[Any], raw: object) -> Any:
+def _field_value(attribute: attrs.Attribute[Any], raw: object, engine_made: bool = False) -> Any:
+    """One field's value, checked; an engine-made event's figures and id are held to the engine's own limits."""
     name = attribute.name
     if name == "at":
         return parse_time(raw)
@@ -155,10 +163,10 @@ def _field_value(attribute: attrs.Attribute[Any], raw: object) -> Any:
             raise InvalidEvent(f"params must be an object, got {type(raw).__name__}")
         return _params(raw)
     if attribute.type in (Decimal, "Decimal"):
-        return parse_decimal(raw, name)
+        return parse_decimal(raw, name, ENGINE_MAX_DIGITS if engine_made else MAX_DIGITS)
     if raw is None and str(attribute.type) == _OPTIONAL_STR:
         return None
-    text = _string(raw, name)
+    text = _string(raw, name, ENGINE_MAX_ID if engine_made and name == "id" else MAX_STRING)
     if name == "side" and text not in ("buy", "sell"):
         raise InvalidEvent(f"side must be 'buy' or 'sell', got {text!r}")
     if name == "mode" and text not in (CROSS, ISOLATED):
@@ -183,7 +191,8 @@ def decode_object(obj: object, *, allowed_types: frozenset[str] = INGESTED_TYPES
     missing = [name for name in fields if name not in obj]
     if missing:
         raise InvalidEvent(f"missing field(s) for {kind}: {', '.join(missing)}")
-    values = {name: _field_value(attribute, obj[name]) for name, attribute in fields.items()}
+    engine_made = kind in ENGINE_TYPES
+    values = {name: _field_value(attribute, obj[name], engine_made) for name, attribute in fields.items()}
     return cls(**values)
 
 

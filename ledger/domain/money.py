@@ -3,9 +3,17 @@
 Every figure is a ``Decimal`` parsed from a plain decimal string. Floats never
 enter: JSON floats are refused at the codec, and ``FloatOperation`` is trapped
 in the arithmetic context so an accidental float mix raises instead of
-rounding silently. Additions and multiplications of validated inputs are exact
-in ``CONTEXT`` (60 significant digits, inputs limited to ``MAX_DIGITS``);
-the only inexact operations are the few divisions, which name their rounding.
+rounding silently.
+
+Inputs are bounded (``parse_decimal``): at most ``MAX_DIGITS`` significant
+digits, ``MAX_PLACES`` decimal places and ``MAX_INTEGER_DIGITS`` digits before
+the point. So every sum, difference and product the ledger forms from them
+(three factors at most: size × price × funding rate) has at most about 80
+significant digits, and ``CONTEXT`` (120 digits) holds it exactly: it traps
+``Inexact``, so a posting can never be rounded away silently. The only
+inexact operations are the few divisions (average entry price, liquidation
+sizing), which go through ``divide`` (60 digits, half-even, named) and are
+rounded only where the docs say.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from decimal import (
     Decimal,
     DivisionByZero,
     FloatOperation,
+    Inexact,
     InvalidOperation,
     Overflow,
     localcontext,
@@ -30,6 +39,9 @@ from ledger.errors import InvalidEvent
 __all__ = [
     "CONTEXT",
     "MAX_DIGITS",
+    "MAX_PLACES",
+    "MAX_INTEGER_DIGITS",
+    "DIVISION",
     "ZERO",
     "arithmetic",
     "parse_decimal",
@@ -41,12 +53,23 @@ __all__ = [
 
 MAX_DIGITS = 30
 """Most significant digits an input figure may carry (keeps products exact)."""
+MAX_PLACES = 18
+"""Most decimal places an input figure may carry (a deposit of 10^-71 would otherwise vanish in every sum)."""
+MAX_INTEGER_DIGITS = 18
+"""Most digits before the point: no amount, price or quantity reaches 10^18."""
 
 CONTEXT = Context(
+    prec=120,
+    rounding=ROUND_HALF_EVEN,
+    traps=[FloatOperation, InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+"""Sums and products: exact for bounded inputs, and an inexact one raises (it is a bug, never input)."""
+DIVISION = Context(
     prec=60,
     rounding=ROUND_HALF_EVEN,
     traps=[FloatOperation, InvalidOperation, DivisionByZero, Overflow],
 )
+"""Divisions only: 60 significant digits, half-even; the one place a figure is rounded."""
 ZERO = Decimal(0)
 
 _DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
@@ -59,20 +82,28 @@ def arithmetic() -> Iterator[Context]:
         yield ctx
 
 
-def parse_decimal(text: object, field: str) -> Decimal:
+def parse_decimal(text: object, field: str, max_digits: int = MAX_DIGITS) -> Decimal:
     """Parse a plain decimal string (``"-12.50"``); refuse anything else.
 
     Refused: non-strings (floats, ints, null), exponents (``"1e3"``), NaN and
     Infinity, signs other than a leading ``-``, empty strings, and figures with
-    more than ``MAX_DIGITS`` significant digits.
+    more than ``max_digits`` significant digits, ``MAX_PLACES`` decimal places
+    or ``MAX_INTEGER_DIGITS`` digits before the point (the last two only for
+    inputs: ``max_digits`` is larger for what the engine derived).
     """
     if not isinstance(text, str):
         raise InvalidEvent(f"{field} must be a decimal string, got {type(text).__name__} {text!r}")
     if not _DECIMAL_RE.fullmatch(text):
         raise InvalidEvent(f"{field} is not a plain decimal string: {text[:60]!r}")
     digits = len(text.lstrip("-").replace(".", "").lstrip("0"))
-    if digits > MAX_DIGITS:
-        raise InvalidEvent(f"{field} has {digits} significant digits, at most {MAX_DIGITS} are allowed")
+    if digits > max_digits:
+        raise InvalidEvent(f"{field} has {digits} significant digits, at most {max_digits} are allowed")
+    if max_digits == MAX_DIGITS:
+        whole, _, places = text.lstrip("-").partition(".")
+        if len(places) > MAX_PLACES:
+            raise InvalidEvent(f"{field} has {len(places)} decimal places, at most {MAX_PLACES} are allowed")
+        if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:
+            raise InvalidEvent(f"{field} is 10^{MAX_INTEGER_DIGITS} or more: no amount, price or quantity reaches that")
     return Decimal(text)
 
 
@@ -82,8 +113,8 @@ def to_str(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
-divide = CONTEXT.divide
-"""``divide(numerator, denominator)``: division in the strict context (60 digits, half-even), the only inexact step.
+divide = DIVISION.divide
+"""``divide(numerator, denominator)``: division in the division context (60 digits, half-even), the only inexact step.
 
 The context's own method rather than a wrapper around it: every replayed fill calls it.
 """
@@ -91,7 +122,7 @@ The context's own method rather than a wrapper around it: every replayed fill ca
 
 def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Smallest multiple of ``step`` that is >= ``value`` (rounding UP, named)."""
-    steps = CONTEXT.divide(value, step).to_integral_value(rounding=ROUND_CEILING)
+    steps = DIVISION.divide(value, step).to_integral_value(rounding=ROUND_CEILING)
     return CONTEXT.multiply(steps, step)
 
 

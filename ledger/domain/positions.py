@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ledger.domain.money import ZERO, divide
+from ledger.domain.money import DIVISION, ZERO, divide
 from ledger.domain.state import Position
 
 __all__ = ["fill", "apply_fill", "unrealized_pnl", "closing_side", "funding_carried", "ENTRY_PRICE_QUANTUM"]
@@ -46,7 +46,7 @@ def fill(
     new_size = size + qty if buy else size - qty
     if not size or (size > ZERO) == buy:  # opens or grows the position
         exact = divide(abs(size) * entry + qty * price, abs(new_size))
-        rounded = exact.quantize(ENTRY_PRICE_QUANTUM, ROUND_HALF_EVEN)
+        rounded = exact.quantize(ENTRY_PRICE_QUANTUM, ROUND_HALF_EVEN, DIVISION)  # the named rounding, never trapped
         return new_size, (exact if exact == rounded else rounded), None  # keep "60000", not "60000.000000000000"
     held = abs(size)
     closed = held if held < qty else qty  # min(qty, held): qty itself when equal, as min() would

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from attrs import frozen
 
-from ledger.domain.money import ZERO
+from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import LedgerState
 
 __all__ = ["Posting", "user", "isolated", "system", "assert_balanced", "trial_balance", "UnbalancedPostings"]
@@ -60,14 +60,18 @@ def assert_balanced(postings: Iterable[Posting], event_id: str) -> None:
 
 
 def trial_balance(state: LedgerState) -> dict[str, Decimal]:
-    """Sum of every user (cross and isolated) and system book per asset; zero everywhere when sound."""
+    """Sum of every user (cross and isolated) and system book per asset; zero everywhere when sound.
+
+    Summed in the ledger's exact context: in Python's default (28 digits) a sum of wide figures would round.
+    """
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for account in state.accounts.values():
-        for asset, amount in account.cash.items():
-            totals[asset] += amount
-        for market, amount in account.isolated.items():
-            totals[state.markets[market].settle_asset] += amount
-    for balances in state.system.values():
-        for asset, amount in balances.items():
-            totals[asset] += amount
+    with arithmetic():
+        for account in state.accounts.values():
+            for asset, amount in account.cash.items():
+                totals[asset] += amount
+            for market, amount in account.isolated.items():
+                totals[state.markets[market].settle_asset] += amount
+        for balances in state.system.values():
+            for asset, amount in balances.items():
+                totals[asset] += amount
     return dict(totals)

@@ -22,7 +22,12 @@ from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import cross_equity, isolated_equity
 from ledger.errors import InvalidEvent
 
-__all__ = ["validate", "available_to_withdraw"]
+__all__ = ["validate", "available_to_withdraw", "MAX_REBATE_RATE", "MAX_TRADE_FEE_RATE"]
+
+MAX_REBATE_RATE = Decimal("0.01")
+"""A fill's rebate (a negative fee) is at most 1% of its notional: venues pay maker rebates of a few basis points."""
+MAX_TRADE_FEE_RATE = Decimal("0.1")
+"""A fill's fee is at most 10% of its notional: venues charge a few basis points."""
 
 
 def _positive(value: Decimal, name: str) -> None:
@@ -77,6 +82,13 @@ def _trade(state: LedgerState, event: ev.Trade) -> None:
         ) from None
     if not on_grid:
         raise InvalidEvent(f"qty {to_str(event.qty)} is not a multiple of {event.market} lot size {to_str(lot)}")
+    notional = event.qty * event.price
+    if event.fee < -notional * MAX_REBATE_RATE or event.fee > notional * MAX_TRADE_FEE_RATE:
+        raise InvalidEvent(
+            f"fee {to_str(event.fee)} is outside what a venue charges on a fill of notional {to_str(notional)}: "
+            f"a rebate of at most {to_str((MAX_REBATE_RATE * 100).normalize())}% of it, "
+            f"a fee of at most {to_str((MAX_TRADE_FEE_RATE * 100).normalize())}%"
+        )
 
 
 def _mark(state: LedgerState, event: ev.Mark) -> None:

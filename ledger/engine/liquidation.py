@@ -33,7 +33,8 @@ from rules.walk import split_deficit
 
 __all__ = [
     "Substitute", "account_view", "isolated_view", "scope_view", "params_in_force", "version_in_force",
-    "decide_for_account", "liquidation_price", "on_price", "on_trade", "after_event", "decision_events", "NO_RULES",
+    "decide_for_account", "liquidation_price", "liquidation_prices", "on_price", "on_trade", "closes_isolated_in_deficit",
+    "after_event", "decision_events", "NO_RULES",
 ]
 
 Substitute = Callable[[RulesInForce], RulesInForce]
@@ -96,6 +97,27 @@ def liquidation_price(state: LedgerState, account: str, market: str, rules: Rule
     view = scope_view(state, account, acct.scope_of(market), state.markets[market].settle_asset)
     with arithmetic():
         return version.liquidation_price(view, market, params)
+
+
+def liquidation_prices(state: LedgerState, account: str, rules: RulesInForce | None) -> dict[str, Decimal | None]:
+    """``liquidation_price`` of every open position of ``account``, each margin scope viewed once (balances ask for all)."""
+    acct = state.account(account)
+    open_markets = acct.open_markets()
+    if rules is None or not open_markets:
+        return dict.fromkeys(open_markets)
+    version, params = version_in_force(rules)
+    prices: dict[str, Decimal | None] = {}
+    views: dict[tuple[str, str], AccountView] = {}
+    with arithmetic():
+        for market in open_markets:
+            info = state.markets[market]
+            if info.price is None:
+                prices[market] = None
+                continue
+            key = (acct.scope_of(market), info.settle_asset)
+            view = views.get(key) or views.setdefault(key, scope_view(state, account, *key))
+            prices[market] = version.liquidation_price(view, market, params)
+    return prices
 
 
 def decide_for_account(
@@ -195,18 +217,21 @@ NO_RULES = "none"
 """The ``rule_version`` of a bankruptcy no rule decided (an isolated position closed by a trade before any activation)."""
 
 
+def closes_isolated_in_deficit(state: LedgerState, trade: ev.Trade) -> bool:
+    """Whether ``trade`` (already applied) closed an isolated position whose margin is now negative."""
+    acct = state.accounts[trade.account]
+    return acct.is_isolated(trade.market) and acct.positions[trade.market].size == 0 and acct.isolated[trade.market] < 0
+
+
 def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None = None) -> list[ev.Event]:
     """A trade that closed an isolated position whose margin is negative: the bankruptcy of that position, applied.
 
     The deficit is covered by the insurance fund as far as it goes, the rest
     is a socialized loss; the account's cross cash is never touched.
     """
-    acct = state.accounts[trade.account]
-    if not acct.is_isolated(trade.market) or acct.positions[trade.market].size != 0:
+    if not closes_isolated_in_deficit(state, trade):
         return []
-    margin = acct.isolated[trade.market]
-    if margin >= 0:
-        return []
+    margin = state.accounts[trade.account].isolated[trade.market]
     rules = (substitute(state.rules) if substitute else state.rules) if state.rules is not None else None
     settle = state.markets[trade.market].settle_asset
     with arithmetic():

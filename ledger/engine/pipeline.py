@@ -19,6 +19,7 @@ from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import arithmetic
+from ledger.domain.names import normalised
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.validation import validate
@@ -74,8 +75,9 @@ def _fold_records(
     not_after: datetime | None,
 ) -> None:
     new = NewEvents(stored)
-    for where, event in records:
+    for where, received in records:
         try:
+            event = normalised(received)  # NFC, no look-alike characters in ids and names
             if not new.is_new(event):  # stored (or earlier in the batch) with equal content: nothing to do
                 outcome.skipped += 1
                 continue

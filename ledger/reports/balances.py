@@ -22,10 +22,10 @@ from typing import Any
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.positions import unrealized_pnl
-from ledger.domain.state import LedgerState, RulesInForce
+from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import cross_equity_by_asset, equity_by_asset, isolated_equity
-from ledger.engine.liquidation import liquidation_price
+from ledger.engine.liquidation import liquidation_prices
 
 __all__ = ["balances", "balance_rows", "display_liquidation_price", "LIQUIDATION_PRICE_PLACES"]
 
@@ -42,10 +42,9 @@ def display_liquidation_price(position: dict[str, Any]) -> str:
     return to_str(Decimal(price).quantize(LIQUIDATION_PRICE_PLACES, rounding))
 
 
-def _position(state: LedgerState, name: str, market: str, rules: RulesInForce | None) -> dict[str, Any]:
+def _position(state: LedgerState, name: str, market: str, price: Decimal | None) -> dict[str, Any]:
     acct = state.accounts[name]
     position, info = acct.positions[market], state.markets[market]
-    price = liquidation_price(state, name, market, rules)
     out = {
         "size": to_str(position.size),
         "entry_price": to_str(position.entry_price),
@@ -69,7 +68,8 @@ def _single(by_asset: dict[str, Decimal]) -> str | None:
 
 def _account(state: LedgerState, name: str) -> dict[str, Any]:
     acct = state.accounts[name]
-    positions = {market: _position(state, name, market, state.rules) for market in sorted(acct.positions)}
+    prices = liquidation_prices(state, name, state.rules)
+    positions = {market: _position(state, name, market, prices.get(market)) for market in sorted(acct.positions)}
     equities, cross = equity_by_asset(state, acct), cross_equity_by_asset(state, acct)
     out: dict[str, Any] = {
         "cash": {asset: to_str(amount) for asset, amount in sorted(acct.cash.items())},

@@ -60,6 +60,11 @@ def describe(event: ev.Event) -> str:
 
 def _what(event: ev.Event, account: str, postings: list[Posting]) -> str:
     """``describe``, with what the event moved for this account where the event alone does not say it."""
+    with arithmetic():
+        return _what_exactly(event, account, postings)
+
+
+def _what_exactly(event: ev.Event, account: str, postings: list[Posting]) -> str:
     text = describe(event)
     if isinstance(event, ev.Funding):
         paid = -sum((p.amount for p in postings if p.book != "system" and p.account == account), ZERO)

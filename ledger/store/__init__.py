@@ -8,8 +8,9 @@ they answer alike (``tests/test_store_contract.py``).
 
 Submodules: ``records`` (what the store hands out), ``writer`` (the append
 transaction every backend shares), ``sql`` and ``engine`` (every dialect
-branch), ``snapshots`` (the cache), ``memory``; ``schema``, ``hashchain`` and
-``migrate`` serve the SQL store.
+branch), ``snapshots`` (the cache), ``seals`` (the key that authenticates
+appends and snapshots), ``memory``; ``schema``, ``hashchain`` and ``migrate``
+serve the SQL store.
 """
 
 from __future__ import annotations
@@ -20,16 +21,28 @@ from typing import Protocol
 
 from ledger.domain.events import Event
 from ledger.store.records import StoredEvent, VerifyReport
+from ledger.store.seals import Keyring
 from ledger.store.snapshots import SnapshotCache
 from ledger.store.writer import Writer
 
-__all__ = ["EventStore", "StoredEvent", "VerifyReport", "SnapshotCache", "Writer", "open_store"]
+__all__ = ["EventStore", "StoredEvent", "VerifyReport", "SnapshotCache", "Writer", "Keyring", "open_store"]
 
 
 class EventStore(Protocol):
     """The log: appended under a lock with expected stream versions, read in order, verified."""
 
     snapshots: SnapshotCache
+    keyring: Keyring | None
+
+    @property
+    def proves_snapshots(self) -> bool:
+        """Whether a snapshot's content is proven before use (sealed with the key, or never left this process)."""
+
+    def seals(self) -> list[tuple[int, int, str, str, str]]:
+        """Every seal, by the last event it covers: (seq_from, seq_to, head_hash, key_id, signature)."""
+
+    def settled(self) -> None:
+        """Return once no append is in flight: nothing committed after it is recorded earlier than now."""
 
     @property
     def url(self) -> str:
@@ -92,12 +105,15 @@ class EventStore(Protocol):
         """Recompute the hash chain from the first event; the first break is named."""
 
 
-def open_store(url: str) -> EventStore:
-    """The store at ``url``: ``memory://`` for the in-memory twin, else a SQLAlchemy URL (SQLite or PostgreSQL)."""
+def open_store(url: str, keyring: Keyring | None = None) -> EventStore:
+    """The store at ``url``: ``memory://`` for the in-memory twin, else a SQLAlchemy URL (SQLite or PostgreSQL).
+
+    ``keyring``: the key that seals appends and snapshots and verifies seals (``ledger.store.seals``).
+    """
     if url == "memory://":
         from ledger.store.memory import MemoryEventStore
 
         return MemoryEventStore()
     from ledger.store.sql import SqlEventStore
 
-    return SqlEventStore.open(url)
+    return SqlEventStore.open(url, keyring)

@@ -119,6 +119,18 @@ class MemorySnapshots:
     def latest_seq(self, scope: str, fmt: int) -> int:
         return max((r[2] for r in self._rows if r[1] == scope and r[4] == fmt), default=0)
 
+    def sealed(self) -> list[tuple[str, int, str, int, str, str | None]]:
+        return [(r[1], r[2], r[3], r[4], r[5], None) for r in self._rows]
+
+    def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
+        return False  # the twin has no key (and needs none: nothing outside this process writes its snapshots)
+
+    def points(self) -> dict[int, tuple[str, set[str]]]:
+        found: dict[int, tuple[str, set[str]]] = {}
+        for r in sorted(self._rows, key=lambda r: r[2]):
+            found.setdefault(r[2], (r[1], set()))[1].add(r[3])
+        return found
+
     def latest(self, scope: str, fmt: int, upto_seq: int | None = None) -> tuple[int, str] | None:
         found = [r for r in self._rows if r[1] == scope and r[4] == fmt and (upto_seq is None or r[2] <= upto_seq)]
         for r in sorted(found, key=lambda r: r[2], reverse=True)[:3]:
@@ -132,6 +144,17 @@ class MemoryEventStore(AppendsInOneTransaction):
 
     url = "memory://"
     dialect = "memory"
+    keyring = None
+    proves_snapshots = True
+    """Its snapshots never leave this process: nobody else can write them."""
+
+    def seals(self) -> list[tuple[int, int, str, str, str]]:
+        return []  # nothing to seal against: only this process can write the twin
+
+    def settled(self) -> None:
+        """Appends to the twin are never in flight while another call runs (one process, one lock)."""
+        with self._lock:
+            return
 
     def __init__(self) -> None:
         self._log = _Log()

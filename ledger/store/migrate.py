@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ import migrations
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["alembic_config", "upgrade", "downgrade"]
+__all__ = ["alembic_config", "upgrade", "downgrade", "head_revision"]
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -29,6 +30,16 @@ def alembic_config(engine: Engine | None = None) -> Config:
     if engine is not None:
         config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration this code knows (what ``ledger init`` upgrades a database to)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations have a head"
+    return head
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -49,6 +49,9 @@ class VerifyReport:
     first_bad_seq: int | None = None
     first_bad_event: str | None = None
     problem: str | None = None
+    seals_checked: int = 0
+    notes: tuple[str, ...] = ()
+    """what the reader must know about what was (or could not be) proven"""
 
     @property
     def ok(self) -> bool:

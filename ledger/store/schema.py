@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
-__all__ = ["metadata", "events", "snapshots"]
+__all__ = ["metadata", "events", "snapshots", "seals"]
 
 metadata = MetaData()
 
@@ -41,5 +41,16 @@ snapshots = Table(
     Column("event_hash", String(64), nullable=False, comment="hash of that event, checked on load"),
     Column("format", Integer, nullable=False),
     Column("state", Text, nullable=False),
+    Column("seal", String(128), nullable=True, comment="Ed25519 signature, hex"),
     Index("ix_snapshots_scope_seq", "scope", "seq"),
+)
+
+seals = Table(
+    "seals",
+    metadata,
+    Column("seq_to", BigInteger, primary_key=True, autoincrement=False, comment="last event sealed"),
+    Column("seq_from", BigInteger, nullable=False, comment="first event sealed (the previous seal's seq_to + 1)"),
+    Column("head_hash", String(64), nullable=False, comment="the chain hash of event seq_to"),
+    Column("key_id", String(32), nullable=False, comment="which public key verifies it"),
+    Column("signature", String(128), nullable=False, comment="Ed25519, hex"),
 )

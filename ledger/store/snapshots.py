@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import Engine, func, select
 
 from ledger.store.schema import events, snapshots
+from ledger.store.seals import Keyring, snapshot_message
 
 __all__ = ["SnapshotCache", "SqlSnapshots"]
 
@@ -41,18 +42,43 @@ class SnapshotCache(Protocol):
     def with_prefix(self, scope_prefix: str, fmt: int) -> list[tuple[str, int, str]]:
         """Every snapshot whose scope starts with ``scope_prefix``: (scope, seq, state), by seq."""
 
+    def points(self) -> dict[int, tuple[str, set[str]]]:
+        """seq -> (a scope snapshotted there, every event hash recorded there): where the cache says the log was."""
+
+    def sealed(self) -> list[tuple[str, int, str, int, str, str | None]]:
+        """Every snapshot as sealed: (scope, seq, event_hash, format, state, seal)."""
+
+    def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
+        """Whether the key vouches for this snapshot."""
+
 
 class SqlSnapshots:
-    """The cache in the ``snapshots`` table, beside the log it caches."""
+    """The cache in the ``snapshots`` table, beside the log it caches.
 
-    def __init__(self, engine: Engine) -> None:
+    With a key (``keyring``), each snapshot is sealed when saved and used only
+    while its seal verifies: a row forged or altered by anyone without the
+    key is never loaded (the replay falls back to an older one, or the log).
+    """
+
+    def __init__(self, engine: Engine, keyring: Keyring | None = None) -> None:
         self.engine = engine
+        self.keyring = keyring
+
+    def _seal(self, scope: str, seq: int, event_hash: str, fmt: int, state: str) -> str | None:
+        if self.keyring is None or not self.keyring.can_seal:
+            return None
+        return self.keyring.sign(snapshot_message(scope, seq, event_hash, fmt, state))
+
+    def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
+        """Whether the key vouches for this snapshot (always False without a key)."""
+        return self.keyring is not None and self.keyring.verifies(snapshot_message(scope, seq, event_hash, fmt, state), seal)
 
     def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(snapshots.insert(), [
-                    {"scope": scope, "seq": seq, "event_hash": event_hash, "format": fmt, "state": state} for scope, state in rows
+                    {"scope": scope, "seq": seq, "event_hash": event_hash, "format": fmt, "state": state,
+                     "seal": self._seal(scope, seq, event_hash, fmt, state)} for scope, state in rows
                 ])
 
     def prune(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
@@ -90,9 +116,24 @@ class SqlSnapshots:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
+    def points(self) -> dict[int, tuple[str, set[str]]]:
+        query = select(snapshots.c.seq, snapshots.c.scope, snapshots.c.event_hash).order_by(snapshots.c.seq)
+        found: dict[int, tuple[str, set[str]]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                found.setdefault(r.seq, (r.scope, set()))[1].add(r.event_hash)
+        return found
+
+    def sealed(self) -> list[tuple[str, int, str, int, str, str | None]]:
+        """Every snapshot as sealed: (scope, seq, event_hash, format, state, seal), for ``verify``."""
+        s = snapshots.c
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(s.scope, s.seq, s.event_hash, s.format, s.state, s.seal).order_by(s.seq, s.id))]
+
     def latest(self, scope: str, fmt: int, upto_seq: int | None = None) -> tuple[int, str] | None:
         query = (
-            select(snapshots.c.seq, snapshots.c.state, snapshots.c.event_hash)
+            select(snapshots.c.seq, snapshots.c.state, snapshots.c.event_hash, snapshots.c.seal)
             .where(snapshots.c.scope == scope, snapshots.c.format == fmt)
             .order_by(snapshots.c.seq.desc())
         )
@@ -101,6 +142,9 @@ class SqlSnapshots:
         with self.engine.connect() as conn:
             for snap in conn.execute(query.limit(3)):
                 stored = conn.execute(select(events.c.hash).where(events.c.seq == snap.seq)).scalar()
-                if stored == snap.event_hash:
-                    return snap.seq, snap.state
+                if stored != snap.event_hash:
+                    continue
+                if self.keyring is not None and not self.proven(scope, snap.seq, snap.event_hash, fmt, snap.state, snap.seal):
+                    continue  # unsealed (written before the key) or forged: never used by a keyed ledger
+                return snap.seq, snap.state
         return None

@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from ledger.errors import NotInitialised
+from ledger.errors import NotInitialised, UnsealedLog
 from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
-from ledger.store.schema import events
+from ledger.store.schema import events, seals
+from ledger.store.seals import Keyring, seal_message
 from ledger.store.snapshots import SqlSnapshots
 from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
 
@@ -100,14 +101,21 @@ class SqlWriter(Writer):
 class SqlEventStore(AppendsInOneTransaction):
     """The log, and its snapshot cache, on one database (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keyring: Keyring | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self.snapshots = SqlSnapshots(engine)
+        self.keyring = keyring
+        self.snapshots = SqlSnapshots(engine, keyring)
+        self._schema_checked = False
 
     @classmethod
-    def open(cls, url: str) -> SqlEventStore:
-        return cls(make_engine(url))
+    def open(cls, url: str, keyring: Keyring | None = None) -> SqlEventStore:
+        return cls(make_engine(url), keyring)
+
+    @property
+    def proves_snapshots(self) -> bool:
+        """Whether a snapshot's content can be proven (its seal checked with the key) before a decision uses it."""
+        return self.keyring is not None
 
     @property
     def url(self) -> str:
@@ -117,13 +125,25 @@ class SqlEventStore(AppendsInOneTransaction):
     def initialise(self) -> None:
         """Create or upgrade the schema (Alembic ``upgrade head``); safe to repeat."""
         migrate.upgrade(self.engine)
+        self._schema_checked = False
 
     def close(self) -> None:
         self.engine.dispose()
 
     def require_schema(self) -> None:
+        """The schema must exist and be at the revision this code knows: an older one is migrated by ``ledger init``."""
+        if self._schema_checked:
+            return
         if not inspect(self.engine).has_table("events"):
-            raise NotInitialised(f"no ledger schema in {self.engine.url!r}: run `ledger init` first")
+            raise NotInitialised(f"no ledger schema in {self.url}: run `ledger init` first")
+        with self.engine.connect() as conn:
+            revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if revision != migrate.head_revision():
+            raise NotInitialised(
+                f"the ledger schema in {self.url} is at revision {revision}, this ledger needs {migrate.head_revision()}: "
+                "run `ledger init` to migrate it (nothing is lost: migrations only add)"
+            )
+        self._schema_checked = True
 
     @contextmanager
     def writer(self) -> Iterator[SqlWriter]:
@@ -141,12 +161,57 @@ class SqlEventStore(AppendsInOneTransaction):
                     conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
                 else:
                     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
-                yield SqlWriter(conn)
+                writer = SqlWriter(conn)
+                sealed_to = self._sealed_to(conn, writer.head_seq)
+                yield writer
+                if self.keyring is not None and writer.head_seq > sealed_to:
+                    self._seal(conn, sealed_to + 1, writer.head_seq, writer.head_hash)
         finally:
             if self.dialect == "sqlite":
                 with suppress(DBAPIError):  # a cache size is no reason to mask what failed
                     conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
             conn.close()
+
+    def settled(self) -> None:
+        """Wait until no append is in flight: take the log's write lock, and let it go at once.
+
+        Every append takes its recording time after taking this lock, so once
+        this returns, nothing committed later can carry a recording time
+        earlier than now: a known-at answer for a time before now is final.
+        """
+        conn = self.engine.connect()
+        if self.dialect == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
+        finally:
+            conn.close()
+
+    def _sealed_to(self, conn: Connection, head_seq: int) -> int:
+        """The last sealed event; a keyed writer refuses to build on rows after it (written without the key)."""
+        if self.keyring is None:
+            return head_seq
+        last = conn.execute(select(func.max(seals.c.seq_to))).scalar() or 0
+        if 0 < last < head_seq:
+            raise UnsealedLog(
+                f"events #{last + 1} to #{head_seq} are not sealed: they were written without the key (or forged); "
+                "nothing was stored. Run `ledger verify`; a keyed ledger never seals over rows it did not write"
+            )
+        return last  # 0: the first seal of this log covers its history from event 1
+
+    def _seal(self, conn: Connection, seq_from: int, seq_to: int, head_hash: str) -> None:
+        assert self.keyring is not None
+        signature = self.keyring.sign(seal_message(seq_from, seq_to, head_hash))
+        conn.execute(seals.insert().values(seq_from=seq_from, seq_to=seq_to, head_hash=head_hash,
+                                           key_id=self.keyring.key_id, signature=signature))
+
+    def seals(self) -> list[tuple[int, int, str, str, str]]:
+        """Every seal, by the last event it covers: (seq_from, seq_to, head_hash, key_id, signature)."""
+        query = select(seals.c.seq_from, seals.c.seq_to, seals.c.head_hash, seals.c.key_id, seals.c.signature)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query.order_by(seals.c.seq_to))]
 
     def head(self) -> tuple[int, str]:
         with self.engine.connect() as conn:

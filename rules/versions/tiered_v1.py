@@ -38,7 +38,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ledger.domain.money import CONTEXT, ZERO, arithmetic, to_str
+from ledger.domain.money import DIVISION, ZERO, arithmetic, to_str
 from ledger.errors import InvalidRuleParams
 from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, PositionView, Trigger, equity
 from rules.flat import BUFFER, FEE
@@ -160,7 +160,7 @@ class TieredV1:
         if close.required_qty is None:
             result = "no such n: the whole position closes"
         else:
-            lots = CONTEXT.divide(close.qty, position.lot_size)
+            lots = DIVISION.divide(close.qty, position.lot_size)
             result = f"n = {to_str(lots)}, q = {to_str(close.qty)}"
         return {"formula": text, "result": result, "b": to_str(b), "f": to_str(f), "tier": str(k + 1),
                 "mmr": to_str(tiers[k].maintenance_margin_rate), "cum": to_str(tiers[k].maintenance_cum)}
@@ -176,7 +176,7 @@ def _restoring_lots(position: PositionView, equity_now: Decimal, mm: Decimal, pa
         qty = n * lot
         return equity_now - fee * qty * price >= buffer * (rest + maintenance_of(tiers, (size - qty) * price))
 
-    most = int(CONTEXT.divide(size, lot).to_integral_value(rounding=ROUND_CEILING)) - 1  # lots strictly below |s|
+    most = int(DIVISION.divide(size, lot).to_integral_value(rounding=ROUND_CEILING)) - 1  # lots strictly below |s|
     if most < 1 or not restores(most):
         return None
     low, high = 1, most

@@ -4,7 +4,8 @@ Written as the attacks first: a lone surrogate in a name (Python reads it from
 JSON, but no UTF-8 encodes it: the insert crashed), a quantity 60 orders of
 magnitude above its lot (the grid check overflowed the decimal context), and
 three ``ledger init`` at once on an empty database (the later ones crashed on
-the first one's half-made schema).
+the first one's half-made schema). The tiny lot is now refused where it is
+listed: no figure may carry more than 18 decimal places (point 9).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ TINY_LOT = (
 
 @pytest.mark.parametrize(("content", "line", "reason"), [
     (SURROGATE, 1, "account contains a lone surrogate"),
-    (TINY_LOT, 3, "qty 100000000000000000000000000000 is too many orders of magnitude above X-PERP lot size"),
+    (TINY_LOT, 1, "lot_size has 31 decimal places, at most 18 are allowed"),  # bounded inputs: refused at the listing
 ])
 def test_an_input_that_crashed_the_ingest_is_refused_naming_its_line(db_url, tmp_path, content, line, reason):
     bad = tmp_path / "bad.jsonl"

@@ -1,0 +1,135 @@
+"""What ``verify`` proves about a stored log, and the anchor that lets an outsider check it later.
+
+In order, stopping at the first problem (its sequence number and event named):
+
+1. the hash chain: every row fits its content and the row before it;
+2. with a key: the seals follow each other from event 1 without a gap, each
+   signature verifies, each names the hash its last event carries, and the
+   last one reaches the head (rows after it were written without the key:
+   forged, or by a ledger not given the key);
+3. the evidence the log leaves behind: no seal and no snapshot may point past
+   the head (events removed from the tail), no snapshot may name a hash its
+   event does not carry, and with a key every sealed snapshot's seal must
+   verify, and every snapshot from the first keyed append on must be sealed
+   (a forged one is never used; unsealed ones from before the key are
+   ignored by a keyed ledger);
+4. an anchor kept outside the database (``anchor``): the log must still hold
+   its event with its hash (truncation or rewriting behind a published head).
+
+Without a key the report says plainly what the chain is then worth: proof
+against careless edits, not against anyone who can write to the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ledger.store import EventStore, VerifyReport
+from ledger.store.seals import seal_message
+
+__all__ = ["verify", "anchor", "NO_KEY"]
+
+NO_KEY = ("no key configured (--key or $LEDGER_KEY): the hash chain shows careless edits, but anyone who can write "
+          "to the database can extend or rewrite it undetected; configure a key (`ledger keygen`) to seal the log")
+
+
+def _broken(report: VerifyReport, seq: int | None, event_id: str | None, problem: str) -> VerifyReport:
+    return attrs.evolve(report, first_bad_seq=seq, first_bad_event=event_id, problem=problem)
+
+
+def verify(store: EventStore, anchor_record: Mapping[str, Any] | None = None) -> VerifyReport:
+    report = store.verify()
+    if not report.ok:
+        return report
+    head = report.events_checked
+    found = _seals(store, report, head) if store.keyring is not None else None
+    if isinstance(found, VerifyReport):
+        return found
+    report = attrs.evolve(report, seals_checked=found or 0,
+                          notes=report.notes + (() if store.keyring is not None else (NO_KEY,)))
+    leftover = _snapshots(store, report, head)
+    if isinstance(leftover, VerifyReport):
+        return leftover
+    if anchor_record is not None:
+        return _anchor(store, report, head, anchor_record)
+    return report
+
+
+def _seals(store: EventStore, report: VerifyReport, head: int) -> VerifyReport | int:
+    """Every seal in order; the number checked, or the report of the first problem."""
+    keyring = store.keyring
+    assert keyring is not None
+    expected_from = 1
+    seals = store.seals()
+    for seq_from, seq_to, head_hash, key_id, signature in seals:
+        if seq_to > head:
+            return _broken(report, head + 1, None, f"a seal covers events up to #{seq_to}, past the head #{head}: "
+                           f"events after #{head} were removed")
+        row = store.row_at(seq_to)
+        if seq_from != expected_from:
+            return _broken(report, expected_from, None, f"the seals jump from #{expected_from - 1} to #{seq_from}: "
+                           "a seal is missing")
+        if not keyring.verifies(seal_message(seq_from, seq_to, head_hash), signature):
+            why = f"sealed with another key ({key_id})" if key_id != keyring.key_id else "its signature does not verify"
+            return _broken(report, seq_from, None, f"the seal of events #{seq_from} to #{seq_to} is not this key's: {why}")
+        if row is None or row.hash != head_hash:
+            return _broken(report, seq_to, row.event_id if row else None,
+                           f"event #{seq_to} does not carry the hash its seal names: the log was rewritten")
+        expected_from = seq_to + 1
+    if expected_from <= head:
+        row = store.row_at(expected_from)
+        return _broken(report, expected_from, row.event_id if row else None,
+                       f"events #{expected_from} to #{head} are not sealed: written without the key (or forged)")
+    return len(seals)
+
+
+def _snapshots(store: EventStore, report: VerifyReport, head: int) -> VerifyReport | None:
+    keyring = store.keyring
+    for seq, (scope, hashes) in sorted(store.snapshots.points().items()):
+        if seq > head:
+            return _broken(report, head + 1, None, f"the snapshot cache holds a snapshot of {scope} after event #{seq}, "
+                           f"past the head #{head}: events after #{head} were removed")
+        row = store.row_at(seq)
+        if row is None or {row.hash} != hashes:
+            return _broken(report, seq, row.event_id if row else None,
+                           f"a snapshot of {scope} after event #{seq} names a hash that event does not carry: "
+                           "the event was rewritten (with the chain recomputed) or the snapshot forged")
+    if keyring is None:
+        return None
+    seals = store.seals()
+    sealing_since = seals[0][1] if seals else None  # the first keyed append: every snapshot from there on is sealed
+    for scope, seq, event_hash, fmt, state, seal in store.snapshots.sealed():
+        unsealed_in_sealed_era = seal is None and sealing_since is not None and seq >= sealing_since
+        if unsealed_in_sealed_era or (seal is not None and not store.snapshots.proven(scope, seq, event_hash, fmt, state, seal)):
+            row = store.row_at(seq)
+            return _broken(report, seq, row.event_id if row else None,
+                           f"the snapshot of {scope} after event #{seq} does not match its seal: forged (never used)")
+    return None
+
+
+def _anchor(store: EventStore, report: VerifyReport, head: int, record: Mapping[str, Any]) -> VerifyReport:
+    try:
+        seq, expected = int(record["seq"]), str(record["hash"])
+    except (KeyError, TypeError, ValueError):
+        return _broken(report, None, None, "the anchor is not a record of seq and hash (`ledger anchor` writes one)")
+    if seq > head:
+        return _broken(report, head + 1, None, f"the anchor names event #{seq}, past the head #{head}: "
+                       f"events after #{head} were removed")
+    row = store.row_at(seq)
+    if row is None or row.hash != expected:
+        return _broken(report, seq, row.event_id if row else None,
+                       f"event #{seq} does not carry the anchor's hash: the log was rewritten behind the anchor")
+    return attrs.evolve(report, notes=(*report.notes, f"the anchor at #{seq} holds"))
+
+
+def anchor(store: EventStore) -> dict[str, Any]:
+    """The head (sequence number, chain hash) and, with a key, the seal that covers it."""
+    seq, head_hash = store.head()
+    record: dict[str, Any] = {"seq": seq, "hash": head_hash}
+    last = next((s for s in reversed(store.seals()) if s[1] == seq), None)
+    if last is not None:
+        record.update(seal={"seq_from": last[0], "key_id": last[3], "signature": last[4]})
+    return record

@@ -1,0 +1,195 @@
+"""#15 points 1 and 2: a log that forgery cannot fool.
+
+Attacks first, as a database user would run them with the ledger's own
+privileges (INSERT on events; DELETE and INSERT on snapshots, which pruning
+needs):
+
+- point 2: a row appended at the tail with a correctly computed hash passes
+  the unkeyed chain; with a key, ``verify`` names it as unsealed and a keyed
+  ledger refuses to build on it;
+- point 1: a forged whole-ledger snapshot (alice +1,000,000) used to let a
+  500,000 withdrawal against 999 through; now no decision rests on a snapshot
+  whose content is not proven (sealed with the key), so the withdrawal is
+  refused, and a keyed ``verify`` names the forged snapshot;
+- anchors: a head published outside the database catches truncation even
+  when the attacker also removes the evidence the database held.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from ledger import InvalidBatch, Ledger
+from ledger.domain.codec import encode_payload
+from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
+from ledger.errors import KeyUnusable, UnsealedLog
+from ledger.store.hashchain import chain_hash
+from tests.builders import deposit, listed, withdrawal
+from tests.conftest import fixed_clock
+from tests.tampering import tamper
+from tests.test_cli import run
+
+
+@pytest.fixture
+def key(tmp_path):
+    private, public, _ = Ledger.generate_key(tmp_path / "ledger.key")
+    return private, public
+
+
+def _open(url, key=None) -> Ledger:
+    ledger = Ledger.open(url, clock=fixed_clock, key=key)
+    ledger.init()
+    return ledger
+
+
+def _forge_tail_row(ledger: Ledger) -> None:
+    """INSERT only: one more deposit, numbered, versioned and chained exactly as the ledger would have."""
+    seq, head = ledger.store.head()
+    event = deposit("mallory", "1000000", t=5, id="forged")
+    payload = encode_payload(event)
+    at = "2024-08-05T00:05:00.000000Z"
+    digest = chain_hash(head, seq + 1, event.id, "account:mallory", 1, "deposit", 1, at, at, payload)
+    with ledger.store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO events (seq, event_id, stream, stream_version, type, schema_version, at, "
+                          "recorded_at, payload, hash) VALUES (:seq, 'forged', 'account:mallory', 1, 'deposit', 1, "
+                          ":at, :at, :payload, :hash)"), {"seq": seq + 1, "at": at, "payload": payload, "hash": digest})
+
+
+def test_the_attack_a_forged_tail_row_passes_an_unkeyed_chain(db_url):
+    ledger = _open(db_url)
+    ledger.append([listed(), deposit("alice", "999", t=1)])
+    _forge_tail_row(ledger)
+    report = ledger.verify()
+    assert report.ok and report.events_checked == 3, "the unkeyed chain cannot tell"
+    assert any("anyone who can write to the database" in note for note in report.notes), "and verify says so plainly"
+    assert ledger.audit().ok
+    ledger.close()
+
+
+def test_with_a_key_a_forged_tail_row_is_named_and_never_built_upon(db_url, key):
+    ledger = _open(db_url, key[0])
+    ledger.append([listed(), deposit("alice", "999", t=1)])
+    ledger.append([deposit("bob", "5", t=2)])
+    report = ledger.verify()
+    assert report.ok and report.seals_checked == 2 and not report.notes
+    _forge_tail_row(ledger)
+    report = ledger.verify()
+    assert not report.ok and report.first_bad_seq == 4 and report.first_bad_event == "forged"
+    assert "not sealed: written without the key" in report.problem
+    with pytest.raises(UnsealedLog, match="events #4 to #4 are not sealed"):
+        ledger.append([deposit("carol", "1", t=6)])
+    assert ledger.head_seq() == 4, "nothing was stored on top of the forged row"
+    ledger.close()
+    verifier = _open(db_url, key[1])  # the public key alone: verifies, cannot seal
+    assert not verifier.verify().ok
+    verifier.close()
+
+
+def test_a_seal_made_with_another_key_or_altered_is_refused(db_url, key, tmp_path):
+    ledger = _open(db_url, key[0])
+    ledger.append([listed(), deposit("alice", "999", t=1)])
+    ledger.close()
+    other, _, _ = Ledger.generate_key(tmp_path / "other.key")
+    stranger = _open(db_url, other)
+    report = stranger.verify()
+    assert not report.ok and "sealed with another key" in report.problem
+    stranger.close()
+
+
+def _forge_snapshot(ledger: Ledger) -> None:
+    """DELETE and INSERT on snapshots: the whole-ledger snapshot now says alice holds 1,000,999."""
+    with ledger.store.engine.connect() as conn:
+        seq, event_hash, state = conn.execute(text(
+            "SELECT seq, event_hash, state FROM snapshots WHERE scope = 'ledger' ORDER BY seq DESC LIMIT 1")).one()
+    forged = json.loads(state)
+    forged["accounts"]["alice"]["cash"]["USD"] = "1000999"
+    forged["system"]["external"]["USD"] = "-1000999"  # balanced: the books still sum to zero
+    tamper(ledger.store, "DELETE FROM snapshots")
+    with ledger.store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO snapshots (scope, seq, event_hash, format, state) VALUES "
+                          "('ledger', :seq, :hash, :fmt, :state)"),
+                     {"seq": seq, "hash": event_hash, "fmt": SNAPSHOT_FORMAT, "state": json.dumps(forged)})
+    assert load_state(json.dumps(forged)).accounts["alice"].cash["USD"] == 1000999
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_forged_snapshot_never_decides_a_withdrawal(db_url, key, keyed):
+    ledger = _open(db_url, key[0] if keyed else None)
+    ledger.append([listed(), deposit("alice", "999", t=1)])
+    assert ledger.snapshot()
+    ledger.close()
+    ledger = _open(db_url, key[0] if keyed else None)  # a new process: nothing warm in memory
+    _forge_snapshot(ledger)
+    with pytest.raises(InvalidBatch, match="exceeds the 999 available"):
+        ledger.append([withdrawal("alice", "500000", t=2)])
+    assert ledger.head_seq() == 2
+    assert dump_state(ledger.state()) != "", "reads still work"
+    report = ledger.verify()
+    if keyed:
+        assert not report.ok and "does not match its seal: forged" in report.problem
+        assert ledger.state().accounts["alice"].cash["USD"] == 999, "a keyed ledger never loads it, even to read"
+    else:
+        assert report.ok and report.notes, "without a key verify cannot see a content forgery: the audit does"
+        assert not ledger.audit().ok
+    ledger.close()
+
+
+def test_an_anchor_kept_outside_catches_truncation_even_with_the_evidence_removed(db_url, key, tmp_path):
+    ledger = _open(db_url, key[0])
+    ledger.append([listed(), deposit("alice", "999", t=1), deposit("bob", "5", t=2)])
+    anchor = ledger.anchor()
+    assert anchor["seq"] == 3 and anchor["seal"]["key_id"]
+    tamper(ledger.store, "DELETE FROM events WHERE seq = 3")
+    report = ledger.verify()
+    assert not report.ok and "past the head #2" in report.problem, "the seal left behind is evidence"
+    if ledger.store.dialect == "postgresql":
+        tamper(ledger.store, "ALTER TABLE seals DISABLE TRIGGER USER")
+    else:
+        tamper(ledger.store, "DROP TRIGGER seals_no_delete")
+    tamper(ledger.store, "DELETE FROM seals")
+    tamper(ledger.store, "DELETE FROM snapshots")
+    assert not ledger.verify().ok, "unsealed rows now: the first seal went with the evidence"
+    report = ledger.verify(anchor)
+    assert not report.ok
+    ledger.close()
+    unkeyed = _open(db_url)
+    report = unkeyed.verify(anchor)
+    assert not report.ok and "past the head #2" in report.problem, "the anchor alone, without any key, still tells"
+    unkeyed.close()
+
+
+def test_a_public_key_verifies_but_cannot_seal(db_url, key):
+    ledger = _open(db_url, key[0])
+    ledger.append([listed(), deposit("alice", "999", t=1)])
+    ledger.close()
+    public = _open(db_url, key[1])
+    assert public.verify().ok
+    with pytest.raises(KeyUnusable, match="public key"):
+        public.append([deposit("bob", "5", t=2)])
+    assert public.head_seq() == 2
+    public.close()
+
+
+def test_keygen_anchor_and_verify_from_the_command_line(db_url, tmp_path):
+    key = tmp_path / "k"
+    code, out, _ = run(db_url, "keygen", str(key))
+    assert code == 0 and "key id" in out and key.exists() and (tmp_path / "k.pub").exists()
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    code, _, err = run(db_url, "keygen", str(key))
+    assert code == 2 and "refusing to overwrite" in err
+    history = tmp_path / "h.jsonl"
+    history.write_text(json.dumps({"type": "deposit", "id": "d", "at": "2024-08-05T00:00:00Z", "account": "alice",
+                                   "asset": "USD", "amount": "5"}) + "\n")
+    assert run(db_url, "--key", str(key), "init")[0] == 0
+    assert run(db_url, "--key", str(key), "ingest", str(history))[0] == 0
+    code, out, err = run(db_url, "--key", str(key) + ".pub", "verify")
+    assert code == 0 and "1 seals" in out and "note" not in err
+    code, _, err = run(db_url, "verify")
+    assert code == 0 and "no key configured" in err
+    anchor_file = tmp_path / "anchor.json"
+    assert run(db_url, "--key", str(key), "anchor", "--out", str(anchor_file))[0] == 0
+    code, _, err = run(db_url, "verify", "--anchor", str(anchor_file))
+    assert code == 0 and "the anchor at #1 holds" in err
