@@ -48,6 +48,10 @@ def test_models_and_migrations_do_not_drift(db_url):
     engine.dispose()
 
 
+def test_the_schema_head_the_code_checks_is_alembics_head():
+    assert migrate.head_revision() == HEAD
+
+
 def test_init_is_safe_to_repeat(ledger):
     ledger.init()
     ledger.init()
