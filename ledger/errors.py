@@ -12,6 +12,7 @@ __all__ = [
     "LedgerError",
     "KeyUnusable",
     "UnsealedLog",
+    "DatabaseUnavailable",
     "InvalidEvent",
     "InvalidBatch",
     "ConcurrencyConflict",
@@ -43,11 +44,13 @@ class InvalidEvent(LedgerError, ValueError):
 class InvalidBatch(LedgerError, ValueError):
     """A batch (usually a file) was rejected; it carries every error found."""
 
-    def __init__(self, errors: list[InvalidEvent]) -> None:
+    def __init__(self, errors: list[InvalidEvent], total: int | None = None, *, writing: bool = True) -> None:
+        """``writing=False`` for a read-only command's input (a statement): it never says nothing was stored."""
         self.errors = errors
+        self.total = max(total or 0, len(errors))
         shown = "\n".join(str(e) for e in errors[:20])
-        more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        super().__init__(f"{shown}{more}\nnothing was stored")
+        more = f"\n... and {self.total - min(len(errors), 20)} more ({self.total} in all)" if self.total > 20 else ""
+        super().__init__(f"{shown}{more}" + ("\nnothing was stored" if writing else ""))
 
 
 class ConcurrencyConflict(LedgerError, RuntimeError):
@@ -96,3 +99,7 @@ class KeyUnusable(LedgerError, ValueError):
 
 class UnsealedLog(LedgerError, RuntimeError):
     """A keyed append found rows after the last seal: someone wrote to the log without the key."""
+
+
+class DatabaseUnavailable(LedgerError, RuntimeError):
+    """The database cannot be reached or opened (exit status 3): not there, not reachable, or not a database."""

@@ -4,46 +4,83 @@ Lines are read one at a time and handed on in chunks, so a file far larger
 than memory is ingested with bounded memory (the whole file still commits in
 one transaction, or not at all). Blank lines are skipped; each record is
 located as ``FILE:LINE`` so every error names it. Decoding errors are
-collected over the whole file (up to ``MAX_ERRORS``) so a user can fix them in
-one pass.
+collected over the whole file so a user can fix them in one pass: the first
+``MAX_ERRORS`` are kept, the rest only counted. ``-`` reads standard input; a
+name ending in ``.gz`` is read through gzip; a UTF-8 byte-order mark at the
+start is skipped.
 """
 
 from __future__ import annotations
 
+import gzip
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from attrs import define, field
 
 from ledger.domain.codec import decode_line
 from ledger.engine.pipeline import Located
 from ledger.errors import InvalidBatch, InvalidEvent
 
-__all__ = ["MAX_ERRORS", "CHUNK", "open_jsonl", "chunks"]
+__all__ = ["MAX_ERRORS", "CHUNK", "Reading", "open_jsonl", "chunks"]
 
-MAX_ERRORS = 100
+MAX_ERRORS = 20
+"""Errors kept (and shown) per file; every one after them is still counted."""
+_BOM = b"\xef\xbb\xbf"
 CHUNK = 2000
 """Records decoded, validated and inserted together inside the file's transaction."""
 
 Progress = Callable[[int], None]
 
 
+@define
+class Reading:
+    """What reading a file found: its records (non-blank lines) and every error, the first ``MAX_ERRORS`` kept."""
+
+    lines: int = 0
+    errors: list[InvalidEvent] = field(factory=list)
+    error_count: int = 0
+
+    def refused(self, error: InvalidEvent) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+
+
 def open_jsonl(path: str | Path):
-    """The file opened for binary reading, or ``InvalidBatch`` naming it."""
+    """The file opened for binary reading (``-``: standard input; ``*.gz``: through gzip), or ``InvalidBatch``."""
+    if str(path) == "-":
+        return _Unclosed(sys.stdin.buffer)
     path = Path(path)
     if not path.is_file():
         raise InvalidBatch([InvalidEvent("no such file", where=str(path))])
     try:
-        return path.open("rb")
+        return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
     except OSError as exc:
         raise InvalidBatch([InvalidEvent(f"cannot read: {exc.strerror}", where=str(path))]) from None
 
 
+class _Unclosed:
+    """Standard input as a context manager that leaves it open."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def chunks(
-    path: str | Path, errors: list[InvalidEvent], progress: Progress | None = None, size: int = CHUNK
+    path: str | Path, reading: Reading, progress: Progress | None = None, size: int = CHUNK
 ) -> Iterator[list[Located]]:
-    """Chunks of ``(FILE:LINE, event)``; decoding errors go to ``errors``.
+    """Chunks of ``(FILE:LINE, event)``; the count of records and the decoding errors go to ``reading``.
 
     Once an error is found, chunks stop coming (nothing after it will be
-    stored) but the rest of the file is still decoded to report its errors.
+    stored) but the rest of the file is still decoded to count its errors.
     """
     with open_jsonl(path) as handle:
         chunk: list[Located] = []
@@ -51,21 +88,22 @@ def chunks(
             if progress is not None:
                 progress(len(raw))
             line = raw.rstrip(b"\r\n")
+            if number == 1 and line.startswith(_BOM):
+                line = line[len(_BOM):]
             if not line.strip():
                 continue
+            reading.lines += 1
             where = f"{path}:{number}"
             try:
                 event = decode_line(line)
             except InvalidEvent as exc:
-                errors.append(exc.located(where))
-                if len(errors) >= MAX_ERRORS:
-                    return
+                reading.refused(exc.located(where))
                 continue
-            if errors:
+            if reading.errors:
                 continue
             chunk.append((where, event))
             if len(chunk) >= size:
                 yield chunk
                 chunk = []
-        if chunk and not errors:
+        if chunk and not reading.errors:
             yield chunk

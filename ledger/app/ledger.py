@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from attrs import asdict, frozen
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ledger.app import ingest
 from ledger.app.clock import Clock, system_clock
@@ -36,7 +37,7 @@ from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.pipeline import BatchOutcome, Located, fold_batch
-from ledger.errors import InvalidBatch, InvalidEvent
+from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent
 from ledger.replay import account as account_replay
 from ledger.replay import load
 from ledger.reports import balances as balance_report
@@ -65,6 +66,8 @@ class AppendResult:
     skipped: int
     engine_events: int
     head_seq: int
+    lines: int | None = None
+    """records (non-blank lines) read, for a file; None for events handed over in Python"""
 
 
 class Ledger:
@@ -81,7 +84,7 @@ class Ledger:
     @classmethod
     def open(
         cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
-        key: str | Path | None = None,
+        key: str | Path | None = None, create: bool = True,
     ) -> Ledger:
         """The ledger at ``url`` (SQLite or PostgreSQL; ``memory://`` for an in-memory one that dies with the process).
 
@@ -89,7 +92,12 @@ class Ledger:
         its recording time plus this is refused. ``key``: the Ed25519 key file
         (``ledger keygen``) that seals every append and snapshot and verifies
         seals; a public key verifies only (``ledger.store.seals``).
+        ``create=False``: a SQLite file that does not exist is refused
+        (``DatabaseUnavailable``) instead of being created empty: a mistyped
+        path must not read as an empty ledger.
         """
+        if not create:
+            _require_existing_sqlite_file(url)
         return cls(open_store(url, Keyring.load(key) if key else None), clock, future_tolerance)
 
     @property
@@ -117,18 +125,18 @@ class Ledger:
         ``progress`` is called with the number of bytes read as it goes.
         """
         self.store.require_schema()
-        errors: list[InvalidEvent] = []
+        reading = ingest.Reading()
         appended = skipped = engine_made = 0
         with self._writing() as (writer, state, index):
             now = self.clock()
             recorded_at, not_after = format_time(now), now + self.future_tolerance
-            for chunk in ingest.chunks(path, errors, progress):
+            for chunk in ingest.chunks(path, reading, progress):
                 outcome = _fold_and_append(writer, state, index, chunk, recorded_at, not_after)
                 appended += len(outcome.to_append) - outcome.engine_made
                 skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
-            if errors:
-                raise InvalidBatch(errors)
-        return AppendResult(appended, skipped, engine_made, self._head_seq_after_append())
+            if reading.errors:
+                raise InvalidBatch(reading.errors, reading.error_count)
+        return AppendResult(appended, skipped, engine_made, self._head_seq_after_append(), reading.lines)
 
     def append(
         self, events: Iterable[ev.Event], *, expected_versions: Mapping[str, int] | None = None
@@ -321,6 +329,10 @@ class Ledger:
             if known_at >= now:
                 raise InvalidEvent(f"{format_time(known_at)} is not in the past (now {format_time(now)}): what the "
                                    "ledger knows then may still change", where="--known-at")
+            first = self.store.row_at(1)
+            if first is None or format_time(known_at) < first.recorded_at:
+                since = f"its first event was recorded at {first.recorded_at}" if first else "it holds no event"
+                raise InvalidEvent(f"the ledger knew nothing at {format_time(known_at)}: {since}", where="--known-at")
         rows = history_report.account_history(self.store, account, start=start, end=end, known_at=known_at,
                                               progress=progress)
         if not rows and not self.has_account(account):
@@ -380,6 +392,17 @@ class Ledger:
 
         self.store.require_schema()
         return write_report(self.store, out, comparison.to_json() if comparison is not None else None, progress)
+
+
+def _require_existing_sqlite_file(url: str) -> None:
+    """``DatabaseUnavailable`` for a SQLite URL whose file does not exist (other URLs are left to the driver)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # not a URL at all: the store says so when it opens it
+    in_a_file = parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:"
+    if in_a_file and not Path(str(parsed.database)).is_file():
+        raise DatabaseUnavailable(f"no database file {parsed.database} (only `ledger init` creates one)")
 
 
 def _fold_and_append(

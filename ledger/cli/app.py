@@ -13,38 +13,69 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ledger.app import failures
+from ledger.app.clock import system_clock
 from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_URL, Ledger
 from ledger.domain.timefmt import parse_time
-from ledger.errors import InvalidBatch, InvalidEvent, LedgerError, NotInitialised
+from ledger.errors import InvalidEvent
 
-__all__ = ["main", "cli", "FORMATS", "TIME", "open_ledger", "progress", "print_json", "print_rows", "print_records"]
+__all__ = [
+    "main", "cli", "FORMATS", "TIME", "check_window", "open_ledger", "progress", "print_json", "print_rows", "print_records",
+]
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
 
 class _Time(click.ParamType):
+    """A time option: ISO-8601 with ``Z`` or any offset (converted to UTC), a plain date (midnight UTC), or ``now``.
+
+    A time without an offset is refused: which zone it meant cannot be guessed.
+    """
+
     name = "TIME"
 
     def convert(self, value: Any, param, ctx) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        if text == "now":
+            return system_clock()
         try:
-            return parse_time(value, param.name if param else "time")
-        except InvalidEvent as exc:
-            self.fail(str(exc), param, ctx)
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                return parse_time(text, param.name if param else "time")
+            except InvalidEvent as exc:
+                self.fail(str(exc), param, ctx)
+        if len(text) == 10:  # a plain date: midnight UTC
+            return parsed.replace(tzinfo=UTC)
+        if parsed.tzinfo is None:
+            self.fail(f"{text!r} has no offset: add Z (UTC) or one such as +02:00", param, ctx)
+        return parsed.astimezone(UTC)
 
 
 TIME = _Time()
 
 
+def check_window(start: datetime | None, end: datetime | None) -> None:
+    """``--from`` after ``--to`` is a usage error (exit 2), not an empty answer."""
+    if start is not None and end is not None and start > end:
+        raise click.UsageError(f"--from {start.isoformat()} is after --to {end.isoformat()}")
+
+
 def open_ledger(ctx: click.Context) -> Ledger:
-    return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]), key=ctx.obj["key"])
+    """The ledger the global options name; only ``init`` may create a SQLite file (others refuse a missing one)."""
+    return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]), key=ctx.obj["key"],
+                       create=ctx.obj["command"] == "init")
 
 
 @contextmanager
@@ -61,7 +92,11 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def print_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None) -> None:
+def print_rows(
+    rows: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None, *, page: bool = False
+) -> None:
+    """Rows as CSV, or as a table: at the terminal's width (folding, never cutting, a wide cell), through ``$PAGER``
+    when ``page`` and it is longer than the screen; piped, in a plain layout as wide as it needs."""
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt == "csv":
         buffer = io.StringIO()
@@ -70,26 +105,45 @@ def print_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str, columns: Se
         writer.writerows(rows)
         click.echo(buffer.getvalue(), nl=False)
         return
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, justify="right" if column in _NUMERIC else "left")
+    console = Console()
+    piped = not console.is_terminal
+    table = Table(title=title, box=box.SIMPLE_HEAD if piped else box.HEAVY_HEAD)
+    for column in columns:  # a cell too wide folds onto more lines: an id is never cut
+        table.add_column(column, justify="right" if column in _NUMERIC else "left", overflow="fold")
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    Console(width=200).print(table)
+    if piped:  # a plain layout as wide as its widest row: a file or a pipe has no width to fit
+        Console(width=_UNBOUNDED, no_color=True, highlight=False).print(table)
+    elif page and len(rows) + 6 > console.height:
+        with console.pager(styles=True):
+            console.print(table)
+    else:
+        console.print(table)
 
 
-def print_records(records: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None) -> None:
+def print_records(
+    records: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None, *, page: bool = False
+) -> None:
     """Records as a JSON array, or as table or CSV rows of ``columns``."""
     if fmt == "json":
         print_json(records)
     else:
-        print_rows(records, fmt, title, columns)
+        print_rows(records, fmt, title, columns, page=page)
 
+
+_UNBOUNDED = 100_000
+"""Columns a piped table may use: none of its cells is ever folded."""
 
 _NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_before", "equity_after", "seq"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, reconcile breaks); 2 bad input or usage "
+           "(naming the file and line, or the event id); 3 the database could not be reached or opened; 4 an "
+           "unexpected internal error (a short message and the path of a full log).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+@click.version_option(package_name="leveraged-ledger", prog_name="ledger")
 @click.option("--db", envvar="LEDGER_DB", default=DEFAULT_URL, show_default=True, help="Database URL ($LEDGER_DB).")
 @click.option("--future-tolerance", envvar="LEDGER_FUTURE_TOLERANCE", type=click.IntRange(min=0),
               default=int(DEFAULT_FUTURE_TOLERANCE.total_seconds()), show_default=True,
@@ -101,11 +155,17 @@ _NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_b
 @click.pass_context
 def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None) -> None:
     """An event-sourced ledger for leveraged trading accounts."""
-    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, key=key or None)
+    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, key=key or None,
+                                   command=ctx.invoked_subcommand)
+    _invocation["db"] = db
+
+
+_invocation: dict[str, str] = {"db": DEFAULT_URL}
+"""The database URL of the command running (for messages about it, password masked)."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: ledger errors become exit status 2 with their message."""
+    """Entry point: every failure becomes its exit status and one clear message (see ``ledger.app.failures``)."""
     try:
         cli.main(args=argv, prog_name="ledger", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -116,9 +176,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted: nothing was changed by the interrupted command", err=True)
         sys.exit(130)
-    except (InvalidBatch, InvalidEvent, NotInitialised) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except LedgerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    except Exception as exc:
+        found = failures.classify(exc, _invocation["db"])
+        if found is not None:
+            status, message = found
+            click.echo(f"error: {message}", err=True)
+            sys.exit(status)
+        log = failures.write_crash_log(exc, list(argv if argv is not None else sys.argv[1:]))
+        click.echo(f"internal error ({type(exc).__name__}: {str(exc)[:200]}); the full report is in {log}", err=True)
+        sys.exit(failures.INTERNAL)

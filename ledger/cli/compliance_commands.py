@@ -15,7 +15,7 @@ import attrs
 import click
 
 from ledger.app.views import render_explanation
-from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress
+from ledger.cli.app import FORMATS, TIME, check_window, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
@@ -64,15 +64,21 @@ def explain(ctx: click.Context, event_id: str, fmt: str) -> None:
 @click.option("--from", "start", type=TIME, help="First business time shown.")
 @click.option("--to", "end", type=TIME, help="Last business time shown.")
 @click.option("--known-at", "known_at", type=TIME, help="What the ledger knew at this recorded time (bitemporal).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
+@click.option("--tail", type=click.IntRange(min=1), help="Only the last N rows.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def history(ctx: click.Context, account: str, start, end, known_at, fmt: str) -> None:
-    """An account's events in order, with running cash, positions and equity."""
+def history(ctx: click.Context, account: str, start, end, known_at, limit: int | None, tail: int | None, fmt: str) -> None:
+    """An account's events in order, with running cash, positions and equity (paged on a terminal when long)."""
+    check_window(start, end)
+    if limit is not None and tail is not None:
+        raise click.UsageError("--limit and --tail cannot be used together")
     with open_ledger(ctx) as ledger:
         with progress("replaying", ledger.head_seq()) as advance:
             rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance)
+    rows = rows[:limit] if limit is not None else rows[-tail:] if tail is not None else rows
     columns = ["seq", "at", "type", "id", "what", "cash", "isolated_margin", "positions", "equity"]
-    print_records(rows, fmt, f"History of {account}", columns)
+    print_records(rows, fmt, f"History of {account}", columns, page=True)
 
 
 def _decimal_option(value: str | None, name: str) -> Decimal:
@@ -149,6 +155,7 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
 @click.pass_context
 def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], start, end, fmt: str) -> None:
     """Replay history under other rule versions (nothing written) and compare with what happened."""
+    check_window(start, end)
     pairs = _pairs(versions, params)
     if len(pairs) > 1:
         _side_by_side(ctx, pairs, start, end, fmt)

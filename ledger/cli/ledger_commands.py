@@ -11,7 +11,8 @@ import click
 
 from ledger.app.ledger import Ledger
 from ledger.app.views import balance_rows
-from ledger.cli.app import FORMATS, TIME, open_ledger, print_json, print_records, print_rows, progress
+from ledger.cli.app import FORMATS, TIME, check_window, open_ledger, print_json, print_records, print_rows, progress
+from ledger.domain.timefmt import format_time
 
 
 @click.command()
@@ -27,12 +28,16 @@ def init(ctx: click.Context) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.pass_context
 def ingest(ctx: click.Context, file: str) -> None:
-    """Ingest a JSON Lines file atomically (every line or nothing)."""
+    """Ingest a JSON Lines file atomically (every line or nothing); `-` reads standard input, FILE.gz is read through gzip."""
     size = Path(file).stat().st_size if Path(file).is_file() else None
     with open_ledger(ctx) as ledger, progress(f"ingesting {file}", size) as advance:
         result = ledger.ingest_file(file, progress=advance)
+    name = "standard input" if file == "-" else file
+    if not result.lines:
+        click.echo(f"{name}: 0 lines: nothing to store; head is still #{result.head_seq}")
+        return
     click.echo(
-        f"{file}: {result.appended} appended, {result.skipped} already stored, "
+        f"{name}: {result.lines} lines: {result.appended} appended, {result.skipped} already stored, "
         f"{result.engine_events} engine events (liquidations/bankruptcies); head is now #{result.head_seq}"
     )
 
@@ -47,6 +52,8 @@ def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, accoun
     """Cash, positions and equity per account, and system balances, as replayed."""
     with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
         report = ledger.balances(as_of=as_of, seq=seq, account=account, progress=advance)
+    if account is not None and account not in report["accounts"]:
+        raise click.UsageError(f"account {account!r} has no events up to #{report['seq']}")  # exit 2, as `account`
     _print_balances(report, fmt, "Balances")
 
 
@@ -153,14 +160,19 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
 
 @click.command()
 @click.option("--account", help="Only this account.")
+@click.option("--from", "start", type=TIME, help="First business time shown.")
+@click.option("--to", "end", type=TIME, help="Last business time shown.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def liquidations(ctx: click.Context, account: str | None, fmt: str) -> None:
-    """The liquidation engine's closes, oldest first, with the figures behind them."""
-    columns = ["id", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger",
+def liquidations(ctx: click.Context, account: str | None, start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """The liquidation engine's closes, oldest first, with the figures behind them (and why)."""
+    check_window(start, end)
+    columns = ["id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger", "reason",
                "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after"]
     with open_ledger(ctx) as ledger:
         records = ledger.liquidation_records(account)
+    records = [r for r in records if (start is None or r["at"] >= format_time(start))
+               and (end is None or r["at"] <= format_time(end))]
     print_records(records, fmt, "Liquidations", columns)
 
 

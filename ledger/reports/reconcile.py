@@ -50,14 +50,15 @@ def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str
     """(account, asset) -> (balance, FILE:LINE); ``InvalidBatch`` names every bad line."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidBatch([InvalidEvent("no such file", where=str(path))])
+        raise InvalidBatch([InvalidEvent("no such file", where=str(path))], writing=False)
     rows: dict[tuple[str, str], tuple[Decimal, str]] = {}
     errors: list[InvalidEvent] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or [h.strip() for h in header] != HEADER:
-            raise InvalidBatch([InvalidEvent(f"header must be {','.join(HEADER)}, got {header}", where=f"{path}:1")])
+            raise InvalidBatch([InvalidEvent(f"header must be {','.join(HEADER)}, got {header}", where=f"{path}:1")],
+                               writing=False)
         for number, record in enumerate(reader, start=2):
             where = f"{path}:{number}"
             if not record or not any(cell.strip() for cell in record):
@@ -74,7 +75,7 @@ def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str
             except InvalidEvent as exc:
                 errors.append(exc.located(where))
     if errors:
-        raise InvalidBatch(errors)
+        raise InvalidBatch(errors, writing=False)
     return rows
 
 
