@@ -71,8 +71,25 @@ def test_balances_as_of_a_time_and_for_one_account_in_csv(db):
     run(db, "ingest", str(SAMPLE))
     _code, out, _ = run(db, "balances", "--as-of", "2024-08-05T00:01:03Z", "--account", "carol", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    carol = [r for r in rows if r["book"] == "user"]
-    assert [(r["account"], r["item"], r["amount"]) for r in carol] == [("carol", "cash USD", "2000"), ("carol", "equity USD", "2000")]
+    carol = [r for r in rows if not r["account"].startswith("system:")]
+    assert [(r["account"], r["asset"], r["balance"]) for r in carol] == [("carol", "USD", "2000")]  # the statement's shape
+
+
+def test_a_balances_csv_reconciles_back_as_it_is_cash_and_positions(db, tmp_path):
+    """Issue 12: the ledger's own CSV is a statement the reconcile takes, for cash and for positions."""
+    run(db, "ingest", str(SAMPLE))
+    for extra, name in (([], "cash.csv"), (["--positions"], "positions.csv")):
+        code, out, _ = run(db, "balances", "--format", "csv", *extra)
+        statement = tmp_path / name
+        statement.write_text(out if not extra else "\n".join(
+            ",".join(row[:3]) for row in csv.reader(io.StringIO(out))) + "\n")
+        code, out, err = run(db, "reconcile", str(statement), "--include-system", "--format", "json")
+        assert code == 0 and json.loads(out)["breaks"] == [], err
+    positions = list(csv.DictReader(io.StringIO(run(db, "balances", "--positions", "--format", "csv")[1])))
+    assert positions and set(positions[0]) >= {"account", "market", "size", "entry_price", "liquidation_price"}
+    statement.write_text("account,market,size\nalice,BTC-PERP,0.001\n")
+    code, out, _ = run(db, "reconcile", str(statement), "--format", "json")
+    assert code == 1 and any(b["account"] == "alice" and b["kind"] == "difference" for b in json.loads(out)["breaks"])
 
 
 def test_balances_table_is_printed(db):

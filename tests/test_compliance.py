@@ -403,7 +403,8 @@ def test_export_writes_events_and_balances(sample, tmp_path, fmt):
         events = pq.read_table(tmp_path / "x" / "events.parquet").to_pylist()
         balances = pq.read_table(tmp_path / "x" / "balances.parquet").to_pylist()
     assert len(events) == 51 and events[3]["event_id"] == "d-alice" and events[3]["amount"] == "5000"
-    assert [b["amount"] for b in balances if b["account"] == "erin" and b["item"] == "cash USD"] == ["18497.6"]
+    assert [b["balance"] for b in balances if b["account"] == "erin" and b["asset"] == "USD"] == ["18497.6"]
+    assert set(balances[0]) == {"account", "asset", "balance"}, "the reconcile statement's shape"
 
 
 # -- the main job --------------------------------------------------------------

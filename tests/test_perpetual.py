@@ -300,7 +300,9 @@ def test_reconcile_names_isolated_margins_and_the_funding_account_and_export_car
     assert [(r["type"], r["rate"]) for r in rows if r["type"] == "funding"] == [("funding", "0.001")]
     assert [(r["account"], r["mode"]) for r in rows if r["type"] == "margin_mode"] == [("bob", "isolated")]
     balances_csv = (tmp_path / "out" / "balances.csv").read_text()
-    assert "isolated margin BTC-PERP" in balances_csv and "funding 10" in balances_csv
+    assert "bob@BTC-PERP,USD,990" in balances_csv and "system:funding,USD,5" in balances_csv
+    exported = {r["account"]: r for r in csv.DictReader((tmp_path / "out" / "positions.csv").open())}
+    assert exported["bob"]["margin_mode"] == "isolated" and Decimal(exported["bob"]["funding_paid"]) == 10
 
 
 @settings(max_examples=150, deadline=None)
@@ -374,7 +376,7 @@ def test_the_liquidation_price_table_rounds_toward_the_side_that_liquidates_earl
     ]
     history.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     assert run(db_url, "init")[0] == 0 and run(db_url, "ingest", str(history))[0] == 0
-    code, out, _ = run(db_url, "balances", "--format", "csv")
+    code, out, _ = run(db_url, "balances")  # the table (plain, piped): prices rounded for reading
     assert code == 0
     assert "liq 10956.1752" in out, "a short's price rounds down (10956.17529...)"
     assert "liq 9036.1446" in out, "a long's rounds up (9036.14457...)"

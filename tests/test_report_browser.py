@@ -9,6 +9,7 @@ must show the cumulative-notional chart, drawn in colours only that chart uses
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,14 +56,19 @@ def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(
     code, _, err = run(url, *args)
     assert code == 0, err
     page = (tmp_path / "r" / "index.html").read_text()
-    assert "rule versions side by side" in page and "versions.png" in page
+    assert "rule versions side by side" in page and "data-file='versions.png'" in page
+    # self-contained: the page alone, moved where no PNG is beside it, still shows every chart
+    alone = tmp_path / "mailed" / "report.html"
+    alone.parent.mkdir()
+    alone.write_text(page)
+    assert "src='data:image/png;base64," in page and not re.search(r"src='(?!data:)", page)
 
-    shot = screenshot(browser, tmp_path / "r" / "index.html", tmp_path / "shot.png", tmp_path / "profile")
+    shot = screenshot(browser, alone, tmp_path / "shot.png", tmp_path / "profile")
     colours = {colour for _, colour in shot.getcolors(maxcolors=1 << 20)}
     assert TAB_GREEN in colours and TAB_RED in colours, "the versions chart is not on screen"
     # every image on the page was drawn: the same page with its images removed shows neither colour
     bare = tmp_path / "r" / "bare.html"
-    bare.write_text(page.replace("versions.png", "missing.png"))
+    bare.write_text(re.sub(r"src='data:[^']*'", "src='missing.png'", page))
     colours_without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
     assert TAB_GREEN not in colours_without
 

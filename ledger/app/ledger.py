@@ -345,8 +345,10 @@ class Ledger:
     ) -> tuple[int, list[dict[str, Any]]]:
         """(statement lines, breaks) of the ledger against a CSV statement (``account,asset,balance``)."""
         lines = reconciliation.read_statement(statement)
+        positions = reconciliation.is_position_statement(statement)
         state = self.state(as_of=as_of, progress=progress)
-        return len(lines), [asdict(b) for b in reconciliation.reconcile(state, lines, tolerance, include_system)]
+        breaks = reconciliation.reconcile(state, lines, tolerance, include_system, positions=positions)
+        return len(lines), [asdict(b) for b in breaks]
 
     def export(self, out: Path, fmt: str, progress: Progress | None = None) -> dict[str, int]:
         """Write the events and the replayed balances as Parquet or CSV files into ``out``; row counts."""

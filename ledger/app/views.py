@@ -7,6 +7,6 @@ renders exactly what the reports define.
 from __future__ import annotations
 
 from ledger.compliance.explain import render_text as render_explanation
-from ledger.reports.balances import balance_rows
+from ledger.reports.balances import POSITION_COLUMNS, STATEMENT_COLUMNS, balance_rows, position_rows, statement_rows
 
-__all__ = ["balance_rows", "render_explanation"]
+__all__ = ["balance_rows", "statement_rows", "position_rows", "STATEMENT_COLUMNS", "POSITION_COLUMNS", "render_explanation"]

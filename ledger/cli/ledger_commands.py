@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ledger.app.ledger import Ledger
-from ledger.app.views import balance_rows
+from ledger.app.views import POSITION_COLUMNS, STATEMENT_COLUMNS, balance_rows, position_rows, statement_rows
 from ledger.cli.app import FORMATS, TIME, check_window, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.timefmt import format_time
 
@@ -46,22 +46,31 @@ def ingest(ctx: click.Context, file: str) -> None:
 @click.option("--as-of", "as_of", type=TIME, help="Business time (ISO-8601 UTC): state after the last event at or before it.")
 @click.option("--seq", type=click.IntRange(min=0), help="State after this sequence number.")
 @click.option("--account", help="Only this account.")
+@click.option("--positions", is_flag=True, help="Positions, one column per field (CSV: account,market,size,...).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, fmt: str) -> None:
+def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, positions: bool,
+             fmt: str) -> None:
     """Cash, positions and equity per account, and system balances, as replayed."""
     with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
         report = ledger.balances(as_of=as_of, seq=seq, account=account, progress=advance)
     if account is not None and account not in report["accounts"]:
         raise click.UsageError(f"account {account!r} has no events up to #{report['seq']}")  # exit 2, as `account`
-    _print_balances(report, fmt, "Balances")
+    _print_balances(report, fmt, "Balances", positions)
 
 
-def _print_balances(report: dict, fmt: str, title: str) -> None:
+def _print_balances(report: dict, fmt: str, title: str, positions: bool = False) -> None:
+    """JSON (the contract); CSV as the reconcile statement takes it (``account,asset,balance``, or with
+    ``--positions`` one column per field of each position); a table for people."""
+    heading = f"{title} as of {report['as_of']} (#{report['seq']})"
     if fmt == "json":
         print_json(report)
+    elif positions:
+        print_rows(position_rows(report), fmt, f"Positions: {heading}", POSITION_COLUMNS)
+    elif fmt == "csv":
+        print_rows(statement_rows(report), fmt, heading, STATEMENT_COLUMNS)
     else:
-        print_rows(balance_rows(report), fmt, f"{title} as of {report['as_of']} (#{report['seq']})")
+        print_rows(balance_rows(report), fmt, heading)
 
 
 @click.command()

@@ -27,7 +27,16 @@ from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import cross_equity_by_asset, equity_by_asset, isolated_equity
 from ledger.engine.liquidation import liquidation_prices
 
-__all__ = ["balances", "balance_rows", "display_liquidation_price", "LIQUIDATION_PRICE_PLACES"]
+__all__ = [
+    "balances", "balance_rows", "statement_rows", "position_rows", "POSITION_COLUMNS", "STATEMENT_COLUMNS",
+    "display_liquidation_price", "LIQUIDATION_PRICE_PLACES",
+]
+
+STATEMENT_COLUMNS = ["account", "asset", "balance"]
+"""The reconcile statement's shape: a balances CSV can be reconciled back as it is."""
+POSITION_COLUMNS = ["account", "market", "size", "entry_price", "mark_price", "unrealized_pnl", "realized_pnl",
+                    "funding_paid", "margin_mode", "isolated_margin", "isolated_equity", "liquidation_price"]
+"""One column per field of a position (``size`` first after the keys: the reconcile statement of positions)."""
 
 LIQUIDATION_PRICE_PLACES = Decimal("0.0001")
 """Tables show a liquidation price to 4 places, rounded toward the side that liquidates earlier (the JSON is exact)."""
@@ -100,6 +109,7 @@ def balances(
         "as_of": format_time(as_of) if as_of else format_time(state.last_at) if state.last_at else None,
         "seq": state.seq,
         "accounts": accounts,
+        "settle_assets": {market: info.settle_asset for market, info in sorted(state.markets.items())},
     }
     if system:
         report["system"] = {
@@ -107,6 +117,26 @@ def balances(
             for name, balances in sorted(state.system.items())
         }
     return report
+
+
+def statement_rows(report: dict[str, Any]) -> list[dict[str, str]]:
+    """Every balance as the reconcile statement lists it: cross cash, ``NAME@MARKET`` isolated margins, ``system:NAME``."""
+    rows = []
+    for name, acct in report["accounts"].items():
+        rows += [{"account": name, "asset": asset, "balance": amount} for asset, amount in acct["cash"].items()]
+        for market, amount in acct["isolated_margin"].items():
+            rows.append({"account": f"{name}@{market}", "asset": report["settle_assets"][market], "balance": amount})
+    for name, balances_ in report.get("system", {}).items():
+        rows += [{"account": f"system:{name}", "asset": asset, "balance": amount} for asset, amount in balances_.items()]
+    return rows
+
+
+def position_rows(report: dict[str, Any]) -> list[dict[str, str | None]]:
+    """Every position, one column per field (``POSITION_COLUMNS``)."""
+    return [
+        {"account": name, "market": market, **{c: position.get(c) for c in POSITION_COLUMNS[2:]}}
+        for name, acct in report["accounts"].items() for market, position in acct["positions"].items()
+    ]
 
 
 def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:

@@ -1,9 +1,10 @@
 """``export``: the log and the replayed state as files for analysts.
 
 Writes ``events`` (one row per stored event: envelope columns, the payload as
-canonical JSON, and the common business fields flattened) and ``balances``
-(one row per account and asset or position, from a replay at the head) as
-Parquet or CSV. Figures stay decimal strings: exact, and cast by the analyst
+canonical JSON, and the common business fields flattened), ``balances`` (the
+reconcile statement's shape ``account,asset,balance``: cross cash,
+``NAME@MARKET`` isolated margins, ``system:NAME``) and ``positions`` (one
+column per field), from a replay at the head, as Parquet or CSV. Figures stay decimal strings: exact, and cast by the analyst
 to whatever type their tool prefers.
 """
 
@@ -18,13 +19,15 @@ from ledger.domain.state import LedgerState
 from ledger.reports import balances as reports
 from ledger.store import EventStore
 
-__all__ = ["EVENT_COLUMNS", "BALANCE_COLUMNS", "export"]
+__all__ = ["EVENT_COLUMNS", "BALANCE_COLUMNS", "POSITION_COLUMNS", "export"]
 
 FLAT_FIELDS = ["account", "market", "asset", "side", "amount", "qty", "price", "fee", "penalty", "rule_version", "trigger",
                "rate", "mode"]
 EVENT_COLUMNS = ["seq", "event_id", "type", "stream", "stream_version", "schema_version", "at", "recorded_at",
                  *FLAT_FIELDS, "payload", "hash"]
-BALANCE_COLUMNS = ["book", "account", "item", "amount", "detail"]
+BALANCE_COLUMNS = reports.STATEMENT_COLUMNS
+"""``balances``: the reconcile statement's shape, so an export reconciles back as it is."""
+POSITION_COLUMNS = reports.POSITION_COLUMNS
 _BATCH = 50_000
 
 
@@ -81,6 +84,7 @@ def export(store: EventStore, state: LedgerState, out: Path, fmt: str,
     out.mkdir(parents=True, exist_ok=True)
     write = _write_parquet if fmt == "parquet" else _write_csv
     counts = {"events": write(out / f"events.{fmt}", EVENT_COLUMNS, _event_rows(store, progress))}
-    balance_rows = reports.balance_rows(reports.balances(state))
-    counts["balances"] = write(out / f"balances.{fmt}", BALANCE_COLUMNS, iter(balance_rows))
+    report = reports.balances(state)
+    counts["balances"] = write(out / f"balances.{fmt}", BALANCE_COLUMNS, iter(reports.statement_rows(report)))
+    counts["positions"] = write(out / f"positions.{fmt}", POSITION_COLUMNS, iter(reports.position_rows(report)))
     return counts

@@ -4,13 +4,16 @@ One chart per distressed account (every account the engine ever liquidated or
 declared bankrupt): equity and maintenance margin over time, liquidation
 points marked. Tables of liquidations, bankruptcies and the open positions
 at the head (margin mode, isolated margin, funding paid, liquidation price).
-Optionally a what-if
+The page is self-contained: every chart is inlined as a data URI (the
+PNG files are written beside it too). Optionally a what-if
 section: actual against alternative outcomes, as a chart and a table.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -177,5 +180,20 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>Liquidation report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
     index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
+    index.write_text(_embedded(page, out), encoding="utf-8")
     return index
+
+
+_IMAGE = re.compile(r"<img src='([^'/]+\.png)'")
+
+
+def _embedded(page: str, out: Path) -> str:
+    """Every chart inlined as a data URI: the page alone is the whole report (mail it, open it offline).
+
+    The PNG files stay beside it for whoever wants them one by one.
+    """
+    def inline(found: re.Match[str]) -> str:
+        data = base64.b64encode((out / found.group(1)).read_bytes()).decode("ascii")
+        return f"<img data-file='{found.group(1)}' src='data:image/png;base64,{data}'"
+
+    return _IMAGE.sub(inline, page)

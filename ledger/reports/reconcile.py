@@ -1,6 +1,8 @@
 """``reconcile``: the ledger's balances against an external statement.
 
-The statement is CSV with the header ``account,asset,balance`` (balances are
+The statement is CSV with the header ``account,asset,balance`` (or, for
+positions, ``account,market,size``: each break is then about a position's
+size, and ``asset`` in a break is the market) (balances are
 plain decimal strings, negatives allowed). An account written
 ``system:NAME`` refers to a system account (``system:insurance_fund``,
 ``system:funding``); one written ``NAME@MARKET`` to the isolated margin of
@@ -28,9 +30,14 @@ from ledger.domain.money import ZERO, parse_decimal, to_str
 from ledger.domain.state import LedgerState
 from ledger.errors import InvalidBatch, InvalidEvent
 
-__all__ = ["Break", "read_statement", "ledger_balances", "reconcile", "HEADER"]
+__all__ = [
+    "Break", "read_statement", "is_position_statement", "ledger_balances", "ledger_positions", "reconcile", "HEADER",
+    "POSITION_HEADER",
+]
 
 HEADER = ["account", "asset", "balance"]
+POSITION_HEADER = ["account", "market", "size"]
+"""A statement of positions: each account's size per market (``balances --positions --format csv`` writes one)."""
 SYSTEM_PREFIX = "system:"
 ISOLATED_SEPARATOR = "@"
 
@@ -46,8 +53,15 @@ class Break:
     where: str | None
 
 
+def is_position_statement(path: str | Path) -> bool:
+    """Whether the statement's header is ``account,market,size`` (read_statement has checked it is one of the two)."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    return [h.strip().lstrip("\ufeff") for h in header] == POSITION_HEADER
+
+
 def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str]]:
-    """(account, asset) -> (balance, FILE:LINE); ``InvalidBatch`` names every bad line."""
+    """(account, asset or market) -> (balance or size, FILE:LINE); ``InvalidBatch`` names every bad line."""
     path = Path(path)
     if not path.is_file():
         raise InvalidBatch([InvalidEvent("no such file", where=str(path))], writing=False)
@@ -56,9 +70,12 @@ def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if header is None or [h.strip() for h in header] != HEADER:
-            raise InvalidBatch([InvalidEvent(f"header must be {','.join(HEADER)}, got {header}", where=f"{path}:1")],
-                               writing=False)
+        if header is not None and header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]  # a byte-order mark, as spreadsheets write one
+        if header is None or [h.strip() for h in header] not in (HEADER, POSITION_HEADER):
+            raise InvalidBatch([InvalidEvent(f"header must be {','.join(HEADER)} (cash) or {','.join(POSITION_HEADER)} "
+                                             f"(positions), got {header}", where=f"{path}:1")], writing=False)
+        value_name = header[2].strip()
         for number, record in enumerate(reader, start=2):
             where = f"{path}:{number}"
             if not record or not any(cell.strip() for cell in record):
@@ -71,12 +88,17 @@ def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str
                     raise InvalidEvent("account and asset must not be empty")
                 if (account, asset) in rows:
                     raise InvalidEvent(f"{account} {asset} is listed twice (first at {rows[(account, asset)][1]})")
-                rows[(account, asset)] = (parse_decimal(balance, "balance"), where)
+                rows[(account, asset)] = (parse_decimal(balance, value_name), where)
             except InvalidEvent as exc:
                 errors.append(exc.located(where))
     if errors:
         raise InvalidBatch(errors, writing=False)
     return rows
+
+
+def ledger_positions(state: LedgerState) -> dict[tuple[str, str], Decimal]:
+    """(account, market) -> size of every position the account ever held (a closed one: 0)."""
+    return {(name, market): p.size for name, acct in state.accounts.items() for market, p in acct.positions.items()}
 
 
 def ledger_balances(state: LedgerState) -> dict[tuple[str, str], Decimal]:
@@ -95,9 +117,10 @@ def reconcile(
     statement: dict[tuple[str, str], tuple[Decimal, str]],
     tolerance: Decimal = ZERO,
     include_system: bool = False,
+    positions: bool = False,
 ) -> list[Break]:
     """Every break between the ledger and the statement (see module docstring)."""
-    ours = ledger_balances(state)
+    ours = ledger_positions(state) if positions else ledger_balances(state)
     breaks: list[Break] = []
     for key in sorted(set(ours) | set(statement)):
         account, asset = key
