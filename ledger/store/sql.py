@@ -146,8 +146,8 @@ class SqlEventStore(AppendsInOneTransaction):
         self._schema_checked = True
 
     @contextmanager
-    def writer(self) -> Iterator[SqlWriter]:
-        """One write transaction under the log's lock; commits on success only."""
+    def _write_locked(self) -> Iterator[Connection]:
+        """A transaction holding the log's write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL an advisory lock)."""
         conn = self.engine.connect()
         if self.dialect == "sqlite":
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
@@ -155,22 +155,31 @@ class SqlEventStore(AppendsInOneTransaction):
             with conn.begin():
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
-                    # The table grows inside this transaction, unseen by the planner's statistics (and the
-                    # driver prepares repeated statements with a plan chosen while it was small): every
-                    # look-up here is keyed, so it must go through its unique index, never re-read the table.
-                    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-                else:
-                    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+                yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[SqlWriter]:
+        """One write transaction under the log's lock; commits on success only."""
+        with self._write_locked() as conn:
+            if self.dialect == "postgresql":
+                # The table grows inside this transaction, unseen by the planner's statistics (and the
+                # driver prepares repeated statements with a plan chosen while it was small): every
+                # look-up here is keyed, so it must go through its unique index, never re-read the table.
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            else:
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+            try:
                 writer = SqlWriter(conn)
                 sealed_to = self._sealed_to(conn, writer.head_seq)
                 yield writer
                 if self.keyring is not None and writer.head_seq > sealed_to:
                     self._seal(conn, sealed_to + 1, writer.head_seq, writer.head_hash)
-        finally:
-            if self.dialect == "sqlite":
-                with suppress(DBAPIError):  # a cache size is no reason to mask what failed
-                    conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
-            conn.close()
+            finally:
+                if self.dialect == "sqlite":
+                    with suppress(DBAPIError):  # a cache size is no reason to mask what failed
+                        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
 
     def settled(self) -> None:
         """Wait until no append is in flight: take the log's write lock, and let it go at once.
@@ -179,15 +188,8 @@ class SqlEventStore(AppendsInOneTransaction):
         this returns, nothing committed later can carry a recording time
         earlier than now: a known-at answer for a time before now is final.
         """
-        conn = self.engine.connect()
-        if self.dialect == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        try:
-            with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
-        finally:
-            conn.close()
+        with self._write_locked():
+            pass
 
     def _sealed_to(self, conn: Connection, head_seq: int) -> int:
         """The last sealed event; a keyed writer refuses to build on rows after it (written without the key)."""
