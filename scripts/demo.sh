@@ -1,28 +1,48 @@
 #!/usr/bin/env bash
 # The main job, on the embedded SQLite default (./ledger.db):
-#  1. generate a deterministic history with a sharp BTC/ETH flash crash
-#     (examples/make_crash_history.py; the same file every run),
-#  2. create the schema and ingest it (idempotent: a second run stores nothing new),
-#  3. print balances (four traders margin isolated: their isolated margins, and every
-#     position's funding paid and liquidation price), the liquidations the engine made under partial-v1,
-#     one isolated trader's day after the crash (hourly marks, funding every 8 hours),
+#  1. generate a deterministic day with a sharp BTC/ETH flash crash, funding every 8 hours
+#     and four isolated traders (examples/make_crash_history.py; the same file every run),
+#     or, with `--real BARS.csv`, a history on real exchange prices (examples/real_history.py:
+#     the bars of ../shared/data or a Binance kline dump turned into marks), kept in out/real-ledger.db;
+#  2. create the schema and ingest it (idempotent: a second run stores nothing new);
+#  3. print balances (isolated margins, and every position's funding paid and liquidation price),
+#     the liquidations the engine made under partial-v1, one isolated trader's last rows,
 #     and the same history replayed under the three other versions, side by side
-#     (full-v1, tiered-v1, stepped-v1; parameters in examples/params/),
+#     (full-v1, tiered-v1, stepped-v1; parameters in examples/params/);
 #  4. audit the whole log (hash chain, books, every liquidation re-derived), and
 #     verify it: every append is sealed with the key out/ledger.key (made on the
-#     first run; keep such a key outside the database), so forgery is detected.
-source "$(dirname "$0")/bootstrap.sh"
+#     first run; keep such a key outside the database), so forgery is detected;
+#  5. write the HTML report (out/report/index.html, one self-contained file) and end with
+#     a summary in words of what partial-v1 saved and cost against full-v1.
+set -euo pipefail
+REAL=""
+if [ "${1:-}" = "--real" ]; then
+    REAL="$(cd "$(dirname "${2:?--real needs a bar file}")" && pwd)/$(basename "$2")"
+fi
+source "$(dirname "$0")/bootstrap.sh" ""  # no extras (and not our own arguments)
 mkdir -p out
 [ -f out/ledger.key ] || ledger keygen out/ledger.key
 export LEDGER_KEY=out/ledger.key
-python examples/make_crash_history.py out/crash-history.jsonl
+if [ -n "$REAL" ]; then
+    export LEDGER_DB="sqlite:///out/real-ledger.db"
+    python examples/real_history.py "$REAL" out/history.jsonl
+else
+    python examples/make_crash_history.py out/history.jsonl
+fi
 ledger init
-ledger ingest out/crash-history.jsonl
+ledger ingest out/history.jsonl
 ledger balances
 ledger liquidations
-ledger history trader-14 --from 2024-08-05T07:00:00Z
+ledger history trader-14 --tail 8
 ledger whatif --rules full-v1 --params examples/params/full-v1.json \
               --rules tiered-v1 --params examples/params/tiered-v1.json \
               --rules stepped-v1 --params examples/params/stepped-v1.json
 ledger audit
 ledger verify
+ledger report --out out/report --whatif full-v1 --params examples/params/full-v1.json \
+              --whatif tiered-v1 --params examples/params/tiered-v1.json \
+              --whatif stepped-v1 --params examples/params/stepped-v1.json >/dev/null
+echo
+echo "Summary (partial-v1 with target_buffer 1: a close restores twice the maintenance margin):"
+ledger whatif --rules full-v1 --params examples/params/full-v1.json --format json \
+    | python examples/summarize.py out/report/index.html
