@@ -15,7 +15,7 @@ import base64
 import html
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from ledger.domain.timefmt import parse_time
 from ledger.replay import load
 from ledger.reports import records
 from ledger.reports.balances import balances, display_liquidation_price
+from ledger.reports.summary import comparison_summary
 from ledger.reports.timeline import Series, account_series
 from ledger.store import EventStore
 
@@ -43,18 +44,29 @@ def _times(values: list[str]) -> list[datetime]:
 
 
 def _chart(series: Series, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(9, 4))
+    """Equity, maintenance margin and the target a partial close restores, over the whole history; and, beside it,
+    the same around the liquidations (the crash is minutes in a day: the whole-history panel squeezes it)."""
     times = _times(series.times)
-    # Decimals go to matplotlib as they are: only the drawing converts them to screen coordinates.
-    ax.step(times, series.equity, where="post", label="equity")
-    ax.step(times, series.maintenance, where="post", label="maintenance margin")
-    if series.liquidations:
-        ax.scatter(_times([t for t, _, _ in series.liquidations]), [e for _, e, _ in series.liquidations],
-                   color="red", zorder=3, label="liquidation")
-    ax.set_title(f"{series.account}: equity and maintenance margin")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
-    ax.legend()
-    fig.autofmt_xdate()
+    liquidated = _times([t for t, _, _ in series.liquidations])
+    panels = 2 if liquidated else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels + 3, 4), squeeze=False)
+    for number, ax in enumerate(axes[0]):
+        # Decimals go to matplotlib as they are: only the drawing converts them to screen coordinates.
+        ax.step(times, series.equity, where="post", label="equity")
+        ax.step(times, series.maintenance, where="post", label="maintenance margin")
+        ax.step(times, series.target, where="post", linestyle="--", label="partial-liquidation target")
+        if liquidated:
+            ax.scatter(liquidated, [e for _, e, _ in series.liquidations], color="red", zorder=3, label="liquidation")
+        if number == 1:  # around the liquidations: from a little before the first to a little after the last
+            margin = max((liquidated[-1] - liquidated[0]) / 4, timedelta(minutes=2))
+            ax.set_xlim(liquidated[0] - margin, liquidated[-1] + margin)
+            ax.set_title("around the liquidations")
+        else:
+            ax.set_title(f"{series.account}: equity, maintenance margin and target")
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -147,10 +159,12 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
     liquidations = [records.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"]
     bankruptcies = [records.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"]
+    words = comparison_summary(comparison) if comparison is not None else []
     parts = [
         "<h1>Liquidation report</h1>",
         (f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "
         f"Hash chain head: <code>{store.verify().head_hash}</code>.</p>"),
+        *([f"<p class='summary'>{html.escape(' '.join(words))}</p>"] if words else []),
         "<h2>Distressed accounts</h2>", *sections,
         "<h2>Liquidations</h2>",
         _table(liquidations, ["id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version",

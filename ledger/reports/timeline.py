@@ -1,4 +1,4 @@
-"""Per-account time series for charts: equity and maintenance margin over time.
+"""Per-account time series for charts: equity, maintenance margin and the liquidation target over time.
 
 Sampled at every event that touches the account (its own events and the marks
 and funding payments of markets it holds), with maintenance margin under the
@@ -32,6 +32,8 @@ class Series:
     times: list[str] = field(factory=list)
     equity: list[Decimal] = field(factory=list)
     maintenance: list[Decimal] = field(factory=list)
+    target: list[Decimal] = field(factory=list)
+    """what a partial liquidation restores equity to, under the rules then in force (the version's own target)"""
     liquidations: list[tuple[str, Decimal, str]] = field(factory=list)
     """(time, equity before, description) of each liquidation."""
 
@@ -48,9 +50,11 @@ def _sample(state: LedgerState, series: Series, at: str) -> None:
         series.equity.append(sum((equity(view) for view in views), ZERO))
         if state.rules is None:
             series.maintenance.append(ZERO)
+            series.target.append(ZERO)
         else:
             version, params = version_in_force(state.rules)
             series.maintenance.append(sum((version.maintenance(view, params) for view in views), ZERO))
+            series.target.append(sum((version.target(view, params) for view in views), ZERO))
 
 
 class _Sampler(Observer):
