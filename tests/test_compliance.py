@@ -425,3 +425,16 @@ def test_the_crash_history_is_deterministic_and_partial_beats_full_on_it(tmp_pat
     assert "partial" in reasons
     assert D(usd["notional_liquidated"]["actual"]) < D(usd["notional_liquidated"]["alternative"])
     assert D(usd["penalties"]["actual"]) < D(usd["penalties"]["alternative"])
+
+
+def test_export_as_of_cuts_the_events_and_replays_the_balances_then(sample, tmp_path):
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    cut = "2024-08-05T00:01:03Z"
+    code, _out, _ = run(url, "export", "--format", "csv", "--out", str(tmp_path / "x"), "--as-of", cut)
+    assert code == 0
+    events = list(csv.DictReader((tmp_path / "x" / "events.csv").open()))
+    assert events and all(e["at"] <= "2024-08-05T00:01:03.000000Z" for e in events)
+    balances = {(b["account"], b["asset"]): b["balance"] for b in csv.DictReader((tmp_path / "x" / "balances.csv").open())}
+    then = json.loads(run(url, "balances", "--as-of", cut, "--format", "json")[1])
+    assert {(name, asset): amount for name, acct in then["accounts"].items() for asset, amount in acct["cash"].items()} \
+        == {k: v for k, v in balances.items() if not k[0].startswith("system:") and "@" not in k[0]}

@@ -350,9 +350,9 @@ class Ledger:
         breaks = reconciliation.reconcile(state, lines, tolerance, include_system, positions=positions)
         return len(lines), [asdict(b) for b in breaks]
 
-    def export(self, out: Path, fmt: str, progress: Progress | None = None) -> dict[str, int]:
-        """Write the events and the replayed balances as Parquet or CSV files into ``out``; row counts."""
-        state = self.state()
+    def export(self, out: Path, fmt: str, progress: Progress | None = None, *, as_of: datetime | None = None) -> dict[str, int]:
+        """Write the events (up to ``as_of``), and the balances and positions then, as Parquet or CSV into ``out``."""
+        state = self.state(as_of=as_of)
         return export_files.export(self.store, state, out, fmt, progress)
 
     # -- compliance ------------------------------------------------------------

@@ -203,12 +203,13 @@ def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tupl
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
 @click.option("--out", type=click.Path(file_okay=False), default="export", show_default=True)
+@click.option("--as-of", "as_of", type=TIME, help="The events up to this business time, and the balances then.")
 @click.pass_context
-def export(ctx: click.Context, fmt: str, out: str) -> None:
-    """Export the events and the replayed balances for analysts."""
+def export(ctx: click.Context, fmt: str, out: str, as_of) -> None:
+    """Export the events, the replayed balances (the reconcile statement's shape) and positions, for analysts."""
     with open_ledger(ctx) as ledger:
         with progress("exporting", ledger.head_seq()) as advance:
-            counts = ledger.export(Path(out), fmt, advance)
+            counts = ledger.export(Path(out), fmt, advance, as_of=as_of)
     click.echo(", ".join(f"{name}: {n} rows to {Path(out) / f'{name}.{fmt}'}" for name, n in counts.items()))
 
 

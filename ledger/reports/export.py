@@ -31,8 +31,8 @@ POSITION_COLUMNS = reports.POSITION_COLUMNS
 _BATCH = 50_000
 
 
-def _event_rows(store: EventStore, progress: Callable[[int], None] | None) -> Iterator[dict[str, object]]:
-    for row in store.read():
+def _event_rows(store: EventStore, upto_seq: int, progress: Callable[[int], None] | None) -> Iterator[dict[str, object]]:
+    for row in store.read(upto_seq=upto_seq):
         body = json.loads(row.payload)
         out: dict[str, object] = {
             "seq": row.seq, "event_id": row.event_id, "type": row.type, "stream": row.stream,
@@ -80,10 +80,10 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterable[dict[str, obje
 
 def export(store: EventStore, state: LedgerState, out: Path, fmt: str,
            progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Write ``events.FMT`` and ``balances.FMT`` into ``out``; returns row counts."""
+    """Write ``events.FMT`` (up to the state's point), ``balances.FMT`` and ``positions.FMT`` into ``out``; row counts."""
     out.mkdir(parents=True, exist_ok=True)
     write = _write_parquet if fmt == "parquet" else _write_csv
-    counts = {"events": write(out / f"events.{fmt}", EVENT_COLUMNS, _event_rows(store, progress))}
+    counts = {"events": write(out / f"events.{fmt}", EVENT_COLUMNS, _event_rows(store, state.seq, progress))}
     report = reports.balances(state)
     counts["balances"] = write(out / f"balances.{fmt}", BALANCE_COLUMNS, iter(reports.statement_rows(report)))
     counts["positions"] = write(out / f"positions.{fmt}", POSITION_COLUMNS, iter(reports.position_rows(report)))
