@@ -150,6 +150,9 @@ class RuleVersion(Protocol):
     summary: str
     parameters: tuple[ParamDoc, ...]
     """every key its params take, with meaning and range (generated into ``rules list`` and the docs)"""
+    may_leave_distressed: str | None
+    """None: a decision never leaves the account (or isolated position) distressed, and the property tests hold the
+    version to that; otherwise the reason it may (the tests then skip that one check for scopes it just decided)"""
 
     def parse_params(self, raw: Mapping[str, Any]) -> Any:
         """The version's typed params; ``InvalidRuleParams`` naming the key for anything off-shape or out of range."""

@@ -34,6 +34,8 @@ FLAT_MARKETS = ParamDoc(
 class FlatRateModel:
     """Margin, distress, target, triggers and explanation at flat per-market rates (params: ``rules.base.Params``)."""
 
+    may_leave_distressed: str | None = None
+
     def margined_markets(self, params: Params) -> frozenset[str]:
         return frozenset(params.markets)
 

@@ -77,6 +77,8 @@ class SteppedV1(FlatRateModel):
     """The flat-rate margin model (``rules.flat``) with stepped closes, a cooldown and a backstop."""
 
     name = "stepped-v1"
+    may_leave_distressed: str | None = (
+        "one step closes a fixed fraction; a scope still distressed is stepped again at the next mark")
     summary = "step down large positions by a fixed fraction with a cooldown; backstop below β·MM closes all, keeping the margin"
     parameters: tuple[ParamDoc, ...] = (
         FEE,

@@ -75,6 +75,7 @@ class TieredV1:
     """Tiered margin (``rules.tiers``), its distress test and target, and the fewest-lots restoring close."""
 
     name = "tiered-v1"
+    may_leave_distressed: str | None = None
     summary = "tiered maintenance margin (exchange brackets); close the fewest lots restoring E >= (1+b)·MM"
     parameters: tuple[ParamDoc, ...] = (
         FEE, BUFFER,
