@@ -84,6 +84,10 @@ class WhatIf:
     refused: list[dict[str, str]]
 
     def to_json(self) -> dict[str, Any]:
+        with arithmetic():  # differences of wide figures, exact (Python's default context has 28 digits)
+            return self._json()
+
+    def _json(self) -> dict[str, Any]:
         assets = sorted(set(self.actual_state.system[INSURANCE_FUND]) | set(self.alternative_state.system[INSURANCE_FUND]))
         for outcome, state in ((self.actual, self.actual_state), (self.alternative, self.alternative_state)):
             for asset in assets:
@@ -181,6 +185,10 @@ class Comparison:
     worlds: list[_Worlds]
 
     def to_json(self) -> dict[str, Any]:
+        with arithmetic():  # differences of wide figures, exact (Python's default context has 28 digits)
+            return self._json()
+
+    def _json(self) -> dict[str, Any]:
         columns = [("actual", self.actual, self.actual_state)] + [
             (label, world.seen_alt, world.alternative_state(self.actual_state))
             for label, world in zip(self.labels, self.worlds, strict=True)
