@@ -402,8 +402,8 @@ def test_export_writes_events_and_balances(sample, tmp_path, fmt):
 
         events = pq.read_table(tmp_path / "x" / "events.parquet").to_pylist()
         balances = pq.read_table(tmp_path / "x" / "balances.parquet").to_pylist()
-    assert len(events) == 51 and events[3]["event_id"] == "d-alice" and events[3]["amount"] == "5000"
-    assert [b["balance"] for b in balances if b["account"] == "erin" and b["asset"] == "USD"] == ["18497.6"]
+    assert len(events) == 51 and events[3]["event_id"] == "d-alice" and Decimal(events[3]["amount"]) == 5000
+    assert [Decimal(b["balance"]) for b in balances if b["account"] == "erin" and b["asset"] == "USD"] == [Decimal("18497.6")]
     assert set(balances[0]) == {"account", "asset", "balance"}, "the reconcile statement's shape"
 
 
@@ -438,3 +438,37 @@ def test_export_as_of_cuts_the_events_and_replays_the_balances_then(sample, tmp_
     then = json.loads(run(url, "balances", "--as-of", cut, "--format", "json")[1])
     assert {(name, asset): amount for name, acct in then["accounts"].items() for asset, amount in acct["cash"].items()} \
         == {k: v for k, v in balances.items() if not k[0].startswith("system:") and "@" not in k[0]}
+
+
+def test_parquet_export_types_figures_as_decimals_and_times_as_utc_timestamps(sample, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    assert run(url, "export", "--format", "parquet", "--out", str(tmp_path / "x"))[0] == 0
+    events = pq.read_table(tmp_path / "x" / "events.parquet")
+    assert events.schema.field("amount").type == pa.decimal128(38, 18)
+    assert events.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    rows = events.to_pylist()
+    assert rows[3]["amount"] == Decimal("5000") and rows[3]["at"].tzinfo is not None
+    balances = pq.read_table(tmp_path / "x" / "balances.parquet")
+    assert balances.schema.field("balance").type == pa.decimal128(38, 18)
+    erin = [r["balance"] for r in balances.to_pylist() if r["account"] == "erin"]
+    assert erin == [Decimal("18497.6")]
+    positions = pq.read_table(tmp_path / "x" / "positions.parquet")
+    assert positions.schema.field("size").type == pa.decimal128(38, 18)
+
+
+def test_a_figure_parquet_cannot_hold_exactly_is_refused_naming_it_never_rounded(tmp_path):
+    from tests.builders import funding
+
+    url = f"sqlite:///{tmp_path / 'wide.db'}"
+    with Ledger.open(url, clock=fixed_clock) as ledger:
+        ledger.init()
+        ledger.append([listed(lot="0.000000000000000001"), deposit("alice", "1000", t=1), deposit("bob", "1000", t=1),
+                       trade("alice", "buy", "0.123456789012345678", "1.123456789012345678", t=2),
+                       trade("bob", "sell", "0.123456789012345678", "1.123456789012345678", t=2),
+                       funding("0.000123456789012345", t=3)])
+    code, _, err = run(url, "export", "--format", "parquet", "--out", str(tmp_path / "x"))
+    assert code == 2 and "does not fit decimal128(38, 18) exactly: export it as CSV" in err and "alice" in err
+    assert run(url, "export", "--format", "csv", "--out", str(tmp_path / "y"))[0] == 0

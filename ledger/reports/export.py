@@ -4,8 +4,12 @@ Writes ``events`` (one row per stored event: envelope columns, the payload as
 canonical JSON, and the common business fields flattened), ``balances`` (the
 reconcile statement's shape ``account,asset,balance``: cross cash,
 ``NAME@MARKET`` isolated margins, ``system:NAME``) and ``positions`` (one
-column per field), from a replay at the head, as Parquet or CSV. Figures stay decimal strings: exact, and cast by the analyst
-to whatever type their tool prefers.
+column per field), from a replay at the head (or as of a time), as Parquet or
+CSV. In CSV figures are decimal strings, exact. In Parquet they are
+decimal128(38, 18) and times timestamp[us, UTC]: every bounded input fits
+exactly; a derived figure that would not (more than 18 places) is refused
+naming it, never rounded (a liquidation price, a rounded root anyway, is
+rounded to 18 places toward the side that liquidates earlier).
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from pathlib import Path
 
 from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import parse_time
+from ledger.errors import InvalidEvent
 from ledger.reports import balances as reports
 from ledger.store import EventStore
 
@@ -58,17 +65,62 @@ def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, object]]
     return count
 
 
+_INTEGERS = {"seq", "stream_version", "schema_version"}
+_TIMES = {"at", "recorded_at"}
+_DECIMALS = {"amount", "qty", "price", "fee", "penalty", "rate", "balance", "size", "entry_price", "mark_price",
+             "unrealized_pnl", "realized_pnl", "funding_paid", "isolated_margin", "isolated_equity", "liquidation_price"}
+_SCALE = Decimal("1e-18")
+PARQUET_DECIMAL = (38, 18)
+"""Figures go to Parquet as decimal128(38, 18): every bounded input fits exactly (at most 18 places, below 10^18)."""
+
+
+def _exact(value: object, column: str, row: dict[str, object]) -> Decimal | None:
+    """A figure for decimal128(38, 18): exact, or refused naming it (a liquidation price, a rounded root anyway, is
+    rounded to 18 places toward the side that liquidates earlier)."""
+    if value is None or value == "":
+        return None
+    figure = Decimal(str(value))
+    if column == "liquidation_price":
+        rounding = ROUND_CEILING if Decimal(str(row.get("size") or 0)) > 0 else ROUND_FLOOR
+        return figure.quantize(_SCALE, rounding)
+    fitted = figure.quantize(_SCALE, context=Context(prec=60))
+    if fitted != figure or len(fitted.as_tuple().digits) > PARQUET_DECIMAL[0]:
+        where = ", ".join(f"{k} {row[k]}" for k in ("seq", "account", "asset", "market") if row.get(k) is not None)
+        raise InvalidEvent(f"{column} {value} ({where}) does not fit decimal128(38, 18) exactly: export it as CSV",
+                           where="export")
+    return fitted
+
+
+def _typed(row: dict[str, object]) -> dict[str, object]:
+    typed = dict(row)
+    for column, value in row.items():
+        if column in _TIMES and isinstance(value, str):
+            typed[column] = parse_time(value)
+        elif column in _DECIMALS:
+            typed[column] = _exact(value, column, row)
+    return typed
+
+
 def _write_parquet(path: Path, columns: list[str], rows: Iterable[dict[str, object]]) -> int:
+    """Integers as int64, times as timestamp[us, UTC], figures as decimal128(38, 18), the rest as strings."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    integer = {"seq", "stream_version", "schema_version"}
-    schema = pa.schema([(c, pa.int64() if c in integer else pa.string()) for c in columns])
+    def kind(column: str) -> pa.DataType:
+        if column in _INTEGERS:
+            return pa.int64()
+        if column in _TIMES:
+            return pa.timestamp("us", tz="UTC")
+        if column in _DECIMALS:
+            return pa.decimal128(*PARQUET_DECIMAL)
+        return pa.string()
+
+    schema = pa.schema([(c, kind(c)) for c in columns])
     count = 0
     with pq.ParquetWriter(path, schema) as writer:
         batch: list[dict[str, object]] = []
         for row in rows:
-            batch.append(row)
+            batch.append(_typed(row))
             if len(batch) >= _BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 count, batch = count + len(batch), []
