@@ -95,11 +95,11 @@ def parse_decimal(text: object, field: str, max_digits: int = MAX_DIGITS) -> Dec
         raise InvalidEvent(f"{field} must be a decimal string, got {type(text).__name__} {text!r}")
     if not _DECIMAL_RE.fullmatch(text):
         raise InvalidEvent(f"{field} is not a plain decimal string: {text[:60]!r}")
-    digits = len(text.lstrip("-").replace(".", "").lstrip("0"))
+    whole, _, places = text.lstrip("-").partition(".")
+    digits = len((whole + places).lstrip("0"))
     if digits > max_digits:
         raise InvalidEvent(f"{field} has {digits} significant digits, at most {max_digits} are allowed")
     if max_digits == MAX_DIGITS:
-        whole, _, places = text.lstrip("-").partition(".")
         if len(places) > MAX_PLACES:
             raise InvalidEvent(f"{field} has {len(places)} decimal places, at most {MAX_PLACES} are allowed")
         if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:

@@ -89,14 +89,7 @@ def scope_view(state: LedgerState, account: str, scope: str, settle_asset: str) 
 def liquidation_price(state: LedgerState, account: str, market: str, rules: RulesInForce | None) -> Decimal | None:
     """The mark of ``market`` at which ``rules`` would first find the position's margin scope distressed (the cross
     account, or the isolated position alone), every other mark unchanged; None when no price can, or no rules."""
-    acct = state.account(account)
-    position = acct.positions.get(market)
-    if rules is None or position is None or position.size == 0 or state.markets[market].price is None:
-        return None
-    version, params = version_in_force(rules)
-    view = scope_view(state, account, acct.scope_of(market), state.markets[market].settle_asset)
-    with arithmetic():
-        return version.liquidation_price(view, market, params)
+    return liquidation_prices(state, account, rules).get(market)
 
 
 def liquidation_prices(state: LedgerState, account: str, rules: RulesInForce | None) -> dict[str, Decimal | None]:

@@ -15,7 +15,7 @@ serve the SQL store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -101,8 +101,9 @@ class EventStore(Protocol):
     def last_seq_at_or_before(self, at: str) -> int:
         """The last sequence number whose business time is <= ``at`` (0 if none)."""
 
-    def verify(self) -> VerifyReport:
-        """Recompute the hash chain from the first event; the first break is named."""
+    def verify(self, keep: Collection[int] = ()) -> VerifyReport:
+        """Recompute the hash chain from the first event; the first break is named. ``keep``: the sequence numbers
+        whose (event id, hash) the report carries (``VerifyReport.at_points``)."""
 
 
 def open_store(url: str, keyring: Keyring | None = None) -> EventStore:

@@ -41,16 +41,19 @@ def _broken(report: VerifyReport, seq: int | None, event_id: str | None, problem
 
 
 def verify(store: EventStore, anchor_record: Mapping[str, Any] | None = None) -> VerifyReport:
-    report = store.verify()
+    seals = store.seals() if store.keyring is not None else []
+    points = store.snapshots.points()
+    # every event the seals and snapshots name is read in the chain's own pass, not looked up one by one
+    report = store.verify(keep={seal[1] for seal in seals} | set(points))
     if not report.ok:
         return report
     head = report.events_checked
-    found = _seals(store, report, head) if store.keyring is not None else None
+    found = _seals(store, report, head, seals) if store.keyring is not None else None
     if isinstance(found, VerifyReport):
         return found
     report = attrs.evolve(report, seals_checked=found or 0,
                           notes=report.notes + (() if store.keyring is not None else (NO_KEY,)))
-    leftover = _snapshots(store, report, head)
+    leftover = _snapshots(store, report, head, points, seals)
     if isinstance(leftover, VerifyReport):
         return leftover
     if anchor_record is not None:
@@ -58,25 +61,29 @@ def verify(store: EventStore, anchor_record: Mapping[str, Any] | None = None) ->
     return report
 
 
-def _seals(store: EventStore, report: VerifyReport, head: int) -> VerifyReport | int:
+def _at(report: VerifyReport, seq: int) -> tuple[str | None, str | None]:
+    """(event id, hash) of event ``seq`` as the chain's pass read it; (None, None) past the head."""
+    return report.at_points.get(seq, (None, None))
+
+
+def _seals(store: EventStore, report: VerifyReport, head: int, seals: list[tuple[int, int, str, str, str]]) -> VerifyReport | int:
     """Every seal in order; the number checked, or the report of the first problem."""
     keyring = store.keyring
     assert keyring is not None
     expected_from = 1
-    seals = store.seals()
     for seq_from, seq_to, head_hash, key_id, signature in seals:
         if seq_to > head:
             return _broken(report, head + 1, None, f"a seal covers events up to #{seq_to}, past the head #{head}: "
                            f"events after #{head} were removed")
-        row = store.row_at(seq_to)
+        event_id, event_hash = _at(report, seq_to)
         if seq_from != expected_from:
             return _broken(report, expected_from, None, f"the seals jump from #{expected_from - 1} to #{seq_from}: "
                            "a seal is missing")
         if not keyring.verifies(seal_message(seq_from, seq_to, head_hash), signature):
             why = f"sealed with another key ({key_id})" if key_id != keyring.key_id else "its signature does not verify"
             return _broken(report, seq_from, None, f"the seal of events #{seq_from} to #{seq_to} is not this key's: {why}")
-        if row is None or row.hash != head_hash:
-            return _broken(report, seq_to, row.event_id if row else None,
+        if event_hash != head_hash:
+            return _broken(report, seq_to, event_id,
                            f"event #{seq_to} does not carry the hash its seal names: the log was rewritten")
         expected_from = seq_to + 1
     if expected_from <= head:
@@ -86,26 +93,27 @@ def _seals(store: EventStore, report: VerifyReport, head: int) -> VerifyReport |
     return len(seals)
 
 
-def _snapshots(store: EventStore, report: VerifyReport, head: int) -> VerifyReport | None:
+def _snapshots(
+    store: EventStore, report: VerifyReport, head: int, points: Mapping[int, tuple[str, set[str]]],
+    seals: list[tuple[int, int, str, str, str]],
+) -> VerifyReport | None:
     keyring = store.keyring
-    for seq, (scope, hashes) in sorted(store.snapshots.points().items()):
+    for seq, (scope, hashes) in sorted(points.items()):
         if seq > head:
             return _broken(report, head + 1, None, f"the snapshot cache holds a snapshot of {scope} after event #{seq}, "
                            f"past the head #{head}: events after #{head} were removed")
-        row = store.row_at(seq)
-        if row is None or {row.hash} != hashes:
-            return _broken(report, seq, row.event_id if row else None,
+        event_id, event_hash = _at(report, seq)
+        if {event_hash} != hashes:
+            return _broken(report, seq, event_id,
                            f"a snapshot of {scope} after event #{seq} names a hash that event does not carry: "
                            "the event was rewritten (with the chain recomputed) or the snapshot forged")
     if keyring is None:
         return None
-    seals = store.seals()
     sealing_since = seals[0][1] if seals else None  # the first keyed append: every snapshot from there on is sealed
     for scope, seq, event_hash, fmt, state, seal in store.snapshots.sealed():
         unsealed_in_sealed_era = seal is None and sealing_since is not None and seq >= sealing_since
         if unsealed_in_sealed_era or (seal is not None and not store.snapshots.proven(scope, seq, event_hash, fmt, state, seal)):
-            row = store.row_at(seq)
-            return _broken(report, seq, row.event_id if row else None,
+            return _broken(report, seq, _at(report, seq)[0],
                            f"the snapshot of {scope} after event #{seq} does not match its seal: forged (never used)")
     return None
 

@@ -6,9 +6,9 @@ values and share the one chain check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
-from attrs import frozen
+from attrs import field, frozen
 
 from ledger.domain.codec import decode_stored
 from ledger.domain.events import Event
@@ -52,6 +52,8 @@ class VerifyReport:
     seals_checked: int = 0
     notes: tuple[str, ...] = ()
     """what the reader must know about what was (or could not be) proven"""
+    at_points: Mapping[int, tuple[str, str]] = field(factory=dict, eq=False, repr=False)
+    """seq -> (event id, hash) of the verified rows asked for (``keep``), read in the same pass as the chain"""
 
     @property
     def ok(self) -> bool:
@@ -65,9 +67,14 @@ def _rehash(previous: str, row: StoredEvent) -> str:
     )
 
 
-def verify_rows(rows: Iterable[StoredEvent]) -> VerifyReport:
-    """Recompute the hash chain over rows in sequence order from the first; stop at the first break."""
+def verify_rows(rows: Iterable[StoredEvent], keep: Collection[int] = ()) -> VerifyReport:
+    """Recompute the hash chain over rows in sequence order from the first; stop at the first break.
+
+    ``keep``: sequence numbers whose (event id, hash) the report carries (``at_points``), so what else a verify
+    checks against the log (seals, snapshots) needs no query of its own.
+    """
     previous, expected_seq, count = GENESIS, 1, 0
+    points: dict[int, tuple[str, str]] = {}
     for row in rows:
         problem = None
         if row.seq != expected_seq:
@@ -75,6 +82,8 @@ def verify_rows(rows: Iterable[StoredEvent]) -> VerifyReport:
         elif _rehash(previous, row) != row.hash:
             problem = "hash does not match its content and the previous event: the row was altered or inserted"
         if problem:
-            return VerifyReport(count, previous, row.seq, row.event_id, problem)
+            return VerifyReport(count, previous, row.seq, row.event_id, problem, at_points=points)
+        if row.seq in keep:
+            points[row.seq] = (row.event_id, row.hash)
         previous, expected_seq, count = row.hash, expected_seq + 1, count + 1
-    return VerifyReport(count, previous)
+    return VerifyReport(count, previous, at_points=points)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import frozen
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.errors import KeyUnusable
+
+if TYPE_CHECKING:  # the library is loaded only where a key is used: a ledger without one never pays its import
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = ["Keyring", "generate_key", "seal_message", "snapshot_message", "SEAL_FORMAT"]
 
@@ -57,6 +58,8 @@ class Keyring:
     @property
     def key_id(self) -> str:
         """A short name of the public key (its sha256's first 16 hex digits), stored beside each seal."""
+        from cryptography.hazmat.primitives import serialization
+
         raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -71,6 +74,8 @@ class Keyring:
         return self.private.sign(message).hex()
 
     def verifies(self, message: bytes, signature: str | None) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         if not signature:
             return False
         try:
@@ -82,6 +87,9 @@ class Keyring:
     @classmethod
     def load(cls, path: str | Path) -> Keyring:
         """A PEM private key (PKCS#8) or public key (SubjectPublicKeyInfo), Ed25519."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
         path = Path(path)
         try:
             data = path.read_bytes()
@@ -106,6 +114,9 @@ def generate_key(path: str | Path) -> tuple[Path, Path, str]:
 
     Refuses to overwrite either file: a key that sealed a log must never be lost by accident.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     path = Path(path)
     public_path = path.with_name(path.name + ".pub")
     for target in (path, public_path):
