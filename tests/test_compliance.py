@@ -150,12 +150,18 @@ def test_explain_fills_in_the_formula(sqlite_url):
     run(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
     code, out, _ = run(sqlite_url, "explain", "k1/liq/alice/BTC-PERP")
     assert code == 0
-    assert "Triggered by mark k1 (#6): BTC-PERP at 58200." in out
-    assert "equity E = 100.0, maintenance MM = 145.5000, target (1+b)·MM = 181.875000" in out
-    assert "= ((1+0.25)·145.5000 − 100.0) / (58200·((1+0.25)·0.005 − 0.002)) = 0.3310086921366484" in out
-    assert "rounded up to the lot 0.001" in out and "After: E = 61.355200, MM = 48.888000, target = 61.11" in out
+    # text: money at USD's 2 places, quantities at the lot's 3, params as JSON, long formula figures shortened (≈)
+    assert "Triggered by mark k1 (#6): BTC-PERP at 58,200.00." in out
+    assert "equity E = 100.00, maintenance MM = 145.50, target (1+b)·MM = 181.88" in out
+    assert "size 0.500 entry 60,000.00 mark 58,200.00 unrealized -900.00" in out
+    assert "= ((1+0.25)·145.5000 − 100.0) / (58200·((1+0.25)·0.005 − 0.002)) = ≈0.33100869," in out
+    assert "rounded up to the lot 0.001" in out and "After: E = 61.36, MM = 48.89, target = 61.11" in out
+    params = json.loads(out.split(", params ", 1)[1].split(".\n", 1)[0])
+    assert params["liquidation_fee_rate"] == "0.002" and params["target_buffer"] == "0.25"
     code, out, _ = run(sqlite_url, "explain", "k1/liq/alice/BTC-PERP", "--format", "json")
-    info = json.loads(out)
+    info = json.loads(out)  # JSON: every figure exact
+    assert info["formula"]["result"].startswith("= 0.3310086921366484738225186982")
+    assert info["after"] == {"equity": "61.355200", "maintenance_margin": "48.888000", "target": "61.11000000"}
     assert info["rule"]["version"] == "partial-v1" and info["trigger"]["price"] == "58200"
     assert info["account_before"]["positions"] == [
         {"market": "BTC-PERP", "size": "0.5", "entry_price": "60000", "mark": "58200", "unrealized_pnl": "-900.0"}]
@@ -172,7 +178,7 @@ def test_explain_refuses_what_is_not_an_engine_event(sqlite_url):
 
 def test_explain_a_bankruptcy(sample):
     _code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "explain", "k-btc-3/bankruptcy/dave/USD")
-    assert "Bankruptcy: deficit 353.0; insurance fund had 0, covered 0; socialized loss 353.0." in out
+    assert "Bankruptcy: deficit 353.00; insurance fund had 0.00, covered 0.00; socialized loss 353.00." in out
 
 
 # -- history -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
@@ -376,10 +377,13 @@ def test_the_liquidation_price_table_rounds_toward_the_side_that_liquidates_earl
     ]
     history.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     assert run(db_url, "init")[0] == 0 and run(db_url, "ingest", str(history))[0] == 0
-    code, out, _ = run(db_url, "balances")  # the table (plain, piped): prices rounded for reading
+    code, out, _ = run(db_url, "balances")  # the table (plain, piped): prices at USD's 2 places, for reading
     assert code == 0
-    assert "liq 10956.1752" in out, "a short's price rounds down (10956.17529...)"
-    assert "liq 9036.1446" in out, "a long's rounds up (9036.14457...)"
+    assert "liq 10,956.17 " in out, "a short's price rounds down (10956.17529...)"
+    assert "liq 9,036.15 " in out, "a long's rounds up (9036.14457...)"
+    code, out, _ = run(db_url, "--scale", "BTC-PERP=4", "balances", "--positions")  # this market's prices at 4 places
+    assert code == 0
+    assert re.search(r"\bbob\s.*\s10,956\.1752\s", out) and re.search(r"\bamy\s.*\s9,036\.1446\s", out), out
 
 
 # -- liquidation prices over generated accounts -------------------------------------------------------------------

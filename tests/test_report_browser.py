@@ -74,7 +74,8 @@ def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(
 
 
 def test_the_report_shows_each_open_positions_liquidation_price_in_a_browser(browser, tmp_path):
-    """The issue's isolated long and short (9,036.1446 and 10,956.1752 at 4 places, toward earlier liquidation)."""
+    """The issue's isolated long and short (9,036.1446 and 10,956.1752 at 4 places, toward earlier liquidation),
+    every figure of the table at its scale: sizes at the lot's 3 places, USD at 2, BTC-PERP's prices at ``--scale``'s 4."""
     import json
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
@@ -92,7 +93,7 @@ def test_the_report_shows_each_open_positions_liquidation_price_in_a_browser(bro
     history = tmp_path / "h.jsonl"
     history.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
-    code, _, err = run(url, "report", "--out", str(tmp_path / "r"))
+    code, _, err = run(url, "--scale", "BTC-PERP=4", "report", "--out", str(tmp_path / "r"))
     assert code == 0, err
     dom = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}",
@@ -100,6 +101,7 @@ def test_the_report_shows_each_open_positions_liquidation_price_in_a_browser(bro
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout
     assert "<h2>Open positions</h2>" in dom
-    assert "<td>amy</td><td>BTC-PERP</td><td>1</td>" in dom and "<td>9036.1446</td>" in dom
-    assert "<td>bob</td><td>BTC-PERP</td><td>-1</td>" in dom and "<td>10956.1752</td>" in dom
+    assert "<td>amy</td><td>BTC-PERP</td><td>1.000</td><td>10,000.0000</td>" in dom and "<td>9,036.1446</td>" in dom
+    assert "<td>bob</td><td>BTC-PERP</td><td>-1.000</td>" in dom and "<td>10,956.1752</td>" in dom
+    assert dom.count("<td>1,000.00</td>") == 2, "each isolated margin at USD's 2 places"
     assert dom.count("<td>isolated</td>") == 2

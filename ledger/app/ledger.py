@@ -33,6 +33,7 @@ from ledger.compliance import whatif as whatif_run
 from ledger.domain import events as ev
 from ledger.domain.codec import decode_object, to_json_object
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
+from ledger.domain.scales import EXACT, Figures, Scales, scales_of
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.engine.candidates import LiquidationIndex
@@ -295,6 +296,11 @@ class Ledger:
         """One account's balances report from its own stream (no system balances; no account if it has no events by then)."""
         return balance_report.balances(self.account(name, as_of=as_of, seq=seq), name, system=False, as_of=as_of)
 
+    def scales(self, overrides: Mapping[str, int] | None = None) -> Scales:
+        """The display scales of the listed markets and their assets, for tables (``ledger.domain.scales``)."""
+        listed = (row.event() for row in self.store.read(types=[ev.MarketListed.TYPE]))
+        return scales_of(((m.market, m.settle_asset, m.lot_size) for m in listed), overrides)  # type: ignore[attr-defined]
+
     def liquidation_records(self, account: str | None = None) -> list[dict[str, Any]]:
         """Liquidations as the contract prints them, oldest first."""
         return [records.liquidation_record(row, event) for row, event in self.engine_events(account, ["liquidation"])]
@@ -313,9 +319,10 @@ class Ledger:
 
     def history(
         self, account: str, *, start: datetime | None = None, end: datetime | None = None,
-        known_at: datetime | None = None, progress: Progress | None = None,
+        known_at: datetime | None = None, progress: Progress | None = None, figures: Figures = EXACT,
     ) -> list[dict[str, Any]]:
-        """An account's events with running figures; ``InvalidEvent`` if the ledger has no such account.
+        """An account's events with running figures (exact, or at ``figures``' display scales); ``InvalidEvent`` if
+        the ledger has no such account.
 
         ``known_at``: what the ledger knew at that recording time. The answer
         is final: any append in flight is waited for first (its recording time
@@ -334,7 +341,7 @@ class Ledger:
                 since = f"its first event was recorded at {first.recorded_at}" if first else "it holds no event"
                 raise InvalidEvent(f"the ledger knew nothing at {format_time(known_at)}: {since}", where="--known-at")
         rows = history_report.account_history(self.store, account, start=start, end=end, known_at=known_at,
-                                              progress=progress)
+                                              progress=progress, figures=figures)
         if not rows and not self.has_account(account):
             raise InvalidEvent("no such account in the ledger", where=f"account {account}")
         return rows
@@ -387,13 +394,14 @@ class Ledger:
 
     def report(
         self, out: Path, *, comparison: whatif_run.WhatIf | whatif_run.Comparison | None = None,
-        progress: Progress | None = None,
+        progress: Progress | None = None, scales: Mapping[str, int] | None = None,
     ) -> Path:
         """Write the HTML compliance report (charts, tables, optionally a what-if) into ``out``; its index page."""
         from ledger.reports.html import write_report  # matplotlib: loaded only for the report
 
         self.store.require_schema()
-        return write_report(self.store, out, comparison.to_json() if comparison is not None else None, progress)
+        return write_report(self.store, out, comparison.to_json() if comparison is not None else None, progress,
+                            scale_overrides=scales)
 
 
 def _require_existing_sqlite_file(url: str) -> None:

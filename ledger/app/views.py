@@ -7,6 +7,10 @@ renders exactly what the reports define.
 from __future__ import annotations
 
 from ledger.compliance.explain import render_text as render_explanation
+from ledger.compliance.whatif import account_table_rows, summary_table_rows
+from ledger.domain.scales import EXACT, Figures, parse_scale_overrides
 from ledger.reports.balances import POSITION_COLUMNS, STATEMENT_COLUMNS, balance_rows, position_rows, statement_rows
+from ledger.reports.records import record_table_rows
 
-__all__ = ["balance_rows", "statement_rows", "position_rows", "STATEMENT_COLUMNS", "POSITION_COLUMNS", "render_explanation"]
+__all__ = ["balance_rows", "statement_rows", "position_rows", "STATEMENT_COLUMNS", "POSITION_COLUMNS", "render_explanation",
+           "record_table_rows", "summary_table_rows", "account_table_rows", "EXACT", "Figures", "parse_scale_overrides"]

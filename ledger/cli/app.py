@@ -25,6 +25,7 @@ from rich.table import Table
 from ledger.app import failures
 from ledger.app.clock import system_clock
 from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_URL, Ledger
+from ledger.app.views import EXACT, Figures, parse_scale_overrides
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidEvent
 
@@ -76,6 +77,11 @@ def open_ledger(ctx: click.Context) -> Ledger:
     """The ledger the global options name; only ``init`` may create a SQLite file (others refuse a missing one)."""
     return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]), key=ctx.obj["key"],
                        create=ctx.obj["command"] == "init")
+
+
+def figures_for(ctx: click.Context, ledger: Ledger, fmt: str) -> Figures:
+    """How a command prints figures: at the display scales for a table (people), exactly otherwise (machines)."""
+    return ledger.scales(ctx.obj["scales"]) if fmt == "table" else EXACT
 
 
 @contextmanager
@@ -134,7 +140,12 @@ def print_records(
 _UNBOUNDED = 100_000
 """Columns a piped table may use: none of its cells is ever folded."""
 
-_NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_before", "equity_after", "seq"}
+_NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_before", "target_before", "equity_after",
+            "maintenance_after", "seq", "size", "entry_price", "mark_price", "unrealized_pnl", "realized_pnl",
+            "funding_paid", "isolated_margin", "isolated_equity", "liquidation_price", "balance", "deficit",
+            "fund_before", "insurance_covered", "socialized_loss", "actual", "alternative", "difference",
+            "notional_actual", "notional_alternative", "penalties_actual", "penalties_alternative"}
+"""Columns of figures: right-aligned, so that figures at one scale line up on their decimal point."""
 
 
 _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, reconcile breaks); 2 bad input or usage "
@@ -152,11 +163,19 @@ _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, re
 @click.option("--key", envvar="LEDGER_KEY", default=None, metavar="FILE",
               help="Ed25519 key file ($LEDGER_KEY; `ledger keygen`): a private key seals every append and snapshot "
                    "and verifies seals; a public key verifies only. Without one the log is not sealed.")
+@click.option("--scale", "scales", envvar="LEDGER_SCALES", multiple=True, metavar="NAME=PLACES",
+              help="Places tables print an asset's money (USD=2) or a market's prices (BTC-PERP=1) at; repeatable "
+                   "($LEDGER_SCALES: 'USD=2 BTC=8'). Default: ISO 4217's minor unit, else 8; quantities at the lot's "
+                   "places. JSON and CSV are always exact.")
 @click.pass_context
-def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None) -> None:
+def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None, scales: tuple[str, ...]) -> None:
     """An event-sourced ledger for leveraged trading accounts."""
+    try:
+        overrides = parse_scale_overrides(scales)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scale") from None
     ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, key=key or None,
-                                   command=ctx.invoked_subcommand)
+                                   command=ctx.invoked_subcommand, scales=overrides)
     _invocation["db"] = db
 
 

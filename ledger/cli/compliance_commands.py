@@ -14,8 +14,8 @@ from typing import Any
 import attrs
 import click
 
-from ledger.app.views import render_explanation
-from ledger.cli.app import FORMATS, TIME, check_window, open_ledger, print_json, print_records, print_rows, progress
+from ledger.app.views import account_table_rows, render_explanation, summary_table_rows
+from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
@@ -56,7 +56,8 @@ def explain(ctx: click.Context, event_id: str, fmt: str) -> None:
     """Why the engine made a liquidation or bankruptcy: the numbers and the formula."""
     with open_ledger(ctx) as ledger:
         info = ledger.explain(event_id)
-    click.echo(json.dumps(info, indent=2) if fmt == "json" else render_explanation(info))
+        figures = figures_for(ctx, ledger, "table" if fmt == "text" else fmt)
+    click.echo(json.dumps(info, indent=2) if fmt == "json" else render_explanation(info, figures))
 
 
 @click.command()
@@ -74,8 +75,9 @@ def history(ctx: click.Context, account: str, start, end, known_at, limit: int |
     if limit is not None and tail is not None:
         raise click.UsageError("--limit and --tail cannot be used together")
     with open_ledger(ctx) as ledger:
+        figures = figures_for(ctx, ledger, fmt)
         with progress("replaying", ledger.head_seq()) as advance:
-            rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance)
+            rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance, figures=figures)
     rows = rows[:limit] if limit is not None else rows[-tail:] if tail is not None else rows
     columns = ["seq", "at", "type", "id", "what", "cash", "isolated_margin", "positions", "equity"]
     print_records(rows, fmt, f"History of {account}", columns, page=True)
@@ -129,16 +131,16 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
     """Several versions on the same history: the figures side by side, and each account's final equity."""
     with open_ledger(ctx) as ledger, progress(f"replaying {len(pairs) + 1} worlds", ledger.head_seq()) as advance:
         data = ledger.compare(pairs, start=start, end=end, progress=advance).to_json()
+        figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(data)
         return
     worlds = ["actual", *data["versions"]]
-    rows = [{"asset": asset, "metric": metric, **values} for asset, figures in data["summary"].items()
-            for metric, values in figures.items()]
-    print_rows(rows, fmt, f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs "
-               f"{', '.join(data['versions'])}", ["asset", "metric", *worlds])
+    print_rows(summary_table_rows(data, figures), fmt, f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} "
+               f"(actual) vs {', '.join(data['versions'])}", ["asset", "metric", *worlds])
     if fmt == "table":
-        print_rows(data["accounts"], fmt, "Final equity per account", ["account", *(f"equity_{w}" for w in worlds)])
+        print_rows(account_table_rows(data, figures), fmt, "Final equity per account",
+                   ["account", *(f"equity_{w}" for w in worlds)])
         for label, refused in data["refused"].items():
             for item in refused:
                 click.echo(f"refused under {label}: {item['event']} (#{item['seq']}): {item['reason']}")
@@ -163,17 +165,15 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
     version, params_file = pairs[0]
     with open_ledger(ctx) as ledger:
         data = _comparison(ledger, version, params_file, start, end).to_json()
+        figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(data)
         return
-    rows = [
-        {"asset": asset, "metric": metric, **values}
-        for asset, figures in data["summary"].items() for metric, values in figures.items()
-    ]
     title = f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs {version}"
-    print_rows(rows, fmt, title, ["asset", "metric", "actual", "alternative", "difference"])
+    print_rows(summary_table_rows(data, figures), fmt, title, ["asset", "metric", "actual", "alternative", "difference"])
     if fmt == "table":
-        print_rows(data["accounts"], fmt, "Per account", list(data["accounts"][0]) if data["accounts"] else ["account"])
+        print_rows(account_table_rows(data, figures), fmt, "Per account",
+                   list(data["accounts"][0]) if data["accounts"] else ["account"])
         for refused in data["refused_in_alternative"]:
             click.echo(f"refused in the alternative: {refused['event']} (#{refused['seq']}): {refused['reason']}")
 
@@ -196,7 +196,7 @@ def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tupl
         elif pairs:
             comparison = _comparison(ledger, pairs[0][0], pairs[0][1], None, None)
         with progress("charting", ledger.head_seq()) as advance:
-            index = ledger.report(Path(out), comparison=comparison, progress=advance)
+            index = ledger.report(Path(out), comparison=comparison, progress=advance, scales=ctx.obj["scales"])
     click.echo(f"report written to {index}")
 
 

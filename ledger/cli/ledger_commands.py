@@ -10,8 +10,16 @@ from pathlib import Path
 import click
 
 from ledger.app.ledger import Ledger
-from ledger.app.views import POSITION_COLUMNS, STATEMENT_COLUMNS, balance_rows, position_rows, statement_rows
-from ledger.cli.app import FORMATS, TIME, check_window, open_ledger, print_json, print_records, print_rows, progress
+from ledger.app.views import (
+    POSITION_COLUMNS,
+    STATEMENT_COLUMNS,
+    Figures,
+    balance_rows,
+    position_rows,
+    record_table_rows,
+    statement_rows,
+)
+from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.timefmt import format_time
 
 
@@ -54,23 +62,24 @@ def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, accoun
     """Cash, positions and equity per account, and system balances, as replayed."""
     with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
         report = ledger.balances(as_of=as_of, seq=seq, account=account, progress=advance)
+        figures = figures_for(ctx, ledger, fmt)
     if account is not None and account not in report["accounts"]:
         raise click.UsageError(f"account {account!r} has no events up to #{report['seq']}")  # exit 2, as `account`
-    _print_balances(report, fmt, "Balances", positions)
+    _print_balances(report, fmt, "Balances", figures, positions)
 
 
-def _print_balances(report: dict, fmt: str, title: str, positions: bool = False) -> None:
+def _print_balances(report: dict, fmt: str, title: str, figures: Figures, positions: bool = False) -> None:
     """JSON (the contract); CSV as the reconcile statement takes it (``account,asset,balance``, or with
-    ``--positions`` one column per field of each position); a table for people."""
+    ``--positions`` one column per field of each position), both exact; a table for people, at display scales."""
     heading = f"{title} as of {report['as_of']} (#{report['seq']})"
     if fmt == "json":
         print_json(report)
     elif positions:
-        print_rows(position_rows(report), fmt, f"Positions: {heading}", POSITION_COLUMNS)
+        print_rows(position_rows(report, figures), fmt, f"Positions: {heading}", POSITION_COLUMNS)
     elif fmt == "csv":
         print_rows(statement_rows(report), fmt, heading, STATEMENT_COLUMNS)
     else:
-        print_rows(balance_rows(report), fmt, heading)
+        print_rows(balance_rows(report, figures), fmt, heading)
 
 
 @click.command()
@@ -87,9 +96,10 @@ def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | No
     """
     with open_ledger(ctx) as ledger:
         report = ledger.account_balances(name, as_of=as_of, seq=seq)
+        figures = figures_for(ctx, ledger, fmt)
     if name not in report["accounts"]:
         raise click.UsageError(f"account {name!r} has no events up to #{report['seq']}")
-    _print_balances(report, fmt, f"Account {name}")
+    _print_balances(report, fmt, f"Account {name}", figures)
 
 
 @click.command()
@@ -180,9 +190,10 @@ def liquidations(ctx: click.Context, account: str | None, start: datetime | None
                "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after"]
     with open_ledger(ctx) as ledger:
         records = ledger.liquidation_records(account)
+        figures = figures_for(ctx, ledger, fmt)
     records = [r for r in records if (start is None or r["at"] >= format_time(start))
                and (end is None or r["at"] <= format_time(end))]
-    print_records(records, fmt, "Liquidations", columns)
+    print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Liquidations", columns)
 
 
 @click.command()
@@ -194,7 +205,8 @@ def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     columns = ["id", "account", "asset", "deficit", "insurance_covered", "socialized_loss", "trigger"]
     with open_ledger(ctx) as ledger:
         records = ledger.bankruptcy_records(account)
-    print_records(records, fmt, "Bankruptcies", columns)
+        figures = figures_for(ctx, ledger, fmt)
+    print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Bankruptcies", columns)
 
 
 COMMANDS = (init, ingest, balances, account, verify, keygen, anchor, rules, liquidations, bankruptcies)

@@ -24,6 +24,7 @@ from ledger.domain import events as ev
 from ledger.domain.events import freeze
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import Posting
+from ledger.domain.scales import Figures
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce, clone
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
@@ -35,7 +36,8 @@ from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent
 from rules import registry
 
-__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE"]
+__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE", "summary_table_rows",
+           "account_table_rows"]
 
 METRICS = ("liquidations", "qty_liquidated", "notional_liquidated", "penalties", "bankruptcies",
            "insurance_fund_used", "socialized_loss", "insurance_fund_end")
@@ -284,3 +286,37 @@ class _Worlds(Observer):
             return
         for engine_event in made:
             self.seen_alt.record(self.alternative, engine_event)
+
+
+_MONEY_METRICS = {"notional_liquidated", "penalties", "insurance_fund_used", "socialized_loss", "insurance_fund_end"}
+"""Metrics that are money of their asset (the rest are counts, or quantities summed over markets, shown exactly)."""
+
+
+def summary_table_rows(data: dict[str, Any], figures: Figures) -> list[dict[str, str]]:
+    """The JSON's ``summary`` (of a what-if or a comparison) as table rows: money at its asset's display scale."""
+    rows = []
+    for asset, metrics in data["summary"].items():
+        for metric, values in metrics.items():
+            shown = {k: figures.money(v, asset) for k, v in values.items()} if metric in _MONEY_METRICS else values
+            rows.append({"asset": asset, "metric": metric, **shown})
+    return rows
+
+
+def account_table_rows(data: dict[str, Any], figures: Figures) -> list[dict[str, str]]:
+    """The JSON's ``accounts`` as table rows: each equity cell (``USD 123.45 ...``) at its asset's scale, and an
+    account's notional and penalties at its settle asset's when it has one (summed over assets they stay exact)."""
+    rows = []
+    for account in data["accounts"]:
+        row = dict(account)
+        assets = set()
+        for key, value in account.items():
+            if key.startswith("equity_") and value:
+                pairs = value.split()
+                assets |= set(pairs[0::2])
+                row[key] = " ".join(f"{a} {figures.money(v, a)}" for a, v in zip(pairs[0::2], pairs[1::2], strict=True))
+        if len(assets) == 1:
+            (asset,) = assets
+            row.update({k: figures.money(v, asset) for k, v in account.items()
+                        if k.startswith(("notional_", "penalties_"))})
+        rows.append(row)
+    return rows

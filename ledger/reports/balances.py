@@ -22,6 +22,7 @@ from typing import Any
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.positions import unrealized_pnl
+from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import cross_equity_by_asset, equity_by_asset, isolated_equity
@@ -42,12 +43,16 @@ LIQUIDATION_PRICE_PLACES = Decimal("0.0001")
 """Tables show a liquidation price to 4 places, rounded toward the side that liquidates earlier (the JSON is exact)."""
 
 
-def display_liquidation_price(position: dict[str, Any]) -> str:
-    """A position's liquidation price for a table: up for a long, down for a short; '-' when there is none."""
+def display_liquidation_price(position: dict[str, Any], market: str = "", figures: Figures | None = None) -> str:
+    """A position's liquidation price for a table: up for a long, down for a short; '-' when there is none.
+
+    At ``figures``' price scale of ``market`` when given, else to 4 places."""
     price = position.get("liquidation_price")
     if price is None:
         return "-"
     rounding = ROUND_CEILING if Decimal(position["size"]) > 0 else ROUND_FLOOR
+    if figures is not None:
+        return figures.price(price, market, rounding)
     return to_str(Decimal(price).quantize(LIQUIDATION_PRICE_PLACES, rounding))
 
 
@@ -131,32 +136,55 @@ def statement_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def position_rows(report: dict[str, Any]) -> list[dict[str, str | None]]:
-    """Every position, one column per field (``POSITION_COLUMNS``)."""
-    return [
-        {"account": name, "market": market, **{c: position.get(c) for c in POSITION_COLUMNS[2:]}}
-        for name, acct in report["accounts"].items() for market, position in acct["positions"].items()
-    ]
+_POSITION_MONEY = ("unrealized_pnl", "realized_pnl", "funding_paid", "isolated_margin", "isolated_equity")
+_POSITION_PRICES = ("entry_price", "mark_price")
 
 
-def balance_rows(report: dict[str, Any]) -> list[dict[str, str]]:
-    """Flat rows (one per account, asset or market) for tables and CSV."""
+def position_rows(report: dict[str, Any], figures: Figures = EXACT) -> list[dict[str, str | None]]:
+    """Every position, one column per field (``POSITION_COLUMNS``): exact, or at ``figures``' scales for a table."""
+    rows = []
+    for name, acct in report["accounts"].items():
+        for market, position in acct["positions"].items():
+            row: dict[str, str | None] = {"account": name, "market": market,
+                                          **{c: position.get(c) for c in POSITION_COLUMNS[2:]}}
+            if figures is not EXACT:
+                asset = report["settle_assets"][market]
+                row["size"] = figures.quantity(position["size"], market)
+                row.update({c: figures.price(position[c], market) for c in _POSITION_PRICES if position.get(c) is not None})
+                row.update({c: figures.money(position[c], asset) for c in _POSITION_MONEY if position.get(c) is not None})
+                row["liquidation_price"] = None if position.get("liquidation_price") is None else \
+                    display_liquidation_price(position, market, figures)
+            rows.append(row)
+    return rows
+
+
+def balance_rows(report: dict[str, Any], figures: Figures = EXACT) -> list[dict[str, str]]:
+    """Flat rows (one per account, asset or market) for a table: each figure at ``figures``' scale of its asset or market."""
+    settle, f = report["settle_assets"], figures
     rows = []
     for name, acct in report["accounts"].items():
         for asset, amount in acct["cash"].items():
-            rows.append({"book": "user", "account": name, "item": f"cash {asset}", "amount": amount, "detail": ""})
+            rows.append({"book": "user", "account": name, "item": f"cash {asset}", "amount": f.money(amount, asset),
+                         "detail": ""})
         for market, p in acct["positions"].items():
-            detail = (f"entry {p['entry_price']} mark {p['mark_price']} upnl {p['unrealized_pnl']} rpnl {p['realized_pnl']} "
-                      f"funding {p['funding_paid']} {p['margin_mode']} liq {display_liquidation_price(p)}")
-            rows.append({"book": "user", "account": name, "item": f"position {market}", "amount": p["size"], "detail": detail})
+            asset = settle[market]
+            mark = "-" if p["mark_price"] is None else f.price(p["mark_price"], market)
+            detail = (f"entry {f.price(p['entry_price'], market)} mark {mark} "
+                      f"upnl {f.money(p['unrealized_pnl'], asset)} rpnl {f.money(p['realized_pnl'], asset)} "
+                      f"funding {f.money(p['funding_paid'], asset)} {p['margin_mode']} "
+                      f"liq {display_liquidation_price(p, market, None if f is EXACT else f)}")
+            rows.append({"book": "user", "account": name, "item": f"position {market}",
+                         "amount": f.quantity(p["size"], market), "detail": detail})
         for market, amount in acct["isolated_margin"].items():
-            position = acct["positions"].get(market, {})
-            detail = f"isolated equity {position.get('isolated_equity', amount)}"
-            item = f"isolated margin {market}"
-            rows.append({"book": "user", "account": name, "item": item, "amount": amount, "detail": detail})
+            position, asset = acct["positions"].get(market, {}), settle[market]
+            detail = f"isolated equity {f.money(position.get('isolated_equity', amount), asset)}"
+            rows.append({"book": "user", "account": name, "item": f"isolated margin {market}",
+                         "amount": f.money(amount, asset), "detail": detail})
         for asset, value in acct["equity_by_asset"].items():
-            rows.append({"book": "user", "account": name, "item": f"equity {asset}", "amount": value, "detail": ""})
+            rows.append({"book": "user", "account": name, "item": f"equity {asset}", "amount": f.money(value, asset),
+                         "detail": ""})
     for name, balances_ in report.get("system", {}).items():
         for asset, amount in balances_.items():
-            rows.append({"book": "system", "account": name, "item": f"cash {asset}", "amount": amount, "detail": ""})
+            rows.append({"book": "system", "account": name, "item": f"cash {asset}", "amount": f.money(amount, asset),
+                         "detail": ""})
     return rows

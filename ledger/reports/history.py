@@ -24,6 +24,7 @@ from typing import Any
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import Posting
+from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
@@ -33,47 +34,50 @@ from ledger.store import EventStore, StoredEvent
 __all__ = ["account_history", "describe"]
 
 
-def describe(event: ev.Event) -> str:
-    """One line saying what an event did."""
+def describe(event: ev.Event, figures: Figures = EXACT) -> str:
+    """One line saying what an event did (its figures exact, or at ``figures``' scales)."""
+    f = figures
     if isinstance(event, (ev.Deposit, ev.Withdrawal)):
-        return f"{event.TYPE} {to_str(event.amount)} {event.asset}"
+        return f"{event.TYPE} {f.money(event.amount, event.asset)} {event.asset}"
     if isinstance(event, ev.Trade):
-        return f"{event.side} {to_str(event.qty)} {event.market} @ {to_str(event.price)} fee {to_str(event.fee)}"
+        return (f"{event.side} {f.quantity(event.qty, event.market)} {event.market} @ {f.price(event.price, event.market)} "
+                f"fee {f.market_money(event.fee, event.market)}")
     if isinstance(event, ev.Mark):
-        return f"mark {event.market} {to_str(event.price)}"
+        return f"mark {event.market} {f.price(event.price, event.market)}"
     if isinstance(event, ev.Liquidation):
-        return (f"liquidation ({event.rule_version}) {event.side} {to_str(event.qty)} {event.market} @ "
-                f"{to_str(event.price)} penalty {to_str(event.penalty)}")
+        return (f"liquidation ({event.rule_version}) {event.side} {f.quantity(event.qty, event.market)} {event.market} @ "
+                f"{f.price(event.price, event.market)} penalty {f.market_money(event.penalty, event.market)}")
     if isinstance(event, ev.Bankruptcy):
         of = f" of the isolated {event.market} position" if event.market else ""
-        return (f"bankruptcy{of} deficit {to_str(event.deficit)} {event.asset}: fund covered "
-                f"{to_str(event.insurance_covered)}, socialized {to_str(event.socialized_loss)}")
+        return (f"bankruptcy{of} deficit {f.money(event.deficit, event.asset)} {event.asset}: fund covered "
+                f"{f.money(event.insurance_covered, event.asset)}, socialized {f.money(event.socialized_loss, event.asset)}")
     if isinstance(event, ev.Funding):
         return f"funding {event.market} rate {to_str(event.rate)}"
     if isinstance(event, ev.MarginMode):
         return f"margin mode {event.market} {event.mode}"
     if isinstance(event, ev.IsolatedMargin):
         direction = "into" if event.amount > 0 else "out of"
-        return f"isolated margin {to_str(abs(event.amount))} {direction} {event.market}"
+        return f"isolated margin {f.market_money(abs(event.amount), event.market)} {direction} {event.market}"
     return event.TYPE
 
 
-def _what(event: ev.Event, account: str, postings: list[Posting]) -> str:
+def _what(event: ev.Event, account: str, postings: list[Posting], figures: Figures) -> str:
     """``describe``, with what the event moved for this account where the event alone does not say it."""
     with arithmetic():
-        return _what_exactly(event, account, postings)
+        return _what_exactly(event, account, postings, figures)
 
 
-def _what_exactly(event: ev.Event, account: str, postings: list[Posting]) -> str:
-    text = describe(event)
+def _what_exactly(event: ev.Event, account: str, postings: list[Posting], figures: Figures) -> str:
+    text = describe(event, figures)
     if isinstance(event, ev.Funding):
         paid = -sum((p.amount for p in postings if p.book != "system" and p.account == account), ZERO)
-        return f"{text}: {'paid' if paid >= 0 else 'received'} {to_str(abs(paid))}"
+        return f"{text}: {'paid' if paid >= 0 else 'received'} {figures.market_money(abs(paid), event.market)}"
     if isinstance(event, (ev.Trade, ev.Liquidation)):
         back = sum((p.amount for p in postings if p.book == "user" and p.account == account
                     and any(q.book == "isolated" and q.account == account and q.amount == -p.amount for q in postings)), ZERO)
         if back > 0:
-            return f"{text}; position closed: isolated margin {to_str(back)} back to cross cash"
+            return (f"{text}; position closed: isolated margin {figures.market_money(back, event.market)} "
+                    "back to cross cash")
     return text
 
 
@@ -89,8 +93,8 @@ def _touches(state: LedgerState, account: str, event: ev.Event) -> bool:
 class _Rows(Observer):
     """One row per event that touches the account (decided on the state before it), with the figures after it."""
 
-    def __init__(self, account: str, lower: str | None) -> None:
-        self.account, self.lower = account, lower
+    def __init__(self, account: str, lower: str | None, figures: Figures) -> None:
+        self.account, self.lower, self.figures = account, lower, figures
         self.rows: list[dict[str, Any]] = []
         self._relevant = False
 
@@ -100,7 +104,7 @@ class _Rows(Observer):
     def after(self, state: LedgerState, row: StoredEvent, event: ev.Event, postings: list[Posting]) -> None:
         if not self._relevant or (self.lower and row.at < self.lower):
             return
-        acct = state.account(self.account)
+        acct, f = state.account(self.account), self.figures
         with arithmetic():
             equities = equity_by_asset(state, acct)
         self.rows.append({
@@ -109,11 +113,11 @@ class _Rows(Observer):
             "recorded_at": row.recorded_at,
             "id": row.event_id,
             "type": row.type,
-            "what": _what(event, self.account, postings),
-            "cash": " ".join(f"{a} {to_str(v)}" for a, v in sorted(acct.cash.items())),
-            "positions": " ".join(f"{m} {to_str(p.size)}" for m, p in sorted(acct.positions.items()) if p.size != 0),
-            "isolated_margin": " ".join(f"{m} {to_str(v)}" for m, v in sorted(acct.isolated.items())),
-            "equity": " ".join(f"{a} {to_str(v)}" for a, v in equities.items()),
+            "what": _what(event, self.account, postings, f),
+            "cash": " ".join(f"{a} {f.money(v, a)}" for a, v in sorted(acct.cash.items())),
+            "positions": " ".join(f"{m} {f.quantity(p.size, m)}" for m, p in sorted(acct.positions.items()) if p.size != 0),
+            "isolated_margin": " ".join(f"{m} {f.market_money(v, m)}" for m, v in sorted(acct.isolated.items())),
+            "equity": " ".join(f"{a} {f.money(v, a)}" for a, v in equities.items()),
         })
 
 
@@ -125,9 +129,11 @@ def account_history(
     end: datetime | None = None,
     known_at: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    figures: Figures = EXACT,
 ) -> list[dict[str, Any]]:
-    """The account's rows (see the module docstring), replayed narrowly for this account."""
-    rows = _Rows(account, format_time(start) if start else None)
+    """The account's rows (see the module docstring), replayed narrowly for this account; figures exact (JSON,
+    CSV) or at ``figures``' display scales (a table)."""
+    rows = _Rows(account, format_time(start) if start else None, figures)
     project(store, upto_at=format_time(end) if end else None, known_at=format_time(known_at) if known_at else None,
             observers=[rows], progress=progress, narrow_to=account)
     return rows.rows

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,11 +27,12 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 
+from ledger.domain.scales import Figures, scales_of
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import parse_time
 from ledger.replay import load
 from ledger.reports import records
-from ledger.reports.balances import balances, display_liquidation_price
+from ledger.reports.balances import balances, position_rows
 from ledger.reports.summary import comparison_summary
 from ledger.reports.timeline import Series, account_series
 from ledger.store import EventStore
@@ -134,21 +135,19 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def open_positions(state: LedgerState) -> list[dict[str, Any]]:
-    """One row per open position, from the balances report (liquidation prices as a table shows them)."""
-    rows = []
-    for account, body in balances(state)["accounts"].items():
-        for market, position in body["positions"].items():
-            if Decimal(position["size"]) != 0:
-                rows.append({"account": account, "market": market, **position,
-                             "isolated_margin": position.get("isolated_margin", ""),
-                             "liquidation_price": display_liquidation_price(position)})
-    return rows
+def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]:
+    """One row per open position, from the balances report, at the display scales a table uses."""
+    report = balances(state)
+    return [{**row, "isolated_margin": row.get("isolated_margin") or ""} for row in position_rows(report, figures)
+            if Decimal(report["accounts"][row["account"]]["positions"][row["market"]]["size"]) != 0]
 
 
 def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None = None,
-                 progress: Callable[[int], None] | None = None) -> Path:
+                 progress: Callable[[int], None] | None = None, scale_overrides: Mapping[str, int] | None = None) -> Path:
+    """The report's page (and its charts, inlined): figures in its tables at the display scales (``--scale``)."""
     out.mkdir(parents=True, exist_ok=True)
+    head = load.state_at(store)
+    figures = scales_of(((m.market, m.settle_asset, m.lot_size) for m in head.markets.values()), scale_overrides)
     engine_rows = [(row, row.event()) for row in store.read(types=["liquidation", "bankruptcy"])]
     accounts = sorted({e.account for _, e in engine_rows})
     series = account_series(store, accounts, progress)
@@ -157,8 +156,10 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         image = f"account-{len(sections)}.png"
         _chart(series[name], out / image)
         sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
-    liquidations = [records.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"]
-    bankruptcies = [records.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"]
+    liquidations = records.record_table_rows(
+        [records.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"], figures)
+    bankruptcies = records.record_table_rows(
+        [records.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"], figures)
     words = comparison_summary(comparison) if comparison is not None else []
     parts = [
         "<h1>Liquidation report</h1>",
@@ -173,9 +174,10 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         _table(bankruptcies, ["id", "at", "account", "market", "deficit", "insurance_covered", "socialized_loss"]),
         "<h2>Open positions</h2>",
         ("<p>At the head of the log. The liquidation price is the mark at which the rules in force would first find the "
-         "account (cross) or the position (isolated) distressed, every other mark unchanged; shown to 4 places, rounded "
-         "toward the side that liquidates earlier.</p>"),
-        _table(open_positions(load.state_at(store)), ["account", "market", "size", "entry_price", "mark_price",
+         "account (cross) or the position (isolated) distressed, every other mark unchanged; shown at the price scale, "
+         "rounded toward the side that liquidates earlier. Figures are shown at each asset's and lot's scale; "
+         "<code>ledger balances --format json</code> has them exactly.</p>"),
+        _table(open_positions(head, figures), ["account", "market", "size", "entry_price", "mark_price",
                                                       "margin_mode", "isolated_margin", "funding_paid", "liquidation_price"]),
     ]
     if comparison is not None and "versions" in comparison:  # several versions (``Comparison.to_json``)

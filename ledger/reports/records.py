@@ -11,11 +11,12 @@ from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.money import to_str
+from ledger.domain.scales import Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.store import StoredEvent
 
-__all__ = ["liquidation_record", "bankruptcy_record", "rules_report"]
+__all__ = ["liquidation_record", "bankruptcy_record", "rules_report", "record_table_rows"]
 
 
 def _engine_envelope(row: StoredEvent, event: ev.Liquidation | ev.Bankruptcy) -> dict[str, Any]:
@@ -74,3 +75,25 @@ def rules_report(state: LedgerState, registry_items: dict[str, tuple[str, list[d
         ],
         "in_force": state.rules.version if state.rules else None,
     }
+
+
+_LIQUIDATION_MONEY = ("penalty", "equity_before", "maintenance_before", "target_before", "equity_after",
+                      "maintenance_after", "target_after")
+_BANKRUPTCY_MONEY = ("deficit", "fund_before", "insurance_covered", "socialized_loss")
+
+
+def record_table_rows(records: list[dict[str, Any]], figures: Figures) -> list[dict[str, Any]]:
+    """Liquidation or bankruptcy records for a table: quantities at the lot's scale, prices and money at the settle
+    asset's (the records themselves, and so JSON and CSV, stay exact)."""
+    rows = []
+    for record in records:
+        row = dict(record)
+        if "qty" in record:
+            market = record["market"]
+            row["qty"] = figures.quantity(record["qty"], market)
+            row["price"] = figures.price(record["price"], market)
+            row.update({k: figures.market_money(record[k], market) for k in _LIQUIDATION_MONEY if record.get(k) is not None})
+        else:
+            row.update({k: figures.money(record[k], record["asset"]) for k in _BANKRUPTCY_MONEY if record.get(k) is not None})
+        rows.append(row)
+    return rows
