@@ -105,3 +105,34 @@ def test_the_report_shows_each_open_positions_liquidation_price_in_a_browser(bro
     assert "<td>bob</td><td>BTC-PERP</td><td>-1.000</td>" in dom and "<td>10,956.1752</td>" in dom
     assert dom.count("<td>1,000.00</td>") == 2, "each isolated margin at USD's 2 places"
     assert dom.count("<td>isolated</td>") == 2
+
+
+VIRIDIS_TOP, VIRIDIS_BOTTOM = (253, 231, 36), (68, 1, 84)
+"""viridis at 1 and 0: a heatmap's highest and lowest cells (nothing else in the report is drawn in them)."""
+
+
+def test_the_sweep_report_draws_a_heatmap_per_figure_in_a_browser(browser, tmp_path):
+    import json
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(ROOT / "examples" / "sample-history.jsonl"))[0] == 0
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001", "0.01"], "target_buffer": ["0.1", "1"]}}))
+    code, out, err = run(url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--format", "json", "--workers", "1")
+    assert code == 0, err
+    rows = tmp_path / "sweep.json"
+    rows.write_text(out)
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--sweep", str(rows))
+    assert code == 0, err
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "<h2>Rule sweep</h2>" in page and "rows: liquidation_fee_rate, columns: target_buffer" in page
+    figures = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss",
+               "insurance_fund_end", "accounts_wiped_out")
+    assert all(f"alt='{figure} heatmap, partial-v1, USD'" in page for figure in figures)
+    shot = screenshot(browser, tmp_path / "r" / "index.html", tmp_path / "shot.png", tmp_path / "profile")
+    colours = {colour for _, colour in shot.getcolors(maxcolors=1 << 20)}
+    assert VIRIDIS_TOP in colours and VIRIDIS_BOTTOM in colours, "no heatmap on screen"
+    bare = tmp_path / "r" / "bare.html"
+    bare.write_text(re.sub(r"src='data:image/png;base64,[^']*'(?= alt='[a-z_]+ heatmap)", "src='missing.png'", page))
+    without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
+    assert VIRIDIS_TOP not in without, "the colours came from the heatmaps, not from another chart"

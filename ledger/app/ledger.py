@@ -29,6 +29,7 @@ from ledger.app.clock import Clock, system_clock
 from ledger.app.params_files import read_params_file
 from ledger.compliance import audit as audit_run
 from ledger.compliance import explain as explain_run
+from ledger.compliance import sweep as sweep_run
 from ledger.compliance import whatif as whatif_run
 from ledger.domain import events as ev
 from ledger.domain.codec import decode_object, to_json_object
@@ -392,16 +393,30 @@ class Ledger:
         parsed = [(version, read_params_file(path) if path is not None else None) for version, path in candidates]
         return whatif_run.compare(self.store, parsed, start=start, end=end, progress=progress)
 
+    def sweep(
+        self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
+        end: datetime | None = None, workers: int | None = None, scheduler: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[list[sweep_run.Candidate], list[sweep_run.SweepRow]]:
+        """Replay the history under every candidate of a grid (``ledger.compliance.sweep``); nothing written."""
+        self.store.require_schema()
+        grid = sweep_run.read_grid(grid_file)
+        base = grid.get("params") or sweep_run.base_params(self.store)
+        candidates = sweep_run.candidates_of(versions, grid, base)
+        return candidates, sweep_run.sweep(self.store, candidates, start=start, end=end, workers=workers,
+                                           scheduler=scheduler, progress=progress)
+
     def report(
         self, out: Path, *, comparison: whatif_run.WhatIf | whatif_run.Comparison | None = None,
         progress: Progress | None = None, scales: Mapping[str, int] | None = None,
+        sweep_rows: list[dict[str, Any]] | None = None,
     ) -> Path:
         """Write the HTML compliance report (charts, tables, optionally a what-if) into ``out``; its index page."""
         from ledger.reports.html import write_report  # matplotlib: loaded only for the report
 
         self.store.require_schema()
         return write_report(self.store, out, comparison.to_json() if comparison is not None else None, progress,
-                            scale_overrides=scales)
+                            scale_overrides=scales, sweep_rows=sweep_rows)
 
 
 def _require_existing_sqlite_file(url: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import click
 
-from ledger.app.views import account_table_rows, render_explanation, summary_table_rows
+from ledger.app.views import SWEEP_FIGURES, account_table_rows, render_explanation, summary_table_rows, sweep_table_rows
 from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
@@ -179,15 +179,47 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
 
 
 @click.command()
+@click.option("--rules", "versions", required=True, multiple=True, help="The rule version to sweep; repeat for several.")
+@click.option("--grid", "grid_file", required=True, type=click.Path(dir_okay=False),
+              help='JSON: {"params": {...base, default those in force}, "grid": {"PARAM.PATH": ["v1", "v2"], ...}}.')
+@click.option("--from", "start", type=TIME, help="Substitute from this business time on.")
+@click.option("--to", "end", type=TIME, help="Replay up to this business time.")
+@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: one per core; 1: serial).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on this Dask cluster (tcp://HOST:8786) instead of locally.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, start, end, workers: int | None,
+          scheduler: str | None, fmt: str) -> None:
+    """Replay the history under every candidate of a grid of params (and versions); one row per candidate, nothing
+    written."""
+    check_window(start, end)
+    with open_ledger(ctx) as ledger:
+        with progress("candidates", None) as advance:
+            candidates, rows = ledger.sweep(versions, grid_file, start=start, end=end, workers=workers,
+                                            scheduler=scheduler, progress=advance)
+        figures = figures_for(ctx, ledger, fmt)
+    if fmt == "json":
+        print_json(rows)
+        return
+    varied = list(candidates[0].varied) if candidates else []
+    columns = ["candidate", "version", *varied, "asset", *SWEEP_FIGURES, "refused_events"]
+    print_rows(sweep_table_rows(rows, figures), fmt, f"Sweep: {len(candidates)} candidates", columns)
+
+
+@click.command()
 @click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
 @click.option("--whatif", "versions", multiple=True,
               help="Add a what-if section against this rule version; repeat it to chart several side by side.")
 @click.option("--params", "params", multiple=True, type=click.Path(dir_okay=False),
               help="JSON params for the what-if version; one per --whatif, in order.")
+@click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False, exists=True),
+              help="Add a heatmap per figure of a sweep's rows (`ledger sweep --format json > FILE`).")
 @click.pass_context
-def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tuple[str, ...]) -> None:
+def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tuple[str, ...],
+           sweep_file: str | None) -> None:
     """Write an HTML report with charts for compliance (and optionally a what-if, or several versions side by side)."""
     pairs = _pairs(versions, params)
+    sweep_rows = _sweep_rows(sweep_file) if sweep_file is not None else None
     with open_ledger(ctx) as ledger:
         comparison: Any = None
         if len(pairs) > 1:
@@ -196,8 +228,21 @@ def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tupl
         elif pairs:
             comparison = _comparison(ledger, pairs[0][0], pairs[0][1], None, None)
         with progress("charting", ledger.head_seq()) as advance:
-            index = ledger.report(Path(out), comparison=comparison, progress=advance, scales=ctx.obj["scales"])
+            index = ledger.report(Path(out), comparison=comparison, progress=advance, scales=ctx.obj["scales"],
+                                  sweep_rows=sweep_rows)
     click.echo(f"report written to {index}")
+
+
+def _sweep_rows(path: str) -> list[dict]:
+    """A sweep's JSON rows, or a usage error naming the file."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.UsageError(f"{path}: not a sweep's JSON (`ledger sweep --format json`): {exc}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"candidate", "version", "asset"} <= set(r)
+                                             for r in rows):
+        raise click.UsageError(f"{path}: not a sweep's JSON (`ledger sweep --format json`): expected a list of rows")
+    return rows
 
 
 @click.command()
@@ -213,4 +258,4 @@ def export(ctx: click.Context, fmt: str, out: str, as_of) -> None:
     click.echo(", ".join(f"{name}: {n} rows to {Path(out) / f'{name}.{fmt}'}" for name, n in counts.items()))
 
 
-COMMANDS = (audit, explain, history, reconcile, whatif, report, export)
+COMMANDS = (audit, explain, history, reconcile, whatif, sweep, report, export)

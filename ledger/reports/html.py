@@ -143,7 +143,8 @@ def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]
 
 
 def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None = None,
-                 progress: Callable[[int], None] | None = None, scale_overrides: Mapping[str, int] | None = None) -> Path:
+                 progress: Callable[[int], None] | None = None, scale_overrides: Mapping[str, int] | None = None,
+                 sweep_rows: list[dict[str, Any]] | None = None) -> Path:
     """The report's page (and its charts, inlined): figures in its tables at the display scales (``--scale``)."""
     out.mkdir(parents=True, exist_ok=True)
     head = load.state_at(store)
@@ -191,6 +192,10 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
             rows = [{"metric": m, **values} for m, values in figures.items()]
             parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
         parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
+    if sweep_rows is not None:
+        from ledger.reports.sweep_charts import sweep_section
+
+        parts += sweep_section(sweep_rows, out, figures)
     style = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0} "
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right}")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>Liquidation report</title>"

@@ -1,0 +1,265 @@
+"""Rule sweeps: the history replayed under every candidate of a grid of rule versions and params, nothing written.
+
+Risk teams choose liquidation parameters by replaying real history under many
+candidates and comparing what each would have done. Every candidate is an
+independent what-if (``ledger.compliance.whatif``), so the work spreads over
+workers: a local process pool by default, or a Dask cluster (an existing
+scheduler, ``distributed``), never a scheduler of our own.
+
+The history is read once and shipped as one Arrow table (the stored rows'
+columns, IPC-serialised): every worker decodes it once and replays each
+candidate it is given from those rows, exactly as a what-if reads them from the
+store, so each sweep row equals the serial what-if of its candidate.
+
+A grid file (JSON):
+
+    {"params": {...},                                   # base params (default: the params in force at the head)
+     "grid": {"liquidation_fee_rate": ["0.001", "0.002"],
+              "target_buffer": ["0.1", "0.25", "0.5"],
+              "markets.BTC-PERP.maintenance_margin_rate": ["0.004", "0.005"]}}
+
+``grid`` maps a parameter (a dotted path into the params) to the values to
+try; the candidates are every combination, for every ``--rules`` version, in
+a fixed order (versions as given, then the grid's keys in file order, the last
+varying fastest). Each candidate's params are checked by its version before
+anything runs, so a bad grid is refused naming the candidate.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from ledger.compliance.whatif import whatif
+from ledger.domain.events import thaw
+from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.scales import Figures
+from ledger.domain.valuation import equity_by_asset
+from ledger.errors import InvalidEvent
+from ledger.store import EventStore, StoredEvent
+from rules import registry
+
+__all__ = ["Candidate", "candidates_of", "read_grid", "history_batch", "sweep", "FIGURES", "SweepRow", "sweep_table_rows"]
+
+FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss", "insurance_fund_end",
+           "accounts_wiped_out")
+"""What each sweep row reports per settle asset (the issue's list, in its order)."""
+
+SweepRow = dict[str, Any]
+
+_COLUMNS = ("seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload",
+            "hash")
+"""The stored row's columns, as shipped to workers (``StoredEvent``'s fields)."""
+
+
+@frozen
+class Candidate:
+    """One point of the grid: a version, its full params, and the values the grid set (the row's label)."""
+
+    number: int
+    version: str
+    params: Mapping[str, Any]
+    varied: Mapping[str, str]
+
+
+def read_grid(path: str | Path) -> dict[str, Any]:
+    """The grid file, checked for shape (``InvalidEvent`` naming the file and what is wrong)."""
+    where = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidEvent(f"cannot read the grid: {exc}", where=where) from None
+    if not isinstance(data, dict) or not isinstance(data.get("grid"), dict) or not data["grid"]:
+        raise InvalidEvent('expected {"grid": {"PARAM": [VALUES, ...], ...}} (and optionally "params")', where=where)
+    for key, values in data["grid"].items():
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise InvalidEvent(f"grid {key!r}: expected a non-empty list of decimal strings", where=where)
+    if "params" in data and not isinstance(data["params"], dict):
+        raise InvalidEvent('"params" must be an object', where=where)
+    unknown = set(data) - {"grid", "params"}
+    if unknown:
+        raise InvalidEvent(f"unknown keys {sorted(unknown)}", where=where)
+    return data
+
+
+def _set(params: dict[str, Any], path: str, value: str) -> None:
+    *parents, leaf = path.split(".")
+    node = params
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            raise InvalidEvent(f"{part!r} of {path!r} is not in the params", where=f"grid {path}")
+        node = child
+    node[leaf] = value
+
+
+def candidates_of(versions: Sequence[str], grid: Mapping[str, Any], base: Mapping[str, Any] | None) -> list[Candidate]:
+    """Every combination of the grid for every version, each checked by its version (``InvalidEvent`` naming it)."""
+    if base is None:
+        raise InvalidEvent("no params in force to vary: give base params in the grid file", where="grid params")
+    keys = list(grid["grid"])
+    out = []
+    for version in versions:
+        rule = registry.get(version)
+        for values in itertools.product(*(grid["grid"][k] for k in keys)):
+            params = copy.deepcopy(dict(base))
+            for key, value in zip(keys, values, strict=True):
+                _set(params, key, value)
+            varied = dict(zip(keys, values, strict=True))
+            label = ", ".join(f"{k}={v}" for k, v in varied.items())
+            try:
+                rule.parse_params(params)
+            except InvalidEvent as exc:
+                raise InvalidEvent(f"{version} refuses these params: {exc}", where=f"candidate {label}") from None
+            out.append(Candidate(len(out) + 1, version, params, varied))
+    return out
+
+
+# -- the history, read once and shipped as columns ------------------------------------------------------------------
+
+def history_batch(store: EventStore, *, upto_at: str | None = None) -> bytes:
+    """Every stored row up to ``upto_at`` as one Arrow table, IPC-serialised (what workers receive)."""
+    import pyarrow as pa
+
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+    for row in store.read(upto_at=upto_at):
+        for name in _COLUMNS:
+            columns[name].append(getattr(row, name))
+    types = {"seq": pa.int64(), "stream_version": pa.int64(), "schema_version": pa.int32()}
+    table = pa.table({name: pa.array(values, type=types.get(name, pa.string())) for name, values in columns.items()})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+class _Rows:
+    """The shipped rows, answering the one read a what-if makes (in order, optionally up to a business time)."""
+
+    def __init__(self, batch: bytes) -> None:
+        import pyarrow as pa
+
+        table = pa.ipc.open_stream(batch).read_all()
+        values = [table.column(name).to_pylist() for name in _COLUMNS]
+        self.rows = [StoredEvent(*fields) for fields in zip(*values, strict=True)]
+
+    def read(self, *, upto_at: str | None = None, **_: Any) -> Iterator[StoredEvent]:
+        return iter(self.rows if upto_at is None else [r for r in self.rows if r.at <= upto_at])
+
+
+def evaluate(rows: Any, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
+    """The candidate's what-if on ``rows`` as sweep rows (one per settle asset)."""
+    result = whatif(rows, candidate.version, candidate.params, start=start, end=end)
+    alt, state = result.alternative, result.alternative_state
+    with arithmetic():
+        wiped: dict[str, int] = {}
+        for name in sorted(alt.by_account):
+            for asset, value in equity_by_asset(state, state.account(name)).items():
+                if value <= ZERO:
+                    wiped[asset] = wiped.get(asset, 0) + 1
+        assets = sorted(set(alt.by_asset) | set(state.system["insurance_fund"]) | set(wiped))
+        out = []
+        for asset in assets:
+            figures = alt.by_asset[asset]
+            out.append({
+                "candidate": candidate.number, "version": candidate.version, **candidate.varied, "asset": asset,
+                "liquidations": to_str(figures["liquidations"]),
+                "closed_notional": to_str(figures["notional_liquidated"]),
+                "penalties": to_str(figures["penalties"]),
+                "bankruptcies": to_str(figures["bankruptcies"]),
+                "socialized_loss": to_str(figures["socialized_loss"]),
+                "insurance_fund_end": to_str(state.system["insurance_fund"].get(asset, ZERO)),
+                "accounts_wiped_out": str(wiped.get(asset, 0)),
+                "refused_events": str(len(result.refused)),
+            })
+    return out
+
+
+# -- where candidates run --------------------------------------------------------------------------------------------
+
+_worker: dict[str, _Rows] = {}
+"""A pool worker's copy of the history, decoded once (by ``_load``, the pool's initializer)."""
+
+
+def _load(batch: bytes) -> None:
+    _worker["rows"] = _Rows(batch)
+
+
+def _in_pool(candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
+    return evaluate(_worker["rows"], candidate, start, end)
+
+
+_dask_rows: dict[int, _Rows] = {}
+"""A Dask worker's decoded history, per shipped batch (keyed by its id: decoded once per worker)."""
+
+
+def _on_dask(candidate: Candidate, batch: bytes, start: datetime | None, end: datetime | None) -> list[SweepRow]:
+    key = hash(batch)
+    if key not in _dask_rows:
+        _dask_rows.clear()
+        _dask_rows[key] = _Rows(batch)
+    return evaluate(_dask_rows[key], candidate, start, end)
+
+
+def sweep(
+    store: EventStore, candidates: Sequence[Candidate], *, start: datetime | None = None, end: datetime | None = None,
+    workers: int | None = None, scheduler: str | None = None, progress: Callable[[int], None] | None = None,
+) -> list[SweepRow]:
+    """Every candidate's rows, in candidate order: serially (``workers=1``), in a local process pool (default: one
+    worker per core), or on the Dask cluster at ``scheduler``."""
+    from ledger.domain.timefmt import format_time
+
+    batch = history_batch(store, upto_at=format_time(end) if end else None)
+    done = progress or (lambda n: None)
+    if scheduler is not None:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            [shipped] = client.scatter([batch], broadcast=True)
+            futures = [client.submit(_on_dask, c, shipped, start, end, pure=False) for c in candidates]
+            results = []
+            for future in futures:
+                results.append(future.result())
+                done(1)
+    elif (workers or os.cpu_count() or 1) <= 1:
+        rows = _Rows(batch)
+        results = []
+        for candidate in candidates:
+            results.append(evaluate(rows, candidate, start, end))
+            done(1)
+    else:
+        import multiprocessing
+
+        count = min(workers or os.cpu_count() or 1, len(candidates)) or 1
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
+        with ProcessPoolExecutor(count, mp_context=context, initializer=_load, initargs=(batch,)) as pool:
+            results = []
+            for found in pool.map(_in_pool, candidates, itertools.repeat(start), itertools.repeat(end)):
+                results.append(found)
+                done(1)
+    return [row for rows in results for row in rows]
+
+
+def base_params(store: EventStore) -> dict[str, Any] | None:
+    """The params in force at the head of the log (the grid's default base)."""
+    found = None
+    for row in store.read(types=["rules_activated"]):
+        found = thaw(row.event().params)  # type: ignore[attr-defined]
+    return found
+
+
+_MONEY = ("closed_notional", "penalties", "socialized_loss", "insurance_fund_end")
+
+
+def sweep_table_rows(rows: Sequence[SweepRow], figures: Figures) -> list[SweepRow]:
+    """Sweep rows for a table: money at its asset's display scale (JSON and CSV keep it exact)."""
+    return [{**row, **{k: figures.money(row[k], row["asset"]) for k in _MONEY}} for row in rows]

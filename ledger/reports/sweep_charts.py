@@ -1,0 +1,92 @@
+"""Heatmaps of a rule sweep (``ledger sweep --format json``): one per figure, over the grid's first two parameters.
+
+A risk team reads a sweep as a surface: where penalties rise, where
+bankruptcies start, where accounts are wiped out. Each figure gets its own
+heatmap per version and settle asset: rows are the first varied parameter's
+values, columns the second's (a one-parameter sweep is a single row), every
+cell annotated with its exact figure rounded for display. Further varied
+parameters are listed as the candidates' table only (a heatmap has two axes).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from ledger.domain.scales import Figures
+
+__all__ = ["sweep_section", "varied_keys", "FIGURES"]
+
+FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss", "insurance_fund_end",
+           "accounts_wiped_out")
+_FIXED = {"candidate", "version", "asset", "refused_events", *FIGURES}
+
+
+def varied_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The grid's parameters, in the rows' order (every key a sweep row has beyond its fixed columns)."""
+    return [key for key in rows[0] if key not in _FIXED] if rows else []
+
+
+def _sorted_values(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
+    return sorted({row[key] for row in rows}, key=Decimal)
+
+
+def _heatmap(rows: Sequence[dict[str, Any]], figure: str, y_key: str, x_key: str | None, title: str, path: Path,
+             figures: Figures) -> None:
+    ys = _sorted_values(rows, y_key)
+    xs = _sorted_values(rows, x_key) if x_key else [""]
+    cells = {(row[y_key], row[x_key] if x_key else ""): Decimal(row[figure]) for row in rows}
+    grid = [[cells.get((y, x)) for x in xs] for y in ys]
+    # The colour scale is the only place a figure becomes a float: the annotations are the exact figures, rounded.
+    shade = [[float(v) if v is not None else float("nan") for v in line] for line in grid]
+    fig, ax = plt.subplots(figsize=(1.6 * len(xs) + 3, 0.7 * len(ys) + 2))
+    image = ax.imshow(shade, cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(len(xs)), xs)
+    ax.set_yticks(range(len(ys)), ys)
+    ax.set_xlabel(x_key or "")
+    ax.set_ylabel(y_key)
+    ax.set_title(title, fontsize=10)
+    asset = rows[0]["asset"]
+    counts = figure in ("liquidations", "bankruptcies", "accounts_wiped_out")
+    for i, line in enumerate(grid):
+        for j, value in enumerate(line):
+            if value is not None:
+                text = str(value) if counts else figures.money(value, asset)
+                ax.text(j, i, text, ha="center", va="center", color="white", fontsize=8,
+                        bbox={"facecolor": "black", "alpha": 0.35, "pad": 1, "linewidth": 0})
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def sweep_section(rows: Sequence[dict[str, Any]], out: Path, figures: Figures) -> list[str]:
+    """The report's HTML for a sweep: a heatmap per figure, version and asset (images written into ``out``)."""
+    keys = varied_keys(rows)
+    if not rows or not keys:
+        return ["<h2>Rule sweep</h2>", "<p>The sweep has no rows, or varied no parameter.</p>"]
+    y_key, x_key = keys[0], keys[1] if len(keys) > 1 else None
+    parts = ["<h2>Rule sweep</h2>",
+             f"<p>{len({r['candidate'] for r in rows})} candidates; rows: {html.escape(y_key)}"
+             + (f", columns: {html.escape(x_key)}" if x_key else "")
+             + (f"; also varied (see the sweep's own rows): {html.escape(', '.join(keys[2:]))}" if keys[2:] else "")
+             + ".</p>"]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["version"], row["asset"]), []).append(row)
+    for (version, asset), group in groups.items():
+        parts.append(f"<h3>{html.escape(version)}, {html.escape(asset)}</h3>")
+        for figure in FIGURES:
+            image = f"sweep-{len(parts)}.png"
+            _heatmap(group, figure, y_key, x_key, f"{figure} ({version}, {asset})", out / image, figures)
+            parts.append(f"<img src='{image}' alt='{html.escape(figure)} heatmap, {html.escape(version)}, "
+                         f"{html.escape(asset)}'>")
+    return parts
