@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from ledger import InvalidBatch, Ledger, NotInitialised
+from ledger.domain.codec import decode_object
+from tests.conftest import VECTORS
 
 HEADER = [
     {"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
@@ -117,3 +119,30 @@ def test_a_withdrawal_within_cash_but_beyond_equity_is_refused(ledger, tmp_path)
     path = write(tmp_path, [{"type": "withdrawal", "id": "w-1", "at": "2024-08-05T00:04:00Z", "account": "alice", "asset": "USD", "amount": "500"}])
     with pytest.raises(InvalidBatch, match=r"exceeds the 447\.0 available"):
         ledger.ingest_file(path)
+
+
+def test_a_writer_behind_another_folds_only_the_new_rows_and_decides_as_a_fresh_replay(db_url, monkeypatch):
+    """Two writers on one database, taking turns: each finds the other's rows at the head and carries its warm
+    state over them (no replay of the whole log under the lock); every state equals a replay from scratch."""
+    from ledger.domain.snapshot import dump_state
+    from ledger.replay import load
+
+    history = [json.loads(line) for line in (VECTORS / "partial-one-position.jsonl").read_text().splitlines() if line]
+    with Ledger.open(db_url) as first, Ledger.open(db_url) as second:
+        first.init()
+        first.append_located([(f"line {i}", decode_object(r)) for i, r in enumerate(history[:4], 1)])
+        second.append_located([(f"line {i}", decode_object(r)) for i, r in enumerate(history[4:5], 5)])
+        real_state_at = load.state_at
+
+        def no_full_replay(*args, **kwargs):
+            raise AssertionError("a writer behind the head replayed the whole log")
+
+        monkeypatch.setattr(load, "state_at", no_full_replay)
+        result = first.append_located([(f"line {i}", decode_object(r)) for i, r in enumerate(history[5:], 6)])
+        assert result.engine_events >= 1, "the mark distressed alice: the caught-up state decided it"
+        monkeypatch.setattr(load, "state_at", real_state_at)
+        assert dump_state(first._warm[2]) == dump_state(load.state_at(first.store, use_snapshots=False))
+        second.append_located([("extra", decode_object(
+            {"type": "deposit", "id": "d-late", "at": "2024-08-05T01:00:00Z", "account": "bob", "asset": "USD",
+             "amount": "5"}))])
+        assert dump_state(second._warm[2]) == dump_state(load.state_at(second.store, use_snapshots=False))

@@ -184,10 +184,16 @@ class Ledger:
         were left at; any failure drops them, as the batch may have been
         folded in part.
         """
+        self._catch_up()
         with self.store.writer() as writer:
             warm, self._warm = self._warm, None
             if warm is not None and warm[:2] == (writer.head_seq, writer.head_hash):
                 state, index = warm[2], warm[3]
+            elif warm is not None and warm[0] < writer.head_seq and self._still_logged(warm[0], warm[1]):
+                # another writer appended since: fold only its rows (the log's own, already decided) onto the warm
+                # state, so that N concurrent writers do not each replay the whole log under the lock
+                state = load.fold_after(self.store, warm[2], writer.head_seq)
+                index = LiquidationIndex()  # rebuilt at the next mark: the new rows may have moved any account
             else:
                 # a decision never rests on a snapshot whose content is not proven (sealed with the key): without a
                 # key the state is replayed from the log itself (#15 point 1)
@@ -199,6 +205,26 @@ class Ledger:
             crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, ACCOUNT_STREAM_PREFIX)
         self._warm = (*head, state, index)
         self._cache(state, head[1], crossed)
+
+    def _catch_up(self) -> None:
+        """Carry a warm state over what other writers appended since, *before* taking the log's lock.
+
+        Committed rows never change, so folding them needs no lock; under the
+        lock only what was appended in the meantime is left to fold. This keeps
+        the time each writer holds the lock short when several write at once.
+        """
+        warm, self._warm = self._warm, None
+        if warm is None:
+            return
+        head_seq, head_hash = self.store.head()
+        if head_seq > warm[0] and self._still_logged(warm[0], warm[1]):
+            warm = (head_seq, head_hash, load.fold_after(self.store, warm[2], head_seq), LiquidationIndex())
+        self._warm = warm
+
+    def _still_logged(self, seq: int, event_hash: str) -> bool:
+        """Whether the log still holds event ``seq`` with ``event_hash`` (the warm state's head is part of the chain)."""
+        row = self.store.row_at(seq)
+        return row is not None and row.hash == event_hash
 
     def _cache(self, state: LedgerState, head_hash: str, crossed_streams: Mapping[str, int]) -> None:
         """Write the snapshots now due. They are a cache: after a committed append, failing is only a warning."""

@@ -148,9 +148,15 @@ def _substitute(version: str, params: Mapping[str, Any] | None) -> Substitute:
     if params is not None:
         rule.parse_params(params)
 
+    made: dict[int, tuple[RulesInForce, RulesInForce]] = {}  # per activation: asked at every event, built once
+
     def substitute(rules: RulesInForce) -> RulesInForce:
+        found = made.get(id(rules))
+        if found is not None and found[0] is rules:
+            return found[1]
         chosen = frozen_params if frozen_params is not None else rules.params
-        return RulesInForce(version, chosen, f"whatif:{rules.event_id}", rules.at)
+        made[id(rules)] = (rules, RulesInForce(version, chosen, f"whatif:{rules.event_id}", rules.at))
+        return made[id(rules)][1]
 
     return substitute
 

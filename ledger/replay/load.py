@@ -56,6 +56,11 @@ def state_at(
     return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), store.identities, progress)
 
 
+def fold_after(store: EventStore, state: LedgerState, upto_seq: int) -> LedgerState:
+    """``state`` (in place) carried forward over the stored rows after it, up to ``upto_seq``."""
+    return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), store.identities)
+
+
 def write_snapshot_if_due(store: EventStore, state: LedgerState, head_hash: str, *, force: bool = False) -> bool:
     """Cache ``state`` (which must be at ``head_hash``) when enough events passed since the last snapshot.
 
