@@ -108,3 +108,26 @@ def test_a_row_that_cannot_be_folded_stops_the_projection_naming_it():
     with pytest.raises(Unreplayable, match="event bogus \\(#3\\) cannot be folded") as caught:
         project(ledger.store)
     assert caught.value.kind == "unreplayable" and caught.value.row.seq == 3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60), other=activations)
+def test_a_what_if_from_the_start_equals_forking_the_folded_actual_world(activation, history, other):
+    """The what-if with no window start re-runs only the alternative world and folds the actual one on the fast path
+    (or takes it from a sweep); it must give what forking the actual world at the first event gives: the runner's
+    observer path, taken here by a window starting before any event."""
+    from datetime import UTC, datetime
+
+    from ledger.compliance.whatif import actual_world, whatif
+    from ledger.domain.events import thaw
+
+    ledger = generated_ledger(activation, history)
+    version, params = other.version, thaw(other.params)  # every registered version, with the params it is generated with
+    fast = whatif(ledger.store, version, params)
+    forked = whatif(ledger.store, version, params, start=datetime(2000, 1, 1, tzinfo=UTC))
+    given_actual = whatif(ledger.store, version, params, actual=actual_world(ledger.store, None))
+    for other in (forked, given_actual):
+        assert dump_state(fast.alternative_state) == dump_state(other.alternative_state)
+        assert dump_state(fast.actual_state) == dump_state(other.actual_state)
+        assert {k: v for k, v in fast.to_json().items() if k != "window"} == \
+               {k: v for k, v in other.to_json().items() if k != "window"}

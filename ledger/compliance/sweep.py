@@ -31,7 +31,7 @@ import copy
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +39,12 @@ from typing import Any
 
 from attrs import frozen
 
-from ledger.compliance.whatif import whatif
+from ledger.compliance.whatif import actual_world, whatif
 from ledger.domain.events import thaw
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.scales import Figures
+from ledger.domain.state import LedgerState
+from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidEvent
 from ledger.store import EventStore, StoredEvent
@@ -152,13 +154,28 @@ class _Rows:
         values = [table.column(name).to_pylist() for name in _COLUMNS]
         self.rows = [StoredEvent(*fields) for fields in zip(*values, strict=True)]
 
+        self.actual: dict[str | None, LedgerState] = {}
+        """What happened up to a time (the what-if's actual world): the same for every candidate, folded once."""
+
     def read(self, *, upto_at: str | None = None, **_: Any) -> Iterator[StoredEvent]:
         return iter(self.rows if upto_at is None else [r for r in self.rows if r.at <= upto_at])
 
+    def read_batches(self, *, after_seq: int = 0, upto_seq: int | None = None,
+                     batch_size: int = 5000) -> Iterator[list[tuple[int, str, int, str]]]:
+        chosen = self.rows[after_seq:upto_seq]  # seqs are 1..n without a gap: row i holds seq i + 1
+        for first in range(0, len(chosen), batch_size):
+            yield [(r.seq, r.type, r.schema_version, r.payload) for r in chosen[first:first + batch_size]]
 
-def evaluate(rows: Any, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
+    def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
+        return {seq: (self.rows[seq - 1].event_id, self.rows[seq - 1].at) for seq in seqs}
+
+
+def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
     """The candidate's what-if on ``rows`` as sweep rows (one per settle asset)."""
-    result = whatif(rows, candidate.version, candidate.params, start=start, end=end)
+    upto = format_time(end) if end else None
+    if upto not in rows.actual:
+        rows.actual[upto] = actual_world(rows, upto)
+    result = whatif(rows, candidate.version, candidate.params, start=start, end=end, actual=rows.actual[upto])
     alt, state = result.alternative, result.alternative_state
     with arithmetic():
         wiped: dict[str, int] = {}
@@ -216,8 +233,6 @@ def sweep(
 ) -> list[SweepRow]:
     """Every candidate's rows, in candidate order: serially (``workers=1``), in a local process pool (default: one
     worker per core), or on the Dask cluster at ``scheduler``."""
-    from ledger.domain.timefmt import format_time
-
     batch = history_batch(store, upto_at=format_time(end) if end else None)
     done = progress or (lambda n: None)
     if scheduler is not None:

@@ -32,6 +32,7 @@ from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute
 from ledger.engine.pipeline import fold_batch
 from ledger.errors import InvalidBatch
+from ledger.replay.fast_fold import fold_rows
 from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent
 from rules import registry
@@ -170,14 +171,21 @@ def whatif(
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
     indexed: bool = True,
+    actual: LedgerState | None = None,
 ) -> WhatIf:
     """Compare (see module docstring). ``indexed`` lets marks check only the
     candidates of a liquidation index built for the substituted rules; the
-    outcome is the same as a full scan's."""
+    outcome is the same as a full scan's. ``actual``: the actual world's final
+    state (up to ``end``), when the caller already has it (a sweep replays it
+    once for all its candidates); it is only read."""
     substitute = _substitute(version, params)
     worlds = _Worlds(substitute, LiquidationIndex(substitute) if indexed else None, format_time(start) if start else None)
-    actual = project(store, upto_at=format_time(end) if end else None, observers=[worlds], progress=progress)
-    window = {"from": worlds.lower, "to": format_time(end) if end else None}
+    upto = format_time(end) if end else None
+    if start is None:  # the worlds part at the first event: only the alternative is re-run event by event
+        actual = _alternative_from_the_start(store, worlds, upto, progress, actual)
+    else:
+        actual = project(store, upto_at=upto, observers=[worlds], progress=progress)
+    window = {"from": worlds.lower, "to": upto}
     alternative = worlds.alternative if worlds.alternative is not None else clone(actual)  # nothing fell in the window
     return WhatIf(version, window, worlds.seen_actual, worlds.seen_alt, actual, alternative, worlds.refused)
 
@@ -252,6 +260,44 @@ def compare(
     return Comparison(labels, window, seen, actual, worlds)
 
 
+def actual_world(store: EventStore, upto_at: str | None) -> LedgerState:
+    """What happened, up to ``upto_at``, folded on the replay's fast path (business time never goes back, so the rows
+    up to a time are a prefix of the log)."""
+    last = None
+    if upto_at is not None:
+        last = 0
+        for row in store.read(upto_at=upto_at):
+            last = row.seq
+    return fold_rows(LedgerState(), store.read_batches(upto_seq=last), store.identities)
+
+
+def _alternative_from_the_start(
+    store: EventStore, worlds: _Worlds, upto_at: str | None, progress: Callable[[int], None] | None,
+    actual: LedgerState | None,
+) -> LedgerState:
+    """A what-if with no window start: the alternative world is re-run event by event from an empty state, and what
+    happened (the actual world) is folded on the replay's fast path, or taken as given.
+
+    The same outcome as forking the actual world at the first event (``_Worlds.before``), without folding it
+    event by event: its engine events are recorded as they are read (their settle asset is the market's, listed
+    alike in both worlds)."""
+    alternative = worlds.alternative = LedgerState()
+    last = 0
+    for row in store.read(upto_at=upto_at):
+        event = row.event()
+        if event.TYPE in ev.ENGINE_TYPES:
+            worlds.seen_actual.record(alternative, event)
+        else:
+            worlds.rerun(row, event)
+        last = row.seq
+        if progress is not None:
+            progress(1)
+    if actual is None:
+        actual = fold_rows(LedgerState(), store.read_batches(upto_seq=last), store.identities)
+    assert actual.seq == last, "the actual world given ends where the history read does"
+    return actual
+
+
 def _labels(versions: list[str]) -> list[str]:
     """The versions as column names; one compared twice (with other params) gets ``#2``, ``#3``."""
     labels, counts = [], defaultdict(int)
@@ -284,6 +330,11 @@ class _Worlds(Observer):
         if event.TYPE in ev.ENGINE_TYPES:
             self.seen_actual.record(state, event)
             return
+        self.rerun(row, event)
+
+    def rerun(self, row: StoredEvent, event: ev.Event) -> None:
+        """``event`` re-run in the alternative world, with its engine deciding by the substituted rules."""
+        assert self.alternative is not None
         try:
             made = fold_batch(self.alternative, [(f"event {event.id}", event)], substitute=self.substitute,
                               index=self.index).to_append[1:]
