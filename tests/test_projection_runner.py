@@ -118,7 +118,7 @@ def test_a_what_if_from_the_start_equals_forking_the_folded_actual_world(activat
     observer path, taken here by a window starting before any event."""
     from datetime import UTC, datetime
 
-    from ledger.compliance.whatif import actual_world, whatif
+    from ledger.compliance.whatif import actual_world, compare, whatif
     from ledger.domain.events import thaw
 
     ledger = generated_ledger(activation, history)
@@ -131,3 +131,10 @@ def test_a_what_if_from_the_start_equals_forking_the_folded_actual_world(activat
         assert dump_state(fast.actual_state) == dump_state(other.actual_state)
         assert {k: v for k, v in fast.to_json().items() if k != "window"} == \
                {k: v for k, v in other.to_json().items() if k != "window"}
+    pair = [(version, params), ("full-v1", {k: v for k, v in params.items() if k == "markets"} | {
+        "liquidation_fee_rate": "0.001"})] if "markets" in params and all(
+        "maintenance_margin_rate" in m for m in params["markets"].values()) else [(version, params)] * 2
+    both = compare(ledger.store, pair)
+    both_forked = compare(ledger.store, pair, start=datetime(2000, 1, 1, tzinfo=UTC))
+    assert {k: v for k, v in both.to_json().items() if k != "window"} == \
+           {k: v for k, v in both_forked.to_json().items() if k != "window"}

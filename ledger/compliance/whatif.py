@@ -182,7 +182,7 @@ def whatif(
     worlds = _Worlds(substitute, LiquidationIndex(substitute) if indexed else None, format_time(start) if start else None)
     upto = format_time(end) if end else None
     if start is None:  # the worlds part at the first event: only the alternative is re-run event by event
-        actual = _alternative_from_the_start(store, worlds, upto, progress, actual)
+        actual = _alternatives_from_the_start(store, [worlds], upto, progress, actual)
     else:
         actual = project(store, upto_at=upto, observers=[worlds], progress=progress)
     window = {"from": worlds.lower, "to": upto}
@@ -253,7 +253,11 @@ def compare(
     for version, params in candidates:
         substitute = _substitute(version, params)
         worlds.append(_Worlds(substitute, LiquidationIndex(substitute), lower))
-    actual = project(store, upto_at=format_time(end) if end else None, observers=worlds, progress=progress)
+    upto = format_time(end) if end else None
+    if start is None and worlds:  # as ``whatif``: only the alternatives are re-run event by event
+        actual = _alternatives_from_the_start(store, worlds, upto, progress, None)
+    else:
+        actual = project(store, upto_at=upto, observers=worlds, progress=progress)
     labels = _labels([version for version, _ in candidates])
     window = {"from": lower, "to": format_time(end) if end else None}
     seen = worlds[0].seen_actual if worlds else Outcome()
@@ -271,24 +275,28 @@ def actual_world(store: EventStore, upto_at: str | None) -> LedgerState:
     return fold_rows(LedgerState(), store.read_batches(upto_seq=last), store.identities)
 
 
-def _alternative_from_the_start(
-    store: EventStore, worlds: _Worlds, upto_at: str | None, progress: Callable[[int], None] | None,
+def _alternatives_from_the_start(
+    store: EventStore, worlds: Sequence[_Worlds], upto_at: str | None, progress: Callable[[int], None] | None,
     actual: LedgerState | None,
 ) -> LedgerState:
-    """A what-if with no window start: the alternative world is re-run event by event from an empty state, and what
+    """A what-if with no window start: each alternative world is re-run event by event from an empty state, and what
     happened (the actual world) is folded on the replay's fast path, or taken as given.
 
     The same outcome as forking the actual world at the first event (``_Worlds.before``), without folding it
     event by event: its engine events are recorded as they are read (their settle asset is the market's, listed
-    alike in both worlds)."""
-    alternative = worlds.alternative = LedgerState()
+    alike in every world)."""
+    for world in worlds:
+        world.alternative = LedgerState()
     last = 0
     for row in store.read(upto_at=upto_at):
         event = row.event()
         if event.TYPE in ev.ENGINE_TYPES:
-            worlds.seen_actual.record(alternative, event)
+            for world in worlds:
+                assert world.alternative is not None
+                world.seen_actual.record(world.alternative, event)
         else:
-            worlds.rerun(row, event)
+            for world in worlds:
+                world.rerun(row, event)
         last = row.seq
         if progress is not None:
             progress(1)
