@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -27,6 +28,8 @@ __all__ = ["sweep_section", "varied_keys", "FIGURES"]
 
 FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss", "insurance_fund_end",
            "accounts_wiped_out")
+_STEPS = 1000
+"""Colour steps between a heatmap's lowest and highest figure."""
 _FIXED = {"candidate", "version", "asset", "refused_events", *FIGURES}
 
 
@@ -45,18 +48,29 @@ def _heatmap(rows: Sequence[dict[str, Any]], figure: str, y_key: str, x_key: str
     xs = _sorted_values(rows, x_key) if x_key else [""]
     cells = {(row[y_key], row[x_key] if x_key else ""): Decimal(row[figure]) for row in rows}
     grid = [[cells.get((y, x)) for x in xs] for y in ys]
-    # The colour scale is the only place a figure becomes a float: the annotations are the exact figures, rounded.
-    shade = [[float(v) if v is not None else float("nan") for v in line] for line in grid]
+    # The colour of a cell is its place between the lowest and the highest figure, in whole steps of 1/1000 (no float
+    # touches a figure); the colour bar is labelled with the figures themselves, and every cell with its own.
+    present = [v for line in grid for v in line if v is not None]
+    low, high = min(present), max(present)
+    span = high - low
+
+    def step(value: Decimal | None) -> int:
+        if value is None:
+            return -1
+        return 0 if span == 0 else int((value - low) * _STEPS / span)
+
+    shade = numpy.ma.masked_less([[step(v) for v in line] for line in grid], 0)
     fig, ax = plt.subplots(figsize=(1.6 * len(xs) + 3, 0.7 * len(ys) + 2))
-    image = ax.imshow(shade, cmap="viridis", aspect="auto")
-    fig.colorbar(image, ax=ax)
+    image = ax.imshow(shade, cmap="viridis", aspect="auto", vmin=0, vmax=_STEPS)
+    bar = fig.colorbar(image, ax=ax, ticks=[0, _STEPS])
+    asset = rows[0]["asset"]
+    counts = figure in ("liquidations", "bankruptcies", "accounts_wiped_out")
+    bar.ax.set_yticklabels([str(v) if counts else figures.money(v, asset) for v in (low, high)])
     ax.set_xticks(range(len(xs)), xs)
     ax.set_yticks(range(len(ys)), ys)
     ax.set_xlabel(x_key or "")
     ax.set_ylabel(y_key)
     ax.set_title(title, fontsize=10)
-    asset = rows[0]["asset"]
-    counts = figure in ("liquidations", "bankruptcies", "accounts_wiped_out")
     for i, line in enumerate(grid):
         for j, value in enumerate(line):
             if value is not None:
