@@ -72,11 +72,13 @@ def bench_marks(report, versions: tuple[str, ...] = tuple(PARAMS)) -> None:
 def _funding(report) -> None:
     """A funding payment against the same book, beside a mark of the same market (indexed, and a full scan).
 
-    Every holder of the market pays (the book is all long), gets its posting,
-    and is re-indexed (its cash fell, so its trigger prices moved); then the
-    index names the candidates as for a mark. So a funding event is
-    O(holders): it cannot cost what an indexed mark costs (O(log n + k)); the
-    honest baseline is a mark that examines every holder.
+    Every holder of the market pays (the book is all long) and gets its
+    postings; each payment is taken from the payer's funding reserve (no
+    re-index while it lasts); then the index names the candidates as for a
+    mark. So a funding event is O(holders) for its postings, by definition (a
+    payment per holder), and otherwise costs what an indexed mark costs. The
+    baselines: a mark examining every holder, which is what the issue says a
+    funding does ("checked exactly as after a mark"), and the indexed mark.
     """
     for n in (10_000, 100_000):
         state = build(n)
@@ -88,6 +90,10 @@ def _funding(report) -> None:
             apply(state, mark)
             on_price(state, mark)
         scan = (time.perf_counter() - start) / len(marks)
+        start = time.perf_counter()
+        for i in range(3):
+            fold_batch(state, [(f"im{i}", ev.Mark(id=f"im{i}", at=AT, market="M3-PERP", price=Decimal(100)))], index=index)
+        indexed = (time.perf_counter() - start) / 3
         payments = [ev.Funding(id=f"f{i}", at=AT, market="M3-PERP", rate=Decimal("0.0001")) for i in range(3)]
         start = time.perf_counter()
         for funding in payments:
@@ -95,7 +101,9 @@ def _funding(report) -> None:
         paid = (time.perf_counter() - start) / len(payments)
         holders = n // len(MARKETS)
         report(f"Funding, {holders:,} holders paying (10 positions each, {n:,} open)", paid * 1e3, scan * 1e3, "ms/event",
-               "O(holders): postings + re-index of every payer; baseline: a mark examining every holder", better="lower")
+               "O(holders) postings, payments from the reserve; baseline: a mark examining every holder", better="lower")
+        report(f"  the same funding beside an indexed mark of the market ({holders:,} holders)", paid * 1e3,
+               indexed * 1e3, "ms/event", "an indexed mark touches no holder", better="lower")
 
 
 def _unbounded(report) -> None:

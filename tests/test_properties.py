@@ -268,6 +268,24 @@ def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, histor
     assert fold_each(history, activation, LiquidationIndex()) == fold_each(history, activation, None)
 
 
+def _small_funding(step):
+    """A funding step at a hundredth of its rate (|rate| <= 0.05%): payments that fit in the index's funding reserve,
+    so the triggers that stand through them are the ones computed before."""
+    return ("funding", step[1], str(D(step[2]) / 100)) if step[0] == "funding" else step
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(st.one_of(steps(), steps().filter(lambda s: s[0] == "funding")),
+                                                 min_size=10, max_size=80))
+def test_the_index_stays_exact_through_funding_paid_from_its_reserve(activation, history):
+    """Funding within each payer's reserve re-indexes nobody; the candidates must still be a superset, at the funding
+    itself and at every later mark: the same events, in the same order, as a full scan."""
+    from ledger.engine.candidates import LiquidationIndex
+
+    history = [_small_funding(step) for step in history]
+    assert fold_each(history, activation, LiquidationIndex()) == fold_each(history, activation, None)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60),
        version=st.sampled_from(["partial-v1", "full-v1"]), mm=st.sampled_from(["0.002", "0.01", "0.03"]))
