@@ -33,7 +33,7 @@ from ledger.compliance import sweep as sweep_run
 from ledger.compliance import whatif as whatif_run
 from ledger.domain import events as ev
 from ledger.domain.codec import decode_object, to_json_object
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX, MARKET_STREAM_PREFIX
 from ledger.domain.scales import EXACT, Figures, Scales, scales_of
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
@@ -325,7 +325,9 @@ class Ledger:
 
     def scales(self, overrides: Mapping[str, int] | None = None) -> Scales:
         """The display scales of the listed markets and their assets, for tables (``ledger.domain.scales``)."""
-        listed = (row.event() for row in self.store.read(types=[ev.MarketListed.TYPE]))
+        # each market's stream opens with its listing: one index read per market, not a scan of the log by type
+        firsts = (self.store.stream_row(stream, 1) for stream in self.store.stream_names(MARKET_STREAM_PREFIX))
+        listed = [row.event() for row in firsts if row is not None and row.type == ev.MarketListed.TYPE]
         return scales_of(((m.market, m.settle_asset, m.lot_size) for m in listed), overrides)  # type: ignore[attr-defined]
 
     def liquidation_records(self, account: str | None = None) -> list[dict[str, Any]]:

@@ -172,10 +172,13 @@ class _Rows:
 
 def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
     """The candidate's what-if on ``rows`` as sweep rows (one per settle asset)."""
-    upto = format_time(end) if end else None
-    if upto not in rows.actual:
-        rows.actual[upto] = actual_world(rows, upto)
-    result = whatif(rows, candidate.version, candidate.params, start=start, end=end, actual=rows.actual[upto])
+    actual = None
+    if start is None:  # only a what-if from the start takes the actual world as given (a window forks it instead)
+        upto = format_time(end) if end else None
+        if upto not in rows.actual:
+            rows.actual[upto] = actual_world(rows, upto)
+        actual = rows.actual[upto]
+    result = whatif(rows, candidate.version, candidate.params, start=start, end=end, actual=actual)
     alt, state = result.alternative, result.alternative_state
     with arithmetic():
         wiped: dict[str, int] = {}

@@ -27,23 +27,17 @@ def _ledger_with_a_snapshot(url: str) -> Ledger:
 
 
 def test_tail_truncation_behind_a_snapshot_is_reported_by_verify(db_url):
-    ledger = _ledger_with_a_snapshot(db_url)
-    try:
+    with _ledger_with_a_snapshot(db_url) as ledger:
         assert ledger.verify().ok
         tamper(ledger.store, "DELETE FROM events WHERE seq > 3")
         report = ledger.verify()
         assert not report.ok and report.first_bad_seq == 4
         assert "past the head #3: events after #3 were removed" in report.problem
-    finally:
-        ledger.close()
 
 
 def test_a_snapshot_naming_a_hash_its_event_does_not_carry_is_reported(db_url):
-    ledger = _ledger_with_a_snapshot(db_url)
-    try:
+    with _ledger_with_a_snapshot(db_url) as ledger:
         tamper(ledger.store, "UPDATE snapshots SET event_hash = 'x' || substr(event_hash, 2)")
         report = ledger.verify()
         assert not report.ok and report.first_bad_seq == 5
         assert "names a hash that event does not carry" in report.problem
-    finally:
-        ledger.close()
