@@ -9,6 +9,7 @@ the shared worked examples on both backends, and as-of every sequence number.
 
 from __future__ import annotations
 
+import gc
 import itertools
 from decimal import Decimal
 
@@ -127,6 +128,33 @@ def test_an_unbalanced_start_is_refused_loudly():
     state.accounts["ghost"] = AccountState("ghost", cash={"USD": Decimal("1")})
     with pytest.raises(UnbalancedPostings, match="trial balance"):
         fold_rows(state, [], identities([]))
+
+
+def test_the_collector_is_paused_for_the_fold_and_left_as_it_was_found():
+    """The fold pauses the cyclic garbage collector (it makes no cycles), and restores it, even when it fails."""
+    _, appended, _ = run_history(rules(version="partial-v1", fee="0.002", buffer="0.25"), [("deposit", "a0", "100")])
+    seen = []
+    table = identities(appended)
+
+    def identify(seqs):
+        seen.append(gc.isenabled())
+        return table(seqs)
+
+    assert gc.isenabled()
+    fold_rows(LedgerState(), [stored(appended)], identify)
+    assert seen and not any(seen), "the collector runs during the fold"
+    assert gc.isenabled()
+    unlisted = (1, "trade", SCHEMA_VERSIONS["trade"],
+                '{"account":"a0","fee":"0","market":"NOPE","price":"1","qty":"1","side":"buy"}')
+    with pytest.raises(KeyError, match="NOPE"):  # fails inside the fold, in the folder
+        fold_rows(LedgerState(), [[unlisted]], identify)
+    assert gc.isenabled(), "a failed fold leaves the collector off"
+    gc.disable()
+    try:
+        fold_rows(LedgerState(), [stored(appended)], identify)
+        assert not gc.isenabled(), "the fold turned on a collector its caller had turned off"
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("name", sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")))

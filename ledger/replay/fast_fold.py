@@ -25,7 +25,9 @@ system account); the trial balance is asserted when the fold ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal, localcontext
 from sys import intern
 from types import MappingProxyType
@@ -215,7 +217,8 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
             position = working[market[0]] = [ZERO, ZERO, ZERO, ZERO]
         before = position[0]
         position[0], position[1], realized = fill(before, position[1], body["side"], qty, price)
-        position[3] = funding_carried(before, position[0], position[3])
+        if position[3] is not ZERO:  # ZERO carries as ZERO: nothing to decide for a position that never paid funding
+            position[3] = funding_carried(before, position[0], position[3])
         market[5] = price
         if realized is None:  # the fill grew the position: the reference books a realized ZERO; -ZERO is ZERO here
             clearing[asset] = clearing.get(asset, ZERO) + ZERO
@@ -245,6 +248,25 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
     return folders
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the fold (restored after, even on error).
+
+    The fold allocates containers by the hundred thousand (working accounts,
+    positions, frozen states) and makes no reference cycles; each allocation
+    burst otherwise sets the collector walking a heap that only grows (measured
+    on 100,000 events: 6-7% of the replay). Reference counting still frees
+    everything the fold drops.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def fold_rows(
     state: LedgerState, batches: Iterable[Sequence[Row]], identify: Identify, progress: Callable[[int], None] | None = None
 ) -> LedgerState:
@@ -257,7 +279,7 @@ def fold_rows(
     work = _Working(state)
     folders, loads, hot_shape = _folders(work), orjson.loads, _HOT_SHAPE
     last, count = 0, 0  # the last hot row folded since the last write-back (its seq), and how many were
-    with localcontext(CONTEXT):
+    with localcontext(CONTEXT), _collector_paused():
         for rows in batches:
             rare = None  # this batch's rare rows' identities, asked at the first of them
             for seq, kind, version, payload in rows:
