@@ -96,15 +96,20 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_STRICT_JSON = json.JSONDecoder(
+    parse_float=_refuse_json_number,
+    parse_int=_refuse_json_number,
+    parse_constant=_refuse_constant,
+    object_pairs_hook=_no_duplicate_keys,
+)
+"""Built once: ``json.loads`` with hooks builds a new decoder for every line (measured: a third of its cost)."""
+
+
 def _loads(text: str) -> Any:
     try:
-        return json.loads(
-            text,
-            parse_float=_refuse_json_number,
-            parse_int=_refuse_json_number,
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_no_duplicate_keys,
-        )
+        if text.startswith("\ufeff"):  # exactly as json.loads refuses it, so the message stays the same
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _STRICT_JSON.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:

@@ -51,9 +51,9 @@ def system(account: str, asset: str, amount: Decimal) -> Posting:
 
 
 def assert_balanced(postings: Iterable[Posting], event_id: str) -> None:
-    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    totals: dict[str, Decimal] = {}
     for posting in postings:
-        totals[posting.asset] += posting.amount
+        totals[posting.asset] = totals.get(posting.asset, ZERO) + posting.amount
     broken = {asset: total for asset, total in totals.items() if total != 0}
     if broken:
         raise UnbalancedPostings(f"event {event_id}: postings do not balance: {broken}")
