@@ -412,10 +412,21 @@ def bench_replay(url: str) -> None:
     def fastest(fn, *args, **kwargs):
         return min((timed(fn, *args, **kwargs) for _ in range(TRIES)), key=lambda run: run[0])
 
+    from bench import replay_references as references
+
+    path = url.removeprefix("sqlite:///")
     with Ledger.open(url) as ledger:
-        ours, _state = fastest(replay.state_at, ledger.store, use_snapshots=False)
+        ours, state = fastest(replay.state_at, ledger.store, use_snapshots=False)
     base, count = fastest(plain_loop, url)
     report(f"Full replay into account state ({count:,} events)", count / ours, count / base, "events/s", ">= 70% of plain loop")
+    plainest, folded = fastest(references.plainest_fold, path)
+    assert references.matches(folded, state), "the plainest fold does not reach the replay's figures"
+    report("  reference: the plainest fold keeping the same state (flat dicts)", count / plainest, count / base,
+           "events/s", "the replay's work, plainly")
+    operands = references.trade_operands(path)
+    arithmetic, _ = fastest(references.trade_arithmetic, path, operands)
+    report("  reference: reading, decoding, the trades' arithmetic; no state", count / arithmetic, count / base,
+           "events/s", "what is left without the state")
     fast_base, _ = fastest(plain_loop, url, orjson.loads)
     report("  the same, beside a plain loop decoding with orjson (as ours does)", count / ours, count / fast_base, "events/s")
     with Ledger.open(url) as ledger:
