@@ -29,9 +29,9 @@ def crash(db_url):
     return db_url
 
 
-def _serial(store, candidate) -> dict[str, str]:
+def _serial(store, candidate, end=None) -> dict[str, str]:
     """The figures the what-if of ``candidate`` gives, computed here from its own outcome (not through the sweep)."""
-    result = whatif(store, candidate.version, candidate.params)
+    result = whatif(store, candidate.version, candidate.params, end=end)
     by_asset, state = result.alternative.by_asset["USD"], result.alternative_state
     wiped = sum(1 for name in result.alternative.by_account
                 if equity_by_asset(state, state.account(name)).get("USD", ZERO) <= 0)
@@ -77,6 +77,23 @@ def test_a_dask_local_cluster_gives_the_same_rows(sqlite_url):
         assert on_dask == serial
         for row, candidate in zip(serial, candidates, strict=True):
             assert _same(row, _serial(ledger.store, candidate)), row
+
+
+def test_a_sweep_cut_at_a_time_equals_the_serial_whatif_cut_there(sqlite_url):
+    """``--to`` without ``--from``: the shipped rows find the cut as the store does, and the actual world stops there."""
+    from ledger.domain.timefmt import parse_time
+
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.init()
+        ledger.ingest_file(CRASH)
+        rows = list(ledger.store.read())
+        end = parse_time(rows[len(rows) // 2].at)
+        candidates = _candidates(ledger)
+        cut = sweep(ledger.store, candidates, end=end, workers=1)
+        whole = sweep(ledger.store, candidates, workers=1)
+        assert cut != whole, "the cut reaches the sweep"
+        for row, candidate in zip(cut, candidates, strict=True):
+            assert _same(row, _serial(ledger.store, candidate, end=end)), row
 
 
 def test_the_in_force_params_reproduce_what_happened(sqlite_url, tmp_path):

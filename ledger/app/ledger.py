@@ -59,6 +59,9 @@ DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far past its recording time an ingested event's business time may be (clocks differ a little; far more is a mistake)."""
 
+_Warm = tuple[int, str, LedgerState, LiquidationIndex]
+"""The state (and liquidation index) an append left in memory, with the head it is at: (seq, hash, state, index)."""
+
 Progress = Callable[[int], None]
 
 
@@ -81,7 +84,7 @@ class Ledger:
         self.store = store
         self.clock = clock
         self.future_tolerance = future_tolerance
-        self._warm: tuple[int, str, LedgerState, LiquidationIndex] | None = None
+        self._warm: _Warm | None = None
 
     @classmethod
     def open(
@@ -187,13 +190,9 @@ class Ledger:
         self._catch_up()
         with self.store.writer() as writer:
             warm, self._warm = self._warm, None
-            if warm is not None and warm[:2] == (writer.head_seq, writer.head_hash):
+            warm = self._carried_over(warm, writer.head_seq, writer.head_hash)  # what slipped in since the catch-up
+            if warm is not None:
                 state, index = warm[2], warm[3]
-            elif warm is not None and warm[0] < writer.head_seq and self._still_logged(warm[0], warm[1]):
-                # another writer appended since: fold only its rows (the log's own, already decided) onto the warm
-                # state, so that N concurrent writers do not each replay the whole log under the lock
-                state = load.fold_after(self.store, warm[2], writer.head_seq)
-                index = LiquidationIndex()  # rebuilt at the next mark: the new rows may have moved any account
             else:
                 # a decision never rests on a snapshot whose content is not proven (sealed with the key): without a
                 # key the state is replayed from the log itself (#15 point 1)
@@ -214,12 +213,24 @@ class Ledger:
         the time each writer holds the lock short when several write at once.
         """
         warm, self._warm = self._warm, None
-        if warm is None:
-            return
-        head_seq, head_hash = self.store.head()
-        if head_seq > warm[0] and self._still_logged(warm[0], warm[1]):
-            warm = (head_seq, head_hash, load.fold_after(self.store, warm[2], head_seq), LiquidationIndex())
-        self._warm = warm
+        if warm is not None:
+            self._warm = self._carried_over(warm, *self.store.head())
+
+    def _carried_over(self, warm: _Warm | None, head_seq: int, head_hash: str) -> _Warm | None:
+        """The warm state at the log's head ``(head_seq, head_hash)``, or None if it must be replayed.
+
+        As it is while the head has not moved. If other writers appended
+        since, only their rows (the log's own, already decided) are folded
+        onto it, so that N concurrent writers do not each replay the whole
+        log; the index is left to be rebuilt at the next mark, as those rows
+        may have moved any account. None if the warm head is no longer on
+        the log.
+        """
+        if warm is None or warm[:2] == (head_seq, head_hash):
+            return warm
+        if warm[0] < head_seq and self._still_logged(warm[0], warm[1]):
+            return head_seq, head_hash, load.fold_after(self.store, warm[2], head_seq), LiquidationIndex()
+        return None
 
     def _still_logged(self, seq: int, event_hash: str) -> bool:
         """Whether the log still holds event ``seq`` with ``event_hash`` (the warm state's head is part of the chain)."""
@@ -444,7 +455,7 @@ class Ledger:
 
         self.store.require_schema()
         return write_report(self.store, out, comparison.to_json() if comparison is not None else None, progress,
-                            scale_overrides=scales, sweep_rows=sweep_rows)
+                            figures=self.scales(scales), sweep_rows=sweep_rows)
 
 
 def _require_existing_sqlite_file(url: str) -> None:

@@ -27,6 +27,7 @@ anything runs, so a bad grid is refused naming the candidate.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import json
@@ -168,6 +169,10 @@ class _Rows:
 
     def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
         return {seq: (self.rows[seq - 1].event_id, self.rows[seq - 1].at) for seq in seqs}
+
+    def last_seq_at_or_before(self, at: str) -> int:
+        """Business time never decreases along the log: a binary search, as on the stores."""
+        return bisect.bisect_right(self.rows, at, key=lambda row: row.at)
 
 
 def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:

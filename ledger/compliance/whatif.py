@@ -32,7 +32,7 @@ from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute
 from ledger.engine.pipeline import fold_batch
 from ledger.errors import InvalidBatch
-from ledger.replay.fast_fold import fold_rows
+from ledger.replay import load
 from ledger.replay.runner import Observer, project
 from ledger.store import EventStore, StoredEvent
 from rules import registry
@@ -266,13 +266,9 @@ def compare(
 
 def actual_world(store: EventStore, upto_at: str | None) -> LedgerState:
     """What happened, up to ``upto_at``, folded on the replay's fast path (business time never goes back, so the rows
-    up to a time are a prefix of the log)."""
-    last = None
-    if upto_at is not None:
-        last = 0
-        for row in store.read(upto_at=upto_at):
-            last = row.seq
-    return fold_rows(LedgerState(), store.read_batches(upto_seq=last), store.identities)
+    up to a time are a prefix of the log, found by a binary search)."""
+    last = None if upto_at is None else store.last_seq_at_or_before(upto_at)
+    return load.state_at(store, last, use_snapshots=False)
 
 
 def _alternatives_from_the_start(
@@ -301,7 +297,7 @@ def _alternatives_from_the_start(
         if progress is not None:
             progress(1)
     if actual is None:
-        actual = fold_rows(LedgerState(), store.read_batches(upto_seq=last), store.identities)
+        actual = load.state_at(store, last, use_snapshots=False)
     assert actual.seq == last, "the actual world given ends where the history read does"
     return actual
 

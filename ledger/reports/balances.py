@@ -30,7 +30,7 @@ from ledger.engine.liquidation import liquidation_prices
 
 __all__ = [
     "balances", "balance_rows", "statement_rows", "position_rows", "POSITION_COLUMNS", "STATEMENT_COLUMNS",
-    "display_liquidation_price", "LIQUIDATION_PRICE_PLACES",
+    "display_liquidation_price",
 ]
 
 STATEMENT_COLUMNS = ["account", "asset", "balance"]
@@ -39,21 +39,13 @@ POSITION_COLUMNS = ["account", "market", "size", "entry_price", "mark_price", "u
                     "funding_paid", "margin_mode", "isolated_margin", "isolated_equity", "liquidation_price"]
 """One column per field of a position (``size`` first after the keys: the reconcile statement of positions)."""
 
-LIQUIDATION_PRICE_PLACES = Decimal("0.0001")
-"""Tables show a liquidation price to 4 places, rounded toward the side that liquidates earlier (the JSON is exact)."""
-
-
-def display_liquidation_price(position: dict[str, Any], market: str = "", figures: Figures | None = None) -> str:
-    """A position's liquidation price for a table: up for a long, down for a short; '-' when there is none.
-
-    At ``figures``' price scale of ``market`` when given, else to 4 places."""
+def display_liquidation_price(position: dict[str, Any], market: str, figures: Figures) -> str:
+    """A position's liquidation price at ``figures``' price scale of ``market``, rounded toward the side that
+    liquidates earlier (up for a long, down for a short); '-' when there is none."""
     price = position.get("liquidation_price")
     if price is None:
         return "-"
-    rounding = ROUND_CEILING if Decimal(position["size"]) > 0 else ROUND_FLOOR
-    if figures is not None:
-        return figures.price(price, market, rounding)
-    return to_str(Decimal(price).quantize(LIQUIDATION_PRICE_PLACES, rounding))
+    return figures.price(price, market, ROUND_CEILING if Decimal(position["size"]) > 0 else ROUND_FLOOR)
 
 
 def _position(state: LedgerState, name: str, market: str, price: Decimal | None) -> dict[str, Any]:
@@ -172,7 +164,7 @@ def balance_rows(report: dict[str, Any], figures: Figures = EXACT) -> list[dict[
             detail = (f"entry {f.price(p['entry_price'], market)} mark {mark} "
                       f"upnl {f.money(p['unrealized_pnl'], asset)} rpnl {f.money(p['realized_pnl'], asset)} "
                       f"funding {f.money(p['funding_paid'], asset)} {p['margin_mode']} "
-                      f"liq {display_liquidation_price(p, market, None if f is EXACT else f)}")
+                      f"liq {display_liquidation_price(p, market, f)}")
             rows.append({"book": "user", "account": name, "item": f"position {market}",
                          "amount": f.quantity(p["size"], market), "detail": detail})
         for market, amount in acct["isolated_margin"].items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +27,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 
-from ledger.domain.scales import Figures, scales_of
+from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import parse_time
 from ledger.replay import load
@@ -143,12 +143,11 @@ def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]
 
 
 def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None = None,
-                 progress: Callable[[int], None] | None = None, scale_overrides: Mapping[str, int] | None = None,
+                 progress: Callable[[int], None] | None = None, figures: Figures = EXACT,
                  sweep_rows: list[dict[str, Any]] | None = None) -> Path:
-    """The report's page (and its charts, inlined): figures in its tables at the display scales (``--scale``)."""
+    """The report's page (and its charts, inlined): figures in its tables at ``figures``' display scales."""
     out.mkdir(parents=True, exist_ok=True)
     head = load.state_at(store)
-    figures = scales_of(((m.market, m.settle_asset, m.lot_size) for m in head.markets.values()), scale_overrides)
     engine_rows = [(row, row.event()) for row in store.read(types=["liquidation", "bankruptcy"])]
     accounts = sorted({e.account for _, e in engine_rows})
     series = account_series(store, accounts, progress)
