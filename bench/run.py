@@ -55,6 +55,11 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - start, result
 
 
+def fastest(fn, *args, **kwargs):
+    """``timed`` of the fastest of ``TRIES`` runs (the same call each time, nothing fresh between them)."""
+    return min((timed(fn, *args, **kwargs) for _ in range(TRIES)), key=lambda run: run[0])
+
+
 # -- append -------------------------------------------------------------------
 
 def write_history(path: Path, n: int, accounts: int) -> None:
@@ -366,9 +371,6 @@ def bench_ceilings(appended: Appended) -> None:
     from ledger.domain.fold import apply
     from ledger.domain.state import LedgerState
 
-    def fastest(fn, *args, **kwargs):
-        return min((timed(fn, *args, **kwargs) for _ in range(TRIES)), key=lambda run: run[0])
-
     def reference_fold(events: list) -> None:
         state = LedgerState()
         for seq, event in enumerate(events, 1):
@@ -413,9 +415,6 @@ def bench_ceilings(appended: Appended) -> None:
 
 def bench_replay(url: str) -> None:
     import orjson
-
-    def fastest(fn, *args, **kwargs):
-        return min((timed(fn, *args, **kwargs) for _ in range(TRIES)), key=lambda run: run[0])
 
     from bench import replay_references as references
 

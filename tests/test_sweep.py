@@ -146,3 +146,11 @@ def test_candidates_are_every_combination_in_a_fixed_order():
     assert base["target_buffer"] == "0.25", "the base params are never changed"
     with pytest.raises(InvalidEvent, match="no params in force"):
         candidates_of(["partial-v1"], grid, None)
+
+
+def test_the_report_charts_the_figures_a_sweep_row_has():
+    """The heatmaps keep their own list (reports may not import compliance): it must stay the sweep's."""
+    from ledger.compliance import sweep as sweep_rows
+    from ledger.reports import sweep_charts
+
+    assert sweep_charts.FIGURES == sweep_rows.FIGURES
