@@ -54,10 +54,19 @@ def test_ingesting_a_ten_times_larger_file_needs_no_more_memory(tmp_path, small,
 
 def interrupt(url: str, *command: str) -> str:
     """Run ``ledger --db URL COMMAND`` and press Ctrl-C while it works; returns its stderr."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "--db", url, *command],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    # as a terminal's Ctrl-C finds the command: a test run started in the background (``cmd &``) ignores SIGINT, and
+    # a child inherits an ignored signal (a handler is reset to the default at exec), so it would never see the key
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "ledger", "--db", url, *command],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     time.sleep(2.5)
     assert child.poll() is None, f"{command[0]} finished before it could be interrupted"
     child.send_signal(signal.SIGINT)
