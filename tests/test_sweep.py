@@ -154,3 +154,33 @@ def test_the_report_charts_the_figures_a_sweep_row_has():
     from ledger.reports import sweep_charts
 
     assert sweep_charts.FIGURES == sweep_rows.FIGURES
+
+
+def test_a_dask_worker_answers_each_history_from_its_own_rows(sqlite_url):
+    """A worker of a shared cluster may serve sweeps of other histories: its decoded rows are matched by content.
+
+    The two shipped batches here hash alike (as two histories would, once in
+    2**64); a cache keyed by the hash would answer the second from the first's
+    rows.
+    """
+    from ledger.compliance import sweep as sweeping
+    from ledger.domain.timefmt import parse_time
+
+    class SameHash(bytes):
+        def __hash__(self) -> int:
+            return 0
+
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.init()
+        ledger.ingest_file(CRASH)
+        middle = ledger.store.row_at(ledger.store.head()[0] // 2).at
+        whole = SameHash(sweeping.history_batch(ledger.store))
+        cut = SameHash(sweeping.history_batch(ledger.store, upto_at=middle))
+        assert whole != cut and hash(whole) == hash(cut)
+        candidate = _candidates(ledger)[0]
+        for batch, end in ((whole, None), (cut, parse_time(middle)), (whole, None)):
+            expected = sweep(ledger.store, [candidate], end=end, workers=1)
+            assert sweeping._on_dask(candidate, batch, None, None) == expected  # the batch alone says where it ends
+        assert expected != sweep(ledger.store, [candidate], end=parse_time(middle), workers=1), "the cut changes the row"
+        assert sweeping._dask_rows(whole) is sweeping._dask_rows(SameHash(bytes(whole))), "an equal batch is not decoded again"
+        assert len(sweeping._dask_rows(cut).rows) < len(sweeping._dask_rows(whole).rows)

@@ -32,6 +32,7 @@ import copy
 import itertools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -223,16 +224,30 @@ def _in_pool(candidate: Candidate, start: datetime | None, end: datetime | None)
     return evaluate(_worker["rows"], candidate, start, end)
 
 
-_dask_rows: dict[int, _Rows] = {}
-"""A Dask worker's decoded history, per shipped batch (keyed by its id: decoded once per worker)."""
+_dask_held: list[tuple[bytes, _Rows]] = []
+"""A Dask worker's decoded history: the batch it was decoded from, and its rows (at most one)."""
+_dask_lock = threading.Lock()
+
+
+def _dask_rows(batch: bytes) -> _Rows:
+    """The worker's rows for ``batch``, decoded once however many of its candidates the worker runs.
+
+    Matched by content, not by a hash: a worker of a shared cluster may serve
+    sweeps of other histories, before or between this one's candidates, and
+    one of them must never be answered from another's rows. The scattered
+    batch reaches every task as the same object, so the comparison is by
+    identity, at no cost, except when the histories alternate. A Dask worker
+    runs tasks in threads: the lock makes concurrent tasks of one batch wait
+    for its one decoding, and each task keeps the rows it was given.
+    """
+    with _dask_lock:
+        if not _dask_held or not (_dask_held[0][0] is batch or _dask_held[0][0] == batch):
+            _dask_held[:] = [(batch, _Rows(batch))]
+        return _dask_held[0][1]
 
 
 def _on_dask(candidate: Candidate, batch: bytes, start: datetime | None, end: datetime | None) -> list[SweepRow]:
-    key = hash(batch)
-    if key not in _dask_rows:
-        _dask_rows.clear()
-        _dask_rows[key] = _Rows(batch)
-    return evaluate(_dask_rows[key], candidate, start, end)
+    return evaluate(_dask_rows(batch), candidate, start, end)
 
 
 def sweep(
