@@ -8,13 +8,33 @@ migration, which autogenerate cannot see.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
 
-__all__ = ["metadata", "events", "snapshots", "seals"]
+__all__ = ["metadata", "events", "snapshots", "seals", "COMMON_TYPES", "RARE_ROWS"]
 
 metadata = MetaData()
 
 _SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+COMMON_TYPES = ("deposit", "mark", "trade", "withdrawal")
+"""The kinds nearly every stored row is of (on the benchmark's mix, all but a handful)."""
+
+RARE_ROWS = "type <> 'deposit' AND type <> 'mark' AND type <> 'trade' AND type <> 'withdrawal'"
+"""The predicate of ``ix_events_rare``, word for word as migration 0006 wrote it.
+
+The index holds only the rows of the other kinds (liquidations, bankruptcies,
+rule activations, listings, funding, margin modes): the reads that ask for
+those kinds alone (``ledger liquidations``, the report, a sweep's base
+params) find them without reading the log, and an append of a common row
+leaves the index untouched. SQLite uses a partial index only for a query
+that repeats its predicate word for word (PostgreSQL proves it from the kinds
+asked), so ``SqlEventStore.read`` adds this text as it is;
+``tests/test_rare_rows_index.py`` holds it equal to the index the migration
+built, and asks both planners. Four comparisons, not ``NOT IN (...)``: SQLite
+evaluated the list form by building a small table for every inserted row
+(a bare insert of 100,000 log rows: 0.68 → 1.22 s; in this form 0.57 → 0.58 s
+best of six).
+"""
 
 events = Table(
     "events",
@@ -30,6 +50,7 @@ events = Table(
     Column("payload", Text, nullable=False, comment="canonical JSON body"),
     Column("hash", String(64), nullable=False, comment="sha256 chained to the previous event"),
     UniqueConstraint("stream", "stream_version", name="uq_events_stream_version"),
+    Index("ix_events_rare", "type", "seq", sqlite_where=text(RARE_ROWS), postgresql_where=text(RARE_ROWS)),
 )
 
 snapshots = Table(

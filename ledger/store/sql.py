@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, inspect, select
+from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.errors import NotInitialised, UnsealedLog
@@ -22,12 +22,12 @@ from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
-from ledger.store.schema import events, seals
+from ledger.store.schema import COMMON_TYPES, RARE_ROWS, events, seals
 from ledger.store.seals import Keyring, seal_message
 from ledger.store.snapshots import SqlSnapshots
 from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
 
-__all__ = ["SqlEventStore", "SqlWriter", "SQLITE_WRITER_CACHE_KIB"]
+__all__ = ["SqlEventStore", "SqlWriter", "SQLITE_WRITER_CACHE_KIB", "read_query"]
 
 _ADVISORY_LOCK_KEY = 7_423_001
 _COLUMNS = "seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash"
@@ -96,6 +96,31 @@ class SqlWriter(Writer):
                     copy.write_row(row)
         except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
             raise UniqueKeyRefused(exc) from exc
+
+
+def read_query(
+    *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None, known_at: str | None = None,
+    types: Sequence[str] | None = None,
+) -> Select:
+    """The query ``SqlEventStore.read`` runs: rows in sequence order, filtered as asked.
+
+    Asked for rare kinds only, it repeats the partial index's predicate
+    (``RARE_ROWS``): SQLite then reads the index of the rare rows instead of
+    the whole log (it uses a partial index only for a query that repeats its
+    predicate; PostgreSQL would prove it from the kinds asked).
+    """
+    query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq)
+    if upto_seq is not None:
+        query = query.where(events.c.seq <= upto_seq)
+    if upto_at is not None:
+        query = query.where(events.c.at <= upto_at)
+    if known_at is not None:
+        query = query.where(events.c.recorded_at <= known_at)
+    if types:
+        query = query.where(events.c.type.in_(list(types)))
+        if not set(types) & set(COMMON_TYPES):
+            query = query.where(text(RARE_ROWS))
+    return query
 
 
 class SqlEventStore(AppendsInOneTransaction):
@@ -228,15 +253,7 @@ class SqlEventStore(AppendsInOneTransaction):
         known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
     ) -> Iterator[StoredEvent]:
         """Rows in sequence order, streamed in batches (bounded memory)."""
-        query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq)
-        if upto_seq is not None:
-            query = query.where(events.c.seq <= upto_seq)
-        if upto_at is not None:
-            query = query.where(events.c.at <= upto_at)
-        if known_at is not None:
-            query = query.where(events.c.recorded_at <= known_at)
-        if types:
-            query = query.where(events.c.type.in_(list(types)))
+        query = read_query(after_seq=after_seq, upto_seq=upto_seq, upto_at=upto_at, known_at=known_at, types=types)
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
             for r in result:
