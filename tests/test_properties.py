@@ -26,7 +26,7 @@ from ledger.domain.fold import replay
 from ledger.domain.postings import trial_balance
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
-from ledger.engine.liquidation import account_view, scope_view, version_in_force
+from ledger.engine.liquidation import NO_RULES, account_view, scope_view, version_in_force
 from ledger.engine.pipeline import fold_batch
 from tests.builders import (
     deposit,
@@ -207,6 +207,9 @@ def test_invariants_hold_over_generated_histories(activation, history):
 @settings(max_examples=60, deadline=None)
 @given(history=st.lists(steps(), min_size=5, max_size=40))
 def test_without_rules_nothing_is_ever_liquidated_and_books_still_balance(history):
+    """No rule, no liquidation. The one thing the engine still does is accounting: a trade that closes an isolated
+    position whose margin it overdrew is followed by that position's bankruptcy (``engine.liquidation.on_trade``,
+    version ``none``), which settles the deficit; nothing else is ever made."""
     state = LedgerState()
     events = header() + [to_event(step, n) for n, step in enumerate(history)]
     for event in events:
@@ -214,8 +217,28 @@ def test_without_rules_nothing_is_ever_liquidated_and_books_still_balance(histor
             outcome = fold_batch(state, [(event.id, event)])
         except InvalidBatch:
             continue
-        assert all(e.TYPE not in ("liquidation", "bankruptcy") for e in outcome.to_append)
+        made = outcome.to_append[1:]
+        assert all(e.TYPE == "bankruptcy" for e in made), [e.TYPE for e in made]
+        for bankruptcy in made:
+            assert event.TYPE == "trade" and (bankruptcy.account, bankruptcy.market) == (event.account, event.market)
+            assert bankruptcy.rule_version == NO_RULES and bankruptcy.deficit > 0
+            assert state.accounts[event.account].positions[event.market].size == 0
+            assert state.accounts[event.account].isolated[event.market] == 0, "the deficit is settled"
         assert all(total == 0 for total in trial_balance(state).values())
+
+
+def test_without_rules_an_isolated_deficit_a_trade_leaves_is_settled_by_a_bankruptcy():
+    """The case the property above allows, pinned (found by it, once the header fenced off isolated margins): a3's
+    500 of isolated margin on ETH-PERP, overdrawn by a long bought at 2955 and sold at 2100 (a 504.45 loss)."""
+    state = LedgerState()
+    history = [("trade", "a3", "ETH-PERP", "buy", "0.59", "2955", "0"), ("trade", "a3", "ETH-PERP", "sell", "0.59", "2100", "0")]
+    outcomes = [fold_batch(state, [(e.id, e)]) for e in header() + [to_event(step, n) for n, step in enumerate(history)]]
+    [bankruptcy] = outcomes[-1].to_append[1:]
+    assert (bankruptcy.TYPE, bankruptcy.account, bankruptcy.market, bankruptcy.rule_version) == (
+        "bankruptcy", "a3", "ETH-PERP", NO_RULES)
+    assert bankruptcy.deficit == Decimal("4.45") == bankruptcy.socialized_loss  # an empty insurance fund
+    assert state.accounts["a3"].isolated["ETH-PERP"] == 0
+    assert all(total == 0 for total in trial_balance(state).values())
 
 
 @settings(max_examples=300, deadline=None)
