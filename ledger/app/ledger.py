@@ -59,6 +59,9 @@ DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far past its recording time an ingested event's business time may be (clocks differ a little; far more is a mistake)."""
 
+_CATCH_UP_ROWS = 10_000
+"""Rows of other writers a warm index is carried over row by row at least (beyond its size, it is rebuilt)."""
+
 _Warm = tuple[int, str, LedgerState, LiquidationIndex]
 """The state (and liquidation index) an append left in memory, with the head it is at: (seq, hash, state, index)."""
 
@@ -222,14 +225,21 @@ class Ledger:
         As it is while the head has not moved. If other writers appended
         since, only their rows (the log's own, already decided) are folded
         onto it, so that N concurrent writers do not each replay the whole
-        log; the index is left to be rebuilt at the next mark, as those rows
-        may have moved any account. None if the warm head is no longer on
-        the log.
+        log, and the index is kept true over them by re-indexing only the
+        accounts they moved (``LiquidationIndex.carried_over``); when they
+        outnumber the index's entries, a rebuild at the next mark is the
+        cheaper way. None if the warm head is no longer on the log.
         """
         if warm is None or warm[:2] == (head_seq, head_hash):
             return warm
         if warm[0] < head_seq and self._still_logged(warm[0], warm[1]):
-            return head_seq, head_hash, load.fold_after(self.store, warm[2], head_seq), LiquidationIndex()
+            state, index = load.fold_after(self.store, warm[2], head_seq), warm[3]
+            if head_seq - warm[0] > max(index.size(), _CATCH_UP_ROWS):
+                index.stale = True
+            else:
+                index.carried_over(state, ((row.type, row.stream) for row in
+                                           self.store.read(after_seq=warm[0], upto_seq=head_seq)))
+            return head_seq, head_hash, state, index
         return None
 
     def _still_logged(self, seq: int, event_hash: str) -> bool:

@@ -31,6 +31,7 @@ exactly).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Context, Decimal
 
 from sortedcontainers import SortedList
@@ -124,6 +125,42 @@ class LiquidationIndex:
             self.stale = True  # new rates, or a trade price valuing every holder of an unmarked market
         account = getattr(event, "account", None)
         if account is not None:
+            self.account_changed(state, account)
+
+    def carried_over(self, state: LedgerState, rows: Iterable[tuple[str, str]]) -> None:
+        """Keep the index true after ``state`` was carried over rows other writers appended: their (kind, stream).
+
+        Those rows were decided by their writers and are folded, not decided
+        again, so only what would make a trigger unsafe matters: every account
+        whose stream they hold is re-indexed (its cash, positions or margins
+        moved), and every holder of a market they paid funding in (its
+        reserve was drawn on unseen). A rule activation, or a trade while a
+        market has no mark (the trade price values its holders), leaves the
+        index stale, as in the pipeline. Marks need nothing: a trigger is a
+        price, and a mark only asks which were crossed. Rebuilding instead at
+        the next mark costs O(positions) under the log's lock, in every writer
+        that found another's rows.
+        """
+        if self.stale:
+            return
+        touched: set[str] = set()
+        funded: set[str] = set()
+        traded = False
+        for kind, stream in rows:
+            if kind == ev.RulesActivated.TYPE:
+                self.stale = True
+                return
+            traded = traded or kind == ev.Trade.TYPE
+            if stream.startswith(ev.ACCOUNT_STREAM_PREFIX):
+                touched.add(stream[len(ev.ACCOUNT_STREAM_PREFIX):])
+            elif stream.startswith(ev.FUNDING_STREAM_PREFIX):
+                funded.add(stream[len(ev.FUNDING_STREAM_PREFIX):])
+        if traded and any(market.mark_price is None for market in state.markets.values()):
+            self.stale = True
+            return
+        for market in funded:
+            touched.update(state.accounts_in_market(market))
+        for account in sorted(touched):
             self.account_changed(state, account)
 
     def refresh(self, state: LedgerState, accounts: list[str]) -> None:

@@ -1,0 +1,117 @@
+"""Writers taking turns on one database decide exactly what one writer decides.
+
+A writer that finds other writers' rows at the head carries its warm state and
+its liquidation index over them (``Ledger._carried_over``,
+``LiquidationIndex.carried_over``) instead of replaying the log, or rebuilding
+the index, under the log's lock. The index is only a filter (the engine checks
+every candidate exactly), so a wrong carry-over shows as a decision missed.
+Here every generated history, its events handed to two writers in a drawn
+order, must leave the log as one writer leaves it, byte for byte and hash for
+hash; and a funding another writer appended, which drew an account's reserve
+down unseen, must still let the next mark find it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import InvalidBatch, Ledger
+from ledger.engine.candidates import LiquidationIndex
+from tests.builders import funding, mark, rules, trade
+from tests.conftest import fixed_clock
+from tests.test_properties import activations, header, steps, to_event
+
+
+def _log(ledger: Ledger) -> list[tuple]:
+    return [(r.seq, r.event_id, r.type, r.payload, r.hash) for r in ledger.store.read()]
+
+
+def _append(ledger: Ledger, event) -> None:
+    with contextlib.suppress(InvalidBatch):  # refused alike by both setups: the states they decide on are the same
+        ledger.append_located([(event.id, event)])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=50),
+       turns=st.lists(st.booleans(), min_size=8, max_size=30))
+def test_two_writers_taking_turns_decide_what_one_writer_decides(activation, history, turns):
+    marked = [mark("60000", t=2, id="k0-btc"), mark("3000", market="ETH-PERP", t=2, id="k0-eth")]  # a warm index
+    events = header(activation) + marked + [to_event(step, n) for n, step in enumerate(history)]
+    with tempfile.TemporaryDirectory() as tmp:
+        with Ledger.open(f"sqlite:///{tmp}/one.db", clock=fixed_clock) as alone:
+            alone.init()
+            for event in events:
+                _append(alone, event)
+            expected = _log(alone)
+        url = f"sqlite:///{tmp}/two.db"
+        with Ledger.open(url, clock=fixed_clock) as first, Ledger.open(url, clock=fixed_clock) as second:
+            first.init()
+            for n, event in enumerate(events):
+                _append(first if turns[n % len(turns)] else second, event)
+            assert _log(first) == expected
+
+
+def _opening() -> list:
+    """Both markets marked (the index is built and stays warm); a0 long 0.1 BTC at 60,000 on its 2,000."""
+    return [*header(rules(version="partial-v1", fee="0.002", buffer="0.25")),
+            trade("a0", "buy", "0.1", "60000", t=5, id="t-a0"),
+            mark("60000", t=6, id="k-btc"), mark("3000", market="ETH-PERP", t=6, id="k-eth")]
+
+
+OTHERS = {
+    # what the second writer appends, and a mark price that distresses a0 only after it (from 40,201 down before it)
+    "a funding that draws a0's reserve down (5%: 300 of its 2,000)": (funding("0.05", t=7, id="f-btc"), "42000"),
+    "a trade that doubles a0's position": (trade("a0", "buy", "0.1", "60000", t=7, id="t-more"), "48000"),
+}
+
+
+@pytest.mark.parametrize("other", sorted(OTHERS))
+def test_what_another_writer_appended_is_seen_by_the_next_mark(tmp_path, monkeypatch, other):
+    """The second writer moves a0; the first writer's next mark is one that distresses a0 only because of it. The
+    first writer carries its index over (no rebuild) and liquidates a0 as one writer does."""
+    moved, price = OTHERS[other]
+    after = mark(price, t=8, id="k-drop")
+    with Ledger.open(f"sqlite:///{tmp_path}/alone.db", clock=fixed_clock) as alone:
+        alone.init()
+        alone.append_located([(e.id, e) for e in _opening()])
+        alone.append_located([(moved.id, moved)])
+        decided = alone.append_located([(after.id, after)])
+        expected = _log(alone)
+    assert decided.engine_events >= 1, "the mark liquidates a0 once it has moved"
+    with Ledger.open(f"sqlite:///{tmp_path}/unmoved.db", clock=fixed_clock) as unmoved:
+        unmoved.init()
+        unmoved.append_located([(e.id, e) for e in _opening()])
+        assert unmoved.append_located([(after.id, after)]).engine_events == 0, "the mark alone distresses no one"
+
+    url = f"sqlite:///{tmp_path}/two.db"
+    with Ledger.open(url, clock=fixed_clock) as first, Ledger.open(url, clock=fixed_clock) as second:
+        first.init()
+        first.append_located([(e.id, e) for e in _opening()])
+        assert first._warm is not None and not first._warm[3].stale, "the first writer's index is built and warm"
+        second.append_located([(moved.id, moved)])
+
+        def no_rebuild(self, state):
+            raise AssertionError("the first writer rebuilt its index instead of carrying it over")
+
+        monkeypatch.setattr(LiquidationIndex, "rebuild", no_rebuild)
+        assert first.append_located([(after.id, after)]).engine_events == decided.engine_events
+        assert _log(first) == expected
+
+
+@pytest.mark.parametrize("kind", ["rules_activated", "trade in an unmarked market"])
+def test_what_moves_every_account_leaves_the_index_to_be_rebuilt(kind):
+    from ledger.domain.money import ZERO
+    from ledger.domain.state import LedgerState, MarketState
+
+    state = LedgerState()
+    state.markets["BTC-PERP"] = MarketState("BTC-PERP", "USD", ZERO, "m", None, None)
+    index = LiquidationIndex()
+    index.stale = False
+    rows = [("rules_activated", "system")] if kind == "rules_activated" else [("trade", "account:a0")]
+    index.carried_over(state, rows)
+    assert index.stale
