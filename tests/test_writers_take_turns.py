@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from ledger import InvalidBatch, Ledger
 from ledger.engine.candidates import LiquidationIndex
-from tests.builders import funding, mark, rules, trade
+from tests.builders import deposit, funding, mark, rules, trade
 from tests.conftest import fixed_clock
 from tests.test_properties import activations, header, steps, to_event
 
@@ -115,3 +115,32 @@ def test_what_moves_every_account_leaves_the_index_to_be_rebuilt(kind):
     rows = [("rules_activated", "system")] if kind == "rules_activated" else [("trade", "account:a0")]
     index.carried_over(state, rows)
     assert index.stale
+
+
+def test_a_catch_up_longer_than_the_index_rebuilds_it_at_the_next_mark(tmp_path, monkeypatch):
+    """Beyond the index's size (at least ``_CATCH_UP_ROWS`` rows), re-indexing row by row costs more than a rebuild:
+    the index is left stale, rebuilt once at the next mark, and decides the same."""
+    import ledger.app.ledger as application
+
+    moved, price = OTHERS["a trade that doubles a0's position"]
+    others = [moved, deposit("a1", "5", t=7, id="d-more")]  # two rows, against the index's one entry (a0's long)
+    after = mark(price, t=8, id="k-drop")
+    with Ledger.open(f"sqlite:///{tmp_path}/alone.db", clock=fixed_clock) as alone:
+        alone.init()
+        for batch in (_opening(), others, [after]):
+            alone.append_located([(e.id, e) for e in batch])
+        expected = _log(alone)
+    monkeypatch.setattr(application, "_CATCH_UP_ROWS", 0)
+    rebuilt = []
+    real_rebuild = LiquidationIndex.rebuild
+    monkeypatch.setattr(LiquidationIndex, "rebuild", lambda self, state: (rebuilt.append(state.seq), real_rebuild(self, state)))
+    url = f"sqlite:///{tmp_path}/two.db"
+    with Ledger.open(url, clock=fixed_clock) as first, Ledger.open(url, clock=fixed_clock) as second:
+        first.init()
+        first.append_located([(e.id, e) for e in _opening()])
+        assert first._warm is not None and first._warm[3].size() < len(others)
+        second.append_located([(e.id, e) for e in others])
+        rebuilt.clear()
+        first.append_located([(after.id, after)])
+        assert rebuilt, "the index was carried over a catch-up longer than itself"
+        assert _log(first) == expected
