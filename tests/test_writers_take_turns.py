@@ -71,25 +71,24 @@ OTHERS = {
 
 
 @pytest.mark.parametrize("other", sorted(OTHERS))
-def test_what_another_writer_appended_is_seen_by_the_next_mark(tmp_path, monkeypatch, other):
+def test_what_another_writer_appended_is_seen_by_the_next_mark(db_url, monkeypatch, other):
     """The second writer moves a0; the first writer's next mark is one that distresses a0 only because of it. The
     first writer carries its index over (no rebuild) and liquidates a0 as one writer does."""
     moved, price = OTHERS[other]
     after = mark(price, t=8, id="k-drop")
-    with Ledger.open(f"sqlite:///{tmp_path}/alone.db", clock=fixed_clock) as alone:
+    with Ledger.open("memory://", clock=fixed_clock) as alone:  # one writer: the log the two must leave
         alone.init()
         alone.append_located([(e.id, e) for e in _opening()])
         alone.append_located([(moved.id, moved)])
         decided = alone.append_located([(after.id, after)])
         expected = _log(alone)
     assert decided.engine_events >= 1, "the mark liquidates a0 once it has moved"
-    with Ledger.open(f"sqlite:///{tmp_path}/unmoved.db", clock=fixed_clock) as unmoved:
+    with Ledger.open("memory://", clock=fixed_clock) as unmoved:
         unmoved.init()
         unmoved.append_located([(e.id, e) for e in _opening()])
         assert unmoved.append_located([(after.id, after)]).engine_events == 0, "the mark alone distresses no one"
 
-    url = f"sqlite:///{tmp_path}/two.db"
-    with Ledger.open(url, clock=fixed_clock) as first, Ledger.open(url, clock=fixed_clock) as second:
+    with Ledger.open(db_url, clock=fixed_clock) as first, Ledger.open(db_url, clock=fixed_clock) as second:
         first.init()
         first.append_located([(e.id, e) for e in _opening()])
         assert first._warm is not None and not first._warm[3].stale, "the first writer's index is built and warm"
