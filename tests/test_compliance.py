@@ -478,3 +478,30 @@ def test_a_figure_parquet_cannot_hold_exactly_is_refused_naming_it_never_rounded
     code, _, err = run(url, "export", "--format", "parquet", "--out", str(tmp_path / "x"))
     assert code == 2 and "does not fit decimal128(38, 18) exactly: export it as CSV" in err and "alice" in err
     assert run(url, "export", "--format", "csv", "--out", str(tmp_path / "y"))[0] == 0
+
+
+def test_the_audit_re_decides_a_mark_on_a_copy_made_only_when_it_decides(sample, monkeypatch):
+    """``after_event(..., on_copy=True)``, as the audit calls it at every mark: the real state is left as it was, the
+    events equal those decided on a full copy, and a copy is made only at a mark that decides something (the whole
+    state was copied at every mark: O(accounts) per mark)."""
+    from ledger.domain.snapshot import dump_state
+    from ledger.engine import liquidation
+
+    rows = list(sample.store.read())
+    deciding = {r.event().trigger for r in rows if r.type in ("liquidation", "bankruptcy")}  # type: ignore[attr-defined]
+    copies = []
+    real_clone = liquidation.clone
+    monkeypatch.setattr(liquidation, "clone", lambda state: (copies.append(state.seq), real_clone(state))[1])
+    state, checked = LedgerState(), 0
+    for row in rows:
+        event = row.event()
+        apply(state, event, row.seq)
+        if row.type not in ("mark", "funding"):
+            continue
+        before, copies[:] = dump_state(state), []
+        made = liquidation.after_event(state, event, on_copy=True)
+        assert dump_state(state) == before, f"{row.event_id}: the audit's state was changed"
+        assert made == liquidation.after_event(real_clone(state), event), row.event_id
+        assert bool(copies) == bool(made) == (event.id in deciding), row.event_id
+        checked += 1
+    assert checked and deciding, "the sample holds marks, and marks that decide"

@@ -38,7 +38,7 @@ from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import Posting, trial_balance
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT, dump_account, dump_state
-from ledger.domain.state import LedgerState, clone
+from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
 from ledger.engine.candidates import LiquidationIndex
@@ -163,7 +163,7 @@ class _Auditor(Observer):
             isinstance(event, ev.Trade) and closes_isolated_in_deficit(self.state, event))  # rare: no copy per trade
         if decides:
             accounts = None if isinstance(event, ev.Trade) else self._candidates(event)
-            self.expected = after_event(clone(self.state), event, accounts=accounts)
+            self.expected = after_event(self.state, event, accounts=accounts, on_copy=True)
             self.expected_from = event.id
             self.report.marks_rederived += not isinstance(event, ev.Trade)
         account = getattr(event, "account", None)

@@ -26,7 +26,7 @@ from typing import Any
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.state import CROSS_SCOPE, INSURANCE_FUND, LedgerState, RulesInForce
+from ledger.domain.state import CROSS_SCOPE, INSURANCE_FUND, LedgerState, RulesInForce, clone
 from rules import registry
 from rules.base import AccountView, Bankruptcy, Decision, DecisionContext, PositionView, RuleVersion
 from rules.walk import split_deficit
@@ -179,7 +179,7 @@ def _bankruptcy(trigger: ev.Event, account: str, asset: str, version: str, b: Ba
 
 def on_price(
     state: LedgerState, event: ev.Mark | ev.Funding, substitute: Substitute | None = None,
-    accounts: Sequence[str] | None = None,
+    accounts: Sequence[str] | None = None, *, on_copy: bool = False,
 ) -> list[ev.Event]:
     """Liquidation events for a mark or a funding of market M (already applied to ``state``), applied as made.
 
@@ -189,6 +189,12 @@ def on_price(
     its position in M is cross, or as that one isolated position if it is
     isolated. The rules in force decide; ``substitute`` swaps in others
     (what-if). Before any activation nothing is liquidated.
+
+    ``on_copy``: leave ``state`` as it is, and apply the events to a copy of
+    it made at the first decision (checking an account changes nothing, so
+    the accounts before it were checked on what the copy holds). The audit
+    re-decides every mark this way: most marks decide nothing, and a copy of
+    the whole state at each of them cost O(accounts) per mark.
     """
     if state.rules is None:
         return []
@@ -200,6 +206,8 @@ def on_price(
         decision = decide_for_account(state, account, settle, rules, event.at, scope)
         if decision is None:
             continue
+        if on_copy:
+            state, on_copy = clone(state), False
         for liquidation in decision_events(event, account, settle, rules.version, decision, scope):
             apply(state, liquidation)
             made.append(liquidation)
@@ -235,12 +243,18 @@ def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None 
 
 
 def after_event(
-    state: LedgerState, event: ev.Event, substitute: Substitute | None = None, accounts: Sequence[str] | None = None
+    state: LedgerState, event: ev.Event, substitute: Substitute | None = None, accounts: Sequence[str] | None = None,
+    *, on_copy: bool = False,
 ) -> list[ev.Event]:
     """What the engine appends after an ingested event (already applied): decisions after a mark or a funding, a
-    bankruptcy after a trade that closed an isolated position in deficit; nothing after any other event."""
+    bankruptcy after a trade that closed an isolated position in deficit; nothing after any other event.
+
+    ``on_copy``: the events are applied to a copy of ``state``, made only if there are any (``on_price``).
+    """
     if isinstance(event, (ev.Mark, ev.Funding)):
-        return on_price(state, event, substitute, accounts)
+        return on_price(state, event, substitute, accounts, on_copy=on_copy)
     if isinstance(event, ev.Trade):
+        if on_copy and closes_isolated_in_deficit(state, event):
+            state = clone(state)
         return on_trade(state, event, substitute)
     return []
