@@ -56,41 +56,51 @@ def test_two_writers_taking_turns_decide_what_one_writer_decides(activation, his
             assert _log(first) == expected
 
 
-def _opening() -> list:
-    """Both markets marked (the index is built and stays warm); a0 long 0.1 BTC at 60,000 on its 2,000."""
-    return [*header(rules(version="partial-v1", fee="0.002", buffer="0.25")),
-            trade("a0", "buy", "0.1", "60000", t=5, id="t-a0"),
+def _opening(*fills) -> list:
+    """Both markets marked (the index is built and stays warm), then a0's fills (default: long 0.1 BTC at 60,000),
+    on its 2,000."""
+    fills = fills or (trade("a0", "buy", "0.1", "60000", t=5, id="t-a0"),)
+    return [*header(rules(version="partial-v1", fee="0.002", buffer="0.25")), *fills,
             mark("60000", t=6, id="k-btc"), mark("3000", market="ETH-PERP", t=6, id="k-eth")]
 
 
+_BOTH = (trade("a0", "buy", "0.05", "60000", t=5, id="t-btc"),
+         trade("a0", "buy", "1", "3000", market="ETH-PERP", t=5, id="t-eth"))
+"""a0 long in both markets: its buffer split between two triggers (BTC at about 40,412, ETH at about 2,015.66)."""
+
 OTHERS = {
-    # what the second writer appends, and a mark price that distresses a0 only after it (from 40,201 down before it)
-    "a funding that draws a0's reserve down (5%: 300 of its 2,000)": (funding("0.05", t=7, id="f-btc"), "42000"),
-    "a trade that doubles a0's position": (trade("a0", "buy", "0.1", "60000", t=7, id="t-more"), "48000"),
+    # (a0's fills, what the second writer appends, the first writer's mark: one that distresses a0 only after it)
+    "a funding that draws a0's reserve down (5%: 300 of its 2,000)":
+        ((), funding("0.05", t=7, id="f-btc"), mark("42000", t=8, id="k-drop")),  # from 40,201 down before it
+    "a trade that doubles a0's position":
+        ((), trade("a0", "buy", "0.1", "60000", t=7, id="t-more"), mark("48000", t=8, id="k-drop")),
+    "a mark past a0's trigger in one market, distressing it only with the next in the other":
+        # BTC at 35,000 is past a0's BTC trigger but distresses nothing alone; ETH at 2,200 is above a0's ETH trigger
+        # as indexed at BTC 60,000, and distresses a0 only after BTC fell (at or below 2,281)
+        (_BOTH, mark("35000", t=7, id="k-btc-drop"), mark("2200", market="ETH-PERP", t=8, id="k-eth-drop")),
 }
 
 
 @pytest.mark.parametrize("other", sorted(OTHERS))
 def test_what_another_writer_appended_is_seen_by_the_next_mark(db_url, monkeypatch, other):
-    """The second writer moves a0; the first writer's next mark is one that distresses a0 only because of it. The
-    first writer carries its index over (no rebuild) and liquidates a0 as one writer does."""
-    moved, price = OTHERS[other]
-    after = mark(price, t=8, id="k-drop")
+    """The second writer appends something that moves a0; the first writer's next mark is one that distresses a0
+    only because of it. The first writer carries its index over (no rebuild) and liquidates a0 as one writer does."""
+    fills, moved, after = OTHERS[other]
     with Ledger.open("memory://", clock=fixed_clock) as alone:  # one writer: the log the two must leave
         alone.init()
-        alone.append_located([(e.id, e) for e in _opening()])
-        alone.append_located([(moved.id, moved)])
+        alone.append_located([(e.id, e) for e in _opening(*fills)])
+        assert alone.append_located([(moved.id, moved)]).engine_events == 0, "the second writer liquidates no one"
         decided = alone.append_located([(after.id, after)])
         expected = _log(alone)
     assert decided.engine_events >= 1, "the mark liquidates a0 once it has moved"
     with Ledger.open("memory://", clock=fixed_clock) as unmoved:
         unmoved.init()
-        unmoved.append_located([(e.id, e) for e in _opening()])
+        unmoved.append_located([(e.id, e) for e in _opening(*fills)])
         assert unmoved.append_located([(after.id, after)]).engine_events == 0, "the mark alone distresses no one"
 
     with Ledger.open(db_url, clock=fixed_clock) as first, Ledger.open(db_url, clock=fixed_clock) as second:
         first.init()
-        first.append_located([(e.id, e) for e in _opening()])
+        first.append_located([(e.id, e) for e in _opening(*fills)])
         assert first._warm is not None and not first._warm[3].stale, "the first writer's index is built and warm"
         second.append_located([(moved.id, moved)])
 
@@ -121,9 +131,8 @@ def test_a_catch_up_longer_than_the_index_rebuilds_it_at_the_next_mark(tmp_path,
     the index is left stale, rebuilt once at the next mark, and decides the same."""
     import ledger.app.ledger as application
 
-    moved, price = OTHERS["a trade that doubles a0's position"]
+    _, moved, after = OTHERS["a trade that doubles a0's position"]
     others = [moved, deposit("a1", "5", t=7, id="d-more")]  # two rows, against the index's one entry (a0's long)
-    after = mark(price, t=8, id="k-drop")
     with Ledger.open(f"sqlite:///{tmp_path}/alone.db", clock=fixed_clock) as alone:
         alone.init()
         for batch in (_opening(), others, [after]):

@@ -131,20 +131,30 @@ class LiquidationIndex:
         """Keep the index true after ``state`` was carried over rows other writers appended: their (kind, stream).
 
         Those rows were decided by their writers and are folded, not decided
-        again, so only what would make a trigger unsafe matters: every account
-        whose stream they hold is re-indexed (its cash, positions or margins
-        moved), and every holder of a market they paid funding in (its
-        reserve was drawn on unseen). A rule activation, or a trade while a
-        market has no mark (the trade price values its holders), leaves the
-        index stale, as in the pipeline. Marks need nothing: a trigger is a
-        price, and a mark only asks which were crossed. Rebuilding instead at
-        the next mark costs O(positions) under the log's lock, in every writer
-        that found another's rows.
+        again, so only what would make a trigger unsafe matters, and it is
+        re-indexed on the state now:
+
+        - every account whose stream they hold (its cash, positions or
+          margins moved);
+        - every holder of a market they paid funding in (its reserve was
+          drawn on unseen);
+        - in every market they marked, the accounts whose trigger its price
+          now crosses. An account's triggers split its buffer between its
+          positions; once one market is past its trigger, the others' no
+          longer bound it (the pipeline re-indexes a mark's candidates for
+          that reason). Equity depends on the prices now, not on the path,
+          so the price now is the one to ask about.
+
+        A rule activation, or a trade while a market has no mark (the trade
+        price values its holders), leaves the index stale, as in the
+        pipeline. Rebuilding instead at the next mark costs O(positions)
+        under the log's lock, in every writer that found another's rows.
         """
         if self.stale:
             return
         touched: set[str] = set()
         funded: set[str] = set()
+        marked: set[str] = set()
         traded = False
         for kind, stream in rows:
             if kind == ev.RulesActivated.TYPE:
@@ -155,9 +165,15 @@ class LiquidationIndex:
                 touched.add(stream[len(ev.ACCOUNT_STREAM_PREFIX):])
             elif stream.startswith(ev.FUNDING_STREAM_PREFIX):
                 funded.add(stream[len(ev.FUNDING_STREAM_PREFIX):])
+            elif kind == ev.Mark.TYPE:
+                marked.add(stream[len(ev.MARKET_STREAM_PREFIX):])
         if traded and any(market.mark_price is None for market in state.markets.values()):
             self.stale = True
             return
+        for market in marked:
+            price = state.markets[market].price
+            if price is not None:
+                touched.update(self.candidates(market, price))
         for market in funded:
             touched.update(state.accounts_in_market(market))
         for account in sorted(touched):
