@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import InvalidBatch, Ledger
+from ledger.domain.events import stream_of
+from ledger.domain.fold import apply
+from ledger.domain.snapshot import dump_state
+from ledger.domain.state import LedgerState, clone
 from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.liquidation import on_price
+from ledger.engine.pipeline import fold_batch
 from tests.builders import deposit, funding, mark, rules, trade
 from tests.conftest import fixed_clock
 from tests.test_properties import activations, header, steps, to_event
@@ -115,7 +121,7 @@ def test_what_another_writer_appended_is_seen_by_the_next_mark(db_url, monkeypat
 @pytest.mark.parametrize("kind", ["rules_activated", "trade in an unmarked market"])
 def test_what_moves_every_account_leaves_the_index_to_be_rebuilt(kind):
     from ledger.domain.money import ZERO
-    from ledger.domain.state import LedgerState, MarketState
+    from ledger.domain.state import MarketState
 
     state = LedgerState()
     state.markets["BTC-PERP"] = MarketState("BTC-PERP", "USD", ZERO, "m", None, None)
@@ -152,3 +158,56 @@ def test_a_catch_up_longer_than_the_index_rebuilds_it_at_the_next_mark(tmp_path,
         first.append_located([(after.id, after)])
         assert rebuilt, "the index was carried over a catch-up longer than itself"
         assert _log(first) == expected
+
+
+def _pipeline(events, index: LiquidationIndex | None) -> tuple[LedgerState, list[list]]:
+    """One writer's fold of ``events``, one batch each: the state, and what each event appended (itself and the
+    engine's events after it; nothing if refused)."""
+    state, appended = LedgerState(), []
+    for event in events:
+        try:
+            appended.append(fold_batch(state, [(event.id, event)], index=index).to_append)
+        except InvalidBatch:
+            appended.append([])
+    return state, appended
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=40), cut=st.integers(0, 40),
+       offset=st.integers(0, 24), jumps=st.lists(st.tuples(st.sampled_from(["BTC-PERP", "ETH-PERP"]),
+                                                           st.integers(600, 1400)), min_size=1, max_size=3))
+def test_an_index_carried_over_names_every_account_a_mark_would_distress(activation, history, cut, offset, jumps):
+    """The index's promise, checked where it is carried over: a writer folds the first part of a history with its
+    index, another writer appends the rest (with the engine's decisions), and the first carries its index over
+    those rows. Then, at hypothetical marks in every market, the accounts the index names decide exactly what
+    checking every holder decides: no distressed account is left out. The marks span 30% to 170% of each market's
+    price, every 2.5% (shifted by a drawn offset): a wrong index is wrong in a band of prices, which a few random
+    marks seldom hit. The other writer's rows end with a jump or two of the marks (60% to 140%). It fails when the
+    accounts the other writer moved, or the holders of a market it funded, are not re-indexed; a mark that takes an
+    account past its trigger in one market without distressing it is rarer in these histories than that, and is
+    pinned above instead (this property did not find it)."""
+    opening = [mark("60000", t=2, id="k0-btc"), mark("3000", market="ETH-PERP", t=2, id="k0-eth")]
+    base = {"BTC-PERP": 60000, "ETH-PERP": 3000}
+    tail = [mark(str(base[m] * permille / 1000), market=m, t=1_000 + n, id=f"jump-{n}") for n, (m, permille) in
+            enumerate(jumps)]
+    events = header(activation) + opening + [to_event(step, n) for n, step in enumerate(history)] + tail
+    k = len(events) - len(tail) - len(history) + cut % (len(history) + 1)
+    whole, appended = _pipeline(events, LiquidationIndex())
+    index = LiquidationIndex()
+    state, _ = _pipeline(events[:k], index)
+    others = [e for batch in appended[k:] for e in batch]
+    for event in others:
+        apply(state, event)
+    index.carried_over(state, [(e.TYPE, stream_of(e)) for e in others])
+    assert dump_state(state) == dump_state(whole)
+    for market in sorted(state.markets):
+        price = state.markets[market].price
+        if price is None or state.rules is None:
+            continue
+        for n, permille in enumerate(range(300 + offset, 1700, 25)):
+            hypothetical = mark(str(price * permille / 1000), market=market, t=10_000 + n, id=f"what-if-{market}-{n}")
+            everyone, named = clone(state), clone(state)
+            apply(everyone, hypothetical)
+            apply(named, hypothetical)
+            exhaustive = on_price(everyone, hypothetical)
+            assert on_price(named, hypothetical, accounts=index.price_candidates(named, hypothetical)) == exhaustive
