@@ -226,9 +226,10 @@ class Ledger:
         since, only their rows (the log's own, already decided) are folded
         onto it, so that N concurrent writers do not each replay the whole
         log, and the index is kept true over them by re-indexing only the
-        accounts they moved (``LiquidationIndex.carried_over``); when they
-        outnumber the index's entries, a rebuild at the next mark is the
-        cheaper way. None if the warm head is no longer on the log.
+        accounts they moved, funded or took past a trigger
+        (``LiquidationIndex.carried_over``); when they outnumber the index's
+        entries, a rebuild at the next mark is the cheaper way. None if the
+        warm head is no longer on the log.
         """
         if warm is None or warm[:2] == (head_seq, head_hash):
             return warm
