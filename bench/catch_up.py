@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import sqlite3
 import statistics
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.run import write_history
+from bench.run import copy_rows, stored_rows, write_history
 from ledger import Ledger
 from ledger.domain.codec import decode_object
 from ledger.domain.timefmt import format_time
-
-_COLUMNS = "seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash"
 
 
 def _batch(who: str, n: int, at: str, price: str) -> list:
@@ -86,11 +83,8 @@ def on_postgres(admin_url: str, book: str, processes: list[int], rounds: int) ->
     try:
         with Ledger.open(url) as ledger:
             ledger.init()
-        source = sqlite3.connect(book)
-        with psycopg.connect(url) as conn:  # the book's rows as they are stored, chain and all
-            with conn.cursor().copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
-                for row in source.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq"):
-                    copy.write_row(row)
+        copy_rows(url, "events", stored_rows(f"sqlite:///{book}"))  # the book's rows as stored, chain and all
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE events")
         with Ledger.open(url) as ledger:
             state = ledger.state()

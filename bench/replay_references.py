@@ -22,7 +22,6 @@ does not.
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 from decimal import Decimal, localcontext
 from types import MappingProxyType
@@ -32,6 +31,7 @@ import orjson
 from ledger.domain.money import CONTEXT, ZERO
 from ledger.domain.positions import fill
 from ledger.domain.state import AccountState, LedgerState, Position
+from ledger.replay.fast_fold import collector_paused
 
 _SQL = "SELECT seq, type, schema_version, payload FROM events ORDER BY seq"
 _SKIPPED = frozenset({"rules_activated"})
@@ -39,13 +39,8 @@ _SKIPPED = frozenset({"rules_activated"})
 
 
 def plainest_fold(path: str) -> dict[str, AccountState]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _plainest_fold(path)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _plainest_fold(path: str) -> dict[str, AccountState]:

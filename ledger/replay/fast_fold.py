@@ -42,7 +42,7 @@ from ledger.domain.postings import UnbalancedPostings, trial_balance
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, AccountState, LedgerState, MarketState, Position
 from ledger.domain.timefmt import stored_time
 
-__all__ = ["fold_rows", "HOT_TYPES"]
+__all__ = ["fold_rows", "HOT_TYPES", "collector_paused"]
 
 HOT_TYPES = frozenset({"deposit", "withdrawal", "trade", "mark"})
 """The kinds folded here; every other kind goes through the reference fold."""
@@ -249,7 +249,7 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for the fold (restored after, even on error).
 
     The fold allocates containers by the hundred thousand (working accounts,
@@ -279,7 +279,7 @@ def fold_rows(
     work = _Working(state)
     folders, loads, hot_shape = _folders(work), orjson.loads, _HOT_SHAPE
     last, count = 0, 0  # the last hot row folded since the last write-back (its seq), and how many were
-    with localcontext(CONTEXT), _collector_paused():
+    with localcontext(CONTEXT), collector_paused():
         for rows in batches:
             rare = None  # this batch's rare rows' identities, asked at the first of them
             for seq, kind, version, payload in rows:
