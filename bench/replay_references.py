@@ -1,23 +1,17 @@
-"""Two references for the full replay: how far the plainest fold, and the bare arithmetic, get.
+"""A reference for the full replay: how far the plainest fold gets.
 
-Two loops over the same SQLite rows, each beside the plain loop in the same
-run (``bench.run``), to say where the replay's gap to its target lies:
+``plainest_fold`` loops over the same SQLite rows as the replay, beside the
+plain loop in the same run (``bench.run``). It keeps everything the replay's
+state holds for the benchmark's kinds (each account's cash, fees paid and
+positions with entry price and realized PnL; each market's prices; the system
+books) in the plainest structures (flat dicts keyed by tuples), frozen into
+``AccountState`` values once at the end. ``matches`` checks it reached the
+replay's figures, so it does the replay's work and no less. The collector is
+paused, as the replay's own fold pauses it.
 
-- ``plainest_fold``: everything the replay's state holds for the benchmark's
-  kinds (each account's cash, fees paid and positions with entry price and
-  realized PnL; each market's prices; the system books), kept in the plainest
-  structures (flat dicts keyed by tuples), frozen into ``AccountState`` values
-  once at the end. ``matches`` checks it reached the replay's figures, so it
-  does the replay's work and no less. The collector is paused, as the
-  replay's own fold pauses it.
-- ``trade_arithmetic``: only the reading, the decoding and each trade's
-  arithmetic (the fill with its rounded average entry price, and the five
-  bookings), on operands gathered beforehand: no state kept at all.
-
-Neither is a floor: the replay's fold beats the first (its working copies are
-laid out for it). Together they say that the arithmetic fits the target and
-the state keeping (10,000 accounts, each trade touching a random one) is what
-does not.
+It is not a floor: the replay's fold beats it (its working copies are laid
+out for it). The ceiling, what the replay's required parts cost alone, is
+``bench.replay_parts``.
 """
 
 from __future__ import annotations
@@ -99,33 +93,3 @@ def matches(folded: dict[str, AccountState], state: LedgerState) -> bool:
         dict(a.cash) == dict(state.accounts[n].cash) and dict(a.positions) == dict(state.accounts[n].positions)
         and dict(a.fees_paid) == dict(state.accounts[n].fees_paid) for n, a in folded.items()
     )
-
-
-def trade_operands(path: str) -> list[tuple[Decimal, Decimal, str, str, str, str]]:
-    """(size and entry before, side, qty, price and fee texts) of every trade, gathered by a fold (not timed)."""
-    held: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
-    operands = []
-    with localcontext(CONTEXT):
-        for _seq, kind, _version, payload in sqlite3.connect(path).execute(_SQL):
-            if kind == "trade":
-                body = orjson.loads(payload)
-                key = (body["account"], body["market"])
-                size, entry = held.get(key, (ZERO, ZERO))
-                operands.append((size, entry, body["side"], body["qty"], body["price"], body["fee"]))
-                size, entry, _ = fill(size, entry, body["side"], Decimal(body["qty"]), Decimal(body["price"]))
-                held[key] = (size, entry)
-    return operands
-
-
-def trade_arithmetic(path: str, operands: list[tuple[Decimal, Decimal, str, str, str, str]]) -> None:
-    loads = orjson.loads
-    for row in sqlite3.connect(path).execute(_SQL):
-        loads(row[3])
-    balance = ZERO
-    with localcontext(CONTEXT):
-        for size, entry, side, qty_text, price_text, fee_text in operands:
-            qty, price, fee = Decimal(qty_text), Decimal(price_text), Decimal(fee_text)
-            _size, _entry, realized = fill(size, entry, side, qty, price)
-            realized = ZERO if realized is None else realized
-            _ = balance + realized, balance + -realized, balance + fee, balance + fee  # realized PnL, clearing, fees twice
-            _ = balance + ((ZERO + realized) + -fee)  # the cash

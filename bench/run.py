@@ -416,6 +416,7 @@ def bench_ceilings(appended: Appended) -> None:
 def bench_replay(url: str) -> None:
     import orjson
 
+    from bench import replay_parts
     from bench import replay_references as references
 
     path = url.removeprefix("sqlite:///")
@@ -423,19 +424,22 @@ def bench_replay(url: str) -> None:
         ours, state = fastest(replay.state_at, ledger.store, use_snapshots=False)
     base, count = fastest(plain_loop, url)
     report(f"Full replay into account state ({count:,} events)", count / ours, count / base, "events/s", ">= 70% of plain loop")
-    plainest, folded = fastest(references.plainest_fold, path)
-    assert references.matches(folded, state), "the plainest fold does not reach the replay's figures"
-    report("  reference: the plainest fold keeping the same state (flat dicts)", count / plainest, count / base,
-           "events/s", "the replay's work, plainly")
-    operands = references.trade_operands(path)
-    arithmetic, _ = fastest(references.trade_arithmetic, path, operands)
-    report("  reference: reading, decoding, the trades' arithmetic; no state", count / arithmetic, count / base,
-           "events/s", "what is left without the state")
     fast_base, _ = fastest(plain_loop, url, orjson.loads)
     report("  the same, beside a plain loop decoding with orjson (as ours does)", count / ours, count / fast_base, "events/s")
     with Ledger.open(url) as ledger:
         reading, _ = timed(lambda: sum(len(rows) for rows in ledger.store.read_batches()))
     report("  of which: reading the rows (no decoding, no fold)", count / reading, count / base, "events/s")
+    plainest, folded = fastest(references.plainest_fold, path)
+    assert references.matches(folded, state), "the plainest fold does not reach the replay's figures"
+    report("  reference: the plainest fold keeping the same state (flat dicts)", count / plainest, count / base,
+           "events/s", "the replay's work, plainly")
+    got = replay_parts.gather(path, state)
+    parts = replay_parts.parts(path, got, lambda run: fastest(run)[0])
+    del got
+    report("Ceiling of the full replay: its required parts alone", count / sum(parts.values()), count / base, "events/s",
+           "target 70% of plain loop")
+    for part, seconds in parts.items():
+        report(f"  part: {part}", count / seconds, count / base, "events/s")
     peak = subprocess.run([sys.executable, "-c", PEAK, url], capture_output=True, text=True, check=True).stdout.split()
     report("Peak memory of the full replay (RSS, whole process)", int(peak[0]) / 1024, int(peak[1]) / 1024, "MB",
            "baseline: interpreter with the ledger imported", better="lower")
@@ -488,16 +492,7 @@ def bench_single_account(tmp: Path, accounts: int, lengths: list[int]) -> None:
                "follows the state's size", better="lower")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--skip-positions", action="store_true", help="skip the mark-index benchmark")
-    parser.add_argument("--skip-eventsourcing", action="store_true")
-    parser.add_argument("--json", type=Path, default=Path("out/bench.json"))
-    args = parser.parse_args()
-    pg_url = os.environ.get("LEDGER_BENCH_PG_URL")
-    print(f"{'figure':<58} {'ours':>12} {'baseline':>12} {'unit':<10} {'ratio':>6}  target")
+def run_all(args: argparse.Namespace, pg_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
         appended = bench_append(tmp, args.events, args.accounts, pg_url)
@@ -515,6 +510,24 @@ def main() -> None:
             from bench.marks import bench_marks
 
             bench_marks(report)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--skip-positions", action="store_true", help="skip the mark-index benchmark")
+    parser.add_argument("--skip-eventsourcing", action="store_true")
+    parser.add_argument("--json", type=Path, default=Path("out/bench.json"))
+    parser.add_argument("--replay-only", metavar="URL",
+                        help="only the full replay's figures, on this existing SQLite database (sqlite:///PATH)")
+    args = parser.parse_args()
+    pg_url = os.environ.get("LEDGER_BENCH_PG_URL")
+    print(f"{'figure':<58} {'ours':>12} {'baseline':>12} {'unit':<10} {'ratio':>6}  target")
+    if args.replay_only:
+        bench_replay(args.replay_only)
+    else:
+        run_all(args, pg_url)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(RESULTS, indent=1))
     print(f"\nresults written to {args.json}")
