@@ -520,7 +520,8 @@ def main() -> None:
     parser.add_argument("--skip-eventsourcing", action="store_true")
     parser.add_argument("--json", type=Path, default=Path("out/bench.json"))
     parser.add_argument("--replay-only", metavar="URL",
-                        help="only the full replay's figures, on this existing SQLite database (sqlite:///PATH)")
+                        help="only the full replay's figures, on this existing SQLite database (sqlite:///PATH) "
+                             "holding a history of the benchmark's mix (bench.gen_history)")
     args = parser.parse_args()
     pg_url = os.environ.get("LEDGER_BENCH_PG_URL")
     print(f"{'figure':<58} {'ours':>12} {'baseline':>12} {'unit':<10} {'ratio':>6}  target")
