@@ -39,18 +39,17 @@ operands are the ones the replay meets.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from decimal import Decimal, localcontext
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from bench.replay_references import matches
+from bench.replay_references import Grouped, freeze, grouped, matches
+from bench.run import fastest
 from ledger.domain.money import CONTEXT, ZERO
 from ledger.domain.positions import fill
-from ledger.domain.state import AccountState, LedgerState, Position
+from ledger.domain.state import LedgerState
 from ledger.replay.fast_fold import collector_paused
 
 __all__ = ["PARTS", "Gathered", "gather", "parts"]
@@ -69,10 +68,6 @@ PARTS = (
 )
 
 
-Figures = tuple[dict[str, Decimal], dict[str, tuple[Decimal, Decimal, Decimal]], dict[str, Decimal]]
-"""An account's final (cash, positions, fees paid)."""
-
-
 class Gathered:
     """What the timed parts work on, gathered by one untimed fold of the history."""
 
@@ -88,8 +83,8 @@ class Gathered:
         """each trade's (account, market)"""
         self.stored: list[tuple[Decimal, ...]] = []
         """each trade's figures after it (size, entry, realized, cash, fees paid) and its price"""
-        self.final: dict[str, Figures] = {}
-        """account -> (cash, {market: (size, entry, realized)}, fees paid), at the end"""
+        self.final: Grouped = {}
+        """each account's figures at the end"""
 
 
 def gather(path: str, state: LedgerState) -> Gathered:
@@ -135,13 +130,8 @@ def gather(path: str, state: LedgerState) -> Gathered:
                 settle[body["market"]] = body["settle_asset"]
             elif kind != "rules_activated":  # moves no figure kept here
                 raise ValueError(f"{kind}: not in the benchmark's mix, whose parts this times")
-    for (account, asset), amount in cash.items():
-        got.final.setdefault(account, ({}, {}, {}))[0][asset] = amount
-    for (account, market), (size, entry, realized) in positions.items():
-        got.final.setdefault(account, ({}, {}, {}))[1][market] = (size, entry, realized)
-    for (account, asset), paid in fees_paid.items():
-        got.final.setdefault(account, ({}, {}, {}))[2][asset] = paid
-    assert matches(_frozen(got.final), state), "the gathering fold does not reach the replay's figures"
+    got.final = grouped(cash, positions, fees_paid)
+    assert matches(freeze(got.final), state), "the gathering fold does not reach the replay's figures"
     return got
 
 
@@ -212,36 +202,14 @@ def find_and_store(got: Gathered) -> None:
         last_price[market] = price
 
 
-def _frozen(final: dict[str, Figures]) -> dict[str, AccountState]:
-    return {
-        name: AccountState(
-            name, MappingProxyType(dict(cash)),
-            MappingProxyType({market: Position(*figures) for market, figures in positions.items()}),
-            MappingProxyType(dict(fees)),
-        )
-        for name, (cash, positions, fees) in final.items()
-    }
-
-
-def parts(path: str, got: Gathered, best: Callable[[Callable[[], object]], float]) -> dict[str, float]:
-    """Seconds of each part (``PARTS``' order), each the ``best`` of its runs, the collector paused as the replay's."""
+def parts(path: str, got: Gathered) -> dict[str, float]:
+    """Seconds of each part (``PARTS``' order), each the fastest of its runs, the collector paused as the replay's."""
     runs: list[Callable[[], object]] = [
         lambda: read_rows(path),
         lambda: decode(got),
         lambda: arithmetic(got),
         lambda: find_and_store(got),
-        lambda: _frozen(got.final),
+        lambda: freeze(got.final),
     ]
     with collector_paused():
-        return {name: best(run) for name, run in zip(PARTS, runs, strict=True)}
-
-
-def best_of(tries: int) -> Callable[[Callable[[], object]], float]:
-    def best(run: Callable[[], object]) -> float:
-        times = []
-        for _ in range(tries):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        return min(times)
-    return best
+        return {name: fastest(run)[0] for name, run in zip(PARTS, runs, strict=True)}

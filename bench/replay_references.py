@@ -17,6 +17,7 @@ out for it). The ceiling, what the replay's required parts cost alone, is
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, localcontext
 from types import MappingProxyType
 
@@ -76,15 +77,36 @@ def _plainest_fold(path: str) -> dict[str, AccountState]:
                 settle[body["market"]] = body["settle_asset"]
             elif kind not in _SKIPPED:
                 raise ValueError(f"{kind}: not in the benchmark's mix, which this reference folds")
-    frozen: dict[str, tuple[dict, dict, dict]] = {}
+    return freeze(grouped(cash, positions, fees_paid))
+
+
+Grouped = dict[str, tuple[dict[str, Decimal], dict[str, Sequence[Decimal]], dict[str, Decimal]]]
+"""Account -> (cash by asset, position figures (size, entry, realized) by market, fees paid by asset)."""
+
+
+def grouped(
+    cash: dict[tuple[str, str], Decimal], positions: Mapping[tuple[str, str], Sequence[Decimal]],
+    fees_paid: dict[tuple[str, str], Decimal],
+) -> Grouped:
+    """Figures kept flat, keyed by (account, asset or market), grouped by account."""
+    by_account: Grouped = {}
     for (account, asset), amount in cash.items():
-        frozen.setdefault(account, ({}, {}, {}))[0][asset] = amount
-    for (account, market), (size, entry, realized) in positions.items():
-        frozen.setdefault(account, ({}, {}, {}))[1][market] = Position(size, entry, realized)
+        by_account.setdefault(account, ({}, {}, {}))[0][asset] = amount
+    for (account, market), figures in positions.items():
+        by_account.setdefault(account, ({}, {}, {}))[1][market] = figures
     for (account, asset), paid in fees_paid.items():
-        frozen.setdefault(account, ({}, {}, {}))[2][asset] = paid
-    return {name: AccountState(name, MappingProxyType(c), MappingProxyType(p), MappingProxyType(f))
-            for name, (c, p, f) in frozen.items()}
+        by_account.setdefault(account, ({}, {}, {}))[2][asset] = paid
+    return by_account
+
+
+def freeze(by_account: Grouped) -> dict[str, AccountState]:
+    """The accounts as the frozen values the ledger reads: an ``AccountState`` each, a ``Position`` per market."""
+    return {
+        name: AccountState(name, MappingProxyType(c),
+                           MappingProxyType({market: Position(*figures) for market, figures in p.items()}),
+                           MappingProxyType(f))
+        for name, (c, p, f) in by_account.items()
+    }
 
 
 def matches(folded: dict[str, AccountState], state: LedgerState) -> bool:

@@ -434,7 +434,7 @@ def bench_replay(url: str) -> None:
     report("  reference: the plainest fold keeping the same state (flat dicts)", count / plainest, count / base,
            "events/s", "the replay's work, plainly")
     got = replay_parts.gather(path, state)
-    parts = replay_parts.parts(path, got, lambda run: fastest(run)[0])
+    parts = replay_parts.parts(path, got)
     del got
     report("Ceiling of the full replay: its required parts alone", count / sum(parts.values()), count / base, "events/s",
            "target 70% of plain loop")
