@@ -55,7 +55,7 @@ def in_one_process(url: str, rounds: int) -> None:
             began = time.perf_counter()
             timed_writer.append_located(_batch("timed", n, at, price))
             seconds.append(time.perf_counter() - began)
-        entries = timed_writer._warm[3].size() if timed_writer._warm else 0
+        entries = timed_writer._unit.warm.index.size() if timed_writer._unit.warm else 0
     print(f"SQLite, two writers in one process ({entries:,} trigger entries in the index): the append after the "
           f"other's, median {statistics.median(seconds) * 1000:.1f} ms (min {min(seconds) * 1000:.1f}, "
           f"max {max(seconds) * 1000:.1f}, {rounds} rounds)")

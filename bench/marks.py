@@ -22,7 +22,7 @@ from ledger.domain.fold import apply
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import on_price
-from ledger.engine.pipeline import fold_batch
+from ledger.engine.session import fold_batch
 
 MARKETS = [f"M{i}-PERP" for i in range(10)]
 AT = datetime(2024, 1, 1, tzinfo=UTC)

@@ -56,29 +56,38 @@ def collect(history: Path, out: Path, accounts: int = 20, params: Path = PARAMS)
             _run(runner, db, out, "ingest", "ingest", str(history))
             _run(runner, db, out, "balances", "balances", "--format", "json")
             _run(runner, db, out, "balances-csv", "balances", "--format", "csv")
+            _run(runner, db, out, "balances-table", "balances")
             _run(runner, db, out, "positions-csv", "balances", "--positions", "--format", "csv")
             liquidations = json.loads(_run(runner, db, out, "liquidations", "liquidations", "--format", "json"))
             bankruptcies = json.loads(_run(runner, db, out, "bankruptcies", "bankruptcies", "--format", "json"))
             _run(runner, db, out, "liquidations-csv", "liquidations", "--format", "csv")
+            _run(runner, db, out, "liquidations-table", "liquidations")
+            _run(runner, db, out, "bankruptcies-table", "bankruptcies")
             _run(runner, db, out, "rules", "rules", "list", "--format", "json")
             engine_ids = [r["id"] for r in liquidations] + [r["id"] for r in bankruptcies]
             for n, event_id in enumerate(engine_ids):
                 _run(runner, db, out, f"explain-{n:05d}", "explain", event_id, "--format", "json")
+                _run(runner, db, out, f"explain-{n:05d}-text", "explain", event_id)
             names = list(dict.fromkeys(r["account"] for r in liquidations + bankruptcies))[:accounts]
             for n, name in enumerate(names):
                 _run(runner, db, out, f"history-{n:03d}", "history", name, "--format", "json")
+                _run(runner, db, out, f"history-{n:03d}-table", "history", name)
                 _run(runner, db, out, f"account-{n:03d}", "account", name, "--format", "json")
             candidates = [("full-v1", "full-v1.json"), ("tiered-v1", "tiered-v1.json"), ("stepped-v1", "stepped-v1.json")]
             for version, file in candidates:
-                _run(runner, db, out, f"whatif-{version}", "whatif", "--rules", version, "--params", str(params_dir / file),
-                     "--format", "json")
+                for fmt in ("json", "table"):
+                    _run(runner, db, out, f"whatif-{version}-{fmt}", "whatif", "--rules", version, "--params",
+                         str(params_dir / file), "--format", fmt)
             compare = [arg for version, file in candidates for arg in ("--rules", version, "--params", str(params_dir / file))]
             _run(runner, db, out, "compare", "whatif", *compare, "--format", "json")
+            _run(runner, db, out, "compare-table", "whatif", *compare)
             grid = work / "grid.json"
             grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001", "0.004"]}}))
-            _run(runner, db, out, "sweep", "sweep", "--rules", "full-v1", "--grid", str(grid), "--workers", "1",
-                 "--format", "json", allowed=(0, 2))
+            for fmt in ("json", "table"):
+                _run(runner, db, out, f"sweep-{fmt}", "sweep", "--rules", "full-v1", "--grid", str(grid), "--workers", "1",
+                     "--format", fmt, allowed=(0, 2))
             _run(runner, db, out, "audit", "audit", "--format", "json")
+            _run(runner, db, out, "audit-table", "audit")
             _run(runner, db, out, "verify", "verify")
             statement = work / "statement.csv"
             statement.write_text(_run(runner, db, out, "statement", "balances", "--format", "csv"))

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 
 from attrs import field, frozen
 
+from ledger.domain.events import Close
 from ledger.domain.money import ZERO
 
 __all__ = [
@@ -67,25 +68,6 @@ class AccountView:
 def equity(account: AccountView) -> Decimal:
     """E = settle cash + Σ size × (mark − entry): the accounting definition every version shares."""
     return account.cash + sum((p.size * (p.mark - p.entry_price) for p in account.positions), ZERO)
-
-
-@frozen
-class Close:
-    """Close ``qty`` of ``market`` with a ``side`` fill at ``price``, paying ``penalty``."""
-
-    market: str
-    side: str
-    qty: Decimal
-    price: Decimal
-    penalty: Decimal
-    reason: str
-    equity_before: Decimal
-    maintenance_before: Decimal
-    target_before: Decimal
-    equity_after: Decimal
-    maintenance_after: Decimal
-    target_after: Decimal
-    required_qty: Decimal | None
 
 
 @frozen

@@ -76,7 +76,8 @@ class FlatRateModel:
         return linear_liquidation_price(position, gap_now, slope)
 
     def explain(self, account: AccountView, params: Params, close: Close) -> dict[str, str]:
-        """The partial formula with the figures of ``close`` filled in (full-v1: b = 0, and no partial quantity)."""
+        """The partial formula with the figures of ``close`` filled in (a version that sizes no partial close, as
+        full-v1, explains itself instead)."""
         b, f = params.target_buffer, params.liquidation_fee_rate
         m = params.markets[close.market].maintenance_margin_rate
         p, equity, mm = close.price, close.equity_before, close.maintenance_before

@@ -19,10 +19,10 @@ from ledger.domain.codec import decode_line
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account
 from ledger.replay import account as account_replay
 from ledger.reports import balances as reports
-from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import VECTORS
-from tests.test_cli import run
-from tests.test_properties import ACCOUNTS, activations, header, steps, to_event
+from tests.support.builders import deposit, listed, mark, rules, trade
+from tests.support.cli import run
+from tests.support.histories import ACCOUNTS, activations, header, steps, to_event
 
 VECTOR_NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl"))
 
@@ -47,6 +47,7 @@ def assert_every_point_agrees(ledger: Ledger, accounts) -> None:
 
 @pytest.mark.parametrize("name", VECTOR_NAMES)
 def test_one_account_equals_the_full_replay_at_every_point(ledger, name):
+    """One account replayed from its own stream has the full replay's figures at every sequence number of each vector."""
     lines = (VECTORS / f"{name}.jsonl").read_text().splitlines()
     for line in lines:  # one append each, so account snapshots land all along the log
         ledger.append([decode_line(line)])
@@ -59,6 +60,7 @@ def test_one_account_equals_the_full_replay_at_every_point(ledger, name):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(activation=activations, history=st.lists(steps(), min_size=5, max_size=40), batch=st.integers(1, 7))
 def test_generated_histories_agree_account_by_account(tmp_path_factory, activation, history, batch):
+    """On generated histories, each account replayed alone equals the full replay at every sequence number."""
     url = f"sqlite:///{tmp_path_factory.mktemp('acct') / 'l.db'}"
     with Ledger.open(url) as ledger:
         ledger.init()
@@ -72,6 +74,7 @@ def test_generated_histories_agree_account_by_account(tmp_path_factory, activati
 
 
 def test_an_account_replay_reads_only_the_events_after_its_snapshot(sqlite_ledger, monkeypatch):
+    """An account replay reads only its stream's events after its latest snapshot, and its market's funding after it."""
     ledger = sqlite_ledger
     ledger.append([listed("BTC-PERP"), listed("ETH-PERP", "0.01"), rules(), deposit("alice", "100000", t=1)])
     for i in range(10):
@@ -92,6 +95,7 @@ def test_an_account_replay_reads_only_the_events_after_its_snapshot(sqlite_ledge
 
 
 def test_a_market_without_marks_is_valued_at_its_last_trade_through_the_whole_log(sqlite_ledger):
+    """A market without marks values an account's position at its last trade by any account, in the one-account replay too."""
     ledger = sqlite_ledger
     ledger.append([listed("BTC-PERP"), deposit("alice", "1000", t=1), deposit("bob", "1000", t=1),
                    trade("alice", "buy", "0.01", "60000", t=2), trade("bob", "sell", "0.01", "61000", t=3)])
@@ -101,6 +105,7 @@ def test_a_market_without_marks_is_valued_at_its_last_trade_through_the_whole_lo
 
 
 def test_the_audit_names_an_account_snapshot_that_differs_from_the_replay(sqlite_ledger):
+    """The audit names a stored account snapshot whose figures differ from the full replay."""
     ledger = sqlite_ledger
     ledger.append([listed("BTC-PERP"), deposit("alice", "100", t=1)])
     seq, head_hash = ledger.store.head()
@@ -114,6 +119,7 @@ def test_the_audit_names_an_account_snapshot_that_differs_from_the_replay(sqlite
 
 
 def test_account_cli_prints_the_balances_shape_and_refuses_unknown_accounts(sqlite_ledger):
+    """``ledger account`` prints one account in the balances shape without the system accounts, and refuses an unknown one."""
     ledger = sqlite_ledger
     ledger.append([listed("BTC-PERP"), deposit("alice", "100", t=1)])
     url = ledger.store.engine.url.render_as_string(hide_password=False)

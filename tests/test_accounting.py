@@ -14,13 +14,14 @@ from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, Position
 from ledger.domain.valuation import equity
 from ledger.replay import load as replay_service
-from tests.builders import deposit, listed, mark, trade, withdrawal
 from tests.conftest import at
+from tests.support.builders import deposit, listed, mark, trade, withdrawal
 
 D = Decimal
 
 
 def test_every_event_type_has_an_applier():
+    """Every event type has an applier in the fold, and every applier is for a known event type."""
     assert set(APPLIERS) == set(ev.EVENT_TYPES.values())
 
 
@@ -38,6 +39,7 @@ def test_every_event_type_has_an_applier():
     ids=["open", "add", "reduce", "close", "flip", "cover-short", "average-rounds-half-even-to-12-places"],
 )
 def test_fills_move_size_average_entry_and_realize_pnl(start, side, qty, price, size, entry, realized):
+    """A fill moves the position's size and average entry and realizes PnL on what it closes; the average rounds half-even."""
     position, pnl = apply_fill(Position(*start), side, D(qty), D(price))
     assert (position.size, position.entry_price, pnl) == (D(size), D(entry), D(realized))
 
@@ -56,6 +58,7 @@ def history():
 
 
 def test_replay_books_cash_positions_equity_and_system_accounts():
+    """Replay books cash, positions, realized PnL, fees, equity at the last mark, and the external, fee and clearing accounts."""
     state = replay(history())
     alice, bob = state.accounts["alice"], state.accounts["bob"]
     assert alice.cash["USD"] == D("1000") - 3 - 200 - 1
@@ -70,12 +73,14 @@ def test_replay_books_cash_positions_equity_and_system_accounts():
 
 
 def test_before_any_mark_positions_are_valued_at_the_last_trade_price():
+    """Before any mark, positions are valued at the market's last trade price."""
     state = replay(history()[:5])
     assert state.markets["BTC-PERP"].price == D("60000")
     assert equity(state, state.accounts["alice"], "USD") == D("997")
 
 
 def test_the_trial_balance_is_zero_after_every_event():
+    """Every event's postings sum to zero, and the trial balance is zero after every event."""
     state = replay([])
     for event in history():
         postings = apply(state, event)
@@ -84,6 +89,7 @@ def test_the_trial_balance_is_zero_after_every_event():
 
 
 def test_a_snapshot_round_trips_the_whole_state():
+    """A snapshot dumped and loaded again gives back the whole state: accounts, markets and system accounts."""
     state = replay(history())
     again = load_state(dump_state(state))
     assert dump_state(again) == dump_state(state)
@@ -91,6 +97,7 @@ def test_a_snapshot_round_trips_the_whole_state():
 
 
 def test_as_of_by_business_time_and_by_sequence(ledger):
+    """The state can be read as of a business time or as of a sequence number; before the first event it is empty."""
     ledger.append(history())
     by_time = ledger.state(as_of=at(3.5))
     assert by_time.seq == 6 and by_time.accounts["alice"].positions["BTC-PERP"].size == D("0.5")
@@ -114,6 +121,7 @@ def test_old_snapshots_are_thinned_and_every_point_still_replays_the_same(ledger
 
 
 def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
+    """A replay starts from the latest snapshot, reads only the events after it, and equals a full replay."""
     ledger.append(history())
     assert ledger.snapshot()
     ledger.append([deposit("carol", "5", t=6)])
@@ -134,6 +142,7 @@ def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
 
 
 def test_a_snapshot_whose_event_no_longer_matches_is_ignored(ledger):
+    """A snapshot whose event hash no longer matches the log is ignored, and the log is replayed instead."""
     ledger.append(history())
     ledger.store.snapshots.save([(replay_service.LEDGER_SCOPE, "{}")], 8, "f" * 64, SNAPSHOT_FORMAT)
     assert ledger.state().seq == 8  # the bogus snapshot was skipped, the log replayed

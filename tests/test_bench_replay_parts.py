@@ -33,6 +33,7 @@ def history(tmp_path: Path) -> tuple[str, Path]:
 
 
 def test_the_timed_operations_form_the_replays_system_books(history):
+    """The operations the benchmark times yield the replay's clearing, fee and external balances, value for value."""
     url, path = history
     with Ledger.open(url) as ledger:
         state = replay.state_at(ledger.store, use_snapshots=False)
@@ -46,6 +47,7 @@ def test_the_timed_operations_form_the_replays_system_books(history):
 
 
 def test_the_gathering_fold_refuses_a_history_it_does_not_fold(history, tmp_path):
+    """The benchmark's gathering fold refuses a history holding an event type outside the benchmark's mix."""
     url, path = history
     with Ledger.open(url) as ledger:
         state = replay.state_at(ledger.store, use_snapshots=False)
@@ -55,6 +57,7 @@ def test_the_gathering_fold_refuses_a_history_it_does_not_fold(history, tmp_path
 
 
 def test_every_part_is_timed(history):
+    """Every part of the replay's ceiling is timed, in the declared order, and each takes some time."""
     url, path = history
     with Ledger.open(url) as ledger:
         state = replay.state_at(ledger.store, use_snapshots=False)

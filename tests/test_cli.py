@@ -9,30 +9,17 @@ import subprocess
 import sys
 from decimal import Decimal
 
-import click
 import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
 
 from ledger import Ledger
-from ledger.cli import cli, main
+from ledger.cli import cli
 from tests.conftest import ROOT, VECTORS
-from tests.tampering import tamper
+from tests.support.cli import ok, run
+from tests.support.tampering import tamper
 
 SAMPLE = ROOT / "examples" / "sample-history.jsonl"
-
-
-def run(url: str, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process through ``main`` (so exit statuses are the real ones)."""
-    runner = CliRunner()
-    result = runner.invoke(_main_as_command, ["--db", url, *args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def _main_as_command(ctx):
-    main(ctx.args)
 
 
 @pytest.fixture
@@ -43,6 +30,8 @@ def db(db_url) -> str:
 
 
 def test_init_ingest_and_balances_json_match_the_contract_example(db, tmp_path):
+    """After ``init`` and ``ingest`` of the contract example, ``balances`` in JSON gives the contract's figures for alice.
+    The perpetual fields stand beside them: cross margin, no funding paid, no liquidation price while no rules are in force."""
     contract = tmp_path / "contract.jsonl"
     contract.write_text("\n".join([
         '{"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"}',
@@ -68,7 +57,8 @@ def test_init_ingest_and_balances_json_match_the_contract_example(db, tmp_path):
 
 
 def test_balances_as_of_a_time_and_for_one_account_in_csv(db):
-    run(db, "ingest", str(SAMPLE))
+    """``balances`` as of a time for one account prints, in CSV, that account's cash as it stood then, in statement shape."""
+    ok(db, "ingest", str(SAMPLE))
     _code, out, _ = run(db, "balances", "--as-of", "2024-08-05T00:01:03Z", "--account", "carol", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     carol = [r for r in rows if not r["account"].startswith("system:")]
@@ -77,7 +67,7 @@ def test_balances_as_of_a_time_and_for_one_account_in_csv(db):
 
 def test_a_balances_csv_reconciles_back_as_it_is_cash_and_positions(db, tmp_path):
     """Issue 12: the ledger's own CSV is a statement the reconcile takes, for cash and for positions."""
-    run(db, "ingest", str(SAMPLE))
+    ok(db, "ingest", str(SAMPLE))
     for extra, name in (([], "cash.csv"), (["--positions"], "positions.csv")):
         code, out, _ = run(db, "balances", "--format", "csv", *extra)
         statement = tmp_path / name
@@ -93,13 +83,15 @@ def test_a_balances_csv_reconciles_back_as_it_is_cash_and_positions(db, tmp_path
 
 
 def test_balances_table_is_printed(db):
-    run(db, "ingest", str(SAMPLE))
+    """``balances`` prints a table by default, naming the accounts and the insurance fund."""
+    ok(db, "ingest", str(SAMPLE))
     code, out, _ = run(db, "balances")
     assert code == 0 and "insurance_fund" in out and "alice" in out
 
 
 def test_liquidations_json_has_the_contract_fields_oldest_first(db):
-    run(db, "ingest", str(VECTORS / "partial-spills-to-second-position.jsonl"))
+    """``liquidations`` in JSON has the contract's fields, oldest first, and lists nothing for an unknown account."""
+    ok(db, "ingest", str(VECTORS / "partial-spills-to-second-position.jsonl"))
     _, out, _ = run(db, "liquidations", "--format", "json")
     records = json.loads(out)
     assert [(r["market"], r["qty"], r["trigger"], r["rule_version"]) for r in records] == [
@@ -110,7 +102,8 @@ def test_liquidations_json_has_the_contract_fields_oldest_first(db):
 
 
 def test_rules_list_shows_versions_and_activation_history(db):
-    run(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
+    """``rules list`` shows every registered version, the activation history, and the version in force."""
+    ok(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
     _code, out, _ = run(db, "rules", "list", "--format", "json")
     report = json.loads(out)
     assert [v["version"] for v in report["versions"]] == ["full-v1", "partial-v1", "stepped-v1", "tiered-v1"]
@@ -119,6 +112,7 @@ def test_rules_list_shows_versions_and_activation_history(db):
 
 
 def test_bad_input_exits_2_naming_file_and_line(db, tmp_path):
+    """A malformed input line makes ``ingest`` exit 2, naming the file, the line and the reason."""
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"type": "deposit", "id": "d", "at": "2024-08-05T00:00:00Z", "account": "a", "asset": "USD", "amount": "1e3"}\n')
     code, _, err = run(db, "ingest", str(bad))
@@ -126,12 +120,14 @@ def test_bad_input_exits_2_naming_file_and_line(db, tmp_path):
 
 
 def test_usage_errors_exit_2(db):
+    """A usage error (an unreadable time, an unknown command) exits with status 2."""
     assert run(db, "balances", "--as-of", "not-a-time")[0] == 2
     assert run(db, "no-such-command")[0] == 2
 
 
 def test_verify_exits_0_then_1_naming_the_first_tampered_event(db):
-    run(db, "ingest", str(SAMPLE))
+    """``verify`` exits 0 on an untouched log, and 1 once an event is altered, naming that event and its sequence number."""
+    ok(db, "ingest", str(SAMPLE))
     code, out, _ = run(db, "verify")
     assert code == 0 and out.startswith("ok: 51 events")
     with Ledger.open(db) as ledger:
@@ -147,15 +143,38 @@ def test_an_in_memory_sqlite_database_is_refused_with_advice(url):
     assert code == 2 and "in-memory SQLite database is not supported" in err and "sqlite:///ledger.db" in err
 
 
-def test_an_uninitialised_database_exits_2_with_advice(tmp_path):
-    (tmp_path / "empty.db").touch()  # a database without the ledger's schema (a missing file is exit 3: test_failures)
-    code, _, err = run(f"sqlite:///{tmp_path / 'empty.db'}", "balances")
-    assert code == 2 and "ledger init" in err
+def _arguments_of_every_command(tmp_path) -> dict[str, list[str]]:
+    """Each database command of the CLI with arguments it accepts (the files exist, so only the schema is missing)."""
+    history, statement, grid = tmp_path / "h.jsonl", tmp_path / "s.csv", tmp_path / "g.json"
+    history.write_text(SAMPLE.read_text())
+    statement.write_text("account,asset,balance\nalice,USD,1\n")
+    grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001"]}}))
+    return {
+        "ingest": [str(history)], "balances": [], "account": ["alice"], "verify": [], "anchor": [], "rules": ["list"],
+        "liquidations": [], "bankruptcies": [], "audit": [], "explain": ["k-1~liq~alice/BTC-PERP"],
+        "history": ["alice"], "reconcile": [str(statement)], "whatif": ["--rules", "full-v1"],
+        "sweep": ["--rules", "full-v1", "--grid", str(grid), "--workers", "1"], "report": ["--out", str(tmp_path / "r")],
+        "export": ["--format", "csv", "--out", str(tmp_path / "e")],
+    }
+
+
+def test_every_command_on_a_database_without_the_schema_exits_2_naming_ledger_init(db_url, tmp_path):
+    """Every command that opens the ledger (the CLI's own list: a new command must be added here) answers a database
+    without the ledger's schema with exit 2 and ``ledger init``, never a driver error (exit 3) or a crash (exit 4)."""
+    if db_url.startswith("sqlite"):
+        (tmp_path / "ledger.db").touch()  # a database file without the schema (a missing file is exit 3: test_failures)
+    arguments = _arguments_of_every_command(tmp_path)
+    assert set(cli.commands) - {"init", "keygen"} == set(arguments), "every command that opens the ledger is tried"
+    for command, args in arguments.items():
+        code, out, err = run(db_url, command, *args)
+        assert (code, out) == (2, ""), (command, code, out, err)
+        assert "ledger init" in err and "Traceback" not in err, (command, err)
 
 
 @freeze_time("2026-03-04 05:06:07")
 def test_recorded_time_comes_from_the_clock_and_business_time_from_the_event(db):
-    run(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
+    """Each event's recorded time comes from the clock at ingest, and its business time from the event itself."""
+    ok(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
     with Ledger.open(db) as ledger:
         rows = list(ledger.events())
     assert {r.recorded_at for r in rows} == {"2026-03-04T05:06:07.000000Z"}
@@ -163,6 +182,7 @@ def test_recorded_time_comes_from_the_clock_and_business_time_from_the_event(db)
 
 
 def test_python_dash_m_ledger_runs_the_same_command(tmp_path):
+    """``python -m ledger`` runs the same command line as ``ledger``."""
     url = f"sqlite:///{tmp_path / 'm.db'}"
     done = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -171,6 +191,7 @@ def test_python_dash_m_ledger_runs_the_same_command(tmp_path):
 
 
 def test_the_database_url_comes_from_LEDGER_DB(tmp_path, monkeypatch):
+    """Without ``--db``, the database URL is taken from the ``LEDGER_DB`` environment variable."""
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("LEDGER_DB", url)
     result = CliRunner().invoke(cli, ["init"])

@@ -22,6 +22,7 @@ def line(**changes) -> str:
 
 
 def test_a_contract_trade_decodes_to_decimals_and_utc():
+    """A trade as the contract writes it decodes to an event with Decimal figures and a UTC time."""
     event = decode_line(line())
     assert isinstance(event, Trade)
     assert event.qty == Decimal("0.5") and isinstance(event.qty, Decimal)
@@ -30,12 +31,14 @@ def test_a_contract_trade_decodes_to_decimals_and_utc():
 
 
 def test_encoding_round_trips_through_the_stored_payload():
+    """An event encoded to its stored payload decodes back to the same event."""
     event = decode_line(line())
     again = decode_stored("trade", 1, event.id, to_json_object(event)["at"], encode_payload(event))
     assert again == event
 
 
 def test_canonical_json_is_sorted_and_compact():
+    """Canonical JSON sorts the keys at every level and has no whitespace."""
     assert canonical_json({"b": "1", "a": {"d": "2", "c": "3"}}) == '{"a":{"c":"3","d":"2"},"b":"1"}'
 
 
@@ -80,17 +83,20 @@ def test_canonical_json_is_sorted_and_compact():
     ],
 )
 def test_off_contract_records_are_refused_with_a_reason(raw, fragment):
+    """A record off the ingest contract is refused with a reason naming what is wrong (a figure, field, time, type or JSON)."""
     with pytest.raises(InvalidEvent) as caught:
         decode_line(raw)
     assert fragment in str(caught.value)
 
 
 def test_invalid_utf8_is_refused_naming_the_byte():
+    """A line whose bytes are not valid UTF-8 is refused, saying so."""
     with pytest.raises(InvalidEvent, match="not valid UTF-8"):
         decode_line(b'{"type": "mark", "id": "\xff"}')
 
 
 def test_events_refuse_floats_at_construction():
+    """An event refuses a float figure at construction: figures are Decimals."""
     with pytest.raises(TypeError):
         Trade(id="t", at=decode_line(line()).at, account="a", market="m", side="buy", qty=0.5,
               price=Decimal(1), fee=Decimal(0))

@@ -9,7 +9,7 @@ import pytest
 from ledger import Ledger
 from ledger.compliance.whatif import SIDE_BY_SIDE
 from tests.conftest import ROOT
-from tests.test_cli import run
+from tests.support.cli import run
 
 PARAMS = ROOT / "examples" / "params"
 
@@ -31,6 +31,8 @@ def sample(ledger) -> Ledger:
 
 
 def test_several_versions_are_compared_side_by_side_and_each_equals_its_own_whatif(sample):
+    """``whatif`` with several versions gives each version's figures side by side, each equal to that version's own ``whatif``.
+    The actual cumulative notional curve runs in time order, never falls, and ends at the actual notional liquidated."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     args = ["whatif", "--format", "json"]
     for version in ("full-v1", "tiered-v1", "stepped-v1"):
@@ -56,12 +58,14 @@ def test_several_versions_are_compared_side_by_side_and_each_equals_its_own_what
 
 
 def test_params_must_pair_with_versions(sample):
+    """``whatif`` with several versions takes one ``--params`` per version or none; any other count is a usage error."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     code, _, err = run(url, "whatif", "--rules", "full-v1", "--rules", "tiered-v1", "--params", str(PARAMS / "full-v1.json"))
     assert code == 2 and "one --params per version (2), or none: got 1" in err
 
 
 def test_the_same_version_twice_gets_its_own_column(sample):
+    """The same version asked twice gets a column of its own, the second named with ``#2``."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     code, out, _ = run(url, "whatif", "--rules", "full-v1", "--rules", "full-v1", "--format", "csv")
     header = out.splitlines()[0]

@@ -23,10 +23,10 @@ from ledger.domain.state import LedgerState
 from ledger.domain.valuation import equity_by_asset
 from ledger.replay import load as replay
 from ledger.reports.history import account_history
-from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import ROOT, VECTORS, fixed_clock
-from tests.tampering import tamper
-from tests.test_cli import run
+from tests.support.builders import deposit, listed, mark, rules, trade
+from tests.support.cli import ok, run
+from tests.support.tampering import tamper
 
 SAMPLE = ROOT / "examples" / "sample-history.jsonl"
 D = Decimal
@@ -46,18 +46,21 @@ def kinds(report) -> list[tuple[str, str | None]]:
 
 @pytest.mark.parametrize("exhaustive", [False, True])
 def test_audit_passes_on_an_honest_log(sample, exhaustive):
+    """The audit passes on an honest log, replaying every event, re-deriving every mark and checking every liquidation."""
     report = audit_service.audit(sample.store, exhaustive=exhaustive)
     assert report.ok
     assert (report.events_checked, report.marks_rederived, report.liquidations_checked) == (51, 16, 7)
 
 
 def test_audit_compares_snapshots_with_the_full_replay(sample):
+    """The audit checks the ledger's snapshot and each account's against the full replay, and passes when they agree."""
     assert sample.snapshot()
     report = audit_service.audit(sample.store)
     assert report.ok and report.snapshots_checked == 1 + len(sample.state().accounts)  # the ledger's, and each account's
 
 
 def test_audit_catches_a_tampered_payload(sample):
+    """The audit names an altered payload as a break in the hash chain, and each engine event it no longer explains."""
     tamper(sample.store, "UPDATE events SET payload = replace(payload, '\"5000\"', '\"50000\"') WHERE event_id = 'd-alice'")
     report = audit_service.audit(sample.store)
     # with 50000 deposited alice was never distressed: her recorded liquidations are unexplained
@@ -70,6 +73,7 @@ def test_audit_catches_a_tampered_payload(sample):
 
 
 def test_audit_catches_a_deleted_row(sample):
+    """The audit names a deleted event as a gap in the sequence, at the first event after it."""
     tamper(sample.store, "DELETE FROM events WHERE event_id = 'w-1'")
     report = audit_service.audit(sample.store)
     first = report.discrepancies[0]
@@ -78,6 +82,7 @@ def test_audit_catches_a_deleted_row(sample):
 
 
 def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
+    """The audit names a liquidation whose stored quantity differs from what the rule decides, with both quantities."""
     tamper(sample.store, "UPDATE events SET payload = replace(payload, '\"qty\":\"1.452\"', '\"qty\":\"1.5\"') "
                    "WHERE event_id = 'k-btc-4/liq/alice/BTC-PERP'")
     report = audit_service.audit(sample.store)
@@ -88,6 +93,7 @@ def test_audit_catches_a_liquidation_whose_quantity_was_altered(sample):
 
 @pytest.mark.parametrize("exhaustive", [False, True])
 def test_audit_catches_a_missing_liquidation(sample, exhaustive):
+    """The audit names a liquidation the rule decides but the log lacks, exhaustive or not."""
     tamper(sample.store, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
     report = audit_service.audit(sample.store, exhaustive=exhaustive)
     assert ("missed_liquidation", "k-btc-3/liq/dave/BTC-PERP") in kinds(report)
@@ -104,6 +110,7 @@ def test_audit_re_derives_even_when_the_chain_is_intact(ledger):
 
 
 def test_audit_flags_a_stale_projection(sample):
+    """The audit flags a stored snapshot that claims the head but holds an earlier state, and nothing else."""
     head, head_hash = sample.store.head()
     bogus = replay.state_at(sample.store, head - 1)
     from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state
@@ -130,6 +137,7 @@ def test_audit_flags_a_replay_fast_path_that_drifts_from_the_reference_fold(samp
 
 
 def test_audit_cli_exits_1_with_the_discrepancies_in_json(sample):
+    """``audit`` exits 1 on a failed audit and lists the discrepancies in JSON, each with its kind, sequence number and event."""
     tamper(sample.store, "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'")
     code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "audit", "--format", "json")
     report = json.loads(out)
@@ -139,6 +147,7 @@ def test_audit_cli_exits_1_with_the_discrepancies_in_json(sample):
 
 
 def test_audit_cli_exits_0_on_an_honest_log(sample):
+    """``audit`` exits 0 on an honest log and says how many events it replayed."""
     code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "audit")
     assert code == 0 and out.startswith("OK: 51 events replayed")
 
@@ -146,8 +155,10 @@ def test_audit_cli_exits_0_on_an_honest_log(sample):
 # -- explain -----------------------------------------------------------------
 
 def test_explain_fills_in_the_formula(sqlite_url):
-    run(sqlite_url, "init")
-    run(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
+    """``explain`` shows a liquidation's trigger, margins and formula with its figures filled in, the lot rounding and the after.
+    The text rounds figures at their scales; the JSON gives every figure exact."""
+    ok(sqlite_url, "init")
+    ok(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
     code, out, _ = run(sqlite_url, "explain", "k1/liq/alice/BTC-PERP")
     assert code == 0
     # text: money at USD's 2 places, quantities at the lot's 3, params as JSON, long formula figures shortened (≈)
@@ -168,8 +179,9 @@ def test_explain_fills_in_the_formula(sqlite_url):
 
 
 def test_explain_refuses_what_is_not_an_engine_event(sqlite_url):
-    run(sqlite_url, "init")
-    run(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
+    """``explain`` refuses with exit 2 an event that is not an engine decision, and an id that names no event."""
+    ok(sqlite_url, "init")
+    ok(sqlite_url, "ingest", str(VECTORS / "partial-one-position.jsonl"))
     code, _, err = run(sqlite_url, "explain", "t1")
     assert code == 2 and "event t1: a trade is not an engine decision" in err
     code, _, err = run(sqlite_url, "explain", "nope")
@@ -177,6 +189,7 @@ def test_explain_refuses_what_is_not_an_engine_event(sqlite_url):
 
 
 def test_explain_a_bankruptcy(sample):
+    """``explain`` of a bankruptcy states the deficit, what the insurance fund had and covered, and the loss socialized."""
     _code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "explain", "k-btc-3/bankruptcy/dave/USD")
     assert "Bankruptcy: deficit 353.00; insurance fund had 0.00, covered 0.00; socialized loss 353.00." in out
 
@@ -184,6 +197,7 @@ def test_explain_a_bankruptcy(sample):
 # -- history -----------------------------------------------------------------
 
 def test_history_runs_cash_positions_and_equity(sample):
+    """An account's history gives its cash, positions and equity after each event that touches it, to its bankruptcy."""
     rows = account_history(sample.store, "bob")
     assert [(r["seq"], r["type"], r["cash"], r["positions"], r["equity"]) for r in rows] == [
         (5, "deposit", "USD 3000", "", "USD 3000"),
@@ -199,12 +213,14 @@ def test_history_runs_cash_positions_and_equity(sample):
 
 
 def test_history_window_by_business_time(sample):
+    """History within a window of business time holds only the rows whose events fall inside it."""
     rows = account_history(sample.store, "bob", start=datetime(2024, 8, 5, 0, 8, tzinfo=UTC),
                            end=datetime(2024, 8, 5, 0, 9, 59, tzinfo=UTC))
     assert [r["seq"] for r in rows] == [30, 33]
 
 
 def test_history_known_at_answers_what_the_ledger_knew_then(sqlite_url, tmp_path):
+    """History known at a moment leaves out events recorded after it, whatever their business time."""
     times = iter([datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)])
     with Ledger.open(sqlite_url, clock=lambda: next(times)) as ledger:
         ledger.init()
@@ -256,12 +272,14 @@ def test_history_values_a_position_at_other_accounts_trades_before_the_first_mar
 
 
 def test_history_cli_csv(sample):
+    """``history`` in CSV lists an account's rows in order, from its deposit to its liquidation and bankruptcy."""
     code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "history", "dave", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and [r["type"] for r in rows] == ["deposit", "trade", "mark", "mark", "mark", "liquidation", "bankruptcy"]
 
 
 def test_history_of_an_unknown_account_is_a_usage_error(sample):
+    """``history`` of an account the ledger does not know exits 2, saying there is no such account."""
     code, _, err = run(sample.store.engine.url.render_as_string(hide_password=False), "history", "nobody")
     assert code == 2 and "account nobody: no such account" in err
 
@@ -275,6 +293,7 @@ def statement(tmp_path: Path, body: str) -> Path:
 
 
 def test_reconcile_with_no_breaks_exits_0(sample, tmp_path):
+    """A statement that agrees with the ledger on every line reconciles with no breaks and exit 0."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     body = "alice,USD,1000\nbob,USD,0\ncarol,USD,0\ndave,USD,0\nerin,USD,18497.6\nmm-desk,USD,1000037.1\n"
     code, out, _ = run(url, "reconcile", str(statement(tmp_path, body)))
@@ -282,6 +301,8 @@ def test_reconcile_with_no_breaks_exits_0(sample, tmp_path):
 
 
 def test_reconcile_lists_every_kind_of_break_and_exits_1(sample, tmp_path):
+    """``reconcile`` lists every break (a difference beyond tolerance, an account missing on either side) and exits 1.
+    A difference gives both balances, the difference and the statement line; one within the tolerance is no break."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     body = "alice,USD,1000.004\nerin,USD,18400\nzoe,USD,10\nsystem:insurance_fund,USD,104.8\n"
     path = statement(tmp_path, body)
@@ -297,6 +318,7 @@ def test_reconcile_lists_every_kind_of_break_and_exits_1(sample, tmp_path):
 
 
 def test_reconcile_as_of_a_time(sample, tmp_path):
+    """``reconcile --as-of`` compares the statement with the balances as they stood then, accounts missing from it included."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     path = statement(tmp_path, "alice,USD,5000\nbob,USD,3000\n")
     code, out, _ = run(url, "reconcile", str(path), "--as-of", "2024-08-05T00:01:01Z", "--format", "json")
@@ -313,6 +335,7 @@ def test_reconcile_as_of_a_time(sample, tmp_path):
     ("alice,USD,1\nalice,USD,2\n", "statement.csv:3: alice USD is listed twice"),
 ])
 def test_a_malformed_statement_exits_2_naming_the_line(sample, tmp_path, body, message):
+    """A malformed statement (a bad figure, a wrong column count, an account listed twice) exits 2 naming the line."""
     code, _, err = run(sample.store.engine.url.render_as_string(hide_password=False), "reconcile",
                        str(statement(tmp_path, body)))
     assert code == 2 and message in err
@@ -321,6 +344,7 @@ def test_a_malformed_statement_exits_2_naming_the_line(sample, tmp_path, body, m
 # -- whatif ------------------------------------------------------------------
 
 def test_whatif_compares_without_writing(sample):
+    """``whatif`` compares the recorded outcome with an alternative rule's, figure by figure, and writes nothing to the log."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     before = sample.head_seq()
     code, out, _ = run(url, "whatif", "--rules", "full-v1", "--format", "json")
@@ -341,6 +365,7 @@ def test_whatif_compares_without_writing(sample):
         "BTC-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
         "ETH-PERP": {"maintenance_margin_rate": "0.02", "initial_margin_rate": "0.04"}}})])
 def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, tmp_path, version, params):
+    """A ``whatif`` read through the liquidation index gives exactly what a full scan of the log gives."""
     from ledger.compliance.whatif import whatif
 
     history = tmp_path / "crash.jsonl"
@@ -352,6 +377,7 @@ def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, tmp_path, ve
 
 
 def test_whatif_with_the_same_rule_changes_nothing(sample):
+    """A ``whatif`` with the rule already in force shows no difference in any figure."""
     from ledger.compliance.whatif import whatif
 
     data = whatif(sample.store, "partial-v1").to_json()
@@ -359,6 +385,7 @@ def test_whatif_with_the_same_rule_changes_nothing(sample):
 
 
 def test_whatif_with_params_and_a_window(sample, tmp_path):
+    """``whatif`` takes parameters from a file and a time window, and neither side counts what falls before the window."""
     params = tmp_path / "params.json"
     params.write_text(json.dumps({"liquidation_fee_rate": "0.002", "target_buffer": "2", "markets": {
         "BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
@@ -373,6 +400,7 @@ def test_whatif_with_params_and_a_window(sample, tmp_path):
 
 
 def test_whatif_refuses_unknown_versions_and_bad_params(sample, tmp_path):
+    """``whatif`` refuses an unknown rule version, and parameters off the contract (a JSON number), with exit 2."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     code, _, err = run(url, "whatif", "--rules", "partial-v9")
     assert code == 2 and "unknown rule version 'partial-v9'" in err
@@ -385,6 +413,7 @@ def test_whatif_refuses_unknown_versions_and_bad_params(sample, tmp_path):
 # -- report and export -------------------------------------------------------
 
 def test_report_writes_html_with_charts(sample, tmp_path):
+    """``report`` writes an HTML page with its summary, a chart per distressed account and a what-if chart, all valid PNGs."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     code, _out, _ = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1")
     page = (tmp_path / "r" / "index.html").read_text()
@@ -397,6 +426,7 @@ def test_report_writes_html_with_charts(sample, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_writes_events_and_balances(sample, tmp_path, fmt):
+    """``export`` writes every event and the balances, in CSV or Parquet, the balances in the reconcile statement's shape."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     code, _out, _ = run(url, "export", "--format", fmt, "--out", str(tmp_path / "x"))
     assert code == 0
@@ -416,6 +446,7 @@ def test_export_writes_events_and_balances(sample, tmp_path, fmt):
 # -- the main job --------------------------------------------------------------
 
 def test_the_crash_history_is_deterministic_and_partial_beats_full_on_it(tmp_path, sqlite_url):
+    """The crash history is deterministic, and on it partial-v1 closes less notional for lower penalties than full-v1."""
     paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     for path in paths:
         subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(path)], check=True)
@@ -434,6 +465,7 @@ def test_the_crash_history_is_deterministic_and_partial_beats_full_on_it(tmp_pat
 
 
 def test_export_as_of_cuts_the_events_and_replays_the_balances_then(sample, tmp_path):
+    """``export --as-of`` exports only the events up to that time, and the balances as they stood then."""
     url = sample.store.engine.url.render_as_string(hide_password=False)
     cut = "2024-08-05T00:01:03Z"
     code, _out, _ = run(url, "export", "--format", "csv", "--out", str(tmp_path / "x"), "--as-of", cut)
@@ -447,6 +479,7 @@ def test_export_as_of_cuts_the_events_and_replays_the_balances_then(sample, tmp_
 
 
 def test_parquet_export_types_figures_as_decimals_and_times_as_utc_timestamps(sample, tmp_path):
+    """Parquet export types figures as decimal128(38, 18) and times as UTC timestamps."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -466,7 +499,8 @@ def test_parquet_export_types_figures_as_decimals_and_times_as_utc_timestamps(sa
 
 
 def test_a_figure_parquet_cannot_hold_exactly_is_refused_naming_it_never_rounded(tmp_path):
-    from tests.builders import funding
+    """A figure decimal128(38, 18) cannot hold exactly fails a Parquet export with exit 2, never rounded; CSV still exports it."""
+    from tests.support.builders import funding
 
     url = f"sqlite:///{tmp_path / 'wide.db'}"
     with Ledger.open(url, clock=fixed_clock) as ledger:

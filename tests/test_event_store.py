@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger import Ledger
 from ledger.store.sql import SqlEventStore as EventStore
-from tests.builders import deposit, listed, mark, trade
-from tests.tampering import tamper
+from tests.support.builders import deposit, listed, mark, trade
+from tests.support.tampering import tamper
 
 RECORDED = "2026-01-01T00:00:00.000000Z"
 
@@ -34,6 +34,7 @@ def count(store: EventStore) -> int:
 
 @pytest.mark.parametrize("statement", ["UPDATE events SET payload = '{}' WHERE seq = 1", "DELETE FROM events WHERE seq = 2"])
 def test_the_database_refuses_update_and_delete_on_the_log(ledger, statement):
+    """The database refuses an UPDATE or DELETE on the log as append-only, and the log stays whole and verifies."""
     store = store_of(ledger)
     seed(store)
     with pytest.raises(DBAPIError, match="append-only"):
@@ -43,6 +44,7 @@ def test_the_database_refuses_update_and_delete_on_the_log(ledger, statement):
 
 
 def test_postgres_refuses_truncate_too(pg_url):
+    """PostgreSQL refuses a TRUNCATE of the log too, as append-only, and no row is lost."""
     with Ledger.open(pg_url) as ledger:
         ledger.init()
         seed(ledger.store)
@@ -53,6 +55,7 @@ def test_postgres_refuses_truncate_too(pg_url):
 
 
 def test_the_unique_stream_version_constraint_backs_up_the_lock(ledger):
+    """The database refuses a second row with a stream version already taken, behind the ledger's lock."""
     store = store_of(ledger)
     seed(store)
     with pytest.raises(DBAPIError):
@@ -64,6 +67,7 @@ def test_the_unique_stream_version_constraint_backs_up_the_lock(ledger):
 
 
 def test_verify_names_an_altered_payload(ledger):
+    """Verify names the first event whose payload was altered, with its sequence number."""
     store = store_of(ledger)
     seed(store)
     tamper(store, "UPDATE events SET payload = replace(payload, '100', '900') WHERE seq = 2")
@@ -74,6 +78,7 @@ def test_verify_names_an_altered_payload(ledger):
 
 
 def test_verify_names_a_deleted_row(ledger):
+    """Verify names a deleted row as missing, at the event that follows the gap."""
     store = store_of(ledger)
     seed(store)
     tamper(store, "DELETE FROM events WHERE seq = 3")
@@ -83,6 +88,7 @@ def test_verify_names_a_deleted_row(ledger):
 
 
 def test_verify_names_an_inserted_row(ledger):
+    """Verify names a row inserted with a plausible but wrong hash, at its sequence number."""
     store = store_of(ledger)
     seed(store)
     forged = store.append([trade("alice", "buy", "1", "60000", t=9)], RECORDED)[0]

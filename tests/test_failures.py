@@ -19,7 +19,7 @@ import pytest
 
 from ledger.app.ledger import Ledger
 from tests.conftest import ROOT
-from tests.test_cli import run
+from tests.support.cli import run
 
 LINE = {"type": "deposit", "id": "d-1", "at": "2024-08-05T00:01:00Z", "account": "alice", "asset": "USD", "amount": "100"}
 
@@ -36,6 +36,7 @@ def ledger_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProc
     ("nonsense://what", "nonsense://what"),
 ])
 def test_an_unreachable_database_is_exit_3_in_one_line_with_the_password_masked(url, shown):
+    """A database that cannot be reached or opened is exit 3 with a one-line error, its URL shown with the password masked."""
     done = ledger_cli("--db", url, "verify")
     assert done.returncode == 3, done.stderr
     assert done.stderr.startswith("error: could not") and shown in done.stderr
@@ -43,6 +44,7 @@ def test_an_unreachable_database_is_exit_3_in_one_line_with_the_password_masked(
 
 
 def test_read_only_commands_refuse_a_sqlite_file_that_does_not_exist_and_create_nothing(tmp_path):
+    """Read-only commands refuse a SQLite file that does not exist with exit 3 and create nothing; only ``init`` creates it."""
     path = tmp_path / "typo.db"
     for command in (["balances"], ["history", "alice"], ["audit"], ["verify"], ["reconcile", "x.csv"]):
         done = ledger_cli("--db", f"sqlite:///{path}", *command)
@@ -52,6 +54,7 @@ def test_read_only_commands_refuse_a_sqlite_file_that_does_not_exist_and_create_
 
 
 def test_an_unexpected_error_is_exit_4_with_a_short_message_and_the_path_of_a_full_log(tmp_path, monkeypatch):
+    """An unexpected internal error exits with status 4."""
     from ledger.cli import main
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
@@ -67,6 +70,7 @@ def test_an_unexpected_error_is_exit_4_with_a_short_message_and_the_path_of_a_fu
 
 
 def test_the_crash_log_holds_the_traceback(tmp_path, capsys, monkeypatch):
+    """An internal error prints one short line naming the error and a log file; the traceback is in that file, not on screen."""
     from ledger.cli import main
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
@@ -81,6 +85,7 @@ def test_the_crash_log_holds_the_traceback(tmp_path, capsys, monkeypatch):
 
 
 def test_balances_for_an_unknown_account_is_exit_2_like_account(tmp_path):
+    """``balances`` for an unknown account exits 2 as ``account`` does, saying the account has no events."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0
     for command in (["balances", "--account", "nobody"], ["account", "nobody"]):
@@ -89,6 +94,7 @@ def test_balances_for_an_unknown_account_is_exit_2_like_account(tmp_path):
 
 
 def test_a_reversed_window_and_a_known_at_before_the_first_event_are_usage_errors(tmp_path):
+    """A window whose start is after its end, and a known-at time before the first event, are usage errors (exit 2)."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(LINE) + "\n")
@@ -100,6 +106,7 @@ def test_a_reversed_window_and_a_known_at_before_the_first_event_are_usage_error
 
 
 def test_ingest_reads_an_empty_file_a_bom_gzip_and_standard_input(tmp_path):
+    """Ingest reads an empty file (storing nothing), a file with a UTF-8 BOM, a gzip file, and standard input."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0
     empty = tmp_path / "empty.jsonl"
@@ -121,6 +128,7 @@ def test_ingest_reads_an_empty_file_a_bom_gzip_and_standard_input(tmp_path):
 
 
 def test_many_bad_lines_show_the_first_20_and_the_true_total(tmp_path):
+    """A file with many bad lines exits 2, reporting the first 20 by line and the true total of bad lines."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0
     bad = tmp_path / "bad.jsonl"
@@ -132,6 +140,7 @@ def test_many_bad_lines_show_the_first_20_and_the_true_total(tmp_path):
 
 
 def test_version_and_the_exit_statuses_in_help():
+    """``--version`` prints the version, and ``--help`` lists the exit statuses."""
     done = ledger_cli("--version")
     assert done.returncode == 0 and done.stdout.startswith("ledger, version ")
     helped = ledger_cli("--help").stdout
@@ -149,6 +158,7 @@ def _crash_ledger(tmp_path) -> str:
 
 
 def test_a_piped_table_never_cuts_an_id_and_a_narrow_terminal_folds_it(tmp_path):
+    """A table piped out never shortens an id, and on a narrow terminal it folds ids within the width instead of cutting them."""
     url = _crash_ledger(tmp_path)
     piped = ledger_cli("--db", url, "liquidations").stdout
     ids = [r["id"] for r in json.loads(run(url, "liquidations", "--format", "json")[1])]
@@ -164,6 +174,7 @@ def test_a_piped_table_never_cuts_an_id_and_a_narrow_terminal_folds_it(tmp_path)
 
 
 def test_liquidations_show_when_and_why_and_filter_by_time_and_account(tmp_path):
+    """``liquidations`` shows when and why each happened, and filters by account and by a window of time."""
     url = _crash_ledger(tmp_path)
     every = json.loads(run(url, "liquidations", "--format", "json")[1])
     code, out, _ = run(url, "liquidations", "--format", "csv", "--account", "trader-22",
@@ -176,6 +187,7 @@ def test_liquidations_show_when_and_why_and_filter_by_time_and_account(tmp_path)
 
 
 def test_history_takes_a_limit_or_a_tail(tmp_path):
+    """``history`` takes either a limit (the first rows) or a tail (the last rows), never both."""
     url = _crash_ledger(tmp_path)
     every = json.loads(run(url, "history", "trader-14", "--format", "json")[1])
     first = json.loads(run(url, "history", "trader-14", "--limit", "3", "--format", "json")[1])
@@ -186,6 +198,7 @@ def test_history_takes_a_limit_or_a_tail(tmp_path):
 
 
 def test_time_options_take_offsets_dates_and_now_and_refuse_a_time_without_a_zone(tmp_path):
+    """Time options take UTC or offset times, a bare date (its midnight) and ``now``, and refuse a time without a zone."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(LINE) + "\n")

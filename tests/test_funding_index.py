@@ -17,8 +17,8 @@ import pytest
 from ledger.domain.state import LedgerState
 from ledger.engine import candidates
 from ledger.engine.candidates import FUNDING_RESERVE, LiquidationIndex
-from ledger.engine.pipeline import fold_batch
-from tests.builders import deposit, funding, listed, mark, rules, trade
+from ledger.engine.session import fold_batch
+from tests.support.builders import deposit, funding, listed, mark, rules, trade
 
 FLAT = {"BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}}
 
@@ -52,6 +52,7 @@ def _run(events, index):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_index_decides_as_a_full_scan_through_funding(case, monkeypatch):
+    """Through funding the liquidation index decides exactly as a full scan, re-indexing only a payer whose reserve is used up."""
     cash, later = CASES[case]
     events = _opening(cash) + later
     scanned = _run(events, None)

@@ -33,6 +33,7 @@ def stored_count(ledger: Ledger) -> int:
 
 
 def test_a_clean_file_is_stored_whole_and_replays_to_the_contract_example(ledger, tmp_path):
+    """A clean file is stored whole, and replays to the contract example's cash and position for alice."""
     result = ledger.ingest_file(write(tmp_path, HEADER))
     assert (result.appended, result.skipped, result.head_seq) == (4, 0, 4)
     alice = ledger.state().accounts["alice"]
@@ -41,6 +42,7 @@ def test_a_clean_file_is_stored_whole_and_replays_to_the_contract_example(ledger
 
 
 def test_reingesting_the_same_file_stores_nothing_new(ledger, tmp_path):
+    """Ingesting the same file again skips every line and stores nothing new."""
     path = write(tmp_path, HEADER)
     ledger.ingest_file(path)
     again = ledger.ingest_file(path)
@@ -70,6 +72,7 @@ BAD_LINES = [
 
 @pytest.mark.parametrize(("bad", "reason"), BAD_LINES, ids=[reason for _, reason in BAD_LINES])
 def test_one_bad_line_rejects_the_whole_file_naming_file_and_line(ledger, tmp_path, bad, reason):
+    """One bad line refuses the whole file, naming the file, the line and the reason; nothing of the file is stored."""
     ledger.ingest_file(write(tmp_path, HEADER, "first.jsonl"))
     good = {"type": "deposit", "id": "d-9", "at": "2024-08-05T00:03:30Z", "account": "carol", "asset": "USD", "amount": "5"}
     path = write(tmp_path, [good, bad], "second.jsonl")
@@ -83,6 +86,7 @@ def test_one_bad_line_rejects_the_whole_file_naming_file_and_line(ledger, tmp_pa
 
 
 def test_decoding_errors_are_all_reported_at_once(ledger, tmp_path):
+    """Every line that fails to decode is reported at once, each by file and line, and nothing is stored."""
     path = write(tmp_path, ['{"type": "mark"', HEADER[0], '{"type": "deposit", "amount": 1}'])
     with pytest.raises(InvalidBatch) as caught:
         ledger.ingest_file(path)
@@ -91,6 +95,7 @@ def test_decoding_errors_are_all_reported_at_once(ledger, tmp_path):
 
 
 def test_a_duplicate_id_inside_one_file_with_other_content_is_refused(ledger, tmp_path):
+    """An id repeated within one file with other content is refused, naming the later line, and nothing is stored."""
     other = dict(HEADER[1], amount="2000")
     path = write(tmp_path, [*HEADER[:2], other])
     with pytest.raises(InvalidBatch, match=r"batch.jsonl:3: .*already stored with different content"):
@@ -99,16 +104,19 @@ def test_a_duplicate_id_inside_one_file_with_other_content_is_refused(ledger, tm
 
 
 def test_a_missing_file_is_a_clear_error(ledger, tmp_path):
+    """Ingesting a file that does not exist is refused, saying there is no such file."""
     with pytest.raises(InvalidBatch, match="no such file"):
         ledger.ingest_file(tmp_path / "nope.jsonl")
 
 
 def test_an_uninitialised_database_says_to_run_init(tmp_path, sqlite_url):
+    """Ingesting into a database without the ledger's schema is refused, saying to run ``ledger init``."""
     with Ledger.open(sqlite_url) as ledger, pytest.raises(NotInitialised, match="ledger init"):
         ledger.ingest_file(write(tmp_path, HEADER))
 
 
 def test_blank_lines_are_skipped(ledger, tmp_path):
+    """Blank and whitespace-only lines are skipped; the records around them are stored."""
     path = write(tmp_path, [HEADER[0], "", "   ", HEADER[1]])
     assert ledger.ingest_file(path).appended == 2
 
@@ -141,8 +149,8 @@ def test_a_writer_behind_another_folds_only_the_new_rows_and_decides_as_a_fresh_
         result = first.append_located([(f"line {i}", decode_object(r)) for i, r in enumerate(history[5:], 6)])
         assert result.engine_events >= 1, "the mark distressed alice: the caught-up state decided it"
         monkeypatch.setattr(load, "state_at", real_state_at)
-        assert dump_state(first._warm[2]) == dump_state(load.state_at(first.store, use_snapshots=False))
+        assert dump_state(first._unit.warm.state) == dump_state(load.state_at(first.store, use_snapshots=False))
         second.append_located([("extra", decode_object(
             {"type": "deposit", "id": "d-late", "at": "2024-08-05T01:00:00Z", "account": "bob", "asset": "USD",
              "amount": "5"}))])
-        assert dump_state(second._warm[2]) == dump_state(load.state_at(second.store, use_snapshots=False))
+        assert dump_state(second._unit.warm.state) == dump_state(load.state_at(second.store, use_snapshots=False))

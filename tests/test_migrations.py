@@ -29,6 +29,7 @@ def triggers(engine) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade_round_trips(db_url):
+    """Upgrade creates the tables and triggers, downgrade to base removes them all, and upgrading again recreates the tables."""
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     assert {"events", "snapshots"} <= set(inspect(engine).get_table_names())
@@ -42,6 +43,7 @@ def test_upgrade_downgrade_upgrade_round_trips(db_url):
 
 
 def test_models_and_migrations_do_not_drift(db_url):
+    """The schema the migrations build matches the models exactly: autogenerate finds no drift."""
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     assert drift(engine) == []
@@ -49,10 +51,12 @@ def test_models_and_migrations_do_not_drift(db_url):
 
 
 def test_the_schema_head_the_code_checks_is_alembics_head():
+    """The schema revision the code requires is Alembic's head revision."""
     assert migrate.head_revision() == HEAD
 
 
 def test_init_is_safe_to_repeat(ledger):
+    """Running ``init`` again is harmless and leaves the schema at the head revision."""
     ledger.init()
     ledger.init()
     with ledger.store.engine.connect() as conn:
@@ -63,7 +67,7 @@ def test_a_downgrade_refuses_while_the_log_holds_events_and_drops_nothing(ledger
     """The attack: ``alembic downgrade base`` on a live ledger used to drop the log without a word."""
     import pytest
 
-    from tests.builders import deposit, listed
+    from tests.support.builders import deposit, listed
 
     ledger.append([listed(), deposit("alice", "100", t=1)])
     with pytest.raises(RuntimeError, match="refusing to downgrade: the event log holds 2 events"):

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, insert, select
 from ledger import Ledger
 from ledger.store.schema import events
 from tests.conftest import ROOT
-from tests.test_vectors import decimals
+from tests.support.values import decimals
 
 DATA = ROOT / "tests" / "data"
 
@@ -69,13 +69,28 @@ def _printed_then_is_printed_now(then, now, where="") -> None:
 
 
 def test_the_old_rows_are_of_the_old_bankruptcy_shape():
+    """The old fixture's bankruptcy rows are of payload schema 1, without a market, so the upcaster is really exercised."""
     rows = _old_rows()
     bankruptcies = [r for r in rows if r["type"] == "bankruptcy"]
     assert len(bankruptcies) == 2 and {r["schema_version"] for r in bankruptcies} == {1}
     assert all('"market"' not in r["payload"] for r in bankruptcies)
 
 
+def test_the_old_liquidations_are_of_the_first_shape_and_read_as_the_new_one():
+    """Release 1 wrote liquidations in payload schema 1 (``required_qty`` the text "none" or a decimal); the
+    upcaster reads "none" as no partial quantity and keeps a decimal exactly as written."""
+    from ledger.domain.codec import decode_stored
+
+    liquidations = [r for r in _old_rows() if r["type"] == "liquidation"]
+    assert liquidations and {r["schema_version"] for r in liquidations} == {1}
+    for row in liquidations:
+        written = json.loads(row["payload"])["required_qty"]
+        event = decode_stored("liquidation", 1, row["event_id"], row["at"], row["payload"])
+        assert event.required_qty is None if written == "none" else event.required_qty == Decimal(written)
+
+
 def test_an_old_database_verifies_audits_and_prints_what_it_printed(old_ledger):
+    """A database from the first release verifies, passes the audit, and prints every figure it printed then, unchanged."""
     assert old_ledger.verify().ok
     report = old_ledger.audit()
     assert report.ok, report.discrepancies
@@ -91,6 +106,7 @@ def test_an_old_database_verifies_audits_and_prints_what_it_printed(old_ledger):
 
 
 def test_an_old_database_takes_new_events_after_its_old_ones(old_ledger, tmp_path):
+    """A database from an earlier release takes the new event types after its old events, and still verifies and audits clean."""
     history = tmp_path / "more.jsonl"
     t = "2024-08-05T00:11:00Z"
     history.write_text("\n".join(json.dumps(line) for line in [
@@ -110,6 +126,7 @@ def test_an_old_database_takes_new_events_after_its_old_ones(old_ledger, tmp_pat
 
 
 def test_every_older_payload_shape_has_an_upcaster_to_the_current_one():
+    """Every older payload schema version of every event type has an upcaster, so it can still be read."""
     from ledger.domain.codec import SCHEMA_VERSIONS, UPCASTERS
 
     for kind, current in SCHEMA_VERSIONS.items():

@@ -20,9 +20,9 @@ from ledger import InvalidBatch, Mark
 from ledger.domain.postings import trial_balance
 from ledger.domain.state import LedgerState, clone
 from ledger.engine.liquidation import liquidation_price, scope_view, version_in_force
-from ledger.engine.pipeline import fold_batch
+from ledger.engine.session import fold_batch
 from ledger.reports.balances import balances
-from tests.builders import (
+from tests.support.builders import (
     deposit,
     funding,
     isolated_margin,
@@ -32,8 +32,8 @@ from tests.builders import (
     trade,
     two_markets,
 )
-from tests.test_cli import run
-from tests.test_properties import MARKETS, activations
+from tests.support.cli import run
+from tests.support.histories import MARKETS, activations
 
 D = Decimal
 FLAT_04 = {"BTC-PERP": {"maintenance_margin_rate": "0.004", "initial_margin_rate": "0.01"},
@@ -70,6 +70,7 @@ def long_and_short(ledger, rules_event=None):
 
 
 def test_funding_moves_cash_from_longs_to_shorts_at_the_mark_and_nowhere_else(ledger):
+    """Funding moves size × mark × rate from the longs' cash to the shorts', touching neither PnL nor entry; the books balance."""
     long_and_short(ledger)
     before = ledger.state()
     ledger.append([funding("0.0001", t=4, id="f-1")])
@@ -90,6 +91,7 @@ def test_funding_moves_cash_from_longs_to_shorts_at_the_mark_and_nowhere_else(le
 
 
 def test_a_negative_rate_makes_shorts_pay_and_an_unbalanced_book_leaves_the_venue_the_difference(ledger):
+    """A negative funding rate makes shorts pay longs; when the sides are unequal the venue's funding account holds the net."""
     ledger.append([*two_markets(), deposit("alice", "10000"), deposit("bob", "10000"),
                    trade("alice", "buy", "0.3", "60000"), trade("bob", "sell", "0.5", "60000"), mark("60000", t=3),
                    funding("-0.001", t=4)])
@@ -100,6 +102,7 @@ def test_a_negative_rate_makes_shorts_pay_and_an_unbalanced_book_leaves_the_venu
 
 
 def test_before_any_mark_funding_is_priced_at_the_last_trade_in_the_market_by_any_account(ledger):
+    """Before any mark, funding is priced at the market's last trade, whichever account made it."""
     ledger.append([*two_markets(), deposit("alice", "10000"), deposit("bob", "10000"),
                    trade("alice", "buy", "1", "60000", t=2), trade("bob", "sell", "0.2", "61000", t=2.5),
                    funding("0.001", t=4)])
@@ -107,6 +110,7 @@ def test_before_any_mark_funding_is_priced_at_the_last_trade_in_the_market_by_an
 
 
 def test_funding_paid_starts_again_when_the_position_closes_or_flips(ledger):
+    """Funding paid is kept through a partial close and starts again from zero when the position flips to the other side."""
     long_and_short(ledger)
     ledger.append([funding("0.001", t=4), trade("alice", "sell", "0.2", "58000", t=5)])
     assert ledger.state().accounts["alice"].positions["BTC-PERP"].funding_paid == D("29"), "a partial close keeps it"
@@ -115,6 +119,7 @@ def test_funding_paid_starts_again_when_the_position_closes_or_flips(ledger):
 
 
 def test_funding_that_distresses_an_account_liquidates_it_with_the_funding_as_trigger_and_the_audit_agrees(ledger):
+    """Funding that distresses an account liquidates it at the last mark with the funding as trigger, and the audit agrees."""
     ledger.append([*two_markets(), rules(), deposit("alice", "3200"), deposit("bob", "100000"),
                    trade("alice", "buy", "1", "60000"), trade("bob", "sell", "1", "60000"), mark("57500", t=3)])
     # alice: E = 3200 - 2500 = 700 >= MM 287.5; a 1.5% funding costs her 862.5
@@ -146,6 +151,8 @@ def test_funding_that_distresses_an_account_liquidates_it_with_the_funding_as_tr
      "already stored with different content"),
 ])
 def test_a_bad_funding_line_is_refused_naming_file_and_line_and_nothing_is_stored(db_url, tmp_path, line, needle):
+    """A bad funding line (unknown or unpriced market, rate not between -1 and 1, bad figure, reused id) is refused by line.
+    Ingest exits 2 naming the file and line, and nothing of the file is stored."""
     good = tmp_path / "good.jsonl"
     good.write_text("\n".join([
         '{"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"}',
@@ -173,6 +180,7 @@ def isolated_bob(ledger, rules_event=None, margin="1000", cash="5000", events=()
 
 
 def test_an_isolated_position_settles_fees_pnl_and_funding_against_its_margin_and_hands_back_the_rest(ledger):
+    """An isolated position settles fees, PnL and funding against its own margin, and on closing hands the rest to cross cash."""
     isolated_bob(ledger, events=[
         trade("bob", "buy", "1", "10000", fee="4", t=2), mark("10500", t=3), funding("0.001", t=4),
         trade("bob", "sell", "0.4", "10600", fee="2", t=5),
@@ -197,6 +205,7 @@ def test_an_isolated_position_settles_fees_pnl_and_funding_against_its_margin_an
 
 
 def test_an_isolated_position_is_liquidated_alone_and_its_bankruptcy_never_touches_cross_cash(ledger):
+    """An isolated position in distress is liquidated alone, and its bankruptcy is never paid from the account's cross cash."""
     ledger.append([*two_markets(), rules(markets=FLAT_04, buffer="0"), deposit("carol", "5000"), deposit("bob", "5000"),
                    deposit("dave", "100000"),
                    trade("carol", "sell", "0.1", "10000", t=1.2),  # a cross position that earns the crash
@@ -217,6 +226,7 @@ def test_an_isolated_position_is_liquidated_alone_and_its_bankruptcy_never_touch
 
 
 def test_a_trade_closing_an_isolated_position_in_deficit_is_that_positions_bankruptcy(ledger):
+    """A trade closing an isolated position at a loss beyond its margin is that position's bankruptcy; cross cash is spared."""
     isolated_bob(ledger, margin="100", events=[trade("bob", "buy", "1", "10000", t=2),
                                                trade("bob", "sell", "1", "9850", fee="1", t=3, id="t-close")])
     (_, bankruptcy), = ledger.bankruptcies()
@@ -230,6 +240,7 @@ def test_a_trade_closing_an_isolated_position_in_deficit_is_that_positions_bankr
 
 
 def test_a_cross_accounts_distress_never_touches_its_isolated_position_and_vice_versa(ledger):
+    """A cross account in distress is liquidated without touching its isolated position or that position's margin."""
     ledger.append([*two_markets(), rules(markets=FLAT_04, buffer="0"), deposit("bob", "3000"), deposit("dave", "100000"),
                    margin_mode("bob", market="ETH-PERP"), isolated_margin("bob", "2000", market="ETH-PERP"),
                    trade("bob", "buy", "1", "3000", market="ETH-PERP", t=2),
@@ -244,7 +255,7 @@ def test_a_cross_accounts_distress_never_touches_its_isolated_position_and_vice_
 
 def test_each_isolated_position_keeps_its_own_rule_memory(ledger):
     """stepped-v1's cooldown after a partial close of the cross account does not cool the isolated position."""
-    from tests.builders import stepped
+    from tests.support.builders import stepped
 
     ledger.append([*two_markets(), stepped(threshold="1000", fraction="0.2", cooldown="600", fee="0"),
                    deposit("bob", "30000"), deposit("dave", "1000000"),
@@ -261,6 +272,8 @@ def test_each_isolated_position_keeps_its_own_rule_memory(ledger):
 
 
 def test_balances_keep_every_field_and_add_the_perpetual_ones(ledger):
+    """Balances keep every earlier field of an account and of a position, and add the perpetual ones beside them.
+    Account: cross equity, isolated margins; position: funding paid, margin mode, liquidation price, isolated margin, equity."""
     isolated_bob(ledger, rules(markets=FLAT_04), events=[trade("bob", "buy", "1", "10000", t=2), mark("10000", t=3)])
     shown = report_of(ledger, "bob")
     assert set(shown) >= {"cash", "positions", "equity", "cross_equity", "isolated_margin"}
@@ -285,6 +298,7 @@ def test_a_liquidation_closing_an_isolated_position_hands_back_what_is_left_of_i
 
 
 def test_reconcile_names_isolated_margins_and_the_funding_account_and_export_carries_the_new_fields(ledger, tmp_path):
+    """Reconcile checks isolated margins (``account@market``) and the funding account, and export carries the perpetual fields."""
     isolated_bob(ledger, events=[deposit("alice", "1000", t=1.7), trade("bob", "buy", "1", "10000", t=2),
                                  trade("alice", "sell", "0.5", "10000", t=2), mark("10000", t=3), funding("0.001", t=4)])
     statement = tmp_path / "statement.csv"
@@ -341,6 +355,7 @@ def test_funding_sums_to_zero_across_positions_when_longs_and_shorts_are_equal(s
      "leave the cross equity 10 of 'carol' below its initial margin 60"),
 ])
 def test_isolated_margin_refusals_name_the_event_and_store_nothing(ledger, events, needle):
+    """An isolated margin move or mode switch that breaks a margin rule is refused with its reason, and nothing is stored."""
     isolated_bob(ledger, rules(markets=FLAT_04), events=[deposit("carol", "1000", t=1.7)])
     refused(ledger, events, needle)
 
@@ -349,6 +364,7 @@ def test_isolated_margin_refusals_name_the_event_and_store_nothing(ledger, event
 
 @pytest.mark.parametrize(("side", "expected"), [("buy", "9036.1446"), ("sell", "10956.1753")])
 def test_the_issues_liquidation_prices_of_an_isolated_position(ledger, side, expected):
+    """An isolated long's and short's liquidation prices are the issue's figures, in the full and the one-account replay alike."""
     isolated_bob(ledger, rules(markets=FLAT_04), events=[trade("bob", side, "1", "10000", t=2), mark("10000", t=3)])
     price = report_of(ledger, "bob")["positions"]["BTC-PERP"]["liquidation_price"]
     assert four_places(price) == D(expected)
@@ -358,6 +374,7 @@ def test_the_issues_liquidation_prices_of_an_isolated_position(ledger, side, exp
 
 
 def test_no_liquidation_price_without_rules_or_for_a_long_its_margin_fully_covers(ledger):
+    """A position has no liquidation price while no rules are in force, nor does a long whose margin covers its whole notional."""
     isolated_bob(ledger, margin="1000", events=[trade("bob", "buy", "0.05", "10000", t=2), mark("10000", t=3)])
     assert report_of(ledger, "bob")["positions"]["BTC-PERP"]["liquidation_price"] is None, "no rules in force"
     ledger.append([rules(markets=FLAT_04, t=4, id="r-late")])
@@ -365,6 +382,7 @@ def test_no_liquidation_price_without_rules_or_for_a_long_its_margin_fully_cover
 
 
 def test_the_liquidation_price_table_rounds_toward_the_side_that_liquidates_earlier(db_url, tmp_path):
+    """In tables a liquidation price rounds toward earlier liquidation (a short's down, a long's up) at its market's scale."""
     history = tmp_path / "h.jsonl"
     lines = [
         {"type": "market_listed", "id": "m", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
@@ -420,6 +438,7 @@ def _liquidates(state, market, price) -> bool:
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=accounts())
 def test_a_mark_just_past_the_liquidation_price_liquidates_and_one_just_before_does_not(events):
+    """A mark one tick past an account's liquidation price liquidates it and one tick before does not."""
     state = LedgerState()
     try:
         fold_batch(state, [(e.id, e) for e in events])

@@ -20,8 +20,8 @@ from ledger.domain.snapshot import dump_state
 from ledger.replay import load
 from ledger.replay.runner import Observer, Unreplayable, project
 from ledger.reports.balances import balances
-from tests.builders import deposit, listed, mark, trade
-from tests.test_properties import ACCOUNTS, activations, header, steps, to_event
+from tests.support.builders import deposit, listed, mark, trade
+from tests.support.histories import ACCOUNTS, activations, header, steps, to_event
 
 
 class _Balances(Observer):
@@ -65,6 +65,7 @@ def test_the_narrow_fold_equals_the_reference_for_every_account(activation, hist
 
 
 def test_an_observer_sees_the_state_before_and_after_each_event_with_its_postings():
+    """An observer sees the state before each event and after it, together with that event's postings."""
     ledger = Ledger.open("memory://")
     ledger.init()
     ledger.append([listed(), deposit("alice", "100", t=1), trade("alice", "buy", "0.001", "60000", t=2)])
@@ -82,6 +83,7 @@ def test_an_observer_sees_the_state_before_and_after_each_event_with_its_posting
 
 
 def test_progress_counts_every_row_read_even_those_the_narrow_fold_passes_over():
+    """Progress counts every row read, even those a projection narrowed to one account passes over."""
     ledger = Ledger.open("memory://")
     ledger.init()
     ledger.append([listed(), deposit("alice", "100", t=1), deposit("bob", "5", t=1), mark("60000", t=2)])
@@ -98,11 +100,11 @@ def test_a_row_that_cannot_be_folded_stops_the_projection_naming_it():
     ledger = Ledger.open("memory://")
     ledger.init()
     ledger.append([listed(), deposit("alice", "100", t=1)])
-    bogus = ev.Liquidation(
+    bogus = ev.Liquidation.of(
         id="bogus", at=deposit("alice", "1", t=2).at, account="alice", market="BTC-PERP", side="sell", qty=ZERO + 1,
         price=ZERO + 1, penalty=ZERO, rule_version="partial-v1", trigger="k", reason="r", equity_before=ZERO,
         maintenance_before=ZERO, target_before=ZERO, equity_after=ZERO, maintenance_after=ZERO, target_after=ZERO,
-        required_qty="none",
+        required_qty=None,
     )
     ledger.store.append([bogus], "2026-01-01T00:00:00.000000Z")  # behind the pipeline's back
     with pytest.raises(Unreplayable, match="event bogus \\(#3\\) cannot be folded") as caught:

@@ -41,6 +41,7 @@ def plan(engine, query) -> str:
 
 
 def test_a_read_of_rare_kinds_goes_through_the_index(ledger):
+    """A read of rare event kinds only goes through the partial index of rare rows; a read including a common kind does not."""
     ledger.ingest_file(HISTORY)
     engine = ledger.store.engine
     for kinds in (["liquidation"], ["liquidation", "bankruptcy"], ["rules_activated"]):
@@ -52,6 +53,7 @@ def test_a_read_of_rare_kinds_goes_through_the_index(ledger):
 
 
 def test_the_index_finds_exactly_what_a_scan_finds(ledger):
+    """A read by event kind finds exactly the rows a full scan finds, from the start or after any sequence number."""
     ledger.ingest_file(HISTORY)
     rows = list(ledger.store.read())
     kinds = sorted({r.type for r in rows})
@@ -64,6 +66,7 @@ def test_the_index_finds_exactly_what_a_scan_finds(ledger):
 
 
 def test_the_predicate_the_reads_repeat_is_the_one_the_migration_built(ledger):
+    """The rare-rows predicate the reads repeat is the one migration 0006 built the index with, on each database."""
     path = ROOT / "migrations" / "versions" / "0006_index_the_rare_rows.py"
     spec = importlib.util.spec_from_file_location("migration_0006", path)
     assert spec is not None and spec.loader is not None

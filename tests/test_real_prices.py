@@ -17,7 +17,7 @@ import pytest
 
 from ledger import Ledger
 from tests.conftest import ROOT, SHARED, fixed_clock
-from tests.test_cli import run
+from tests.support.cli import run
 
 MINUTES = SHARED / "data" / "binance_um_BTCUSDT_1m_2020-03-12_0931-1329.csv"
 HOURS = SHARED / "data" / "binance_spot_BTCUSDT_1h_2020-03-11_2020-03-14.csv"
@@ -33,6 +33,7 @@ def history(tmp_path_factory):
 
 
 def test_every_bar_becomes_its_extremes_then_its_close(history):
+    """Every minute bar becomes three marks, its extremes then its close, in time order, spanning the crash's trough and peak."""
     marks = [json.loads(line) for line in history.read_text().splitlines() if '"type": "mark"' in line]
     assert len(marks) == 3 * 239
     prices = [Decimal(m["price"]) for m in marks]
@@ -41,6 +42,7 @@ def test_every_bar_becomes_its_extremes_then_its_close(history):
 
 
 def test_the_real_crash_goes_through_ingest_the_audit_and_the_report(history, tmp_path):
+    """The real crash ingests, its liquidations (all triggered by marks) pass the audit, and the report draws its charts."""
     url = f"sqlite:///{tmp_path / 'real.db'}"
     with Ledger.open(url, clock=fixed_clock) as ledger:
         ledger.init()
@@ -55,6 +57,7 @@ def test_the_real_crash_goes_through_ingest_the_audit_and_the_report(history, tm
 
 
 def test_the_hourly_spot_layout_is_read_newest_first_and_the_summary_speaks_in_words(tmp_path):
+    """Hourly spot bars, stored newest first, become marks in time order with funding, and the what-if summary reads in words."""
     if not HOURS.is_file():
         pytest.skip("../shared/data is not beside the project")
     out = tmp_path / "hours.jsonl"

@@ -25,9 +25,9 @@ from ledger.domain.state import AccountState, LedgerState, clone
 from ledger.domain.timefmt import format_time
 from ledger.replay import load as replay_service
 from ledger.replay.fast_fold import HOT_TYPES, fold_rows
-from tests.builders import rules
 from tests.conftest import VECTORS
-from tests.test_properties import activations, run_history, steps
+from tests.support.builders import rules
+from tests.support.histories import activations, run_history, steps
 
 
 def stored(events) -> list[tuple]:
@@ -65,6 +65,7 @@ def batched(rows, cuts):
     resume=st.integers(0, 200),
 )
 def test_the_fast_path_folds_generated_histories_exactly_as_the_reference(activation, history, cuts, resume):
+    """The replay's fast path folds generated histories as the reference fold does, in any batching and from any resume point."""
     _, appended, _ = run_history(activation, history)
     rows = stored(appended)
     reference = replay(appended)
@@ -159,6 +160,7 @@ def test_the_collector_is_paused_for_the_fold_and_left_as_it_was_found():
 
 @pytest.mark.parametrize("name", sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")))
 def test_replay_equals_the_reference_fold_on_the_shared_vectors_at_every_point(ledger, name):
+    """On every shared vector, the replay equals the reference fold as of every sequence number."""
     ledger.ingest_file(VECTORS / f"{name}.jsonl")
     reference, rows = LedgerState(), list(ledger.store.read())
     assert {r.type for r in rows} - HOT_TYPES, "the vectors hold liquidations or listings"

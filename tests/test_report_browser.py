@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
-from tests.test_cli import run
+from tests.support.cli import run
 
 BROWSER = os.environ.get("LEDGER_TEST_BROWSER") or None
 PARAMS = ROOT / "examples" / "params"
@@ -46,6 +46,7 @@ def screenshot(browser: str, page: Path, out: Path, profile: Path) -> Image.Imag
 
 
 def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(browser, tmp_path):
+    """The versions report is a self-contained page whose cumulative-notional chart, one line per version, shows in a browser."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     history = tmp_path / "crash.jsonl"
     subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
@@ -112,6 +113,7 @@ VIRIDIS_TOP, VIRIDIS_BOTTOM = (253, 231, 36), (68, 1, 84)
 
 
 def test_the_sweep_report_draws_a_heatmap_per_figure_in_a_browser(browser, tmp_path):
+    """The sweep report draws a heatmap for each figure of the grid, and the heatmaps show on screen in a browser."""
     import json
 
     url = f"sqlite:///{tmp_path / 'l.db'}"

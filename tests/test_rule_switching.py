@@ -9,8 +9,8 @@ same byte for byte on SQLite, PostgreSQL and the in-memory store.
 from __future__ import annotations
 
 from ledger import Ledger
-from tests.builders import deposit, mark, rules, stepped, tiered, trade, two_markets
 from tests.conftest import fixed_clock
+from tests.support.builders import deposit, mark, rules, stepped, tiered, trade, two_markets
 
 
 def switching_history():
@@ -29,6 +29,7 @@ def switching_history():
 
 
 def test_the_audit_passes_on_a_history_switching_all_four_versions(ledger):
+    """A history switching through all four versions has each liquidate under its own rules; the audit re-derives every one."""
     ledger.append(switching_history())
     versions = [liq.rule_version for _, liq in ledger.liquidations()]
     assert set(versions) == {"partial-v1", "tiered-v1", "full-v1", "stepped-v1"}
@@ -39,6 +40,7 @@ def test_the_audit_passes_on_a_history_switching_all_four_versions(ledger):
 
 
 def test_the_log_is_the_same_on_every_backend(ledger):
+    """The same history leaves the same stored payloads and hashes on the database backend and in the in-memory store."""
     ledger.append(switching_history())
     with Ledger.open("memory://", clock=fixed_clock) as twin:
         twin.init()
@@ -48,7 +50,7 @@ def test_the_log_is_the_same_on_every_backend(ledger):
 
 def test_the_audit_catches_a_stepped_decision_that_ignored_the_cooldown(sqlite_ledger):
     """Tampered: the late mark's whole close (the account was cooling down) rewritten as a 0.4 step."""
-    from tests.tampering import tamper
+    from tests.support.tampering import tamper
 
     sqlite_ledger.append(switching_history())
     [late] = [liq for _, liq in sqlite_ledger.liquidations() if liq.trigger == "k-late"]

@@ -13,10 +13,10 @@ import pytest
 from ledger import InvalidBatch, InvalidRuleParams, UnknownRuleVersion
 from ledger.domain.fold import replay
 from ledger.domain.state import INSURANCE_FUND, SOCIALIZED_LOSS, LedgerState
-from ledger.engine.pipeline import fold_batch
+from ledger.engine.session import fold_batch
 from rules import registry
 from rules.base import AccountView, DecisionContext, PositionView
-from tests.builders import RATES, deposit, listed, mark, rules, trade, two_markets, withdrawal
+from tests.support.builders import RATES, deposit, listed, mark, rules, trade, two_markets, withdrawal
 
 D = Decimal
 
@@ -29,6 +29,7 @@ def run(events):
 
 
 def test_before_any_activation_nothing_is_liquidated():
+    """Before any rule version is activated, a mark that would distress an account liquidates nothing."""
     state, made = run([*two_markets(), deposit("erin", "1000"), trade("erin", "buy", "0.5", "60000"), mark("58200")])
     assert made == []
     assert state.accounts["erin"].positions["BTC-PERP"].size == D("0.5")
@@ -88,7 +89,7 @@ def test_when_the_fee_exceeds_the_buffered_rate_partial_closes_whole_with_a_capp
     """f = 0.01 >= 1.25 × 0.005: no partial helps. Penalty 291 is capped at the equity left, 100."""
     state, made = run([*two_markets(), rules(fee="0.01"), deposit("dan", "1000"), trade("dan", "buy", "0.5", "60000"), mark("58200")])
     [liq] = made
-    assert (liq.qty, liq.penalty, liq.required_qty) == (D("0.5"), D("100"), "none")
+    assert (liq.qty, liq.penalty, liq.required_qty) == (D("0.5"), D("100"), None)
     assert state.accounts["dan"].cash["USD"] == 0
     assert state.system[INSURANCE_FUND]["USD"] == D("100")
 
@@ -120,6 +121,7 @@ def test_a_bankruptcy_exceeding_the_insurance_fund_is_a_socialized_loss():
 
 
 def test_full_v1_closes_every_position():
+    """Under full-v1 a distressed account has every position closed whole."""
     _, made = run([*two_markets(), rules(version="full-v1", fee="0.003", buffer="0.5"), deposit("carol", "1000"), trade("carol", "buy", "0.5", "60000", t=2), trade("carol", "buy", "4.8", "3000", market="ETH-PERP", t=2.5), mark("58500", t=3)])
     assert [(m.market, m.qty) for m in made] == [("BTC-PERP", D("0.5")), ("ETH-PERP", D("4.8"))]
 
@@ -145,6 +147,7 @@ def test_the_rule_in_force_at_the_mark_decides():
     ],
 )
 def test_bad_activations_are_refused_naming_the_event(activation, error, fragment):
+    """An activation with an unknown version or bad parameters is refused with the reason, naming the activation event."""
     with pytest.raises(InvalidBatch) as caught:
         run([*two_markets(), activation])
     [cause] = caught.value.errors
@@ -152,11 +155,13 @@ def test_bad_activations_are_refused_naming_the_event(activation, error, fragmen
 
 
 def test_while_rules_are_in_force_a_withdrawal_must_leave_initial_margin():
+    """While rules are in force, a withdrawal that would leave equity below the initial margin is refused."""
     with pytest.raises(InvalidBatch, match="below the initial margin 300"):
         run([*two_markets(), rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), withdrawal("alice", "701", t=3)])
 
 
 def test_replay_folds_recorded_liquidations_without_rerunning_rules():
+    """Replay folds the recorded liquidations as they are and never re-runs the rules: without them it invents none."""
     events = [*two_markets(), rules(), deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000"), mark("58200")]
     state, _ = run(events)
     recorded = fold_batch(LedgerState(), [(e.id, e) for e in events]).to_append
@@ -166,4 +171,5 @@ def test_replay_folds_recorded_liquidations_without_rerunning_rules():
 
 
 def test_every_registered_version_is_named_as_registered():
+    """Every registered rule version carries the name it is registered under."""
     assert {name: rule.name for name, rule in registry.REGISTRY.items()} == {n: n for n in registry.REGISTRY}

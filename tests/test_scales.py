@@ -12,7 +12,7 @@ import pytest
 
 from ledger.domain.money import arithmetic
 from ledger.domain.scales import EXACT, UNLISTED_ASSET_PLACES, parse_scale_overrides, scales_of
-from tests.test_cli import run
+from tests.support.cli import run
 
 D = Decimal
 
@@ -20,6 +20,8 @@ MARKETS = [("BTC-PERP", "USD", D("0.001")), ("NKY-PERP", "JPY", D("0.50")), ("ET
 
 
 def test_where_each_scale_comes_from():
+    """Money shows at its asset's ISO 4217 minor unit (else 8 places), quantities at the lot's, prices at the settle asset's.
+    An override replaces a scale, and a market without its own override follows its settle asset's."""
     scales = scales_of(MARKETS)
     assert [scales.money_places(a) for a in ("USD", "JPY", "BTC", "EUR")] == [2, 0, UNLISTED_ASSET_PLACES, 2], \
         "ISO 4217's minor unit; an asset it does not list (crypto) at 8"
@@ -31,6 +33,7 @@ def test_where_each_scale_comes_from():
 
 
 def test_display_rounding_is_half_even_grouped_signed_and_never_changes_the_figure():
+    """Display rounds half-even, groups thousands, keeps the sign, never trips the exact context, and leaves figures as held."""
     scales = scales_of(MARKETS)
     assert scales.money("1234567.125", "USD") == "1,234,567.12" and scales.money("0.135", "USD") == "0.14"
     assert scales.money("-0.001", "USD") == "-0.00", "a balance that is not zero never reads as a plain zero"
@@ -45,11 +48,13 @@ def test_display_rounding_is_half_even_grouped_signed_and_never_changes_the_figu
 
 @pytest.mark.parametrize("bad", ["USD", "USD=", "=2", "USD=-1", "USD=two", "USD=19"])
 def test_a_bad_scale_is_refused_naming_it(bad):
+    """A malformed scale override is refused, quoting it."""
     with pytest.raises(ValueError, match=re.escape(repr(bad))):
         parse_scale_overrides(bad)
 
 
 def test_overrides_from_the_environment_form():
+    """Scale overrides in the environment's form are read whether separated by commas or spaces, or given as a list."""
     assert parse_scale_overrides("USD=2, BTC=8 BTC-PERP=1") == {"USD": 2, "BTC": 8, "BTC-PERP": 1}
     assert parse_scale_overrides(["USD=0", "JPY=2"]) == {"USD": 0, "JPY": 2}
 
@@ -91,6 +96,7 @@ def _places(figure: str) -> int:
 
 
 def test_the_balances_table_prints_every_figure_of_an_asset_at_its_scale(scaled):
+    """The balances table prints money at its asset's places and sizes at the lot's, while the JSON keeps the exact figures."""
     code, out, _ = run(scaled, "balances")
     assert code == 0
     rows = {tuple(line.split()[:4]): line for line in out.splitlines() if line.strip().startswith(("user", "system"))}
@@ -110,6 +116,7 @@ def test_the_balances_table_prints_every_figure_of_an_asset_at_its_scale(scaled)
 
 
 def test_csv_stays_exact_so_a_statement_reconciles_back(scaled, tmp_path):
+    """Balances in CSV stay exact, so the CSV reconciles back as a statement with no tolerance."""
     code, out, _ = run(scaled, "balances", "--format", "csv")
     assert code == 0
     lines = {(r["account"], r["asset"]): r["balance"] for r in csv.DictReader(io.StringIO(out))}
@@ -120,6 +127,7 @@ def test_csv_stays_exact_so_a_statement_reconciles_back(scaled, tmp_path):
 
 
 def test_overrides_from_the_option_and_the_environment(scaled, monkeypatch):
+    """Scale overrides come from ``--scale`` and from ``LEDGER_SCALES``, and a malformed one exits 2 quoting it."""
     code, out, _ = run(scaled, "--scale", "USD=4", "--scale", "NKY-PERP=1", "balances", "--positions")
     assert code == 0
     alice = next(line for line in out.splitlines() if line.strip().startswith("alice"))
@@ -134,6 +142,7 @@ def test_overrides_from_the_option_and_the_environment(scaled, monkeypatch):
 
 
 def test_history_liquidations_and_explain_tables_share_the_scales(sqlite_url, tmp_path):
+    """The liquidations and history tables print figures at the same scales, while their JSON keeps the exact figures."""
     from tests.conftest import VECTORS
 
     assert run(sqlite_url, "init")[0] == 0
@@ -154,6 +163,7 @@ def test_history_liquidations_and_explain_tables_share_the_scales(sqlite_url, tm
 
 
 def test_whatif_tables_show_money_at_its_scale_and_counts_as_counts(sqlite_url):
+    """The whatif table shows money at its asset's scale and counts as plain counts, matching the exact JSON figures."""
     from tests.conftest import ROOT, VECTORS
 
     assert run(sqlite_url, "init")[0] == 0

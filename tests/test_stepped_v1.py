@@ -14,8 +14,8 @@ import pytest
 
 from ledger import InvalidBatch, Ledger
 from ledger.domain.state import INSURANCE_FUND, LedgerState
-from ledger.engine.pipeline import fold_batch
-from tests.builders import deposit, mark, rules, stepped, trade, two_markets
+from ledger.engine.session import fold_batch
+from tests.support.builders import deposit, mark, rules, stepped, trade, two_markets
 
 D = Decimal
 
@@ -42,7 +42,7 @@ def test_a_distressed_large_position_first_steps_down_by_a_fifth():
     assert (liq.qty, liq.qty * liq.price, liq.penalty) == (D("0.5"), D("30000"), D("30"))
     assert (liq.equity_before, liq.maintenance_before, liq.equity_after, liq.maintenance_after) == (
         D("700"), D("750"), D("670"), D("600.0"))
-    assert liq.reason.startswith("step") and liq.required_qty == "0.50"
+    assert liq.reason.startswith("step") and liq.required_qty == D("0.50")
 
 
 def test_still_distressed_ten_seconds_later_the_account_is_cooling_down_and_closes_whole():
@@ -116,6 +116,7 @@ def test_a_backstop_with_a_deficit_ends_in_bankruptcy_even_with_no_fee():
     ({"partial_threshold_notional": "-1"}, "partial_threshold_notional must be > 0"),
 ])
 def test_bad_parameters_are_refused_at_ingest_naming_the_key(change, message):
+    """A stepped-v1 activation with an unknown or out-of-range parameter is refused naming event and key; nothing is stored."""
     activation = stepped()
     params = {**activation.params, **change}
     with Ledger.open("memory://") as ledger:
@@ -127,6 +128,7 @@ def test_bad_parameters_are_refused_at_ingest_naming_the_key(change, message):
 
 
 def test_explain_names_the_step_and_the_cooldown_state():
+    """``explain`` of a stepped-v1 close names the step taken, or the cooldown that made a later close whole, with the figures."""
     with Ledger.open("memory://") as ledger:
         ledger.init()
         ledger.append([*two_markets(), stepped(), deposit("alice", "700", t=1),

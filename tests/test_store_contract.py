@@ -9,21 +9,28 @@ hands back only snapshots whose event still carries their hash. (Eventsourcing
 tests its recorders the same way: one set of cases, one subclass per backend.)
 What only a database can do (refuse UPDATE and DELETE itself, catch tampering
 behind the ledger's back) is in ``test_event_store.py``.
+
+The read cases also run on ``RowsReader``, the ``LogReader`` a sweep's worker
+answers from the rows shipped to it (``reader``: each backend's rows, read as
+the store itself and as those rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from ledger import ConcurrencyConflict, DuplicateEventConflict
+from ledger import ConcurrencyConflict, DuplicateEventConflict, NotInitialised
 from ledger.domain.codec import encode_payload
-from ledger.store import EventStore
+from ledger.store import EventStore, LogReader
+from ledger.store.hashchain import GENESIS
 from ledger.store.memory import MemoryEventStore
+from ledger.store.rows import RowsReader
+from ledger.store.seals import Keyring, generate_key
 from ledger.store.sql import SqlEventStore
-from tests.builders import deposit, listed, mark, trade
 from tests.conftest import fresh_pg_database
+from tests.support.builders import deposit, listed, mark, trade
 
 RECORDED = "2026-01-01T00:00:00.000000Z"
 LATER = "2026-01-02T00:00:00.000000Z"
@@ -50,8 +57,12 @@ def store(request, tmp_path) -> Iterator[EventStore]:
             pass
 
 
-def store_of(store: EventStore) -> EventStore:
-    return store
+@pytest.fixture(params=["store", "rows"])
+def reader(request) -> Callable[[EventStore], LogReader]:
+    """How the read cases read a store's log: through the store itself, or as the rows a sweep ships to a worker."""
+    if request.param == "store":
+        return lambda store: store
+    return lambda store: RowsReader(list(store.read()))
 
 
 def seed(store: EventStore) -> None:
@@ -63,6 +74,7 @@ def count(store: EventStore) -> int:
 
 
 def test_appends_get_a_gapless_global_sequence_and_per_stream_versions(store):
+    """Appends get a gapless global sequence and per-stream versions, from 1, and each row reads back as the event appended."""
     seed(store)
     rows = list(store.read())
     assert [r.seq for r in rows] == [1, 2, 3, 4]
@@ -73,6 +85,7 @@ def test_appends_get_a_gapless_global_sequence_and_per_stream_versions(store):
 
 
 def test_a_stale_expected_stream_version_is_a_conflict_and_stores_nothing(store):
+    """A stale expected stream version is a conflict, and nothing of the batch is stored; the current version appends."""
     seed(store)
     with pytest.raises(ConcurrencyConflict, match=r"account:alice.* version 1, the append expected 0"):
         store.append([deposit("alice", "5", t=4), deposit("carol", "5", t=4)], RECORDED, {"account:alice": 0})
@@ -82,12 +95,14 @@ def test_a_stale_expected_stream_version_is_a_conflict_and_stores_nothing(store)
 
 
 def test_reappending_the_same_event_is_a_no_op(store):
+    """Appending an event already stored with the same content is a no-op: nothing new is stored."""
     seed(store)
     assert store.append([deposit("alice", "100", t=1)], RECORDED) == []
     assert count(store) == 4
 
 
 def test_the_same_id_with_other_content_is_refused_and_nothing_is_stored(store):
+    """An id already stored with other content is refused as a duplicate, and nothing of the batch is stored."""
     seed(store)
     changed = deposit("alice", "101", t=1, id="d-alice-1")
     with pytest.raises(DuplicateEventConflict, match="event d-alice-1: id is already stored with different content"):
@@ -106,22 +121,33 @@ def test_a_writer_with_a_stale_view_hits_the_constraint_and_stores_nothing(store
 
 
 def test_verify_passes_on_an_untouched_log(store):
+    """Verify passes on an untouched log, checking every event."""
     seed(store)
     report = store.verify()
     assert report.ok and report.events_checked == 4
 
 
-def test_reading_cuts_by_sequence_business_time_and_type(store):
+def test_an_empty_log_reads_as_empty(store, reader):
+    """An empty log reads as empty: the genesis head, no rows, no batches, and no sequence number at any time."""
+    log = reader(store)
+    assert log.head() == (0, GENESIS) and list(log.read()) == [] and list(log.read_batches()) == []
+    assert log.last_seq_at_or_before("2030-01-01T00:00:00.000000Z") == 0 and log.row_at(1) is None
+
+
+def test_reading_cuts_by_sequence_business_time_and_type(store, reader):
+    """Reads cut the log by sequence number, by business time and by event type."""
     seed(store)
+    store = reader(store)
     assert [r.seq for r in store.read(upto_seq=2)] == [1, 2]
     assert [r.seq for r in store.read(after_seq=2)] == [3, 4]
     assert [r.type for r in store.read(types=["mark"])] == ["mark"]
     assert store.last_seq_at_or_before("2024-08-05T00:02:00.000000Z") == 3
 
 
-def test_the_replay_read_gives_bare_rows_and_identities_on_request(store):
+def test_the_replay_read_gives_bare_rows_and_identities_on_request(store, reader):
     """``read_batches`` leaves out event id and time; ``identities`` answers them for any rows asked."""
     store.append([deposit(f"acct{n}", "1", t=1 + n // 400, id=f"dep-{n}") for n in range(1200)], RECORDED)
+    store = reader(store)
     batches = list(store.read_batches(after_seq=100, upto_seq=1150, batch_size=500))
     assert [len(b) for b in batches] == [500, 500, 50]
     rows = [row for batch in batches for row in batch]
@@ -144,12 +170,20 @@ def test_a_failed_write_transaction_stores_nothing(store):
     assert count(store) == 4 and store.head()[0] == 4 and store.verify().ok
 
 
-def test_the_head_and_point_reads_agree_with_the_rows(store):
+def test_the_head_and_point_reads_agree_with_the_rows(store, reader):
+    """The head and the point reads (by sequence number and by event id) agree with the rows read in order."""
+    seed(store)
+    log = reader(store)
+    rows = list(log.read())
+    assert log.head() == (4, rows[-1].hash)
+    assert log.row_at(2) == rows[1] and log.row_at(99) is None and log.row_at(0) is None
+    assert log.get("d-bob-2") == rows[2] and log.get("nope") is None
+
+
+def test_streams_are_pointed_at_by_version(store):
+    """A stream's row is found by version, and its last row as of any sequence number; an unknown stream has none."""
     seed(store)
     rows = list(store.read())
-    assert store.head() == (4, rows[-1].hash)
-    assert store.row_at(2) == rows[1] and store.row_at(99) is None
-    assert store.get("d-bob-2") == rows[2] and store.get("nope") is None
     assert store.stream_row("market:BTC-PERP", 2) == rows[3] and store.stream_row("market:BTC-PERP", 3) is None
     assert store.last_in_stream("market:BTC-PERP") == rows[3]
     assert store.last_in_stream("market:BTC-PERP", upto_seq=3) == rows[0]
@@ -157,6 +191,7 @@ def test_the_head_and_point_reads_agree_with_the_rows(store):
 
 
 def test_streams_are_read_by_version_and_listed_by_prefix(store):
+    """Streams are read in version order, cut by version or sequence, and listed with their versions by name prefix."""
     seed(store)
     store.append([deposit("alice", "5", t=4), trade("alice", "buy", "1", "60000", t=5)], RECORDED)
     assert [r.stream_version for r in store.read_stream("account:alice")] == [1, 2, 3]
@@ -168,15 +203,18 @@ def test_streams_are_read_by_version_and_listed_by_prefix(store):
     assert store.stream_version("account:alice") == 3 and store.stream_version("account:nobody") == 0
 
 
-def test_reads_cut_by_recorded_time_for_what_the_ledger_knew_then(store):
+def test_reads_cut_by_recorded_time_for_what_the_ledger_knew_then(store, reader):
+    """Reads cut by recorded time give what the ledger knew then, apart from the cut by business time."""
     seed(store)
     store.append([deposit("alice", "5", t=4)], LATER)
+    store = reader(store)
     assert [r.seq for r in store.read(known_at=RECORDED)] == [1, 2, 3, 4]
     assert [r.seq for r in store.read(known_at=LATER)] == [1, 2, 3, 4, 5]
     assert [r.seq for r in store.read(upto_at="2024-08-05T00:01:00.000000Z")] == [1, 2]
 
 
 def test_rows_carry_the_canonical_payload_and_a_chain_that_verifies(store):
+    """Rows carry the event's canonical payload, and their hash chain verifies up to the head's hash."""
     seed(store)
     rows = list(store.read())
     assert rows[1].payload == encode_payload(deposit("alice", "100", t=1))
@@ -185,6 +223,7 @@ def test_rows_carry_the_canonical_payload_and_a_chain_that_verifies(store):
 
 
 def test_the_snapshot_cache_hands_back_only_snapshots_whose_event_still_matches(store):
+    """The snapshot cache hands back only snapshots of the asked format whose event still carries their hash."""
     seed(store)
     head_seq, head_hash = store.head()
     store.snapshots.save([("ledger", "state-at-4"), ("account:alice", "alice-at-4")], head_seq, head_hash, 1)
@@ -198,9 +237,56 @@ def test_the_snapshot_cache_hands_back_only_snapshots_whose_event_still_matches(
 
 
 def test_pruning_keeps_the_newest_and_one_per_span(store):
+    """Pruning snapshots keeps the newest ones and the first of each span, and reports how many it removed."""
     seed(store)
     rows = {r.seq: r.hash for r in store.read()}
     for seq in (1, 2, 3, 4):
         store.snapshots.save([("ledger", f"s{seq}")], seq, rows[seq], 1)
     assert store.snapshots.prune("ledger", keep_newest=1, keep_one_per=2) == 1  # spans {1}, {2, 3}, {4}: s3 goes
     assert [seq for seq, _ in store.snapshots.of_scope("ledger", 1)] == [1, 2, 4]
+
+
+def test_the_store_names_where_it_is_and_refuses_reads_before_its_schema(store, tmp_path):
+    """``url`` names the log (a password never shown); ``require_schema`` passes once initialised, and a store not
+    yet initialised refuses with ``NotInitialised`` naming ``init``."""
+    assert store.url == "memory://" or store.url.startswith(("sqlite:///", "postgresql"))
+    store.require_schema()
+    fresh = MemoryEventStore() if store.url == "memory://" else SqlEventStore.open(f"sqlite:///{tmp_path / 'none.db'}")
+    try:
+        with pytest.raises(NotInitialised, match="init"):
+            fresh.require_schema()
+    finally:
+        fresh.close()
+
+
+def test_settled_returns_once_no_append_is_in_flight(store):
+    """``settled`` waits for an append in flight (it takes the log's lock), so it returns at once when none is, and
+    what was committed before it is read after it."""
+    seed(store)
+    store.settled()
+    assert count(store) == 4
+
+
+def test_without_a_key_nothing_is_sealed_and_snapshots_are_proven_only_where_nobody_else_writes_them(store):
+    """No key: no seal row, no keyring; only the in-memory twin, whose snapshots never leave the process, takes
+    them as proven. A SQL store with a key proves them and seals every append (the sealing itself is tested in
+    ``reliability/test_forgery.py``)."""
+    seed(store)
+    assert store.keyring is None and store.seals() == []
+    assert store.proves_snapshots is (store.url == "memory://")
+
+
+def test_a_keyed_sql_store_seals_each_append_and_proves_its_snapshots(tmp_path):
+    """A SQL store with a key seals each append (its range, the head hash, the key id) and takes its snapshots as proven."""
+    generate_key(tmp_path / "key")
+    store = SqlEventStore.open(f"sqlite:///{tmp_path / 'keyed.db'}", Keyring.load(tmp_path / "key"))
+    try:
+        store.initialise()
+        seed(store)
+        store.append([deposit("alice", "5", t=4)], LATER)
+        assert store.keyring is not None and store.proves_snapshots
+        seals = store.seals()
+        assert [(seq_from, seq_to) for seq_from, seq_to, *_ in seals] == [(1, 4), (5, 5)]
+        assert seals[-1][2] == store.head()[1] and seals[-1][3] == store.keyring.key_id
+    finally:
+        store.close()

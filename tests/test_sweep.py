@@ -15,7 +15,7 @@ from ledger.domain.money import ZERO
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidEvent
 from tests.conftest import ROOT
-from tests.test_cli import run
+from tests.support.cli import run
 
 CRASH = ROOT / "examples" / "sample-history.jsonl"
 GRID = {"grid": {"liquidation_fee_rate": ["0.001", "0.01"], "target_buffer": ["0.1", "1"]}}
@@ -53,6 +53,7 @@ def _candidates(ledger):
 
 
 def test_a_local_process_pool_gives_every_candidate_its_serial_whatif(crash):
+    """A sweep on a local process pool gives each candidate, in order, the figures of its own serial what-if."""
     with Ledger.open(crash) as ledger:
         candidates = _candidates(ledger)
         assert len(candidates) == 4
@@ -66,6 +67,7 @@ def test_a_local_process_pool_gives_every_candidate_its_serial_whatif(crash):
 
 
 def test_a_dask_local_cluster_gives_the_same_rows(sqlite_url):
+    """A sweep on a Dask cluster gives the same rows as a serial one, each equal to its candidate's serial what-if."""
     import distributed  # a dependency (pyproject): a missing install fails here, it is never skipped
     with Ledger.open(sqlite_url) as ledger:
         ledger.init()
@@ -124,6 +126,7 @@ def test_the_in_force_params_reproduce_what_happened(sqlite_url, tmp_path):
     ({"grid": {"x": ["1"]}, "extra": 1}, "unknown keys ['extra']"),
 ])
 def test_a_bad_grid_is_refused_naming_what_is_wrong(sqlite_url, tmp_path, grid, message):
+    """A malformed grid, or one whose candidate the version refuses, exits 2 naming what is wrong."""
     assert run(sqlite_url, "init")[0] == 0 and run(sqlite_url, "ingest", str(CRASH))[0] == 0
     path = tmp_path / "grid.json"
     path.write_text(json.dumps(grid))
@@ -132,6 +135,8 @@ def test_a_bad_grid_is_refused_naming_what_is_wrong(sqlite_url, tmp_path, grid, 
 
 
 def test_candidates_are_every_combination_in_a_fixed_order():
+    """Candidates are every combination of the grid's values in a fixed order, each applied to a copy of the base params.
+    With no params in force to start from, making candidates is refused."""
     base = {"liquidation_fee_rate": "0.002", "target_buffer": "0.25",
             "markets": {"BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}}}
     grid = {"grid": {"target_buffer": ["0.1", "0.5"], "markets.BTC-PERP.maintenance_margin_rate": ["0.004", "0.006"]}}

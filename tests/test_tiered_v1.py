@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from ledger import InvalidBatch, Ledger
 from ledger.domain.state import LedgerState
-from ledger.engine.pipeline import fold_batch
+from ledger.engine.session import fold_batch
 from rules import registry
 from rules.tiers import maintenance_of
-from tests.builders import deposit, listed, mark, tiered, trade
+from tests.support.builders import deposit, listed, mark, tiered, trade
 
 D = Decimal
 TIERED = registry.get("tiered-v1")
@@ -41,6 +41,7 @@ def tiers_of(table, fee="0", buffer="0"):
 
 
 def test_binance_brackets_give_the_published_maintenance_amounts():
+    """Binance's BTCUSDT brackets give the maintenance amounts (cum) Binance published, tier by tier."""
     tiers = tiers_of(BINANCE_BTCUSDT_2021_03_18)
     assert [t.maintenance_cum for t in tiers] == [D(c) for c in (
         "0", "50", "1300", "16300", "266300", "1266300", "2516300", "5016300", "25016300", "100016300")]
@@ -92,6 +93,7 @@ def test_tiered_maintenance_is_continuous_and_non_decreasing_in_notional(steps, 
     ([(None, "1")], r"tiers\[1\]\.maintenance_margin_rate must be in \[0\.0001, 1\)"),
 ])
 def test_malformed_brackets_are_refused_naming_the_market_and_tier(bad, message):
+    """Malformed brackets (edges not rising, falling rates, no open last tier, a bad rate) are refused naming market and tier."""
     with pytest.raises(Exception, match=r"params\.markets\.BTC-PERP\." + message):
         tiers_of(bad)
 
@@ -103,6 +105,7 @@ def test_a_bracket_where_no_partial_close_can_help_is_refused_at_activation():
 
 
 def test_an_activation_with_a_tier_error_is_refused_at_ingest_naming_the_line(tmp_path):
+    """An activation with a bracket error is refused, naming the activation event and the tier, and nothing is stored."""
     bad = tiered(markets={"BTC-PERP": {"tiers": brackets([("1000", "0.02"), (None, "0.01")])}})
     with Ledger.open("memory://") as ledger:
         ledger.init()
@@ -130,7 +133,7 @@ def test_a_partial_close_inside_the_upper_bracket():
     assert (liq.qty, liq.price, liq.penalty) == (D("2"), D("90"), D("0"))
     assert (liq.equity_before, liq.maintenance_before, liq.target_before) == (D("90"), D("95"), D("95"))
     assert (liq.equity_after, liq.maintenance_after) == (D("90"), D("86"))
-    assert liq.required_qty == "2" and liq.reason.startswith("partial: 2 lot(s)")
+    assert liq.required_qty == D("2") and liq.reason.startswith("partial: 2 lot(s)")
     assert state.accounts["ann"].positions["X-PERP"].size == D("28")
 
 
@@ -155,7 +158,7 @@ def test_when_no_lot_short_of_the_whole_restores_the_target_the_position_closes_
     """30 X, cash 250, mark 90: E = −50. Even 29 lots leave MM(90) = 0.9 > −50: no n restores the target,
     the whole position closes, and the deficit of 50 is a bankruptcy (an empty fund: all socialized)."""
     _, (liq, bankruptcy) = decide("250", "30", "90")
-    assert liq.qty == D("30") and liq.required_qty == "none" and liq.reason.startswith("no partial close")
+    assert liq.qty == D("30") and liq.required_qty is None and liq.reason.startswith("no partial close")
     assert (bankruptcy.deficit, bankruptcy.insurance_covered, bankruptcy.socialized_loss) == (D("50"), D("0"), D("50"))
 
 
@@ -176,6 +179,7 @@ def test_a_partial_close_is_the_fewest_lots_restoring_the_target(cash, lots, mar
 
 
 def test_explain_prints_the_bracket_the_cum_and_the_lots_found():
+    """``explain`` of a tiered-v1 close gives the bracket, its rate and cum, the notional's tier and the lots found."""
     with Ledger.open("memory://") as ledger:
         ledger.init()
         ledger.append([listed("X-PERP", "1"), tiered(fee="0", buffer="0", markets=X_TIERS), deposit("ann", "129.7", t=1),

@@ -14,25 +14,13 @@ import pytest
 from ledger.reports import balances as reports
 from ledger.reports import records
 from tests.conftest import VECTORS
+from tests.support.values import decimals
 
 NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl")) if VECTORS.is_dir() else []
 
 
-def decimals(value):
-    """Decimal strings to Decimals, recursively, so "0.0" equals "0"."""
-    if isinstance(value, dict):
-        return {k: decimals(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decimals(v) for v in value]
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            return value
-    return value
-
-
 def test_the_shared_vectors_are_present():
+    """The shared worked examples are present: at least six vectors."""
     assert len(NAMES) >= 6, f"expected the worked examples in {VECTORS}"
 
 
@@ -46,6 +34,7 @@ def _as_in(positions: dict, expected_account: dict | None) -> dict:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_vector_outcome_matches_the_worked_example(ledger, name):
+    """Each shared vector, ingested, gives the balances, liquidations, insurance fund and bankruptcies of its worked example."""
     expected = json.loads((VECTORS / f"{name}.expected.json").read_text())
     ledger.ingest_file(VECTORS / f"{name}.jsonl")
     report = reports.balances(ledger.state())

@@ -1,7 +1,7 @@
 """Writers taking turns on one database decide exactly what one writer decides.
 
 A writer that finds other writers' rows at the head carries its warm state and
-its liquidation index over them (``Ledger._carried_over``,
+its liquidation index over them (``EngineSession.carry_over``,
 ``LiquidationIndex.carried_over``) instead of replaying the log, or rebuilding
 the index, under the log's lock. The index is only a filter (the engine checks
 every candidate exactly), so a wrong carry-over shows as a decision missed.
@@ -27,10 +27,10 @@ from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState, clone
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import on_price
-from ledger.engine.pipeline import fold_batch
-from tests.builders import deposit, funding, mark, rules, trade
+from ledger.engine.session import fold_batch
 from tests.conftest import fixed_clock
-from tests.test_properties import activations, header, steps, to_event
+from tests.support.builders import deposit, funding, mark, rules, trade
+from tests.support.histories import activations, header, steps, to_event
 
 
 def _log(ledger: Ledger) -> list[tuple]:
@@ -46,6 +46,7 @@ def _append(ledger: Ledger, event) -> None:
 @given(activation=activations, history=st.lists(steps(), min_size=5, max_size=50),
        turns=st.lists(st.booleans(), min_size=8, max_size=30))
 def test_two_writers_taking_turns_decide_what_one_writer_decides(activation, history, turns):
+    """Two writers taking turns on one database leave the same log as one writer, byte for byte and hash for hash."""
     marked = [mark("60000", t=2, id="k0-btc"), mark("3000", market="ETH-PERP", t=2, id="k0-eth")]  # a warm index
     events = header(activation) + marked + [to_event(step, n) for n, step in enumerate(history)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +108,7 @@ def test_what_another_writer_appended_is_seen_by_the_next_mark(db_url, monkeypat
     with Ledger.open(db_url, clock=fixed_clock) as first, Ledger.open(db_url, clock=fixed_clock) as second:
         first.init()
         first.append_located([(e.id, e) for e in _opening(*fills)])
-        assert first._warm is not None and not first._warm[3].stale, "the first writer's index is built and warm"
+        assert first._unit.warm is not None and not first._unit.warm.index.stale, "the first writer's index is built and warm"
         second.append_located([(moved.id, moved)])
 
         def no_rebuild(self, state):
@@ -120,6 +121,7 @@ def test_what_another_writer_appended_is_seen_by_the_next_mark(db_url, monkeypat
 
 @pytest.mark.parametrize("kind", ["rules_activated", "trade in an unmarked market"])
 def test_what_moves_every_account_leaves_the_index_to_be_rebuilt(kind):
+    """A rule activation, or a trade in a market without a price yet, carried over leaves the liquidation index stale."""
     from ledger.domain.money import ZERO
     from ledger.domain.state import MarketState
 
@@ -133,9 +135,9 @@ def test_what_moves_every_account_leaves_the_index_to_be_rebuilt(kind):
 
 
 def test_a_catch_up_longer_than_the_index_rebuilds_it_at_the_next_mark(tmp_path, monkeypatch):
-    """Beyond the index's size (at least ``_CATCH_UP_ROWS`` rows), re-indexing row by row costs more than a rebuild:
+    """Beyond the index's size (at least ``CATCH_UP_ROWS`` rows), re-indexing row by row costs more than a rebuild:
     the index is left stale, rebuilt once at the next mark, and decides the same."""
-    import ledger.app.ledger as application
+    import ledger.engine.session as engine_session
 
     _, moved, after = OTHERS["a trade that doubles a0's position"]
     others = [moved, deposit("a1", "5", t=7, id="d-more")]  # two rows, against the index's one entry (a0's long)
@@ -144,7 +146,7 @@ def test_a_catch_up_longer_than_the_index_rebuilds_it_at_the_next_mark(tmp_path,
         for batch in (_opening(), others, [after]):
             alone.append_located([(e.id, e) for e in batch])
         expected = _log(alone)
-    monkeypatch.setattr(application, "_CATCH_UP_ROWS", 0)
+    monkeypatch.setattr(engine_session, "CATCH_UP_ROWS", 0)
     rebuilt = []
     real_rebuild = LiquidationIndex.rebuild
     monkeypatch.setattr(LiquidationIndex, "rebuild", lambda self, state: (rebuilt.append(state.seq), real_rebuild(self, state)))
@@ -152,7 +154,7 @@ def test_a_catch_up_longer_than_the_index_rebuilds_it_at_the_next_mark(tmp_path,
     with Ledger.open(url, clock=fixed_clock) as first, Ledger.open(url, clock=fixed_clock) as second:
         first.init()
         first.append_located([(e.id, e) for e in _opening()])
-        assert first._warm is not None and first._warm[3].size() < len(others)
+        assert first._unit.warm is not None and first._unit.warm.index.size() < len(others)
         second.append_located([(e.id, e) for e in others])
         rebuilt.clear()
         first.append_located([(after.id, after)])

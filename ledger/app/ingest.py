@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import IO
 
 from attrs import define, field
 
 from ledger.domain.codec import decode_line
-from ledger.engine.pipeline import Located
+from ledger.engine.admission import Located
 from ledger.errors import InvalidBatch, InvalidEvent
 
 __all__ = ["MAX_ERRORS", "CHUNK", "Reading", "open_jsonl", "chunks"]
@@ -48,7 +50,7 @@ class Reading:
             self.errors.append(error)
 
 
-def open_jsonl(path: str | Path):
+def open_jsonl(path: str | Path) -> AbstractContextManager[Iterable[bytes]]:
     """The file opened for binary reading (``-``: standard input; ``*.gz``: through gzip), or ``InvalidBatch``."""
     if str(path) == "-":
         return _Unclosed(sys.stdin.buffer)
@@ -64,10 +66,10 @@ def open_jsonl(path: str | Path):
 class _Unclosed:
     """Standard input as a context manager that leaves it open."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
 
-    def __enter__(self):
+    def __enter__(self) -> IO[bytes]:
         return self.stream
 
     def __exit__(self, *exc: object) -> None:

@@ -36,7 +36,7 @@ __all__ = [
 FORMATS = click.Choice(["table", "json", "csv"])
 
 
-class _Time(click.ParamType):
+class _Time(click.ParamType):  # type: ignore[type-arg]  # click 8.1 ParamType is not generic; 8.2 is
     """A time option: ISO-8601 with ``Z`` or any offset (converted to UTC), a plain date (midnight UTC), or ``now``.
 
     A time without an offset is refused: which zone it meant cannot be guessed.
@@ -44,7 +44,7 @@ class _Time(click.ParamType):
 
     name = "TIME"
 
-    def convert(self, value: Any, param, ctx) -> datetime:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
         text = str(value).strip()

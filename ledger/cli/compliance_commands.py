@@ -14,11 +14,15 @@ from typing import Any
 import attrs
 import click
 
+from ledger.app.ledger import Ledger, WhatIf
 from ledger.app.views import SWEEP_FIGURES, account_table_rows, render_explanation, summary_table_rows, sweep_table_rows
 from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
+
+Time = datetime | None
+"""A time option as click hands it over (None when not given)."""
 
 
 @click.command()
@@ -69,7 +73,9 @@ def explain(ctx: click.Context, event_id: str, fmt: str) -> None:
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N rows.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def history(ctx: click.Context, account: str, start, end, known_at, limit: int | None, tail: int | None, fmt: str) -> None:
+def history(
+    ctx: click.Context, account: str, start: Time, end: Time, known_at: Time, limit: int | None, tail: int | None, fmt: str,
+) -> None:
     """An account's events in order, with running cash, positions and equity (paged on a terminal when long)."""
     check_window(start, end)
     if limit is not None and tail is not None:
@@ -115,7 +121,7 @@ def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolera
         sys.exit(1)
 
 
-def _comparison(ledger, version: str, params: str | None, start, end):
+def _comparison(ledger: Ledger, version: str, params: str | None, start: Time, end: Time) -> WhatIf:
     with progress("replaying twice", ledger.head_seq()) as advance:
         return ledger.whatif(version, params_file=params, start=start, end=end, progress=advance)
 
@@ -127,7 +133,7 @@ def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str
     return list(zip(versions, params or [None] * len(versions), strict=True))
 
 
-def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start, end, fmt: str) -> None:
+def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start: Time, end: Time, fmt: str) -> None:
     """Several versions on the same history: the figures side by side, and each account's final equity."""
     with open_ledger(ctx) as ledger, progress(f"replaying {len(pairs) + 1} worlds", ledger.head_seq()) as advance:
         data = ledger.compare(pairs, start=start, end=end, progress=advance).to_json()
@@ -155,7 +161,7 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
 @click.option("--to", "end", type=TIME, help="Compare up to this business time.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], start, end, fmt: str) -> None:
+def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], start: Time, end: Time, fmt: str) -> None:
     """Replay history under other rule versions (nothing written) and compare with what happened."""
     check_window(start, end)
     pairs = _pairs(versions, params)
@@ -188,7 +194,7 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
 @click.option("--scheduler", metavar="ADDRESS", help="Run on this Dask cluster (tcp://HOST:8786) instead of locally.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, start, end, workers: int | None,
+def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, start: Time, end: Time, workers: int | None,
           scheduler: str | None, fmt: str) -> None:
     """Replay the history under every candidate of a grid of params (and versions); one row per candidate, nothing
     written."""
@@ -233,7 +239,7 @@ def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tupl
     click.echo(f"report written to {index}")
 
 
-def _sweep_rows(path: str) -> list[dict]:
+def _sweep_rows(path: str) -> list[dict[str, Any]]:
     """A sweep's JSON rows, or a usage error naming the file."""
     try:
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -250,7 +256,7 @@ def _sweep_rows(path: str) -> list[dict]:
 @click.option("--out", type=click.Path(file_okay=False), default="export", show_default=True)
 @click.option("--as-of", "as_of", type=TIME, help="The events up to this business time, and the balances then.")
 @click.pass_context
-def export(ctx: click.Context, fmt: str, out: str, as_of) -> None:
+def export(ctx: click.Context, fmt: str, out: str, as_of: Time) -> None:
     """Export the events, the replayed balances (the reconcile statement's shape) and positions, for analysts."""
     with open_ledger(ctx) as ledger:
         with progress("exporting", ledger.head_seq()) as advance:

@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,7 +69,7 @@ def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, accoun
     _print_balances(report, fmt, "Balances", figures, positions)
 
 
-def _print_balances(report: dict, fmt: str, title: str, figures: Figures, positions: bool = False) -> None:
+def _print_balances(report: dict[str, Any], fmt: str, title: str, figures: Figures, positions: bool = False) -> None:
     """JSON (the contract); CSV as the reconcile statement takes it (``account,asset,balance``, or with
     ``--positions`` one column per field of each position), both exact; a table for people, at display scales."""
     heading = f"{title} as of {report['as_of']} (#{report['seq']})"

@@ -30,7 +30,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 
-import attrs
 from attrs import define, field, frozen
 
 from ledger.domain import events as ev
@@ -41,13 +40,12 @@ from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT, dum
 from ledger.domain.state import LedgerState
 from ledger.domain.validation import validate
 from ledger.engine import rule_checks
-from ledger.engine.candidates import LiquidationIndex
-from ledger.engine.liquidation import after_event, closes_isolated_in_deficit
+from ledger.engine.session import EngineSession
 from ledger.errors import LedgerError
 from ledger.replay import load
 from ledger.replay.load import LEDGER_SCOPE
 from ledger.replay.runner import Observer, Unreplayable, project
-from ledger.store import EventStore, StoredEvent
+from ledger.store import ProvenLog, StoredEvent
 
 __all__ = ["Discrepancy", "AuditReport", "audit"]
 
@@ -81,10 +79,10 @@ def _differences(stored: ev.Event, expected: ev.Event) -> str:
     if type(stored) is not type(expected):
         return f"stored a {stored.TYPE}, the rule decides a {expected.TYPE}"
     diffs = []
-    for attribute in attrs.fields(type(stored)):
+    for attribute in ev.flat_fields(type(stored)):
         a, b = getattr(stored, attribute.name), getattr(expected, attribute.name)
         if a != b:
-            def show(v):
+            def show(v: object) -> str:
                 return (to_str(v) if isinstance(v, Decimal) else str(v))
             diffs.append(f"{attribute.name} stored {show(a)}, rule decides {show(b)}")
     return "; ".join(diffs)
@@ -93,12 +91,12 @@ def _differences(stored: ev.Event, expected: ev.Event) -> str:
 class _Auditor(Observer):
     """Checks each event before it is folded (re-validation, engine decisions) and the books after."""
 
-    def __init__(self, store: EventStore, report: AuditReport, exhaustive: bool) -> None:
+    def __init__(self, store: ProvenLog, report: AuditReport, exhaustive: bool) -> None:
         self.report = report
-        self.index = None if exhaustive else LiquidationIndex()
-        self.state = LedgerState()
-        """the state folded so far (the runner's, once it has started)"""
-        self.expected: list[ev.Event] = []
+        self.exhaustive = exhaustive
+        self.session = EngineSession(LedgerState())
+        """re-decides on the state folded so far (the runner's, once it has started)"""
+        self.expected: list[ev.EngineEvent] = []
         self.expected_from: str | None = None
         self.totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
         self.snapshots = dict(store.snapshots.of_scope(LEDGER_SCOPE, SNAPSHOT_FORMAT))
@@ -108,8 +106,13 @@ class _Auditor(Observer):
         self.stream_versions: dict[str, int] = defaultdict(int)
         """events so far in each account's stream"""
 
+    @property
+    def state(self) -> LedgerState:
+        return self.session.state
+
     def before(self, state: LedgerState, row: StoredEvent, event: ev.Event) -> None:
-        self.state = state  # the runner's state, the one folded
+        if self.session.state is not state:  # the runner's state, the one folded
+            self.session = EngineSession(state) if self.exhaustive else EngineSession.indexed(state)
         if event.TYPE in ev.ENGINE_TYPES:
             self.engine_event(row.seq, event)
         else:
@@ -120,6 +123,7 @@ class _Auditor(Observer):
         self.report.events_checked += 1
 
     def engine_event(self, seq: int, event: ev.Event) -> None:
+        assert isinstance(event, (ev.Liquidation, ev.Bankruptcy)), "the engine records liquidations and bankruptcies"
         self.report.liquidations_checked += event.TYPE == "liquidation"
         position = next((i for i, e in enumerate(self.expected) if e.id == event.id), None)
         if position is None:
@@ -149,7 +153,7 @@ class _Auditor(Observer):
         except LedgerError as exc:
             self.report.add("invalid_event", seq, event.id, str(exc))
 
-    def after_apply(self, seq: int, event: ev.Event, postings) -> None:
+    def after_apply(self, seq: int, event: ev.Event, postings: list[Posting]) -> None:
         with arithmetic():  # exact: Python's default context would round wide figures
             for posting in postings:
                 self.totals[posting.asset] += posting.amount
@@ -157,13 +161,9 @@ class _Auditor(Observer):
         if unbalanced:
             self.report.add("trial_balance", seq, event.id, f"books do not sum to zero: {unbalanced}")
             self.totals.clear()
-        if self.index is not None:
-            self.index.event_folded(self.state, event)
-        decides = isinstance(event, (ev.Mark, ev.Funding)) or (
-            isinstance(event, ev.Trade) and closes_isolated_in_deficit(self.state, event))  # rare: no copy per trade
-        if decides:
-            accounts = None if isinstance(event, ev.Trade) else self._candidates(event)
-            self.expected = after_event(self.state, event, accounts=accounts, on_copy=True)
+        expected = self.session.redecide(event)
+        if expected is not None:
+            self.expected = expected
             self.expected_from = event.id
             self.report.marks_rederived += not isinstance(event, ev.Trade)
         account = getattr(event, "account", None)
@@ -180,18 +180,6 @@ class _Auditor(Observer):
                 self.report.add("projection", seq, event.id,
                                 f"the stored snapshot of account {name} differs from the full replay")
 
-    def _candidates(self, event: ev.Mark | ev.Funding) -> list[str] | None:
-        """Accounts to re-decide after a mark or a funding: all exposed ones, or the index's superset."""
-        if self.index is None:
-            return None
-        if self.state.rules is None:
-            if isinstance(event, ev.Funding):  # the holders' cash moved: keep their entries true
-                self.index.refresh(self.state, self.state.accounts_in_market(event.market))
-            return None
-        candidates = self.index.price_candidates(self.state, event)
-        self.index.refresh(self.state, candidates)
-        return candidates
-
     def finish(self) -> None:
         self.close_mark(None)
         final = {a: t for a, t in trial_balance(self.state).items() if t != 0}
@@ -199,7 +187,7 @@ class _Auditor(Observer):
             self.report.add("trial_balance", self.state.seq, self.state.last_event_id, f"final books do not sum to zero: {final}")
 
 
-def audit(store: EventStore, progress: Callable[[int], None] | None = None, *, exhaustive: bool = False) -> AuditReport:
+def audit(store: ProvenLog, progress: Callable[[int], None] | None = None, *, exhaustive: bool = False) -> AuditReport:
     """Prove the log (see module docstring); never writes.
 
     At each mark the rule is re-run on the accounts the liquidation index
@@ -210,7 +198,7 @@ def audit(store: EventStore, progress: Callable[[int], None] | None = None, *, e
     report = AuditReport()
     chain = store.verify()
     report.head_hash = chain.head_hash
-    if not chain.ok:
+    if chain.problem is not None:  # not ok
         report.add("hash_chain", chain.first_bad_seq, chain.first_bad_event, chain.problem)
     auditor = _Auditor(store, report, exhaustive)
     try:
@@ -221,7 +209,7 @@ def audit(store: EventStore, progress: Callable[[int], None] | None = None, *, e
         report.add(exc.kind, exc.row.seq, exc.row.event_id, detail)
         return report
     auditor.finish()
-    fast = load.state_at(store, auditor.state.seq, use_snapshots=False)
+    fast = load.folded(store, auditor.state.seq)
     if dump_state(fast) != dump_state(auditor.state):
         report.add("projection", auditor.state.seq, auditor.state.last_event_id,
                    "the replay fast path differs from the reference fold")

@@ -27,32 +27,30 @@ anything runs, so a bad grid is refused naming the candidate.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import itertools
-import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from attrs import frozen
 
 from ledger.compliance.whatif import actual_world, whatif
+from ledger.domain import events as ev
 from ledger.domain.events import thaw
 from ledger.domain.money import ZERO, arithmetic, to_str
-from ledger.domain.scales import Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidEvent
-from ledger.store import EventStore, StoredEvent
+from ledger.store import LogReader, StoredEvent
+from ledger.store.rows import RowsReader
 from rules import registry
 
-__all__ = ["Candidate", "candidates_of", "read_grid", "history_batch", "sweep", "FIGURES", "SweepRow", "sweep_table_rows"]
+__all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow"]
 
 FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss", "insurance_fund_end",
            "accounts_wiped_out")
@@ -75,26 +73,6 @@ class Candidate:
     varied: Mapping[str, str]
 
 
-def read_grid(path: str | Path) -> dict[str, Any]:
-    """The grid file, checked for shape (``InvalidEvent`` naming the file and what is wrong)."""
-    where = str(path)
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidEvent(f"cannot read the grid: {exc}", where=where) from None
-    if not isinstance(data, dict) or not isinstance(data.get("grid"), dict) or not data["grid"]:
-        raise InvalidEvent('expected {"grid": {"PARAM": [VALUES, ...], ...}} (and optionally "params")', where=where)
-    for key, values in data["grid"].items():
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            raise InvalidEvent(f"grid {key!r}: expected a non-empty list of decimal strings", where=where)
-    if "params" in data and not isinstance(data["params"], dict):
-        raise InvalidEvent('"params" must be an object', where=where)
-    unknown = set(data) - {"grid", "params"}
-    if unknown:
-        raise InvalidEvent(f"unknown keys {sorted(unknown)}", where=where)
-    return data
-
-
 def _set(params: dict[str, Any], path: str, value: str) -> None:
     *parents, leaf = path.split(".")
     node = params
@@ -111,7 +89,7 @@ def candidates_of(versions: Sequence[str], grid: Mapping[str, Any], base: Mappin
     if base is None:
         raise InvalidEvent("no params in force to vary: give base params in the grid file", where="grid params")
     keys = list(grid["grid"])
-    out = []
+    out: list[Candidate] = []
     for version in versions:
         rule = registry.get(version)
         for values in itertools.product(*(grid["grid"][k] for k in keys)):
@@ -130,7 +108,7 @@ def candidates_of(versions: Sequence[str], grid: Mapping[str, Any], base: Mappin
 
 # -- the history, read once and shipped as columns ------------------------------------------------------------------
 
-def history_batch(store: EventStore, *, upto_at: str | None = None) -> bytes:
+def history_batch(store: LogReader, *, upto_at: str | None = None) -> bytes:
     """Every stored row up to ``upto_at`` as one Arrow table, IPC-serialised (what workers receive)."""
     import pyarrow as pa
 
@@ -143,37 +121,22 @@ def history_batch(store: EventStore, *, upto_at: str | None = None) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    shipped: bytes = sink.getvalue().to_pybytes()
+    return shipped
 
 
-class _Rows:
-    """The shipped rows, answering the one read a what-if makes (in order, optionally up to a business time)."""
+class _Rows(RowsReader):
+    """The shipped rows as a worker's ``LogReader``, with what happened folded once for all its candidates."""
 
     def __init__(self, batch: bytes) -> None:
         import pyarrow as pa
 
         table = pa.ipc.open_stream(batch).read_all()
         values = [table.column(name).to_pylist() for name in _COLUMNS]
-        self.rows = [StoredEvent(*fields) for fields in zip(*values, strict=True)]
+        super().__init__([StoredEvent(*fields) for fields in zip(*values, strict=True)])
 
         self.actual: dict[str | None, LedgerState] = {}
         """What happened up to a time (the what-if's actual world): the same for every candidate, folded once."""
-
-    def read(self, *, upto_at: str | None = None, **_: Any) -> Iterator[StoredEvent]:
-        return iter(self.rows if upto_at is None else [r for r in self.rows if r.at <= upto_at])
-
-    def read_batches(self, *, after_seq: int = 0, upto_seq: int | None = None,
-                     batch_size: int = 5000) -> Iterator[list[tuple[int, str, int, str]]]:
-        chosen = self.rows[after_seq:upto_seq]  # seqs are 1..n without a gap: row i holds seq i + 1
-        for first in range(0, len(chosen), batch_size):
-            yield [(r.seq, r.type, r.schema_version, r.payload) for r in chosen[first:first + batch_size]]
-
-    def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
-        return {seq: (self.rows[seq - 1].event_id, self.rows[seq - 1].at) for seq in seqs}
-
-    def last_seq_at_or_before(self, at: str) -> int:
-        """Business time never decreases along the log: a binary search, as on the stores."""
-        return bisect.bisect_right(self.rows, at, key=lambda row: row.at)
 
 
 def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
@@ -251,7 +214,7 @@ def _on_dask(candidate: Candidate, batch: bytes, start: datetime | None, end: da
 
 
 def sweep(
-    store: EventStore, candidates: Sequence[Candidate], *, start: datetime | None = None, end: datetime | None = None,
+    store: LogReader, candidates: Sequence[Candidate], *, start: datetime | None = None, end: datetime | None = None,
     workers: int | None = None, scheduler: str | None = None, progress: Callable[[int], None] | None = None,
 ) -> list[SweepRow]:
     """Every candidate's rows, in candidate order: serially (``workers=1``), in a local process pool (default: one
@@ -261,7 +224,7 @@ def sweep(
     if scheduler is not None:
         from distributed import Client
 
-        with Client(scheduler) as client:
+        with Client(scheduler) as client:  # type: ignore[no-untyped-call]  # distributed leaves it unannotated
             [shipped] = client.scatter([batch], broadcast=True)
             futures = [client.submit(_on_dask, c, shipped, start, end, pure=False) for c in candidates]
             results = []
@@ -287,17 +250,9 @@ def sweep(
     return [row for rows in results for row in rows]
 
 
-def base_params(store: EventStore) -> dict[str, Any] | None:
+def base_params(store: LogReader) -> dict[str, Any] | None:
     """The params in force at the head of the log (the grid's default base)."""
     found = None
     for row in store.read(types=["rules_activated"]):
-        found = thaw(row.event().params)  # type: ignore[attr-defined]
+        found = thaw(row.event_as(ev.RulesActivated).params)
     return found
-
-
-_MONEY = ("closed_notional", "penalties", "socialized_loss", "insurance_fund_end")
-
-
-def sweep_table_rows(rows: Sequence[SweepRow], figures: Figures) -> list[SweepRow]:
-    """Sweep rows for a table: money at its asset's display scale (JSON and CSV keep it exact)."""
-    return [{**row, **{k: figures.money(row[k], row["asset"]) for k in _MONEY}} for row in rows]

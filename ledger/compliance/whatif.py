@@ -1,8 +1,9 @@
-"""``whatif``: real history replayed under another rule version, side by side.
+"""``whatif``: real history replayed under other rule versions, side by side.
 
 Nothing is written. The stored events are folded as they happened
 (*actual*), and, from ``start`` on, a copy of that state forks off in which
-every ingested event is re-run through the append pipeline while the
+every ingested event is re-run through an engine session of its own
+(``engine.session``: the append's admission, fold and decisions) while the
 liquidation engine decides with the substituted version (and parameters, when
 given) wherever a rule was in force (*alternative*). Before ``start`` the two
 worlds are one, folded once; the comparison covers ``start``..``end``. An
@@ -24,21 +25,18 @@ from ledger.domain import events as ev
 from ledger.domain.events import freeze
 from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.postings import Posting
-from ledger.domain.scales import Figures
 from ledger.domain.state import INSURANCE_FUND, LedgerState, RulesInForce, clone
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
-from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute
-from ledger.engine.pipeline import fold_batch
+from ledger.engine.session import EngineSession
 from ledger.errors import InvalidBatch
 from ledger.replay import load
 from ledger.replay.runner import Observer, project
-from ledger.store import EventStore, StoredEvent
+from ledger.store import LogReader, StoredEvent
 from rules import registry
 
-__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE", "summary_table_rows",
-           "account_table_rows"]
+__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE"]
 
 METRICS = ("liquidations", "qty_liquidated", "notional_liquidated", "penalties", "bankruptcies",
            "insurance_fund_used", "socialized_loss", "insurance_fund_end")
@@ -57,11 +55,13 @@ class Outcome:
     """(time, settle asset, notional) of each close, in order: the cumulative closed notional over time"""
 
     def record(self, state: LedgerState, event: ev.Event) -> None:
+        assert isinstance(event, (ev.Liquidation, ev.Bankruptcy)), "only the engine's events are recorded"
         with arithmetic():  # exact sums: Python's default context (28 digits) would round wide figures
             self._record(state, event)
 
-    def _record(self, state: LedgerState, event: ev.Event) -> None:
+    def _record(self, state: LedgerState, event: ev.EngineEvent) -> None:
         self.versions.add(event.rule_version)
+        figures: dict[str, Decimal]
         if isinstance(event, ev.Liquidation):
             asset = state.markets[event.market].settle_asset
             self.closes.append((format_time(event.at), asset, event.qty * event.price))
@@ -78,6 +78,8 @@ class Outcome:
 
 @define
 class WhatIf:
+    """A comparison of one alternative, shown as actual, alternative and their difference."""
+
     version: str
     window: dict[str, str | None]
     actual: Outcome
@@ -85,6 +87,12 @@ class WhatIf:
     actual_state: LedgerState
     alternative_state: LedgerState
     refused: list[dict[str, str]]
+
+    @classmethod
+    def of(cls, comparison: Comparison) -> WhatIf:
+        [world] = comparison.worlds
+        return cls(comparison.labels[0], comparison.window, comparison.actual, world.seen_alt, comparison.actual_state,
+                   world.alternative_state(comparison.actual_state), world.refused)
 
     def to_json(self) -> dict[str, Any]:
         with arithmetic():  # differences of wide figures, exact (Python's default context has 28 digits)
@@ -163,7 +171,7 @@ def _substitute(version: str, params: Mapping[str, Any] | None) -> Substitute:
 
 
 def whatif(
-    store: EventStore,
+    store: LogReader,
     version: str,
     params: Mapping[str, Any] | None = None,
     *,
@@ -173,21 +181,10 @@ def whatif(
     indexed: bool = True,
     actual: LedgerState | None = None,
 ) -> WhatIf:
-    """Compare (see module docstring). ``indexed`` lets marks check only the
-    candidates of a liquidation index built for the substituted rules; the
-    outcome is the same as a full scan's. ``actual``: the actual world's final
-    state (up to ``end``), when the caller already has it (a sweep replays it
-    once for all its candidates); it is only read."""
-    substitute = _substitute(version, params)
-    worlds = _Worlds(substitute, LiquidationIndex(substitute) if indexed else None, format_time(start) if start else None)
-    upto = format_time(end) if end else None
-    if start is None:  # the worlds part at the first event: only the alternative is re-run event by event
-        actual = _alternatives_from_the_start(store, [worlds], upto, progress, actual)
-    else:
-        actual = project(store, upto_at=upto, observers=[worlds], progress=progress)
-    window = {"from": worlds.lower, "to": upto}
-    alternative = worlds.alternative if worlds.alternative is not None else clone(actual)  # nothing fell in the window
-    return WhatIf(version, window, worlds.seen_actual, worlds.seen_alt, actual, alternative, worlds.refused)
+    """One alternative against what happened: a comparison of one (``compare``), shown as actual, alternative and
+    their difference (``WhatIf.to_json``)."""
+    return WhatIf.of(compare(store, [(version, params)], start=start, end=end, progress=progress, indexed=indexed,
+                             actual=actual))
 
 
 @define
@@ -240,22 +237,28 @@ class Comparison:
 
 
 def compare(
-    store: EventStore,
+    store: LogReader,
     candidates: Sequence[tuple[str, Mapping[str, Any] | None]],
     *,
     start: datetime | None = None,
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    indexed: bool = True,
+    actual: LedgerState | None = None,
 ) -> Comparison:
-    """Each (version, params or None for those in force) replayed on the same history, side by side with what happened."""
+    """Each (version, params or None for those in force) replayed on the same history, side by side with what happened.
+
+    ``indexed`` lets marks check only the candidates of a liquidation index
+    built for each world's substituted rules; the outcome is the same as a
+    full scan's. ``actual``: the actual world's final state (up to ``end``),
+    when the caller already has it (a sweep replays it once for all its
+    candidates); it is only read, and only without a window start.
+    """
     lower = format_time(start) if start else None
-    worlds = []
-    for version, params in candidates:
-        substitute = _substitute(version, params)
-        worlds.append(_Worlds(substitute, LiquidationIndex(substitute), lower))
+    worlds = [_Worlds(_substitute(version, params), indexed, lower) for version, params in candidates]
     upto = format_time(end) if end else None
-    if start is None and worlds:  # as ``whatif``: only the alternatives are re-run event by event
-        actual = _alternatives_from_the_start(store, worlds, upto, progress, None)
+    if start is None and worlds:  # the worlds part at the first event: only the alternatives are re-run event by event
+        actual = _alternatives_from_the_start(store, worlds, upto, progress, actual)
     else:
         actual = project(store, upto_at=upto, observers=worlds, progress=progress)
     labels = _labels([version for version, _ in candidates])
@@ -264,15 +267,15 @@ def compare(
     return Comparison(labels, window, seen, actual, worlds)
 
 
-def actual_world(store: EventStore, upto_at: str | None) -> LedgerState:
+def actual_world(store: LogReader, upto_at: str | None) -> LedgerState:
     """What happened, up to ``upto_at``, folded on the replay's fast path (business time never goes back, so the rows
     up to a time are a prefix of the log, found by a binary search)."""
     last = None if upto_at is None else store.last_seq_at_or_before(upto_at)
-    return load.state_at(store, last, use_snapshots=False)
+    return load.folded(store, last)
 
 
 def _alternatives_from_the_start(
-    store: EventStore, worlds: Sequence[_Worlds], upto_at: str | None, progress: Callable[[int], None] | None,
+    store: LogReader, worlds: Sequence[_Worlds], upto_at: str | None, progress: Callable[[int], None] | None,
     actual: LedgerState | None,
 ) -> LedgerState:
     """A what-if with no window start: each alternative world is re-run event by event from an empty state, and what
@@ -282,7 +285,7 @@ def _alternatives_from_the_start(
     event by event: its engine events are recorded as they are read (their settle asset is the market's, listed
     alike in every world)."""
     for world in worlds:
-        world.alternative = LedgerState()
+        world.fork(LedgerState())
     last = 0
     for row in store.read(upto_at=upto_at):
         event = row.event()
@@ -297,14 +300,15 @@ def _alternatives_from_the_start(
         if progress is not None:
             progress(1)
     if actual is None:
-        actual = load.state_at(store, last, use_snapshots=False)
+        actual = load.folded(store, last)
     assert actual.seq == last, "the actual world given ends where the history read does"
     return actual
 
 
 def _labels(versions: list[str]) -> list[str]:
     """The versions as column names; one compared twice (with other params) gets ``#2``, ``#3``."""
-    labels, counts = [], defaultdict(int)
+    labels: list[str] = []
+    counts: dict[str, int] = defaultdict(int)
     for version in versions:
         counts[version] += 1
         labels.append(version if counts[version] == 1 else f"{version}#{counts[version]}")
@@ -314,22 +318,31 @@ def _labels(versions: list[str]) -> list[str]:
 class _Worlds(Observer):
     """Forks the alternative world off the actual one at the window's first event, then re-runs each event there."""
 
-    def __init__(self, substitute: Substitute, index: LiquidationIndex | None, lower: str | None) -> None:
-        self.substitute, self.index, self.lower = substitute, index, lower  # the index is built at the first mark
-        self.alternative: LedgerState | None = None
+    def __init__(self, substitute: Substitute, indexed: bool, lower: str | None) -> None:
+        self.substitute, self.indexed, self.lower = substitute, indexed, lower  # an index is built at the first mark
+        self.world: EngineSession | None = None
+        """the alternative world, once forked"""
         self.seen_actual, self.seen_alt = Outcome(), Outcome()
         self.refused: list[dict[str, str]] = []
 
+    @property
+    def alternative(self) -> LedgerState | None:
+        return None if self.world is None else self.world.state
+
+    def fork(self, actual: LedgerState) -> None:
+        """The alternative world from here on: a copy of ``actual``, deciding with the substituted rules."""
+        self.world = EngineSession(actual).fork(self.substitute, indexed=self.indexed)
+
     def alternative_state(self, actual: LedgerState) -> LedgerState:
         """The alternative world's state (the actual one's copy when nothing fell in the window)."""
-        return self.alternative if self.alternative is not None else clone(actual)
+        return self.world.state if self.world is not None else clone(actual)
 
     def before(self, state: LedgerState, row: StoredEvent, event: ev.Event) -> None:
-        if self.alternative is None and (self.lower is None or row.at >= self.lower):
-            self.alternative = clone(state)  # business time never goes back: the window, once entered, lasts
+        if self.world is None and (self.lower is None or row.at >= self.lower):
+            self.fork(state)  # business time never goes back: the window, once entered, lasts
 
     def after(self, state: LedgerState, row: StoredEvent, event: ev.Event, postings: list[Posting]) -> None:
-        if self.alternative is None:
+        if self.world is None:
             return  # before the window both worlds are the same one
         if event.TYPE in ev.ENGINE_TYPES:
             self.seen_actual.record(state, event)
@@ -338,46 +351,11 @@ class _Worlds(Observer):
 
     def rerun(self, row: StoredEvent, event: ev.Event) -> None:
         """``event`` re-run in the alternative world, with its engine deciding by the substituted rules."""
-        assert self.alternative is not None
+        assert self.world is not None
         try:
-            made = fold_batch(self.alternative, [(f"event {event.id}", event)], substitute=self.substitute,
-                              index=self.index).to_append[1:]
+            made = self.world.fold([(f"event {event.id}", event)]).to_append[1:]
         except InvalidBatch as exc:
             self.refused.append({"event": event.id, "seq": str(row.seq), "reason": str(exc.errors[0])})
             return
         for engine_event in made:
-            self.seen_alt.record(self.alternative, engine_event)
-
-
-_MONEY_METRICS = {"notional_liquidated", "penalties", "insurance_fund_used", "socialized_loss", "insurance_fund_end"}
-"""Metrics that are money of their asset (the rest are counts, or quantities summed over markets, shown exactly)."""
-
-
-def summary_table_rows(data: dict[str, Any], figures: Figures) -> list[dict[str, str]]:
-    """The JSON's ``summary`` (of a what-if or a comparison) as table rows: money at its asset's display scale."""
-    rows = []
-    for asset, metrics in data["summary"].items():
-        for metric, values in metrics.items():
-            shown = {k: figures.money(v, asset) for k, v in values.items()} if metric in _MONEY_METRICS else values
-            rows.append({"asset": asset, "metric": metric, **shown})
-    return rows
-
-
-def account_table_rows(data: dict[str, Any], figures: Figures) -> list[dict[str, str]]:
-    """The JSON's ``accounts`` as table rows: each equity cell (``USD 123.45 ...``) at its asset's scale, and an
-    account's notional and penalties at its settle asset's when it has one (summed over assets they stay exact)."""
-    rows = []
-    for account in data["accounts"]:
-        row = dict(account)
-        assets = set()
-        for key, value in account.items():
-            if key.startswith("equity_") and value:
-                pairs = value.split()
-                assets |= set(pairs[0::2])
-                row[key] = " ".join(f"{a} {figures.money(v, a)}" for a, v in zip(pairs[0::2], pairs[1::2], strict=True))
-        if len(assets) == 1:
-            (asset,) = assets
-            row.update({k: figures.money(v, asset) for k, v in account.items()
-                        if k.startswith(("notional_", "penalties_"))})
-        rows.append(row)
-    return rows
+            self.seen_alt.record(self.world.state, engine_event)

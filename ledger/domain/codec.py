@@ -26,7 +26,19 @@ from typing import Any
 
 import attrs
 
-from ledger.domain.events import CROSS, ENGINE_TYPES, EVENT_TYPES, INGESTED_TYPES, ISOLATED, Event, thaw
+from ledger.domain.events import (
+    CROSS,
+    ENGINE_TYPES,
+    EVENT_TYPES,
+    INGESTED_TYPES,
+    ISOLATED,
+    REQUIRED_QTY_WHOLE,
+    Event,
+    flat_fields,
+    from_flat,
+    thaw,
+)
+from ledger.domain.jsontext import canonical_json
 from ledger.domain.money import MAX_DIGITS, parse_decimal, to_str
 from ledger.domain.timefmt import format_time, parse_time, stored_time
 from ledger.errors import InvalidEvent
@@ -56,6 +68,7 @@ ENGINE_MAX_DIGITS = 120
 """Most significant digits an engine-made figure may carry: the arithmetic context's precision (its sums and products
 of bounded inputs are exact there), so an engine event the ledger wrote is never refused by its own audit."""
 _OPTIONAL_STR = "str | None"
+_OPTIONAL_DECIMAL = "Decimal | None"
 MAX_LINE_BYTES = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -65,15 +78,23 @@ def _bankruptcy_1_to_2(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "market": None}
 
 
+def _liquidation_1_to_2(body: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 stores ``required_qty`` as a decimal, or null for a whole close (schema 1 wrote the text "none")."""
+    required = body["required_qty"]
+    return {**body, "required_qty": None if required == REQUIRED_QTY_WHOLE else required}
+
+
 UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("bankruptcy", 1): _bankruptcy_1_to_2,
+    ("liquidation", 1): _liquidation_1_to_2,
 }
 """(type, from_version) -> pure function giving the payload at from_version + 1."""
 
-SCHEMA_VERSIONS: Mapping[str, int] = dict.fromkeys(EVENT_TYPES, SCHEMA_VERSION) | {"bankruptcy": 2}
+SCHEMA_VERSIONS: Mapping[str, int] = dict.fromkeys(EVENT_TYPES, SCHEMA_VERSION) | {"bankruptcy": 2, "liquidation": 2}
 """The current payload shape of each type, which new rows are written with.
 
 bankruptcy 2: gains ``market`` (the isolated position, or null for cross).
+liquidation 2: ``required_qty`` is a decimal, or null for a whole close (1: the text "none").
 A test holds every older version reachable through ``UPCASTERS``."""
 
 
@@ -167,9 +188,9 @@ def _field_value(attribute: attrs.Attribute[Any], raw: object, engine_made: bool
         if not isinstance(raw, dict):
             raise InvalidEvent(f"params must be an object, got {type(raw).__name__}")
         return _params(raw)
-    if attribute.type in (Decimal, "Decimal"):
+    if attribute.type in (Decimal, "Decimal") or (raw is not None and str(attribute.type) == _OPTIONAL_DECIMAL):
         return parse_decimal(raw, name, ENGINE_MAX_DIGITS if engine_made else MAX_DIGITS)
-    if raw is None and str(attribute.type) == _OPTIONAL_STR:
+    if raw is None and str(attribute.type) in (_OPTIONAL_STR, _OPTIONAL_DECIMAL):
         return None
     text = _string(raw, name, ENGINE_MAX_ID if engine_made and name == "id" else MAX_STRING)
     if name == "side" and text not in ("buy", "sell"):
@@ -189,7 +210,7 @@ def decode_object(obj: object, *, allowed_types: frozenset[str] = INGESTED_TYPES
     if kind not in allowed_types:
         raise InvalidEvent(f"{kind} events are made by the liquidation engine and cannot be ingested")
     cls = EVENT_TYPES[kind]
-    fields = {a.name: a for a in attrs.fields(cls)}
+    fields = {a.name: a for a in flat_fields(cls)}
     unknown = sorted(set(obj) - set(fields) - {"type"})
     if unknown:
         raise InvalidEvent(f"unknown field(s) for {kind}: {', '.join(repr(u[:40]) for u in unknown)}")
@@ -198,7 +219,7 @@ def decode_object(obj: object, *, allowed_types: frozenset[str] = INGESTED_TYPES
         raise InvalidEvent(f"missing field(s) for {kind}: {', '.join(missing)}")
     engine_made = kind in ENGINE_TYPES
     values = {name: _field_value(attribute, obj[name], engine_made) for name, attribute in fields.items()}
-    return cls(**values)
+    return from_flat(cls, values)
 
 
 def decode_line(line: bytes | str) -> Event:
@@ -216,7 +237,7 @@ def decode_line(line: bytes | str) -> Event:
 def to_json_object(event: Event) -> dict[str, Any]:
     """The event as a JSON-ready dict of strings (``type`` included)."""
     out: dict[str, Any] = {"type": event.TYPE}
-    for attribute in attrs.fields(type(event)):
+    for attribute in flat_fields(type(event)):
         value = getattr(event, attribute.name)
         if isinstance(value, Decimal):
             out[attribute.name] = to_str(value)
@@ -229,18 +250,15 @@ def to_json_object(event: Event) -> dict[str, Any]:
     return out
 
 
-def canonical_json(obj: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept: the text that gets hashed."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _body_spec(cls: type[Event]) -> tuple[tuple[str, str], ...]:
-    """(field, kind) of an event's body in canonical (sorted) order; kind is dec, str, optstr (a string or null) or params."""
+    """(field, kind) of an event's body in canonical (sorted) order; kind is dec, optdec (a decimal or null), str,
+    optstr (a string or null) or params."""
     spec = []
-    for attribute in attrs.fields(cls):
+    for attribute in flat_fields(cls):
         if attribute.name in ("id", "at"):
             continue
         kind = ("params" if attribute.name == "params" else "dec" if attribute.type in (Decimal, "Decimal")
+                else "optdec" if str(attribute.type) == _OPTIONAL_DECIMAL
                 else "optstr" if str(attribute.type) == _OPTIONAL_STR else "str")
         spec.append((attribute.name, kind))
     return tuple(sorted(spec))
@@ -258,11 +276,11 @@ def encode_payload(event: Event) -> str:
     parts = []
     for name, kind in _SPECS[event.TYPE]:
         value = getattr(event, name)
-        if kind == "dec":
+        if kind == "dec" or (kind == "optdec" and value is not None):
             parts.append(f'"{name}":"{to_str(value)}"')
         elif kind == "str" or (kind == "optstr" and value is not None):
             parts.append(f'"{name}":{_encode_string(value)}')
-        elif kind == "optstr":
+        elif kind in ("optstr", "optdec"):
             parts.append(f'"{name}":null')
         else:
             parts.append(f'"{name}":{canonical_json(thaw(value))}')
@@ -286,8 +304,9 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
         return decode_object(body, allowed_types=frozenset(EVENT_TYPES))
     values: dict[str, Any] = {"id": event_id, "at": stored_time(at)}
     for name, field_kind in _SPECS[kind]:
-        values[name] = Decimal(body[name]) if field_kind == "dec" else body[name]  # optstr: None stays None
-    return EVENT_TYPES[kind](**values)
+        value = body[name]
+        values[name] = Decimal(value) if field_kind == "dec" or (field_kind == "optdec" and value is not None) else value
+    return from_flat(EVENT_TYPES[kind], values)
 
 
 def decode_params_text(text: str) -> dict[str, Any]:

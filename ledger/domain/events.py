@@ -28,6 +28,11 @@ from attrs.validators import in_, instance_of, optional
 
 __all__ = [
     "Event",
+    "Close",
+    "CLOSE_FIELDS",
+    "REQUIRED_QTY_WHOLE",
+    "flat_fields",
+    "from_flat",
     "MarketListed",
     "Deposit",
     "Withdrawal",
@@ -44,6 +49,7 @@ __all__ = [
     "EVENT_TYPES",
     "INGESTED_TYPES",
     "ENGINE_TYPES",
+    "EngineEvent",
     "stream_of",
     "ACCOUNT_STREAM_PREFIX",
     "MARKET_STREAM_PREFIX",
@@ -150,7 +156,7 @@ class RulesActivated(Event):
 
     TYPE: ClassVar[str] = "rules_activated"
     version: str = field(validator=_str)
-    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]
+    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]  # attrs asks for a class; Mapping is one
 
 
 CROSS, ISOLATED = "cross", "isolated"
@@ -191,25 +197,24 @@ class IsolatedMargin(Event):
 
 
 @frozen(kw_only=True)
-class Liquidation(Event):
-    """The engine closed ``qty`` of a position at the mark, with its justification.
+class Close:
+    """Close ``qty`` of ``market`` with a ``side`` fill at ``price``, paying ``penalty``, and the figures that justify it.
 
-    ``side`` is the side of the closing fill. ``penalty`` goes to the insurance
-    fund. The ``*_before``/``*_after`` figures are the account's equity,
-    maintenance margin and target (in the settle asset) around this close, and
-    ``required_qty`` the unrounded quantity the rule's formula asked for (empty
-    when the rule closes whole positions).
+    One value, shared: a rule version's decision holds it (``rules.base.Decision``)
+    and the engine's liquidation event records it (``Liquidation.close``), so the
+    explanation of a stored liquidation asks the version about the very close it
+    decided, never a field-by-field copy. ``side`` is the side of the closing
+    fill. ``penalty`` goes to the insurance fund. The ``*_before``/``*_after``
+    figures are the margin scope's equity, maintenance margin and target (in the
+    settle asset) around this close, and ``required_qty`` the unrounded quantity
+    the rule's formula asked for (None when the rule closes whole positions).
     """
 
-    TYPE: ClassVar[str] = "liquidation"
-    account: str = field(validator=_str)
     market: str = field(validator=_str)
     side: str = field(validator=in_(("buy", "sell")))
     qty: Decimal = field(validator=_dec)
     price: Decimal = field(validator=_dec)
     penalty: Decimal = field(validator=_dec)
-    rule_version: str = field(validator=_str)
-    trigger: str = field(validator=_str)
     reason: str = field(validator=_str)
     equity_before: Decimal = field(validator=_dec)
     maintenance_before: Decimal = field(validator=_dec)
@@ -217,7 +222,101 @@ class Liquidation(Event):
     equity_after: Decimal = field(validator=_dec)
     maintenance_after: Decimal = field(validator=_dec)
     target_after: Decimal = field(validator=_dec)
-    required_qty: str = field(validator=_str)
+    required_qty: Decimal | None = field(validator=optional(_dec))
+
+
+REQUIRED_QTY_WHOLE = "none"
+"""How the outputs (``liquidations``, ``explain``) and payload schema 1 write a ``required_qty`` of a whole close."""
+
+
+@frozen(kw_only=True)
+class Liquidation(Event):
+    """The engine closed part or all of a position at the mark: ``close``, as the rule decided it, for ``account``.
+
+    Its figures are read through the close (``event.qty`` is ``event.close.qty``):
+    the payload stores them flat, as it always has (``close_fields``).
+    """
+
+    TYPE: ClassVar[str] = "liquidation"
+    account: str = field(validator=_str)
+    rule_version: str = field(validator=_str)
+    trigger: str = field(validator=_str)
+    close: Close = field(validator=instance_of(Close))
+
+    @classmethod
+    def of(cls, **fields: Any) -> Liquidation:
+        """From its flat fields (a payload's, or an ingest-shaped object's): the close's figures, and the rest."""
+        figures = {name: fields.pop(name) for name in CLOSE_FIELDS}
+        return cls(close=Close(**figures), **fields)
+
+    @property
+    def market(self) -> str:
+        return self.close.market
+
+    @property
+    def side(self) -> str:
+        return self.close.side
+
+    @property
+    def qty(self) -> Decimal:
+        return self.close.qty
+
+    @property
+    def price(self) -> Decimal:
+        return self.close.price
+
+    @property
+    def penalty(self) -> Decimal:
+        return self.close.penalty
+
+    @property
+    def reason(self) -> str:
+        return self.close.reason
+
+    @property
+    def equity_before(self) -> Decimal:
+        return self.close.equity_before
+
+    @property
+    def maintenance_before(self) -> Decimal:
+        return self.close.maintenance_before
+
+    @property
+    def target_before(self) -> Decimal:
+        return self.close.target_before
+
+    @property
+    def equity_after(self) -> Decimal:
+        return self.close.equity_after
+
+    @property
+    def maintenance_after(self) -> Decimal:
+        return self.close.maintenance_after
+
+    @property
+    def target_after(self) -> Decimal:
+        return self.close.target_after
+
+    @property
+    def required_qty(self) -> Decimal | None:
+        return self.close.required_qty
+
+
+CLOSE_FIELDS = tuple(a.name for a in attrs.fields(Close))
+"""A liquidation's flat fields that are its close's."""
+
+
+def flat_fields(cls: type[Event]) -> list[attrs.Attribute[Any]]:
+    """An event type's fields as its payload and its ingest shape hold them: a liquidation's close spread out flat."""
+    out: list[attrs.Attribute[Any]] = []
+    for attribute in attrs.fields(cls):
+        out.extend(attrs.fields(Close) if attribute.name == "close" else [attribute])
+    return out
+
+
+def from_flat(cls: type[Event], fields: dict[str, Any]) -> Event:
+    """An event of ``cls`` from its flat fields (``flat_fields``)."""
+    return Liquidation.of(**fields) if cls is Liquidation else cls(**fields)
 
 
 @frozen(kw_only=True)
@@ -254,6 +353,8 @@ INGESTED_TYPES = frozenset(
     {"market_listed", "deposit", "withdrawal", "trade", "mark", "rules_activated", "funding", "margin_mode", "isolated_margin"}
 )
 ENGINE_TYPES = frozenset({"liquidation", "bankruptcy"})
+EngineEvent = Liquidation | Bankruptcy
+"""What the liquidation engine records (never ingested)."""
 
 SYSTEM_STREAM = "system"
 ACCOUNT_STREAM_PREFIX = "account:"

@@ -16,13 +16,33 @@ from typing import Any
 
 import orjson
 
-from ledger.domain.codec import canonical_json
 from ledger.domain.events import freeze, thaw
+from ledger.domain.jsontext import canonical_json
 from ledger.domain.money import to_str
 from ledger.domain.state import AccountState, LedgerState, MarketState, Position, RulesInForce
 from ledger.domain.timefmt import format_time, parse_time
 
-__all__ = ["SNAPSHOT_FORMAT", "ACCOUNT_SNAPSHOT_FORMAT", "dump_state", "load_state", "dump_account", "load_account"]
+__all__ = ["SNAPSHOT_FORMAT", "ACCOUNT_SNAPSHOT_FORMAT", "SNAPSHOT_CARRIES", "dump_state", "load_state", "dump_account",
+           "load_account"]
+
+SNAPSHOT_CARRIES = {
+    "market_listed": "markets (settle asset, lot, listing id)",
+    "deposit": "account cash; system external",
+    "withdrawal": "account cash; system external",
+    "trade": "positions (size, entry, realized, funding paid), cash, isolated margins; market last trade price; system "
+             "clearing and fees",
+    "mark": "market mark price",
+    "rules_activated": "the rules in force (version, params, activation id and time)",
+    "funding": "account cash and isolated margins, positions' funding paid; system funding",
+    "margin_mode": "account isolated margins (a market in isolated mode)",
+    "isolated_margin": "account cash and isolated margins",
+    "liquidation": "positions, cash, isolated margins; partial-close memory per margin scope; system clearing, insurance "
+                   "fund",
+    "bankruptcy": "account cash or isolated margin; system insurance fund and socialized loss",
+}
+"""The part of the state each event type changes, all of which the snapshot format must carry: a new type that
+changes something else needs a new ``SNAPSHOT_FORMAT`` (``tests/test_event_types.py`` holds the keys to
+``EVENT_TYPES``, and a state holding every type round-trips through ``dump_state`` and ``dump_account``)."""
 
 SNAPSHOT_FORMAT = 3
 """3: positions carry funding paid, accounts their isolated margins, partial-close memory is per margin scope, and the

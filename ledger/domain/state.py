@@ -18,8 +18,6 @@ from typing import Any
 
 from attrs import define, field, frozen
 
-from ledger.domain.codec import canonical_json
-from ledger.domain.events import thaw
 from ledger.domain.money import ZERO
 
 __all__ = [
@@ -165,12 +163,6 @@ class RulesInForce:
     params: Mapping[str, Any]
     event_id: str
     at: datetime
-    params_json: str = field(init=False, eq=False, repr=False)
-    """Canonical JSON of ``params``: a cheap, content-based key for parsed-params caches."""
-
-    @params_json.default
-    def _params_json(self) -> str:
-        return canonical_json(thaw(self.params))
 
 
 @define

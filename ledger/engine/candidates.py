@@ -31,8 +31,9 @@ exactly).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_FLOOR, Context, Decimal
+from types import MappingProxyType
 
 from sortedcontainers import SortedList
 
@@ -42,7 +43,7 @@ from ledger.domain.state import LedgerState
 from ledger.engine.liquidation import Substitute, account_view, isolated_view, version_in_force
 from rules.base import AccountView
 
-__all__ = ["LiquidationIndex", "FUNDING_RESERVE"]
+__all__ = ["LiquidationIndex", "FUNDING_RESERVE", "INDEX_TREATMENT"]
 
 _RESERVE = Context(prec=60, rounding=ROUND_FLOOR)
 """The reserve's own arithmetic (a bound: rounded down, consistently)."""
@@ -50,6 +51,23 @@ _RESERVE = Context(prec=60, rounding=ROUND_FLOOR)
 FUNDING_RESERVE = Decimal("0.001")
 """The funding an account may pay before its triggers are recomputed, as a share of each margin scope's notional
 (ten periods at the usual 0.01%)."""
+
+INDEX_TREATMENT: Mapping[str, str] = MappingProxyType({
+    "market_listed": "exempt: moves no account (an unmarked market's holders are valued at their trades)",
+    "deposit": "re-indexes its account (`event_folded`)",
+    "withdrawal": "re-indexes its account (`event_folded`)",
+    "trade": "re-indexes its account; leaves the index stale while its market has no mark (its price values every holder)",
+    "mark": "its candidates, decided, then re-indexed (`price_candidates`, `refresh`)",
+    "rules_activated": "leaves the index stale: rebuilt at the next mark with the new rates",
+    "funding": "re-indexes the payers past their reserve, then its candidates as a mark's (`funding_candidates`)",
+    "margin_mode": "re-indexes its account (`event_folded`)",
+    "isolated_margin": "re-indexes its account (`event_folded`)",
+    "liquidation": "re-indexes its account (made: `refresh` of the accounts decided for; stored: `event_folded`)",
+    "bankruptcy": "re-indexes its account (made: `refresh` of the accounts decided for; stored: `event_folded`)",
+})
+"""How the index stays true after each event type: a new type must be added here, and to ``docs/events.md``'s
+checklist (``tests/test_event_types.py`` holds the keys to ``EVENT_TYPES``)."""
+
 
 class LiquidationIndex:
     """Trigger prices per market, for the rules in force (or a what-if substitute for them)."""
@@ -89,6 +107,7 @@ class LiquidationIndex:
         open_markets = acct.open_markets()
         if not open_markets:
             return
+        assert state.rules is not None, "an account is indexed only while rules are in force"
         rules = self.substitute(state.rules) if self.substitute else state.rules
         version, params = version_in_force(rules)
         entries: list[tuple[str, bool, Decimal]] = []
@@ -109,7 +128,7 @@ class LiquidationIndex:
             reserved = AccountView(view.account, view.settle_asset, _RESERVE.subtract(view.cash, reserve), view.positions)
             # kept as plain tuples: CPython stops tracking a tuple of strings, bools and decimals, so a million
             # entries cost the garbage collector nothing (a NamedTuple stays tracked: measured +40% on a 1M rebuild)
-            entries.extend(tuple(t) for t in version.triggers(reserved, params))
+            entries.extend(tuple(t) for t in version.triggers(reserved, params))  # type: ignore[misc]  # a Trigger is (market, is_long, price)
         if allowance is not None:
             self._allowance[account] = allowance
         for market, is_long, trigger in entries:
@@ -141,13 +160,13 @@ class LiquidationIndex:
         - in every market they marked, the accounts whose trigger its price
           now crosses. An account's triggers split its buffer between its
           positions; once one market is past its trigger, the others' no
-          longer bound it (the pipeline re-indexes a mark's candidates for
+          longer bound it (the engine session re-indexes a mark's candidates for
           that reason). Equity depends on the prices now, not on the path,
           so the price now is the one to ask about.
 
         A rule activation, or a trade while a market has no mark (the trade
         price values its holders), leaves the index stale, as in the
-        pipeline. Rebuilding instead at the next mark costs O(positions)
+        engine session. Rebuilding instead at the next mark costs O(positions)
         under the log's lock, in every writer that found another's rows.
         """
         if self.stale:

@@ -16,16 +16,15 @@ position's bankruptcy (``on_trade``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from ledger.domain import events as ev
+from ledger.domain.events import thaw
 from ledger.domain.fold import apply
-from ledger.domain.money import ZERO, arithmetic, to_str
+from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import CROSS_SCOPE, INSURANCE_FUND, LedgerState, RulesInForce, clone
 from rules import registry
 from rules.base import AccountView, Bankruptcy, Decision, DecisionContext, PositionView, RuleVersion
@@ -41,15 +40,24 @@ Substitute = Callable[[RulesInForce], RulesInForce]
 """What-if hook: given the rules really in force, the rules to decide with instead."""
 
 
-@lru_cache(maxsize=256)
-def _parsed(version: str, params_json: str) -> Any:
-    return registry.get(version).parse_params(json.loads(params_json))
+_PARSED: dict[int, tuple[RulesInForce, Any]] = {}
+"""Each activation's parsed params, by the activation itself (its identity, checked: an id may be reused once the
+activation is gone): parsed once, and asked at every mark, trade and withdrawal."""
+_PARSED_MOST = 4096
+"""Activations kept parsed at once (a sweep makes one per candidate per activation); beyond, the cache starts over."""
 
 
 def params_in_force(rules: RulesInForce) -> Any:
-    """Parsed params of an activation (the version's own typed params), cached by content
-    (version and canonical params), never by event id: two ledgers may use one id for different things."""
-    return _parsed(rules.version, rules.params_json)
+    """Parsed params of an activation (the version's own typed params), parsed once per activation and kept: never
+    keyed by event id (two ledgers may use one id for different things)."""
+    found = _PARSED.get(id(rules))
+    if found is not None and found[0] is rules:
+        return found[1]
+    parsed = registry.get(rules.version).parse_params(thaw(rules.params))
+    if len(_PARSED) >= _PARSED_MOST:
+        _PARSED.clear()
+    _PARSED[id(rules)] = (rules, parsed)
+    return parsed
 
 
 def version_in_force(rules: RulesInForce) -> tuple[RuleVersion, Any]:
@@ -66,6 +74,7 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
         if info.settle_asset != settle_asset:
             continue
         position = acct.positions[market]
+        assert info.price is not None, "a market with a position has a price (its fills set one)"
         positions.append(PositionView(market, position.size, position.entry_price, info.price, info.lot_size))
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
 
@@ -75,8 +84,9 @@ def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
     acct = state.account(account)
     info = state.markets[market]
     position = acct.positions.get(market)
-    positions = ()
+    positions: tuple[PositionView, ...] = ()
     if position is not None and position.size != 0:
+        assert info.price is not None, "a market with a position has a price (its fills set one)"
         positions = (PositionView(market, position.size, position.entry_price, info.price, info.lot_size),)
     return AccountView(account, info.settle_asset, acct.isolated[market], positions)
 
@@ -129,32 +139,14 @@ def decide_for_account(
 
 def decision_events(
     trigger: ev.Event, account: str, settle_asset: str, version: str, decision: Decision, scope: str = CROSS_SCOPE
-) -> list[ev.Event]:
+) -> list[ev.EngineEvent]:
     """The events of a decision made at ``trigger`` (a mark or a funding) for ``account``'s margin ``scope``."""
-    out: list[ev.Event] = []
-    for close in decision.closes:
-        out.append(  # noqa: PERF401 (one event per close, spelled out field by field)
-            ev.Liquidation(
-                id=f"{trigger.id}{ev.LIQUIDATION_ID_MARK}{account}/{close.market}",
-                at=trigger.at,
-                account=account,
-                market=close.market,
-                side=close.side,
-                qty=close.qty,
-                price=close.price,
-                penalty=close.penalty,
-                rule_version=version,
-                trigger=trigger.id,
-                reason=close.reason,
-                equity_before=close.equity_before,
-                maintenance_before=close.maintenance_before,
-                target_before=close.target_before,
-                equity_after=close.equity_after,
-                maintenance_after=close.maintenance_after,
-                target_after=close.target_after,
-                required_qty="none" if close.required_qty is None else to_str(close.required_qty),
-            )
-        )
+    out: list[ev.EngineEvent] = []
+    for close in decision.closes:  # the event records the close the rule decided, as it is
+        out.append(ev.Liquidation(  # noqa: PERF401 (one event per close)
+            id=f"{trigger.id}{ev.LIQUIDATION_ID_MARK}{account}/{close.market}", at=trigger.at, account=account,
+            rule_version=version, trigger=trigger.id, close=close,
+        ))
     if decision.bankruptcy is not None:
         out.append(_bankruptcy(trigger, account, settle_asset, version, decision.bankruptcy, scope))
     return out
@@ -180,7 +172,7 @@ def _bankruptcy(trigger: ev.Event, account: str, asset: str, version: str, b: Ba
 def on_price(
     state: LedgerState, event: ev.Mark | ev.Funding, substitute: Substitute | None = None,
     accounts: Sequence[str] | None = None, *, on_copy: bool = False,
-) -> list[ev.Event]:
+) -> list[ev.EngineEvent]:
     """Liquidation events for a mark or a funding of market M (already applied to ``state``), applied as made.
 
     One pass over the accounts holding M, in name order (``accounts``, sorted,
@@ -200,7 +192,7 @@ def on_price(
         return []
     rules = substitute(state.rules) if substitute else state.rules
     settle = state.markets[event.market].settle_asset
-    made: list[ev.Event] = []
+    made: list[ev.EngineEvent] = []
     for account in state.accounts_in_market(event.market) if accounts is None else accounts:
         scope = state.account(account).scope_of(event.market)
         decision = decide_for_account(state, account, settle, rules, event.at, scope)
@@ -224,7 +216,7 @@ def closes_isolated_in_deficit(state: LedgerState, trade: ev.Trade) -> bool:
     return acct.is_isolated(trade.market) and acct.positions[trade.market].size == 0 and acct.isolated[trade.market] < 0
 
 
-def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None = None) -> list[ev.Event]:
+def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None = None) -> list[ev.EngineEvent]:
     """A trade that closed an isolated position whose margin is negative: the bankruptcy of that position, applied.
 
     The deficit is covered by the insurance fund as far as it goes, the rest
@@ -245,7 +237,7 @@ def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None 
 def after_event(
     state: LedgerState, event: ev.Event, substitute: Substitute | None = None, accounts: Sequence[str] | None = None,
     *, on_copy: bool = False,
-) -> list[ev.Event]:
+) -> list[ev.EngineEvent]:
     """What the engine appends after an ingested event (already applied): decisions after a mark or a funding, a
     bankruptcy after a trade that closed an isolated position in deficit; nothing after any other event.
 

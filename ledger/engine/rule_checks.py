@@ -11,6 +11,9 @@ margin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ledger.domain import events as ev
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import LedgerState
@@ -84,7 +87,9 @@ def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
         )
 
 
-_CHECKS = {ev.RulesActivated: _activation, ev.Trade: _trade, ev.Withdrawal: _withdrawal, ev.IsolatedMargin: _isolated_margin}
+_CHECKS: dict[type[ev.Event], Callable[[LedgerState, Any], None]] = {
+    ev.RulesActivated: _activation, ev.Trade: _trade, ev.Withdrawal: _withdrawal, ev.IsolatedMargin: _isolated_margin,
+}
 
 
 def check(state: LedgerState, event: ev.Event) -> None:

@@ -32,15 +32,32 @@ from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_a
 from ledger.domain.state import LedgerState, MarketState, RulesInForce
 from ledger.domain.timefmt import stored_time
 from ledger.replay import load
-from ledger.store import EventStore
+from ledger.store import AccountSource, CachedLog
 
-__all__ = ["ACCOUNT_SNAPSHOT_EVERY", "account_at", "write_account_snapshots"]
+__all__ = ["ACCOUNT_SNAPSHOT_EVERY", "ACCOUNT_REPLAY_SOURCES", "account_at", "write_account_snapshots"]
+
+ACCOUNT_REPLAY_SOURCES: Mapping[str, str] = {
+    "market_listed": MARKET_STREAM_PREFIX,  # the markets listed by then, and their settle assets and lots
+    "deposit": ACCOUNT_STREAM_PREFIX,
+    "withdrawal": ACCOUNT_STREAM_PREFIX,
+    "trade": ACCOUNT_STREAM_PREFIX,
+    "mark": MARKET_STREAM_PREFIX,  # each market's last mark, and the mark a funding was paid at
+    "rules_activated": SYSTEM_STREAM,  # the rules in force, for liquidation prices
+    "funding": FUNDING_STREAM_PREFIX,  # the payments of the account's markets since its snapshot, merged in log order
+    "margin_mode": ACCOUNT_STREAM_PREFIX,
+    "isolated_margin": ACCOUNT_STREAM_PREFIX,
+    "liquidation": ACCOUNT_STREAM_PREFIX,
+    "bankruptcy": ACCOUNT_STREAM_PREFIX,
+}
+"""Where the one-account replay finds each event type that can move one account: the stream it reads it from. A new
+type must be added here (and read from its stream), or that account's figures go silently wrong
+(``tests/test_event_types.py`` holds the keys to ``EVENT_TYPES`` and each source to ``stream_of``)."""
 
 ACCOUNT_SNAPSHOT_EVERY = 256
 """Events of one account's stream between two of its snapshots."""
 
 
-def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> LedgerState:
+def account_at(store: AccountSource, account: str, upto_seq: int | None = None) -> LedgerState:
     """A state holding ``account`` (if it exists by then) and every market listed by then, after event ``upto_seq``.
 
     The account's figures equal those of the full replay at the same point
@@ -72,6 +89,7 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
     at_head = dict(state.markets)
     for seq, event, mark in sorted(folded + funding, key=lambda item: item[0]):
         if mark is not None:  # the funding's price: its market's mark at that moment
+            assert isinstance(event, ev.Funding), "only a funding carries the mark it was paid at"
             state.markets[event.market] = evolve(state.markets[event.market], mark_price=mark)
         apply(state, event, seq)
     state.markets.update(at_head)  # the last marks, and no last-trade prices (the fold set them from this account's fills)
@@ -85,7 +103,7 @@ def account_at(store: EventStore, account: str, upto_seq: int | None = None) -> 
 
 
 def _funding_since(
-    store: EventStore, markets: list[str], after_seq: int, upto_seq: int
+    store: AccountSource, markets: list[str], after_seq: int, upto_seq: int
 ) -> list[tuple[int, ev.Event, Decimal | None]] | None:
     """Funding events of ``markets`` in (after_seq, upto_seq], each with its market's mark at that moment.
 
@@ -102,11 +120,11 @@ def _funding_since(
             last = store.last_in_stream(MARKET_STREAM_PREFIX + market, row.seq)
             if last is None or last.type != ev.Mark.TYPE:
                 return None
-            out.append((row.seq, row.event(), last.event().price))  # type: ignore[attr-defined]
+            out.append((row.seq, row.event(), last.event_as(ev.Mark).price))
     return out
 
 
-def _markets_at(store: EventStore, seq: int) -> dict[str, MarketState]:
+def _markets_at(store: AccountSource, seq: int) -> dict[str, MarketState]:
     """Every market listed at or before ``seq``, with its last mark by then (None when it has none yet).
 
     Their settle assets decide which of an account's cash counts as equity.
@@ -117,7 +135,9 @@ def _markets_at(store: EventStore, seq: int) -> dict[str, MarketState]:
         if listing is None or listing.seq > seq:
             continue
         listed, last = listing.event(), store.last_in_stream(stream, seq)
-        mark = last.event().price if last.type == ev.Mark.TYPE else None
+        assert isinstance(listed, ev.MarketListed) and last is not None, "a market's stream opens with its listing"
+        marked = last.event() if last.type == ev.Mark.TYPE else None
+        mark = marked.price if isinstance(marked, ev.Mark) else None
         markets[listed.market] = MarketState(listed.market, listed.settle_asset, listed.lot_size, listed.id, mark, None)
     return markets
 
@@ -131,7 +151,7 @@ def _only(state: LedgerState, account: str) -> LedgerState:
     return narrow
 
 
-def write_account_snapshots(store: EventStore, state: LedgerState, head_hash: str, streams: Mapping[str, int]) -> int:
+def write_account_snapshots(store: CachedLog, state: LedgerState, head_hash: str, streams: Mapping[str, int]) -> int:
     """Snapshot the accounts of these streams (``account:NAME`` -> its version) at ``state``, which is at ``head_hash``."""
     rows = [
         (stream, dump_account(state.accounts[name], version))

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from decimal import Decimal, localcontext
 from sys import intern
 from types import MappingProxyType
+from typing import Any
 
 import orjson
 
@@ -95,10 +96,10 @@ class _Working:
 
     def __init__(self, state: LedgerState) -> None:
         self.state = state
-        self.accounts: dict[str, dict] = {}
+        self.accounts: dict[str, dict[Any, Any]] = {}
         """name -> {market: [size, entry, realized, funding paid], _Slot: cash or fees paid, _ISOLATED: margins},
         in the reference fold's orders"""
-        self.markets: dict[str, list] = {}
+        self.markets: dict[str, list[Any]] = {}
         """name -> a working market (``_MARKET_FIELDS``)"""
         self.slots: dict[tuple[bool, str], _Slot] = {}
 
@@ -108,7 +109,7 @@ class _Working:
             found = self.slots[fees, asset] = _Slot(fees, asset)
         return found
 
-    def account(self, name: str) -> dict:
+    def account(self, name: str) -> dict[Any, Any]:
         working = self.accounts.get(name)
         if working is not None:  # thawed, and still empty
             return working
@@ -125,7 +126,7 @@ class _Working:
                 working[_ISOLATED] = frozen.isolated
         return working
 
-    def market(self, name: str) -> list:
+    def market(self, name: str) -> list[Any]:
         m = self.state.markets[name]
         working = self.markets[name] = [
             intern(m.market), m.settle_asset, m.lot_size, m.listed_by, m.mark_price, m.last_trade_price,
@@ -145,7 +146,9 @@ class _Working:
         state = self.state
         for name, working in self.accounts.items():
             isolated = working.pop(_ISOLATED, None)
-            cash, positions, fees = {}, {}, {}
+            cash: dict[str, Decimal] = {}
+            positions: dict[str, Any] = {}
+            fees: dict[str, Decimal] = {}
             for key, value in working.items():
                 if key.__class__ is _Slot:
                     (fees if key.fees else cash)[key.asset] = value
@@ -167,7 +170,7 @@ class _Working:
             state.last_at = stored_time(at)
 
 
-def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
+def _folders(work: _Working) -> dict[str, Callable[[dict[str, Any]], bool | None]]:
     """One folder per hot kind, closed over the working tables (this loop runs a million times).
 
     Each mirrors its applier in ``ledger.domain.fold`` step for step: the same
@@ -189,19 +192,19 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
                 decimals[text] = value
         return value
 
-    def deposit(body: dict) -> None:
+    def deposit(body: dict[str, Any]) -> None:
         amount, asset, name = Decimal(body["amount"]), body["asset"], body["account"]
         working, key = accounts.get(name) or work.account(name), slot(False, asset)
         working[key] = working.get(key, ZERO) + (ZERO + amount)
         external[asset] = external.get(asset, ZERO) + -amount
 
-    def withdrawal(body: dict) -> None:
+    def withdrawal(body: dict[str, Any]) -> None:
         amount, asset, name = Decimal(body["amount"]), body["asset"], body["account"]
         working, key = accounts.get(name) or work.account(name), slot(False, asset)
         working[key] = working.get(key, ZERO) + (ZERO + -amount)
         external[asset] = external.get(asset, ZERO) + amount
 
-    def trade(body: dict) -> bool | None:
+    def trade(body: dict[str, Any]) -> bool | None:
         name, market_name, qty_text, fee_text = body["account"], body["market"], body["qty"], body["fee"]
         working = accounts.get(name) or work.account(name)
         isolated = working.get(_ISOLATED)
@@ -237,11 +240,11 @@ def _folders(work: _Working) -> dict[str, Callable[[dict], bool | None]]:
             working[key] = working.get(key, ZERO) + delta
         return None
 
-    def mark(body: dict) -> None:
+    def mark(body: dict[str, Any]) -> None:
         market_name = body["market"]
         (markets.get(market_name) or work.market(market_name))[4] = Decimal(body["price"])
 
-    folders: dict[str, Callable[[dict], bool | None]] = {
+    folders: dict[str, Callable[[dict[str, Any]], bool | None]] = {
         "deposit": deposit, "withdrawal": withdrawal, "trade": trade, "mark": mark,
     }
     assert frozenset(folders) == HOT_TYPES

@@ -17,9 +17,9 @@ from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.replay.fast_fold import fold_rows
-from ledger.store import EventStore
+from ledger.store import CachedLog, LogReader
 
-__all__ = ["LEDGER_SCOPE", "SNAPSHOT_EVERY", "state_at", "seq_for_time", "write_snapshot_if_due"]
+__all__ = ["LEDGER_SCOPE", "SNAPSHOT_EVERY", "state_at", "folded", "fold_after", "seq_for_time", "write_snapshot_if_due"]
 
 LEDGER_SCOPE = "ledger"
 SNAPSHOT_EVERY = 1000
@@ -36,18 +36,18 @@ about twice this many events after its snapshot.
 Progress = Callable[[int], None]
 
 
-def seq_for_time(store: EventStore, at: datetime) -> int:
+def seq_for_time(store: LogReader, at: datetime) -> int:
     return store.last_seq_at_or_before(format_time(at))
 
 
 def state_at(
-    store: EventStore,
+    store: CachedLog,
     upto_seq: int | None = None,
     *,
     use_snapshots: bool = True,
     progress: Progress | None = None,
 ) -> LedgerState:
-    """The state after event ``upto_seq`` (the head when None)."""
+    """The state after event ``upto_seq`` (the head when None), from the newest usable snapshot before it."""
     state = LedgerState()
     if use_snapshots:
         found = store.snapshots.latest(LEDGER_SCOPE, SNAPSHOT_FORMAT, upto_seq)
@@ -56,12 +56,18 @@ def state_at(
     return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), store.identities, progress)
 
 
-def fold_after(store: EventStore, state: LedgerState, upto_seq: int) -> LedgerState:
+def folded(log: LogReader, upto_seq: int | None = None, progress: Progress | None = None) -> LedgerState:
+    """The state after event ``upto_seq`` (the head when None), folded from the first event: no snapshot trusted,
+    and no snapshot cache needed (the audit's fast path, a what-if's actual world, a sweep worker's rows)."""
+    return fold_rows(LedgerState(), log.read_batches(upto_seq=upto_seq), log.identities, progress)
+
+
+def fold_after(store: LogReader, state: LedgerState, upto_seq: int) -> LedgerState:
     """``state`` (in place) carried forward over the stored rows after it, up to ``upto_seq``."""
     return fold_rows(state, store.read_batches(after_seq=state.seq, upto_seq=upto_seq), store.identities)
 
 
-def write_snapshot_if_due(store: EventStore, state: LedgerState, head_hash: str, *, force: bool = False) -> bool:
+def write_snapshot_if_due(store: CachedLog, state: LedgerState, head_hash: str, *, force: bool = False) -> bool:
     """Cache ``state`` (which must be at ``head_hash``) when enough events passed since the last snapshot.
 
     "Enough" grows with the state's size, so writing snapshots costs O(1) per

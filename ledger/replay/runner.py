@@ -26,12 +26,12 @@ import orjson
 from attrs import evolve
 
 from ledger.domain.codec import SCHEMA_VERSION
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX, Event
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX, Event, Trade
 from ledger.domain.fold import apply
 from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
 from ledger.errors import LedgerError
-from ledger.store import EventStore, StoredEvent
+from ledger.store import LogReader, StoredEvent
 
 __all__ = ["Observer", "Unreplayable", "project"]
 
@@ -58,7 +58,7 @@ class Unreplayable(LedgerError, RuntimeError):
 
 
 def project(
-    store: EventStore,
+    store: LogReader,
     *,
     upto_seq: int | None = None,
     upto_at: str | None = None,
@@ -107,6 +107,6 @@ def _last_trade(state: LedgerState, row: StoredEvent) -> None:
         body = orjson.loads(row.payload)
         market, price = body["market"], Decimal(body["price"])
     else:  # an older payload shape: the upcasters know it
-        trade = row.event()
-        market, price = trade.market, trade.price  # type: ignore[attr-defined]
+        trade = row.event_as(Trade)
+        market, price = trade.market, trade.price
     state.markets[market] = evolve(state.markets[market], last_trade_price=price)

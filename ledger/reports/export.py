@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from pathlib import Path
 
@@ -24,12 +24,21 @@ from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidEvent
 from ledger.reports import balances as reports
-from ledger.store import EventStore
+from ledger.store import LogReader
 
-__all__ = ["EVENT_COLUMNS", "BALANCE_COLUMNS", "POSITION_COLUMNS", "export"]
+__all__ = ["EVENT_COLUMNS", "BALANCE_COLUMNS", "POSITION_COLUMNS", "EXPORT_UNFLATTENED", "export"]
 
 FLAT_FIELDS = ["account", "market", "asset", "side", "amount", "qty", "price", "fee", "penalty", "rule_version", "trigger",
                "rate", "mode"]
+EXPORT_UNFLATTENED = {
+    "market_listed": ("settle_asset", "lot_size"),
+    "rules_activated": ("version", "params"),
+    "liquidation": ("reason", "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after",
+                    "target_after", "required_qty"),
+    "bankruptcy": ("deficit", "fund_before", "insurance_covered", "socialized_loss"),
+}
+"""Fields of each event type that are not a column of their own (they are in ``payload``, as every field is). A field
+of a new type is a column (``FLAT_FIELDS``) or named here (``tests/test_event_types.py`` holds every field to one)."""
 EVENT_COLUMNS = ["seq", "event_id", "type", "stream", "stream_version", "schema_version", "at", "recorded_at",
                  *FLAT_FIELDS, "payload", "hash"]
 BALANCE_COLUMNS = reports.STATEMENT_COLUMNS
@@ -38,7 +47,7 @@ POSITION_COLUMNS = reports.POSITION_COLUMNS
 _BATCH = 50_000
 
 
-def _event_rows(store: EventStore, upto_seq: int, progress: Callable[[int], None] | None) -> Iterator[dict[str, object]]:
+def _event_rows(store: LogReader, upto_seq: int, progress: Callable[[int], None] | None) -> Iterator[dict[str, object]]:
     for row in store.read(upto_seq=upto_seq):
         body = json.loads(row.payload)
         out: dict[str, object] = {
@@ -54,7 +63,7 @@ def _event_rows(store: EventStore, upto_seq: int, progress: Callable[[int], None
         yield out
 
 
-def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, object]]) -> int:
+def _write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, object]]) -> int:
     count = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
@@ -74,7 +83,7 @@ PARQUET_DECIMAL = (38, 18)
 """Figures go to Parquet as decimal128(38, 18): every bounded input fits exactly (at most 18 places, below 10^18)."""
 
 
-def _exact(value: object, column: str, row: dict[str, object]) -> Decimal | None:
+def _exact(value: object, column: str, row: Mapping[str, object]) -> Decimal | None:
     """A figure for decimal128(38, 18): exact, or refused naming it (a liquidation price, a rounded root anyway, is
     rounded to 18 places toward the side that liquidates earlier)."""
     if value is None or value == "":
@@ -91,7 +100,7 @@ def _exact(value: object, column: str, row: dict[str, object]) -> Decimal | None
     return fitted
 
 
-def _typed(row: dict[str, object]) -> dict[str, object]:
+def _typed(row: Mapping[str, object]) -> dict[str, object]:
     typed = dict(row)
     for column, value in row.items():
         if column in _TIMES and isinstance(value, str):
@@ -101,7 +110,7 @@ def _typed(row: dict[str, object]) -> dict[str, object]:
     return typed
 
 
-def _write_parquet(path: Path, columns: list[str], rows: Iterable[dict[str, object]]) -> int:
+def _write_parquet(path: Path, columns: list[str], rows: Iterable[Mapping[str, object]]) -> int:
     """Integers as int64, times as timestamp[us, UTC], figures as decimal128(38, 18), the rest as strings."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -130,7 +139,7 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterable[dict[str, obje
     return count
 
 
-def export(store: EventStore, state: LedgerState, out: Path, fmt: str,
+def export(store: LogReader, state: LedgerState, out: Path, fmt: str,
            progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Write ``events.FMT`` (up to the state's point), ``balances.FMT`` and ``positions.FMT`` into ``out``; row counts."""
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic, to_str
@@ -28,10 +28,22 @@ from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
+from ledger.errors import InvalidEvent
 from ledger.replay.runner import Observer, project
-from ledger.store import EventStore, StoredEvent
+from ledger.store import Appender, LogReader, StoredEvent
 
-__all__ = ["account_history", "describe"]
+__all__ = ["account_history", "check_known_at", "describe", "HISTORY_ROWS"]
+
+HISTORY_ROWS = {
+    "market_listed": "exempt: moves no account's figures",
+    "deposit": "own", "withdrawal": "own", "trade": "own", "margin_mode": "own", "isolated_margin": "own",
+    "liquidation": "own", "bankruptcy": "own",
+    "mark": "held market: moves the equity of its holders",
+    "funding": "held market: each holder pays or receives",
+    "rules_activated": "exempt: changes no account's figures (the liquidation prices it sets are in balances)",
+}
+"""Which event types are rows of an account's history: its own events, and the events of a market it holds a
+position in. A new type must be added here and to ``describe`` (``tests/test_event_types.py``)."""
 
 
 def describe(event: ev.Event, figures: Figures = EXACT) -> str:
@@ -121,8 +133,26 @@ class _Rows(Observer):
         })
 
 
+class Settled(LogReader, Appender, Protocol):
+    """A log that can be read, and waited on for appends in flight."""
+
+
+def check_known_at(log: Settled, known_at: datetime, now: datetime) -> None:
+    """``known_at`` must be final and meaningful: any append in flight is waited for first (its recording time may be
+    earlier than its commit), a time not yet past is refused (appends still to come may carry it), and so is one
+    before the ledger's first event was recorded (it knew nothing then)."""
+    log.settled()
+    if known_at >= now:
+        raise InvalidEvent(f"{format_time(known_at)} is not in the past (now {format_time(now)}): what the "
+                           "ledger knows then may still change", where="--known-at")
+    first = log.row_at(1)
+    if first is None or format_time(known_at) < first.recorded_at:
+        since = f"its first event was recorded at {first.recorded_at}" if first else "it holds no event"
+        raise InvalidEvent(f"the ledger knew nothing at {format_time(known_at)}: {since}", where="--known-at")
+
+
 def account_history(
-    store: EventStore,
+    store: LogReader,
     account: str,
     *,
     start: datetime | None = None,

@@ -27,6 +27,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 
+from ledger.domain import events as ev
 from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import parse_time
@@ -35,7 +36,7 @@ from ledger.reports import records
 from ledger.reports.balances import balances, position_rows
 from ledger.reports.summary import comparison_summary
 from ledger.reports.timeline import Series, account_series
-from ledger.store import EventStore
+from ledger.store import ProvenLog
 
 __all__ = ["write_report", "open_positions"]
 
@@ -64,9 +65,9 @@ def _chart(series: Series, path: Path) -> None:
             ax.set_title("around the liquidations")
         else:
             ax.set_title(f"{series.account}: equity, maintenance margin and target")
-        locator = mdates.AutoDateLocator()
+        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib leaves it unannotated
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]  # as above
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -101,13 +102,13 @@ def _cumulative_chart(comparison: dict[str, Any], path: Path) -> None:
         totals = [Decimal(0)] + [Decimal(total) for _, _, total in points]
         label = f"actual ({', '.join(comparison['actual_versions'])})" if world == "actual" else world
         # from zero at the first close of any world to the last one: every line spans the same window
-        ax.step(times, [*totals, totals[-1]], where="post", label=label)
+        ax.step(times, [*totals, totals[-1]], where="post", label=label)  # type: ignore[arg-type]  # it takes datetimes too
     ax.set_title("Cumulative closed notional over time, per rule version")
     ax.set_ylabel("closed notional")
     ax.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))  # tick labels only: the figures are in the table
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib leaves it unannotated
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]  # as above
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -142,24 +143,24 @@ def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]
             if Decimal(report["accounts"][row["account"]]["positions"][row["market"]]["size"]) != 0]
 
 
-def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None = None,
+def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None = None,
                  progress: Callable[[int], None] | None = None, figures: Figures = EXACT,
                  sweep_rows: list[dict[str, Any]] | None = None) -> Path:
     """The report's page (and its charts, inlined): figures in its tables at ``figures``' display scales."""
     out.mkdir(parents=True, exist_ok=True)
     head = load.state_at(store)
-    engine_rows = [(row, row.event()) for row in store.read(types=["liquidation", "bankruptcy"])]
+    engine_rows = records.engine_events(store)
     accounts = sorted({e.account for _, e in engine_rows})
     series = account_series(store, accounts, progress)
-    sections = []
+    sections: list[str] = []
     for name in accounts:
         image = f"account-{len(sections)}.png"
         _chart(series[name], out / image)
         sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
     liquidations = records.record_table_rows(
-        [records.liquidation_record(row, e) for row, e in engine_rows if e.TYPE == "liquidation"], figures)
+        [records.liquidation_record(row, e) for row, e in engine_rows if isinstance(e, ev.Liquidation)], figures)
     bankruptcies = records.record_table_rows(
-        [records.bankruptcy_record(row, e) for row, e in engine_rows if e.TYPE == "bankruptcy"], figures)
+        [records.bankruptcy_record(row, e) for row, e in engine_rows if isinstance(e, ev.Bankruptcy)], figures)
     words = comparison_summary(comparison) if comparison is not None else []
     parts = [
         "<h1>Liquidation report</h1>",
@@ -187,8 +188,8 @@ def write_report(store: EventStore, out: Path, comparison: dict[str, Any] | None
         if data["summary"]:
             _whatif_chart(data, out / "whatif.png")
             parts += ["<h2>What-if: actual against alternative</h2>", "<img src='whatif.png' alt='what-if comparison'>"]
-        for asset, figures in data["summary"].items():
-            rows = [{"metric": m, **values} for m, values in figures.items()]
+        for asset, metrics in data["summary"].items():  # not ``figures``: the sweep's section below needs the scales
+            rows = [{"metric": m, **values} for m, values in metrics.items()]
             parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
         parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
     if sweep_rows is not None:

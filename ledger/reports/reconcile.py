@@ -127,6 +127,7 @@ def reconcile(
         mine = ours.get(key)
         theirs, where = statement.get(key, (None, None))
         if mine is None:
+            assert theirs is not None, "a key the ledger lacks comes from the statement"
             breaks.append(Break("missing_in_ledger", account, asset, None, to_str(theirs), None, where))
         elif theirs is None:
             if abs(mine) > tolerance and (include_system or not account.startswith(SYSTEM_PREFIX)):

@@ -7,16 +7,41 @@ report tabulates): the decision and the figures that justify it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.money import to_str
-from ledger.domain.scales import Figures
+from ledger.domain.scales import Figures, Scales, scales_of
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
-from ledger.store import StoredEvent
+from ledger.store import LogReader, StoredEvent, StreamReader
+from rules import registry
 
-__all__ = ["liquidation_record", "bankruptcy_record", "rules_report", "record_table_rows"]
+__all__ = ["engine_events", "listed_scales", "liquidation_record", "bankruptcy_record", "rules_report",
+           "record_table_rows"]
+
+
+def engine_events(
+    log: LogReader, account: str | None = None, types: Sequence[str] = tuple(sorted(ev.ENGINE_TYPES)),
+) -> list[tuple[StoredEvent, ev.EngineEvent]]:
+    """The liquidation engine's events (of ``types``), oldest first, optionally for one account (through the log's
+    index of its rare rows: no scan of the everyday ones)."""
+    rows = []
+    for row in log.read(types=list(types)):
+        event = row.event()
+        assert isinstance(event, ev.EngineEvent), "only the engine's kinds are read here"
+        if account is None or event.account == account:
+            rows.append((row, event))
+    return rows
+
+
+def listed_scales(streams: StreamReader, overrides: Mapping[str, int] | None = None) -> Scales:
+    """The display scales of the listed markets and their assets (``ledger.domain.scales``): each market's stream
+    opens with its listing, so one index read per market, never a scan of the log by type."""
+    firsts = (streams.stream_row(stream, 1) for stream in streams.stream_names(ev.MARKET_STREAM_PREFIX))
+    listed = [row.event_as(ev.MarketListed) for row in firsts if row is not None and row.type == ev.MarketListed.TYPE]
+    return scales_of(((m.market, m.settle_asset, m.lot_size) for m in listed), overrides)
 
 
 def _engine_envelope(row: StoredEvent, event: ev.Liquidation | ev.Bankruptcy) -> dict[str, Any]:
@@ -42,7 +67,7 @@ def liquidation_record(row: StoredEvent, event: ev.Liquidation) -> dict[str, Any
         "equity_after": to_str(event.equity_after),
         "maintenance_after": to_str(event.maintenance_after),
         "target_after": to_str(event.target_after),
-        "required_qty": event.required_qty,
+        "required_qty": ev.REQUIRED_QTY_WHOLE if event.required_qty is None else to_str(event.required_qty),
     }
 
 
@@ -62,12 +87,13 @@ def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
     }
 
 
-def rules_report(state: LedgerState, registry_items: dict[str, tuple[str, list[dict[str, str]]]]) -> dict[str, Any]:
-    """Registered versions (name -> (summary, parameter docs)) and the activation history."""
+def rules_report(state: LedgerState) -> dict[str, Any]:
+    """The registered versions (summary and parameter docs) and the activation history of ``state``."""
     return {
         "versions": [
-            {"version": name, "summary": summary, "parameters": parameters}
-            for name, (summary, parameters) in sorted(registry_items.items())
+            {"version": name, "summary": rule.summary,
+             "parameters": [{"name": p.name, "meaning": p.meaning, "range": p.range} for p in rule.parameters]}
+            for name, rule in sorted(registry.REGISTRY.items())
         ],
         "activations": [
             {"event_id": r.event_id, "at": format_time(r.at), "version": r.version}

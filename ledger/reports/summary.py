@@ -51,12 +51,14 @@ def comparison_summary(data: dict[str, Any]) -> list[str]:
     gained = sorted((d, n) for n, d in change if d > 0)
     lost = sorted((d, n) for n, d in change if d < 0)
     if gained:
+        together = sum((d for d, _ in gained), Decimal(0))
         lines.append(f"{len(gained)} accounts ended better off under {actual} than under {other} (together "
-                     f"{_money(sum(d for d, _ in gained))} more equity; most: {gained[-1][1]}, +{_money(gained[-1][0])}): "
+                     f"{_money(together)} more equity; most: {gained[-1][1]}, +{_money(gained[-1][0])}): "
                      "a partial close left them a position that recovered with the price.")
     if lost:
+        together = -sum((d for d, _ in lost), Decimal(0))
         lines.append(f"{len(lost)} accounts ended worse off under {actual} than under {other} (together "
-                     f"{_money(-sum(d for d, _ in lost))} less; most: {lost[0][1]}, {_money(lost[0][0])}): the position a "
+                     f"{_money(together)} less; most: {lost[0][1]}, {_money(lost[0][0])}): the position a "
                      "partial close kept open was hit again as the price moved further against it, and each close paid "
                      "its penalty, where one full close at the first breach would have kept what was left.")
     return lines

@@ -20,7 +20,7 @@ from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
 from ledger.engine.liquidation import account_view, isolated_view, version_in_force
 from ledger.replay.runner import Observer, project
-from ledger.store import EventStore, StoredEvent
+from ledger.store import LogReader, StoredEvent
 from rules.base import equity
 
 __all__ = ["Series", "account_series"]
@@ -76,7 +76,7 @@ class _Sampler(Observer):
 
 
 def account_series(
-    store: EventStore, accounts: Iterable[str], progress: Callable[[int], None] | None = None
+    store: LogReader, accounts: Iterable[str], progress: Callable[[int], None] | None = None
 ) -> dict[str, Series]:
     wanted = {name: Series(name) for name in accounts}
     project(store, observers=[_Sampler(wanted)], progress=progress)

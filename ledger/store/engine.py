@@ -9,7 +9,9 @@ PostgreSQL: psycopg 3. Engines are made on demand, never at import time.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
 from ledger.errors import UnsupportedDatabase
 
@@ -40,7 +42,7 @@ def make_engine(url: str) -> Engine:
 
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -49,6 +51,6 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")

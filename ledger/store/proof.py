@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from ledger.store import EventStore, VerifyReport
+from ledger.store import ProvenLog, VerifyReport
 from ledger.store.seals import seal_message
 
 __all__ = ["verify", "anchor", "NO_KEY"]
@@ -40,7 +40,7 @@ def _broken(report: VerifyReport, seq: int | None, event_id: str | None, problem
     return attrs.evolve(report, first_bad_seq=seq, first_bad_event=event_id, problem=problem)
 
 
-def verify(store: EventStore, anchor_record: Mapping[str, Any] | None = None) -> VerifyReport:
+def verify(store: ProvenLog, anchor_record: Mapping[str, Any] | None = None) -> VerifyReport:
     seals = store.seals() if store.keyring is not None else []
     points = store.snapshots.points()
     # every event the seals and snapshots name is read in the chain's own pass, not looked up one by one
@@ -66,7 +66,7 @@ def _at(report: VerifyReport, seq: int) -> tuple[str | None, str | None]:
     return report.at_points.get(seq, (None, None))
 
 
-def _seals(store: EventStore, report: VerifyReport, head: int, seals: list[tuple[int, int, str, str, str]]) -> VerifyReport | int:
+def _seals(store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[int, int, str, str, str]]) -> VerifyReport | int:
     """Every seal in order; the number checked, or the report of the first problem."""
     keyring = store.keyring
     assert keyring is not None
@@ -94,7 +94,7 @@ def _seals(store: EventStore, report: VerifyReport, head: int, seals: list[tuple
 
 
 def _snapshots(
-    store: EventStore, report: VerifyReport, head: int, points: Mapping[int, tuple[str, set[str]]],
+    store: ProvenLog, report: VerifyReport, head: int, points: Mapping[int, tuple[str, set[str]]],
     seals: list[tuple[int, int, str, str, str]],
 ) -> VerifyReport | None:
     keyring = store.keyring
@@ -118,7 +118,7 @@ def _snapshots(
     return None
 
 
-def _anchor(store: EventStore, report: VerifyReport, head: int, record: Mapping[str, Any]) -> VerifyReport:
+def _anchor(store: ProvenLog, report: VerifyReport, head: int, record: Mapping[str, Any]) -> VerifyReport:
     try:
         seq, expected = int(record["seq"]), str(record["hash"])
     except (KeyError, TypeError, ValueError):
@@ -133,7 +133,7 @@ def _anchor(store: EventStore, report: VerifyReport, head: int, record: Mapping[
     return attrs.evolve(report, notes=(*report.notes, f"the anchor at #{seq} holds"))
 
 
-def anchor(store: EventStore) -> dict[str, Any]:
+def anchor(store: ProvenLog) -> dict[str, Any]:
     """The head (sequence number, chain hash) and, with a key, the seal that covers it."""
     seq, head_hash = store.head()
     record: dict[str, Any] = {"seq": seq, "hash": head_hash}

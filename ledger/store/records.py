@@ -6,13 +6,17 @@ values and share the one chain check.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Iterable, Mapping
+from typing import TypeVar
 
 from attrs import field, frozen
 
 from ledger.domain.codec import decode_stored
 from ledger.domain.events import Event
 from ledger.store.hashchain import GENESIS, chain_hash
+
+E = TypeVar("E", bound=Event)
 
 __all__ = ["StoredEvent", "VerifyReport", "Row", "verify_rows"]
 
@@ -38,6 +42,12 @@ class StoredEvent:
     def event(self, *, checked: bool = False) -> Event:
         """The event; ``checked`` re-validates the payload as at ingest (audit)."""
         return decode_stored(self.type, self.schema_version, self.event_id, self.at, self.payload, checked=checked)
+
+    def event_as(self, kind: builtins.type[E]) -> E:
+        """The event, which the caller knows (by the row's type) to be a ``kind``: asserted, not guessed."""
+        event = self.event()
+        assert isinstance(event, kind), f"event {self.event_id} is a {self.type}, not a {kind.TYPE}"
+        return event
 
 
 @frozen

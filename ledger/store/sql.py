@@ -87,6 +87,7 @@ class SqlWriter(Writer):
     def _insert(self, rows: Iterable[Row]) -> None:
         """SQLite: one ``executemany``. PostgreSQL: ``COPY``. Both on the driver's connection, in this transaction."""
         driver = self.conn.connection.driver_connection
+        assert driver is not None, "a connection in a transaction has its driver's connection"
         try:
             if self.conn.dialect.name != "postgresql":
                 driver.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", rows)
@@ -101,7 +102,7 @@ class SqlWriter(Writer):
 def read_query(
     *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None, known_at: str | None = None,
     types: Sequence[str] | None = None,
-) -> Select:
+) -> Select[Any]:
     """The query ``SqlEventStore.read`` runs: rows in sequence order, filtered as asked.
 
     Asked for rare kinds only, it repeats the partial index's predicate
@@ -277,6 +278,7 @@ class SqlEventStore(AppendsInOneTransaction):
         sql += " ORDER BY seq"
         with self.engine.connect() as conn:
             driver = conn.connection.driver_connection
+            assert driver is not None, "an open connection has its driver's connection"
             # PostgreSQL: a named (server-side) cursor streams; SQLite's cursor steps lazily anyway
             cursor = driver.cursor(name="ledger_replay") if self.dialect == "postgresql" else driver.cursor()
             try:
@@ -331,7 +333,7 @@ class SqlEventStore(AppendsInOneTransaction):
         end = _after_prefix(prefix)
         names: list[str] = []
         with self.engine.connect() as conn:
-            current = prefix
+            current: str | None = prefix
             while (current := conn.execute(
                 select(func.min(events.c.stream)).where(events.c.stream > current, events.c.stream < end)
             ).scalar()) is not None:

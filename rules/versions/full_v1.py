@@ -10,6 +10,9 @@ Parameters: ``liquidation_fee_rate``; ``markets`` (maintenance and initial
 margin rates). ``target_buffer`` is accepted and ignored, so one parameter file
 serves both full-v1 and partial-v1 in a what-if comparison.
 
+Explanation: the close and its penalty, ``min(f·q·p, max(E, 0))`` with the
+figures filled in (no quantity formula: nothing is sized).
+
 Source: the classic exchange liquidation, the baseline partial versions are
 measured against. Previous version: none.
 """
@@ -20,7 +23,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rules.base import AccountView, Decision, DecisionContext, ParamDoc, Params, PositionView
+from ledger.domain.money import to_str
+from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, Params, PositionView
 from rules.flat import FEE, FLAT_MARKETS, FlatRateModel
 from rules.params import parse_params
 from rules.walk import walk
@@ -45,6 +49,17 @@ class FullV1(FlatRateModel):
 
     def decide(self, account: AccountView, params: Params, context: DecisionContext) -> Decision:
         return walk(account, params, context.insurance_fund, _close_whole, self, params.target_buffer)
+
+    def explain(self, account: AccountView, params: Params, close: Close) -> dict[str, str]:
+        """full-v1's own rule with the figures of ``close`` filled in: no quantity formula (every position closes
+        whole once the account is distressed), and the penalty, f × q × p capped at the equity left before it."""
+        f = params.liquidation_fee_rate
+        q, p, equity = close.qty, close.price, close.equity_before
+        text = (f"distressed (E < MM): every position closes whole, this one q = |s| = {to_str(q)} at the mark "
+                f"p = {to_str(p)}; penalty = min(f·q·p, max(E, 0)) = min({to_str(f)}·{to_str(q)}·{to_str(p)}, "
+                f"max({to_str(equity)}, 0))")
+        return {"formula": text, "result": f"= {to_str(close.penalty)}", "f": to_str(f),
+                "m": to_str(params.markets[close.market].maintenance_margin_rate)}
 
 
 def _close_whole(position: PositionView, equity: Decimal, mm: Decimal, params: Params) -> tuple[Decimal, None, str]:

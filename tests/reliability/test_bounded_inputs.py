@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from ledger import Funding, InvalidBatch, Ledger
 from ledger.domain.money import CONTEXT, arithmetic
-from tests.builders import deposit, listed, mark, rules, trade
 from tests.conftest import fixed_clock
-from tests.test_cli import run
+from tests.support.builders import deposit, listed, mark, rules, trade
+from tests.support.cli import run
 
 T0 = "2024-08-05T00:00:00Z"
 
@@ -41,6 +41,7 @@ LISTED = {"type": "market_listed", "id": "m", "at": T0, "market": "BTC-PERP", "s
     ("0.0000000000000000001", "amount has 19 decimal places"),
 ])
 def test_an_amount_the_books_cannot_hold_exactly_is_refused_naming_its_line(db_url, tmp_path, amount, reason):
+    """An amount with more than 18 decimal places, or of 10^18 or more, is refused at ingest, naming its line."""
     code, err = _ingest(db_url, tmp_path, [
         {"type": "deposit", "id": "d-1", "at": T0, "account": "alice", "asset": "USD", "amount": "999"},
         {"type": "deposit", "id": "d-2", "at": T0, "account": "alice", "asset": "USD", "amount": amount},
@@ -49,6 +50,7 @@ def test_an_amount_the_books_cannot_hold_exactly_is_refused_naming_its_line(db_u
 
 
 def test_at_the_bounds_every_posting_is_exact_and_a_rounding_sum_would_raise(ledger):
+    """At the bounds (18 decimal places, a trillion) cash is booked exactly, and an inexact sum raises instead of rounding."""
     ledger.append([listed(lot="0.000000000000000001"), deposit("alice", "0.000000000000000001", t=1),
                    deposit("alice", "999999999999.999999999999999999", t=1, id="d-big")])
     assert ledger.state().accounts["alice"].cash["USD"] == Decimal("1000000000000.000000000000000000")
@@ -78,11 +80,13 @@ def test_at_the_bounds_every_posting_is_exact_and_a_rounding_sum_would_raise(led
      "liquidation_fee_rate must be in [0, 0.1]"),
 ])
 def test_an_absurd_fee_or_parameter_is_refused_naming_its_line(db_url, tmp_path, line, reason):
+    """A fee or rebate beyond what a venue charges on the fill, or a rule parameter out of range, is refused naming its line."""
     code, err = _ingest(db_url, tmp_path, [LISTED, line])
     assert code == 2 and "FILE:2: " in err and reason in err, err
 
 
 def test_a_rebate_within_the_bound_is_accepted(ledger):
+    """A negative fee (a rebate) within the bound is accepted and credited to the account's cash."""
     ledger.append([listed(), deposit("alice", "100", t=1), trade("alice", "buy", "1", "60000", fee="-600", t=2)])
     assert ledger.state().accounts["alice"].cash["USD"] == Decimal("700")
 
@@ -95,6 +99,7 @@ def test_a_rebate_within_the_bound_is_accepted(ledger):
     ("al\u00a0ice", "account contains a space other than U+0020 (U+00A0)"),
 ])
 def test_a_name_with_invisible_or_look_alike_characters_is_refused(db_url, tmp_path, account, reason):
+    """A name with an invisible format character or a space other than U+0020 is refused, naming its line."""
     code, err = _ingest(db_url, tmp_path, [
         {"type": "deposit", "id": "d-1", "at": T0, "account": "alice", "asset": "USD", "amount": "1"},
         {"type": "deposit", "id": "d-2", "at": T0, "account": account, "asset": "USD", "amount": "1"},
@@ -103,6 +108,7 @@ def test_a_name_with_invisible_or_look_alike_characters_is_refused(db_url, tmp_p
 
 
 def test_names_are_normalised_to_nfc_so_one_name_is_one_account(db_url, tmp_path):
+    """Names are normalised to NFC, so two spellings of one name are one account, and re-ingesting either stores nothing new."""
     composed, decomposed = "jos\u00e9", "jose\u0301"  # the same name, one code point or two
     code, _ = _ingest(db_url, tmp_path, [
         {"type": "deposit", "id": "d-1", "at": T0, "account": composed, "asset": "USD", "amount": "1"},
@@ -144,12 +150,14 @@ def test_long_names_and_wide_figures_the_engine_derives_pass_its_own_audit(db_ur
 
 
 def test_an_ingested_id_or_name_longer_than_200_characters_is_refused(db_url, tmp_path):
+    """An ingested id longer than 200 characters is refused, naming its line."""
     code, err = _ingest(db_url, tmp_path, [
         {"type": "deposit", "id": "d" * 201, "at": T0, "account": "alice", "asset": "USD", "amount": "1"}])
     assert code == 2 and "FILE:1: id is longer than 200 characters" in err
 
 
 def test_the_python_api_holds_events_to_the_same_bounds_and_stores_nothing_of_a_refused_batch(ledger):
+    """The Python API refuses out-of-bounds events as ingest does, and stores nothing of a refused batch."""
     with pytest.raises(InvalidBatch, match="account contains an invisible format character"):
         ledger.append([deposit("alice", "1", t=1), deposit("al\u200bice", "1", t=1, id="d-2")])
     with pytest.raises(InvalidBatch, match="event d-3: amount has 71 decimal places"):

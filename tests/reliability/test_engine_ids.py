@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from tests.test_cli import run
+from tests.support.cli import run
 
 HEADER = [
     {"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
@@ -33,6 +33,7 @@ def lines(path, records):
 
 
 def test_an_id_squatting_a_future_liquidation_is_refused_and_the_mark_still_liquidates(db_url, tmp_path):
+    """An ingested id containing ``/liq/`` is refused, so the mark whose liquidation id it squatted still liquidates under it."""
     assert run(db_url, "init")[0] == 0
     assert run(db_url, "ingest", lines(tmp_path / "h.jsonl", HEADER))[0] == 0
     squat = lines(tmp_path / "squat.jsonl", [SQUAT])
@@ -45,6 +46,7 @@ def test_an_id_squatting_a_future_liquidation_is_refused_and_the_mark_still_liqu
 
 
 def test_a_bankruptcy_id_is_reserved_too(db_url, tmp_path):
+    """An ingested id containing ``/bankruptcy/`` is refused too, as reserved for the liquidation engine."""
     assert run(db_url, "init")[0] == 0
     assert run(db_url, "ingest", lines(tmp_path / "h.jsonl", HEADER))[0] == 0
     squat = lines(tmp_path / "squat.jsonl", [{**SQUAT, "id": "k/bankruptcy/alice/USD"}])

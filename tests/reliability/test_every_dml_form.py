@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger import Ledger
 from ledger.store import migrate
-from tests.builders import deposit, listed
 from tests.conftest import fixed_clock
+from tests.support.builders import deposit, listed
 
 ROW = ("seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash",
        ("2, 'forged', 'account:alice', 1, 'deposit', 1, '2024-08-05T00:01:00.000000Z', "
@@ -67,6 +67,7 @@ def test_the_attack_replace_rewrote_a_stored_event_before_0004(sqlite_url):
 
 
 def test_every_dml_form_is_refused_by_the_database_and_changes_nothing(seeded):
+    """The database refuses every DML form that would rewrite or remove a stored event; the ledger's own appends still work."""
     forms = POSTGRES_FORMS if seeded.store.dialect == "postgresql" else SQLITE_FORMS
     before = _stored(seeded)
     for name, statement in forms.items():

@@ -27,10 +27,10 @@ from ledger.domain.codec import encode_payload
 from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.errors import KeyUnusable, UnsealedLog
 from ledger.store.hashchain import chain_hash
-from tests.builders import deposit, listed, withdrawal
 from tests.conftest import fixed_clock
-from tests.tampering import tamper
-from tests.test_cli import run
+from tests.support.builders import deposit, listed, withdrawal
+from tests.support.cli import run
+from tests.support.tampering import tamper
 
 
 @pytest.fixture
@@ -59,6 +59,7 @@ def _forge_tail_row(ledger: Ledger) -> None:
 
 
 def test_the_attack_a_forged_tail_row_passes_an_unkeyed_chain(db_url):
+    """Without a key, a correctly chained forged tail row passes verify and the audit, and verify's notes warn of this plainly."""
     ledger = _open(db_url)
     ledger.append([listed(), deposit("alice", "999", t=1)])
     _forge_tail_row(ledger)
@@ -70,6 +71,7 @@ def test_the_attack_a_forged_tail_row_passes_an_unkeyed_chain(db_url):
 
 
 def test_with_a_key_a_forged_tail_row_is_named_and_never_built_upon(db_url, key):
+    """With a key, verify names a forged tail row as unsealed, and the ledger refuses to append on top of it."""
     ledger = _open(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1)])
     ledger.append([deposit("bob", "5", t=2)])
@@ -89,6 +91,7 @@ def test_with_a_key_a_forged_tail_row_is_named_and_never_built_upon(db_url, key)
 
 
 def test_a_seal_made_with_another_key_or_altered_is_refused(db_url, key, tmp_path):
+    """A log sealed with one key fails verify under another key, reported as sealed with another key."""
     ledger = _open(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1)])
     ledger.close()
@@ -117,6 +120,7 @@ def _forge_snapshot(ledger: Ledger) -> None:
 
 @pytest.mark.parametrize("keyed", [False, True])
 def test_a_forged_snapshot_never_decides_a_withdrawal(db_url, key, keyed):
+    """A forged whole-ledger snapshot never lets a withdrawal through; with a key verify names it, without one the audit fails."""
     ledger = _open(db_url, key[0] if keyed else None)
     ledger.append([listed(), deposit("alice", "999", t=1)])
     assert ledger.snapshot()
@@ -138,6 +142,7 @@ def test_a_forged_snapshot_never_decides_a_withdrawal(db_url, key, keyed):
 
 
 def test_an_anchor_kept_outside_catches_truncation_even_with_the_evidence_removed(db_url, key, tmp_path):
+    """An anchor kept outside the database catches tail truncation even after the seals and snapshots are removed, key or not."""
     ledger = _open(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1), deposit("bob", "5", t=2)])
     anchor = ledger.anchor()
@@ -162,6 +167,7 @@ def test_an_anchor_kept_outside_catches_truncation_even_with_the_evidence_remove
 
 
 def test_a_public_key_verifies_but_cannot_seal(db_url, key):
+    """A ledger opened with the public key alone verifies the log but refuses to append, storing nothing."""
     ledger = _open(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1)])
     ledger.close()
@@ -174,6 +180,8 @@ def test_a_public_key_verifies_but_cannot_seal(db_url, key):
 
 
 def test_keygen_anchor_and_verify_from_the_command_line(db_url, tmp_path):
+    """From the command line, ``keygen`` makes a key pair without overwriting one, and ``verify`` checks seals and an anchor.
+    The private key is readable by its owner only (0600); without a key, verify passes and says none is configured."""
     key = tmp_path / "k"
     code, out, _ = run(db_url, "keygen", str(key))
     assert code == 0 and "key id" in out and key.exists() and (tmp_path / "k.pub").exists()

@@ -16,13 +16,14 @@ import pytest
 from ledger import InvalidBatch, Ledger
 from ledger.domain import events as ev
 from tests.conftest import fixed_clock
-from tests.test_cli import run
+from tests.support.cli import run
 
 FAR_FUTURE = '{"type": "deposit", "id": "d-future", "at": "9999-12-31T23:59:59Z", "account": "mallory", "asset": "USD", "amount": "1"}\n'
 NOW_ISH = '{"type": "deposit", "id": "d-now", "at": "2024-08-05T00:00:00Z", "account": "alice", "asset": "USD", "amount": "1"}\n'
 
 
 def test_an_event_from_the_far_future_is_refused_naming_its_line_and_real_events_still_ingest(db_url, tmp_path):
+    """An event dated beyond the recording time's tolerance is refused naming its line, and real events still ingest after it."""
     future, real = tmp_path / "future.jsonl", tmp_path / "real.jsonl"
     future.write_text(NOW_ISH.replace("d-now", "d-0") + FAR_FUTURE)
     real.write_text(NOW_ISH)
@@ -39,6 +40,7 @@ def deposit_at(when: datetime, id: str) -> ev.Deposit:
 
 @pytest.mark.parametrize(("ahead", "accepted"), [(timedelta(minutes=5), True), (timedelta(minutes=5, microseconds=1), False)])
 def test_the_default_tolerance_is_five_minutes_past_the_recording_time(ahead, accepted):
+    """By default a business time up to five minutes past the recording time is accepted; a microsecond more stores nothing."""
     with Ledger.open("memory://", clock=fixed_clock) as ledger:
         ledger.init()
         event = deposit_at(fixed_clock() + ahead, "d-1")
@@ -51,6 +53,7 @@ def test_the_default_tolerance_is_five_minutes_past_the_recording_time(ahead, ac
 
 
 def test_the_tolerance_is_configured(tmp_path):
+    """The future tolerance is configurable: an event an hour ahead is refused by default, accepted with a two-hour tolerance."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
     soon = datetime.now(UTC) + timedelta(hours=1)
     line = NOW_ISH.replace("2024-08-05T00:00:00Z", soon.strftime("%Y-%m-%dT%H:%M:%SZ"))

@@ -128,6 +128,7 @@ def seeded(request, tmp_path_factory):
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=hostile())
 def test_hostile_records_are_refused_by_line_and_change_nothing(seeded, case):
+    """A file with one hostile record is refused whole, naming that record's line, and leaves the database unchanged."""
     ledger, path = seeded
     line, mutation = case
     before = database_dump(ledger)
@@ -141,6 +142,7 @@ def test_hostile_records_are_refused_by_line_and_change_nothing(seeded, case):
 
 
 def test_invalid_utf8_is_refused_by_line(seeded):
+    """Bytes that are not valid UTF-8 are refused naming their line, and the database is left unchanged."""
     ledger, path = seeded
     before = database_dump(ledger)
     file = path / "utf8.jsonl"
@@ -151,6 +153,7 @@ def test_invalid_utf8_is_refused_by_line(seeded):
 
 
 def test_sql_looking_names_are_stored_verbatim_and_harmless(db_url, tmp_path):
+    """Account names that look like SQL are stored verbatim as accounts and harm nothing: the log still verifies."""
     with Ledger.open(db_url) as ledger:
         ledger.init()
         file = tmp_path / "sql.jsonl"

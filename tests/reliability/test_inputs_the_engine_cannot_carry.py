@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from ledger.store.engine import normalise_url
 from tests.conftest import ROOT
-from tests.test_cli import run
+from tests.support.cli import run
 
 SURROGATE = '{"type": "deposit", "id": "d-1", "at": "2024-08-05T00:01:00Z", "account": "al\\ud800ice", "asset": "USD", "amount": "1"}\n'
 TINY_LOT = (
@@ -36,6 +36,7 @@ TINY_LOT = (
     (TINY_LOT, 1, "lot_size has 31 decimal places, at most 18 are allowed"),  # bounded inputs: refused at the listing
 ])
 def test_an_input_that_crashed_the_ingest_is_refused_naming_its_line(db_url, tmp_path, content, line, reason):
+    """A lone surrogate in a name, or a lot size finer than 18 decimal places, is refused naming its line, with no traceback."""
     bad = tmp_path / "bad.jsonl"
     bad.write_text(content, encoding="utf-8")
     assert run(db_url, "init")[0] == 0
@@ -45,6 +46,7 @@ def test_an_input_that_crashed_the_ingest_is_refused_naming_its_line(db_url, tmp
 
 
 def test_a_lone_surrogate_in_rule_params_is_refused_too(db_url, tmp_path):
+    """A lone surrogate inside rule parameters is refused at ingest, naming the parameter."""
     bad = tmp_path / "rules.jsonl"
     bad.write_text('{"type": "rules_activated", "id": "r", "at": "2024-08-05T00:00:00Z", "version": "partial-v1", '
                    '"params": {"liquidation_fee_rate": "0.00\\udfff2", "target_buffer": "0", "markets": {}}}\n', encoding="utf-8")
@@ -81,5 +83,6 @@ def test_three_inits_at_once_on_an_empty_postgres_database_all_succeed(pg_admin_
 
 
 def test_three_inits_at_once_on_a_new_sqlite_file_all_succeed(tmp_path):
+    """Three ``ledger init`` run at once on a new SQLite file all succeed."""
     done = concurrent_inits(f"sqlite:///{tmp_path / 'l.db'}")
     assert [d.returncode for d in done] == [0, 0, 0], [d.stderr[-500:] for d in done]

@@ -17,12 +17,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ledger import InvalidEvent, Ledger
-from tests.builders import deposit, listed
+from tests.support.builders import deposit, listed
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_a_known_at_answer_is_the_same_during_and_after_a_long_append(db_url):
+    """A ``known_at`` history asked while an append is in flight waits for it, and answers as it does after the commit."""
     with Ledger.open(db_url, clock=lambda: T0) as writer:
         writer.init()
         writer.append([listed(), deposit("alice", "100", t=1, id="first")])
@@ -30,16 +31,17 @@ def test_a_known_at_answer_is_the_same_during_and_after_a_long_append(db_url):
     asked = T0 + timedelta(seconds=1)
     with Ledger.open(db_url, clock=lambda: T0) as writer, Ledger.open(db_url, clock=lambda: T0 + timedelta(hours=1)) as reader:
         started = threading.Event()
-        real_fold = writer._writing
+        unit = writer._unit
+        real_appending = unit.appending
 
         def slow_writing():  # the append holds the lock while it folds: make that visibly long
-            context = real_fold()
+            context = real_appending()
             state = context.__enter__()
             started.set()
             time.sleep(1.5)
             return _Resume(context, state)
 
-        writer._writing = slow_writing  # type: ignore[method-assign]
+        unit.appending = slow_writing  # type: ignore[method-assign]
         appending = threading.Thread(target=writer.append, args=(big,))
         appending.start()
         assert started.wait(30)
@@ -51,7 +53,7 @@ def test_a_known_at_answer_is_the_same_during_and_after_a_long_append(db_url):
 
 
 class _Resume:
-    """A started ``_writing`` context handed back to ``append`` (which enters it again: a no-op here)."""
+    """A started ``appending`` context handed back to ``append`` (which enters it again: a no-op here)."""
 
     def __init__(self, context, state) -> None:
         self.context, self.state = context, state
@@ -64,6 +66,7 @@ class _Resume:
 
 
 def test_a_known_at_time_not_yet_past_is_refused(ledger):
+    """A ``known_at`` time that is not yet in the past is refused."""
     ledger.append([listed(), deposit("alice", "100", t=1)])
     with pytest.raises(InvalidEvent, match="is not in the past"):
         ledger.history("alice", known_at=datetime(2099, 1, 1, tzinfo=UTC))

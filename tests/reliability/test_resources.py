@@ -76,6 +76,7 @@ def interrupt(url: str, *command: str) -> str:
 
 
 def test_ctrl_c_during_an_ingest_stores_nothing(tmp_path):
+    """Ctrl-C during an ingest exits 130 and stores nothing; the log still verifies and takes the next ingest."""
     url = f"sqlite:///{tmp_path / 'i.db'}"
     history = write_history(tmp_path / "big.jsonl", 150_000)
     with Ledger.open(url) as ledger:
@@ -101,6 +102,7 @@ def test_ctrl_c_during_a_long_replay_harms_nothing(tmp_path):
 
 
 def test_a_replay_reports_progress_for_every_event_it_folds(sqlite_ledger, tmp_path):
+    """A replay reports progress for every event it folds: the counts it reports sum to the events in the log."""
     sqlite_ledger.ingest_file(write_history(tmp_path / "h.jsonl", 500))
     seen = []
     sqlite_ledger.state(progress=seen.append)

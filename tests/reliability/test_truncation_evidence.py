@@ -11,9 +11,9 @@ the chain recomputed, or a forged snapshot) is reported the same way.
 from __future__ import annotations
 
 from ledger import Ledger
-from tests.builders import deposit, listed, mark, trade
 from tests.conftest import fixed_clock
-from tests.tampering import tamper
+from tests.support.builders import deposit, listed, mark, trade
+from tests.support.tampering import tamper
 
 
 def _ledger_with_a_snapshot(url: str) -> Ledger:
@@ -27,6 +27,7 @@ def _ledger_with_a_snapshot(url: str) -> Ledger:
 
 
 def test_tail_truncation_behind_a_snapshot_is_reported_by_verify(db_url):
+    """Events removed from the tail behind a snapshot are reported by verify, naming the first removed sequence number."""
     with _ledger_with_a_snapshot(db_url) as ledger:
         assert ledger.verify().ok
         tamper(ledger.store, "DELETE FROM events WHERE seq > 3")
@@ -36,6 +37,7 @@ def test_tail_truncation_behind_a_snapshot_is_reported_by_verify(db_url):
 
 
 def test_a_snapshot_naming_a_hash_its_event_does_not_carry_is_reported(db_url):
+    """A snapshot naming a hash its event does not carry is reported by verify at that event."""
     with _ledger_with_a_snapshot(db_url) as ledger:
         tamper(ledger.store, "UPDATE snapshots SET event_hash = 'x' || substr(event_hash, 2)")
         report = ledger.verify()

@@ -1,10 +1,11 @@
 """A child process for crash and concurrency tests.
 
-``python -m tests.reliability.appender batches URL FIRST`` appends batch after
-batch (``BATCH_SIZE`` deposits each, ids ``bN-J``) starting at batch FIRST, and
-prints ``committed N`` after each append returns — until it is killed.
+``python -m tests.support.appender batches URL FIRST`` appends batch after
+batch (``BATCH_SIZE`` deposits each, ids ``bN-J``) starting at batch FIRST; it
+prints ``appending N`` as it starts each append and ``committed N`` after it
+returns — until it is killed.
 
-``python -m tests.reliability.appender contend URL NAME ROUNDS`` appends
+``python -m tests.support.appender contend URL NAME ROUNDS`` appends
 ROUNDS deposits to the shared stream ``account:shared`` with optimistic
 concurrency (read the version, append expecting it, retry on conflict) and
 ROUNDS to its own stream; prints counts of conflicts as JSON at the end.
@@ -34,6 +35,7 @@ def batches(url: str, first: int) -> None:
     with Ledger.open(url) as ledger:
         n = first
         while True:
+            print(f"appending {n}", flush=True)  # the parent kills only once this is said: inside the write
             ledger.append(batch(n))
             print(f"committed {n}", flush=True)
             n += 1
