@@ -1,0 +1,1 @@
+"""One module per loss-allocation policy (each exposes ``POLICY``); they never import each other."""

@@ -1,0 +1,108 @@
+"""The loss-allocation policies on the issue's worked figures (issue 25, §5), exactly, with no ledger around them.
+
+Market X, mark 100, lot 0.1, USD, quantum 0.00000001. The bankrupt B was long
+10 @ 120 with cash 150, closed whole at 100 with no penalty: deficit 50. The
+counterparties are shorts (size @ entry, cash); a scope's equity is its cash
+plus its unrealised PnL at the mark.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from ledger.domain.money import arithmetic
+from rules.allocation import registry
+from rules.allocation.base import Counterparty
+
+D = Decimal
+MARK, LOT, QUANTUM = D(100), D("0.1"), {"cash_quantum": "0.00000001"}
+
+
+def short(name: str, size: str, entry: str, cash: str) -> Counterparty:
+    size_, entry_ = -D(size), D(entry)
+    return Counterparty(name, "", size_, entry_, D(cash) + size_ * (MARK - entry_), LOT)
+
+
+S1, S2, S3, S4 = short("S1", "4", "130", "60"), short("S2", "6", "110", "30"), short("S3", "6", "95", "100"), \
+    short("S4", "4", "105", "10")
+
+
+def allocate(policy: str, params: dict, residual: str, counterparties) -> list[tuple[str, str, str]]:
+    rule = registry.get(policy)
+    with arithmetic():
+        done = rule.allocate(D(residual), D(10), MARK, counterparties, rule.parse_params(params))
+    assert all(f.haircut.as_tuple().exponent == -8 for f in done.fills), "haircuts are whole quanta"
+    return [(f.account, str(f.qty), f.haircut) for f in done.fills], done.unfilled, done.socialized
+
+
+def test_ranked_with_a_fund_of_20_fills_s4_then_s2_and_socializes_nothing():
+    """R = 30, h = 3: the queue is S4, S2, S1, S3; S4 closes 4 (haircut 12) and S2 6 (18)."""
+    fills, unfilled, socialized = allocate("adl-ranked-v1", QUANTUM, "30", [S1, S2, S3, S4])
+    assert fills == [("S4", "4.0", D("12")), ("S2", "6.0", D("18"))] and unfilled == 0 and socialized == 0
+
+
+def test_ranked_quantiles_put_s4_first_and_s3_last():
+    """The indicator before the allocation: S4 1, S2 3, S1 4, S3 5 (ceil(5 × cumulative / total))."""
+    rule = registry.get("adl-ranked-v1")
+    with arithmetic():
+        found = rule.quantiles(MARK, [S1, S2, S3, S4], rule.parse_params(QUANTUM))
+    assert found == {("S4", ""): 1, ("S2", ""): 3, ("S1", ""): 4, ("S3", ""): 5}
+
+
+def test_ranked_with_an_empty_fund_caps_a_fill_at_its_equity():
+    """R = 50, h = 5, S4 short 4 @ 104 with cash 2.25 (equity 18.25): S4 3.6 (18), S2 6 (30), S1 0.4 (2)."""
+    fills, _, socialized = allocate("adl-ranked-v1", QUANTUM, "50", [S1, S2, S3, short("S4", "4", "104", "2.25")])
+    assert fills == [("S4", "3.6", D("18")), ("S2", "6.0", D("30")), ("S1", "0.4", D("2"))] and socialized == 0
+
+
+def test_ranked_leaves_what_the_queue_cannot_take_unfilled_and_socialized():
+    """Only S6, S7 (short 3 @ 110, cash 20) and S8 (short 14 @ 100, cash 5): 3, 3 and 1; 3 unfilled, 15 socialized."""
+    queue = [short("S6", "3", "110", "20"), short("S7", "3", "110", "20"), short("S8", "14", "100", "5")]
+    fills, unfilled, socialized = allocate("adl-ranked-v1", QUANTUM, "50", queue)
+    assert fills == [("S6", "3.0", D("15")), ("S7", "3.0", D("15")), ("S8", "1.0", D("5"))]
+    assert (unfilled, socialized) == (D(3), D(15))
+
+
+def test_pro_rata_by_notional_halves_every_position_the_losing_one_too():
+    """R = 30: each of S1..S4 gives half its position, haircuts 6, 9, 9, 6 (recorded by amount, then name)."""
+    fills, unfilled, socialized = allocate("adl-prorata-v1", {**QUANTUM, "weight": "notional"}, "30", [S1, S2, S3, S4])
+    assert sorted(fills) == [("S1", "2.0", D("6")), ("S2", "3.0", D("9")), ("S3", "3.0", D("9")), ("S4", "2.0", D("6"))]
+    assert [f[0] for f in fills] == ["S2", "S3", "S1", "S4"] and unfilled == 0 and socialized == 0
+
+
+def test_pro_rata_by_profit_leaves_the_losing_short_out_and_caps_s1():
+    """R = 30: S3 is not eligible; S1 capped at 12 (closes 4, flat), S2 13.5 (4.5), S4 4.5 (1.5)."""
+    fills, _, socialized = allocate("adl-prorata-v1", {**QUANTUM, "weight": "profit"}, "30", [S1, S2, S3, S4])
+    assert fills == [("S2", "4.5", D("13.5")), ("S1", "4.0", D("12")), ("S4", "1.5", D("4.5"))] and socialized == 0
+
+
+def test_pro_rata_by_notional_with_an_empty_fund_caps_s5_at_its_equity():
+    """Only S1 and S5 (short 16 @ 101, cash 0): S5 capped at 16 (closes 3.2), S1 20 (closes 4); 2.8 unfilled, 14
+    socialized."""
+    fills, unfilled, socialized = allocate("adl-prorata-v1", {**QUANTUM, "weight": "notional"}, "50",
+                                           [S1, short("S5", "16", "101", "0")])
+    assert fills == [("S1", "4.0", D("20")), ("S5", "3.2", D("16"))] and (unfilled, socialized) == (D("2.8"), D(14))
+
+
+@pytest.mark.parametrize(("policy", "params", "key"), [
+    ("adl-ranked-v1", {}, "cash_quantum"),
+    ("adl-ranked-v1", {"cash_quantum": "0.05"}, "cash_quantum"),
+    ("adl-ranked-v1", {"cash_quantum": "0.01", "weight": "profit"}, "weight"),
+    ("adl-prorata-v1", {"cash_quantum": "0.01"}, "weight"),
+    ("adl-prorata-v1", {"cash_quantum": "0.01", "weight": "size"}, "weight"),
+    ("socialize-v1", {"cash_quantum": "1"}, "cash_quantum"),
+])
+def test_missing_unknown_or_invalid_params_are_refused_naming_the_key(policy, params, key):
+    """A policy's params are held to their keys: a missing, unknown or invalid one is refused, naming it."""
+    from ledger.errors import InvalidRuleParams
+
+    with pytest.raises(InvalidRuleParams, match=key):
+        registry.get(policy).parse_params(params)
+
+
+@pytest.mark.parametrize("quantum", ["0.00000001", "0.01", "1", "10", "1000"])
+def test_every_power_of_ten_is_a_cash_quantum(quantum):
+    """10^k for any integer k is a quantum; the haircuts are whole quanta."""
+    assert registry.get("adl-ranked-v1").parse_params({"cash_quantum": quantum}).cash_quantum == D(quantum)
