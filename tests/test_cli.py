@@ -154,7 +154,7 @@ def _arguments_of_every_command(tmp_path) -> dict[str, list[str]]:
         "liquidations": [], "bankruptcies": [], "audit": [], "explain": ["k-1~liq~alice/BTC-PERP"],
         "history": ["alice"], "reconcile": [str(statement)], "whatif": ["--rules", "full-v1"],
         "sweep": ["--rules", "full-v1", "--grid", str(grid), "--workers", "1"], "report": ["--out", str(tmp_path / "r")],
-        "export": ["--format", "csv", "--out", str(tmp_path / "e")],
+        "export": ["--format", "csv", "--out", str(tmp_path / "e")], "deleverages": [],
     }
 
 

@@ -15,7 +15,7 @@ from ledger.engine.session import EngineSession
 from ledger.replay import load as replay
 from tests.conftest import ROOT, fixed_clock, fresh_pg_database
 from tests.support.builders import deposit, listed
-from tests.support.histories import activations, header, steps, to_event
+from tests.support.histories import activations, header, policies, steps, to_event
 
 SAMPLE = ROOT / "examples" / "sample-history.jsonl"
 
@@ -106,13 +106,13 @@ def test_concurrent_appenders_are_serialised_without_gaps(db_url, monkeypatch):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(activation=activations, history=st.lists(steps(), min_size=10, max_size=50))
+@given(activation=activations, history=st.lists(steps(), min_size=10, max_size=50), policy=policies)
 def test_generated_perpetual_histories_replay_byte_identical_on_both_backends(pg_admin_url, tmp_path_factory,
-                                                                              activation, history):
+                                                                              activation, history, policy):
     """Funding, isolated margin, marks and fills, appended one by one (a refused record stores nothing): the same
     engine events, the same replayed state, the same chain on SQLite and PostgreSQL, and the audit re-derives every
     liquidation (those funding triggered included) on both."""
-    events = header(activation) + [to_event(step, n) for n, step in enumerate(history)]
+    events = header(activation, policy) + [to_event(step, n) for n, step in enumerate(history)]
 
     def run_on(url: str):
         with Ledger.open(url, clock=fixed_clock) as ledger:

@@ -19,6 +19,7 @@ from ledger.engine.session import fold_batch
 from ledger.replay.account import ACCOUNT_REPLAY_SOURCES
 from ledger.reports.export import EXPORT_UNFLATTENED, FLAT_FIELDS
 from ledger.reports.history import HISTORY_ROWS, describe
+from tests.conftest import at
 from tests.support.builders import RATES, deposit, funding, isolated_margin, listed, margin_mode, mark, rules, trade, withdrawal
 
 CHECKLIST = {
@@ -36,7 +37,9 @@ def one_of_each() -> tuple[LedgerState, list[ev.Event], list[LedgerState]]:
         listed(), rules(markets={"BTC-PERP": RATES["BTC-PERP"]}), deposit("alice", "1000"), deposit("bob", "100000"), deposit("carol", "1000"),
         margin_mode("carol"), isolated_margin("carol", "500"),
         trade("alice", "buy", "1", "60000"), trade("bob", "sell", "1.5", "60000"), trade("carol", "buy", "0.5", "60000"),
-        mark("60000"), funding("0.0001"), withdrawal("bob", "10", t=4.5), mark("58000", t=5),
+        mark("60000"), funding("0.0001"), withdrawal("bob", "10", t=4.5),
+        ev.LossAllocationActivated(id="la-1", at=at(4.8), version="adl-ranked-v1", params={"cash_quantum": "0.01"}),
+        mark("58000", t=5),
     ]
     state, events, states = LedgerState(), [], []
     for event in ingested:

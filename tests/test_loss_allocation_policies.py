@@ -106,3 +106,75 @@ def test_missing_unknown_or_invalid_params_are_refused_naming_the_key(policy, pa
 def test_every_power_of_ten_is_a_cash_quantum(quantum):
     """10^k for any integer k is a quantum; the haircuts are whole quanta."""
     assert registry.get("adl-ranked-v1").parse_params({"cash_quantum": quantum}).cash_quantum == D(quantum)
+
+
+from fractions import Fraction  # noqa: E402  (the properties below)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rules.allocation.policies.adl_prorata_v1 import amounts  # noqa: E402
+from rules.allocation.policies.adl_ranked_v1 import score  # noqa: E402
+
+positions = st.lists(
+    st.builds(lambda n, size, entry, cash: short(f"A{n:02d}", str(D(size) / 10), str(entry), str(cash)),
+              st.integers(0, 99), st.integers(1, 200), st.integers(50, 150), st.integers(0, 3000)),
+    min_size=0, max_size=12, unique_by=lambda p: p.account,
+).map(lambda found: [p for p in found if p.equity > 0])
+residuals = st.integers(1, 500_000).map(lambda cents: D(cents) / 100)
+quanta = st.sampled_from(["0.00000001", "0.01", "1"])
+
+
+def _checked(policy, params, residual, found):
+    rule = registry.get(policy)
+    with arithmetic():
+        done = rule.allocate(residual, D(10), MARK, found, rule.parse_params(params))
+    h = Fraction(residual) / 10
+    assert sum((f.haircut for f in done.fills), D(0)) + done.socialized == residual
+    assert sum((f.qty for f in done.fills), D(0)) + done.unfilled == D(10)
+    by_name = {p.account: p for p in found}
+    for fill in done.fills:
+        position = by_name[fill.account]
+        assert 0 < fill.qty <= abs(position.size), "a fill never flips a position"
+        assert (Fraction(fill.qty) / Fraction(LOT)).denominator == 1, "whole lots"
+        assert Fraction(fill.qty) * h <= Fraction(position.equity), "no fill takes a scope below zero"
+        assert fill.haircut == Fraction(fill.qty) * h // Fraction(D(params["cash_quantum"])) * Fraction(D(params["cash_quantum"]))
+    return done, h
+
+
+@settings(max_examples=300, deadline=None)
+@given(found=positions, residual=residuals, quantum=quanta)
+def test_ranked_fills_in_queue_order_and_a_later_one_only_after_every_earlier_one_is_full(found, residual, quantum):
+    """Ranked: what is placed adds up; a position later in the queue is filled only if every earlier one reached
+    min(|q|, floor_lot(E / h))."""
+    done, h = _checked("adl-ranked-v1", {"cash_quantum": quantum}, residual, found)
+    queue = sorted(found, key=lambda p: (-score(p, MARK), p.account))
+    filled = {f.account: f.qty for f in done.fills}
+    last = max((n for n, p in enumerate(queue) if p.account in filled), default=-1)
+    for position in queue[:last]:
+        cap = Fraction(LOT) * (Fraction(position.equity) / h // Fraction(LOT))
+        assert Fraction(filled.get(position.account, D(0))) == min(abs(Fraction(position.size)), cap), position.account
+
+
+@settings(max_examples=300, deadline=None)
+@given(found=positions, residual=residuals, quantum=quanta, weight=st.sampled_from(["notional", "profit"]))
+def test_pro_rata_adds_up_and_never_overdraws(found, residual, quantum, weight):
+    """Pro-rata: what is placed adds up, every fill is whole lots within its position and its scope's equity."""
+    _checked("adl-prorata-v1", {"cash_quantum": quantum, "weight": weight}, residual, found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(weights=st.lists(st.integers(0, 1000), min_size=1, max_size=10), caps=st.data(),
+       residual=st.integers(1, 5000))
+def test_water_filling_gives_the_uncapped_the_same_amount_per_unit_of_weight(weights, caps, residual):
+    """Before lot rounding, every uncapped position pays the same amount per unit of weight, none pays above its
+    cap, and the total is min(R, Σ caps)."""
+    capped = [caps.draw(st.integers(0, 2000)) for _ in weights]
+    w = {i: Fraction(x) for i, x in enumerate(weights)}
+    c = {i: Fraction(x) for i, x in enumerate(capped)}
+    given_ = amounts(Fraction(residual), w, c)
+    active = [i for i in w if w[i] > 0 and c[i] > 0]
+    assert all(given_.get(i, 0) <= c[i] for i in w)
+    assert sum(given_.values(), Fraction(0)) == min(Fraction(residual), sum((c[i] for i in active), Fraction(0)))
+    levels = {given_[i] / w[i] for i in active if given_.get(i, 0) < c[i]}
+    assert len(levels) <= 1, levels

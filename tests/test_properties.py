@@ -35,7 +35,7 @@ from tests.support.builders import (
     trade,
     two_markets,
 )
-from tests.support.histories import MARKETS, D, activations, header, run_history, steps, to_event
+from tests.support.histories import MARKETS, D, activations, header, policies, run_history, steps, to_event
 
 
 def test_the_generated_activations_cover_every_registered_version():
@@ -50,12 +50,13 @@ def test_the_generated_activations_cover_every_registered_version():
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60))
-def test_invariants_hold_over_generated_histories(activation, history):
-    """The invariants hold after every event of a generated history, replay reproduces the state, and a rerun decides alike."""
-    state, appended, engine = run_history(activation, history)
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60), policy=policies)
+def test_invariants_hold_over_generated_histories(activation, history, policy):
+    """The invariants hold after every event of a generated history under any loss-allocation policy, replay
+    reproduces the state, and a rerun decides alike."""
+    state, appended, engine = run_history(activation, history, policy)
     assert dump_state(replay(appended)) == dump_state(state)
-    _, _, engine_again = run_history(activation, history)
+    _, _, engine_again = run_history(activation, history, policy)
     assert engine_again == engine
 
 
@@ -127,9 +128,9 @@ def test_a_partial_close_is_the_smallest_lot_rounded_quantity(cash, lots, drop_b
         assert not version.is_distressed(account_view(state, "a0", "USD"), params)
 
 
-def fold_each(history, activation, index):
+def fold_each(history, activation, index, policy=None):
     state, appended = LedgerState(), []
-    for event in header(activation) + [to_event(step, n) for n, step in enumerate(history)]:
+    for event in header(activation, policy) + [to_event(step, n) for n, step in enumerate(history)]:
         try:
             appended += fold_batch(state, [(event.id, event)], index=index).to_append
         except InvalidBatch:
@@ -138,12 +139,12 @@ def fold_each(history, activation, index):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60))
-def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, history):
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60), policy=policies)
+def test_the_liquidation_index_decides_exactly_as_a_full_scan(activation, history, policy):
     """Candidates from trigger prices are a superset of the distressed: same events, same order."""
     from ledger.engine.candidates import LiquidationIndex
 
-    assert fold_each(history, activation, LiquidationIndex()) == fold_each(history, activation, None)
+    assert fold_each(history, activation, LiquidationIndex(), policy) == fold_each(history, activation, None, policy)
 
 
 def _small_funding(step):

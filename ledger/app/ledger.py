@@ -47,6 +47,7 @@ from ledger.reports import reconcile as reconciliation
 from ledger.reports import records
 from ledger.store import EventStore, Keyring, StoredEvent, VerifyReport, open_store, proof
 from ledger.store.seals import generate_key
+from rules.allocation import registry as allocation_registry
 
 __all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE"]
 
@@ -243,8 +244,17 @@ class Ledger:
         return balance_report.balances(self.state(as_of=as_of, seq=seq, progress=progress), account, as_of=as_of)
 
     def account_balances(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> dict[str, Any]:
-        """One account's balances report from its own stream (no system balances; no account if it has no events by then)."""
-        return balance_report.balances(self.account(name, as_of=as_of, seq=seq), name, system=False, as_of=as_of)
+        """One account's balances report from its own stream (no system balances; no account if it has no events by then).
+
+        Once a loss-allocation policy was activated, a position's ADL quantile
+        ranks it among every holder of its side: that one figure is read from
+        the whole ledger's state.
+        """
+        state = self.account(name, as_of=as_of, seq=seq)
+        queues = None
+        if name in state.accounts and self._reader().stream_version(ev.LOSS_ALLOCATION_STREAM) > 0:
+            queues = balance_report.adl_queues(self.state(as_of=as_of, seq=seq), sorted(state.accounts[name].positions))
+        return balance_report.balances(state, name, system=False, as_of=as_of, queues=queues)
 
     def scales(self, overrides: Mapping[str, int] | None = None) -> Scales:
         """The display scales of the listed markets and their assets, for tables (``ledger.domain.scales``)."""
@@ -257,6 +267,12 @@ class Ledger:
     def bankruptcy_records(self, account: str | None = None) -> list[dict[str, Any]]:
         """Bankruptcies as the contract prints them, oldest first."""
         return [records.bankruptcy_record(row, event) for row, event in self.engine_events(account, ["bankruptcy"])]
+
+    def deleverage_records(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Auto-deleveraging fills as ``deleverages`` prints them (one per fill), oldest first."""
+        return [record for row, event in self.engine_events(account, ["auto_deleverage"])
+                for record in records.deleverage_records(row, event)
+                if account is None or record["account"] == account]
 
     def rules_report(self, progress: Progress | None = None) -> dict[str, Any]:
         """Registered rule versions and the activation history."""
@@ -311,19 +327,25 @@ class Ledger:
     def whatif(
         self, version: str, *, params: Mapping[str, Any] | None = None, params_file: str | Path | None = None,
         start: datetime | None = None, end: datetime | None = None, progress: Progress | None = None,
+        policy: PolicyFile | None = None,
     ) -> whatif_run.WhatIf:
-        """Real history replayed under another rule version, side by side with what happened; nothing written."""
+        """Real history replayed under another rule version (and loss-allocation ``policy``: version and params file),
+        side by side with what happened; nothing written."""
         if params_file is not None:
             params = read_params_file(params_file)
-        return whatif_run.whatif(self._reader(), version, params, start=start, end=end, progress=progress)
+        return whatif_run.whatif(self._reader(), version, params, start=start, end=end, progress=progress,
+                                 policy=_policy_of(policy))
 
     def compare(
         self, candidates: Sequence[tuple[str, str | Path | None]], *, start: datetime | None = None,
         end: datetime | None = None, progress: Progress | None = None,
+        policies: Sequence[PolicyFile | None] | None = None,
     ) -> whatif_run.Comparison:
-        """Several (version, params file or None for the params in force) replayed side by side on the same history."""
+        """Several (version, params file or None for the params in force) replayed side by side on the same history,
+        each allocating with its loss-allocation policy (version and params file; None: the one in force)."""
         parsed = [(version, read_params_file(path) if path is not None else None) for version, path in candidates]
-        return whatif_run.compare(self._reader(), parsed, start=start, end=end, progress=progress)
+        chosen = [_policy_of(p) for p in policies] if policies is not None else None
+        return whatif_run.compare(self._reader(), parsed, start=start, end=end, progress=progress, policies=chosen)
 
     def sweep(
         self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
@@ -347,6 +369,23 @@ class Ledger:
 
         return write_report(self._reader(), out, comparison.to_json() if comparison is not None else None, progress,
                             figures=self.scales(scales), sweep_rows=sweep_rows)
+
+
+PolicyFile = tuple[str, str | Path | None]
+"""A loss-allocation policy for a what-if world: its version, and the file of its params (None: no params)."""
+
+
+def _policy_of(policy: PolicyFile | None) -> whatif_run.Policy | None:
+    """The policy with its params read, checked by the policy now (a refusal names the params file and the key)."""
+    if policy is None:
+        return None
+    version, path = policy
+    params = read_params_file(path) if path is not None else {}
+    try:
+        allocation_registry.get(version).parse_params(params)
+    except InvalidEvent as exc:
+        raise exc.located(str(path) if path is not None else f"--loss-allocation {version}") from None
+    return version, params
 
 
 def _require_existing_sqlite_file(url: str) -> None:

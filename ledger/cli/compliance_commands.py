@@ -121,9 +121,43 @@ def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolera
         sys.exit(1)
 
 
-def _comparison(ledger: Ledger, version: str, params: str | None, start: Time, end: Time) -> WhatIf:
+def _comparison(ledger: Ledger, version: str, params: str | None, start: Time, end: Time,
+                policy: tuple[str, str | None] | None = None) -> WhatIf:
     with progress("replaying twice", ledger.head_seq()) as advance:
-        return ledger.whatif(version, params_file=params, start=start, end=end, progress=advance)
+        return ledger.whatif(version, params_file=params, start=start, end=end, progress=advance, policy=policy)
+
+
+def _policies(versions: tuple[str, ...], policies: tuple[str, ...], files: tuple[str, ...]
+              ) -> list[tuple[str, str | None] | None]:
+    """One loss-allocation policy per --rules (in order), one for all, or none (the one in force); --loss-params
+    paired with --loss-allocation in order, or none at all."""
+    if files and len(files) != len(policies):
+        raise click.UsageError(f"give one --loss-params per --loss-allocation ({len(policies)}), or none: got {len(files)}")
+    chosen = list(zip(policies, files or [None] * len(policies), strict=True))
+    if not chosen:
+        return [None] * len(versions)
+    if len(chosen) == 1:
+        return [chosen[0]] * len(versions)
+    if len(chosen) != len(versions):
+        raise click.UsageError(f"give one --loss-allocation per --rules ({len(versions)}), one for all, or none: "
+                               f"got {len(chosen)}")
+    return list(chosen)
+
+
+def _loss_allocation_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The what-if's loss-allocation figures as rows: one per world and asset."""
+    worlds = data["loss_allocation"]
+    rows: list[dict[str, Any]] = []
+    for world, figures in worlds.items():
+        deleveraging = figures.get("deleveraging", figures)
+        socialized = figures.get("socialized_loss", {})
+        rows.extend({"world": world, "asset": asset, "socialized_loss": socialized.get(asset),
+                     **deleveraging.get(asset, {"adl_fills": "0"})} for asset in sorted(set(deleveraging) | set(socialized)))
+    return rows
+
+
+_LOSS_COLUMNS = ["world", "asset", "socialized_loss", "adl_fills", "adl_notional", "accounts_hit", "losing_positions_hit",
+                 "largest_haircut_share"]
 
 
 def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str, str | None]]:
@@ -133,10 +167,11 @@ def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str
     return list(zip(versions, params or [None] * len(versions), strict=True))
 
 
-def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start: Time, end: Time, fmt: str) -> None:
+def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start: Time, end: Time, fmt: str,
+                  policies: list[tuple[str, str | None] | None]) -> None:
     """Several versions on the same history: the figures side by side, and each account's final equity."""
     with open_ledger(ctx) as ledger, progress(f"replaying {len(pairs) + 1} worlds", ledger.head_seq()) as advance:
-        data = ledger.compare(pairs, start=start, end=end, progress=advance).to_json()
+        data = ledger.compare(pairs, start=start, end=end, progress=advance, policies=policies).to_json()
         figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(data)
@@ -144,6 +179,9 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
     worlds = ["actual", *data["versions"]]
     print_rows(summary_table_rows(data, figures), fmt, f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} "
                f"(actual) vs {', '.join(data['versions'])}", ["asset", "metric", *worlds])
+    if "loss_allocation" in data:
+        print_rows(_loss_allocation_rows(data), fmt, "Loss allocation: what each world socialized and deleveraged",
+                   _LOSS_COLUMNS)
     if fmt == "table":
         print_rows(account_table_rows(data, figures), fmt, "Final equity per account",
                    ["account", *(f"equity_{w}" for w in worlds)])
@@ -157,26 +195,36 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
               help="The rule version to substitute; repeat it to compare several side by side.")
 @click.option("--params", "params", multiple=True, type=click.Path(dir_okay=False),
               help="JSON file of params (default: those in force); one per --rules, in order.")
+@click.option("--loss-allocation", "policies", multiple=True, metavar="POLICY",
+              help="The loss-allocation policy each world allocates with (default: the one in force); one per --rules, "
+                   "or one for all.")
+@click.option("--loss-params", "policy_params", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON file of a policy's params; one per --loss-allocation, in order.")
 @click.option("--from", "start", type=TIME, help="Substitute from this business time on.")
 @click.option("--to", "end", type=TIME, help="Compare up to this business time.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], start: Time, end: Time, fmt: str) -> None:
-    """Replay history under other rule versions (nothing written) and compare with what happened."""
+def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], policies: tuple[str, ...],
+           policy_params: tuple[str, ...], start: Time, end: Time, fmt: str) -> None:
+    """Replay history under other rule versions and loss-allocation policies (nothing written) and compare with what
+    happened."""
     check_window(start, end)
     pairs = _pairs(versions, params)
+    chosen = _policies(versions, policies, policy_params)
     if len(pairs) > 1:
-        _side_by_side(ctx, pairs, start, end, fmt)
+        _side_by_side(ctx, pairs, start, end, fmt, chosen)
         return
     version, params_file = pairs[0]
     with open_ledger(ctx) as ledger:
-        data = _comparison(ledger, version, params_file, start, end).to_json()
+        data = _comparison(ledger, version, params_file, start, end, chosen[0]).to_json()
         figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(data)
         return
-    title = f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs {version}"
+    title = f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs {data['alternative_version']}"
     print_rows(summary_table_rows(data, figures), fmt, title, ["asset", "metric", "actual", "alternative", "difference"])
+    if "loss_allocation" in data:
+        print_rows(_loss_allocation_rows(data), fmt, "Loss allocation: what each world deleveraged", _LOSS_COLUMNS)
     if fmt == "table":
         print_rows(account_table_rows(data, figures), fmt, "Per account",
                    list(data["accounts"][0]) if data["accounts"] else ["account"])

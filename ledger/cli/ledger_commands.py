@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,37 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
         print_rows(version["parameters"], "table", f"Parameters of {version['version']}", ["name", "meaning", "range"])
     print_rows(report["activations"], "table", f"Activations (in force: {report['in_force'] or 'none'})",
                ["event_id", "at", "version"])
+    allocation = report["loss_allocation"]
+    print_rows(allocation["policies"], "table", "Registered loss-allocation policies", ["version", "summary"])
+    for policy in allocation["policies"]:
+        if policy["parameters"]:
+            print_rows(policy["parameters"], "table", f"Parameters of {policy['version']}", ["name", "meaning", "range"])
+    print_rows(allocation["activations"], "table", f"Loss-allocation activations (in force: {allocation['in_force']})",
+               ["event_id", "at", "version"])
+
+
+def _in_window(records: list[dict[str, Any]], start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
+    """The records whose business time ``at`` is within ``--from``/``--to`` (each bound included when given)."""
+    return [r for r in records if (start is None or r["at"] >= format_time(start))
+            and (end is None or r["at"] <= format_time(end))]
+
+
+def _engine_options(account_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every list of the engine's records takes: one account, a window of business time, a format."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed([
+            click.option("--account", help=account_help),
+            click.option("--from", "start", type=TIME, help="First business time shown."),
+            click.option("--to", "end", type=TIME, help="Last business time shown."),
+            click.option("--format", "fmt", type=FORMATS, default="table", show_default=True),
+        ]):
+            command = option(command)
+        return command
+    return decorate
 
 
 @click.command()
-@click.option("--account", help="Only this account.")
-@click.option("--from", "start", type=TIME, help="First business time shown.")
-@click.option("--to", "end", type=TIME, help="Last business time shown.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@_engine_options("Only this account.")
 @click.pass_context
 def liquidations(ctx: click.Context, account: str | None, start: datetime | None, end: datetime | None, fmt: str) -> None:
     """The liquidation engine's closes, oldest first, with the figures behind them (and why)."""
@@ -192,8 +217,7 @@ def liquidations(ctx: click.Context, account: str | None, start: datetime | None
     with open_ledger(ctx) as ledger:
         records = ledger.liquidation_records(account)
         figures = figures_for(ctx, ledger, fmt)
-    records = [r for r in records if (start is None or r["at"] >= format_time(start))
-               and (end is None or r["at"] <= format_time(end))]
+    records = _in_window(records, start, end)
     print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Liquidations", columns)
 
 
@@ -210,4 +234,23 @@ def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Bankruptcies", columns)
 
 
-COMMANDS = (init, ingest, balances, account, verify, keygen, anchor, rules, liquidations, bankruptcies)
+@click.command()
+@_engine_options("Only this account's fills.")
+@click.pass_context
+def deleverages(ctx: click.Context, account: str | None, start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Auto-deleveraging fills, oldest first: who closed how much at the mark, the haircut, the ADL price, and the
+    bankruptcy whose residual it paid (the loss-allocation policy in force decided them)."""
+    check_window(start, end)
+    columns = ["id", "at", "account", "market", "side", "qty", "mark", "haircut", "adl_price", "bankruptcy", "rank"]
+    with open_ledger(ctx) as ledger:
+        records = ledger.deleverage_records(account)
+        figures = figures_for(ctx, ledger, fmt)
+    records = _in_window(records, start, end)
+    shown = records if fmt != "table" else [
+        {**r, "qty": figures.quantity(r["qty"], r["market"]), "mark": figures.price(r["mark"], r["market"]),
+         "adl_price": figures.price(r["adl_price"], r["market"]), "haircut": figures.money(r["haircut"], r["asset"])}
+        for r in records]
+    print_records(shown, fmt, "Auto-deleveraging fills", columns)
+
+
+COMMANDS = (init, ingest, balances, account, verify, keygen, anchor, rules, liquidations, bankruptcies, deleverages)

@@ -123,7 +123,7 @@ class _Auditor(Observer):
         self.report.events_checked += 1
 
     def engine_event(self, seq: int, event: ev.Event) -> None:
-        assert isinstance(event, (ev.Liquidation, ev.Bankruptcy)), "the engine records liquidations and bankruptcies"
+        assert isinstance(event, ev.EngineEvent), "an engine event"
         self.report.liquidations_checked += event.TYPE == "liquidation"
         position = next((i for i, e in enumerate(self.expected) if e.id == event.id), None)
         if position is None:
@@ -139,7 +139,7 @@ class _Auditor(Observer):
 
     def close_mark(self, seq: int | None) -> None:
         for missing in self.expected:
-            what = f"{missing.account} {getattr(missing, 'market', None) or missing.TYPE}"
+            what = f"{', '.join(ev.accounts_of(missing)) or 'nobody'} {getattr(missing, 'market', None) or missing.TYPE}"
             self.report.add("missed_liquidation", seq, missing.id,
                             f"the engine at {self.expected_from} decides {what}, but no such event is stored")
         self.expected = []

@@ -11,6 +11,7 @@ of the same mark), so every figure can be recomputed by hand.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from ledger.domain import events as ev
@@ -19,10 +20,12 @@ from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import CROSS_SCOPE
 from ledger.domain.timefmt import format_time
+from ledger.engine.allocation import counterparties
 from ledger.engine.liquidation import scope_view, version_in_force
 from ledger.errors import InvalidEvent
 from ledger.replay import load
 from ledger.store import CachedLog
+from rules.allocation.base import floor_to
 from rules.base import AccountView, equity
 
 __all__ = ["explain"]
@@ -44,6 +47,36 @@ def _shown(event: ev.EngineEvent) -> dict[str, Any]:
     return shown
 
 
+def _deleveraging(store: CachedLog, seq: int, event: ev.AutoDeleverage) -> dict[str, Any]:
+    """Why an auto-deleveraging filled whom: the residual and the haircut per unit, the policy and its params, every
+    eligible counterparty as the policy saw it (its scope equity, and the most it could take: floor_lot(E / h)), and
+    each fill. The state is the replay just before it (after the bankruptcy and any earlier market's fills)."""
+    bankrupt = store.get(event.bankruptcy)
+    assert bankrupt is not None, "an auto-deleveraging follows its bankruptcy"
+    account = bankrupt.event_as(ev.Bankruptcy).account
+    close = store.get(f"{event.trigger}{ev.LIQUIDATION_ID_MARK}{account}/{event.market}")
+    assert close is not None, "the bankrupt scope was closed in the market it deleverages"
+    long_bankrupt = close.event_as(ev.Liquidation).side == "sell"
+    before = load.state_at(store, seq - 1)
+    found = counterparties(before, event.market, long_bankrupt, excluded=account)
+    h = Fraction(event.residual) / Fraction(event.closed)
+    with arithmetic():
+        per_unit = event.residual / event.closed
+        queue = [{"account": p.account, "margin": f"isolated {p.scope}" if p.scope else "cross", "size": to_str(p.size),
+                  "entry_price": to_str(p.entry), "equity": to_str(p.equity),
+                  "most": to_str(floor_to(Fraction(p.equity) / h, p.lot))} for p in found]
+    return {
+        "seq": seq,
+        "event": to_json_object(event),
+        "bankruptcy": {"id": event.bankruptcy, "account": account, "side": "long" if long_bankrupt else "short"},
+        "policy": {"version": event.policy, "params": thaw(event.params)},
+        "figures": {"residual": to_str(event.residual), "closed": to_str(event.closed), "mark": to_str(event.mark),
+                    "haircut_per_unit": to_str(per_unit), "unfilled": to_str(event.unfilled),
+                    "socialized": to_str(event.socialized)},
+        "counterparties": queue,
+    }
+
+
 def explain(store: CachedLog, event_id: str) -> dict[str, Any]:
     """A JSON-ready explanation of one engine event (liquidation or bankruptcy)."""
     row = store.get(event_id)
@@ -51,8 +84,10 @@ def explain(store: CachedLog, event_id: str) -> dict[str, Any]:
         raise InvalidEvent("no such event", where=f"event {event_id}")
     event = row.event()
     if event.TYPE not in ev.ENGINE_TYPES:
-        raise InvalidEvent(f"a {event.TYPE} is not an engine decision; explain takes a liquidation or bankruptcy id",
-                           where=f"event {event_id}")
+        raise InvalidEvent(f"a {event.TYPE} is not an engine decision; explain takes a liquidation, bankruptcy or "
+                           "auto-deleveraging id", where=f"event {event_id}")
+    if isinstance(event, ev.AutoDeleverage):
+        return _deleveraging(store, row.seq, event)
     assert isinstance(event, (ev.Liquidation, ev.Bankruptcy)), "the engine records liquidations and bankruptcies"
     before = load.state_at(store, row.seq - 1)
     mark_row = store.get(event.trigger)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,7 @@ from ledger.replay import load
 from ledger.replay.runner import Observer, project
 from ledger.store import LogReader, StoredEvent
 from rules import registry
+from rules.allocation import registry as allocation_registry
 
 __all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE"]
 
@@ -53,13 +54,18 @@ class Outcome:
     versions: set[str] = field(factory=set)
     closes: list[tuple[str, str, Decimal]] = field(factory=list)
     """(time, settle asset, notional) of each close, in order: the cumulative closed notional over time"""
+    deleveraged: list[ev.AutoDeleverage] = field(factory=list)
+    """each auto-deleveraging, in order"""
 
     def record(self, state: LedgerState, event: ev.Event) -> None:
-        assert isinstance(event, (ev.Liquidation, ev.Bankruptcy)), "only the engine's events are recorded"
+        assert isinstance(event, ev.EngineEvent), "only the engine's events are recorded"
         with arithmetic():  # exact sums: Python's default context (28 digits) would round wide figures
             self._record(state, event)
 
     def _record(self, state: LedgerState, event: ev.EngineEvent) -> None:
+        if isinstance(event, ev.AutoDeleverage):
+            self._deleveraged(event)
+            return
         self.versions.add(event.rule_version)
         figures: dict[str, Decimal]
         if isinstance(event, ev.Liquidation):
@@ -74,6 +80,11 @@ class Outcome:
         for name, value in figures.items():
             self.by_asset[asset][name] += value
             self.by_account[event.account][name] += value
+
+    def _deleveraged(self, event: ev.AutoDeleverage) -> None:
+        """An auto-deleveraging's fills (what the loss-allocation policy made counterparties pay), kept apart from the
+        liquidation metrics, which it leaves as they were."""
+        self.deleveraged.append(event)
 
 
 @define
@@ -114,7 +125,7 @@ class WhatIf:
             }
             for asset in assets
         }
-        return {
+        out = {
             "alternative_version": self.version,
             "actual_versions": sorted(self.actual.versions),
             "window": self.window,
@@ -122,6 +133,9 @@ class WhatIf:
             "accounts": self._accounts(),
             "refused_in_alternative": self.refused,
         }
+        if self.actual.deleveraged or self.alternative.deleveraged or "/" in self.version:
+            out["loss_allocation"] = {"actual": adl_figures(self.actual), "alternative": adl_figures(self.alternative)}
+        return out
 
     def _accounts(self) -> list[dict[str, str]]:
         names = sorted(set(self.actual.by_account) | set(self.alternative.by_account))
@@ -148,6 +162,48 @@ def _equity_text(state: LedgerState, name: str) -> str:
     """An account's final equity per settle asset, as one cell: ``USD 123.45``."""
     with arithmetic():
         return " ".join(f"{asset} {to_str(value)}" for asset, value in equity_by_asset(state, state.account(name)).items())
+
+
+Policy = tuple[str, Mapping[str, Any]]
+"""A loss-allocation policy for a world: (version, params)."""
+
+_WHATIF_AT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _policy(policy: Policy | None) -> RulesInForce | None:
+    """The activation a world allocates with, its params checked by the policy now (``InvalidRuleParams`` names the
+    key)."""
+    if policy is None:
+        return None
+    version, params = policy
+    allocation_registry.get(version).parse_params(params)
+    return RulesInForce(version, freeze(params), "whatif:loss-allocation", _WHATIF_AT)
+
+
+def adl_figures(outcome: Outcome) -> dict[str, dict[str, str | None]]:
+    """What the loss-allocation policy did in a world, per settle asset: its fills, the notional they closed, the
+    accounts and the losing positions they hit, and the largest haircut as a share of that position's unrealised
+    profit (null when no fill hit a profitable position)."""
+    out: dict[str, dict[str, Any]] = {}
+    with arithmetic():
+        for event in outcome.deleveraged:
+            figures = out.setdefault(event.asset, {"adl_fills": 0, "adl_notional": ZERO, "accounts_hit": set(),
+                                                   "losing_positions_hit": 0, "largest_haircut_share": None})
+            for fill in event.fills:
+                profit = fill.size * (event.mark - fill.entry_price)
+                figures["adl_fills"] += 1
+                figures["adl_notional"] += fill.qty * event.mark
+                figures["accounts_hit"].add(fill.account)
+                figures["losing_positions_hit"] += profit < 0
+                if profit > 0:
+                    share = fill.haircut / profit
+                    largest = figures["largest_haircut_share"]
+                    figures["largest_haircut_share"] = share if largest is None else max(largest, share)
+    return {asset: {"adl_fills": str(f["adl_fills"]), "adl_notional": to_str(f["adl_notional"]),
+                    "accounts_hit": str(len(f["accounts_hit"])), "losing_positions_hit": str(f["losing_positions_hit"]),
+                    "largest_haircut_share": None if f["largest_haircut_share"] is None
+                    else to_str(f["largest_haircut_share"].quantize(Decimal("0.000001")))}
+            for asset, f in sorted(out.items())}
 
 
 def _substitute(version: str, params: Mapping[str, Any] | None) -> Substitute:
@@ -180,11 +236,12 @@ def whatif(
     progress: Callable[[int], None] | None = None,
     indexed: bool = True,
     actual: LedgerState | None = None,
+    policy: Policy | None = None,
 ) -> WhatIf:
     """One alternative against what happened: a comparison of one (``compare``), shown as actual, alternative and
     their difference (``WhatIf.to_json``)."""
     return WhatIf.of(compare(store, [(version, params)], start=start, end=end, progress=progress, indexed=indexed,
-                             actual=actual))
+                             actual=actual, policies=[policy]))
 
 
 @define
@@ -225,7 +282,7 @@ class Comparison:
                     total += notional
                     points.append([at, asset, to_str(total)])
             cumulative[label] = points
-        return {
+        out = {
             "versions": self.labels,
             "actual_versions": sorted(self.actual.versions),
             "window": self.window,
@@ -234,6 +291,12 @@ class Comparison:
             "cumulative_notional": cumulative,
             "refused": {label: world.refused for label, world in zip(self.labels, self.worlds, strict=True)},
         }
+        if any(outcome.deleveraged for _, outcome, _ in columns) or any(w.policy is not None for w in self.worlds):
+            out["loss_allocation"] = {label: {"socialized_loss": {asset: to_str(outcome.by_asset[asset]["socialized_loss"])
+                                                                  for asset in assets},
+                                              "deleveraging": adl_figures(outcome)}
+                                      for label, outcome, _ in columns}
+        return out
 
 
 def compare(
@@ -245,6 +308,7 @@ def compare(
     progress: Callable[[int], None] | None = None,
     indexed: bool = True,
     actual: LedgerState | None = None,
+    policies: Sequence[Policy | None] | None = None,
 ) -> Comparison:
     """Each (version, params or None for those in force) replayed on the same history, side by side with what happened.
 
@@ -252,16 +316,20 @@ def compare(
     built for each world's substituted rules; the outcome is the same as a
     full scan's. ``actual``: the actual world's final state (up to ``end``),
     when the caller already has it (a sweep replays it once for all its
-    candidates); it is only read, and only without a window start.
+    candidates); it is only read, and only without a window start. ``policies``: the loss-allocation policy each
+    candidate's world allocates with (None: the one in force), in candidate order.
     """
     lower = format_time(start) if start else None
-    worlds = [_Worlds(_substitute(version, params), indexed, lower) for version, params in candidates]
+    chosen = list(policies) if policies is not None else [None] * len(candidates)
+    worlds = [_Worlds(_substitute(version, params), indexed, lower, _policy(policy))
+              for (version, params), policy in zip(candidates, chosen, strict=True)]
     upto = format_time(end) if end else None
     if start is None and worlds:  # the worlds part at the first event: only the alternatives are re-run event by event
         actual = _alternatives_from_the_start(store, worlds, upto, progress, actual)
     else:
         actual = project(store, upto_at=upto, observers=worlds, progress=progress)
-    labels = _labels([version for version, _ in candidates])
+    labels = _labels([version if policy is None else f"{version}/{policy[0]}"
+                      for (version, _), policy in zip(candidates, chosen, strict=True)])
     window = {"from": lower, "to": format_time(end) if end else None}
     seen = worlds[0].seen_actual if worlds else Outcome()
     return Comparison(labels, window, seen, actual, worlds)
@@ -318,8 +386,9 @@ def _labels(versions: list[str]) -> list[str]:
 class _Worlds(Observer):
     """Forks the alternative world off the actual one at the window's first event, then re-runs each event there."""
 
-    def __init__(self, substitute: Substitute, indexed: bool, lower: str | None) -> None:
+    def __init__(self, substitute: Substitute, indexed: bool, lower: str | None, policy: RulesInForce | None = None) -> None:
         self.substitute, self.indexed, self.lower = substitute, indexed, lower  # an index is built at the first mark
+        self.policy = policy
         self.world: EngineSession | None = None
         """the alternative world, once forked"""
         self.seen_actual, self.seen_alt = Outcome(), Outcome()
@@ -331,7 +400,7 @@ class _Worlds(Observer):
 
     def fork(self, actual: LedgerState) -> None:
         """The alternative world from here on: a copy of ``actual``, deciding with the substituted rules."""
-        self.world = EngineSession(actual).fork(self.substitute, indexed=self.indexed)
+        self.world = EngineSession(actual).fork(self.substitute, indexed=self.indexed, policy=self.policy)
 
     def alternative_state(self, actual: LedgerState) -> LedgerState:
         """The alternative world's state (the actual one's copy when nothing fell in the window)."""

@@ -33,6 +33,7 @@ from ledger.domain.events import (
     INGESTED_TYPES,
     ISOLATED,
     REQUIRED_QTY_WHOLE,
+    DeleverageFill,
     Event,
     flat_fields,
     from_flat,
@@ -78,6 +79,11 @@ def _bankruptcy_1_to_2(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "market": None}
 
 
+def _bankruptcy_2_to_3(body: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3 records what auto-deleveraging paid; before loss allocation existed, nothing ever was."""
+    return {**body, "adl_covered": "0"}
+
+
 def _liquidation_1_to_2(body: dict[str, Any]) -> dict[str, Any]:
     """Schema 2 stores ``required_qty`` as a decimal, or null for a whole close (schema 1 wrote the text "none")."""
     required = body["required_qty"]
@@ -86,14 +92,15 @@ def _liquidation_1_to_2(body: dict[str, Any]) -> dict[str, Any]:
 
 UPCASTERS: Mapping[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("bankruptcy", 1): _bankruptcy_1_to_2,
+    ("bankruptcy", 2): _bankruptcy_2_to_3,
     ("liquidation", 1): _liquidation_1_to_2,
 }
 """(type, from_version) -> pure function giving the payload at from_version + 1."""
 
-SCHEMA_VERSIONS: Mapping[str, int] = dict.fromkeys(EVENT_TYPES, SCHEMA_VERSION) | {"bankruptcy": 2, "liquidation": 2}
+SCHEMA_VERSIONS: Mapping[str, int] = dict.fromkeys(EVENT_TYPES, SCHEMA_VERSION) | {"bankruptcy": 3, "liquidation": 2}
 """The current payload shape of each type, which new rows are written with.
 
-bankruptcy 2: gains ``market`` (the isolated position, or null for cross).
+bankruptcy 2: gains ``market`` (the isolated position, or null for cross); 3: gains ``adl_covered``.
 liquidation 2: ``required_qty`` is a decimal, or null for a whole close (1: the text "none").
 A test holds every older version reachable through ``UPCASTERS``."""
 
@@ -188,6 +195,8 @@ def _field_value(attribute: attrs.Attribute[Any], raw: object, engine_made: bool
         if not isinstance(raw, dict):
             raise InvalidEvent(f"params must be an object, got {type(raw).__name__}")
         return _params(raw)
+    if name == "fills":
+        return _checked_fills(raw)
     if attribute.type in (Decimal, "Decimal") or (raw is not None and str(attribute.type) == _OPTIONAL_DECIMAL):
         return parse_decimal(raw, name, ENGINE_MAX_DIGITS if engine_made else MAX_DIGITS)
     if raw is None and str(attribute.type) in (_OPTIONAL_STR, _OPTIONAL_DECIMAL):
@@ -198,6 +207,39 @@ def _field_value(attribute: attrs.Attribute[Any], raw: object, engine_made: bool
     if name == "mode" and text not in (CROSS, ISOLATED):
         raise InvalidEvent(f"mode must be {CROSS!r} or {ISOLATED!r}, got {text!r}")
     return text
+
+
+_FILL_DECIMALS = ("size", "entry_price", "qty", "haircut")
+_FILL_FIELDS = {a.name: a for a in attrs.fields(DeleverageFill)}
+MAX_FILLS = 1_000_000
+"""Most fills one auto-deleveraging may record (every opposite position of a market, at most)."""
+
+
+def _stored_fill(fill: dict[str, str]) -> DeleverageFill:
+    values: dict[str, Any] = {k: Decimal(v) if k in _FILL_DECIMALS else v for k, v in fill.items()}
+    return DeleverageFill(**values)
+
+
+def _fills_json(fills: tuple[DeleverageFill, ...]) -> list[dict[str, str]]:
+    """Fills as the payload and the outputs hold them: objects of strings, decimals exact."""
+    return [{name: to_str(getattr(fill, name)) if name in _FILL_DECIMALS else getattr(fill, name)
+             for name in _FILL_FIELDS} for fill in fills]
+
+
+def _checked_fills(raw: object) -> tuple[DeleverageFill, ...]:
+    """An auto-deleveraging's fills, each field held to the engine's own limits (the audit re-reads them)."""
+    if not isinstance(raw, list) or len(raw) > MAX_FILLS:
+        raise InvalidEvent(f"fills must be a list of at most {MAX_FILLS} objects")
+    fills = []
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) != set(_FILL_FIELDS):
+            raise InvalidEvent(f"fills[{n}] must be an object with exactly {', '.join(_FILL_FIELDS)}")
+        try:
+            values = {name: _field_value(attribute, item[name], engine_made=True) for name, attribute in _FILL_FIELDS.items()}
+            fills.append(DeleverageFill(**values))
+        except (InvalidEvent, TypeError, ValueError) as exc:
+            raise InvalidEvent(f"fills[{n}]: {exc}") from None
+    return tuple(fills)
 
 
 def decode_object(obj: object, *, allowed_types: frozenset[str] = INGESTED_TYPES) -> Event:
@@ -245,6 +287,8 @@ def to_json_object(event: Event) -> dict[str, Any]:
             out[attribute.name] = format_time(value)
         elif attribute.name == "params":
             out[attribute.name] = thaw(value)
+        elif attribute.name == "fills":
+            out[attribute.name] = _fills_json(value)
         else:
             out[attribute.name] = value
     return out
@@ -257,7 +301,8 @@ def _body_spec(cls: type[Event]) -> tuple[tuple[str, str], ...]:
     for attribute in flat_fields(cls):
         if attribute.name in ("id", "at"):
             continue
-        kind = ("params" if attribute.name == "params" else "dec" if attribute.type in (Decimal, "Decimal")
+        kind = ("params" if attribute.name == "params" else "fills" if attribute.name == "fills"
+                else "dec" if attribute.type in (Decimal, "Decimal")
                 else "optdec" if str(attribute.type) == _OPTIONAL_DECIMAL
                 else "optstr" if str(attribute.type) == _OPTIONAL_STR else "str")
         spec.append((attribute.name, kind))
@@ -282,6 +327,8 @@ def encode_payload(event: Event) -> str:
             parts.append(f'"{name}":{_encode_string(value)}')
         elif kind in ("optstr", "optdec"):
             parts.append(f'"{name}":null')
+        elif kind == "fills":
+            parts.append(f'"{name}":{canonical_json(_fills_json(value))}')
         else:
             parts.append(f'"{name}":{canonical_json(thaw(value))}')
     return "{" + ",".join(parts) + "}"
@@ -305,7 +352,11 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
     values: dict[str, Any] = {"id": event_id, "at": stored_time(at)}
     for name, field_kind in _SPECS[kind]:
         value = body[name]
-        values[name] = Decimal(value) if field_kind == "dec" or (field_kind == "optdec" and value is not None) else value
+        if field_kind == "fills":
+            value = tuple(_stored_fill(fill) for fill in value)
+        elif field_kind == "dec" or (field_kind == "optdec" and value is not None):
+            value = Decimal(value)
+        values[name] = value
     return from_flat(EVENT_TYPES[kind], values)
 
 

@@ -54,6 +54,13 @@ __all__ = [
     "ACCOUNT_STREAM_PREFIX",
     "MARKET_STREAM_PREFIX",
     "FUNDING_STREAM_PREFIX",
+    "ADL_STREAM_PREFIX",
+    "LOSS_ALLOCATION_STREAM",
+    "accounts_of",
+    "ADL_ID_MARK",
+    "LossAllocationActivated",
+    "AutoDeleverage",
+    "DeleverageFill",
     "ENGINE_ID_MARKS",
     "LIQUIDATION_ID_MARK",
     "BANKRUPTCY_ID_MARK",
@@ -155,6 +162,16 @@ class RulesActivated(Event):
     """From ``at`` on, rule ``version`` with ``params`` decides liquidations."""
 
     TYPE: ClassVar[str] = "rules_activated"
+    version: str = field(validator=_str)
+    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]  # attrs asks for a class; Mapping is one
+
+
+@frozen(kw_only=True)
+class LossAllocationActivated(Event):
+    """From ``at`` on, loss-allocation policy ``version`` with ``params`` allocates what the insurance fund cannot cover
+    of a bankruptcy (before any: a socialized loss)."""
+
+    TYPE: ClassVar[str] = "loss_allocation_activated"
     version: str = field(validator=_str)
     params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]  # attrs asks for a class; Mapping is one
 
@@ -340,20 +357,67 @@ class Bankruptcy(Event):
     market: str | None = field(default=None, validator=optional(_str))
     """The isolated position whose margin went bankrupt; None for a cross bankruptcy (the account's cross cash).
     Added in payload schema 2; the upcaster gives older bankruptcies None."""
+    adl_covered: Decimal = field(default=Decimal(0), validator=_dec)
+    """What auto-deleveraging counterparties paid (the ``auto_deleverage`` events after it): deficit =
+    insurance_covered + adl_covered + socialized_loss. Added in payload schema 3; older bankruptcies had none."""
+
+
+@frozen(kw_only=True)
+class DeleverageFill:
+    """One counterparty's part of an auto-deleveraging: it closes ``qty`` of its position (``size`` at
+    ``entry_price`` before) at the mark with a ``side`` fill and pays ``haircut`` from its margin scope (``margin``:
+    cross or isolated); ``basis`` is its queue score (ranked) or its weight (pro-rata), ``rank`` its place (1 first)."""
+
+    account: str = field(validator=_str)
+    margin: str = field(validator=in_((CROSS, ISOLATED)))
+    side: str = field(validator=in_(("buy", "sell")))
+    size: Decimal = field(validator=_dec)
+    entry_price: Decimal = field(validator=_dec)
+    qty: Decimal = field(validator=_dec)
+    haircut: Decimal = field(validator=_dec)
+    basis: str = field(validator=_str)
+    rank: str = field(validator=_str)
+
+
+@frozen(kw_only=True)
+class AutoDeleverage(Event):
+    """The loss-allocation policy in force placed ``residual`` of bankruptcy ``bankruptcy`` in ``market``.
+
+    ``closed`` is what the bankrupt scope had closed there at ``mark`` (each
+    unit carries ``residual / closed``); the fills close that much of the
+    opposite positions and pay the haircuts; ``unfilled`` stays in the
+    liquidation inventory and ``socialized`` (what no haircut paid, rounding
+    residue included) is booked as a socialized loss by the bankruptcy.
+    """
+
+    TYPE: ClassVar[str] = "auto_deleverage"
+    policy: str = field(validator=_str)
+    params: Mapping[str, Any] = field(converter=freeze, validator=instance_of(Mapping))  # type: ignore[type-abstract]  # attrs asks for a class; Mapping is one
+    bankruptcy: str = field(validator=_str)
+    trigger: str = field(validator=_str)
+    market: str = field(validator=_str)
+    asset: str = field(validator=_str)
+    mark: Decimal = field(validator=_dec)
+    residual: Decimal = field(validator=_dec)
+    closed: Decimal = field(validator=_dec)
+    fills: tuple[DeleverageFill, ...] = field(validator=instance_of(tuple))
+    unfilled: Decimal = field(validator=_dec)
+    socialized: Decimal = field(validator=_dec)
 
 
 AnyEvent = (MarketListed | Deposit | Withdrawal | Trade | Mark | RulesActivated | Funding | MarginMode | IsolatedMargin
-            | Liquidation | Bankruptcy)
+            | LossAllocationActivated | Liquidation | Bankruptcy | AutoDeleverage)
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
     {cls.TYPE: cls for cls in (MarketListed, Deposit, Withdrawal, Trade, Mark, RulesActivated, Funding, MarginMode,
-                               IsolatedMargin, Liquidation, Bankruptcy)}
+                               IsolatedMargin, LossAllocationActivated, Liquidation, Bankruptcy, AutoDeleverage)}
 )
 INGESTED_TYPES = frozenset(
-    {"market_listed", "deposit", "withdrawal", "trade", "mark", "rules_activated", "funding", "margin_mode", "isolated_margin"}
+    {"market_listed", "deposit", "withdrawal", "trade", "mark", "rules_activated", "funding", "margin_mode", "isolated_margin",
+     "loss_allocation_activated"}
 )
-ENGINE_TYPES = frozenset({"liquidation", "bankruptcy"})
-EngineEvent = Liquidation | Bankruptcy
+ENGINE_TYPES = frozenset({"liquidation", "bankruptcy", "auto_deleverage"})
+EngineEvent = Liquidation | Bankruptcy | AutoDeleverage
 """What the liquidation engine records (never ingested)."""
 
 SYSTEM_STREAM = "system"
@@ -364,17 +428,35 @@ MARKET_STREAM_PREFIX = "market:"
 FUNDING_STREAM_PREFIX = "funding:"
 """A market's funding payments form the stream ``funding:NAME``: apart from its marks, so the newest row of
 ``market:NAME`` is still its last mark, and replaying one account reads its markets' few funding events only."""
+LOSS_ALLOCATION_STREAM = "loss_allocation"
+"""The activations of loss-allocation policies: apart from ``system`` (the rules'), whose last row is the rules in force."""
+ADL_STREAM_PREFIX = "adl:"
+"""A market's auto-deleveragings form the stream ``adl:NAME`` (each moves several accounts, as a funding does)."""
 LIQUIDATION_ID_MARK = "/liq/"
 BANKRUPTCY_ID_MARK = "/bankruptcy/"
-ENGINE_ID_MARKS = (LIQUIDATION_ID_MARK, BANKRUPTCY_ID_MARK)
+ADL_ID_MARK = "/adl/"
+ENGINE_ID_MARKS = (LIQUIDATION_ID_MARK, BANKRUPTCY_ID_MARK, ADL_ID_MARK)
 """The engine names its events ``TRIGGER/liq/ACCOUNT/MARKET`` and ``TRIGGER/bankruptcy/ACCOUNT/ASSET``; no ingested id
 may contain these marks, so no input can take the id of a decision the engine has yet to make."""
+
+
+def accounts_of(event: Event) -> list[str]:
+    """The accounts an event moves by itself: its own account, or every account an auto-deleveraging filled (a mark,
+    a funding or a listing names none: they move holders through prices)."""
+    if isinstance(event, AutoDeleverage):
+        return [fill.account for fill in event.fills]
+    account = getattr(event, "account", None)
+    return [] if account is None else [account]
 
 
 def stream_of(event: Event) -> str:
     """The stream an event belongs to: its account, its market's funding, its market, or the system."""
     if isinstance(event, Funding):
         return f"{FUNDING_STREAM_PREFIX}{event.market}"
+    if isinstance(event, AutoDeleverage):
+        return f"{ADL_STREAM_PREFIX}{event.market}"
+    if isinstance(event, LossAllocationActivated):
+        return LOSS_ALLOCATION_STREAM
     account = getattr(event, "account", None)
     if account is not None:
         return f"{ACCOUNT_STREAM_PREFIX}{account}"

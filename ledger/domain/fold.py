@@ -160,8 +160,30 @@ def _liquidation(state: LedgerState, event: ev.Liquidation) -> list[Posting]:
     return postings + _release(state, event.account, event.market, postings)
 
 
+def _loss_allocation_activated(state: LedgerState, event: ev.LossAllocationActivated) -> list[Posting]:
+    state.loss_allocation_history.append(RulesInForce(event.version, event.params, event.id, event.at))
+    return []
+
+
+def _auto_deleverage(state: LedgerState, event: ev.AutoDeleverage) -> list[Posting]:
+    """Each fill closes its part of a counterparty's position at the mark against the liquidation inventory, and its
+    haircut goes from the counterparty's margin scope to the inventory, which paid the bankrupt's deficit for it."""
+    postings: list[Posting] = []
+    assert event.mark > 0 and event.closed > 0, f"{event.id}: an allocation of nothing"
+    for fill in event.fills:
+        position = state.account(fill.account).positions.get(event.market)
+        assert position is not None and position.size != 0, f"{event.id}: deleverages a flat position of {fill.account}"
+        assert fill.side == closing_side(position.size), f"{event.id}: the fill of {fill.account} grows its position"
+        assert 0 < fill.qty <= abs(position.size) and fill.haircut >= 0, f"{event.id}: the fill of {fill.account}"
+        own = _fill(state, fill.account, event.market, fill.side, fill.qty, event.mark, LIQUIDATION)
+        own += [_to(state, fill.account, event.market, -fill.haircut), system(LIQUIDATION, event.asset, fill.haircut)]
+        postings += own + _release(state, fill.account, event.market, own)
+    return postings
+
+
 def _bankruptcy(state: LedgerState, event: ev.Bankruptcy) -> list[Posting]:
-    assert event.insurance_covered + event.socialized_loss == event.deficit, f"{event.id}: deficit split wrong"
+    assert event.insurance_covered + event.adl_covered + event.socialized_loss == event.deficit, \
+        f"{event.id}: deficit split wrong"
     if event.market is not None:
         acct = state.account(event.account)
         assert acct.is_isolated(event.market), f"{event.id}: bankruptcy of a position not margined isolated"
@@ -170,11 +192,14 @@ def _bankruptcy(state: LedgerState, event: ev.Bankruptcy) -> list[Posting]:
         owed = isolated(event.account, event.market, event.asset, event.deficit)
     else:
         owed = user(event.account, event.asset, event.deficit)
-    return [
+    postings = [
         owed,
         system(INSURANCE_FUND, event.asset, -event.insurance_covered),
         system(SOCIALIZED_LOSS, event.asset, -event.socialized_loss),
     ]
+    if event.adl_covered:  # the inventory pays it now; the auto_deleverage events after it get it back
+        postings.append(system(LIQUIDATION, event.asset, -event.adl_covered))
+    return postings
 
 
 APPLIERS: Mapping[type[ev.Event], Applier] = {
@@ -187,8 +212,10 @@ APPLIERS: Mapping[type[ev.Event], Applier] = {
     ev.Funding: _funding,
     ev.MarginMode: _margin_mode,
     ev.IsolatedMargin: _isolated_margin,
+    ev.LossAllocationActivated: _loss_allocation_activated,
     ev.Liquidation: _liquidation,
     ev.Bankruptcy: _bankruptcy,
+    ev.AutoDeleverage: _auto_deleverage,
 }
 
 

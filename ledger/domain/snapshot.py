@@ -38,7 +38,9 @@ SNAPSHOT_CARRIES = {
     "isolated_margin": "account cash and isolated margins",
     "liquidation": "positions, cash, isolated margins; partial-close memory per margin scope; system clearing, insurance "
                    "fund",
-    "bankruptcy": "account cash or isolated margin; system insurance fund and socialized loss",
+    "bankruptcy": "account cash or isolated margin; system insurance fund, socialized loss and liquidation inventory",
+    "loss_allocation_activated": "the loss-allocation policies in force (written only once there is one)",
+    "auto_deleverage": "the filled positions (size, realized), cash and isolated margins; system liquidation inventory",
 }
 """The part of the state each event type changes, all of which the snapshot format must carry: a new type that
 changes something else needs a new ``SNAPSHOT_FORMAT`` (``tests/test_event_types.py`` holds the keys to
@@ -120,6 +122,8 @@ def dump_state(state: LedgerState) -> str:
             for (account, scope, version), (latest, previous) in sorted(state.partial_closes.items())
         ],
     }
+    if state.loss_allocation_history:  # only then: a ledger without one writes the snapshot it always wrote
+        data["loss_allocation_history"] = [_rules(r) for r in state.loss_allocation_history]
     return canonical_json(data)
 
 
@@ -142,4 +146,5 @@ def load_state(text: str) -> LedgerState:
     state.rules = state.rules_history[-1] if state.rules_history else None
     for account, scope, version, latest, previous in data["partial_closes"]:
         state.partial_closes[account, scope, version] = (parse_time(latest), parse_time(previous) if previous else None)
+    state.loss_allocation_history = [_unrules(r) for r in data.get("loss_allocation_history", [])]
     return state

@@ -188,6 +188,14 @@ class LedgerState:
     ``CROSS_SCOPE`` for the account's cross positions and the market for an
     isolated position, which keeps its own memory.
     """
+    loss_allocation_history: list[RulesInForce] = field(factory=list)
+    """Every loss-allocation policy activated (version, params, event, time), oldest first; the last is in force.
+    None activated: the residual of a bankruptcy is a socialized loss, as it always was."""
+
+    @property
+    def loss_allocation(self) -> RulesInForce | None:
+        """The loss-allocation policy in force (None: the residual is socialized, as before any activation)."""
+        return self.loss_allocation_history[-1] if self.loss_allocation_history else None
 
     def account(self, name: str) -> AccountState:
         return self.accounts.get(name) or AccountState(name)
@@ -225,4 +233,5 @@ def clone(state: LedgerState) -> LedgerState:
         last_event_id=state.last_event_id,
         events_applied=state.events_applied,
         partial_closes=dict(state.partial_closes),
+        loss_allocation_history=list(state.loss_allocation_history),
     )

@@ -158,6 +158,10 @@ def _rules_activated(state: LedgerState, event: ev.RulesActivated) -> None:
     """Version and params are checked by the rules registry in the service layer."""
 
 
+def _loss_allocation_activated(state: LedgerState, event: ev.LossAllocationActivated) -> None:
+    """Policy and params are checked by the loss-allocation registry in the service layer."""
+
+
 _CHECKS: Mapping[type[ev.Event], Callable[[LedgerState, Any], None]] = {
     ev.MarketListed: _market_listed,
     ev.Deposit: _deposit,
@@ -168,6 +172,7 @@ _CHECKS: Mapping[type[ev.Event], Callable[[LedgerState, Any], None]] = {
     ev.Funding: _funding,
     ev.MarginMode: _margin_mode,
     ev.IsolatedMargin: _isolated_margin,
+    ev.LossAllocationActivated: _loss_allocation_activated,
 }
 
 

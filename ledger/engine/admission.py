@@ -49,11 +49,9 @@ def admit(state: LedgerState, received: ev.Event, new: NewEvents, not_after: dat
         return None
     if event.TYPE not in ev.INGESTED_TYPES:
         raise InvalidEvent(f"{event.TYPE} events are made by the liquidation engine, not ingested")
-    if any(mark in event.id for mark in ev.ENGINE_ID_MARKS):
-        raise InvalidEvent(
-            f"id {event.id!r} contains {' or '.join(repr(m) for m in ev.ENGINE_ID_MARKS)}, reserved for the "
-            "liquidation engine's own events"
-        )
+    reserved = next((mark for mark in ev.ENGINE_ID_MARKS if mark in event.id), None)
+    if reserved is not None:
+        raise InvalidEvent(f"id {event.id!r} contains {reserved!r}, reserved for the liquidation engine's own events")
     if not_after is not None and event.at > not_after:
         raise InvalidEvent(
             f"business time {format_time(event.at)} is later than the recording time plus the tolerance "

@@ -64,6 +64,9 @@ INDEX_TREATMENT: Mapping[str, str] = MappingProxyType({
     "isolated_margin": "re-indexes its account (`event_folded`)",
     "liquidation": "re-indexes its account (made: `refresh` of the accounts decided for; stored: `event_folded`)",
     "bankruptcy": "re-indexes its account (made: `refresh` of the accounts decided for; stored: `event_folded`)",
+    "loss_allocation_activated": "exempt: moves no account (it decides who pays a later bankruptcy's residual)",
+    "auto_deleverage": "re-indexes every account it filled (made: `refresh`; stored: `event_folded`; carried over "
+                       "from another writer: leaves the index stale, its stream names no account)",
 })
 """How the index stays true after each event type: a new type must be added here, and to ``docs/events.md``'s
 checklist (``tests/test_event_types.py`` holds the keys to ``EVENT_TYPES``)."""
@@ -142,8 +145,7 @@ class LiquidationIndex:
             isinstance(event, ev.Trade) and state.markets[event.market].mark_price is None
         ):
             self.stale = True  # new rates, or a trade price valuing every holder of an unmarked market
-        account = getattr(event, "account", None)
-        if account is not None:
+        for account in ev.accounts_of(event):
             self.account_changed(state, account)
 
     def carried_over(self, state: LedgerState, rows: Iterable[tuple[str, str]]) -> None:
@@ -176,8 +178,8 @@ class LiquidationIndex:
         marked: set[str] = set()
         traded = False
         for kind, stream in rows:
-            if kind == ev.RulesActivated.TYPE:
-                self.stale = True
+            if kind in (ev.RulesActivated.TYPE, ev.AutoDeleverage.TYPE):  # new rates; or fills of accounts its stream
+                self.stale = True                                          # does not name
                 return
             traded = traded or kind == ev.Trade.TYPE
             if stream.startswith(ev.ACCOUNT_STREAM_PREFIX):

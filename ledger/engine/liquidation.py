@@ -26,8 +26,11 @@ from ledger.domain.events import thaw
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import CROSS_SCOPE, INSURANCE_FUND, LedgerState, RulesInForce, clone
+from ledger.engine.allocation import allocate, policy_in_force
+from ledger.engine.views import account_view, isolated_view, scope_view
 from rules import registry
-from rules.base import AccountView, Bankruptcy, Decision, DecisionContext, PositionView, RuleVersion
+from rules.allocation.base import SOCIALIZE
+from rules.base import AccountView, Bankruptcy, Decision, DecisionContext, RuleVersion
 from rules.walk import split_deficit
 
 __all__ = [
@@ -63,37 +66,6 @@ def params_in_force(rules: RulesInForce) -> Any:
 def version_in_force(rules: RulesInForce) -> tuple[RuleVersion, Any]:
     """The registered version an activation names, and its parsed params: all the ledger asks of the rules."""
     return registry.get(rules.version), params_in_force(rules)
-
-
-def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
-    """The account's cross margin as a rule sees it: cross cash and open cross positions in one settle asset."""
-    acct = state.account(account)
-    positions = []
-    for market in acct.cross_markets():
-        info = state.markets[market]
-        if info.settle_asset != settle_asset:
-            continue
-        position = acct.positions[market]
-        assert info.price is not None, "a market with a position has a price (its fills set one)"
-        positions.append(PositionView(market, position.size, position.entry_price, info.price, info.lot_size))
-    return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
-
-
-def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
-    """One isolated position as a rule sees it: a one-position account whose cash is the isolated margin."""
-    acct = state.account(account)
-    info = state.markets[market]
-    position = acct.positions.get(market)
-    positions: tuple[PositionView, ...] = ()
-    if position is not None and position.size != 0:
-        assert info.price is not None, "a market with a position has a price (its fills set one)"
-        positions = (PositionView(market, position.size, position.entry_price, info.price, info.lot_size),)
-    return AccountView(account, info.settle_asset, acct.isolated[market], positions)
-
-
-def scope_view(state: LedgerState, account: str, scope: str, settle_asset: str) -> AccountView:
-    """The view of one margin scope: the cross account in ``settle_asset``, or the isolated position ``scope``."""
-    return account_view(state, account, settle_asset) if scope == CROSS_SCOPE else isolated_view(state, account, scope)
 
 
 def liquidation_price(state: LedgerState, account: str, market: str, rules: RulesInForce | None) -> Decimal | None:
@@ -171,7 +143,7 @@ def _bankruptcy(trigger: ev.Event, account: str, asset: str, version: str, b: Ba
 
 def on_price(
     state: LedgerState, event: ev.Mark | ev.Funding, substitute: Substitute | None = None,
-    accounts: Sequence[str] | None = None, *, on_copy: bool = False,
+    accounts: Sequence[str] | None = None, *, on_copy: bool = False, policy: RulesInForce | None = None,
 ) -> list[ev.EngineEvent]:
     """Liquidation events for a mark or a funding of market M (already applied to ``state``), applied as made.
 
@@ -193,17 +165,40 @@ def on_price(
     rules = substitute(state.rules) if substitute else state.rules
     settle = state.markets[event.market].settle_asset
     made: list[ev.EngineEvent] = []
-    for account in state.accounts_in_market(event.market) if accounts is None else accounts:
+    names = state.accounts_in_market(event.market) if accounts is None else accounts
+    if policy_in_force(state, policy)[0].kind != SOCIALIZE:  # fills may move accounts later in the pass: the pass is fixed
+        names = _distressed_now(state, names, event.market, settle, rules)  # at its start (a fill's distress waits)
+    for account in names:
         scope = state.account(account).scope_of(event.market)
         decision = decide_for_account(state, account, settle, rules, event.at, scope)
         if decision is None:
             continue
         if on_copy:
             state, on_copy = clone(state), False
-        for liquidation in decision_events(event, account, settle, rules.version, decision, scope):
-            apply(state, liquidation)
-            made.append(liquidation)
+        events = decision_events(event, account, settle, rules.version, decision, scope)
+        if decision.bankruptcy is not None:
+            *closed, bankrupt = events
+            assert isinstance(bankrupt, ev.Bankruptcy), "a decision's events end with its bankruptcy"
+            bankruptcy, deleveraged = allocate(state, bankrupt, decision.closes, policy)
+            events = [*closed, bankruptcy, *deleveraged]
+        for made_event in events:
+            apply(state, made_event)
+            made.append(made_event)
     return made
+
+
+def _distressed_now(
+    state: LedgerState, names: Sequence[str], market: str, settle: str, rules: RulesInForce,
+) -> list[str]:
+    """Of ``names``, those whose margin scope holding ``market`` is distressed now, in order."""
+    version, params = version_in_force(rules)
+    out = []
+    with arithmetic():
+        for name in names:
+            scope = state.account(name).scope_of(market)
+            if version.is_distressed(scope_view(state, name, scope, settle), params):
+                out.append(name)
+    return out
 
 
 NO_RULES = "none"
@@ -236,7 +231,7 @@ def on_trade(state: LedgerState, trade: ev.Trade, substitute: Substitute | None 
 
 def after_event(
     state: LedgerState, event: ev.Event, substitute: Substitute | None = None, accounts: Sequence[str] | None = None,
-    *, on_copy: bool = False,
+    *, on_copy: bool = False, policy: RulesInForce | None = None,
 ) -> list[ev.EngineEvent]:
     """What the engine appends after an ingested event (already applied): decisions after a mark or a funding, a
     bankruptcy after a trade that closed an isolated position in deficit; nothing after any other event.
@@ -244,7 +239,7 @@ def after_event(
     ``on_copy``: the events are applied to a copy of ``state``, made only if there are any (``on_price``).
     """
     if isinstance(event, (ev.Mark, ev.Funding)):
-        return on_price(state, event, substitute, accounts, on_copy=on_copy)
+        return on_price(state, event, substitute, accounts, on_copy=on_copy, policy=policy)
     if isinstance(event, ev.Trade):
         if on_copy and closes_isolated_in_deficit(state, event):
             state = clone(state)

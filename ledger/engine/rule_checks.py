@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.domain import events as ev
+from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
 from ledger.domain.state import LedgerState
 from ledger.engine.liquidation import account_view, isolated_view, version_in_force
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules import registry
+from rules.allocation import registry as allocation_registry
 from rules.base import equity
 
 __all__ = ["check"]
@@ -34,6 +36,11 @@ def _activation(state: LedgerState, event: ev.RulesActivated) -> None:
     uncovered = sorted(set(state.markets) - margined)
     if uncovered:
         raise InvalidRuleParams(f"params.markets has no margin rates for listed market(s): {', '.join(uncovered)}")
+
+
+def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> None:
+    """A registered loss-allocation policy, with params it accepts (the refusal names the key)."""
+    allocation_registry.get(event.version).parse_params(thaw(event.params))
 
 
 def _trade(state: LedgerState, event: ev.Trade) -> None:
@@ -89,6 +96,7 @@ def _withdrawal(state: LedgerState, event: ev.Withdrawal) -> None:
 
 _CHECKS: dict[type[ev.Event], Callable[[LedgerState, Any], None]] = {
     ev.RulesActivated: _activation, ev.Trade: _trade, ev.Withdrawal: _withdrawal, ev.IsolatedMargin: _isolated_margin,
+    ev.LossAllocationActivated: _loss_allocation,
 }
 
 

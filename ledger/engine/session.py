@@ -35,7 +35,7 @@ from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import arithmetic
-from ledger.domain.state import LedgerState, clone
+from ledger.domain.state import LedgerState, RulesInForce, clone
 from ledger.engine.admission import BatchOutcome, Located, admit
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute, after_event, closes_isolated_in_deficit, on_price
@@ -69,13 +69,15 @@ class EngineSession:
 
     def __init__(
         self, state: LedgerState, *, index: LiquidationIndex | None = None, substitute: Substitute | None = None,
-        head_hash: str = "",
+        head_hash: str = "", policy: RulesInForce | None = None,
     ) -> None:
         assert index is None or index.substitute is substitute, "the index must be built for the rules that decide"
         self.state = state
         self.index = index
         self.substitute = substitute
         self.head_hash = head_hash
+        self.policy = policy
+        """the loss-allocation policy a what-if world allocates with instead of the one in force (None: in force)"""
 
     @classmethod
     def indexed(cls, state: LedgerState, *, substitute: Substitute | None = None, head_hash: str = "") -> EngineSession:
@@ -147,14 +149,15 @@ class EngineSession:
         """
         state, index = self.state, self.index
         if index is None:
-            return after_event(state, event, self.substitute, on_copy=on_copy)
+            return after_event(state, event, self.substitute, on_copy=on_copy, policy=self.policy)
         if isinstance(event, (ev.Mark, ev.Funding)) and state.rules is not None:
             candidates = index.price_candidates(state, event)
-            made = on_price(state, event, self.substitute, accounts=candidates, on_copy=on_copy)
-            index.refresh(state, candidates)
+            made = on_price(state, event, self.substitute, accounts=candidates, on_copy=on_copy, policy=self.policy)
+            filled = {name for e in made if isinstance(e, ev.AutoDeleverage) for name in ev.accounts_of(e)}
+            index.refresh(state, sorted(set(candidates) | filled) if filled else candidates)
             return made
-        made = after_event(state, event, self.substitute, on_copy=on_copy)
-        touched = set() if on_copy else {e.account for e in made}
+        made = after_event(state, event, self.substitute, on_copy=on_copy, policy=self.policy)
+        touched = set() if on_copy else {name for e in made for name in ev.accounts_of(e)}
         if isinstance(event, ev.Funding):  # no rules in force: nothing decided, but the holders' cash moved
             touched.update(state.accounts_in_market(event.market))
         index.refresh(state, sorted(touched))
@@ -188,10 +191,14 @@ class EngineSession:
         return True
 
     # -- worlds -------------------------------------------------------------------------------------------------------
-    def fork(self, substitute: Substitute | None = None, *, indexed: bool = True) -> EngineSession:
-        """A world of its own from a copy of this state, whose engine decides with ``substitute``'s rules."""
+    def fork(
+        self, substitute: Substitute | None = None, *, indexed: bool = True, policy: RulesInForce | None = None,
+    ) -> EngineSession:
+        """A world of its own from a copy of this state, whose engine decides with ``substitute``'s rules and allocates
+        with ``policy`` (a loss-allocation activation; None: the one in force then)."""
         index = LiquidationIndex(substitute) if indexed else None
-        return EngineSession(clone(self.state), index=index, substitute=substitute, head_hash=self.head_hash)
+        return EngineSession(clone(self.state), index=index, substitute=substitute, head_hash=self.head_hash,
+                             policy=policy)
 
 
 def fold_batch(

@@ -26,7 +26,14 @@ from decimal import Decimal
 from attrs import evolve
 
 from ledger.domain import events as ev
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX, FUNDING_STREAM_PREFIX, MARKET_STREAM_PREFIX, SYSTEM_STREAM
+from ledger.domain.events import (
+    ACCOUNT_STREAM_PREFIX,
+    ADL_STREAM_PREFIX,
+    FUNDING_STREAM_PREFIX,
+    LOSS_ALLOCATION_STREAM,
+    MARKET_STREAM_PREFIX,
+    SYSTEM_STREAM,
+)
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import ACCOUNT_SNAPSHOT_FORMAT, dump_account, load_account
 from ledger.domain.state import LedgerState, MarketState, RulesInForce
@@ -48,6 +55,8 @@ ACCOUNT_REPLAY_SOURCES: Mapping[str, str] = {
     "isolated_margin": ACCOUNT_STREAM_PREFIX,
     "liquidation": ACCOUNT_STREAM_PREFIX,
     "bankruptcy": ACCOUNT_STREAM_PREFIX,
+    "loss_allocation_activated": LOSS_ALLOCATION_STREAM,  # moves no account: not read here
+    "auto_deleverage": ADL_STREAM_PREFIX,  # the fills in the account's markets since its snapshot, merged in log order
 }
 """Where the one-account replay finds each event type that can move one account: the stream it reads it from. A new
 type must be added here (and read from its stream), or that account's figures go silently wrong
@@ -86,6 +95,7 @@ def account_at(store: AccountSource, account: str, upto_seq: int | None = None) 
     funding = _funding_since(store, sorted(touched), since, head.seq)
     if funding is None:  # a funding priced at a last trade: the whole log's
         return _only(load.state_at(store, head.seq), account)
+    funding += _fills_since(store, account, sorted(touched), since, head.seq)
     at_head = dict(state.markets)
     for seq, event, mark in sorted(folded + funding, key=lambda item: item[0]):
         if mark is not None:  # the funding's price: its market's mark at that moment
@@ -121,6 +131,23 @@ def _funding_since(
             if last is None or last.type != ev.Mark.TYPE:
                 return None
             out.append((row.seq, row.event(), last.event_as(ev.Mark).price))
+    return out
+
+
+def _fills_since(
+    store: AccountSource, account: str, markets: list[str], after_seq: int, upto_seq: int
+) -> list[tuple[int, ev.Event, Decimal | None]]:
+    """The auto-deleveragings of ``markets`` in (after_seq, upto_seq] that filled ``account``, each narrowed to its
+    fill (the other accounts are not kept here). Rare: one stream per market (``adl:M``)."""
+    versions = store.stream_versions(ADL_STREAM_PREFIX, after_seq) if after_seq else {}
+    out: list[tuple[int, ev.Event, Decimal | None]] = []
+    for market in markets:
+        stream = ADL_STREAM_PREFIX + market
+        for row in store.read_stream(stream, after_version=versions.get(stream, 0), upto_seq=upto_seq):
+            event = row.event_as(ev.AutoDeleverage)
+            mine = tuple(fill for fill in event.fills if fill.account == account)
+            if mine:
+                out.append((row.seq, evolve(event, fills=mine), None))
     return out
 
 

@@ -26,7 +26,7 @@ import orjson
 from attrs import evolve
 
 from ledger.domain.codec import SCHEMA_VERSION
-from ledger.domain.events import ACCOUNT_STREAM_PREFIX, Event, Trade
+from ledger.domain.events import ACCOUNT_STREAM_PREFIX, AutoDeleverage, Event, Trade
 from ledger.domain.fold import apply
 from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState
@@ -79,6 +79,8 @@ def project(
         if own is not None and row.stream != own and row.stream.startswith(ACCOUNT_STREAM_PREFIX):
             if row.type == "trade":
                 _last_trade(state, row)
+        elif own is not None and row.type == AutoDeleverage.TYPE:
+            _own_fills(state, row, narrow_to or "", observers)
         else:
             _fold_row(state, row, observers, checked)
         if progress is not None:
@@ -91,6 +93,10 @@ def _fold_row(state: LedgerState, row: StoredEvent, observers: Sequence[Observer
         event = row.event(checked=checked)
     except (LedgerError, ValueError, KeyError) as exc:
         raise Unreplayable("undecodable", row, exc) from exc
+    _fold_decoded(state, row, event, observers)
+
+
+def _fold_decoded(state: LedgerState, row: StoredEvent, event: Event, observers: Sequence[Observer]) -> None:
     for observer in observers:
         observer.before(state, row, event)
     try:
@@ -99,6 +105,15 @@ def _fold_row(state: LedgerState, row: StoredEvent, observers: Sequence[Observer
         raise Unreplayable("unreplayable", row, exc) from exc
     for observer in observers:
         observer.after(state, row, event, postings)
+
+
+def _own_fills(state: LedgerState, row: StoredEvent, account: str, observers: Sequence[Observer]) -> None:
+    """Another writer's auto-deleveraging, narrowed to this account's fill (the other accounts are not kept here):
+    folded, and shown to the observers, only when it filled this account."""
+    event = row.event_as(AutoDeleverage)
+    mine = tuple(fill for fill in event.fills if fill.account == account)
+    if mine:
+        _fold_decoded(state, row, evolve(event, fills=mine), observers)
 
 
 def _last_trade(state: LedgerState, row: StoredEvent) -> None:

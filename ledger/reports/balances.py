@@ -15,6 +15,7 @@ position opens included).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import cross_equity_by_asset, equity_by_asset, isolated_equity
+from ledger.engine.allocation import quantiles_of
 from ledger.engine.liquidation import liquidation_prices
 
 __all__ = [
@@ -72,10 +74,13 @@ def _single(by_asset: dict[str, Decimal]) -> str | None:
     return to_str(next(iter(by_asset.values()), ZERO)) if len(by_asset) <= 1 else None
 
 
-def _account(state: LedgerState, name: str) -> dict[str, Any]:
+def _account(state: LedgerState, name: str, queues: Queues | None) -> dict[str, Any]:
     acct = state.accounts[name]
     prices = liquidation_prices(state, name, state.rules)
     positions = {market: _position(state, name, market, prices.get(market)) for market in sorted(acct.positions)}
+    if queues is not None:  # a loss-allocation policy is in force: its queue place, or null (no queue, not eligible)
+        for market, position in positions.items():
+            position["adl_quantile"] = queues.get(market, {}).get(name)
     equities, cross = equity_by_asset(state, acct), cross_equity_by_asset(state, acct)
     out: dict[str, Any] = {
         "cash": {asset: to_str(amount) for asset, amount in sorted(acct.cash.items())},
@@ -90,8 +95,25 @@ def _account(state: LedgerState, name: str) -> dict[str, Any]:
     return out
 
 
+Queues = Mapping[str, Mapping[str, int]]
+"""market -> account -> its place in the ADL queue of its side (1 first to 5)."""
+
+
+def adl_queues(state: LedgerState, markets: Iterable[str] | None = None) -> Queues | None:
+    """Every open position's ADL quantile under the loss-allocation policy in force (``engine.allocation``), per
+    market; None when no policy was ever activated (the report then has no such field, as before)."""
+    if state.loss_allocation is None:
+        return None
+    out: dict[str, dict[str, int]] = {}
+    with arithmetic():
+        for market in sorted(state.markets) if markets is None else markets:
+            out[market] = {account: place for (account, _), place in quantiles_of(state, market).items()}
+    return out
+
+
 def balances(
-    state: LedgerState, account: str | None = None, *, system: bool = True, as_of: datetime | None = None
+    state: LedgerState, account: str | None = None, *, system: bool = True, as_of: datetime | None = None,
+    queues: Queues | None = None,
 ) -> dict[str, Any]:
     """``{"as_of", "seq", "accounts": {...}, "system": {...}}`` per the contract.
 
@@ -100,8 +122,10 @@ def balances(
     time asked for, when the state was cut there (else the last event's time).
     """
     names = sorted(state.accounts) if account is None else [a for a in [account] if a in state.accounts]
+    if queues is None:
+        queues = adl_queues(state)
     with arithmetic():
-        accounts = {name: _account(state, name) for name in names}
+        accounts = {name: _account(state, name, queues) for name in names}
     report: dict[str, Any] = {
         "as_of": format_time(as_of) if as_of else format_time(state.last_at) if state.last_at else None,
         "seq": state.seq,

@@ -40,6 +40,33 @@ def _readable_formula(text: str) -> str:
     return _LONG_DECIMAL.sub(lambda m: "≈" + at_places(m.group(1), FORMULA_PLACES), text)
 
 
+def _deleveraging_text(info: dict[str, Any], f: Figures) -> str:
+    """An auto-deleveraging in words: the residual, h, every counterparty the policy saw, and each fill."""
+    e, figs, bankrupt, policy = info["event"], info["figures"], info["bankruptcy"], info["policy"]
+    market, asset = e["market"], e["asset"]
+
+    def money(value: str) -> str:
+        return f.money(value, asset)
+
+    lines = [f"auto_deleverage {e['id']} (#{info['seq']}) at {e['at']}"]
+    lines.append(f"Bankruptcy {bankrupt['id']} of {bankrupt['account']} ({bankrupt['side']} in {market}) left a residual "
+                 f"R = {money(figs['residual'])} {asset} after the insurance fund, over Q = "
+                 f"{f.quantity(figs['closed'], market)} closed at the mark {f.price(figs['mark'], market)}: "
+                 f"h = R / Q = {figs['haircut_per_unit']} per unit.")
+    lines.append(f"Policy in force: {policy['version']}, params {json.dumps(policy['params'], sort_keys=True)}.")
+    lines.append("Eligible counterparties (opposite positions, scope equity E > 0; the most each can take is "
+                 "floor_lot(E / h)):")
+    lines.extend(f"  {c['account']} ({c['margin']}): size {f.quantity(c['size'], market)} entry "
+                 f"{f.price(c['entry_price'], market)} equity {money(c['equity'])} most {f.quantity(c['most'], market)}"
+                 for c in info["counterparties"])
+    lines.append("Fills:" if e["fills"] else "Fills: none.")
+    lines.extend(f"  #{fill['rank']} {fill['account']} ({fill['margin']}): {fill['side']} {f.quantity(fill['qty'], market)} "
+                 f"at the mark, haircut {money(fill['haircut'])} (basis {fill['basis']})" for fill in e["fills"])
+    lines.append(f"Unfilled (left in the liquidation inventory): {f.quantity(figs['unfilled'], market)}; socialized: "
+                 f"{money(figs['socialized'])} {asset}.")
+    return "\n".join(lines)
+
+
 def render_text(info: dict[str, Any], figures: Figures = EXACT) -> str:
     """The explanation as a few paragraphs a compliance officer can read.
 
@@ -48,6 +75,8 @@ def render_text(info: dict[str, Any], figures: Figures = EXACT) -> str:
     JSON, and the formula's long intermediate figures are shortened (marked
     ≈); ``--format json`` carries every figure exactly.
     """
+    if info["event"]["type"] == "auto_deleverage":
+        return _deleveraging_text(info, figures)
     e, before, rule, trig = info["event"], info["account_before"], info["rule"], info["trigger"]
     asset, f = before["settle_asset"], figures
 

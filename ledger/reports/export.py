@@ -35,7 +35,9 @@ EXPORT_UNFLATTENED = {
     "rules_activated": ("version", "params"),
     "liquidation": ("reason", "equity_before", "maintenance_before", "target_before", "equity_after", "maintenance_after",
                     "target_after", "required_qty"),
-    "bankruptcy": ("deficit", "fund_before", "insurance_covered", "socialized_loss"),
+    "bankruptcy": ("deficit", "fund_before", "insurance_covered", "socialized_loss", "adl_covered"),
+    "loss_allocation_activated": ("version", "params"),
+    "auto_deleverage": ("policy", "params", "bankruptcy", "mark", "residual", "closed", "fills", "unfilled", "socialized"),
 }
 """Fields of each event type that are not a column of their own (they are in ``payload``, as every field is). A field
 of a new type is a column (``FLAT_FIELDS``) or named here (``tests/test_event_types.py`` holds every field to one)."""

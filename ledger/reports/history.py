@@ -41,6 +41,8 @@ HISTORY_ROWS = {
     "mark": "held market: moves the equity of its holders",
     "funding": "held market: each holder pays or receives",
     "rules_activated": "exempt: changes no account's figures (the liquidation prices it sets are in balances)",
+    "loss_allocation_activated": "exempt: changes no account's figures (it decides who pays a later residual)",
+    "auto_deleverage": "filled: a row of each account it deleveraged",
 }
 """Which event types are rows of an account's history: its own events, and the events of a market it holds a
 position in. A new type must be added here and to ``describe`` (``tests/test_event_types.py``)."""
@@ -70,6 +72,10 @@ def describe(event: ev.Event, figures: Figures = EXACT) -> str:
     if isinstance(event, ev.IsolatedMargin):
         direction = "into" if event.amount > 0 else "out of"
         return f"isolated margin {f.market_money(abs(event.amount), event.market)} {direction} {event.market}"
+    if isinstance(event, ev.AutoDeleverage):
+        return (f"auto-deleverage ({event.policy}) {event.market} @ {f.price(event.mark, event.market)} of "
+                f"{event.bankruptcy}: {len(event.fills)} fill(s) for {f.money(event.residual, event.asset)} "
+                f"{event.asset}")
     return event.TYPE
 
 
@@ -84,6 +90,12 @@ def _what_exactly(event: ev.Event, account: str, postings: list[Posting], figure
     if isinstance(event, ev.Funding):
         paid = -sum((p.amount for p in postings if p.book != "system" and p.account == account), ZERO)
         return f"{text}: {'paid' if paid >= 0 else 'received'} {figures.market_money(abs(paid), event.market)}"
+    if isinstance(event, ev.AutoDeleverage):
+        fill = next(fill for fill in event.fills if fill.account == account)
+        return (f"auto-deleverage ({event.policy}): {fill.side} {figures.quantity(fill.qty, event.market)} "
+                f"{event.market} @ {figures.price(event.mark, event.market)}, haircut "
+                f"{figures.money(fill.haircut, event.asset)} {event.asset} (rank {fill.rank}; bankruptcy "
+                f"{event.bankruptcy})")
     if isinstance(event, (ev.Trade, ev.Liquidation)):
         back = sum((p.amount for p in postings if p.book == "user" and p.account == account
                     and any(q.book == "isolated" and q.account == account and q.amount == -p.amount for q in postings)), ZERO)
@@ -94,7 +106,7 @@ def _what_exactly(event: ev.Event, account: str, postings: list[Posting], figure
 
 
 def _touches(state: LedgerState, account: str, event: ev.Event) -> bool:
-    if getattr(event, "account", None) == account:
+    if account in ev.accounts_of(event):
         return True
     if isinstance(event, (ev.Mark, ev.Funding)):
         position = state.accounts.get(account) and state.accounts[account].positions.get(event.market)

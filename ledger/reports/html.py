@@ -149,8 +149,8 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
     """The report's page (and its charts, inlined): figures in its tables at ``figures``' display scales."""
     out.mkdir(parents=True, exist_ok=True)
     head = load.state_at(store)
-    engine_rows = records.engine_events(store)
-    accounts = sorted({e.account for _, e in engine_rows})
+    engine_rows = records.engine_events(store, types=["bankruptcy", "liquidation"])
+    accounts = sorted({name for _, e in engine_rows for name in ev.accounts_of(e)})
     series = account_series(store, accounts, progress)
     sections: list[str] = []
     for name in accounts:

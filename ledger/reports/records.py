@@ -11,15 +11,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.money import to_str
+from ledger.domain.events import thaw
+from ledger.domain.money import arithmetic, to_str
 from ledger.domain.scales import Figures, Scales, scales_of
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.store import LogReader, StoredEvent, StreamReader
 from rules import registry
+from rules.allocation import registry as allocation_registry
 
-__all__ = ["engine_events", "listed_scales", "liquidation_record", "bankruptcy_record", "rules_report",
-           "record_table_rows"]
+__all__ = ["engine_events", "listed_scales", "liquidation_record", "bankruptcy_record", "deleverage_records",
+           "rules_report", "record_table_rows"]
 
 
 def engine_events(
@@ -31,7 +33,7 @@ def engine_events(
     for row in log.read(types=list(types)):
         event = row.event()
         assert isinstance(event, ev.EngineEvent), "only the engine's kinds are read here"
-        if account is None or event.account == account:
+        if account is None or account in ev.accounts_of(event):
             rows.append((row, event))
     return rows
 
@@ -84,7 +86,23 @@ def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
         "rule_version": event.rule_version,
         "trigger": event.trigger,
         "market": event.market,
+        "adl_covered": to_str(event.adl_covered),
     }
+
+
+def deleverage_records(row: StoredEvent, event: ev.AutoDeleverage) -> list[dict[str, Any]]:
+    """One record per fill of an auto-deleveraging: who closed how much at the mark, the haircut it paid, and the
+    ADL price (the mark moved against it by the haircut per unit of the bankruptcy, ``residual / closed``)."""
+    sign = 1 if event.fills and event.fills[0].side == "buy" else -1  # the counterparties buy back against a long
+    with arithmetic():
+        adl_price = event.mark + sign * event.residual / event.closed
+    return [
+        {"id": event.id, "seq": row.seq, "at": format_time(event.at), "account": fill.account, "margin": fill.margin,
+         "market": event.market, "side": fill.side, "qty": to_str(fill.qty), "mark": to_str(event.mark),
+         "haircut": to_str(fill.haircut), "adl_price": to_str(adl_price), "bankruptcy": event.bankruptcy,
+         "rank": fill.rank, "basis": fill.basis, "policy": event.policy, "asset": event.asset}
+        for fill in event.fills
+    ]
 
 
 def rules_report(state: LedgerState) -> dict[str, Any]:
@@ -100,6 +118,18 @@ def rules_report(state: LedgerState) -> dict[str, Any]:
             for r in state.rules_history
         ],
         "in_force": state.rules.version if state.rules else None,
+        "loss_allocation": {
+            "policies": [
+                {"version": name, "summary": policy.summary,
+                 "parameters": [{"name": p.name, "meaning": p.meaning, "range": p.range} for p in policy.parameters]}
+                for name, policy in sorted(allocation_registry.POLICIES.items())
+            ],
+            "activations": [
+                {"event_id": r.event_id, "at": format_time(r.at), "version": r.version, "params": thaw(r.params)}
+                for r in state.loss_allocation_history
+            ],
+            "in_force": state.loss_allocation.version if state.loss_allocation else allocation_registry.DEFAULT,
+        },
     }
 
 

@@ -23,8 +23,8 @@ from ledger.domain.money import parse_decimal
 from ledger.errors import InvalidEvent, InvalidRuleParams
 
 __all__ = [
-    "Counterparty", "Fill", "Allocation", "LossPolicy", "PolicyDoc", "QuantumParams", "exact", "terminating", "rounded",
-    "floor_to", "parse_quantum", "check_policy_keys", "SOCIALIZE",
+    "Counterparty", "Fill", "Allocation", "CASH_QUANTUM", "LossPolicy", "PolicyDoc", "QuantumParams", "exact",
+    "terminating", "rounded", "floor_to", "parse_quantum", "check_policy_keys", "SOCIALIZE",
 ]
 
 
@@ -73,6 +73,11 @@ class PolicyDoc:
     name: str
     meaning: str
     range: str
+
+
+CASH_QUANTUM = PolicyDoc("cash_quantum", "the unit of cash ADL moves (haircuts are whole quanta, rounded down)",
+                         "a power of ten: 0.00000001, 0.01, 1, 10")
+"""The parameter every ADL policy takes."""
 
 
 @frozen

@@ -46,9 +46,10 @@ def test_an_id_squatting_a_future_liquidation_is_refused_and_the_mark_still_liqu
 
 
 def test_a_bankruptcy_id_is_reserved_too(db_url, tmp_path):
-    """An ingested id containing ``/bankruptcy/`` is refused too, as reserved for the liquidation engine."""
+    """An ingested id containing ``/bankruptcy/`` or ``/adl/`` is refused too, as reserved for the liquidation engine."""
     assert run(db_url, "init")[0] == 0
     assert run(db_url, "ingest", lines(tmp_path / "h.jsonl", HEADER))[0] == 0
-    squat = lines(tmp_path / "squat.jsonl", [{**SQUAT, "id": "k/bankruptcy/alice/USD"}])
-    code, _, err = run(db_url, "ingest", squat)
-    assert code == 2 and "contains '/liq/' or '/bankruptcy/', reserved for the liquidation engine" in err
+    for reserved in ("/bankruptcy/", "/adl/"):
+        squat = lines(tmp_path / "squat.jsonl", [{**SQUAT, "id": f"k{reserved}alice/USD"}])
+        code, _, err = run(db_url, "ingest", squat)
+        assert code == 2 and f"contains '{reserved}', reserved for the liquidation engine" in err

@@ -93,3 +93,12 @@ def stepped(fee: str = "0.001", threshold: str = "100000", fraction: str = "0.2"
 
 def two_markets():
     return [listed("BTC-PERP", "0.001"), listed("ETH-PERP", "0.01")]
+
+
+def loss_allocation(version: str = "adl-ranked-v1", t: float = 0.8, id: str = "la-1", **params: str):
+    """A loss-allocation activation (``cash_quantum`` defaults to 0.00000001 for the ADL policies)."""
+    from ledger.domain.events import LossAllocationActivated
+
+    if version != "socialize-v1":
+        params.setdefault("cash_quantum", "0.00000001")
+    return LossAllocationActivated(id=id, at=at(t), version=version, params=params)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from ledger import InvalidBatch
+from ledger.domain import events as ev
 from ledger.domain.postings import trial_balance
 from ledger.domain.state import LedgerState
 from ledger.engine.liquidation import scope_view, version_in_force
@@ -24,6 +25,7 @@ from tests.support.builders import (
     deposit,
     funding,
     isolated_margin,
+    loss_allocation,
     margin_mode,
     mark,
     rules,
@@ -34,7 +36,8 @@ from tests.support.builders import (
     withdrawal,
 )
 
-__all__ = ["D", "ACCOUNTS", "MARKETS", "steps", "activations", "to_event", "header", "run_history", "check_after"]
+__all__ = ["D", "ACCOUNTS", "MARKETS", "steps", "activations", "policies", "to_event", "header", "run_history",
+           "check_after"]
 
 D = Decimal
 ACCOUNTS = ["a0", "a1", "a2", "a3"]
@@ -108,11 +111,22 @@ def to_event(step, n: int):
     return trade(account, side, qty, price, market=market, fee=fee, t=t, id=f"s{n}")
 
 
-def header(activation=None):
-    """Two markets, the activation (if any), 2,000 USD for every account, and two isolated positions-to-be: a2 fences
-    off BTC-PERP with 800, a3 fences off ETH-PERP with 500 (generated steps switch modes and move margin too)."""
+policies = st.one_of(
+    st.none(),
+    st.builds(loss_allocation, st.just("socialize-v1")),
+    st.builds(lambda q: loss_allocation("adl-ranked-v1", cash_quantum=q), st.sampled_from(["0.00000001", "0.01", "1"])),
+    st.builds(lambda q, w: loss_allocation("adl-prorata-v1", cash_quantum=q, weight=w),
+              st.sampled_from(["0.00000001", "0.01", "1"]), st.sampled_from(["notional", "profit"])),
+)
+"""A loss-allocation policy for a generated history (or none: the residual is socialized)."""
+
+
+def header(activation=None, policy=None):
+    """Two markets, the activation (if any), the loss-allocation policy (if any), 2,000 USD for every account, and two
+    isolated positions-to-be: a2 fences off BTC-PERP with 800, a3 fences off ETH-PERP with 500 (generated steps
+    switch modes and move margin too)."""
     return [
-        *two_markets(), *([activation] if activation is not None else []),
+        *two_markets(), *([activation] if activation is not None else []), *([policy] if policy is not None else []),
         *[deposit(a, "2000", t=1, id=f"d-{a}") for a in ACCOUNTS],
         margin_mode("a2", market="BTC-PERP", t=1.5, id="mm-a2"),
         isolated_margin("a2", "800", market="BTC-PERP", t=1.6, id="im-a2"),
@@ -121,18 +135,18 @@ def header(activation=None):
     ]
 
 
-def run_history(activation, history):
+def run_history(activation, history, policy=None):
     """Feed events one batch each; returns (state, appended events, engine events)."""
     state = LedgerState()
     appended, engine = [], []
-    for event in header(activation) + [to_event(step, n) for n, step in enumerate(history)]:
+    for event in header(activation, policy) + [to_event(step, n) for n, step in enumerate(history)]:
         cash_before = {name: acct.cash.get("USD", D(0)) for name, acct in state.accounts.items()}
         try:
             outcome = fold_batch(state, [(event.id, event)])
         except InvalidBatch:
             continue
         appended += outcome.to_append
-        engine += [e for e in outcome.to_append if e.TYPE in ("liquidation", "bankruptcy")]
+        engine += [e for e in outcome.to_append if e.TYPE in ev.ENGINE_TYPES]
         check_after(state, event, outcome.to_append, cash_before)
     return state, appended, engine
 
@@ -147,6 +161,8 @@ def _moves_cross_cash(event, state) -> set[str]:
         return {name for name in state.accounts_in_market(event.market) if not state.accounts[name].is_isolated(event.market)}
     if event.TYPE == "bankruptcy" and event.market is None:
         return {event.account}
+    if event.TYPE == "auto_deleverage":  # a cross fill's haircut; an isolated one closed whole returns its margin
+        return {fill.account for fill in event.fills}
     return set()
 
 
@@ -166,10 +182,19 @@ def check_after(state, event, made, cash_before):
         # a version that says why it may leave a scope distressed is not held to it for the scopes it just decided
         decided = {e.account for e in made if e.TYPE in ("liquidation", "bankruptcy")}
         excused = decided if version.may_leave_distressed else set()
+        excused |= {fill.account for e in made if e.TYPE == "auto_deleverage" for fill in e.fills}  # its turn: next
         for account in sorted(set(state.accounts_in_market(event.market)) - excused):
             scope = state.accounts[account].scope_of(event.market)
             view = scope_view(state, account, scope, "USD")
             assert not version.is_distressed(view, params), f"{account} ({scope or 'cross'}) left distressed after {event.id}"
+    for adl in (e for e in made if e.TYPE == "auto_deleverage"):  # what the policy placed adds up, and nothing flips
+        assert sum((f.haircut for f in adl.fills), D(0)) + adl.socialized == adl.residual, adl.id
+        assert sum((f.qty for f in adl.fills), D(0)) + adl.unfilled == adl.closed, adl.id
+        assert all(f.qty > 0 and f.haircut >= 0 for f in adl.fills) and adl.unfilled >= 0 and adl.socialized >= 0, adl.id
+        assert all(state.accounts[f.account].positions[adl.market].size * (1 if f.side == "buy" else -1) <= 0
+                   for f in adl.fills), f"{adl.id}: a fill flipped a position"
+    for bankrupt in (e for e in made if e.TYPE == "bankruptcy"):
+        assert bankrupt.insurance_covered + bankrupt.adl_covered + bankrupt.socialized_loss == bankrupt.deficit
     for liq in (e for e in made if e.TYPE == "liquidation"):
         assert (liq.qty > 0 and liq.penalty >= 0 and liq.equity_after >= 0) or liq.penalty == 0
         if liq.reason.startswith("partial"):

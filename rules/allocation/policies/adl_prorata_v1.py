@@ -31,6 +31,7 @@ from typing import Any
 
 from ledger.errors import InvalidRuleParams
 from rules.allocation.base import (
+    CASH_QUANTUM,
     Allocation,
     Counterparty,
     Fill,
@@ -80,8 +81,7 @@ class AdlProrataV1:
     summary = "deleverage every opposite position pro rata to its notional or profit, each up to a cap"
     kind = "adl"
     parameters: tuple[PolicyDoc, ...] = (
-        PolicyDoc("cash_quantum", "the unit of cash ADL moves (haircuts are whole quanta, rounded down)",
-                  "a power of ten: 0.00000001, 0.01, 1, 10"),
+        CASH_QUANTUM,
         PolicyDoc("weight", "what each position's share is proportional to", "notional or profit"),
     )
 

@@ -27,6 +27,7 @@ from fractions import Fraction
 from typing import Any
 
 from rules.allocation.base import (
+    CASH_QUANTUM,
     Allocation,
     Counterparty,
     Fill,
@@ -62,8 +63,7 @@ class AdlRankedV1:
     summary = "deleverage opposite positions in a queue ranked by profit × leverage, each up to its equity"
     kind = "adl"
     parameters: tuple[PolicyDoc, ...] = (
-        PolicyDoc("cash_quantum", "the unit of cash ADL moves (haircuts are whole quanta, rounded down)",
-                  "a power of ten: 0.00000001, 0.01, 1, 10"),
+        CASH_QUANTUM,
     )
 
     def parse_params(self, raw: Mapping[str, Any]) -> QuantumParams:

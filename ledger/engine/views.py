@@ -1,0 +1,44 @@
+"""A margin scope as a rule sees it: the cross account in one settle asset, or one isolated position alone.
+
+Rules decide on views, never on the ledger's state: the liquidation engine,
+the index, the rule checks and loss allocation all build them here.
+"""
+
+from __future__ import annotations
+
+from ledger.domain.money import ZERO
+from ledger.domain.state import CROSS_SCOPE, LedgerState
+from rules.base import AccountView, PositionView
+
+__all__ = ["account_view", "isolated_view", "scope_view"]
+
+
+def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
+    """The account's cross margin as a rule sees it: cross cash and open cross positions in one settle asset."""
+    acct = state.account(account)
+    positions = []
+    for market in acct.cross_markets():
+        info = state.markets[market]
+        if info.settle_asset != settle_asset:
+            continue
+        position = acct.positions[market]
+        assert info.price is not None, "a market with a position has a price (its fills set one)"
+        positions.append(PositionView(market, position.size, position.entry_price, info.price, info.lot_size))
+    return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
+
+
+def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
+    """One isolated position as a rule sees it: a one-position account whose cash is the isolated margin."""
+    acct = state.account(account)
+    info = state.markets[market]
+    position = acct.positions.get(market)
+    positions: tuple[PositionView, ...] = ()
+    if position is not None and position.size != 0:
+        assert info.price is not None, "a market with a position has a price (its fills set one)"
+        positions = (PositionView(market, position.size, position.entry_price, info.price, info.lot_size),)
+    return AccountView(account, info.settle_asset, acct.isolated[market], positions)
+
+
+def scope_view(state: LedgerState, account: str, scope: str, settle_asset: str) -> AccountView:
+    """The view of one margin scope: the cross account in ``settle_asset``, or the isolated position ``scope``."""
+    return account_view(state, account, settle_asset) if scope == CROSS_SCOPE else isolated_view(state, account, scope)
