@@ -323,11 +323,21 @@ CLOSE_FIELDS = tuple(a.name for a in attrs.fields(Close))
 """A liquidation's flat fields that are its close's."""
 
 
+_LIQUIDATION_ORDER = ("id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version", "trigger",
+                      "reason", "equity_before", "maintenance_before", "target_before", "equity_after",
+                      "maintenance_after", "target_after", "required_qty")
+"""A liquidation's flat fields in the order they were always shown (``explain``'s JSON lists them so)."""
+
+
 def flat_fields(cls: type[Event]) -> list[attrs.Attribute[Any]]:
     """An event type's fields as its payload and its ingest shape hold them: a liquidation's close spread out flat."""
     out: list[attrs.Attribute[Any]] = []
     for attribute in attrs.fields(cls):
         out.extend(attrs.fields(Close) if attribute.name == "close" else [attribute])
+    if cls is Liquidation:
+        named = {attribute.name: attribute for attribute in out}
+        assert set(named) == set(_LIQUIDATION_ORDER), "every field of a liquidation has its place"
+        out = [named[name] for name in _LIQUIDATION_ORDER]
     return out
 
 
