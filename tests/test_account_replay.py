@@ -23,6 +23,7 @@ from tests.conftest import VECTORS
 from tests.support.builders import deposit, listed, mark, rules, trade
 from tests.support.cli import run
 from tests.support.histories import ACCOUNTS, activations, header, policies, steps, to_event
+from tests.support.values import own_figures
 
 VECTOR_NAMES = sorted(p.name[: -len(".jsonl")] for p in VECTORS.glob("*.jsonl"))
 
@@ -33,13 +34,8 @@ def frequent_account_snapshots(monkeypatch):
 
 
 def figures(state, account):
-    """The account's own figures: its ADL quantile is left out, since it ranks the account against every holder of
-    its side, which a one-account state does not hold (``Ledger.account_balances`` reads it from the whole ledger;
-    ``test_loss_allocation.py`` checks it there)."""
-    found = reports.balances(state, account)["accounts"].get(account)
-    for position in (found or {}).get("positions", {}).values():
-        position.pop("adl_quantile", None)
-    return found
+    """The account's own figures (``own_figures``: without the ADL quantile, which ranks it against every holder)."""
+    return own_figures(reports.balances(state, account)["accounts"].get(account))
 
 
 def assert_every_point_agrees(ledger: Ledger, accounts) -> None:

@@ -197,3 +197,28 @@ def test_without_any_policy_the_balances_are_as_before(ledger):
     """A ledger that never activated a loss-allocation policy prints no ADL quantile: its balances are what they were."""
     ledger.append(history(None)[:-2])
     assert all("adl_quantile" not in p for a in ledger.balances()["accounts"].values() for p in a["positions"].values())
+
+
+def test_a_sweep_crosses_its_grid_with_the_policies_given(db_url, tmp_path):
+    """`sweep --loss-allocation P --loss-params F` (repeatable) runs every grid candidate under each policy: the
+    rows name the policy and give its fills beside the socialized loss."""
+    import json
+
+    from ledger import Ledger
+    from tests.support.cli import ok
+
+    with Ledger.open(db_url) as ledger:
+        ledger.init()
+        run(ledger, history(None))
+    grid, ranked, none = tmp_path / "grid.json", tmp_path / "ranked.json", tmp_path / "none.json"
+    grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0", "0.001"]}}))
+    ranked.write_text('{"cash_quantum": "0.00000001"}')
+    none.write_text("{}")
+    rows = json.loads(ok(db_url, "sweep", "--rules", "full-v1", "--grid", str(grid), "--workers", "1",
+                         "--loss-allocation", "socialize-v1", "--loss-params", str(none),
+                         "--loss-allocation", "adl-ranked-v1", "--loss-params", str(ranked), "--format", "json"))
+    by = {(r["liquidation_fee_rate"], r["loss_allocation"]): r for r in rows if r["asset"] == "USD"}
+    assert set(by) == {("0", "socialize-v1"), ("0", "adl-ranked-v1"), ("0.001", "socialize-v1"),
+                       ("0.001", "adl-ranked-v1")}
+    assert D(by["0", "socialize-v1"]["socialized_loss"]) == 50 and by["0", "socialize-v1"]["adl_fills"] == "0"  # no fee: no fund
+    assert D(by["0", "adl-ranked-v1"]["socialized_loss"]) == 0 and by["0", "adl-ranked-v1"]["adl_fills"] == "2"

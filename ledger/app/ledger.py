@@ -350,12 +350,14 @@ class Ledger:
     def sweep(
         self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
         end: datetime | None = None, workers: int | None = None, scheduler: str | None = None,
-        progress: Progress | None = None,
+        progress: Progress | None = None, policies: Sequence[PolicyFile] = (),
     ) -> tuple[list[sweep_run.Candidate], list[sweep_run.SweepRow]]:
-        """Replay the history under every candidate of a grid (``ledger.compliance.sweep``); nothing written."""
+        """Replay the history under every candidate of a grid (``ledger.compliance.sweep``), crossed with every
+        loss-allocation policy given (version, params file); nothing written."""
         grid = read_grid(grid_file)
         base = grid.get("params") or sweep_run.base_params(self._reader())
-        candidates = sweep_run.candidates_of(versions, grid, base)
+        chosen = [found for found in (_policy_of(p) for p in policies) if found is not None]
+        candidates = sweep_run.candidates_of(versions, grid, base, chosen)
         return candidates, sweep_run.sweep(self._reader(), candidates, start=start, end=end, workers=workers,
                                            scheduler=scheduler, progress=progress)
 

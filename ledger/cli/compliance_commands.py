@@ -236,27 +236,37 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
 @click.option("--rules", "versions", required=True, multiple=True, help="The rule version to sweep; repeat for several.")
 @click.option("--grid", "grid_file", required=True, type=click.Path(dir_okay=False),
               help='JSON: {"params": {...base, default those in force}, "grid": {"PARAM.PATH": ["v1", "v2"], ...}}.')
+@click.option("--loss-allocation", "policies", multiple=True, metavar="POLICY",
+              help="Also vary the loss-allocation policy: every candidate under each one given (repeatable).")
+@click.option("--loss-params", "policy_params", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON file of a policy's params; one per --loss-allocation, in order.")
 @click.option("--from", "start", type=TIME, help="Substitute from this business time on.")
 @click.option("--to", "end", type=TIME, help="Replay up to this business time.")
 @click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: one per core; 1: serial).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on this Dask cluster (tcp://HOST:8786) instead of locally.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, start: Time, end: Time, workers: int | None,
-          scheduler: str | None, fmt: str) -> None:
-    """Replay the history under every candidate of a grid of params (and versions); one row per candidate, nothing
-    written."""
+def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policies: tuple[str, ...],
+          policy_params: tuple[str, ...], start: Time, end: Time, workers: int | None, scheduler: str | None,
+          fmt: str) -> None:
+    """Replay the history under every candidate of a grid of params (and versions, and loss-allocation policies); one
+    row per candidate, nothing written."""
     check_window(start, end)
+    if policy_params and len(policy_params) != len(policies):
+        raise click.UsageError(f"give one --loss-params per --loss-allocation ({len(policies)}), or none: "
+                               f"got {len(policy_params)}")
+    chosen = list(zip(policies, policy_params or [None] * len(policies), strict=True))
     with open_ledger(ctx) as ledger:
         with progress("candidates", None) as advance:
             candidates, rows = ledger.sweep(versions, grid_file, start=start, end=end, workers=workers,
-                                            scheduler=scheduler, progress=advance)
+                                            scheduler=scheduler, progress=advance, policies=chosen)
         figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(rows)
         return
     varied = list(candidates[0].varied) if candidates else []
-    columns = ["candidate", "version", *varied, "asset", *SWEEP_FIGURES, "refused_events"]
+    extra = ["adl_fills", "adl_notional", "accounts_hit"] if policies else []
+    columns = ["candidate", "version", *varied, "asset", *SWEEP_FIGURES, *extra, "refused_events"]
     print_rows(sweep_table_rows(rows, figures), fmt, f"Sweep: {len(candidates)} candidates", columns)
 
 

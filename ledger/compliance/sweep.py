@@ -38,7 +38,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ledger.compliance.whatif import actual_world, whatif
+from ledger.compliance.whatif import Policy, actual_world, adl_figures, whatif
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
 from ledger.domain.money import ZERO, arithmetic, to_str
@@ -71,6 +71,8 @@ class Candidate:
     version: str
     params: Mapping[str, Any]
     varied: Mapping[str, str]
+    policy: Policy | None = None
+    """the loss-allocation policy (version, params) the candidate's world allocates with; None: the one in force"""
 
 
 def _set(params: dict[str, Any], path: str, value: str) -> None:
@@ -84,8 +86,12 @@ def _set(params: dict[str, Any], path: str, value: str) -> None:
     node[leaf] = value
 
 
-def candidates_of(versions: Sequence[str], grid: Mapping[str, Any], base: Mapping[str, Any] | None) -> list[Candidate]:
-    """Every combination of the grid for every version, each checked by its version (``InvalidEvent`` naming it)."""
+def candidates_of(
+    versions: Sequence[str], grid: Mapping[str, Any], base: Mapping[str, Any] | None,
+    policies: Sequence[Policy] = (),
+) -> list[Candidate]:
+    """Every combination of the grid for every version (and every loss-allocation policy given: the rows then name
+    it, ``loss_allocation``), each checked by its version (``InvalidEvent`` naming it)."""
     if base is None:
         raise InvalidEvent("no params in force to vary: give base params in the grid file", where="grid params")
     keys = list(grid["grid"])
@@ -102,7 +108,10 @@ def candidates_of(versions: Sequence[str], grid: Mapping[str, Any], base: Mappin
                 rule.parse_params(params)
             except InvalidEvent as exc:
                 raise InvalidEvent(f"{version} refuses these params: {exc}", where=f"candidate {label}") from None
-            out.append(Candidate(len(out) + 1, version, params, varied))
+            chosen: list[Policy | None] = list(policies) or [None]
+            for policy in chosen:
+                named = varied if policy is None else {**varied, "loss_allocation": policy[0]}
+                out.append(Candidate(len(out) + 1, version, params, named, policy))
     return out
 
 
@@ -147,7 +156,8 @@ def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: dat
         if upto not in rows.actual:
             rows.actual[upto] = actual_world(rows, upto)
         actual = rows.actual[upto]
-    result = whatif(rows, candidate.version, candidate.params, start=start, end=end, actual=actual)
+    result = whatif(rows, candidate.version, candidate.params, start=start, end=end, actual=actual,
+                    policy=candidate.policy)
     alt, state = result.alternative, result.alternative_state
     with arithmetic():
         wiped: dict[str, int] = {}
@@ -170,7 +180,16 @@ def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: dat
                 "accounts_wiped_out": str(wiped.get(asset, 0)),
                 "refused_events": str(len(result.refused)),
             })
+        if candidate.policy is not None:  # what the loss-allocation policy did to whom, beside the socialized loss
+            deleveraging = adl_figures(alt)
+            for row in out:
+                row.update(deleveraging.get(str(row["asset"]), _NO_DELEVERAGING))
     return out
+
+
+_NO_DELEVERAGING: dict[str, str | None] = {
+    "adl_fills": "0", "adl_notional": "0", "accounts_hit": "0", "losing_positions_hit": "0", "largest_haircut_share": None,
+}
 
 
 # -- where candidates run --------------------------------------------------------------------------------------------

@@ -47,7 +47,10 @@ MARKETS = {"BTC-PERP": (D("0.001"), 60000), "ETH-PERP": (D("0.01"), 3000)}
 @st.composite
 def steps(draw):
     kind = draw(st.sampled_from(["deposit", "withdrawal", "trade", "trade", "trade", "mark", "mark", "mark",
-                                 "funding", "margin_mode", "isolated_margin", "isolated_margin"]))
+                                 "funding", "margin_mode", "isolated_margin", "isolated_margin", "loss_allocation"]))
+    if kind == "loss_allocation":  # a policy switched mid-history: the next bankruptcies allocate under it
+        return ("loss_allocation", draw(st.sampled_from(["socialize-v1", "adl-ranked-v1", "adl-prorata-v1"])),
+                draw(st.sampled_from(["0.00000001", "0.01", "1"])), draw(st.sampled_from(["notional", "profit"])))
     account = draw(st.sampled_from(ACCOUNTS))
     market = draw(st.sampled_from(sorted(MARKETS)))
     lot, base = MARKETS[market]
@@ -95,6 +98,11 @@ activations = st.one_of(
 
 def to_event(step, n: int):
     t = 10 + n
+    if step[0] == "loss_allocation":
+        _, version, quantum, weight = step
+        params = {} if version == "socialize-v1" else {"cash_quantum": quantum} | (
+            {"weight": weight} if version == "adl-prorata-v1" else {})
+        return loss_allocation(version, t=t, id=f"s{n}", **params)
     if step[0] == "deposit":
         return deposit(step[1], step[2], t=t, id=f"s{n}")
     if step[0] == "withdrawal":
