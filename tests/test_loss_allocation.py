@@ -222,3 +222,24 @@ def test_a_sweep_crosses_its_grid_with_the_policies_given(db_url, tmp_path):
                        ("0.001", "adl-ranked-v1")}
     assert D(by["0", "socialize-v1"]["socialized_loss"]) == 50 and by["0", "socialize-v1"]["adl_fills"] == "0"  # no fee: no fund
     assert D(by["0", "adl-ranked-v1"]["socialized_loss"]) == 0 and by["0", "adl-ranked-v1"]["adl_fills"] == "2"
+
+
+def test_an_allocation_of_figures_wider_than_python_s_default_context_audits_exactly(ledger):
+    """A deficit of 29 significant digits (11 before the point, 18 after): the residual, the haircut and what is
+    socialized are exact, and the audit, which re-decides outside the append's context, derives the same."""
+    markets = {"X": MARKETS["X"]}
+    ledger.append([
+        listed("X", lot="0.1"), rules("full-v1", fee="0", buffer=None, markets=markets), loss_allocation("adl-ranked-v1"),
+        deposit("B", "100000000000.000000000000000001", t=1), deposit("S", "10", t=1),
+        trade("B", "buy", "100000000", "2100", market="X", t=2), trade("S", "sell", "1", "2200", market="X", t=2),
+        mark("100", market="X", t=3),
+    ])
+    [(_, bankruptcy)] = ledger.engine_events(types=["bankruptcy"])
+    from ledger.domain.money import arithmetic
+
+    assert bankruptcy.deficit == D("99999999999.999999999999999999")
+    with arithmetic():  # the check itself in the exact context: Python's default one would round this sum
+        assert bankruptcy.insurance_covered + bankruptcy.adl_covered + bankruptcy.socialized_loss == bankruptcy.deficit
+    assert bankruptcy.adl_covered == D("999.99999999") and bankruptcy.socialized_loss == D("99999999000.000000009999999999")
+    report = ledger.audit()
+    assert report.ok, report.discrepancies

@@ -136,6 +136,7 @@ def _checked(policy, params, residual, found):
     for fill in done.fills:
         position = by_name[fill.account]
         assert 0 < fill.qty <= abs(position.size), "a fill never flips a position"
+        assert "E" not in fill.basis and "e" not in fill.basis, f"a plain decimal, never an exponent: {fill.basis}"
         assert (Fraction(fill.qty) / Fraction(LOT)).denominator == 1, "whole lots"
         assert Fraction(fill.qty) * h <= Fraction(position.equity), "no fill takes a scope below zero"
         assert fill.haircut == Fraction(fill.qty) * h // Fraction(D(params["cash_quantum"])) * Fraction(D(params["cash_quantum"]))

@@ -25,7 +25,7 @@ from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
-from ledger.domain.money import ZERO
+from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import CROSS_SCOPE, LedgerState, RulesInForce, clone
 from ledger.engine.views import scope_view
 from rules.allocation import registry
@@ -60,16 +60,17 @@ def counterparties(state: LedgerState, market: str, long_bankrupt: bool, exclude
     scope that holds each, whose scope equity at the current marks is positive."""
     info = state.markets[market]
     out = []
-    for name in state.accounts_in_market(market):
-        if name == excluded:
-            continue
-        position = state.accounts[name].positions[market]
-        if (position.size < 0) != long_bankrupt:
-            continue
-        scope = state.accounts[name].scope_of(market)
-        worth = equity(scope_view(state, name, scope, info.settle_asset))
-        if worth > 0:
-            out.append(Counterparty(name, scope, position.size, position.entry_price, worth, info.lot_size))
+    with arithmetic():  # scope equity exactly, whoever asks
+        for name in state.accounts_in_market(market):
+            if name == excluded:
+                continue
+            position = state.accounts[name].positions[market]
+            if (position.size < 0) != long_bankrupt:
+                continue
+            scope = state.accounts[name].scope_of(market)
+            worth = equity(scope_view(state, name, scope, info.settle_asset))
+            if worth > 0:
+                out.append(Counterparty(name, scope, position.size, position.entry_price, worth, info.lot_size))
     return out
 
 
@@ -90,7 +91,17 @@ def allocate(
     state: LedgerState, bankruptcy: ev.Bankruptcy, closes: Sequence[ev.Close], instead: RulesInForce | None = None,
 ) -> tuple[ev.Bankruptcy, list[ev.AutoDeleverage]]:
     """The bankruptcy as the policy in force (or ``instead``) allocates its residual, and one ``auto_deleverage`` per
-    market it placed some of it in; ``state`` is left as it is (the caller folds the events, in this order)."""
+    market it placed some of it in; ``state`` is left as it is (the caller folds the events, in this order).
+
+    In the ledger's exact context whoever calls it (the audit re-decides outside one): a figure is never rounded.
+    """
+    with arithmetic():
+        return _allocate(state, bankruptcy, closes, instead)
+
+
+def _allocate(
+    state: LedgerState, bankruptcy: ev.Bankruptcy, closes: Sequence[ev.Close], instead: RulesInForce | None,
+) -> tuple[ev.Bankruptcy, list[ev.AutoDeleverage]]:
     residual = bankruptcy.deficit - bankruptcy.insurance_covered
     policy, params, activation = policy_in_force(state, instead)
     if residual <= 0 or policy.kind == SOCIALIZE or activation is None or not closes:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from attrs import frozen
 
-from ledger.domain.money import parse_decimal
+from ledger.domain.money import parse_decimal, to_str
 from ledger.errors import InvalidEvent, InvalidRuleParams
 
 __all__ = [
@@ -142,7 +142,7 @@ def rounded(value: Fraction, places: int) -> str:
     """``value`` rounded half-even to ``places`` decimals, as text (for a record; comparisons use the fraction)."""
     scaled = round(value * 10**places)
     sign = 1 if scaled < 0 else 0
-    return str(Decimal((sign, tuple(int(d) for d in str(abs(scaled))), -places)))
+    return to_str(Decimal((sign, tuple(int(d) for d in str(abs(scaled))), -places)))  # never an exponent
 
 
 def floor_to(value: Fraction, quantum: Decimal) -> Decimal:

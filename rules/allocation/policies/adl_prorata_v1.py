@@ -29,6 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from ledger.domain.money import to_str
 from ledger.errors import InvalidRuleParams
 from rules.allocation.base import (
     CASH_QUANTUM,
@@ -119,7 +120,7 @@ class AdlProrataV1:
                 haircut = floor_to(lots[i] * h, params.cash_quantum)
                 fills.append((given.get(i, Fraction(0)), position, quantity, haircut, weights[i]))
         fills.sort(key=lambda f: (-f[0], f[1].account))
-        recorded = tuple(Fill(p.account, p.scope, q, c, str(terminating(w)), rank)
+        recorded = tuple(Fill(p.account, p.scope, q, c, to_str(terminating(w)), rank)
                          for rank, (_, p, q, c, w) in enumerate(fills, 1))
         paid = sum((exact(f.haircut) for f in recorded), Fraction(0))
         filled = sum((exact(f.qty) for f in recorded), Fraction(0))
