@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import NotInitialised, UnsealedLog
 from ledger.store import migrate
@@ -204,7 +204,9 @@ class SqlEventStore(AppendsInOneTransaction):
                     self._seal(conn, sealed_to + 1, writer.head_seq, writer.head_hash)
             finally:
                 if self.dialect == "sqlite":
-                    with suppress(DBAPIError):  # a cache size is no reason to mask what failed
+                    # a cache size is no reason to mask what failed (an interrupt mid-insert leaves the connection
+                    # invalid, and resetting it then raises PendingRollbackError, not a driver error)
+                    with suppress(SQLAlchemyError):
                         conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
 
     def settled(self) -> None:
