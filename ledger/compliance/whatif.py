@@ -98,12 +98,15 @@ class WhatIf:
     actual_state: LedgerState
     alternative_state: LedgerState
     refused: list[dict[str, str]]
+    policy_chosen: bool = False
+    """whether the alternative world allocates with a loss-allocation policy of its own (the JSON then says what it
+    did, even when it deleveraged no one)"""
 
     @classmethod
     def of(cls, comparison: Comparison) -> WhatIf:
         [world] = comparison.worlds
         return cls(comparison.labels[0], comparison.window, comparison.actual, world.seen_alt, comparison.actual_state,
-                   world.alternative_state(comparison.actual_state), world.refused)
+                   world.alternative_state(comparison.actual_state), world.refused, world.policy is not None)
 
     def to_json(self) -> dict[str, Any]:
         with arithmetic():  # differences of wide figures, exact (Python's default context has 28 digits)
@@ -133,7 +136,7 @@ class WhatIf:
             "accounts": self._accounts(),
             "refused_in_alternative": self.refused,
         }
-        if self.actual.deleveraged or self.alternative.deleveraged or "/" in self.version:
+        if self.actual.deleveraged or self.alternative.deleveraged or self.policy_chosen:
             out["loss_allocation"] = {"actual": adl_figures(self.actual), "alternative": adl_figures(self.alternative)}
         return out
 

@@ -414,6 +414,12 @@ class AutoDeleverage(Event):
     unfilled: Decimal = field(validator=_dec)
     socialized: Decimal = field(validator=_dec)
 
+    def narrowed_to(self, account: str) -> AutoDeleverage | None:
+        """This event with ``account``'s fill alone (None when it has none): what replaying that one account folds,
+        the other accounts not being kept there."""
+        mine = tuple(fill for fill in self.fills if fill.account == account)
+        return attrs.evolve(self, fills=mine) if mine else None
+
 
 AnyEvent = (MarketListed | Deposit | Withdrawal | Trade | Mark | RulesActivated | Funding | MarginMode | IsolatedMargin
             | LossAllocationActivated | Liquidation | Bankruptcy | AutoDeleverage)

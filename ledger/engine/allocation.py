@@ -23,20 +23,19 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from attrs import evolve
+
 from ledger.domain import events as ev
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import CROSS_SCOPE, LedgerState, RulesInForce, clone
+from ledger.engine.activations import parsed_once
 from ledger.engine.views import scope_view
 from rules.allocation import registry
 from rules.allocation.base import SOCIALIZE, Counterparty, LossPolicy, floor_to
 from rules.base import equity
 
 __all__ = ["policy_in_force", "allocate", "counterparties", "quantiles_of"]
-
-_PARSED: dict[int, tuple[RulesInForce, Any]] = {}
-_PARSED_MOST = 4096
-
 
 def policy_in_force(
     state: LedgerState, instead: RulesInForce | None = None,
@@ -46,13 +45,8 @@ def policy_in_force(
     activation = instead if instead is not None else state.loss_allocation
     if activation is None:
         return registry.get(registry.DEFAULT), None, None
-    found = _PARSED.get(id(activation))
-    if found is None or found[0] is not activation:
-        if len(_PARSED) >= _PARSED_MOST:
-            _PARSED.clear()
-        found = _PARSED[id(activation)] = (activation, registry.get(activation.version).parse_params(
-            ev.thaw(activation.params)))
-    return registry.get(activation.version), found[1], activation
+    policy = registry.get(activation.version)
+    return policy, parsed_once(activation, policy.parse_params), activation
 
 
 def counterparties(state: LedgerState, market: str, long_bankrupt: bool, excluded: str) -> list[Counterparty]:
@@ -129,13 +123,7 @@ def _allocate(
             apply(world, event)
         made.append(event)
     covered = sum((fill.haircut for event in made for fill in event.fills), ZERO)
-    allocated = ev.Bankruptcy(
-        id=bankruptcy.id, at=bankruptcy.at, account=bankruptcy.account, asset=bankruptcy.asset,
-        deficit=bankruptcy.deficit, fund_before=bankruptcy.fund_before, insurance_covered=bankruptcy.insurance_covered,
-        socialized_loss=residual - covered, rule_version=bankruptcy.rule_version, trigger=bankruptcy.trigger,
-        market=bankruptcy.market, adl_covered=covered,
-    )
-    return allocated, made
+    return evolve(bankruptcy, socialized_loss=residual - covered, adl_covered=covered), made
 
 
 def _shares(residual: Decimal, closes: Sequence[ev.Close], quantum: Decimal) -> dict[str, tuple[Decimal, Decimal, Decimal, bool]]:

@@ -22,10 +22,10 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.domain import events as ev
-from ledger.domain.events import thaw
 from ledger.domain.fold import apply
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import CROSS_SCOPE, INSURANCE_FUND, LedgerState, RulesInForce, clone
+from ledger.engine.activations import parsed_once
 from ledger.engine.allocation import allocate, policy_in_force
 from ledger.engine.views import account_view, isolated_view, scope_view
 from rules import registry
@@ -43,24 +43,10 @@ Substitute = Callable[[RulesInForce], RulesInForce]
 """What-if hook: given the rules really in force, the rules to decide with instead."""
 
 
-_PARSED: dict[int, tuple[RulesInForce, Any]] = {}
-"""Each activation's parsed params, by the activation itself (its identity, checked: an id may be reused once the
-activation is gone): parsed once, and asked at every mark, trade and withdrawal."""
-_PARSED_MOST = 4096
-"""Activations kept parsed at once (a sweep makes one per candidate per activation); beyond, the cache starts over."""
-
-
 def params_in_force(rules: RulesInForce) -> Any:
-    """Parsed params of an activation (the version's own typed params), parsed once per activation and kept: never
-    keyed by event id (two ledgers may use one id for different things)."""
-    found = _PARSED.get(id(rules))
-    if found is not None and found[0] is rules:
-        return found[1]
-    parsed = registry.get(rules.version).parse_params(thaw(rules.params))
-    if len(_PARSED) >= _PARSED_MOST:
-        _PARSED.clear()
-    _PARSED[id(rules)] = (rules, parsed)
-    return parsed
+    """Parsed params of an activation (the version's own typed params), parsed once per activation and kept
+    (``engine.activations``)."""
+    return parsed_once(rules, registry.get(rules.version).parse_params)
 
 
 def version_in_force(rules: RulesInForce) -> tuple[RuleVersion, Any]:

@@ -144,10 +144,9 @@ def _fills_since(
     for market in markets:
         stream = ADL_STREAM_PREFIX + market
         for row in store.read_stream(stream, after_version=versions.get(stream, 0), upto_seq=upto_seq):
-            event = row.event_as(ev.AutoDeleverage)
-            mine = tuple(fill for fill in event.fills if fill.account == account)
-            if mine:
-                out.append((row.seq, evolve(event, fills=mine), None))
+            mine = row.event_as(ev.AutoDeleverage).narrowed_to(account)
+            if mine is not None:
+                out.append((row.seq, mine, None))
     return out
 
 

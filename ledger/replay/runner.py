@@ -110,10 +110,9 @@ def _fold_decoded(state: LedgerState, row: StoredEvent, event: Event, observers:
 def _own_fills(state: LedgerState, row: StoredEvent, account: str, observers: Sequence[Observer]) -> None:
     """Another writer's auto-deleveraging, narrowed to this account's fill (the other accounts are not kept here):
     folded, and shown to the observers, only when it filled this account."""
-    event = row.event_as(AutoDeleverage)
-    mine = tuple(fill for fill in event.fills if fill.account == account)
-    if mine:
-        _fold_decoded(state, row, evolve(event, fills=mine), observers)
+    mine = row.event_as(AutoDeleverage).narrowed_to(account)
+    if mine is not None:
+        _fold_decoded(state, row, mine, observers)
 
 
 def _last_trade(state: LedgerState, row: StoredEvent) -> None:

@@ -11,7 +11,6 @@ and PostgreSQL.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from ledger.errors import NotInitialised
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
+from ledger.store.rows import RowsReader
 from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
 
 __all__ = ["MemoryEventStore", "MemorySnapshots"]
@@ -158,6 +158,8 @@ class MemoryEventStore(AppendsInOneTransaction):
 
     def __init__(self) -> None:
         self._log = _Log()
+        self._rows = RowsReader.sharing(self._log.rows, self._log.by_id)
+        """the log read in order: the same reads a sweep's worker answers from its shipped rows"""
         self._lock = threading.Lock()
         self._initialised = False
         self.snapshots = MemorySnapshots(self._log)
@@ -180,8 +182,7 @@ class MemoryEventStore(AppendsInOneTransaction):
             self._log.add(writer.staged)  # only reached when the transaction's body raised nothing
 
     def head(self) -> tuple[int, str]:
-        rows = self._log.rows
-        return (rows[-1].seq, rows[-1].hash) if rows else (0, GENESIS)
+        return self._rows.head()
 
     def stream_version(self, stream: str) -> int:
         rows = self._log.streams.get(stream)
@@ -191,25 +192,15 @@ class MemoryEventStore(AppendsInOneTransaction):
         self, *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None,
         known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
     ) -> Iterator[StoredEvent]:
-        wanted = set(types) if types else None
-        for row in self._log.rows[after_seq:upto_seq]:
-            if upto_at is not None and row.at > upto_at:
-                continue
-            if known_at is not None and row.recorded_at > known_at:
-                continue
-            if wanted is None or row.type in wanted:
-                yield row
+        return self._rows.read(after_seq=after_seq, upto_seq=upto_seq, upto_at=upto_at, known_at=known_at, types=types)
 
     def read_batches(
         self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000
     ) -> Iterator[list[tuple[int, str, int, str]]]:
-        rows = self._log.rows[after_seq:upto_seq]
-        for start in range(0, len(rows), batch_size):
-            yield [(r.seq, r.type, r.schema_version, r.payload) for r in rows[start:start + batch_size]]
+        return self._rows.read_batches(after_seq=after_seq, upto_seq=upto_seq, batch_size=batch_size)
 
     def identities(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
-        rows = self._log.rows
-        return {seq: (rows[seq - 1].event_id, rows[seq - 1].at) for seq in set(seqs) if 0 < seq <= len(rows)}
+        return self._rows.identities(seqs)
 
     def read_stream(self, stream: str, *, after_version: int = 0, upto_seq: int | None = None) -> Iterator[StoredEvent]:
         for row in self._log.streams.get(stream, [])[after_version:]:
@@ -229,8 +220,7 @@ class MemoryEventStore(AppendsInOneTransaction):
         return sorted(stream for stream in self._log.streams if stream.startswith(prefix))
 
     def row_at(self, seq: int) -> StoredEvent | None:
-        rows = self._log.rows
-        return rows[seq - 1] if 0 < seq <= len(rows) else None
+        return self._rows.row_at(seq)
 
     def stream_row(self, stream: str, version: int) -> StoredEvent | None:
         rows = self._log.streams.get(stream, [])
@@ -243,11 +233,11 @@ class MemoryEventStore(AppendsInOneTransaction):
         return None
 
     def get(self, event_id: str) -> StoredEvent | None:
-        return self._log.by_id.get(event_id)
+        return self._rows.get(event_id)
 
     def last_seq_at_or_before(self, at: str) -> int:
         """Business time never decreases along the log: a binary search, as on the SQL store."""
-        return bisect.bisect_right([row.at for row in self._log.rows], at)
+        return self._rows.last_seq_at_or_before(at)
 
     def verify(self, keep: Collection[int] = ()) -> VerifyReport:
         return verify_rows(self._log.rows, keep)

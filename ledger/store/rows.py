@@ -25,6 +25,13 @@ class RowsReader:
         self.rows = list(rows)
         self._by_id = {row.event_id: row for row in self.rows}
 
+    @classmethod
+    def sharing(cls, rows: list[StoredEvent], by_id: dict[str, StoredEvent]) -> RowsReader:
+        """A reader over a log kept elsewhere (the in-memory store's): its list and index are read as they grow."""
+        reader = cls.__new__(cls)
+        reader.rows, reader._by_id = rows, by_id
+        return reader
+
     def head(self) -> tuple[int, str]:
         return (self.rows[-1].seq, self.rows[-1].hash) if self.rows else (0, GENESIS)
 

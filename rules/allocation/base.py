@@ -67,6 +67,13 @@ class Allocation:
     unfilled: Decimal
     socialized: Decimal
 
+    @classmethod
+    def of(cls, fills: Sequence[Fill], closed: Decimal, residual: Decimal) -> Allocation:
+        """``fills`` of ``residual`` over ``closed``: what they leave unfilled and unpaid, exactly."""
+        paid = sum((Fraction(f.haircut) for f in fills), Fraction(0))
+        filled = sum((Fraction(f.qty) for f in fills), Fraction(0))
+        return cls(tuple(fills), terminating(Fraction(closed) - filled), terminating(Fraction(residual) - paid))
+
 
 @frozen
 class PolicyDoc:

@@ -122,9 +122,7 @@ class AdlProrataV1:
         fills.sort(key=lambda f: (-f[0], f[1].account))
         recorded = tuple(Fill(p.account, p.scope, q, c, to_str(terminating(w)), rank)
                          for rank, (_, p, q, c, w) in enumerate(fills, 1))
-        paid = sum((exact(f.haircut) for f in recorded), Fraction(0))
-        filled = sum((exact(f.qty) for f in recorded), Fraction(0))
-        return Allocation(recorded, terminating(exact(closed) - filled), terminating(exact(residual) - paid))
+        return Allocation.of(recorded, closed, residual)
 
     def quantiles(self, mark: Decimal, positions: Sequence[Counterparty], params: Any) -> dict[tuple[str, str], int]:
         return {}

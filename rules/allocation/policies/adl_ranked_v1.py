@@ -38,7 +38,6 @@ from rules.allocation.base import (
     floor_to,
     parse_quantum,
     rounded,
-    terminating,
 )
 
 __all__ = ["POLICY", "score"]
@@ -86,9 +85,7 @@ class AdlRankedV1:
             haircut = floor_to(exact(quantity) * h, params.cash_quantum)
             fills.append(Fill(position.account, position.scope, quantity, haircut, rounded(value, 12), rank))
             remaining -= exact(quantity)
-        paid = sum((exact(f.haircut) for f in fills), Fraction(0))
-        filled = sum((exact(f.qty) for f in fills), Fraction(0))
-        return Allocation(tuple(fills), terminating(exact(closed) - filled), terminating(exact(residual) - paid))
+        return Allocation.of(fills, closed, residual)
 
     def quantiles(self, mark: Decimal, positions: Sequence[Counterparty], params: Any) -> dict[tuple[str, str], int]:
         total = sum((abs(exact(p.size)) for p in positions), Fraction(0))
