@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledger import InvalidBatch, Ledger
@@ -20,7 +20,7 @@ from ledger.domain.snapshot import dump_state
 from ledger.replay import load
 from ledger.replay.runner import Observer, Unreplayable, project
 from ledger.reports.balances import balances
-from tests.support.builders import deposit, listed, mark, trade
+from tests.support.builders import deposit, listed, mark, rules, trade
 from tests.support.histories import ACCOUNTS, activations, header, steps, to_event
 from tests.support.values import own_figures
 
@@ -116,6 +116,10 @@ def test_a_row_that_cannot_be_folded_stops_the_projection_naming_it():
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(activation=activations, history=st.lists(steps(), min_size=5, max_size=60), other=activations)
+@example(activation=rules("partial-v1", fee="0", buffer="0"), other=rules("partial-v1", fee="0", buffer="0"),
+         history=[("trade", "a0", "ETH-PERP", "buy", "2.54", "2955", "0"), ("trade", "a0", "ETH-PERP", "sell", "2.34", "2100", "0"),
+                  ("loss_allocation", "adl-ranked-v1", "0.00000001", "notional"),
+                  ("trade", "a1", "ETH-PERP", "sell", "0.01", "2958", "0"), ("mark", "ETH-PERP", "2955")])
 def test_a_what_if_from_the_start_equals_forking_the_folded_actual_world(activation, history, other):
     """The what-if with no window start re-runs only the alternative world and folds the actual one on the fast path
     (or takes it from a sweep); it must give what forking the actual world at the first event gives: the runner's

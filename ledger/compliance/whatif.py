@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from attrs import define, field
@@ -36,6 +37,7 @@ from ledger.replay.runner import Observer, project
 from ledger.store import LogReader, StoredEvent
 from rules import registry
 from rules.allocation import registry as allocation_registry
+from rules.allocation.base import rounded
 
 __all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE"]
 
@@ -198,14 +200,14 @@ def adl_figures(outcome: Outcome) -> dict[str, dict[str, str | None]]:
                 figures["adl_notional"] += fill.qty * event.mark
                 figures["accounts_hit"].add(fill.account)
                 figures["losing_positions_hit"] += profit < 0
-                if profit > 0:
-                    share = fill.haircut / profit
+                if profit > 0:  # a ratio: a fraction, exactly (the ledger's context refuses an inexact quotient)
+                    share = Fraction(fill.haircut) / Fraction(profit)
                     largest = figures["largest_haircut_share"]
                     figures["largest_haircut_share"] = share if largest is None else max(largest, share)
     return {asset: {"adl_fills": str(f["adl_fills"]), "adl_notional": to_str(f["adl_notional"]),
                     "accounts_hit": str(len(f["accounts_hit"])), "losing_positions_hit": str(f["losing_positions_hit"]),
                     "largest_haircut_share": None if f["largest_haircut_share"] is None
-                    else to_str(f["largest_haircut_share"].quantize(Decimal("0.000001")))}
+                    else rounded(f["largest_haircut_share"], 6)}
             for asset, f in sorted(out.items())}
 
 
