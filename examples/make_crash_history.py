@@ -32,6 +32,11 @@ ISOLATED = {3: Decimal("0.8"), 7: Decimal("0.7"), 14: Decimal("0.9"), 22: Decima
 """trader number -> the share of its collateral moved into isolated margin for its one position"""
 FUNDING = [(8 * 60, "0.0001", "0.00012"), (16 * 60, "-0.0003", "-0.0002"), (24 * 60, "0.0001", "0.0001")]
 """(minute, BTC-PERP rate, ETH-PERP rate): every 8 hours"""
+WICK = [(20 * 60 + 5, -1500), (20 * 60 + 6, -600)]
+"""(minute, ETH-PERP move from the open): a second, deeper crash, one mark gapping past every highly leveraged ETH
+long's bankruptcy price; the insurance fund runs dry and the loss-allocation policy decides who pays the rest"""
+LOSS_ALLOCATION = (12 * 60, "adl-ranked-v1", {"cash_quantum": "0.01"})
+"""(minute, policy, params): the venue moves from socializing losses to a ranked ADL queue at noon"""
 HOURLY_BP = {"BTC-PERP": [-190, -170, -160, -120, -90, -100, -60, -40], "ETH-PERP": [-170, -150, -150, -110, -80, -90, -50, -30]}
 """after the crash, an hourly mark cycling through these moves from the open"""
 BTC_PATH_BP = [0, 10, -15, 5, -40, -150, -350, -600, -850, -700, -450, -300, -250, -280, -240, -200]
@@ -99,6 +104,12 @@ def history() -> list[dict]:
             path = HOURLY_BP[market]
             out.append({"type": "mark", "id": f"k-{market[:3].lower()}-h{hour:02d}", "at": stamp(hour * 60),
                         "market": market, "price": priced(base, path[hour % len(path)])})
+        if hour * 60 == LOSS_ALLOCATION[0]:
+            out.append({"type": "loss_allocation_activated", "id": "la-ranked", "at": stamp(hour * 60),
+                        "version": LOSS_ALLOCATION[1], "params": LOSS_ALLOCATION[2]})
+        for minute, bp in WICK if hour == WICK[0][0] // 60 else []:
+            out.append({"type": "mark", "id": f"k-eth-wick-{minute}", "at": stamp(minute), "market": "ETH-PERP",
+                        "price": priced(3000, bp)})
         if due is not None and hour * 60 == due[0]:
             for market, rate in (("BTC-PERP", due[1]), ("ETH-PERP", due[2])):
                 out.append({"type": "funding", "id": f"f-{market[:3].lower()}-{hour:02d}h", "at": stamp(hour * 60),

@@ -138,3 +138,31 @@ def test_the_sweep_report_draws_a_heatmap_per_figure_in_a_browser(browser, tmp_p
     bare.write_text(re.sub(r"src='data:image/png;base64,[^']*'(?= alt='[a-z_]+ heatmap)", "src='missing.png'", page))
     without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
     assert VIRIDIS_TOP not in without, "the colours came from the heatmaps, not from another chart"
+
+
+def test_the_report_sets_the_loss_allocation_policies_side_by_side_in_a_browser(browser, tmp_path):
+    """`report --loss-allocation` on the main job's crash (the fund runs dry) adds the policies side by side: the
+    summary in words, a chart of how each world paid its bankruptcies (the socialized share in tab:red, which no
+    other chart of this report uses) and the accounts that paid most, the same as the what-if's JSON; on screen."""
+    import json
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    history = tmp_path / "crash.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    policies = ["--loss-allocation", "socialize-v1", "--loss-params", str(PARAMS / "socialize-v1.json"),
+                "--loss-allocation", "adl-prorata-v1", "--loss-params", str(PARAMS / "adl-prorata-v1.json")]
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), *policies)
+    assert code == 0, err
+    code, out, _ = run(url, "whatif", *policies, "--format", "json")
+    top = json.loads(out)["loss_allocation"]["adl-prorata-v1"]["paid_by"][0]
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "<h2>Loss allocation: policies side by side</h2>" in page and "data-file='allocation-0.png'" in page
+    assert f"<td>adl-prorata-v1</td><td>{top['account']}</td><td>USD</td><td>{top['fills']}</td>" in page
+    assert "Under adl-prorata-v1: a deficit of" in page and f"most: {top['account']}" in page
+    shot = screenshot(browser, tmp_path / "r" / "index.html", tmp_path / "shot.png", tmp_path / "profile")
+    assert TAB_RED in {colour for _, colour in shot.getcolors(maxcolors=1 << 20)}, "the allocation chart is not on screen"
+    bare = tmp_path / "r" / "bare.html"
+    bare.write_text(re.sub(r"src='data:image/png;base64,[^']*'(?= alt='how each world)", "src='missing.png'", page))
+    without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
+    assert TAB_RED not in without, "the red came from the allocation chart, not from another"

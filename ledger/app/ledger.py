@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ledger.app import ingest
 from ledger.app.clock import Clock, system_clock
-from ledger.app.params_files import read_grid, read_params_file
+from ledger.app.params_files import grid_policies, read_grid, read_params_file
 from ledger.app.unit_of_work import AppendUnit
 from ledger.compliance import audit as audit_run
 from ledger.compliance import explain as explain_run
@@ -325,7 +325,7 @@ class Ledger:
         return explain_run.explain(self._reader(), event_id)
 
     def whatif(
-        self, version: str, *, params: Mapping[str, Any] | None = None, params_file: str | Path | None = None,
+        self, version: str | None, *, params: Mapping[str, Any] | None = None, params_file: str | Path | None = None,
         start: datetime | None = None, end: datetime | None = None, progress: Progress | None = None,
         policy: PolicyFile | None = None,
     ) -> whatif_run.WhatIf:
@@ -337,7 +337,7 @@ class Ledger:
                                  policy=_policy_of(policy))
 
     def compare(
-        self, candidates: Sequence[tuple[str, str | Path | None]], *, start: datetime | None = None,
+        self, candidates: Sequence[tuple[str | None, str | Path | None]], *, start: datetime | None = None,
         end: datetime | None = None, progress: Progress | None = None,
         policies: Sequence[PolicyFile | None] | None = None,
     ) -> whatif_run.Comparison:
@@ -357,20 +357,31 @@ class Ledger:
         grid = read_grid(grid_file)
         base = grid.get("params") or sweep_run.base_params(self._reader())
         chosen = [found for found in (_policy_of(p) for p in policies) if found is not None]
-        candidates = sweep_run.candidates_of(versions, grid, base, chosen)
+        varied = grid_policies(grid, str(grid_file))
+        if varied and chosen:
+            raise InvalidEvent("the grid varies loss_allocation: give the policies there or with --loss-allocation, "
+                               "not both", where=str(grid_file))
+        for n, (version, params) in enumerate(varied):
+            try:
+                allocation_registry.get(version).parse_params(params)
+            except InvalidEvent as exc:
+                raise InvalidEvent(f"{version}: {exc.reason}", where=f"{grid_file}: grid loss_allocation[{n}]") from None
+        candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied)
         return candidates, sweep_run.sweep(self._reader(), candidates, start=start, end=end, workers=workers,
                                            scheduler=scheduler, progress=progress)
 
     def report(
         self, out: Path, *, comparison: whatif_run.WhatIf | whatif_run.Comparison | None = None,
         progress: Progress | None = None, scales: Mapping[str, int] | None = None,
-        sweep_rows: list[dict[str, Any]] | None = None,
+        sweep_rows: list[dict[str, Any]] | None = None, allocation: whatif_run.Comparison | None = None,
     ) -> Path:
-        """Write the HTML compliance report (charts, tables, optionally a what-if) into ``out``; its index page."""
+        """Write the HTML compliance report (charts, tables, optionally a what-if, policies side by side, a sweep)
+        into ``out``; its index page."""
         from ledger.reports.html import write_report  # matplotlib: loaded only for the report
 
         return write_report(self._reader(), out, comparison.to_json() if comparison is not None else None, progress,
-                            figures=self.scales(scales), sweep_rows=sweep_rows)
+                            figures=self.scales(scales), sweep_rows=sweep_rows,
+                            allocation=allocation.to_json() if allocation is not None else None)
 
 
 PolicyFile = tuple[str, str | Path | None]

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ledger.domain.codec import decode_params_text
+from ledger.compliance.sweep import LOSS_ALLOCATION
+from ledger.domain.codec import decode_params, decode_params_text
 from ledger.errors import InvalidEvent
 
-__all__ = ["read_params_file", "read_grid"]
+__all__ = ["read_params_file", "read_grid", "grid_policies"]
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:
@@ -38,6 +39,8 @@ def read_grid(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("grid"), dict) or not data["grid"]:
         raise InvalidEvent('expected {"grid": {"PARAM": [VALUES, ...], ...}} (and optionally "params")', where=where)
     for key, values in data["grid"].items():
+        if key == LOSS_ALLOCATION:
+            continue  # checked by grid_policies
         if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
             raise InvalidEvent(f"grid {key!r}: expected a non-empty list of decimal strings", where=where)
     if "params" in data and not isinstance(data["params"], dict):
@@ -46,3 +49,27 @@ def read_grid(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise InvalidEvent(f"unknown keys {sorted(unknown)}", where=where)
     return data
+
+
+def grid_policies(grid: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any]]]:
+    """The loss-allocation policies a grid varies (``"loss_allocation": [NAME, {"version": NAME, "params": {...}}]``),
+    as (version, params), in the grid's order; none when it does not vary them. Each entry's
+    shape is checked here (``InvalidEvent`` naming the file and the entry); the policy checks its params."""
+    values = grid["grid"].get(LOSS_ALLOCATION)
+    if values is None:
+        return []
+    if not isinstance(values, list) or not values:
+        raise InvalidEvent(f"grid {LOSS_ALLOCATION!r}: expected a non-empty list of policies", where=where)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for n, value in enumerate(values):
+        entry = f"grid {LOSS_ALLOCATION}[{n}]"
+        if isinstance(value, str):
+            out.append((value, {}))
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("version"), str) or set(value) - {"version", "params"}:
+            raise InvalidEvent(f'{entry}: expected a policy name or {{"version": NAME, "params": {{...}}}}', where=where)
+        try:
+            out.append((value["version"], decode_params(value.get("params", {}), f"{entry}.params")))
+        except InvalidEvent as exc:
+            raise exc.located(where) from None
+    return out

@@ -144,7 +144,9 @@ _NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_b
             "maintenance_after", "seq", "size", "entry_price", "mark_price", "unrealized_pnl", "realized_pnl",
             "funding_paid", "isolated_margin", "isolated_equity", "liquidation_price", "balance", "deficit",
             "fund_before", "insurance_covered", "socialized_loss", "actual", "alternative", "difference",
-            "notional_actual", "notional_alternative", "penalties_actual", "penalties_alternative"}
+            "notional_actual", "notional_alternative", "penalties_actual", "penalties_alternative", "adl_covered",
+            "insurance_fund_used", "adl_notional", "adl_fills", "accounts_hit", "losing_positions_hit",
+            "largest_haircut_share", "haircut", "adl_price", "mark", "fills"}
 """Columns of figures: right-aligned, so that figures at one scale line up on their decimal point."""
 
 

@@ -15,7 +15,17 @@ import attrs
 import click
 
 from ledger.app.ledger import Ledger, WhatIf
-from ledger.app.views import SWEEP_FIGURES, account_table_rows, render_explanation, summary_table_rows, sweep_table_rows
+from ledger.app.views import (
+    LOSS_COLUMNS,
+    PAYER_COLUMNS,
+    SWEEP_FIGURES,
+    account_table_rows,
+    loss_allocation_rows,
+    payer_rows,
+    render_explanation,
+    summary_table_rows,
+    sweep_table_rows,
+)
 from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
@@ -121,7 +131,7 @@ def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolera
         sys.exit(1)
 
 
-def _comparison(ledger: Ledger, version: str, params: str | None, start: Time, end: Time,
+def _comparison(ledger: Ledger, version: str | None, params: str | None, start: Time, end: Time,
                 policy: tuple[str, str | None] | None = None) -> WhatIf:
     with progress("replaying twice", ledger.head_seq()) as advance:
         return ledger.whatif(version, params_file=params, start=start, end=end, progress=advance, policy=policy)
@@ -144,20 +154,19 @@ def _policies(versions: tuple[str, ...], policies: tuple[str, ...], files: tuple
     return list(chosen)
 
 
-def _loss_allocation_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The what-if's loss-allocation figures as rows: one per world and asset."""
-    worlds = data["loss_allocation"]
-    rows: list[dict[str, Any]] = []
-    for world, figures in worlds.items():
-        deleveraging = figures.get("deleveraging", figures)
-        socialized = figures.get("socialized_loss", {})
-        rows.extend({"world": world, "asset": asset, "socialized_loss": socialized.get(asset),
-                     **deleveraging.get(asset, {"adl_fills": "0"})} for asset in sorted(set(deleveraging) | set(socialized)))
-    return rows
-
-
-_LOSS_COLUMNS = ["world", "asset", "socialized_loss", "adl_fills", "adl_notional", "accounts_hit", "losing_positions_hit",
-                 "largest_haircut_share"]
+def _worlds(versions: tuple[str, ...], params: tuple[str, ...], policies: tuple[str, ...], files: tuple[str, ...]
+            ) -> tuple[list[tuple[str | None, str | None]], list[tuple[str, str | None] | None]]:
+    """The what-if's worlds: each --rules (with its --params and policy), or, without --rules, each --loss-allocation
+    under the rules in force."""
+    if versions:
+        return list(_pairs(versions, params)), _policies(versions, policies, files)
+    if not policies:
+        raise click.UsageError("give --rules VERSION (repeatable), or --loss-allocation POLICY to compare policies "
+                               "under the rules in force")
+    if params:
+        raise click.UsageError("--params goes with --rules: without --rules every world keeps the rules in force")
+    chosen = _policies(policies, policies, files)
+    return [(None, None)] * len(chosen), chosen
 
 
 def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str, str | None]]:
@@ -167,7 +176,7 @@ def _pairs(versions: tuple[str, ...], params: tuple[str, ...]) -> list[tuple[str
     return list(zip(versions, params or [None] * len(versions), strict=True))
 
 
-def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start: Time, end: Time, fmt: str,
+def _side_by_side(ctx: click.Context, pairs: list[tuple[str | None, str | None]], start: Time, end: Time, fmt: str,
                   policies: list[tuple[str, str | None] | None]) -> None:
     """Several versions on the same history: the figures side by side, and each account's final equity."""
     with open_ledger(ctx) as ledger, progress(f"replaying {len(pairs) + 1} worlds", ledger.head_seq()) as advance:
@@ -180,8 +189,11 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
     print_rows(summary_table_rows(data, figures), fmt, f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} "
                f"(actual) vs {', '.join(data['versions'])}", ["asset", "metric", *worlds])
     if "loss_allocation" in data:
-        print_rows(_loss_allocation_rows(data), fmt, "Loss allocation: what each world socialized and deleveraged",
-                   _LOSS_COLUMNS)
+        print_rows(loss_allocation_rows(data, figures), fmt, "Loss allocation: how each world paid its bankruptcies",
+                   LOSS_COLUMNS)
+        if fmt == "table" and any(world["paid_by"] for world in data["loss_allocation"].values()):
+            print_rows(payer_rows(data, figures, most=10), fmt, "Who paid: the largest haircuts of each world (at most 10)",
+                       PAYER_COLUMNS)
     if fmt == "table":
         print_rows(account_table_rows(data, figures), fmt, "Final equity per account",
                    ["account", *(f"equity_{w}" for w in worlds)])
@@ -191,8 +203,9 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str, str | None]], start
 
 
 @click.command()
-@click.option("--rules", "versions", required=True, multiple=True,
-              help="The rule version to substitute; repeat it to compare several side by side.")
+@click.option("--rules", "versions", multiple=True,
+              help="The rule version to substitute; repeat it to compare several side by side. Without it, each "
+                   "--loss-allocation is a world of its own under the rules in force.")
 @click.option("--params", "params", multiple=True, type=click.Path(dir_okay=False),
               help="JSON file of params (default: those in force); one per --rules, in order.")
 @click.option("--loss-allocation", "policies", multiple=True, metavar="POLICY",
@@ -209,8 +222,7 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
     """Replay history under other rule versions and loss-allocation policies (nothing written) and compare with what
     happened."""
     check_window(start, end)
-    pairs = _pairs(versions, params)
-    chosen = _policies(versions, policies, policy_params)
+    pairs, chosen = _worlds(versions, params, policies, policy_params)
     if len(pairs) > 1:
         _side_by_side(ctx, pairs, start, end, fmt, chosen)
         return
@@ -224,7 +236,7 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
     title = f"What-if: {', '.join(data['actual_versions']) or 'no liquidations'} (actual) vs {data['alternative_version']}"
     print_rows(summary_table_rows(data, figures), fmt, title, ["asset", "metric", "actual", "alternative", "difference"])
     if "loss_allocation" in data:
-        print_rows(_loss_allocation_rows(data), fmt, "Loss allocation: what each world deleveraged", _LOSS_COLUMNS)
+        print_rows(loss_allocation_rows(data, figures), fmt, "Loss allocation: what each world deleveraged", LOSS_COLUMNS)
     if fmt == "table":
         print_rows(account_table_rows(data, figures), fmt, "Per account",
                    list(data["accounts"][0]) if data["accounts"] else ["account"])
@@ -265,7 +277,7 @@ def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policie
         print_json(rows)
         return
     varied = list(candidates[0].varied) if candidates else []
-    extra = ["adl_fills", "adl_notional", "accounts_hit"] if policies else []
+    extra = ["adl_fills", "adl_notional", "accounts_hit"] if any(c.policy is not None for c in candidates) else []
     columns = ["candidate", "version", *varied, "asset", *SWEEP_FIGURES, *extra, "refused_events"]
     print_rows(sweep_table_rows(rows, figures), fmt, f"Sweep: {len(candidates)} candidates", columns)
 
@@ -278,11 +290,18 @@ def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policie
               help="JSON params for the what-if version; one per --whatif, in order.")
 @click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False, exists=True),
               help="Add a heatmap per figure of a sweep's rows (`ledger sweep --format json > FILE`).")
+@click.option("--loss-allocation", "policies", multiple=True, metavar="POLICY",
+              help="Add a section with these loss-allocation policies side by side (repeatable), each replaying the "
+                   "history under the rules in force.")
+@click.option("--loss-params", "policy_params", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON file of a policy's params; one per --loss-allocation, in order.")
 @click.pass_context
 def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tuple[str, ...],
-           sweep_file: str | None) -> None:
-    """Write an HTML report with charts for compliance (and optionally a what-if, or several versions side by side)."""
+           sweep_file: str | None, policies: tuple[str, ...], policy_params: tuple[str, ...]) -> None:
+    """Write an HTML report with charts for compliance (and optionally a what-if, or several versions side by side,
+    loss-allocation policies side by side, a sweep's heatmaps)."""
     pairs = _pairs(versions, params)
+    chosen = _policies(policies, policies, policy_params) if policies else []
     sweep_rows = _sweep_rows(sweep_file) if sweep_file is not None else None
     with open_ledger(ctx) as ledger:
         comparison: Any = None
@@ -291,9 +310,13 @@ def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tupl
                 comparison = ledger.compare(pairs, progress=advance)
         elif pairs:
             comparison = _comparison(ledger, pairs[0][0], pairs[0][1], None, None)
+        allocation = None
+        if chosen:
+            with progress(f"replaying {len(chosen) + 1} worlds", ledger.head_seq()) as advance:
+                allocation = ledger.compare([(None, None)] * len(chosen), progress=advance, policies=chosen)
         with progress("charting", ledger.head_seq()) as advance:
             index = ledger.report(Path(out), comparison=comparison, progress=advance, scales=ctx.obj["scales"],
-                                  sweep_rows=sweep_rows)
+                                  sweep_rows=sweep_rows, allocation=allocation)
     click.echo(f"report written to {index}")
 
 

@@ -226,8 +226,8 @@ def liquidations(ctx: click.Context, account: str | None, start: datetime | None
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
 def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
-    """Bankruptcies: deficits, what the insurance fund covered, socialized losses."""
-    columns = ["id", "account", "asset", "deficit", "insurance_covered", "socialized_loss", "trigger"]
+    """Bankruptcies: deficits, what the insurance fund and auto-deleveraging covered, socialized losses."""
+    columns = ["id", "account", "asset", "deficit", "insurance_covered", "adl_covered", "socialized_loss", "trigger"]
     with open_ledger(ctx) as ledger:
         records = ledger.bankruptcy_records(account)
         figures = figures_for(ctx, ledger, fmt)

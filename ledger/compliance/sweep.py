@@ -38,7 +38,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ledger.compliance.whatif import Policy, actual_world, adl_figures, whatif
+from ledger.compliance.whatif import Policy, actual_world, adl_figures, column_labels, whatif
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
 from ledger.domain.money import ZERO, arithmetic, to_str
@@ -50,7 +50,7 @@ from ledger.store import LogReader, StoredEvent
 from ledger.store.rows import RowsReader
 from rules import registry
 
-__all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow"]
+__all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow", "LOSS_ALLOCATION"]
 
 FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss", "insurance_fund_end",
            "accounts_wiped_out")
@@ -86,6 +86,11 @@ def _set(params: dict[str, Any], path: str, value: str) -> None:
     node[leaf] = value
 
 
+LOSS_ALLOCATION = "loss_allocation"
+"""The grid key that varies the loss-allocation policy (a list of policies, each a name or {"version", "params"}),
+and the row's column naming the policy."""
+
+
 def candidates_of(
     versions: Sequence[str], grid: Mapping[str, Any], base: Mapping[str, Any] | None,
     policies: Sequence[Policy] = (),
@@ -94,7 +99,8 @@ def candidates_of(
     it, ``loss_allocation``), each checked by its version (``InvalidEvent`` naming it)."""
     if base is None:
         raise InvalidEvent("no params in force to vary: give base params in the grid file", where="grid params")
-    keys = list(grid["grid"])
+    keys = [key for key in grid["grid"] if key != LOSS_ALLOCATION]  # the policies come as ``policies``
+    named_policies = column_labels([policy[0] for policy in policies])
     out: list[Candidate] = []
     for version in versions:
         rule = registry.get(version)
@@ -108,10 +114,10 @@ def candidates_of(
                 rule.parse_params(params)
             except InvalidEvent as exc:
                 raise InvalidEvent(f"{version} refuses these params: {exc}", where=f"candidate {label}") from None
-            chosen: list[Policy | None] = list(policies) or [None]
-            for policy in chosen:
-                named = varied if policy is None else {**varied, "loss_allocation": policy[0]}
-                out.append(Candidate(len(out) + 1, version, params, named, policy))
+            if not policies:
+                out.append(Candidate(len(out) + 1, version, params, varied))
+            for policy, name in zip(policies, named_policies, strict=True):
+                out.append(Candidate(len(out) + 1, version, params, {**varied, LOSS_ALLOCATION: name}, policy))
     return out
 
 

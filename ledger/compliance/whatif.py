@@ -39,7 +39,7 @@ from rules import registry
 from rules.allocation import registry as allocation_registry
 from rules.allocation.base import rounded
 
-__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE"]
+__all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "SIDE_BY_SIDE", "column_labels"]
 
 METRICS = ("liquidations", "qty_liquidated", "notional_liquidated", "penalties", "bankruptcies",
            "insurance_fund_used", "socialized_loss", "insurance_fund_end")
@@ -58,6 +58,10 @@ class Outcome:
     """(time, settle asset, notional) of each close, in order: the cumulative closed notional over time"""
     deleveraged: list[ev.AutoDeleverage] = field(factory=list)
     """each auto-deleveraging, in order"""
+    policy: str | None = None
+    """the loss-allocation policy this world allocates with (None: the one in force at each bankruptcy)"""
+    allocated_by: list[str] = field(factory=list)
+    """the policy that allocated each bankruptcy's residual (what the insurance fund left), in order, once each"""
 
     def record(self, state: LedgerState, event: ev.Event) -> None:
         assert isinstance(event, ev.EngineEvent), "only the engine's events are recorded"
@@ -78,7 +82,13 @@ class Outcome:
         else:
             asset = event.asset
             figures = {"bankruptcies": Decimal(1), "insurance_fund_used": event.insurance_covered,
-                       "socialized_loss": event.socialized_loss}
+                       "socialized_loss": event.socialized_loss, "deficit": event.deficit,
+                       "adl_covered": event.adl_covered}
+            if event.deficit > event.insurance_covered:
+                in_force = state.loss_allocation
+                name = self.policy or (in_force.version if in_force else allocation_registry.DEFAULT)
+                if name not in self.allocated_by:
+                    self.allocated_by.append(name)
         for name, value in figures.items():
             self.by_asset[asset][name] += value
             self.by_account[event.account][name] += value
@@ -211,8 +221,11 @@ def adl_figures(outcome: Outcome) -> dict[str, dict[str, str | None]]:
             for asset, f in sorted(out.items())}
 
 
-def _substitute(version: str, params: Mapping[str, Any] | None) -> Substitute:
-    """The rules to decide with instead of those in force: ``version``, with ``params`` or the params in force."""
+def _substitute(version: str | None, params: Mapping[str, Any] | None) -> Substitute | None:
+    """The rules to decide with instead of those in force: ``version``, with ``params`` or the params in force (None:
+    the rules in force, for a world that varies only its loss-allocation policy)."""
+    if version is None:
+        return None
     rule = registry.get(version)
     frozen_params = freeze(params) if params is not None else None
     if params is not None:
@@ -233,7 +246,7 @@ def _substitute(version: str, params: Mapping[str, Any] | None) -> Substitute:
 
 def whatif(
     store: LogReader,
-    version: str,
+    version: str | None,
     params: Mapping[str, Any] | None = None,
     *,
     start: datetime | None = None,
@@ -274,7 +287,8 @@ class Comparison:
                     for metric in SIDE_BY_SIDE}
             for asset in assets
         }
-        names = sorted({name for _, outcome, _ in columns for name in outcome.by_account})  # liquidated in some world
+        names = sorted({name for _, outcome, _ in columns for name in outcome.by_account}  # liquidated in some world
+                       | {fill.account for _, outcome, _ in columns for event in outcome.deleveraged for fill in event.fills})
         accounts = [
             {"account": name, **{f"equity_{label}": _equity_text(state, name) for label, _, state in columns}}
             for name in names
@@ -297,16 +311,36 @@ class Comparison:
             "refused": {label: world.refused for label, world in zip(self.labels, self.worlds, strict=True)},
         }
         if any(outcome.deleveraged for _, outcome, _ in columns) or any(w.policy is not None for w in self.worlds):
-            out["loss_allocation"] = {label: {"socialized_loss": {asset: to_str(outcome.by_asset[asset]["socialized_loss"])
-                                                                  for asset in assets},
-                                              "deleveraging": adl_figures(outcome)}
-                                      for label, outcome, _ in columns}
+            out["loss_allocation"] = {label: _allocation_json(outcome, assets) for label, outcome, _ in columns}
         return out
+
+
+_ALLOCATED = ("deficit", "insurance_fund_used", "adl_covered", "socialized_loss")
+"""How a world's bankruptcies were paid, per settle asset: deficit = insurance_fund_used + adl_covered + socialized"""
+
+
+def _allocation_json(outcome: Outcome, assets: list[str]) -> dict[str, Any]:
+    """What a world's loss allocation did: the policies that allocated, how each asset's deficit was paid, the
+    deleveraging figures, and who paid (one row per account and asset, largest haircut first)."""
+    paid: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
+    with arithmetic():
+        for event in outcome.deleveraged:
+            for fill in event.fills:
+                row = paid[(fill.account, event.asset)]
+                row[0], row[1], row[2] = row[0] + 1, row[1] + fill.qty, row[2] + fill.haircut
+    payers = sorted(paid.items(), key=lambda item: (-item[1][2], item[0]))
+    return {
+        "policies": list(outcome.allocated_by),
+        **{figure: {asset: to_str(outcome.by_asset[asset][figure]) for asset in assets} for figure in _ALLOCATED},
+        "deleveraging": adl_figures(outcome),
+        "paid_by": [{"account": account, "asset": asset, "fills": to_str(fills), "qty": to_str(qty),
+                     "haircut": to_str(haircut)} for (account, asset), (fills, qty, haircut) in payers],
+    }
 
 
 def compare(
     store: LogReader,
-    candidates: Sequence[tuple[str, Mapping[str, Any] | None]],
+    candidates: Sequence[tuple[str | None, Mapping[str, Any] | None]],
     *,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -315,7 +349,8 @@ def compare(
     actual: LedgerState | None = None,
     policies: Sequence[Policy | None] | None = None,
 ) -> Comparison:
-    """Each (version, params or None for those in force) replayed on the same history, side by side with what happened.
+    """Each (version or None for the rules in force, params or None for those in force) replayed on the same history,
+    side by side with what happened.
 
     ``indexed`` lets marks check only the candidates of a liquidation index
     built for each world's substituted rules; the outcome is the same as a
@@ -333,8 +368,7 @@ def compare(
         actual = _alternatives_from_the_start(store, worlds, upto, progress, actual)
     else:
         actual = project(store, upto_at=upto, observers=worlds, progress=progress)
-    labels = _labels([version if policy is None else f"{version}/{policy[0]}"
-                      for (version, _), policy in zip(candidates, chosen, strict=True)])
+    labels = column_labels([_label(version, policy) for (version, _), policy in zip(candidates, chosen, strict=True)])
     window = {"from": lower, "to": format_time(end) if end else None}
     seen = worlds[0].seen_actual if worlds else Outcome()
     return Comparison(labels, window, seen, actual, worlds)
@@ -378,7 +412,14 @@ def _alternatives_from_the_start(
     return actual
 
 
-def _labels(versions: list[str]) -> list[str]:
+def _label(version: str | None, policy: Policy | None) -> str:
+    """A world's column name: its rule version, its policy after a ``/``, or only the policy under the rules in force."""
+    if version is None:
+        return policy[0] if policy is not None else "in-force"
+    return version if policy is None else f"{version}/{policy[0]}"
+
+
+def column_labels(versions: list[str]) -> list[str]:
     """The versions as column names; one compared twice (with other params) gets ``#2``, ``#3``."""
     labels: list[str] = []
     counts: dict[str, int] = defaultdict(int)
@@ -391,12 +432,13 @@ def _labels(versions: list[str]) -> list[str]:
 class _Worlds(Observer):
     """Forks the alternative world off the actual one at the window's first event, then re-runs each event there."""
 
-    def __init__(self, substitute: Substitute, indexed: bool, lower: str | None, policy: RulesInForce | None = None) -> None:
+    def __init__(self, substitute: Substitute | None, indexed: bool, lower: str | None,
+                 policy: RulesInForce | None = None) -> None:
         self.substitute, self.indexed, self.lower = substitute, indexed, lower  # an index is built at the first mark
         self.policy = policy
         self.world: EngineSession | None = None
         """the alternative world, once forked"""
-        self.seen_actual, self.seen_alt = Outcome(), Outcome()
+        self.seen_actual, self.seen_alt = Outcome(), Outcome(policy=None if policy is None else policy.version)
         self.refused: list[dict[str, str]] = []
 
     @property

@@ -50,6 +50,7 @@ __all__ = [
     "UPCASTERS",
     "MAX_STRING",
     "decode_line",
+    "decode_params",
     "decode_object",
     "encode_payload",
     "canonical_json",
@@ -362,8 +363,12 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
 
 def decode_params_text(text: str) -> dict[str, Any]:
     """Rule params given as JSON text (a what-if file), held to the same rules as ingested params."""
-    value = _loads(text)
+    return decode_params(_loads(text))
+
+
+def decode_params(value: object, field: str = "params") -> dict[str, Any]:
+    """Params already parsed from JSON (a policy's, inside a sweep grid), held to the same rules as ingested params."""
     if not isinstance(value, dict):
-        raise InvalidEvent("params must be a JSON object")
-    params: dict[str, Any] = _params(value)
+        raise InvalidEvent(f"{field} must be a JSON object")
+    params: dict[str, Any] = _params(value, field)
     return params

@@ -145,8 +145,10 @@ def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]
 
 def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None = None,
                  progress: Callable[[int], None] | None = None, figures: Figures = EXACT,
-                 sweep_rows: list[dict[str, Any]] | None = None) -> Path:
-    """The report's page (and its charts, inlined): figures in its tables at ``figures``' display scales."""
+                 sweep_rows: list[dict[str, Any]] | None = None, allocation: dict[str, Any] | None = None) -> Path:
+    """The report's page (and its charts, inlined): figures in its tables at ``figures``' display scales; with
+    ``comparison`` a what-if section, with ``allocation`` the loss-allocation policies side by side, with
+    ``sweep_rows`` a sweep's heatmaps."""
     out.mkdir(parents=True, exist_ok=True)
     head = load.state_at(store)
     engine_rows = records.engine_events(store, types=["bankruptcy", "liquidation"])
@@ -192,6 +194,10 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
             rows = [{"metric": m, **values} for m, values in metrics.items()]
             parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
         parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
+    if allocation is not None:  # the loss-allocation policies side by side (``Comparison.to_json``)
+        from ledger.reports.allocation_charts import allocation_section
+
+        parts += allocation_section(allocation, out, figures, _table)
     if sweep_rows is not None:
         from ledger.reports.sweep_charts import sweep_section
 

@@ -8,17 +8,19 @@ report tabulates): the decision and the figures that justify it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
-from ledger.domain.money import arithmetic, to_str
+from ledger.domain.money import to_str
 from ledger.domain.scales import Figures, Scales, scales_of
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.store import LogReader, StoredEvent, StreamReader
 from rules import registry
 from rules.allocation import registry as allocation_registry
+from rules.allocation.base import rounded, terminating
 
 __all__ = ["engine_events", "listed_scales", "liquidation_record", "bankruptcy_record", "deleverage_records",
            "rules_report", "record_table_rows"]
@@ -90,16 +92,22 @@ def bankruptcy_record(row: StoredEvent, event: ev.Bankruptcy) -> dict[str, Any]:
     }
 
 
+ADL_PRICE_PLACES = 12
+"""The ADL price (mark ± residual / closed) is shown to 12 places, half-even: exact whenever it terminates by then."""
+
+
 def deleverage_records(row: StoredEvent, event: ev.AutoDeleverage) -> list[dict[str, Any]]:
     """One record per fill of an auto-deleveraging: who closed how much at the mark, the haircut it paid, and the
     ADL price (the mark moved against it by the haircut per unit of the bankruptcy, ``residual / closed``)."""
     sign = 1 if event.fills and event.fills[0].side == "buy" else -1  # the counterparties buy back against a long
-    with arithmetic():
-        adl_price = event.mark + sign * event.residual / event.closed
+    # a quotient: exact as a fraction, shown exactly when it terminates within 12 places, else half-even at 12
+    exact = Fraction(event.mark) + sign * Fraction(event.residual) / Fraction(event.closed)
+    within = (exact * 10**ADL_PRICE_PLACES).denominator == 1
+    adl_price = to_str(terminating(exact)) if within else rounded(exact, ADL_PRICE_PLACES)
     return [
         {"id": event.id, "seq": row.seq, "at": format_time(event.at), "account": fill.account, "margin": fill.margin,
          "market": event.market, "side": fill.side, "qty": to_str(fill.qty), "mark": to_str(event.mark),
-         "haircut": to_str(fill.haircut), "adl_price": to_str(adl_price), "bankruptcy": event.bankruptcy,
+         "haircut": to_str(fill.haircut), "adl_price": adl_price, "bankruptcy": event.bankruptcy,
          "rank": fill.rank, "basis": fill.basis, "policy": event.policy, "asset": event.asset}
         for fill in event.fills
     ]

@@ -14,13 +14,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["comparison_summary"]
+__all__ = ["comparison_summary", "loss_allocation_summary"]
 
 _CENT = Decimal("0.01")
 
 
 def _money(value: Decimal) -> str:
     return f"{value.quantize(_CENT):,}"
+
+
+def _counted(n: int, noun: str) -> str:
+    """``1 account``, ``2 accounts``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _equity(text: str) -> Decimal:
@@ -42,23 +47,67 @@ def comparison_summary(data: dict[str, Any]) -> list[str]:
     names = {"alternative": data.get("alternative_version", "")} | {w: w for w in worlds if w != "alternative"}
     lines = []
     for asset, figures in data["summary"].items():
-        others = "; ".join(f"{names[w]} would have made {_world(figures, w)}" for w in worlds)
-        lines.append(f"In {asset}, {actual} made {_world(figures, 'actual')}; {others}.")
+        same = [names[w] for w in worlds if _world(figures, w) == _world(figures, "actual")]
+        others = [f"{names[w]} would have made {_world(figures, w)}" for w in worlds if names[w] not in same]
+        if same:
+            others.append(f"{' and '.join(same)} would have made the same")
+        lines.append(f"In {asset}, {actual} made {_world(figures, 'actual')}; {'; '.join(others)}.")
     if "alternative_version" not in data:
-        return lines
+        return lines + loss_allocation_summary(data)
     other = data["alternative_version"]
     change = [(a["account"], _equity(a["equity_actual"]) - _equity(a["equity_alternative"])) for a in data["accounts"]]
     gained = sorted((d, n) for n, d in change if d > 0)
     lost = sorted((d, n) for n, d in change if d < 0)
     if gained:
         together = sum((d for d, _ in gained), Decimal(0))
-        lines.append(f"{len(gained)} accounts ended better off under {actual} than under {other} (together "
+        lines.append(f"{_counted(len(gained), 'account')} ended better off under {actual} than under {other} (together "
                      f"{_money(together)} more equity; most: {gained[-1][1]}, +{_money(gained[-1][0])}): "
                      "a partial close left them a position that recovered with the price.")
     if lost:
         together = -sum((d for d, _ in lost), Decimal(0))
-        lines.append(f"{len(lost)} accounts ended worse off under {actual} than under {other} (together "
+        lines.append(f"{_counted(len(lost), 'account')} ended worse off under {actual} than under {other} (together "
                      f"{_money(together)} less; most: {lost[0][1]}, {_money(lost[0][0])}): the position a "
                      "partial close kept open was hit again as the price moved further against it, and each close paid "
                      "its penalty, where one full close at the first breach would have kept what was left.")
     return lines
+
+
+def loss_allocation_summary(data: dict[str, Any]) -> list[str]:
+    """Per settle asset and world of a comparison (``Comparison.to_json``), how its bankruptcies' deficit was paid:
+    by the insurance fund, by the traders its loss-allocation policy deleveraged (the three who paid most named),
+    or socialized (a loss on the books no trader paid)."""
+    worlds = data.get("loss_allocation") or {}
+    if not worlds or any("deficit" not in found for found in worlds.values()):
+        return []  # a single what-if's figures say what was deleveraged, not how each deficit was paid
+    actual = ", ".join(data["actual_versions"]) or "no rule"
+    assets = sorted({asset for found in worlds.values() for asset in found["deficit"]})
+    lines = []
+    for asset in assets:
+        said = [_paid(world, found, asset, actual) for world, found in worlds.items()
+                if Decimal(found["deficit"].get(asset, "0")) > 0]
+        if not said:
+            lines.append(f"In {asset}, no bankruptcy left a deficit the insurance fund had to cover, in any world.")
+            continue
+        lines.append(f"In {asset}, bankruptcies were paid as follows. " + " ".join(said))
+    return lines
+
+
+def _paid(world: str, found: dict[str, Any], asset: str, actual: str) -> str:
+    """One world's sentence: its deficit, the fund's share, who was deleveraged, what was socialized."""
+    deficit, fund = Decimal(found["deficit"][asset]), Decimal(found["insurance_fund_used"][asset])
+    adl, socialized = Decimal(found["adl_covered"][asset]), Decimal(found["socialized_loss"][asset])
+    policies = ", ".join(found["policies"]) or "no policy"
+    name = (f"What happened ({actual}; {policies})" if world == "actual"
+            else f"Under {world}" + (f" ({policies})" if policies != world else ""))
+    parts = [f"{name}: a deficit of {_money(deficit)}, of which the insurance fund paid {_money(fund)}"]
+    if adl > 0:
+        payers = [p for p in found["paid_by"] if p["asset"] == asset]
+        most = ", ".join(f"{p['account']} {_money(Decimal(p['haircut']))}" for p in payers[:3])
+        hit = found["deleveraging"].get(asset, {})
+        losing = int(hit.get("losing_positions_hit", "0"))
+        on_losing = f"; {_counted(losing, 'fill')} on a losing position" if losing else ""
+        parts.append(f"auto-deleveraging took {_money(adl)} from {_counted(len(payers), 'account')} "
+                     f"(most: {most}{on_losing})")
+    parts.append(f"{_money(socialized)} was socialized" + (" (a loss on the books that no trader paid)"
+                                                          if socialized > 0 else ""))
+    return ", ".join(parts[:-1]) + " and " + parts[-1] + "."

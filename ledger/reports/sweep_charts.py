@@ -30,7 +30,9 @@ FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "soci
            "accounts_wiped_out")
 _STEPS = 1000
 """Colour steps between a heatmap's lowest and highest figure."""
-_FIXED = {"candidate", "version", "asset", "refused_events", *FIGURES}
+_FIXED = {"candidate", "version", "asset", "refused_events", *FIGURES, "adl_fills", "adl_notional", "accounts_hit",
+          "losing_positions_hit", "largest_haircut_share"}
+"""A row's columns that are not the grid's parameters (its figures, a loss-allocation policy's included)."""
 
 
 def varied_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
