@@ -121,9 +121,11 @@ def test_old_snapshots_are_thinned_and_every_point_still_replays_the_same(ledger
 
 
 def test_snapshots_spare_the_replay_from_rereading_history(ledger, monkeypatch):
-    """A replay starts from the latest snapshot, reads only the events after it, and equals a full replay."""
+    """A replay starts from the latest snapshot (the one the append of the 8th event bound in the log), reads only
+    the events after it, and equals a full replay."""
+    monkeypatch.setattr(replay_service, "SNAPSHOT_EVERY", 8)
     ledger.append(history())
-    assert ledger.snapshot()
+    assert ledger.store.snapshots.latest(replay_service.LEDGER_SCOPE, SNAPSHOT_FORMAT)[0] == 8
     ledger.append([deposit("carol", "5", t=6)])
     read = []
     original = ledger.store.read_batches
@@ -162,6 +164,28 @@ def test_a_snapshot_that_cannot_be_written_does_not_fail_a_committed_append(ledg
     assert result.appended == 2 and ledger.head_seq() == 2
     assert "not written (the append itself is committed)" in caplog.text and "disk is full" in caplog.text
     assert ledger.state().accounts["alice"].cash["USD"] == Decimal("100")
+
+
+def test_a_file_ingested_in_many_chunks_binds_one_snapshot_at_its_end(ledger, monkeypatch, tmp_path):
+    """A file is one transaction of 2,000-record chunks: only its last chunk binds the whole-ledger snapshot due (one
+    dump of the state per file, not one per chunk), at the file's last event, and a replay starts from it."""
+    import json
+
+    from sqlalchemy import text
+
+    monkeypatch.setattr(replay_service, "SNAPSHOT_EVERY", 10)
+    lines = [{"type": "deposit", "id": f"d-{n}", "at": "2024-08-05T00:00:01Z", "account": f"a{n % 7}", "asset": "USD",
+              "amount": "1"} for n in range(4500)]
+    path = tmp_path / "three-chunks.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    dumped = []
+    real_dump = replay_service.dump_state
+    monkeypatch.setattr(replay_service, "dump_state", lambda state: dumped.append(state.seq) or real_dump(state))
+    assert ledger.ingest_file(path).appended == 4500
+    with ledger.store.engine.connect() as conn:
+        bound = conn.execute(text("SELECT seq FROM events WHERE snapshot_digest IS NOT NULL")).scalars().all()
+    assert bound == [4500] and dumped == [4500]
+    assert ledger.store.snapshots.latest(replay_service.LEDGER_SCOPE, SNAPSHOT_FORMAT)[0] == 4500
 
 
 def test_a_snapshot_of_the_previous_format_is_ignored_and_the_log_replays_the_same(ledger):

@@ -223,17 +223,18 @@ def test_rows_carry_the_canonical_payload_and_a_chain_that_verifies(store):
 
 
 def test_the_snapshot_cache_hands_back_only_snapshots_whose_event_still_matches(store):
-    """The snapshot cache hands back only snapshots of the asked format whose event still carries their hash."""
+    """The snapshot cache hands back only snapshots of the asked format whose event still carries their hash (an
+    account's here: the whole ledger's must also be bound in the log, as the next test shows)."""
     seed(store)
     head_seq, head_hash = store.head()
-    store.snapshots.save([("ledger", "state-at-4"), ("account:alice", "alice-at-4")], head_seq, head_hash, 1)
-    store.snapshots.save([("ledger", "stale")], 2, "0" * 64, 1)  # its event's hash is not this one
-    assert store.snapshots.latest("ledger", 1) == (4, "state-at-4")
-    assert store.snapshots.latest("ledger", 1, upto_seq=3) is None
-    assert store.snapshots.latest("ledger", 2) is None  # another format
-    assert store.snapshots.latest_seq("ledger", 1) == 4
-    assert store.snapshots.of_scope("ledger", 1) == [(2, "stale"), (4, "state-at-4")]
-    assert store.snapshots.with_prefix("account:", 1) == [("account:alice", 4, "alice-at-4")]
+    store.snapshots.save([("account:bob", "state-at-4"), ("account:alice", "alice-at-4")], head_seq, head_hash, 1)
+    store.snapshots.save([("account:bob", "stale")], 2, "0" * 64, 1)  # its event's hash is not this one
+    assert store.snapshots.latest("account:bob", 1) == (4, "state-at-4")
+    assert store.snapshots.latest("account:bob", 1, upto_seq=3) is None
+    assert store.snapshots.latest("account:bob", 2) is None  # another format
+    assert store.snapshots.latest_seq("account:bob", 1) == 4
+    assert store.snapshots.of_scope("account:bob", 1) == [(2, "stale"), (4, "state-at-4")]
+    assert store.snapshots.with_prefix("account:a", 1) == [("account:alice", 4, "alice-at-4")]
 
 
 def test_pruning_keeps_the_newest_and_one_per_span(store):
@@ -267,13 +268,37 @@ def test_settled_returns_once_no_append_is_in_flight(store):
     assert count(store) == 4
 
 
-def test_without_a_key_nothing_is_sealed_and_snapshots_are_proven_only_where_nobody_else_writes_them(store):
-    """No key: no seal row, no keyring; only the in-memory twin, whose snapshots never leave the process, takes
-    them as proven. A SQL store with a key proves them and seals every append (the sealing itself is tested in
+def test_without_a_key_nothing_is_sealed(store):
+    """No key: no seal row, no keyring (a SQL store with a key seals every append; the sealing itself is tested in
     ``reliability/test_forgery.py``)."""
     seed(store)
     assert store.keyring is None and store.seals() == []
-    assert store.proves_snapshots is (store.url == "memory://")
+
+
+def test_a_whole_ledger_snapshot_is_loaded_only_when_the_log_binds_its_digest(store):
+    """Without a key, the whole-ledger snapshot is loaded only when the row of its event holds its digest (written
+    with the batch): one with another content at the same point is passed over, one the log never bound is never
+    loaded. The twin in memory binds nothing and needs not: nothing outside the process writes its snapshots."""
+    from ledger.domain.snapshot import SNAPSHOT_FORMAT
+    from ledger.store.snapshots import LEDGER_SCOPE, snapshot_digest
+
+    seed(store)
+    head, head_hash = store.head()
+    digest = snapshot_digest(LEDGER_SCOPE, head + 1, SNAPSHOT_FORMAT, "{}")
+    with store.writer() as writer:
+        writer.append_new([deposit("carol", "1", t=5)], LATER, digest)
+    row = store.row_at(head + 1)
+    assert row is not None
+    store.snapshots.save([(LEDGER_SCOPE, "{}")], head + 1, row.hash, SNAPSHOT_FORMAT)
+    assert store.snapshots.latest(LEDGER_SCOPE, SNAPSHOT_FORMAT) == (head + 1, "{}")
+    if store.url == "memory://":
+        assert store.snapshots.bindings([head, head + 1]) == {}
+        return
+    assert store.snapshots.bindings([head, head + 1]) == {head + 1: digest}
+    store.snapshots.save([(LEDGER_SCOPE, '{"forged": 1}')], head + 1, row.hash, SNAPSHOT_FORMAT)
+    assert store.snapshots.latest(LEDGER_SCOPE, SNAPSHOT_FORMAT) == (head + 1, "{}"), "the forged one is passed over"
+    store.snapshots.save([(LEDGER_SCOPE, "{}")], head, head_hash, SNAPSHOT_FORMAT)
+    assert store.snapshots.latest(LEDGER_SCOPE, SNAPSHOT_FORMAT, upto_seq=head) is None, "never bound: never loaded"
 
 
 def test_a_keyed_sql_store_seals_each_append_and_proves_its_snapshots(tmp_path):
@@ -284,7 +309,7 @@ def test_a_keyed_sql_store_seals_each_append_and_proves_its_snapshots(tmp_path):
         store.initialise()
         seed(store)
         store.append([deposit("alice", "5", t=4)], LATER)
-        assert store.keyring is not None and store.proves_snapshots
+        assert store.keyring is not None
         seals = store.seals()
         assert [(seq_from, seq_to) for seq_from, seq_to, *_ in seals] == [(1, 4), (5, 5)]
         assert seals[-1][2] == store.head()[1] and seals[-1][3] == store.keyring.key_id

@@ -130,10 +130,14 @@ class Ledger:
         with self._unit.appending() as (writer, session):
             now = self.clock()
             recorded_at, not_after = format_time(now), now + self.future_tolerance
-            for chunk in ingest.chunks(path, reading, progress):
-                outcome = self._unit.append(writer, session, chunk, recorded_at, not_after)
+            chunks = ingest.chunks(path, reading, progress)
+            chunk = next(chunks, None)
+            while chunk is not None:
+                following = next(chunks, None)  # one ahead: the last chunk binds the snapshot due, if any
+                outcome = self._unit.append(writer, session, chunk, recorded_at, not_after, last=following is None)
                 appended += len(outcome.to_append) - outcome.engine_made
                 skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
+                chunk = following
             if reading.errors:
                 raise InvalidBatch(reading.errors, reading.error_count)
         return AppendResult(appended, skipped, engine_made, self._unit.head_seq, reading.lines)

@@ -59,6 +59,10 @@ class AppendUnit:
         self.store = store
         self.log = StoredLog(store)
         self._warm: EngineSession | None = None
+        self._last_snapshot = 0
+        """where the newest whole-ledger snapshot is, as this transaction knows it"""
+        self._bound: tuple[load.DueSnapshot, str] | None = None
+        """the snapshot this transaction bound in the log, with its event's hash: written once it commits"""
 
     @property
     def warm(self) -> EngineSession | None:
@@ -81,11 +85,12 @@ class AppendUnit:
             if session is not None and not session.carry_over(self.log, writer.head_seq, writer.head_hash):
                 session = None  # its head is no longer on the log: replayed below
             if session is None:
-                # a decision never rests on a snapshot whose content is not proven (sealed with the key): without a
-                # key the state is replayed from the log itself (#15 point 1)
-                state = load.state_at(self.store, writer.head_seq, use_snapshots=self.store.proves_snapshots)
+                # a decision rests only on a snapshot whose content is proven: sealed with the key, or bound in the
+                # log by its digest (``store.snapshots``); any other is never loaded (#15 point 1, #30)
+                state = load.state_at(self.store, writer.head_seq)
                 session = EngineSession.indexed(state, head_hash=writer.head_hash)
             assert session.head == (writer.head_seq, writer.head_hash), "the session must be at the head the lock holds"
+            self._last_snapshot, self._bound = load.last_snapshot_seq(self.store, writer.head_seq), None
             yield writer, session
             session.head_hash = writer.head_hash
             assert session.state.seq == writer.head_seq, "the session folded exactly what was appended"
@@ -95,13 +100,21 @@ class AppendUnit:
 
     def append(
         self, writer: Writer, session: EngineSession, records: Sequence[Located], recorded_at: str, not_after: datetime,
+        *, last: bool = True,
     ) -> BatchOutcome:
-        """One batch of an append: skip stored ids, admit, fold and decide (``EngineSession.fold``), insert what is new."""
+        """One batch of an append: skip stored ids, admit, fold and decide (``EngineSession.fold``), insert what is new.
+
+        The transaction's ``last`` batch binds the whole-ledger snapshot due, if one is: its digest goes into the row
+        of its last event (a file ingested in many batches makes at most one snapshot, of its end)."""
         ids = [e.id for _, e in records]
         ids += [nfc for i in ids if not i.isascii() and (nfc := unicodedata.normalize("NFC", i)) != i]  # stored normalised
         stored = {i: row.event() for i, row in writer.existing(ids).items()}
         outcome = session.fold(records, stored, not_after)
-        writer.append_new(outcome.to_append, recorded_at)
+        due = load.due_snapshot(session.state, self._last_snapshot) if outcome.to_append and last else None
+        writer.append_new(outcome.to_append, recorded_at, due.digest if due is not None else None)
+        if due is not None:  # its digest is in the row of its last event, committed with the batch
+            assert due.seq == writer.head_seq, "a bound snapshot is of the state after the batch's last event"
+            self._last_snapshot, self._bound = due.seq, (due, writer.head_hash)
         return outcome
 
     def snapshot_now(self, store: EventStore) -> bool:
@@ -115,7 +128,7 @@ class AppendUnit:
             return False
         row = store.row_at(state.seq)
         assert row is not None, "the state's last event is stored"
-        written = load.write_snapshot_if_due(store, state, row.hash, force=True)
+        written = load.write_snapshot_now(store, state, row.hash)
         versions = store.stream_versions(ACCOUNT_STREAM_PREFIX, upto_seq=state.seq)
         account_replay.write_account_snapshots(store, state, row.hash, versions)
         return written
@@ -132,9 +145,12 @@ class AppendUnit:
             self._warm = session
 
     def _cache(self, state: LedgerState, head_hash: str, crossed_streams: Mapping[str, int]) -> None:
-        """Write the snapshots now due. They are a cache: after a committed append, failing is only a warning."""
+        """Write the snapshots now due (the whole-ledger one the transaction bound in the log, the accounts' whose
+        streams crossed a multiple). They are a cache: after a committed append, failing is only a warning."""
+        bound, self._bound = self._bound, None
         try:
-            load.write_snapshot_if_due(self.store, state, head_hash)
+            if bound is not None:
+                load.save_snapshot(self.store, *bound)
             account_replay.write_account_snapshots(self.store, state, head_hash, crossed_streams)
         except DBAPIError as exc:
             _log.warning("snapshot at #%s not written (the append itself is committed): %s", state.seq, exc)

@@ -107,11 +107,6 @@ class ProvenLog(CachedLog, Protocol):
     @property
     def keyring(self) -> Keyring | None: ...
 
-    @property
-    def proves_snapshots(self) -> bool:
-        """Whether a snapshot's content is proven before use (sealed with the key, or never left this process)."""
-        ...
-
     def seals(self) -> list[tuple[int, int, str, str, str]]:
         """Every seal, by the last event it covers: (seq_from, seq_to, head_hash, key_id, signature)."""
         ...

@@ -64,7 +64,7 @@ class MemoryWriter(Writer):
                 found[row.stream] = max(found.get(row.stream, 0), row.stream_version)
         return found
 
-    def _insert(self, rows: Iterable[Row]) -> None:
+    def _insert(self, rows: Iterable[Row], snapshot_digest: str | None = None) -> None:
         taken_ids = {row.event_id for row in self.staged}
         taken_versions = {(row.stream, row.stream_version) for row in self.staged}
         batch = []
@@ -125,6 +125,9 @@ class MemorySnapshots:
     def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
         return False  # the twin has no key (and needs none: nothing outside this process writes its snapshots)
 
+    def bindings(self, seqs: Sequence[int]) -> dict[int, str]:
+        return {}  # the twin needs none: nothing outside this process writes its snapshots
+
     def points(self) -> dict[int, tuple[str, set[str]]]:
         found: dict[int, tuple[str, set[str]]] = {}
         for r in sorted(self._rows, key=lambda r: r[2]):
@@ -145,8 +148,6 @@ class MemoryEventStore(AppendsInOneTransaction):
     url = "memory://"
     dialect = "memory"
     keyring = None
-    proves_snapshots = True
-    """Its snapshots never leave this process: nobody else can write them."""
 
     def seals(self) -> list[tuple[int, int, str, str, str]]:
         return []  # nothing to seal against: only this process can write the twin

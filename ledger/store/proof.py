@@ -29,6 +29,7 @@ import attrs
 
 from ledger.store import ProvenLog, VerifyReport
 from ledger.store.seals import seal_message
+from ledger.store.snapshots import LEDGER_SCOPE, snapshot_digest
 
 __all__ = ["verify", "anchor", "NO_KEY"]
 
@@ -53,9 +54,9 @@ def verify(store: ProvenLog, anchor_record: Mapping[str, Any] | None = None) -> 
         return found
     report = attrs.evolve(report, seals_checked=found or 0,
                           notes=report.notes + (() if store.keyring is not None else (NO_KEY,)))
-    leftover = _snapshots(store, report, head, points, seals)
-    if isinstance(leftover, VerifyReport):
-        return leftover
+    report = _snapshots(store, report, head, points, seals)
+    if not report.ok:
+        return report
     if anchor_record is not None:
         return _anchor(store, report, head, anchor_record)
     return report
@@ -96,7 +97,9 @@ def _seals(store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[
 def _snapshots(
     store: ProvenLog, report: VerifyReport, head: int, points: Mapping[int, tuple[str, set[str]]],
     seals: list[tuple[int, int, str, str, str]],
-) -> VerifyReport | None:
+) -> VerifyReport:
+    """Every snapshot at a point the log still holds, and every whole-ledger one as the log binds it (a forged one
+    breaks the report; one never bound is a note); with a key, every one sealed as it must be."""
     keyring = store.keyring
     for seq, (scope, hashes) in sorted(points.items()):
         if seq > head:
@@ -107,15 +110,33 @@ def _snapshots(
             return _broken(report, seq, event_id,
                            f"a snapshot of {scope} after event #{seq} names a hash that event does not carry: "
                            "the event was rewritten (with the chain recomputed) or the snapshot forged")
+    every = store.snapshots.sealed()
+    bound = store.snapshots.bindings([seq for scope, seq, *_ in every if scope == LEDGER_SCOPE])
+    unbound: list[int] = []
+    for scope, seq, _, fmt, state, _ in every:
+        if scope != LEDGER_SCOPE:
+            continue
+        if seq not in bound:
+            unbound.append(seq)
+        elif bound[seq] != snapshot_digest(scope, seq, fmt, state):
+            return _broken(report, seq, _at(report, seq)[0],
+                           f"the snapshot of {scope} after event #{seq} is not the one the log binds there (its digest "
+                           "differs from the one stored with the event): forged (never used)")
     if keyring is None:
-        return None
+        return attrs.evolve(report, notes=(*report.notes, _unbound(unbound))) if unbound else report
     sealing_since = seals[0][1] if seals else None  # the first keyed append: every snapshot from there on is sealed
-    for scope, seq, event_hash, fmt, state, seal in store.snapshots.sealed():
+    for scope, seq, event_hash, fmt, state, seal in every:
         unsealed_in_sealed_era = seal is None and sealing_since is not None and seq >= sealing_since
         if unsealed_in_sealed_era or (seal is not None and not store.snapshots.proven(scope, seq, event_hash, fmt, state, seal)):
             return _broken(report, seq, _at(report, seq)[0],
                            f"the snapshot of {scope} after event #{seq} does not match its seal: forged (never used)")
-    return None
+    return report
+
+
+def _unbound(seqs: list[int]) -> str:
+    points = ", ".join(f"#{seq}" for seq in sorted(set(seqs))[:5]) + (", ..." if len(set(seqs)) > 5 else "")
+    return (f"{len(seqs)} whole-ledger snapshot{'s' * (len(seqs) != 1)} ({points}) not bound in the log (taken before "
+            "the log held digests, by `ledger snapshot`, or forged): never used without a key")
 
 
 def _anchor(store: ProvenLog, report: VerifyReport, head: int, record: Mapping[str, Any]) -> VerifyReport:

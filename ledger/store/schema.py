@@ -49,6 +49,8 @@ events = Table(
     Column("recorded_at", String(27), nullable=False, comment="when the ledger stored it"),
     Column("payload", Text, nullable=False, comment="canonical JSON body"),
     Column("hash", String(64), nullable=False, comment="sha256 chained to the previous event"),
+    Column("snapshot_digest", String(64), nullable=True,
+           comment="sha256 binding the whole-ledger snapshot taken after this event (null: none)"),
     UniqueConstraint("stream", "stream_version", name="uq_events_stream_version"),
     Index("ix_events_rare", "type", "seq", sqlite_where=text(RARE_ROWS), postgresql_where=text(RARE_ROWS)),
 )

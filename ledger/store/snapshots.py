@@ -4,10 +4,21 @@ Snapshots are a cache, never the truth: each records the hash of the event it
 was taken after, and is used only while that event still carries that hash;
 the audit compares every one with the full replay. Old whole-state snapshots
 are thinned (``prune``) so the cache cannot outgrow the log.
+
+A whole-ledger snapshot decides appends, so its content must be proven
+before it is used: with a key, by its seal; without one, by the log itself.
+The append that makes it due stores its digest (``snapshot_digest``: scope,
+point, format and the sha256 of its content) in the row of the event it is
+taken after, in the same transaction, and the database refuses to rewrite
+that row. A whole-ledger snapshot whose digest the log does not hold (forged
+by a user with rights on this table, or written before the log held digests,
+or by ``ledger snapshot`` without a key) is never loaded, and ``verify``
+names it. Account snapshots serve reads of one account; a key seals them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -16,7 +27,18 @@ from sqlalchemy import Engine, func, select
 from ledger.store.schema import events, snapshots
 from ledger.store.seals import Keyring, snapshot_message
 
-__all__ = ["SnapshotCache", "SqlSnapshots"]
+__all__ = ["SnapshotCache", "SqlSnapshots", "LEDGER_SCOPE", "snapshot_digest"]
+
+LEDGER_SCOPE = "ledger"
+"""The whole-ledger snapshot's scope: the one an append decides on, bound in the log by its digest."""
+
+DIGEST_FORMAT = "ledger-snapshot-digest-v1"
+
+
+def snapshot_digest(scope: str, seq: int, fmt: int, state: str) -> str:
+    """What the log stores to vouch for a snapshot: sha256 over its scope, point, format and content's sha256."""
+    content = hashlib.sha256(state.encode()).hexdigest()
+    return hashlib.sha256(f"{DIGEST_FORMAT}\n{scope}\n{seq}\n{fmt}\n{content}".encode()).hexdigest()
 
 _CHUNK = 500
 
@@ -50,6 +72,9 @@ class SnapshotCache(Protocol):
 
     def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
         """Whether the key vouches for this snapshot."""
+
+    def bindings(self, seqs: Sequence[int]) -> dict[int, str]:
+        """The snapshot digest the log holds at each of these points that has one."""
 
 
 class SqlSnapshots:
@@ -131,6 +156,16 @@ class SqlSnapshots:
             return [tuple(r) for r in conn.execute(
                 select(s.scope, s.seq, s.event_hash, s.format, s.state, s.seal).order_by(s.seq, s.id))]
 
+    def bindings(self, seqs: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        wanted = sorted(set(seqs))
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(events.c.seq, events.c.snapshot_digest).where(
+                    events.c.seq.in_(wanted[start:start + _CHUNK]), events.c.snapshot_digest.is_not(None))
+                found.update((r.seq, r.snapshot_digest) for r in conn.execute(query))
+        return found
+
     def latest(self, scope: str, fmt: int, upto_seq: int | None = None) -> tuple[int, str] | None:
         query = (
             select(snapshots.c.seq, snapshots.c.state, snapshots.c.event_hash, snapshots.c.seal)
@@ -141,10 +176,14 @@ class SqlSnapshots:
             query = query.where(snapshots.c.seq <= upto_seq)
         with self.engine.connect() as conn:
             for snap in conn.execute(query.limit(3)):
-                stored = conn.execute(select(events.c.hash).where(events.c.seq == snap.seq)).scalar()
-                if stored != snap.event_hash:
+                stored = conn.execute(
+                    select(events.c.hash, events.c.snapshot_digest).where(events.c.seq == snap.seq)).first()
+                if stored is None or stored.hash != snap.event_hash:
                     continue
-                if self.keyring is not None and not self.proven(scope, snap.seq, snap.event_hash, fmt, snap.state, snap.seal):
-                    continue  # unsealed (written before the key) or forged: never used by a keyed ledger
+                if self.keyring is not None:
+                    if not self.proven(scope, snap.seq, snap.event_hash, fmt, snap.state, snap.seal):
+                        continue  # unsealed (written before the key) or forged: never used by a keyed ledger
+                elif scope == LEDGER_SCOPE and stored.snapshot_digest != snapshot_digest(scope, snap.seq, fmt, snap.state):
+                    continue  # not the snapshot the log vouches for (forged, or never bound): never decides anything
                 return snap.seq, snap.state
         return None

@@ -25,12 +25,14 @@ from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
 from ledger.store.schema import COMMON_TYPES, RARE_ROWS, events, seals
 from ledger.store.seals import Keyring, seal_message
 from ledger.store.snapshots import SqlSnapshots
-from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
+from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer, with_digest_on_last
 
-__all__ = ["SqlEventStore", "SqlWriter", "SQLITE_WRITER_CACHE_KIB", "read_query"]
+__all__ = ["SqlEventStore", "SqlWriter", "SQLITE_WRITER_CACHE_KIB", "read_query", "STORED"]
 
 _ADVISORY_LOCK_KEY = 7_423_001
 _COLUMNS = "seq, event_id, stream, stream_version, type, schema_version, at, recorded_at, payload, hash"
+STORED = tuple(events.c[name] for name in _COLUMNS.split(", "))
+"""A stored row's columns, in ``StoredEvent``'s field order (the table also has ``snapshot_digest``, read apart)."""
 _CHUNK = 500
 _REPLAY_COLUMNS = "seq, type, schema_version, payload"
 SQLITE_WRITER_CACHE_KIB = 65_536
@@ -69,7 +71,7 @@ class SqlWriter(Writer):
         found: dict[str, StoredEvent] = {}
         for start in range(0, len(event_ids), _CHUNK):
             chunk = event_ids[start : start + _CHUNK]
-            for r in self.conn.execute(select(events).where(events.c.event_id.in_(chunk))):
+            for r in self.conn.execute(select(*STORED).where(events.c.event_id.in_(chunk))):
                 found[r.event_id] = _row(r)
         return found
 
@@ -84,16 +86,20 @@ class SqlWriter(Writer):
             found.update((stream, version) for stream, version in self.conn.execute(query))
         return found
 
-    def _insert(self, rows: Iterable[Row]) -> None:
-        """SQLite: one ``executemany``. PostgreSQL: ``COPY``. Both on the driver's connection, in this transaction."""
+    def _insert(self, rows: Iterable[Row], snapshot_digest: str | None = None) -> None:
+        """SQLite: one ``executemany``. PostgreSQL: ``COPY``. Both on the driver's connection, in this transaction.
+        With ``snapshot_digest``, the last row carries it (its other rows an empty one)."""
         driver = self.conn.connection.driver_connection
         assert driver is not None, "a connection in a transaction has its driver's connection"
+        columns, values = (_COLUMNS, rows) if snapshot_digest is None else (
+            f"{_COLUMNS}, snapshot_digest", with_digest_on_last(rows, snapshot_digest))
         try:
             if self.conn.dialect.name != "postgresql":
-                driver.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join(['?'] * 10)})", rows)
+                marks = ", ".join(["?"] * len(columns.split(", ")))
+                driver.executemany(f"INSERT INTO events ({columns}) VALUES ({marks})", values)
                 return
-            with driver.cursor() as cursor, cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
-                for row in rows:
+            with driver.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                for row in values:
                     copy.write_row(row)
         except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
             raise UniqueKeyRefused(exc) from exc
@@ -110,7 +116,7 @@ def read_query(
     the whole log (it uses a partial index only for a query that repeats its
     predicate; PostgreSQL would prove it from the kinds asked).
     """
-    query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq)
+    query = select(*STORED).where(events.c.seq > after_seq).order_by(events.c.seq)
     if upto_seq is not None:
         query = query.where(events.c.seq <= upto_seq)
     if upto_at is not None:
@@ -137,11 +143,6 @@ class SqlEventStore(AppendsInOneTransaction):
     @classmethod
     def open(cls, url: str, keyring: Keyring | None = None) -> SqlEventStore:
         return cls(make_engine(url), keyring)
-
-    @property
-    def proves_snapshots(self) -> bool:
-        """Whether a snapshot's content can be proven (its seal checked with the key) before a decision uses it."""
-        return self.keyring is not None
 
     @property
     def url(self) -> str:
@@ -303,7 +304,7 @@ class SqlEventStore(AppendsInOneTransaction):
     def read_stream(self, stream: str, *, after_version: int = 0, upto_seq: int | None = None) -> Iterator[StoredEvent]:
         """One stream's rows after ``after_version`` in order, through the ``(stream, stream_version)`` index."""
         query = (
-            select(events)
+            select(*STORED)
             .where(events.c.stream == stream, events.c.stream_version > after_version)
             .order_by(events.c.stream_version)
         )
@@ -344,11 +345,11 @@ class SqlEventStore(AppendsInOneTransaction):
 
     def row_at(self, seq: int) -> StoredEvent | None:
         """The row with sequence number ``seq`` (a primary-key read)."""
-        return self._first(select(events).where(events.c.seq == seq))
+        return self._first(select(*STORED).where(events.c.seq == seq))
 
     def stream_row(self, stream: str, version: int) -> StoredEvent | None:
         """The row at ``version`` of ``stream`` (an index point read)."""
-        return self._first(select(events).where(events.c.stream == stream, events.c.stream_version == version))
+        return self._first(select(*STORED).where(events.c.stream == stream, events.c.stream_version == version))
 
     def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None:
         """The newest row of ``stream`` at or before ``upto_seq``.
@@ -357,13 +358,13 @@ class SqlEventStore(AppendsInOneTransaction):
         stream's end: O(log n) at the head; as of an earlier point it also
         steps over the stream's rows appended after it.
         """
-        query = select(events).where(events.c.stream == stream).order_by(events.c.stream_version.desc()).limit(1)
+        query = select(*STORED).where(events.c.stream == stream).order_by(events.c.stream_version.desc()).limit(1)
         if upto_seq is not None:
             query = query.where(events.c.seq <= upto_seq)
         return self._first(query)
 
     def get(self, event_id: str) -> StoredEvent | None:
-        return self._first(select(events).where(events.c.event_id == event_id))
+        return self._first(select(*STORED).where(events.c.event_id == event_id))
 
     def _first(self, query: Select[Any]) -> StoredEvent | None:
         with self.engine.connect() as conn:

@@ -22,7 +22,19 @@ from ledger.errors import ConcurrencyConflict
 from ledger.store.hashchain import chain_hash
 from ledger.store.records import Row, StoredEvent
 
-__all__ = ["Writer", "AppendsInOneTransaction", "UniqueKeyRefused"]
+__all__ = ["Writer", "AppendsInOneTransaction", "UniqueKeyRefused", "with_digest_on_last"]
+
+
+def with_digest_on_last(rows: Iterable[Row], digest: str) -> Iterator[tuple[object, ...]]:
+    """Each row with a snapshot digest column: empty on every row but the last, which carries ``digest``; still
+    streamed (one row behind)."""
+    previous: Row | None = None
+    for row in rows:
+        if previous is not None:
+            yield (*previous, None)
+        previous = row
+    if previous is not None:
+        yield (*previous, digest)
 
 
 class UniqueKeyRefused(Exception):
@@ -48,8 +60,9 @@ class Writer(ABC):
         """Current version of each of these streams that has events (the others are absent)."""
 
     @abstractmethod
-    def _insert(self, rows: Iterable[Row]) -> None:
-        """Insert the rows, streamed as they are built; ``UniqueKeyRefused`` if a unique key refuses one."""
+    def _insert(self, rows: Iterable[Row], snapshot_digest: str | None = None) -> None:
+        """Insert the rows, streamed as they are built; ``UniqueKeyRefused`` if a unique key refuses one. With
+        ``snapshot_digest``, the last row carries it in the log (``ledger.store.snapshots``)."""
 
     # -- shared ---------------------------------------------------------------
     def existing(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
@@ -86,21 +99,24 @@ class Writer(ABC):
         fresh = [event for event in batch if new.is_new(event)]
         return [StoredEvent(*row) for row in self._append_rows(fresh, recorded_at)]
 
-    def append_new(self, batch: Sequence[Event], recorded_at: str) -> int:
-        """Insert events the caller has already checked are not stored; returns how many.
+    def append_new(self, batch: Sequence[Event], recorded_at: str, snapshot_digest: str | None = None) -> int:
+        """Insert events the caller has already checked are not stored; returns how many. ``snapshot_digest``: the
+        digest of the whole-ledger snapshot after the batch's last event, stored in that event's row (it binds the
+        snapshot to the log).
 
         The hot path of every append: rows are built as plain tuples and handed
         to the backend in one statement (``executemany``, or ``COPY``).
         """
-        return len(self._append_rows(batch, recorded_at))
+        assert snapshot_digest is None or batch, "a snapshot is bound to an event appended with it"
+        return len(self._append_rows(batch, recorded_at, snapshot_digest))
 
-    def _append_rows(self, batch: Sequence[Event], recorded_at: str) -> list[Row]:
+    def _append_rows(self, batch: Sequence[Event], recorded_at: str, snapshot_digest: str | None = None) -> list[Row]:
         streams = [stream_of(event) for event in batch]
         self._prefetch_versions(set(streams))
         rows: list[Row] = []
         if batch:
             try:
-                self._insert(self._rows(batch, streams, recorded_at, rows))
+                self._insert(self._rows(batch, streams, recorded_at, rows), snapshot_digest)
             except UniqueKeyRefused as exc:  # a writer that slipped past the lock: the database had the last word
                 raise ConcurrencyConflict.refused_by_database(streams[0], exc.args[0]) from exc
         return rows

@@ -9,8 +9,9 @@ needs):
   ledger refuses to build on it;
 - point 1: a forged whole-ledger snapshot (alice +1,000,000) used to let a
   500,000 withdrawal against 999 through; now no decision rests on a snapshot
-  whose content is not proven (sealed with the key), so the withdrawal is
-  refused, and a keyed ``verify`` names the forged snapshot;
+  whose content is not proven (sealed with the key, or bound in the log by the
+  digest its append stored, #30), so the withdrawal is refused, and
+  ``verify`` names the forged snapshot;
 - anchors: a head published outside the database catches truncation even
   when the attacker also removes the evidence the database held.
 """
@@ -136,8 +137,41 @@ def test_a_forged_snapshot_never_decides_a_withdrawal(db_url, key, keyed):
         assert not report.ok and "does not match its seal: forged" in report.problem
         assert ledger.state().accounts["alice"].cash["USD"] == 999, "a keyed ledger never loads it, even to read"
     else:
-        assert report.ok and report.notes, "without a key verify cannot see a content forgery: the audit does"
+        assert report.ok and any("snapshot (#2) not bound in the log" in note for note in report.notes), \
+            "`ledger snapshot` made it outside any append: the log never bound it, so it is named and never used"
         assert not ledger.audit().ok
+    ledger.close()
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_snapshot_the_log_binds_is_used_and_a_forged_one_never_decides(db_url, key, keyed, monkeypatch):
+    """#30: the append that makes a whole-ledger snapshot due binds its digest in the log, so a new process (no
+    key needed) folds only the events after it. Replaced by a forged one (alice +1,000,000, DELETE and INSERT on
+    snapshots), it is passed over: the 500,000 withdrawal is refused, and `verify` names the forged snapshot."""
+    from ledger.replay import load
+
+    monkeypatch.setattr(load, "SNAPSHOT_EVERY", 3)  # a snapshot every 3 events (1,000 in production)
+    ledger = _open(db_url, key[0] if keyed else None)
+    ledger.append([listed(), deposit("alice", "999", t=1), deposit("bob", "1", t=1)])
+    with ledger.store.engine.connect() as conn:
+        bound = conn.execute(text("SELECT seq FROM events WHERE snapshot_digest IS NOT NULL")).scalars().all()
+    assert bound == [3] and ledger.store.snapshots.latest_seq("ledger", SNAPSHOT_FORMAT) == 3
+    ledger.close()
+    ledger = _open(db_url, key[0] if keyed else None)  # a new process: nothing warm in memory
+    read_after: list[int] = []
+    reader = ledger.store.read_batches
+    monkeypatch.setattr(ledger.store, "read_batches", lambda **kw: read_after.append(kw.get("after_seq", 0)) or reader(**kw))
+    ledger.append([deposit("carol", "1", t=2)])
+    assert read_after == [3], "the append folded only the events after the bound snapshot"
+    assert ledger.verify().ok
+    ledger.close()
+    ledger = _open(db_url, key[0] if keyed else None)
+    _forge_snapshot(ledger)
+    with pytest.raises(InvalidBatch, match="exceeds the 999 available"):
+        ledger.append([withdrawal("alice", "500000", t=3)])
+    report = ledger.verify()
+    assert not report.ok and report.first_bad_seq == 3 and "forged (never used)" in report.problem
+    assert ledger.state().accounts["alice"].cash["USD"] == 999, "reads pass over it too"
     ledger.close()
 
 
