@@ -12,6 +12,7 @@ __all__ = [
     "LedgerError",
     "KeyUnusable",
     "UnsealedLog",
+    "UnprovenLog",
     "DatabaseUnavailable",
     "InvalidEvent",
     "InvalidBatch",
@@ -99,6 +100,11 @@ class KeyUnusable(LedgerError, ValueError):
 
 class UnsealedLog(LedgerError, RuntimeError):
     """A keyed append found rows after the last seal: someone wrote to the log without the key."""
+
+
+class UnprovenLog(LedgerError, RuntimeError):
+    """With a key configured, a read found rows no valid seal proves (exit 1: a check found a problem); ``ledger verify``
+    and ``ledger audit`` say what."""
 
 
 class DatabaseUnavailable(LedgerError, RuntimeError):

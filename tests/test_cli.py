@@ -150,7 +150,7 @@ def _arguments_of_every_command(tmp_path) -> dict[str, list[str]]:
     statement.write_text("account,asset,balance\nalice,USD,1\n")
     grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001"]}}))
     return {
-        "ingest": [str(history)], "balances": [], "account": ["alice"], "verify": [], "anchor": [], "rules": ["list"],
+        "ingest": [str(history)], "balances": [], "account": ["alice"], "verify": [], "anchor": [], "seal": [], "rules": ["list"],
         "liquidations": [], "bankruptcies": [], "audit": [], "explain": ["k-1~liq~alice/BTC-PERP"],
         "history": ["alice"], "reconcile": [str(statement)], "whatif": ["--rules", "full-v1"],
         "sweep": ["--rules", "full-v1", "--grid", str(grid), "--workers", "1"], "report": ["--out", str(tmp_path / "r")],

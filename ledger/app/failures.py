@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
-from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent, LedgerError, NotInitialised
+from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent, LedgerError, NotInitialised, UnprovenLog
 
-__all__ = ["BAD_INPUT", "DATABASE", "INTERNAL", "classify", "mask_url", "write_crash_log"]
+__all__ = ["CHECK_FAILED", "BAD_INPUT", "DATABASE", "INTERNAL", "classify", "mask_url", "write_crash_log"]
 
-BAD_INPUT, DATABASE, INTERNAL = 2, 3, 4
+CHECK_FAILED, BAD_INPUT, DATABASE, INTERNAL = 1, 2, 3, 4
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
@@ -52,6 +52,8 @@ def classify(exc: BaseException, url: str) -> tuple[int, str] | None:
         return DATABASE, f"could not reach the database {mask_url(url)}: {_cause(exc)}"
     if isinstance(exc, (ArgumentError, NoSuchModuleError)):
         return DATABASE, f"could not open the database {mask_url(url)}: not a database URL this ledger can use ({_cause(exc)})"
+    if isinstance(exc, UnprovenLog):
+        return CHECK_FAILED, f"{exc} (reads with a key show only what the seals prove)"
     if isinstance(exc, (InvalidBatch, InvalidEvent, NotInitialised, LedgerError)):
         return BAD_INPUT, str(exc)
     return None

@@ -37,7 +37,7 @@ from ledger.domain.scales import EXACT, Figures, Scales
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.engine.admission import Located
-from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent
+from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent, UnprovenLog
 from ledger.replay import account as account_replay
 from ledger.replay import load
 from ledger.reports import balances as balance_report
@@ -173,9 +173,15 @@ class Ledger:
         return AppendResult(appended, outcome.skipped, outcome.engine_made, self._unit.head_seq)
 
     # -- the one reading entry ------------------------------------------------------
-    def _reader(self) -> EventStore:
-        """The store, once its schema is known to be this code's (``NotInitialised``, exit 2, otherwise)."""
+    def _reader(self, *, proven: bool = True) -> EventStore:
+        """The store, once its schema is known to be this code's (``NotInitialised``, exit 2, otherwise) and, with a
+        key, its head proven by a valid seal (``UnprovenLog``, exit 1, otherwise: a read never shows rows the seals do
+        not prove; ``verify`` and ``audit`` read it anyway, ``proven=False``, to say what is wrong)."""
         self.store.require_schema()
+        if proven:
+            unproven = self.store.unproven_tail()
+            if unproven is not None:
+                raise UnprovenLog(unproven[1])
         return self.store
 
     # -- reading: state -----------------------------------------------------
@@ -224,7 +230,7 @@ class Ledger:
 
     def verify(self, anchor: Mapping[str, Any] | None = None) -> VerifyReport:
         """The hash chain, the seals, and the evidence the log left behind (``ledger.app.proof``)."""
-        return proof.verify(self._reader(), anchor)
+        return proof.verify(self._reader(proven=False), anchor)
 
     @staticmethod
     def generate_key(path: str | Path) -> tuple[Path, Path, str]:
@@ -322,7 +328,18 @@ class Ledger:
     # -- compliance ------------------------------------------------------------
     def audit(self, *, exhaustive: bool = False, progress: Progress | None = None) -> audit_run.AuditReport:
         """Replay everything from scratch and prove it (``ledger.compliance.audit``)."""
-        return audit_run.audit(self._reader(), progress, exhaustive=exhaustive)
+        store = self._reader(proven=False)
+        report = audit_run.audit(store, progress, exhaustive=exhaustive)
+        unproven = store.unproven_tail()  # with a key, the audit proves only what the seals cover
+        if unproven is not None:
+            report.add("seal", unproven[0], None, unproven[1])
+        return report
+
+    def seal(self) -> tuple[int, int] | None:
+        """Vouch for the log as it is, with the key: seal the events after the last valid seal (``ledger seal``, after
+        ``verify`` and ``audit``); (first, last) sealed, or None when every event is sealed."""
+        self.store.require_schema()
+        return self.store.seal_unsealed()
 
     def explain(self, event_id: str) -> dict[str, Any]:
         """Why the engine made a liquidation or bankruptcy: the figures and the formula, as JSON-ready data."""

@@ -143,6 +143,22 @@ def keygen(path: str) -> None:
 
 
 @click.command()
+@click.pass_context
+def seal(ctx: click.Context) -> None:
+    """Vouch for the log as it is now: seal, with the key, every event after the last valid seal.
+
+    A keyed append never seals rows it did not write (a log kept without a key, rows someone wrote without it):
+    run `ledger verify` and `ledger audit` first, then this. Refused when the last seal does not verify.
+    """
+    with open_ledger(ctx) as ledger:
+        sealed = ledger.seal()
+        keyring = ledger.store.keyring
+    named = f" with key {keyring.key_id}" if keyring is not None else ""
+    click.echo("every event is sealed: nothing to vouch for" if sealed is None
+               else f"sealed events #{sealed[0]} to #{sealed[1]}{named}")
+
+
+@click.command()
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the anchor here (default: stdout).")
 @click.pass_context
 def anchor(ctx: click.Context, out: str | None) -> None:
@@ -253,4 +269,4 @@ def deleverages(ctx: click.Context, account: str | None, start: datetime | None,
     print_records(shown, fmt, "Auto-deleveraging fills", columns)
 
 
-COMMANDS = (init, ingest, balances, account, verify, keygen, anchor, rules, liquidations, bankruptcies, deleverages)
+COMMANDS = (init, ingest, balances, account, verify, keygen, seal, anchor, rules, liquidations, bankruptcies, deleverages)

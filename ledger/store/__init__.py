@@ -111,6 +111,14 @@ class ProvenLog(CachedLog, Protocol):
         """Every seal, by the last event it covers: (seq_from, seq_to, head_hash, key_id, signature)."""
         ...
 
+    def unproven_tail(self) -> tuple[int, str] | None:
+        """With a key, the first event no valid seal proves and why; None when the head is proven, or without a key."""
+        ...
+
+    def seal_unsealed(self) -> tuple[int, int] | None:
+        """Seal (an operator vouching) the events after the last valid seal; (first, last), or None if none."""
+        ...
+
     def verify(self, keep: Collection[int] = ()) -> VerifyReport:
         """Recompute the hash chain from the first event; the first break is named. ``keep``: the sequence numbers
         whose (event id, hash) the report carries (``VerifyReport.at_points``)."""

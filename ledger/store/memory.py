@@ -15,7 +15,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ledger.errors import NotInitialised
+from ledger.errors import KeyUnusable, NotInitialised
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
 from ledger.store.rows import RowsReader
@@ -148,6 +148,12 @@ class MemoryEventStore(AppendsInOneTransaction):
     url = "memory://"
     dialect = "memory"
     keyring = None
+
+    def unproven_tail(self) -> tuple[int, str] | None:
+        return None  # no key, nothing to prove: the twin lives and dies with this process
+
+    def seal_unsealed(self) -> tuple[int, int] | None:
+        raise KeyUnusable("an in-memory ledger has no key: nothing to seal")
 
     def seals(self) -> list[tuple[int, int, str, str, str]]:
         return []  # nothing to seal against: only this process can write the twin

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.errors import NotInitialised, UnsealedLog
+from ledger.errors import KeyUnusable, NotInitialised, UnsealedLog
 from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.hashchain import GENESIS
@@ -199,7 +199,7 @@ class SqlEventStore(AppendsInOneTransaction):
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
             try:
                 writer = SqlWriter(conn)
-                sealed_to = self._sealed_to(conn, writer.head_seq)
+                sealed_to = self._sealed_to(conn, writer.head_seq, writer.head_hash)
                 yield writer
                 if self.keyring is not None and writer.head_seq > sealed_to:
                     self._seal(conn, sealed_to + 1, writer.head_seq, writer.head_hash)
@@ -220,17 +220,83 @@ class SqlEventStore(AppendsInOneTransaction):
         with self._write_locked():
             pass
 
-    def _sealed_to(self, conn: Connection, head_seq: int) -> int:
-        """The last sealed event; a keyed writer refuses to build on rows after it (written without the key)."""
+    def _sealed_to(self, conn: Connection, head_seq: int, head_hash: str) -> int:
+        """Where the seals this writer builds on end, checked (``UnsealedLog`` naming what is wrong, nothing stored).
+
+        Without a key: a ledger whose appends are sealed takes none (its keyed
+        appends would refuse every row after). With a key: the last seal must
+        verify with it and name its event's hash, every row after it is
+        refused (written without the key, or forged), and a log never sealed
+        is sealed only by ``seal_unsealed`` (an operator vouching for it), never
+        by an append; an empty log needs nobody to vouch for it.
+        """
         if self.keyring is None:
+            last = conn.execute(select(func.max(seals.c.seq_to))).scalar()
+            if last is not None:
+                raise UnsealedLog(f"this ledger's appends are sealed with a key (the last seal covers event #{last}): "
+                                  "give its key (--key or $LEDGER_KEY) to append; nothing was stored")
             return head_seq
-        last = conn.execute(select(func.max(seals.c.seq_to))).scalar() or 0
-        if 0 < last < head_seq:
+        sealed_to = self._last_valid_seal(conn, head_seq, head_hash)
+        if sealed_to < head_seq:
+            first = sealed_to + 1
+            vouch = ("" if sealed_to else "; a keyed ledger never vouches for history it did not seal: after `ledger "
+                     "verify` and `ledger audit`, an operator vouches for it with `ledger seal`")
             raise UnsealedLog(
-                f"events #{last + 1} to #{head_seq} are not sealed: they were written without the key (or forged); "
-                "nothing was stored. Run `ledger verify`; a keyed ledger never seals over rows it did not write"
+                f"events #{first} to #{head_seq} are not sealed: they were written without the key (or forged)"
+                f"{vouch}; nothing was stored. Run `ledger verify`; a keyed append never seals over rows it did not write"
             )
-        return last  # 0: the first seal of this log covers its history from event 1
+        return sealed_to
+
+    def _last_valid_seal(self, conn: Connection, head_seq: int, head_hash: str) -> int:
+        """The last event the seals cover (0: none), after checking the last seal: it verifies with this key and its
+        event carries the hash it names (``UnsealedLog`` otherwise). A seal past the head is evidence, not a seal."""
+        keyring = self.keyring
+        assert keyring is not None
+        last = conn.execute(
+            select(seals.c.seq_from, seals.c.seq_to, seals.c.head_hash, seals.c.key_id, seals.c.signature)
+            .where(seals.c.seq_to <= head_seq).order_by(seals.c.seq_to.desc()).limit(1)).first()
+        if last is None:
+            return 0
+        if not keyring.verifies(seal_message(last.seq_from, last.seq_to, last.head_hash), last.signature):
+            why = f"made with another key ({last.key_id})" if last.key_id != keyring.key_id else "its signature is forged"
+            raise UnsealedLog(f"the seal of events #{last.seq_from} to #{last.seq_to} does not verify with this key "
+                              f"({why}): the rows it claims to cover are not proven; nothing was stored. Run `ledger verify`")
+        stored = head_hash if last.seq_to == head_seq else conn.execute(
+            select(events.c.hash).where(events.c.seq == last.seq_to)).scalar()
+        if stored != last.head_hash:
+            raise UnsealedLog(f"event #{last.seq_to} does not carry the hash its seal names: the log was rewritten; "
+                              "nothing was stored. Run `ledger verify`")
+        return int(last.seq_to)
+
+    def seal_unsealed(self) -> tuple[int, int] | None:
+        """An operator vouching for the log as it is: seal every event after the last valid seal up to the head, with
+        this key (``ledger seal``); (first, last) sealed, or None when all is sealed. Refused (``UnsealedLog``) when
+        the last seal does not verify: a forged seal is never built on."""
+        if self.keyring is None or not self.keyring.can_seal:
+            raise KeyUnusable("sealing needs the private key (--key or $LEDGER_KEY)")
+        with self._write_locked() as conn:
+            head_seq, head_hash = _head(conn)
+            sealed_to = self._last_valid_seal(conn, head_seq, head_hash)
+            if sealed_to == head_seq:
+                return None
+            self._seal(conn, sealed_to + 1, head_seq, head_hash)
+            return sealed_to + 1, head_seq
+
+    def unproven_tail(self) -> tuple[int, str] | None:
+        """With a key, the first event no valid seal proves and why (a read must not show it), or None; without a
+        key, None (nothing can be proven)."""
+        if self.keyring is None:
+            return None
+        with self.engine.connect() as conn:
+            head_seq, head_hash = _head(conn)
+            try:
+                sealed_to = self._last_valid_seal(conn, head_seq, head_hash)
+            except UnsealedLog as exc:
+                return 1, str(exc).replace("; nothing was stored", "")
+        if sealed_to < head_seq:
+            return sealed_to + 1, (f"events #{sealed_to + 1} to #{head_seq} are not sealed: written without the key, or "
+                                   "forged. Run `ledger verify` and `ledger audit`")
+        return None
 
     def _seal(self, conn: Connection, seq_from: int, seq_to: int, head_hash: str) -> None:
         assert self.keyring is not None
