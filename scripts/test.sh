@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, SQLite and a real PostgreSQL server started here (scripts/pg.sh).
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -m slow`).
-source "$(dirname "$0")/bootstrap.sh" test
+source "$(dirname "$0")/bootstrap.sh" test,cluster  # the sweep on a Dask cluster is tested too
 
 source "$(dirname "$0")/pg.sh"
 source "$(dirname "$0")/browser.sh"

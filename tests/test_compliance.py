@@ -424,6 +424,21 @@ def test_report_writes_html_with_charts(sample, tmp_path):
     assert all((tmp_path / "r" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
+def test_a_name_matplotlib_would_read_as_markup_is_charted_as_text(ledger, tmp_path):
+    """#27 point 17: an account named ``$\\undefinedmacro$`` that is liquidated used to make every `ledger report`
+    exit 4 (matplotlib parsed it as mathematical notation); it is drawn as plain text and escaped in the page."""
+    name = "$\\undefinedmacro$"
+    ledger.append([listed(), listed("ETH-PERP", lot="0.01"), rules("full-v1", buffer=None), deposit(name, "100", t=1),
+                   deposit("mm", "100000", t=1), trade(name, "buy", "1", "1000", t=2),
+                   trade("mm", "sell", "1", "1000", t=2), mark("900", t=3)])
+    assert [e.account for _, e in ledger.liquidations()] == [name]
+    url = ledger.store.engine.url.render_as_string(hide_password=False)
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert f"<h3>{name}</h3>" in page and (tmp_path / "r" / "account-0.png").stat().st_size > 1000
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_writes_events_and_balances(sample, tmp_path, fmt):
     """``export`` writes every event and the balances, in CSV or Parquet, the balances in the reconcile statement's shape."""

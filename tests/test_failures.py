@@ -116,14 +116,14 @@ def test_ingest_reads_an_empty_file_a_bom_gzip_and_standard_input(tmp_path):
     bom = tmp_path / "bom.jsonl"
     bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(LINE).encode() + b"\n")
     code, out, _ = run(url, "ingest", str(bom))
-    assert code == 0 and "1 lines: 1 appended" in out
+    assert code == 0 and "1 line: 1 appended" in out
     packed = tmp_path / "more.jsonl.gz"
     with gzip.open(packed, "wt") as handle:
         handle.write(json.dumps({**LINE, "id": "d-2"}) + "\n")
     code, out, _ = run(url, "ingest", str(packed))
     assert code == 0 and "1 appended" in out
     done = ledger_cli("--db", url, "ingest", "-", stdin=json.dumps({**LINE, "id": "d-3"}) + "\n")
-    assert done.returncode == 0 and "standard input: 1 lines: 1 appended" in done.stdout
+    assert done.returncode == 0 and "standard input: 1 line: 1 appended" in done.stdout
     assert run(url, "verify")[1].startswith("ok: 3 events")
 
 

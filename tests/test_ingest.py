@@ -98,7 +98,7 @@ def test_a_duplicate_id_inside_one_file_with_other_content_is_refused(ledger, tm
     """An id repeated within one file with other content is refused, naming the later line, and nothing is stored."""
     other = dict(HEADER[1], amount="2000")
     path = write(tmp_path, [*HEADER[:2], other])
-    with pytest.raises(InvalidBatch, match=r"batch.jsonl:3: .*already stored with different content"):
+    with pytest.raises(InvalidBatch, match=r"batch.jsonl:3: id .d-1. is used earlier in this batch with different content"):
         ledger.ingest_file(path)
     assert stored_count(ledger) == 0
 

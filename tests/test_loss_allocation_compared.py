@@ -148,6 +148,8 @@ def test_the_demo_crash_drains_the_fund_and_the_ranked_policy_deleverages(demo):
         events = {e.id: e for _, e in ledger.engine_events(types=["auto_deleverage"])}
     fills = json.loads(ok(demo, "deleverages", "--format", "json"))
     assert fills and {f["policy"] for f in fills} == {"adl-ranked-v1"}
+    by_id = {b["id"]: b["account"] for b in bankruptcies}
+    assert all(f["bankrupt_account"] == by_id[f["bankruptcy"]] for f in fills), "the contract's bankrupt_account"
     exact = []
     for fill in fills:
         event = events[fill["id"]]

@@ -105,7 +105,7 @@ def test_the_same_id_with_other_content_is_refused_and_nothing_is_stored(store):
     """An id already stored with other content is refused as a duplicate, and nothing of the batch is stored."""
     seed(store)
     changed = deposit("alice", "101", t=1, id="d-alice-1")
-    with pytest.raises(DuplicateEventConflict, match="event d-alice-1: id is already stored with different content"):
+    with pytest.raises(DuplicateEventConflict, match="event d-alice-1: id 'd-alice-1' is already stored with different content"):
         store.append([deposit("carol", "1", t=5), changed], RECORDED)
     assert count(store) == 4
 

@@ -68,7 +68,7 @@ def test_a_local_process_pool_gives_every_candidate_its_serial_whatif(crash):
 
 def test_a_dask_local_cluster_gives_the_same_rows(sqlite_url):
     """A sweep on a Dask cluster gives the same rows as a serial one, each equal to its candidate's serial what-if."""
-    import distributed  # a dependency (pyproject): a missing install fails here, it is never skipped
+    import distributed  # the `cluster` extra, which the test command installs: a missing install fails, never skips
     with Ledger.open(sqlite_url) as ledger:
         ledger.init()
         ledger.ingest_file(CRASH)

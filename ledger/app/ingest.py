@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from attrs import define, field
 
-from ledger.domain.codec import decode_line
+from ledger.domain.codec import MAX_LINE_BYTES, decode_line
 from ledger.engine.admission import Located
 from ledger.errors import InvalidBatch, InvalidEvent
 
@@ -50,7 +50,13 @@ class Reading:
             self.errors.append(error)
 
 
-def open_jsonl(path: str | Path) -> AbstractContextManager[Iterable[bytes]]:
+class LineReader(Protocol):
+    """What the ingest reads a file through: a binary stream's ``readline`` (a file, gzip's, standard input)."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def open_jsonl(path: str | Path) -> AbstractContextManager[LineReader]:
     """The file opened for binary reading (``-``: standard input; ``*.gz``: through gzip), or ``InvalidBatch``."""
     if str(path) == "-":
         return _Unclosed(sys.stdin.buffer)
@@ -61,6 +67,27 @@ def open_jsonl(path: str | Path) -> AbstractContextManager[Iterable[bytes]]:
         return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
     except OSError as exc:
         raise InvalidBatch([InvalidEvent(f"cannot read: {exc.strerror}", where=str(path))]) from None
+
+
+_READ = 1 << 16
+
+
+def _bounded_lines(handle: LineReader) -> Iterator[tuple[bytes | None, int]]:
+    """Each line and its length in bytes, never holding more than the longest line allowed: a longer one (say a
+    newline-free gzip member that inflates to gigabytes) is read past in pieces and given as None."""
+    readline = handle.readline
+    while True:
+        raw: bytes = readline(MAX_LINE_BYTES + 3)  # the longest line, its CR LF, and one byte to know it is longer
+        if not raw:
+            return
+        if len(raw) <= MAX_LINE_BYTES + 2 or raw.endswith(b"\n"):
+            yield raw, len(raw)
+            continue
+        length = len(raw)
+        while raw and not raw.endswith(b"\n"):
+            raw = readline(_READ)
+            length += len(raw)
+        yield None, length
 
 
 class _Unclosed:
@@ -86,9 +113,13 @@ def chunks(
     """
     with open_jsonl(path) as handle:
         chunk: list[Located] = []
-        for number, raw in enumerate(handle, start=1):
+        for number, (raw, length) in enumerate(_bounded_lines(handle), start=1):
             if progress is not None:
-                progress(len(raw))
+                progress(length)
+            if raw is None:
+                reading.lines += 1
+                reading.refused(InvalidEvent(f"line is longer than {MAX_LINE_BYTES} bytes", where=f"{path}:{number}"))
+                continue
             line = raw.rstrip(b"\r\n")
             if number == 1 and line.startswith(_BOM):
                 line = line[len(_BOM):]

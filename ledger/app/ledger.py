@@ -47,6 +47,7 @@ from ledger.reports import reconcile as reconciliation
 from ledger.reports import records
 from ledger.store import EventStore, Keyring, StoredEvent, VerifyReport, open_store, proof
 from ledger.store.seals import generate_key
+from rules import registry as rules_registry
 from rules.allocation import registry as allocation_registry
 
 __all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE"]
@@ -279,8 +280,11 @@ class Ledger:
         return [records.bankruptcy_record(row, event) for row, event in self.engine_events(account, ["bankruptcy"])]
 
     def deleverage_records(self, account: str | None = None) -> list[dict[str, Any]]:
-        """Auto-deleveraging fills as ``deleverages`` prints them (one per fill), oldest first."""
-        return [record for row, event in self.engine_events(account, ["auto_deleverage"])
+        """Auto-deleveraging fills as ``deleverages`` prints them (one per fill), oldest first, each naming the
+        account whose bankruptcy it paid (``bankrupt_account``, the contract's)."""
+        fills = [(row, event) for row, event in self.engine_events(account, ["auto_deleverage"])]
+        bankrupt = {e.id: e.account for _, e in self.engine_events(None, ["bankruptcy"])} if fills else {}
+        return [{**record, "bankrupt_account": bankrupt.get(event.bankruptcy)} for row, event in fills
                 for record in records.deleverage_records(row, event)
                 if account is None or record["account"] == account]
 
@@ -353,7 +357,7 @@ class Ledger:
         """Real history replayed under another rule version (and loss-allocation ``policy``: version and params file),
         side by side with what happened; nothing written."""
         if params_file is not None:
-            params = read_params_file(params_file)
+            params = _rule_params(version, params_file)
         return whatif_run.whatif(self._reader(), version, params, start=start, end=end, progress=progress,
                                  policy=_policy_of(policy))
 
@@ -364,7 +368,7 @@ class Ledger:
     ) -> whatif_run.Comparison:
         """Several (version, params file or None for the params in force) replayed side by side on the same history,
         each allocating with its loss-allocation policy (version and params file; None: the one in force)."""
-        parsed = [(version, read_params_file(path) if path is not None else None) for version, path in candidates]
+        parsed = [(version, _rule_params(version, path) if path is not None else None) for version, path in candidates]
         chosen = [_policy_of(p) for p in policies] if policies is not None else None
         return whatif_run.compare(self._reader(), parsed, start=start, end=end, progress=progress, policies=chosen)
 
@@ -372,6 +376,7 @@ class Ledger:
         self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
         end: datetime | None = None, workers: int | None = None, scheduler: str | None = None,
         progress: Progress | None = None, policies: Sequence[PolicyFile] = (),
+        max_candidates: int = sweep_run.MAX_CANDIDATES,
     ) -> tuple[list[sweep_run.Candidate], list[sweep_run.SweepRow]]:
         """Replay the history under every candidate of a grid (``ledger.compliance.sweep``), crossed with every
         loss-allocation policy given (version, params file); nothing written."""
@@ -387,7 +392,7 @@ class Ledger:
                 allocation_registry.get(version).parse_params(params)
             except InvalidEvent as exc:
                 raise InvalidEvent(f"{version}: {exc.reason}", where=f"{grid_file}: grid loss_allocation[{n}]") from None
-        candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied)
+        candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied, max_candidates)
         return candidates, sweep_run.sweep(self._reader(), candidates, start=start, end=end, workers=workers,
                                            scheduler=scheduler, progress=progress)
 
@@ -407,6 +412,18 @@ class Ledger:
 
 PolicyFile = tuple[str, str | Path | None]
 """A loss-allocation policy for a what-if world: its version, and the file of its params (None: no params)."""
+
+
+def _rule_params(version: str | None, path: str | Path) -> dict[str, Any]:
+    """A what-if's params file, read and checked by the version it is for: a refusal names the file, the version and
+    the key (``InvalidEvent``, exit 2)."""
+    params = read_params_file(path)
+    if version is not None:
+        try:
+            rules_registry.get(version).parse_params(params)
+        except InvalidEvent as exc:
+            raise InvalidEvent(f"{version} refuses these params: {exc.reason}", where=str(path)) from None
+    return params
 
 
 def _policy_of(policy: PolicyFile | None) -> whatif_run.Policy | None:

@@ -36,6 +36,8 @@ def read_grid(path: str | Path) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvalidEvent(f"cannot read the grid: {exc}", where=where) from None
+    except RecursionError:
+        raise InvalidEvent("cannot read the grid: JSON nested too deeply", where=where) from None
     if not isinstance(data, dict) or not isinstance(data.get("grid"), dict) or not data["grid"]:
         raise InvalidEvent('expected {"grid": {"PARAM": [VALUES, ...], ...}} (and optionally "params")', where=where)
     for key, values in data["grid"].items():

@@ -57,14 +57,23 @@ class _Time(click.ParamType):  # type: ignore[type-arg]  # click 8.1 ParamType i
                 return parse_time(text, param.name if param else "time")
             except InvalidEvent as exc:
                 self.fail(str(exc), param, ctx)
-        if len(text) == 10:  # a plain date: midnight UTC
-            return parsed.replace(tzinfo=UTC)
+        if len(text) == 10:  # a plain date: midnight UTC, said aloud (never a silent guess)
+            midnight = parsed.replace(tzinfo=UTC)
+            option = param.opts[0] if param is not None and param.opts else "time"
+            click.echo(f"note: {option} {text} read as {midnight.strftime('%Y-%m-%dT%H:%M:%SZ')} (midnight UTC)", err=True)
+            return midnight
         if parsed.tzinfo is None:
             self.fail(f"{text!r} has no offset: add Z (UTC) or one such as +02:00", param, ctx)
         return parsed.astimezone(UTC)
 
 
 TIME = _Time()
+
+
+def check_point(as_of: datetime | None, seq: int | None) -> None:
+    """``--as-of`` and ``--seq`` name the same thing, a point of the log: both at once is a usage error (exit 2)."""
+    if as_of is not None and seq is not None:
+        raise click.UsageError("give --as-of (a business time) or --seq (a sequence number), not both")
 
 
 def check_window(start: datetime | None, end: datetime | None) -> None:
@@ -137,6 +146,9 @@ def print_records(
         print_rows(records, fmt, title, columns, page=page)
 
 
+MAX_FUTURE_TOLERANCE = 366 * 24 * 3600
+"""The most seconds ``--future-tolerance`` may be: a year (a larger one overflowed the clock's arithmetic, exit 4)."""
+
 _UNBOUNDED = 100_000
 """Columns a piped table may use: none of its cells is ever folded."""
 
@@ -158,7 +170,7 @@ _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, re
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="leveraged-ledger", prog_name="ledger")
 @click.option("--db", envvar="LEDGER_DB", default=DEFAULT_URL, show_default=True, help="Database URL ($LEDGER_DB).")
-@click.option("--future-tolerance", envvar="LEDGER_FUTURE_TOLERANCE", type=click.IntRange(min=0),
+@click.option("--future-tolerance", envvar="LEDGER_FUTURE_TOLERANCE", type=click.IntRange(min=0, max=MAX_FUTURE_TOLERANCE),
               default=int(DEFAULT_FUTURE_TOLERANCE.total_seconds()), show_default=True,
               help="Seconds an ingested event's business time may be past its recording time "
                    "($LEDGER_FUTURE_TOLERANCE); later ones are refused.")

@@ -17,6 +17,7 @@ import click
 from ledger.app.ledger import Ledger, WhatIf
 from ledger.app.views import (
     LOSS_COLUMNS,
+    MAX_CANDIDATES,
     PAYER_COLUMNS,
     SWEEP_FIGURES,
     account_table_rows,
@@ -51,9 +52,11 @@ def audit(ctx: click.Context, exhaustive: bool, fmt: str) -> None:
     elif fmt == "csv":
         print_rows(rows, "csv", "", ["kind", "seq", "event_id", "detail"])
     else:
+        how = " (exhaustive: every exposed account re-decided at every mark)" if report.exhaustive else ""
         click.echo(
-            f"{'OK' if report.ok else 'FAILED'}: {report.events_checked} events replayed, "
-            f"{report.marks_rederived} marks re-decided, {report.liquidations_checked} liquidations checked, "
+            f"{'OK' if report.ok else 'FAILED'}{how}: {report.events_checked} events replayed, "
+            f"{report.marks_rederived} marks re-decided, {report.liquidations_checked} liquidations checked "
+            f"({report.decisions_checked} decisions of the engine re-derived in all), "
             f"{report.snapshots_checked} snapshots compared; chain head {report.head_hash}"
         )
         if rows:
@@ -256,11 +259,13 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
 @click.option("--to", "end", type=TIME, help="Replay up to this business time.")
 @click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: one per core; 1: serial).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on this Dask cluster (tcp://HOST:8786) instead of locally.")
+@click.option("--max-candidates", type=click.IntRange(min=1), default=MAX_CANDIDATES, show_default=True,
+              help="Refuse a grid of more candidates than this (exit 2) before anything runs.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
 def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policies: tuple[str, ...],
           policy_params: tuple[str, ...], start: Time, end: Time, workers: int | None, scheduler: str | None,
-          fmt: str) -> None:
+          max_candidates: int, fmt: str) -> None:
     """Replay the history under every candidate of a grid of params (and versions, and loss-allocation policies); one
     row per candidate, nothing written."""
     check_window(start, end)
@@ -271,7 +276,8 @@ def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policie
     with open_ledger(ctx) as ledger:
         with progress("candidates", None) as advance:
             candidates, rows = ledger.sweep(versions, grid_file, start=start, end=end, workers=workers,
-                                            scheduler=scheduler, progress=advance, policies=chosen)
+                                            scheduler=scheduler, progress=advance, policies=chosen,
+                                            max_candidates=max_candidates)
         figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(rows)

@@ -17,11 +17,23 @@ from ledger.app.views import (
     STATEMENT_COLUMNS,
     Figures,
     balance_rows,
+    counted,
     position_rows,
     record_table_rows,
     statement_rows,
 )
-from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
+from ledger.cli.app import (
+    FORMATS,
+    TIME,
+    check_point,
+    check_window,
+    figures_for,
+    open_ledger,
+    print_json,
+    print_records,
+    print_rows,
+    progress,
+)
 from ledger.domain.timefmt import format_time
 
 
@@ -47,8 +59,9 @@ def ingest(ctx: click.Context, file: str) -> None:
         click.echo(f"{name}: 0 lines: nothing to store; head is still #{result.head_seq}")
         return
     click.echo(
-        f"{name}: {result.lines} lines: {result.appended} appended, {result.skipped} already stored, "
-        f"{result.engine_events} engine events (liquidations/bankruptcies); head is now #{result.head_seq}"
+        f"{name}: {counted(result.lines, 'line')}: {result.appended} appended, {result.skipped} already stored, "
+        f"{counted(result.engine_events, 'engine event')} (liquidations, bankruptcies, deleveraging); "
+        f"head is now #{result.head_seq}"
     )
 
 
@@ -62,12 +75,15 @@ def ingest(ctx: click.Context, file: str) -> None:
 def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, positions: bool,
              fmt: str) -> None:
     """Cash, positions and equity per account, and system balances, as replayed."""
+    check_point(as_of, seq)
     with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
         report = ledger.balances(as_of=as_of, seq=seq, account=account, progress=advance)
         figures = figures_for(ctx, ledger, fmt)
     if account is not None and account not in report["accounts"]:
         raise click.UsageError(f"account {account!r} has no events up to #{report['seq']}")  # exit 2, as `account`
-    _print_balances(report, fmt, "Balances", figures, positions)
+    if account is not None and fmt != "json":  # that account, not every system account too (the JSON keeps the contract)
+        report = {key: value for key, value in report.items() if key != "system"}
+    _print_balances(report, fmt, "Balances" if account is None else f"Account {account}", figures, positions)
 
 
 def _print_balances(report: dict[str, Any], fmt: str, title: str, figures: Figures, positions: bool = False) -> None:
@@ -96,6 +112,7 @@ def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | No
     The same figures as ``balances --account NAME``, without the system
     balances (those need the whole log). Exit 2 if the account has no events.
     """
+    check_point(as_of, seq)
     with open_ledger(ctx) as ledger:
         report = ledger.account_balances(name, as_of=as_of, seq=seq)
         figures = figures_for(ctx, ledger, fmt)
@@ -121,12 +138,12 @@ def verify(ctx: click.Context, anchor_file: str | None) -> None:
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     if report.ok:
-        sealed = f", {report.seals_checked} seals" if report.seals_checked else ""
-        click.echo(f"ok: {report.events_checked} events{sealed}, chain head {report.head_hash}")
+        sealed = f", {counted(report.seals_checked, 'seal')}" if report.seals_checked else ""
+        click.echo(f"ok: {counted(report.events_checked, 'event')}{sealed}, chain head {report.head_hash}")
         return
     where = f"#{report.first_bad_seq}" + (f" (event {report.first_bad_event})" if report.first_bad_event else "")
     click.echo(f"BROKEN at {where}: {report.problem}", err=True)
-    click.echo(f"{report.events_checked} events of the chain verify", err=True)
+    click.echo(f"{counted(report.events_checked, 'event')} of the chain verify", err=True)
     sys.exit(1)
 
 
@@ -257,7 +274,8 @@ def deleverages(ctx: click.Context, account: str | None, start: datetime | None,
     """Auto-deleveraging fills, oldest first: who closed how much at the mark, the haircut, the ADL price, and the
     bankruptcy whose residual it paid (the loss-allocation policy in force decided them)."""
     check_window(start, end)
-    columns = ["id", "at", "account", "market", "side", "qty", "mark", "haircut", "adl_price", "bankruptcy", "rank"]
+    columns = ["id", "at", "account", "market", "side", "qty", "mark", "haircut", "adl_price", "bankrupt_account",
+               "bankruptcy", "rank"]
     with open_ledger(ctx) as ledger:
         records = ledger.deleverage_records(account)
         figures = figures_for(ctx, ledger, fmt)

@@ -63,6 +63,10 @@ class AuditReport:
     events_checked: int = 0
     liquidations_checked: int = 0
     marks_rederived: int = 0
+    decisions_checked: int = 0
+    """every engine event checked against the re-derived decision: liquidations, bankruptcies, deleveraging"""
+    exhaustive: bool = False
+    """whether every exposed account was re-decided at every mark (not only the liquidation index's candidates)"""
     snapshots_checked: int = 0
     head_hash: str = ""
     discrepancies: list[Discrepancy] = field(factory=list)
@@ -125,6 +129,7 @@ class _Auditor(Observer):
     def engine_event(self, seq: int, event: ev.Event) -> None:
         assert isinstance(event, ev.EngineEvent), "an engine event"
         self.report.liquidations_checked += event.TYPE == "liquidation"
+        self.report.decisions_checked += 1
         position = next((i for i, e in enumerate(self.expected) if e.id == event.id), None)
         if position is None:
             self.report.add("unexplained_engine_event", seq, event.id,
@@ -195,7 +200,7 @@ def audit(store: ProvenLog, progress: Callable[[int], None] | None = None, *, ex
     can be missed); ``exhaustive`` re-runs it on every exposed account instead,
     which costs O(accounts) per mark.
     """
-    report = AuditReport()
+    report = AuditReport(exhaustive=exhaustive)
     chain = store.verify()
     report.head_hash = chain.head_hash
     if chain.problem is not None:  # not ok

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -50,7 +51,7 @@ from ledger.store import LogReader, StoredEvent
 from ledger.store.rows import RowsReader
 from rules import registry
 
-__all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow", "LOSS_ALLOCATION"]
+__all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow", "LOSS_ALLOCATION", "MAX_CANDIDATES"]
 
 FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss", "insurance_fund_end",
            "accounts_wiped_out")
@@ -86,6 +87,13 @@ def _set(params: dict[str, Any], path: str, value: str) -> None:
     node[leaf] = value
 
 
+SCHEDULER_TIMEOUT = 10
+"""Seconds to reach a Dask scheduler before the sweep is refused (exit 2), instead of hanging or crashing."""
+
+MAX_CANDIDATES = 10_000
+"""The most candidates a sweep runs unless told otherwise (``--max-candidates``): a grid of a million used a gigabyte
+before anything ran."""
+
 LOSS_ALLOCATION = "loss_allocation"
 """The grid key that varies the loss-allocation policy (a list of policies, each a name or {"version", "params"}),
 and the row's column naming the policy."""
@@ -93,13 +101,17 @@ and the row's column naming the policy."""
 
 def candidates_of(
     versions: Sequence[str], grid: Mapping[str, Any], base: Mapping[str, Any] | None,
-    policies: Sequence[Policy] = (),
+    policies: Sequence[Policy] = (), max_candidates: int = MAX_CANDIDATES,
 ) -> list[Candidate]:
     """Every combination of the grid for every version (and every loss-allocation policy given: the rows then name
     it, ``loss_allocation``), each checked by its version (``InvalidEvent`` naming it)."""
     if base is None:
         raise InvalidEvent("no params in force to vary: give base params in the grid file", where="grid params")
     keys = [key for key in grid["grid"] if key != LOSS_ALLOCATION]  # the policies come as ``policies``
+    count = len(versions) * max(len(policies), 1) * math.prod(len(grid["grid"][k]) for k in keys)
+    if count > max_candidates:
+        raise InvalidEvent(f"{count:,} candidates, more than the {max_candidates:,} a sweep runs at most: narrow the grid, "
+                           "or raise the bound with --max-candidates", where="grid")
     named_policies = column_labels([policy[0] for policy in policies])
     out: list[Candidate] = []
     for version in versions:
@@ -247,9 +259,17 @@ def sweep(
     batch = history_batch(store, upto_at=format_time(end) if end else None)
     done = progress or (lambda n: None)
     if scheduler is not None:
-        from distributed import Client
-
-        with Client(scheduler) as client:  # type: ignore[no-untyped-call]  # distributed leaves it unannotated
+        try:
+            from distributed import Client
+        except ImportError:
+            raise InvalidEvent("the Dask cluster runtime is not installed: `pip install '.[cluster]'` (or leave out "
+                               "--scheduler: a local process pool needs nothing more)", where="--scheduler") from None
+        try:
+            client: Any = Client(scheduler, timeout=SCHEDULER_TIMEOUT)  # type: ignore[no-untyped-call]  # unannotated
+        except (OSError, TimeoutError) as exc:
+            raise InvalidEvent(f"cannot reach the Dask scheduler {scheduler} within {SCHEDULER_TIMEOUT} s: {exc}",
+                               where="--scheduler") from None
+        with client:
             [shipped] = client.scatter([batch], broadcast=True)
             futures = [client.submit(_on_dask, c, shipped, start, end, pure=False) for c in candidates]
             results = []

@@ -51,6 +51,7 @@ __all__ = [
     "MAX_STRING",
     "decode_line",
     "decode_params",
+    "MAX_LINE_BYTES",
     "decode_object",
     "encode_payload",
     "canonical_json",

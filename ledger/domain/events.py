@@ -62,6 +62,8 @@ __all__ = [
     "AutoDeleverage",
     "DeleverageFill",
     "ENGINE_ID_MARKS",
+    "ACCOUNT_NAME_SEPARATORS",
+    "engine_id",
     "LIQUIDATION_ID_MARK",
     "BANKRUPTCY_ID_MARK",
     "freeze",
@@ -454,6 +456,18 @@ ADL_ID_MARK = "/adl/"
 ENGINE_ID_MARKS = (LIQUIDATION_ID_MARK, BANKRUPTCY_ID_MARK, ADL_ID_MARK)
 """The engine names its events ``TRIGGER/liq/ACCOUNT/MARKET`` and ``TRIGGER/bankruptcy/ACCOUNT/ASSET``; no ingested id
 may contain these marks, so no input can take the id of a decision the engine has yet to make."""
+ACCOUNT_NAME_SEPARATORS = ("/", "@", ":")
+"""What an ingested account name may not contain: ``/`` separates the parts of an engine id, ``@`` and ``:`` those of
+a reconcile statement's key (``NAME@MARKET``, ``system:NAME``). With these out of account names, every engine id and
+every statement key names one thing only (#27 points 6 and 7): ``a`` isolated in ``b/USD`` and ``a/b`` cross in
+``USD`` gave one bankruptcy id, and the whole mark was refused on every retry."""
+
+
+def engine_id(trigger: str, mark: str, account: str, scope: str) -> str:
+    """The id of the engine's decision ``mark`` (one of ``ENGINE_ID_MARKS``) at ``trigger`` for ``account`` in
+    ``scope`` (a market, or a cross margin's asset). Unambiguous while the trigger holds no engine mark and the
+    account no ``/`` (what admission refuses): the first mark ends the trigger, the next ``/`` the account."""
+    return f"{trigger}{mark}{account}/{scope}"
 
 
 def accounts_of(event: Event) -> list[str]:

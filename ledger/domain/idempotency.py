@@ -29,10 +29,12 @@ class NewEvents:
 
         Raises ``DuplicateEventConflict`` (naming the event) for a reused id with other content.
         """
-        previous = self._seen.get(event.id) or self._stored.get(event.id)
+        earlier = self._seen.get(event.id)
+        previous = earlier or self._stored.get(event.id)
         if previous is None:
             self._seen[event.id] = event
             return True
         if previous != event:
-            raise DuplicateEventConflict("id is already stored with different content", where=f"event {event.id}")
+            where = "used earlier in this batch" if earlier is not None else "already stored"
+            raise DuplicateEventConflict(f"id {event.id!r} is {where} with different content", where=f"event {event.id}")
         return False

@@ -52,6 +52,12 @@ def admit(state: LedgerState, received: ev.Event, new: NewEvents, not_after: dat
     reserved = next((mark for mark in ev.ENGINE_ID_MARKS if mark in event.id), None)
     if reserved is not None:
         raise InvalidEvent(f"id {event.id!r} contains {reserved!r}, reserved for the liquidation engine's own events")
+    account = getattr(event, "account", None)
+    separator = next((c for c in ev.ACCOUNT_NAME_SEPARATORS if c in account), None) if account is not None else None
+    if separator is not None:
+        raise InvalidEvent(f"account {account!r} contains {separator!r}: account names may not contain "
+                           f"{', '.join(repr(c) for c in ev.ACCOUNT_NAME_SEPARATORS)} (they separate the parts of "
+                           "the engine's ids and of reconcile statements)")
     if not_after is not None and event.at > not_after:
         raise InvalidEvent(
             f"business time {format_time(event.at)} is later than the recording time plus the tolerance "

@@ -110,7 +110,7 @@ def _allocate(
         done = policy.allocate(share, closed, mark, found, params)
         held = {(p.account, p.scope): p for p in found}
         event = ev.AutoDeleverage(
-            id=f"{bankruptcy.trigger}{ev.ADL_ID_MARK}{bankruptcy.account}/{market}", at=bankruptcy.at,
+            id=ev.engine_id(bankruptcy.trigger, ev.ADL_ID_MARK, bankruptcy.account, market), at=bankruptcy.at,
             policy=activation.version, params=activation.params, bankruptcy=bankruptcy.id, trigger=bankruptcy.trigger,
             market=market, asset=bankruptcy.asset, mark=mark, residual=share, closed=closed,
             fills=tuple(ev.DeleverageFill(account=f.account, margin=ev.ISOLATED if f.scope != CROSS_SCOPE else ev.CROSS,

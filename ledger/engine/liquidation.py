@@ -102,7 +102,7 @@ def decision_events(
     out: list[ev.EngineEvent] = []
     for close in decision.closes:  # the event records the close the rule decided, as it is
         out.append(ev.Liquidation(  # noqa: PERF401 (one event per close)
-            id=f"{trigger.id}{ev.LIQUIDATION_ID_MARK}{account}/{close.market}", at=trigger.at, account=account,
+            id=ev.engine_id(trigger.id, ev.LIQUIDATION_ID_MARK, account, close.market), at=trigger.at, account=account,
             rule_version=version, trigger=trigger.id, close=close,
         ))
     if decision.bankruptcy is not None:
@@ -113,7 +113,7 @@ def decision_events(
 def _bankruptcy(trigger: ev.Event, account: str, asset: str, version: str, b: Bankruptcy, scope: str) -> ev.Bankruptcy:
     """A cross bankruptcy is named by its asset, an isolated one by its market (and names the market)."""
     return ev.Bankruptcy(
-        id=f"{trigger.id}{ev.BANKRUPTCY_ID_MARK}{account}/{scope or asset}",
+        id=ev.engine_id(trigger.id, ev.BANKRUPTCY_ID_MARK, account, scope or asset),
         at=trigger.at,
         account=account,
         asset=asset,

@@ -17,14 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import matplotlib.ticker as ticker
-
 from ledger.domain.scales import Figures
 from ledger.reports.comparison_tables import LOSS_COLUMNS, PAYER_COLUMNS, loss_allocation_rows, payer_rows
+from ledger.reports.plotting import plt, ticker
 from ledger.reports.summary import loss_allocation_summary
 
 __all__ = ["allocation_section", "SHARES"]

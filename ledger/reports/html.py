@@ -20,13 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-import matplotlib.ticker as ticker
-
 from ledger.domain import events as ev
 from ledger.domain.scales import EXACT, Figures
 from ledger.domain.state import LedgerState
@@ -34,6 +27,7 @@ from ledger.domain.timefmt import parse_time
 from ledger.replay import load
 from ledger.reports import records
 from ledger.reports.balances import balances, position_rows
+from ledger.reports.plotting import mdates, plt, ticker
 from ledger.reports.summary import comparison_summary
 from ledger.reports.timeline import Series, account_series
 from ledger.store import ProvenLog

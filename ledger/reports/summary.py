@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["comparison_summary", "loss_allocation_summary"]
+__all__ = ["comparison_summary", "loss_allocation_summary", "counted"]
 
 _CENT = Decimal("0.01")
 
@@ -23,8 +23,8 @@ def _money(value: Decimal) -> str:
     return f"{value.quantize(_CENT):,}"
 
 
-def _counted(n: int, noun: str) -> str:
-    """``1 account``, ``2 accounts``."""
+def counted(n: int, noun: str) -> str:
+    """``1 account``, ``2 accounts``, ``0 accounts``: a count that reads as English."""
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
@@ -60,12 +60,12 @@ def comparison_summary(data: dict[str, Any]) -> list[str]:
     lost = sorted((d, n) for n, d in change if d < 0)
     if gained:
         together = sum((d for d, _ in gained), Decimal(0))
-        lines.append(f"{_counted(len(gained), 'account')} ended better off under {actual} than under {other} (together "
+        lines.append(f"{counted(len(gained), 'account')} ended better off under {actual} than under {other} (together "
                      f"{_money(together)} more equity; most: {gained[-1][1]}, +{_money(gained[-1][0])}): "
                      "a partial close left them a position that recovered with the price.")
     if lost:
         together = -sum((d for d, _ in lost), Decimal(0))
-        lines.append(f"{_counted(len(lost), 'account')} ended worse off under {actual} than under {other} (together "
+        lines.append(f"{counted(len(lost), 'account')} ended worse off under {actual} than under {other} (together "
                      f"{_money(together)} less; most: {lost[0][1]}, {_money(lost[0][0])}): the position a "
                      "partial close kept open was hit again as the price moved further against it, and each close paid "
                      "its penalty, where one full close at the first breach would have kept what was left.")
@@ -105,8 +105,8 @@ def _paid(world: str, found: dict[str, Any], asset: str, actual: str) -> str:
         most = ", ".join(f"{p['account']} {_money(Decimal(p['haircut']))}" for p in payers[:3])
         hit = found["deleveraging"].get(asset, {})
         losing = int(hit.get("losing_positions_hit", "0"))
-        on_losing = f"; {_counted(losing, 'fill')} on a losing position" if losing else ""
-        parts.append(f"auto-deleveraging took {_money(adl)} from {_counted(len(payers), 'account')} "
+        on_losing = f"; {counted(losing, 'fill')} on a losing position" if losing else ""
+        parts.append(f"auto-deleveraging took {_money(adl)} from {counted(len(payers), 'account')} "
                      f"(most: {most}{on_losing})")
     parts.append(f"{_money(socialized)} was socialized" + (" (a loss on the books that no trader paid)"
                                                           if socialized > 0 else ""))

@@ -16,13 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from ledger.domain.scales import Figures
+from ledger.reports.plotting import plt
 
 __all__ = ["sweep_section", "varied_keys", "FIGURES"]
 

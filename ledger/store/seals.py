@@ -117,11 +117,16 @@ def generate_key(path: str | Path) -> tuple[Path, Path, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    path = Path(path)
+    path = Path(path).expanduser()
     public_path = path.with_name(path.name + ".pub")
     for target in (path, public_path):
         if target.exists():
             raise KeyUnusable(f"{target} exists: refusing to overwrite a key")
+    if not path.parent.is_dir():  # the README's own `ledger keygen ~/.ledger/key`: a folder for keys, its owner's only
+        try:
+            path.parent.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise KeyUnusable(f"cannot create the folder {path.parent} for the key: {exc.strerror}") from None
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

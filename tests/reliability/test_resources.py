@@ -107,3 +107,46 @@ def test_a_replay_reports_progress_for_every_event_it_folds(sqlite_ledger, tmp_p
     seen = []
     sqlite_ledger.state(progress=seen.append)
     assert sum(seen) == 500
+
+
+DEPOSIT = b'{"type": "deposit", "id": "d-0", "at": "2024-08-05T00:00:00Z", "account": "a", "asset": "USD", "amount": "1"}\n'
+
+LINE_PEAK_SCRIPT = """
+import resource, sys
+from ledger import InvalidBatch, Ledger
+with Ledger.open(sys.argv[1]) as ledger:
+    ledger.init()
+    try:
+        ledger.ingest_file(sys.argv[2])
+    except InvalidBatch as exc:
+        print(exc.errors[0])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_a_line_past_the_limit_is_refused_without_being_held_in_memory(tmp_path):
+    """#27 point 14: the 64 KiB line limit was checked after the whole line was in memory (one newline-free gzip line
+    of 1 MiB compressed reached 2.2 GB). Now the line is read past in pieces: refused naming its line, and the peak
+    grows by far less than the line (200 MB of it here) over an ingest of one short line."""
+    import gzip
+
+    huge = tmp_path / "huge.jsonl.gz"
+    with gzip.open(huge, "wb", compresslevel=1) as handle:
+        handle.write(DEPOSIT)
+        for _ in range(200):
+            handle.write(b" " * (1 << 20))
+        handle.write(b"\n")
+    small = tmp_path / "small.jsonl.gz"
+    with gzip.open(small, "wb") as handle:
+        handle.write(DEPOSIT)
+
+    def run_one(path: Path, name: str) -> tuple[str, int]:
+        done = subprocess.run([sys.executable, "-c", LINE_PEAK_SCRIPT, f"sqlite:///{tmp_path / name}", str(path)],
+                              capture_output=True, text=True, cwd=ROOT, check=True)
+        *said, peak = done.stdout.strip().splitlines()
+        return "\n".join(said), int(peak)
+
+    said, peak = run_one(huge, "huge.db")
+    _, baseline = run_one(small, "small.db")
+    assert f"{huge}:2: line is longer than 65536 bytes" in said, said
+    assert peak - baseline < 50 * 1024, f"peak RSS {peak} KB against {baseline} KB: the line was held in memory"
