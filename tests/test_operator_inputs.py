@@ -136,3 +136,66 @@ def test_a_sweep_on_a_cluster_without_the_cluster_extra_says_how_to_install_it(s
     code, _, err = run(sample, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--scheduler", "tcp://127.0.0.1:9")
     assert code == 2 and "pip install '.[cluster]'" in err
     assert ok(sample, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--workers", "1")
+
+
+def test_an_interrupted_export_leaves_no_partial_file(sample, tmp_path, monkeypatch):
+    """#26 point 4: an export interrupted halfway leaves no file behind (each is written under a temporary name, and
+    the three renamed into place at the end); an earlier export in the folder stays as it was."""
+    from ledger import Ledger
+    from ledger.reports import export as export_module
+
+    out = tmp_path / "x"
+    ok(sample, "export", "--format", "csv", "--out", str(out))
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(earlier) == {"events.csv", "balances.csv", "positions.csv"}
+    rows = export_module._event_rows
+
+    def interrupted(*args, **kwargs):
+        for n, row in enumerate(rows(*args, **kwargs)):
+            if n == 10:
+                raise KeyboardInterrupt
+            yield row
+
+    monkeypatch.setattr(export_module, "_event_rows", interrupted)
+    with Ledger.open(sample) as ledger, pytest.raises(KeyboardInterrupt):
+        ledger.export(out, "csv")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier, "no partial file, the earlier export intact"
+    fresh = tmp_path / "fresh"
+    with Ledger.open(sample) as ledger, pytest.raises(KeyboardInterrupt):
+        ledger.export(fresh, "parquet")
+    assert list(fresh.iterdir()) == []
+
+
+def test_statements_as_spreadsheets_save_them_are_read_or_refused_saying_what_to_do(sample, tmp_path):
+    """#26 point 3: a statement in Windows-1252, one separated by semicolons, an empty file and a Parquet file by
+    mistake each get exit 2 naming the file (and line) and what to do, never exit 4; with --encoding or --delimiter
+    the same statements reconcile; quoted numbers are read as numbers."""
+    balances = [r.split(",") for r in ok(sample, "balances", "--format", "csv").splitlines()[1:]]
+    alice = next(r for r in balances if r[0] == "alice")
+    cp1252 = tmp_path / "cp1252.csv"
+    cp1252.write_bytes("account,asset,balance\n".encode() + f"{alice[0]},{alice[1]},\"{alice[2]}\"\n".encode()
+                       + "caf\u00e9,USD,1\n".encode("cp1252"))
+    code, _, err = run(sample, "reconcile", str(cp1252))
+    assert code == 2 and f"{cp1252}:3: not valid utf-8 (byte 0xe9" in err and "--encoding cp1252" in err
+    code, out, _ = run(sample, "reconcile", str(cp1252), "--encoding", "cp1252", "--format", "json")
+    assert code == 1 and [(b["account"], b["kind"]) for b in json.loads(out)["breaks"] if b["account"] == "café"] == [
+        ("café", "missing_in_ledger")], "read in its encoding: the name is right, and alice's quoted figure agrees"
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("account;asset;balance\n" + f"{alice[0]};{alice[1]};{alice[2]}\n")
+    code, _, err = run(sample, "reconcile", str(semicolons))
+    assert code == 2 and f"{semicolons}:1:" in err and "give --delimiter ';'" in err
+    code, out, _ = run(sample, "reconcile", str(semicolons), "--delimiter", ";", "--format", "json")
+    assert code == 1 and not [b for b in json.loads(out)["breaks"] if b["account"] == "alice"]
+    empty, parquet = tmp_path / "empty.csv", tmp_path / "export"
+    empty.write_text("")
+    ok(sample, "export", "--format", "parquet", "--out", str(parquet))
+    for path, says in ((empty, "empty file: a statement starts with its header"),
+                       (parquet / "balances.parquet", "not a CSV statement: this is a Parquet file")):
+        code, _, err = run(sample, "reconcile", str(path))
+        assert code == 2 and str(path) in err and says in err, err
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-m", "ledger", "reconcile", "--help"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "account,asset,balance" in shown and "account,market,size" in shown, "--help shows both shapes"

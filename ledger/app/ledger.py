@@ -315,11 +315,12 @@ class Ledger:
 
     def reconcile(
         self, statement: str | Path, *, as_of: datetime | None = None, tolerance: Decimal = Decimal(0),
-        include_system: bool = False, progress: Progress | None = None,
+        include_system: bool = False, progress: Progress | None = None, encoding: str = "utf-8", delimiter: str = ",",
     ) -> tuple[int, list[dict[str, Any]]]:
-        """(statement lines, breaks) of the ledger against a CSV statement (``account,asset,balance``)."""
-        lines = reconciliation.read_statement(statement)
-        positions = reconciliation.is_position_statement(statement)
+        """(statement lines, breaks) of the ledger against a CSV statement (``account,asset,balance``, or
+        ``account,market,size``), read in ``encoding`` with ``delimiter`` between its columns."""
+        lines = reconciliation.read_statement(statement, encoding, delimiter)
+        positions = reconciliation.is_position_statement(statement, encoding, delimiter)
         state = self.state(as_of=as_of, progress=progress)
         breaks = reconciliation.reconcile(state, lines, tolerance, include_system, positions=positions)
         return len(lines), [asdict(b) for b in breaks]

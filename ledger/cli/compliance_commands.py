@@ -21,6 +21,7 @@ from ledger.app.views import (
     PAYER_COLUMNS,
     SWEEP_FIGURES,
     account_table_rows,
+    counted,
     loss_allocation_rows,
     payer_rows,
     render_explanation,
@@ -114,22 +115,40 @@ def _decimal_option(value: str | None, name: str) -> Decimal:
 @click.option("--as-of", "as_of", type=TIME, help="Compare with the ledger as of this business time.")
 @click.option("--tolerance", default="0", show_default=True, help="Largest difference that is not a break.")
 @click.option("--include-system", is_flag=True, help="Also break on system balances the statement does not list.")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="The statement's text encoding (a spreadsheet on Windows often saves cp1252).")
+@click.option("--delimiter", default=",", show_default=True, help="The column separator: a character, or 'tab'.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
 def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolerance: str, include_system: bool,
-              fmt: str) -> None:
-    """Compare balances with an external statement (CSV account,asset,balance); exit 1 on breaks."""
+              encoding: str, delimiter: str, fmt: str) -> None:
+    """Compare balances with an external statement; exit 1 on breaks.
+
+    \b
+    The statement is CSV in one of two shapes:
+      account,asset,balance     cash: alice,USD,997.5; isolated margin: bob@BTC-PERP,USD,1223.5;
+                                system account: system:insurance_fund,USD,0
+      account,market,size       positions: alice,BTC-PERP,0.5
+    """
     limit = _decimal_option(tolerance, "tolerance")
+    separator = "\t" if delimiter == "tab" else delimiter
+    if len(separator) != 1:
+        raise click.UsageError(f"--delimiter must be one character or 'tab', got {delimiter!r}")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise click.UsageError(f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, cp1252, "
+                               "latin-1)") from None
     with open_ledger(ctx) as ledger, progress("replaying", ledger.head_seq()) as advance:
         lines, breaks = ledger.reconcile(statement, as_of=as_of, tolerance=limit, include_system=include_system,
-                                         progress=advance)
+                                         progress=advance, encoding=encoding, delimiter=separator)
     if fmt == "json":
         print_json({"as_of": format_time(as_of) if as_of else None, "tolerance": tolerance, "breaks": breaks})
     elif fmt == "csv" or breaks:
         print_rows(breaks, fmt, f"{len(breaks)} break(s)",
                    ["kind", "account", "asset", "ledger", "statement", "difference", "where"])
     else:
-        click.echo(f"no breaks: {lines} statement lines agree within {tolerance}")
+        click.echo(f"no breaks: {counted(lines, 'statement line')} {'agrees' if lines == 1 else 'agree'} within {tolerance}")
     if breaks:
         sys.exit(1)
 
@@ -347,7 +366,12 @@ def export(ctx: click.Context, fmt: str, out: str, as_of: Time) -> None:
     """Export the events, the replayed balances (the reconcile statement's shape) and positions, for analysts."""
     with open_ledger(ctx) as ledger:
         with progress("exporting", ledger.head_seq()) as advance:
-            counts = ledger.export(Path(out), fmt, advance, as_of=as_of)
+            try:
+                counts = ledger.export(Path(out), fmt, advance, as_of=as_of)
+            except KeyboardInterrupt:
+                click.echo(f"export interrupted: nothing written to {out} (an earlier export there is as it was)",
+                           err=True)
+                raise
     click.echo(", ".join(f"{name}: {n} rows to {Path(out) / f'{name}.{fmt}'}" for name, n in counts.items()))
 
 

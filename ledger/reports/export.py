@@ -143,11 +143,23 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterable[Mapping[str, o
 
 def export(store: LogReader, state: LedgerState, out: Path, fmt: str,
            progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Write ``events.FMT`` (up to the state's point), ``balances.FMT`` and ``positions.FMT`` into ``out``; row counts."""
+    """Write ``events.FMT`` (up to the state's point), ``balances.FMT`` and ``positions.FMT`` into ``out``; row counts.
+
+    All or nothing: each file is written under a temporary name and the three are renamed into place only once all
+    are written; an interruption or a refusal removes what was written, and an earlier export there stays as it was.
+    """
     out.mkdir(parents=True, exist_ok=True)
     write = _write_parquet if fmt == "parquet" else _write_csv
-    counts = {"events": write(out / f"events.{fmt}", EVENT_COLUMNS, _event_rows(store, state.seq, progress))}
-    report = reports.balances(state)
-    counts["balances"] = write(out / f"balances.{fmt}", BALANCE_COLUMNS, iter(reports.statement_rows(report)))
-    counts["positions"] = write(out / f"positions.{fmt}", POSITION_COLUMNS, iter(reports.position_rows(report)))
+    partial = {name: out / f".{name}.{fmt}.partial" for name in ("events", "balances", "positions")}
+    try:
+        counts = {"events": write(partial["events"], EVENT_COLUMNS, _event_rows(store, state.seq, progress))}
+        report = reports.balances(state)
+        counts["balances"] = write(partial["balances"], BALANCE_COLUMNS, iter(reports.statement_rows(report)))
+        counts["positions"] = write(partial["positions"], POSITION_COLUMNS, iter(reports.position_rows(report)))
+    except BaseException:  # Ctrl-C included: nothing half-written is left behind
+        for path in partial.values():
+            path.unlink(missing_ok=True)
+        raise
+    for name, path in partial.items():
+        path.replace(out / f"{name}.{fmt}")
     return counts

@@ -21,8 +21,10 @@ Every break is listed:
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 from attrs import frozen
 
@@ -53,28 +55,68 @@ class Break:
     where: str | None
 
 
-def is_position_statement(path: str | Path) -> bool:
+def is_position_statement(path: str | Path, encoding: str = "utf-8", delimiter: str = ",") -> bool:
     """Whether the statement's header is ``account,market,size`` (read_statement has checked it is one of the two)."""
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
+    with Path(path).open("rb") as handle:
+        header = next(csv.reader(_decoded(handle, Path(path), encoding), delimiter=delimiter), [])
     return [h.strip().lstrip("\ufeff") for h in header] == POSITION_HEADER
 
 
-def read_statement(path: str | Path) -> dict[tuple[str, str], tuple[Decimal, str]]:
+_SHAPES = f"{','.join(HEADER)} (cash) or {','.join(POSITION_HEADER)} (positions)"
+
+
+def _refused(reason: str, where: str) -> InvalidBatch:
+    return InvalidBatch([InvalidEvent(reason, where=where)], writing=False)
+
+
+def _decoded(handle: BinaryIO, path: Path, encoding: str) -> Iterator[str]:
+    """The statement's lines as text, one at a time; a line the encoding cannot read is refused naming it and
+    saying what to do (spreadsheets often save Latin-1 or Windows-1252)."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise _refused(f"not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}): save the "
+                           "statement as UTF-8, or give its encoding (e.g. --encoding cp1252 for Excel on Windows, "
+                           "--encoding latin-1)", f"{path}:{number}") from None
+
+
+def _not_a_statement(path: Path) -> InvalidBatch | None:
+    """A file that cannot be a CSV statement at all (empty, Parquet, binary), said as such."""
+    with path.open("rb") as handle:
+        start = handle.read(4096)
+    if not start.strip():
+        return _refused(f"empty file: a statement starts with its header, {_SHAPES}", str(path))
+    if start.startswith(b"PAR1"):
+        return _refused("not a CSV statement: this is a Parquet file (`ledger export --format csv` writes the "
+                        "statement's shape as CSV)", str(path))
+    if b"\x00" in start:
+        return _refused("not a CSV statement: a binary file (reconcile reads CSV text)", str(path))
+    return None
+
+
+def read_statement(path: str | Path, encoding: str = "utf-8", delimiter: str = ",",
+                   ) -> dict[tuple[str, str], tuple[Decimal, str]]:
     """(account, asset or market) -> (balance or size, FILE:LINE); ``InvalidBatch`` names every bad line."""
     path = Path(path)
     if not path.is_file():
         raise InvalidBatch([InvalidEvent("no such file", where=str(path))], writing=False)
+    refused = _not_a_statement(path)
+    if refused is not None:
+        raise refused
     rows: dict[tuple[str, str], tuple[Decimal, str]] = {}
     errors: list[InvalidEvent] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
+    with path.open("rb") as handle:
+        reader = csv.reader(_decoded(handle, path, encoding), delimiter=delimiter)
         header = next(reader, None)
         if header is not None and header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]  # a byte-order mark, as spreadsheets write one
         if header is None or [h.strip() for h in header] not in (HEADER, POSITION_HEADER):
-            raise InvalidBatch([InvalidEvent(f"header must be {','.join(HEADER)} (cash) or {','.join(POSITION_HEADER)} "
-                                             f"(positions), got {header}", where=f"{path}:1")], writing=False)
+            found = delimiter.join(header or [])
+            hint = next((f": the columns seem separated by {name}, give --delimiter {flag}"
+                         for char, name, flag in ((";", "';'", "';'"), ("\t", "tabs", "tab"), (",", "','", "','"))
+                         if char != delimiter and char in found), "")
+            raise _refused(f"header must be {_SHAPES}, got {found!r}{hint}", f"{path}:1")
         value_name = header[2].strip()
         for number, record in enumerate(reader, start=2):
             where = f"{path}:{number}"
