@@ -173,7 +173,7 @@ def test_statements_as_spreadsheets_save_them_are_read_or_refused_saying_what_to
     balances = [r.split(",") for r in ok(sample, "balances", "--format", "csv").splitlines()[1:]]
     alice = next(r for r in balances if r[0] == "alice")
     cp1252 = tmp_path / "cp1252.csv"
-    cp1252.write_bytes("account,asset,balance\n".encode() + f"{alice[0]},{alice[1]},\"{alice[2]}\"\n".encode()
+    cp1252.write_bytes(b"account,asset,balance\n" + f"{alice[0]},{alice[1]},\"{alice[2]}\"\n".encode()
                        + "caf\u00e9,USD,1\n".encode("cp1252"))
     code, _, err = run(sample, "reconcile", str(cp1252))
     assert code == 2 and f"{cp1252}:3: not valid utf-8 (byte 0xe9" in err and "--encoding cp1252" in err

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from PIL import Image
 
 from tests.conftest import ROOT
@@ -166,3 +167,82 @@ def test_the_report_sets_the_loss_allocation_policies_side_by_side_in_a_browser(
     bare.write_text(re.sub(r"src='data:image/png;base64,[^']*'(?= alt='how each world)", "src='missing.png'", page))
     without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
     assert TAB_RED not in without, "the red came from the allocation chart, not from another"
+
+
+@freeze_time("2026-03-04 05:06:07")
+def test_the_report_states_its_provenance_and_fits_the_page_in_a_browser(browser, tmp_path):
+    """#26 point 2: the report opens with where it comes from (generated when, from which database, up to which event
+    and chain hash, the activations in force with their params, what it compares), its what-if figures are at their
+    display scale, and in a 700-pixel window nothing is wider than the page (charts shrink to fit)."""
+    import json
+    from decimal import Decimal
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    history = tmp_path / "crash.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    params = PARAMS / "full-v1.json"
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1", "--params", str(params))
+    assert code == 0, err
+    head = run(url, "verify")[1].split()
+    whatif = json.loads(run(url, "whatif", "--rules", "full-v1", "--params", str(params), "--format", "json")[1])
+    page = tmp_path / "r" / "index.html"
+    probe = tmp_path / "r" / "probe.html"  # the same page, telling its laid-out width through its title
+    probe.write_text(page.read_text().replace("</body>", "<script>document.title = 'width ' + "
+                                              "document.documentElement.scrollWidth;</script></body>"))
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}",
+         "--window-size=700,900", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert "<h2>Provenance</h2>" in dom and "2026-03-04T05:06:07.000000Z (UTC)" in dom and url in dom
+    assert f"event #{head[1]}" in dom and head[-1] in dom, "the head and its chain hash"
+    assert "r-partial-v1" in dom and "la-ranked" in dom and "adl-ranked-v1" in dom, "every activation, with its params"
+    assert f"rule version full-v1 with params {params}" in dom
+    notional = Decimal(whatif["summary"]["USD"]["notional_liquidated"]["alternative"])
+    assert f"<td>{notional.quantize(Decimal('0.01')):,}</td>" in dom, "the what-if's figures at USD's 2 places"
+    width = int(re.search(r"<title>width (\d+)</title>", dom).group(1))
+    assert width <= 700, f"the page is {width} pixels wide in a 700-pixel window: something does not fit"
+
+
+def test_every_chart_names_its_axes_and_their_units(tmp_path, monkeypatch):
+    """#26 point 2: an account's chart says its time axis is UTC and its figures are in the settle asset."""
+    from ledger.reports import html as report
+    from ledger.reports.plotting import plt
+    from ledger.reports.timeline import Series
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)
+    series = Series("amy", ["2024-08-05T00:00:00.000000Z", "2024-08-05T00:10:00.000000Z"])
+    series.equity, series.maintenance, series.target = [1, 2], [0, 0], [0, 0]
+    report._chart(series, tmp_path / "a.png", "USD")
+    [figure] = drawn
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in figure.axes] == [("time (UTC)", "USD")]
+
+
+def test_a_sweep_of_three_parameters_draws_every_slice_in_a_browser(browser, tmp_path):
+    """#26 point 2: with a third parameter (here the loss-allocation policy) the report draws one set of heatmaps per
+    value of it, each titled with the value it holds, never silently one slice; every one shows on screen."""
+    import json
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(ROOT / "examples" / "sample-history.jsonl"))[0] == 0
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001", "0.01"], "target_buffer": ["0.1", "1"],
+                                         "loss_allocation": ["socialize-v1", {"version": "adl-ranked-v1",
+                                                                              "params": {"cash_quantum": "0.01"}}]}}))
+    code, out, err = run(url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--format", "json", "--workers", "1")
+    assert code == 0, err
+    rows = tmp_path / "sweep.json"
+    rows.write_text(out)
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--sweep", str(rows))
+    assert code == 0, err
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "one set of heatmaps for each value of loss_allocation (every slice)" in page
+    for policy in ("socialize-v1", "adl-ranked-v1"):
+        assert f"<h3>partial-v1, USD, loss_allocation={policy}</h3>" in page
+        assert f"alt='penalties heatmap, partial-v1, USD, loss_allocation={policy}'" in page
+    shot = screenshot(browser, tmp_path / "r" / "index.html", tmp_path / "shot.png", tmp_path / "profile")
+    assert VIRIDIS_TOP in {colour for _, colour in shot.getcolors(maxcolors=1 << 20)}
+    images = re.findall(r"data-file='(sweep-\d+\.png)'", page)
+    assert len(images) == 2 * 7, "every figure, for each of the two slices"

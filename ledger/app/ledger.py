@@ -401,14 +401,18 @@ class Ledger:
         self, out: Path, *, comparison: whatif_run.WhatIf | whatif_run.Comparison | None = None,
         progress: Progress | None = None, scales: Mapping[str, int] | None = None,
         sweep_rows: list[dict[str, Any]] | None = None, allocation: whatif_run.Comparison | None = None,
+        compared: Sequence[str] = (),
     ) -> Path:
         """Write the HTML compliance report (charts, tables, optionally a what-if, policies side by side, a sweep)
-        into ``out``; its index page."""
+        into ``out``; its index page. It opens with its provenance: this clock's time, the database, the head, the
+        activations over the history, and ``compared`` (one line per alternative it sets beside what happened)."""
         from ledger.reports.html import write_report  # matplotlib: loaded only for the report
+        from ledger.reports.provenance import Provenance
 
+        made = Provenance(format_time(self.clock()), self.store.url, self.store.keyring is not None, tuple(compared))
         return write_report(self._reader(), out, comparison.to_json() if comparison is not None else None, progress,
                             figures=self.scales(scales), sweep_rows=sweep_rows,
-                            allocation=allocation.to_json() if allocation is not None else None)
+                            allocation=allocation.to_json() if allocation is not None else None, provenance=made)
 
 
 PolicyFile = tuple[str, str | Path | None]

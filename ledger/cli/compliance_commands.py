@@ -339,9 +339,13 @@ def report(ctx: click.Context, out: str, versions: tuple[str, ...], params: tupl
         if chosen:
             with progress(f"replaying {len(chosen) + 1} worlds", ledger.head_seq()) as advance:
                 allocation = ledger.compare([(None, None)] * len(chosen), progress=advance, policies=chosen)
+        compared = [f"rule version {version} with params {path or 'in force'}" for version, path in pairs]
+        compared += [f"loss-allocation policy {policy} with params {path or 'none'}, under the rules in force"
+                     for policy, path in (c for c in chosen if c is not None)]
+        compared += [f"sweep rows {sweep_file}"] if sweep_file is not None else []
         with progress("charting", ledger.head_seq()) as advance:
             index = ledger.report(Path(out), comparison=comparison, progress=advance, scales=ctx.obj["scales"],
-                                  sweep_rows=sweep_rows, allocation=allocation)
+                                  sweep_rows=sweep_rows, allocation=allocation, compared=compared)
     click.echo(f"report written to {index}")
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from ledger.domain.scales import Figures
 
-__all__ = ["summary_table_rows", "account_table_rows", "sweep_table_rows", "loss_allocation_rows", "payer_rows",
+__all__ = ["MONEY_METRICS", "summary_table_rows", "account_table_rows", "sweep_table_rows", "loss_allocation_rows", "payer_rows",
            "LOSS_COLUMNS", "PAYER_COLUMNS"]
 
 SweepRow = dict[str, Any]
 
-_MONEY_METRICS = {"notional_liquidated", "penalties", "insurance_fund_used", "socialized_loss", "insurance_fund_end"}
+MONEY_METRICS = {"notional_liquidated", "penalties", "insurance_fund_used", "socialized_loss", "insurance_fund_end"}
 """Metrics that are money of their asset (the rest are counts, or quantities summed over markets, shown exactly)."""
 
 
@@ -27,7 +27,7 @@ def summary_table_rows(data: dict[str, Any], figures: Figures) -> list[dict[str,
     rows = []
     for asset, metrics in data["summary"].items():
         for metric, values in metrics.items():
-            shown = {k: figures.money(v, asset) for k, v in values.items()} if metric in _MONEY_METRICS else values
+            shown = {k: figures.money(v, asset) for k, v in values.items()} if metric in MONEY_METRICS else values
             rows.append({"asset": asset, "metric": metric, **shown})
     return rows
 

@@ -27,7 +27,9 @@ from ledger.domain.timefmt import parse_time
 from ledger.replay import load
 from ledger.reports import records
 from ledger.reports.balances import balances, position_rows
+from ledger.reports.comparison_tables import MONEY_METRICS, account_table_rows, summary_table_rows
 from ledger.reports.plotting import mdates, plt, ticker
+from ledger.reports.provenance import Provenance, provenance_section
 from ledger.reports.summary import comparison_summary
 from ledger.reports.timeline import Series, account_series
 from ledger.store import ProvenLog
@@ -39,7 +41,7 @@ def _times(values: list[str]) -> list[datetime]:
     return [parse_time(v) for v in values]
 
 
-def _chart(series: Series, path: Path) -> None:
+def _chart(series: Series, path: Path, unit: str) -> None:
     """Equity, maintenance margin and the target a partial close restores, over the whole history; and, beside it,
     the same around the liquidations (the crash is minutes in a day: the whole-history panel squeezes it)."""
     times = _times(series.times)
@@ -62,6 +64,8 @@ def _chart(series: Series, path: Path) -> None:
         locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib leaves it unannotated
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]  # as above
+        ax.set_xlabel("time (UTC)")
+        ax.set_ylabel(unit)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -76,7 +80,8 @@ def _whatif_chart(comparison: dict[str, Any], path: Path) -> None:
     for ax, metric in zip(axes.flat, figures, strict=True):
         ax.bar(labels, [Decimal(figures[metric]["actual"]), Decimal(figures[metric]["alternative"])],
                color=["tab:blue", "tab:orange"])
-        ax.set_title(metric.replace("_", " "), fontsize=10)
+        unit = f" ({asset})" if metric in MONEY_METRICS else ""
+        ax.set_title(metric.replace("_", " ") + unit, fontsize=10)
         ax.tick_params(labelsize=8)
     fig.suptitle(f"What-if comparison ({asset})")
     fig.tight_layout()
@@ -98,7 +103,9 @@ def _cumulative_chart(comparison: dict[str, Any], path: Path) -> None:
         # from zero at the first close of any world to the last one: every line spans the same window
         ax.step(times, [*totals, totals[-1]], where="post", label=label)  # type: ignore[arg-type]  # it takes datetimes too
     ax.set_title("Cumulative closed notional over time, per rule version")
-    ax.set_ylabel("closed notional")
+    assets = sorted({asset for points in curves.values() for _, asset, _ in points})
+    ax.set_ylabel(f"closed notional ({', '.join(assets) or 'settle asset'})")
+    ax.set_xlabel("time (UTC)")
     ax.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))  # tick labels only: the figures are in the table
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib leaves it unannotated
     ax.xaxis.set_major_locator(locator)
@@ -109,16 +116,17 @@ def _cumulative_chart(comparison: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _versions_section(data: dict[str, Any], out: Path) -> list[str]:
-    """Several versions side by side (``Comparison.to_json``): the cumulative chart, then the figures per asset."""
+def _versions_section(data: dict[str, Any], out: Path, figures: Figures) -> list[str]:
+    """Several versions side by side (``Comparison.to_json``): the cumulative chart, then the figures per asset, at
+    each asset's display scale."""
     worlds = ["actual", *data["versions"]]
     _cumulative_chart(data, out / "versions.png")
     parts = ["<h2>What-if: rule versions side by side</h2>",
              "<img src='versions.png' alt='cumulative closed notional over time per rule version'>"]
-    for asset, figures in data["summary"].items():
-        rows = [{"metric": m, **values} for m, values in figures.items()]
+    for asset in data["summary"]:
+        rows = [row for row in summary_table_rows(data, figures) if row["asset"] == asset]
         parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", *worlds])]
-    parts.append(_table(data["accounts"], ["account", *(f"equity_{w}" for w in worlds)]))
+    parts.append(_table(account_table_rows(data, figures), ["account", *(f"equity_{w}" for w in worlds)]))
     return parts
 
 
@@ -127,7 +135,8 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # a table wider than the page scrolls in its own box: the page itself never grows wider than the window
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]:
@@ -139,7 +148,8 @@ def open_positions(state: LedgerState, figures: Figures) -> list[dict[str, Any]]
 
 def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None = None,
                  progress: Callable[[int], None] | None = None, figures: Figures = EXACT,
-                 sweep_rows: list[dict[str, Any]] | None = None, allocation: dict[str, Any] | None = None) -> Path:
+                 sweep_rows: list[dict[str, Any]] | None = None, allocation: dict[str, Any] | None = None,
+                 provenance: Provenance | None = None) -> Path:
     """The report's page (and its charts, inlined): figures in its tables at ``figures``' display scales; with
     ``comparison`` a what-if section, with ``allocation`` the loss-allocation policies side by side, with
     ``sweep_rows`` a sweep's heatmaps."""
@@ -149,19 +159,23 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
     accounts = sorted({name for _, e in engine_rows for name in ev.accounts_of(e)})
     series = account_series(store, accounts, progress)
     sections: list[str] = []
+    settle = sorted({market.settle_asset for market in head.markets.values()})
+    unit = settle[0] if len(settle) == 1 else "settle asset"
     for name in accounts:
         image = f"account-{len(sections)}.png"
-        _chart(series[name], out / image)
+        _chart(series[name], out / image, unit)
         sections.append(f"<h3>{html.escape(name)}</h3><img src='{image}' alt='equity and maintenance of {html.escape(name)}'>")
     liquidations = records.record_table_rows(
         [records.liquidation_record(row, e) for row, e in engine_rows if isinstance(e, ev.Liquidation)], figures)
     bankruptcies = records.record_table_rows(
         [records.bankruptcy_record(row, e) for row, e in engine_rows if isinstance(e, ev.Bankruptcy)], figures)
     words = comparison_summary(comparison) if comparison is not None else []
+    head_hash = store.verify().head_hash
     parts = [
         "<h1>Liquidation report</h1>",
+        *(provenance_section(provenance, head, head_hash, _table) if provenance is not None else []),
         (f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "
-        f"Hash chain head: <code>{store.verify().head_hash}</code>.</p>"),
+        f"Hash chain head: <code>{head_hash}</code>.</p>"),
         *([f"<p class='summary'>{html.escape(' '.join(words))}</p>"] if words else []),
         "<h2>Distressed accounts</h2>", *sections,
         "<h2>Liquidations</h2>",
@@ -178,16 +192,17 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
                                                       "margin_mode", "isolated_margin", "funding_paid", "liquidation_price"]),
     ]
     if comparison is not None and "versions" in comparison:  # several versions (``Comparison.to_json``)
-        parts += _versions_section(comparison, out)
+        parts += _versions_section(comparison, out, figures)
     elif comparison is not None:  # one what-if's JSON (``WhatIf.to_json``): metrics in their order, per asset
         data = comparison
         if data["summary"]:
             _whatif_chart(data, out / "whatif.png")
             parts += ["<h2>What-if: actual against alternative</h2>", "<img src='whatif.png' alt='what-if comparison'>"]
-        for asset, metrics in data["summary"].items():  # not ``figures``: the sweep's section below needs the scales
-            rows = [{"metric": m, **values} for m, values in metrics.items()]
+        for asset in data["summary"]:  # every figure at its asset's display scale, as the CLI's tables print them
+            rows = [row for row in summary_table_rows(data, figures) if row["asset"] == asset]
             parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
-        parts.append(_table(data["accounts"], list(data["accounts"][0]) if data["accounts"] else ["account"]))
+        parts.append(_table(account_table_rows(data, figures),
+                            list(data["accounts"][0]) if data["accounts"] else ["account"]))
     if allocation is not None:  # the loss-allocation policies side by side (``Comparison.to_json``)
         from ledger.reports.allocation_charts import allocation_section
 
@@ -197,7 +212,9 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
 
         parts += sweep_section(sweep_rows, out, figures)
     style = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0} "
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right}")
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px} td{text-align:right} "
+             "img{max-width:100%;height:auto} dt{font-weight:bold} dd{margin:0 0 .4em 1em} "
+             "dd code,code{overflow-wrap:anywhere} .wide{overflow-x:auto;max-width:100%}")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>Liquidation report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
     index = out / "index.html"

@@ -4,15 +4,16 @@ A risk team reads a sweep as a surface: where penalties rise, where
 bankruptcies start, where accounts are wiped out. Each figure gets its own
 heatmap per version and settle asset: rows are the first varied parameter's
 values, columns the second's (a one-parameter sweep is a single row), every
-cell annotated with its exact figure rounded for display. Further varied
-parameters are listed as the candidates' table only (a heatmap has two axes).
+cell annotated with its exact figure rounded for display. A heatmap has two
+axes: each value of every further varied parameter (or loss-allocation
+policy) gets heatmaps of its own, titled with the values it holds.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,16 @@ def varied_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [key for key in rows[0] if key not in _FIXED] if rows else []
 
 
+def _order(value: str) -> tuple[int, Decimal, str]:
+    """Figures in numeric order, then names (a loss-allocation policy) in text order."""
+    try:
+        return 0, Decimal(value), ""
+    except InvalidOperation:
+        return 1, Decimal(0), value
+
+
 def _sorted_values(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
-    return sorted({row[key] for row in rows}, key=Decimal)
+    return sorted({row[key] for row in rows}, key=_order)
 
 
 def _heatmap(rows: Sequence[dict[str, Any]], figure: str, y_key: str, x_key: str | None, title: str, path: Path,
@@ -86,20 +95,22 @@ def sweep_section(rows: Sequence[dict[str, Any]], out: Path, figures: Figures) -
     keys = varied_keys(rows)
     if not rows or not keys:
         return ["<h2>Rule sweep</h2>", "<p>The sweep has no rows, or varied no parameter.</p>"]
-    y_key, x_key = keys[0], keys[1] if len(keys) > 1 else None
+    y_key, x_key, further = keys[0], keys[1] if len(keys) > 1 else None, keys[2:]
     parts = ["<h2>Rule sweep</h2>",
              f"<p>{len({r['candidate'] for r in rows})} candidates; rows: {html.escape(y_key)}"
              + (f", columns: {html.escape(x_key)}" if x_key else "")
-             + (f"; also varied (see the sweep's own rows): {html.escape(', '.join(keys[2:]))}" if keys[2:] else "")
+             + (f"; one set of heatmaps for each value of {html.escape(', '.join(further))} (every slice)"
+                if further else "")
              + ".</p>"]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["version"], row["asset"]), []).append(row)
-    for (version, asset), group in groups.items():
-        parts.append(f"<h3>{html.escape(version)}, {html.escape(asset)}</h3>")
+    groups: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for row in rows:  # a heatmap has two axes: every further parameter's value is a slice of its own, none left out
+        groups.setdefault((row["version"], row["asset"], tuple(row[k] for k in further)), []).append(row)
+    for (version, asset, held), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1],
+                                                                                 [_order(v) for v in g[0][2]])):
+        label = ", ".join([version, asset, *(f"{k}={v}" for k, v in zip(further, held, strict=True))])
+        parts.append(f"<h3>{html.escape(label)}</h3>")
         for figure in FIGURES:
             image = f"sweep-{len(parts)}.png"
-            _heatmap(group, figure, y_key, x_key, f"{figure} ({version}, {asset})", out / image, figures)
-            parts.append(f"<img src='{image}' alt='{html.escape(figure)} heatmap, {html.escape(version)}, "
-                         f"{html.escape(asset)}'>")
+            _heatmap(group, figure, y_key, x_key, f"{figure} ({label})", out / image, figures)
+            parts.append(f"<img src='{image}' alt='{html.escape(figure)} heatmap, {html.escape(label)}'>")
     return parts
