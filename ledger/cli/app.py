@@ -17,15 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ledger.app import failures
 from ledger.app.clock import system_clock
 from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_URL, Ledger
 from ledger.app.views import EXACT, Figures, parse_scale_overrides
+from ledger.cli import tables
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidEvent
 
@@ -108,10 +107,12 @@ def print_json(data: Any) -> None:
 
 
 def print_rows(
-    rows: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None, *, page: bool = False
+    rows: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None, *, page: bool = False,
+    essential: Sequence[str] | None = None,
 ) -> None:
-    """Rows as CSV, or as a table: at the terminal's width (folding, never cutting, a wide cell), through ``$PAGER``
-    when ``page`` and it is longer than the screen; piped, in a plain layout as wide as it needs."""
+    """Rows as CSV, or as a table: on a terminal at its width, never splitting a number or an id (``tables.render``:
+    the ``essential`` columns when all do not fit, or one record per block), through ``$PAGER`` when ``page`` and it
+    is longer than the screen; piped, or with ``--wide``, in a plain layout as wide as it needs."""
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt == "csv":
         buffer = io.StringIO()
@@ -121,29 +122,26 @@ def print_rows(
         click.echo(buffer.getvalue(), nl=False)
         return
     console = Console()
-    piped = not console.is_terminal
-    table = Table(title=title, box=box.SIMPLE_HEAD if piped else box.HEAVY_HEAD)
-    for column in columns:  # a cell too wide folds onto more lines: an id is never cut
-        table.add_column(column, justify="right" if column in _NUMERIC else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    if piped:  # a plain layout as wide as its widest row: a file or a pipe has no width to fit
-        Console(width=_UNBOUNDED, no_color=True, highlight=False).print(table)
+    context = click.get_current_context(silent=True)
+    wide = bool(context is not None and context.find_root().obj and context.find_root().obj.get("wide"))
+    if not console.is_terminal or wide:  # a plain layout as wide as its widest row: a file or a pipe has no width
+        Console(width=_UNBOUNDED, no_color=True, highlight=False).print(tables.plain(title, columns, rows, _NUMERIC))
     elif page and len(rows) + 6 > console.height:
         with console.pager(styles=True):
-            console.print(table)
+            tables.render(console, title, columns, rows, _NUMERIC, essential)
     else:
-        console.print(table)
+        tables.render(console, title, columns, rows, _NUMERIC, essential)
 
 
 def print_records(
-    records: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None, *, page: bool = False
+    records: Sequence[dict[str, Any]], fmt: str, title: str, columns: Sequence[str] | None = None, *, page: bool = False,
+    essential: Sequence[str] | None = None,
 ) -> None:
     """Records as a JSON array, or as table or CSV rows of ``columns``."""
     if fmt == "json":
         print_json(records)
     else:
-        print_rows(records, fmt, title, columns, page=page)
+        print_rows(records, fmt, title, columns, page=page, essential=essential)
 
 
 MAX_FUTURE_TOLERANCE = 366 * 24 * 3600
@@ -152,13 +150,13 @@ MAX_FUTURE_TOLERANCE = 366 * 24 * 3600
 _UNBOUNDED = 100_000
 """Columns a piped table may use: none of its cells is ever folded."""
 
-_NUMERIC = {"amount", "qty", "price", "penalty", "equity_before", "maintenance_before", "target_before", "equity_after",
+_NUMERIC = frozenset({"amount", "qty", "price", "penalty", "equity_before", "maintenance_before", "target_before", "equity_after",
             "maintenance_after", "seq", "size", "entry_price", "mark_price", "unrealized_pnl", "realized_pnl",
             "funding_paid", "isolated_margin", "isolated_equity", "liquidation_price", "balance", "deficit",
             "fund_before", "insurance_covered", "socialized_loss", "actual", "alternative", "difference",
             "notional_actual", "notional_alternative", "penalties_actual", "penalties_alternative", "adl_covered",
             "insurance_fund_used", "adl_notional", "adl_fills", "accounts_hit", "losing_positions_hit",
-            "largest_haircut_share", "haircut", "adl_price", "mark", "fills"}
+            "largest_haircut_share", "haircut", "adl_price", "mark", "fills"})
 """Columns of figures: right-aligned, so that figures at one scale line up on their decimal point."""
 
 
@@ -181,15 +179,17 @@ _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, re
               help="Places tables print an asset's money (USD=2) or a market's prices (BTC-PERP=1) at; repeatable "
                    "($LEDGER_SCALES: 'USD=2 BTC=8'). Default: ISO 4217's minor unit, else 8; quantities at the lot's "
                    "places. JSON and CSV are always exact.")
+@click.option("--wide", is_flag=True, envvar="LEDGER_WIDE",
+              help="Tables whole, as wide as they need (as when piped), never narrowed to the terminal's columns.")
 @click.pass_context
-def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None, scales: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None, scales: tuple[str, ...], wide: bool) -> None:
     """An event-sourced ledger for leveraged trading accounts."""
     try:
         overrides = parse_scale_overrides(scales)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scale") from None
     ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, key=key or None,
-                                   command=ctx.invoked_subcommand, scales=overrides)
+                                   command=ctx.invoked_subcommand, scales=overrides, wide=wide)
     _invocation["db"] = db
 
 

@@ -100,7 +100,8 @@ def history(
             rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance, figures=figures)
     rows = rows[:limit] if limit is not None else rows[-tail:] if tail is not None else rows
     columns = ["seq", "at", "type", "id", "what", "cash", "isolated_margin", "positions", "equity"]
-    print_records(rows, fmt, f"History of {account}", columns, page=True)
+    print_records(rows, fmt, f"History of {account}", columns, page=True,
+                  essential=["seq", "at", "type", "id", "what", "cash", "equity"])
 
 
 def _decimal_option(value: str | None, name: str) -> Decimal:
@@ -261,7 +262,8 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
         print_rows(loss_allocation_rows(data, figures), fmt, "Loss allocation: what each world deleveraged", LOSS_COLUMNS)
     if fmt == "table":
         print_rows(account_table_rows(data, figures), fmt, "Per account",
-                   list(data["accounts"][0]) if data["accounts"] else ["account"])
+                   list(data["accounts"][0]) if data["accounts"] else ["account"],
+                   essential=["account", "liquidations", "equity_actual", "equity_alternative"])
         for refused in data["refused_in_alternative"]:
             click.echo(f"refused in the alternative: {refused['event']} (#{refused['seq']}): {refused['reason']}")
 
@@ -304,7 +306,8 @@ def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policie
     varied = list(candidates[0].varied) if candidates else []
     extra = ["adl_fills", "adl_notional", "accounts_hit"] if any(c.policy is not None for c in candidates) else []
     columns = ["candidate", "version", *varied, "asset", *SWEEP_FIGURES, *extra, "refused_events"]
-    print_rows(sweep_table_rows(rows, figures), fmt, f"Sweep: {len(candidates)} candidates", columns)
+    print_rows(sweep_table_rows(rows, figures), fmt, f"Sweep: {len(candidates)} candidates", columns,
+               essential=["candidate", "version", *varied, "asset", "liquidations", "penalties", "socialized_loss"])
 
 
 @click.command()

@@ -93,7 +93,9 @@ def _print_balances(report: dict[str, Any], fmt: str, title: str, figures: Figur
     if fmt == "json":
         print_json(report)
     elif positions:
-        print_rows(position_rows(report, figures), fmt, f"Positions: {heading}", POSITION_COLUMNS)
+        print_rows(position_rows(report, figures), fmt, f"Positions: {heading}", POSITION_COLUMNS,
+                   essential=["account", "market", "size", "entry_price", "mark_price", "unrealized_pnl",
+                              "liquidation_price"])
     elif fmt == "csv":
         print_rows(statement_rows(report), fmt, heading, STATEMENT_COLUMNS)
     else:
@@ -251,7 +253,8 @@ def liquidations(ctx: click.Context, account: str | None, start: datetime | None
         records = ledger.liquidation_records(account)
         figures = figures_for(ctx, ledger, fmt)
     records = _in_window(records, start, end)
-    print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Liquidations", columns)
+    print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Liquidations", columns,
+                  essential=["id", "at", "account", "market", "side", "qty", "price", "penalty", "reason"])
 
 
 @click.command()
@@ -264,7 +267,8 @@ def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     with open_ledger(ctx) as ledger:
         records = ledger.bankruptcy_records(account)
         figures = figures_for(ctx, ledger, fmt)
-    print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Bankruptcies", columns)
+    print_records(records if fmt != "table" else record_table_rows(records, figures), fmt, "Bankruptcies", columns,
+                  essential=["id", "account", "asset", "deficit", "insurance_covered", "adl_covered", "socialized_loss"])
 
 
 @click.command()
@@ -284,7 +288,8 @@ def deleverages(ctx: click.Context, account: str | None, start: datetime | None,
         {**r, "qty": figures.quantity(r["qty"], r["market"]), "mark": figures.price(r["mark"], r["market"]),
          "adl_price": figures.price(r["adl_price"], r["market"]), "haircut": figures.money(r["haircut"], r["asset"])}
         for r in records]
-    print_records(shown, fmt, "Auto-deleveraging fills", columns)
+    print_records(shown, fmt, "Auto-deleveraging fills", columns,
+                  essential=["id", "account", "market", "side", "qty", "haircut", "bankrupt_account", "rank"])
 
 
 COMMANDS = (init, ingest, balances, account, verify, keygen, seal, anchor, rules, liquidations, bankruptcies, deleverages)
