@@ -17,7 +17,8 @@ isolated) face a market maker from the first bar's open under partial-v1,
 and funding is paid at 00:00, 08:00 and 16:00 UTC inside the series. The
 same input gives the same file.
 
-Usage: python examples/real_history.py BARS.csv OUT.jsonl [--market BTC-PERP]
+Usage: python examples/real_history.py BARS.csv OUT.jsonl [--market BTC-PERP]   (prints the market it used;
+by default the file's: ETH bars make ETH-PERP)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import csv
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -99,15 +101,31 @@ def history(bars: list, market: str) -> list[dict]:
     return out
 
 
+def market_of(path: Path) -> str | None:
+    """The perpetual the bars price: ``ETH/USDT`` in a CryptoDataDownload file's ``symbol`` column, or ``ETHUSDT`` in
+    a Binance dump's name, gives ``ETH-PERP`` (ETH prices are never traded as BTC-PERP); None if neither says."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for _, row in zip(range(2), csv.reader(handle), strict=False)]
+    if len(rows) == 2 and "symbol" in [h.strip().lower() for h in rows[0]]:
+        symbol = rows[1][[h.strip().lower() for h in rows[0]].index("symbol")]
+        return f"{symbol.split('/')[0].strip().upper()}-PERP"
+    found = re.search(r"([A-Z]{2,10})USDT?", path.name)
+    return f"{found.group(1)}-PERP" if found else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bars", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--market", default="BTC-PERP")
+    parser.add_argument("--market", help="default: from the file (its symbol column, or its name)")
     args = parser.parse_args()
+    market = args.market or market_of(args.bars)
+    if market is None:
+        parser.error(f"cannot tell which market {args.bars} prices: give --market (e.g. BTC-PERP)")
     with args.out.open("w", encoding="utf-8") as handle:
-        for record in history(read_bars(args.bars), args.market):
+        for record in history(read_bars(args.bars), market):
             handle.write(json.dumps(record) + "\n")
+    print(market)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 #     wick deep enough to drain the insurance fund (examples/make_crash_history.py; the same
 #     file every run),
 #     or, with `--real BARS.csv`, a history on real exchange prices (examples/real_history.py:
-#     the bars of ../shared/data or a Binance kline dump turned into marks), kept in out/real-ledger.db;
+#     the bars of ../shared/data or a Binance kline dump turned into marks, in the market the file
+#     prices), kept with its report in out/real-<file name>/, one folder per input;
 #  2. create the schema and ingest it (idempotent: a second run stores nothing new);
 #  3. print balances (isolated margins, and every position's funding paid and liquidation price),
 #     the liquidations the engine made under partial-v1, the bankruptcies and the auto-deleveraging
@@ -28,14 +29,21 @@ source "$(dirname "$0")/bootstrap.sh" ""  # no extras (and not our own arguments
 mkdir -p out
 [ -f out/ledger.key ] || ledger keygen out/ledger.key
 export LEDGER_KEY=out/ledger.key
-if [ -n "$REAL" ]; then
-    export LEDGER_DB="sqlite:///out/real-ledger.db"
-    python examples/real_history.py "$REAL" out/history.jsonl
+REPORT=out/report
+if [ -n "$REAL" ]; then  # each input its own database and folder: out/real-<file name>/
+    DIR="out/real-$(basename "${REAL%.*}")"
+    mkdir -p "$DIR"
+    export LEDGER_DB="sqlite:///$DIR/ledger.db"
+    REPORT="$DIR/report"
+    MARKET="$(python examples/real_history.py "$REAL" "$DIR/history.jsonl")"
+    echo "real prices: $REAL as $MARKET, ledger in $DIR/ledger.db"
+    HISTORY="$DIR/history.jsonl"
 else
     python examples/make_crash_history.py out/history.jsonl
+    HISTORY=out/history.jsonl
 fi
 ledger init
-ledger ingest out/history.jsonl
+ledger ingest "$HISTORY"
 ledger balances
 ledger liquidations
 ledger bankruptcies
@@ -46,7 +54,7 @@ ledger whatif --rules full-v1 --params examples/params/full-v1.json \
               --rules stepped-v1 --params examples/params/stepped-v1.json
 ledger audit
 ledger verify
-ledger report --out out/report --whatif full-v1 --params examples/params/full-v1.json \
+ledger report --out "$REPORT" --whatif full-v1 --params examples/params/full-v1.json \
               --whatif tiered-v1 --params examples/params/tiered-v1.json \
               --whatif stepped-v1 --params examples/params/stepped-v1.json \
               --loss-allocation socialize-v1 --loss-params examples/params/socialize-v1.json \
@@ -58,4 +66,4 @@ echo
 echo "Loss allocation (what the insurance fund could not cover; adl-ranked-v1 in force from noon):"
 ledger whatif --loss-allocation socialize-v1 --loss-params examples/params/socialize-v1.json \
               --loss-allocation adl-prorata-v1 --loss-params examples/params/adl-prorata-v1.json --format json \
-    | python examples/summarize.py out/report/index.html
+    | python examples/summarize.py "$REPORT/index.html"

@@ -74,3 +74,22 @@ def test_the_hourly_spot_layout_is_read_newest_first_and_the_summary_speaks_in_w
     words = subprocess.run([sys.executable, str(ROOT / "examples" / "summarize.py"), "R.html"], input=whatif,
                            capture_output=True, text=True, check=True).stdout
     assert words.startswith("In USD, partial-v1 made ") and "full-v1 would have made" in words and "R.html" in words
+
+
+def test_the_market_comes_from_the_file(tmp_path):
+    """#26 point 3: ETH bars make ETH-PERP, BTC bars BTC-PERP (ETH prices are never traded as BTC-PERP), from the
+    file's symbol column or its name; a file that says neither is refused asking for --market."""
+    if not HOURS.is_file():
+        pytest.skip("../shared/data is not beside the project")
+    eth = next(HOURS.parent.glob("*ETHUSDT_1h*.csv"))
+    for bars, market in ((eth, "ETH-PERP"), (HOURS, "BTC-PERP"), (MINUTES, "BTC-PERP")):
+        out = tmp_path / f"{bars.stem}.jsonl"
+        done = subprocess.run([sys.executable, str(ROOT / "examples" / "real_history.py"), str(bars), str(out)],
+                              check=True, capture_output=True, text=True)
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        assert done.stdout.strip() == market and {r["market"] for r in records if "market" in r} == {market}, bars
+    anonymous = tmp_path / "bars.csv"
+    anonymous.write_text(MINUTES.read_text())
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "real_history.py"), str(anonymous),
+                           str(tmp_path / "x.jsonl")], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "give --market" in done.stderr

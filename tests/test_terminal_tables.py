@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
@@ -74,6 +74,7 @@ _CELL = st.text(alphabet="abc-/:.,0123456789", min_size=1, max_size=40)
 
 
 @settings(max_examples=60, deadline=None)
+@example([{"id": "0", "qty": "0", "price": "0", "account": ":a:", "reason": "[bold]x"}], 40)  # rich read an emoji code
 @given(st.lists(st.fixed_dictionaries({"id": _CELL, "qty": _CELL, "price": _CELL, "account": _CELL,
                                        "reason": st.text(alphabet="ab -", max_size=80)}), min_size=1, max_size=6),
        st.sampled_from([40, 80, 120]))

@@ -20,6 +20,7 @@ from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["render", "WRAPPABLE"]
 
@@ -32,13 +33,13 @@ WRAPPABLE = frozenset({"reason", "detail", "what", "summary", "meaning", "range"
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], numeric: frozenset[str],
            plain: bool) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD if plain else box.HEAVY_HEAD)
+    table = Table(title=Text(title), box=box.SIMPLE_HEAD if plain else box.HEAVY_HEAD)
     for column in columns:
         wraps = column in WRAPPABLE
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=not wraps,
                          overflow="fold" if wraps else "ignore")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    for row in rows:  # as text: a cell is data, never markup (``[bold]``) nor an emoji code (``:a:``)
+        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     return table
 
 
@@ -58,14 +59,14 @@ def _minimum(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> int:
 
 def _expanded(console: Console, title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     """One record per block, one ``column  value`` line each: fits any width without splitting a value."""
-    console.print(f"{title} ({len(rows)} record{'s' * (len(rows) != 1)}, one per block: the table is wider than "
-                  "this terminal; `--wide` prints it whole)", soft_wrap=False, highlight=False)
+    console.print(Text(f"{title} ({len(rows)} record{'s' * (len(rows) != 1)}, one per block: the table is wider than "
+                  "this terminal; `--wide` prints it whole)"), soft_wrap=False, highlight=False)
     label = max((len(c) for c in columns), default=0)
     for number, row in enumerate(rows, start=1):
-        console.print(f"-[ record {number} ]-", highlight=False)
+        console.print(Text(f"-[ record {number} ]-"), highlight=False)
         for column in columns:
             value = "" if row.get(column) is None else str(row.get(column))
-            console.print(f"{column:<{label}}  {value}", soft_wrap=False, highlight=False, markup=False)
+            console.print(Text(f"{column:<{label}}  {value}"), soft_wrap=False, highlight=False)
 
 
 _WHOLE_SECOND = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)\.000000Z$")
@@ -96,9 +97,9 @@ def render(console: Console, title: str, columns: Sequence[str], rows: Sequence[
     if len(kept) >= MIN_COLUMNS:
         console.print(_table(title, kept, rows, numeric, plain=False))
         hidden = [c for c in columns if c not in kept]
-        console.print(f"{len(hidden)} more column{'s' * (len(hidden) != 1)} at a wider terminal or with `--wide`: "
-                      f"{', '.join(hidden)} (`--format csv` or `json` gives every field)", soft_wrap=False,
-                      highlight=False, markup=False)
+        console.print(Text(f"{len(hidden)} more column{'s' * (len(hidden) != 1)} at a wider terminal or with "
+                           f"`--wide`: {', '.join(hidden)} (`--format csv` or `json` gives every field)"),
+                      soft_wrap=False, highlight=False)
         return
     _expanded(console, title, columns, rows)
 

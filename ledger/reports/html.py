@@ -130,6 +130,20 @@ def _versions_section(data: dict[str, Any], out: Path, figures: Figures) -> list
     return parts
 
 
+def _whatif_section(data: dict[str, Any], out: Path, figures: Figures) -> list[str]:
+    """One alternative against what happened (``WhatIf.to_json``): the chart, then per asset the figures at its
+    display scale, as the CLI's tables print them, then each account's."""
+    parts: list[str] = []
+    if data["summary"]:
+        _whatif_chart(data, out / "whatif.png")
+        parts += ["<h2>What-if: actual against alternative</h2>", "<img src='whatif.png' alt='what-if comparison'>"]
+    for asset in data["summary"]:
+        rows = [row for row in summary_table_rows(data, figures) if row["asset"] == asset]
+        parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
+    parts.append(_table(account_table_rows(data, figures), list(data["accounts"][0]) if data["accounts"] else ["account"]))
+    return parts
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
@@ -194,15 +208,7 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
     if comparison is not None and "versions" in comparison:  # several versions (``Comparison.to_json``)
         parts += _versions_section(comparison, out, figures)
     elif comparison is not None:  # one what-if's JSON (``WhatIf.to_json``): metrics in their order, per asset
-        data = comparison
-        if data["summary"]:
-            _whatif_chart(data, out / "whatif.png")
-            parts += ["<h2>What-if: actual against alternative</h2>", "<img src='whatif.png' alt='what-if comparison'>"]
-        for asset in data["summary"]:  # every figure at its asset's display scale, as the CLI's tables print them
-            rows = [row for row in summary_table_rows(data, figures) if row["asset"] == asset]
-            parts += [f"<h3>{html.escape(asset)}</h3>", _table(rows, ["metric", "actual", "alternative", "difference"])]
-        parts.append(_table(account_table_rows(data, figures),
-                            list(data["accounts"][0]) if data["accounts"] else ["account"]))
+        parts += _whatif_section(comparison, out, figures)
     if allocation is not None:  # the loss-allocation policies side by side (``Comparison.to_json``)
         from ledger.reports.allocation_charts import allocation_section
 
