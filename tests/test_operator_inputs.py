@@ -199,3 +199,20 @@ def test_statements_as_spreadsheets_save_them_are_read_or_refused_saying_what_to
     shown = subprocess.run([sys.executable, "-m", "ledger", "reconcile", "--help"], capture_output=True, text=True,
                            check=True).stdout
     assert "account,asset,balance" in shown and "account,market,size" in shown, "--help shows both shapes"
+
+
+def test_old_line_endings_and_utf16_statements_are_refused_saying_what_to_do_or_read(sample, tmp_path):
+    """A statement with old Mac line endings (CR only) is refused naming its line (exit 2, not 4); Excel's "Unicode
+    Text" (UTF-16, tab-separated) is refused asking for --encoding utf-16, and read with it and --delimiter tab."""
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"account,asset,balance\ralice,USD,1\r")
+    code, _, err = run(sample, "reconcile", str(mac))
+    assert code == 2 and f"{mac}:1: not readable as CSV" in err
+    unicode_text = tmp_path / "unicode.txt"
+    unicode_text.write_bytes("account\tasset\tbalance\r\nnobody\tUSD\t1\r\n".encode("utf-16"))
+    code, _, err = run(sample, "reconcile", str(unicode_text))
+    assert code == 2 and "--encoding utf-16" in err
+    code, out, err = run(sample, "reconcile", str(unicode_text), "--encoding", "utf-16", "--delimiter", "tab",
+                         "--format", "json")
+    assert code == 1 and [b["account"] for b in json.loads(out)["breaks"] if b["kind"] == "missing_in_ledger"] == [
+        "nobody"], err

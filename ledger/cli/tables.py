@@ -24,6 +24,10 @@ from rich.text import Text
 
 __all__ = ["render", "WRAPPABLE"]
 
+TIME_COLUMNS = frozenset({"at", "recorded_at", "as_of", "from", "to"})
+"""Columns of times: only these are shown without zero microseconds on a terminal (an id that looks like a time
+is left as it is)."""
+
 MIN_COLUMNS = 4
 """A narrowed table keeps at least this many columns; fewer would say less than one record per block."""
 
@@ -36,8 +40,10 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], n
     table = Table(title=Text(title), box=box.SIMPLE_HEAD if plain else box.HEAVY_HEAD)
     for column in columns:
         wraps = column in WRAPPABLE
+        longest_word = max((cell_len(word) for row in rows for word in str(row.get(column) or "").split()), default=0)
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=not wraps,
-                         overflow="fold" if wraps else "ignore")
+                         overflow="fold" if wraps else "ignore",
+                         min_width=max(longest_word, cell_len(column)) if wraps else None)
     for row in rows:  # as text: a cell is data, never markup (``[bold]``) nor an emoji code (``:a:``)
         table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     return table
@@ -86,7 +92,7 @@ def render(console: Console, title: str, columns: Sequence[str], rows: Sequence[
            numeric: frozenset[str], essential: Sequence[str] | None) -> None:
     """``rows`` on a terminal as wide as ``console``: whole if it fits, else as many of its ``essential`` columns
     (most important first) as fit, with a word on what is hidden, else one record per block."""
-    rows = [{key: _compact(value) for key, value in row.items()} for row in rows]
+    rows = [{key: _compact(value) if key in TIME_COLUMNS else value for key, value in row.items()} for row in rows]
     width = console.width
     if _minimum(columns, rows) <= width:
         console.print(_table(title, columns, rows, numeric, plain=False))

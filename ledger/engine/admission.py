@@ -53,7 +53,9 @@ def admit(state: LedgerState, received: ev.Event, new: NewEvents, not_after: dat
     if reserved is not None:
         raise InvalidEvent(f"id {event.id!r} contains {reserved!r}, reserved for the liquidation engine's own events")
     account = getattr(event, "account", None)
-    separator = next((c for c in ev.ACCOUNT_NAME_SEPARATORS if c in account), None) if account is not None else None
+    separator = None
+    if isinstance(account, str) and account not in state.accounts:  # an account opened before the rule keeps working
+        separator = next((c for c in ev.ACCOUNT_NAME_SEPARATORS if c in account), None)
     if separator is not None:
         raise InvalidEvent(f"account {account!r} contains {separator!r}: account names may not contain "
                            f"{', '.join(repr(c) for c in ev.ACCOUNT_NAME_SEPARATORS)} (they separate the parts of "

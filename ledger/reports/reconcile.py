@@ -20,11 +20,13 @@ Every break is listed:
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from attrs import frozen
 
@@ -69,9 +71,20 @@ def _refused(reason: str, where: str) -> InvalidBatch:
     return InvalidBatch([InvalidEvent(reason, where=where)], writing=False)
 
 
+def _two_byte(encoding: str) -> bool:
+    """UTF-16 or UTF-32 (Excel's "Unicode Text"): its lines are not split on a byte, nor is a NUL byte binary."""
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
 def _decoded(handle: BinaryIO, path: Path, encoding: str) -> Iterator[str]:
     """The statement's lines as text, one at a time; a line the encoding cannot read is refused naming it and
     saying what to do (spreadsheets often save Latin-1 or Windows-1252)."""
+    if _two_byte(encoding):
+        try:
+            yield from io.TextIOWrapper(handle, encoding=encoding, newline="")
+        except UnicodeDecodeError as exc:
+            raise _refused(f"not valid {encoding} ({exc.reason})", str(path)) from None
+        return
     for number, raw in enumerate(handle, start=1):
         try:
             yield raw.decode(encoding)
@@ -81,7 +94,7 @@ def _decoded(handle: BinaryIO, path: Path, encoding: str) -> Iterator[str]:
                            "--encoding latin-1)", f"{path}:{number}") from None
 
 
-def _not_a_statement(path: Path) -> InvalidBatch | None:
+def _not_a_statement(path: Path, encoding: str) -> InvalidBatch | None:
     """A file that cannot be a CSV statement at all (empty, Parquet, binary), said as such."""
     with path.open("rb") as handle:
         start = handle.read(4096)
@@ -90,7 +103,10 @@ def _not_a_statement(path: Path) -> InvalidBatch | None:
     if start.startswith(b"PAR1"):
         return _refused("not a CSV statement: this is a Parquet file (`ledger export --format csv` writes the "
                         "statement's shape as CSV)", str(path))
-    if b"\x00" in start:
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) and not _two_byte(encoding):
+        return _refused("this statement is UTF-16 (Excel's \"Unicode Text\"): give --encoding utf-16 (and "
+                        "--delimiter tab, as Excel separates its columns then)", str(path))
+    if b"\x00" in start and not _two_byte(encoding):
         return _refused("not a CSV statement: a binary file (reconcile reads CSV text)", str(path))
     return None
 
@@ -101,38 +117,48 @@ def read_statement(path: str | Path, encoding: str = "utf-8", delimiter: str = "
     path = Path(path)
     if not path.is_file():
         raise InvalidBatch([InvalidEvent("no such file", where=str(path))], writing=False)
-    refused = _not_a_statement(path)
+    refused = _not_a_statement(path, encoding)
     if refused is not None:
         raise refused
-    rows: dict[tuple[str, str], tuple[Decimal, str]] = {}
-    errors: list[InvalidEvent] = []
     with path.open("rb") as handle:
         reader = csv.reader(_decoded(handle, path, encoding), delimiter=delimiter)
-        header = next(reader, None)
-        if header is not None and header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]  # a byte-order mark, as spreadsheets write one
-        if header is None or [h.strip() for h in header] not in (HEADER, POSITION_HEADER):
-            found = delimiter.join(header or [])
-            hint = next((f": the columns seem separated by {name}, give --delimiter {flag}"
-                         for char, name, flag in ((";", "';'", "';'"), ("\t", "tabs", "tab"), (",", "','", "','"))
-                         if char != delimiter and char in found), "")
-            raise _refused(f"header must be {_SHAPES}, got {found!r}{hint}", f"{path}:1")
-        value_name = header[2].strip()
-        for number, record in enumerate(reader, start=2):
-            where = f"{path}:{number}"
-            if not record or not any(cell.strip() for cell in record):
-                continue
-            try:
-                if len(record) != 3:
-                    raise InvalidEvent(f"expected 3 columns, got {len(record)}")
-                account, asset, balance = (cell.strip() for cell in record)
-                if not account or not asset:
-                    raise InvalidEvent("account and asset must not be empty")
-                if (account, asset) in rows:
-                    raise InvalidEvent(f"{account} {asset} is listed twice (first at {rows[(account, asset)][1]})")
-                rows[(account, asset)] = (parse_decimal(balance, value_name), where)
-            except InvalidEvent as exc:
-                errors.append(exc.located(where))
+        try:
+            return _statement_rows(reader, path, delimiter)
+        except csv.Error as exc:  # a lone CR line ending (old Mac files), a field beyond the csv module's bound
+            raise _refused(f"not readable as CSV ({exc}): save it with Unix or Windows line endings",
+                           f"{path}:{reader.line_num}") from None
+
+
+def _statement_rows(reader: Any, path: Path, delimiter: str) -> dict[tuple[str, str], tuple[Decimal, str]]:
+    """The statement's rows from its CSV reader: the header checked (with a hint at another separator), then every
+    line, each bad one named."""
+    rows: dict[tuple[str, str], tuple[Decimal, str]] = {}
+    errors: list[InvalidEvent] = []
+    header = next(reader, None)
+    if header is not None and header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]  # a byte-order mark, as spreadsheets write one
+    if header is None or [h.strip() for h in header] not in (HEADER, POSITION_HEADER):
+        found = delimiter.join(header or [])
+        hint = next((f": the columns seem separated by {name}, give --delimiter {flag}"
+                     for char, name, flag in ((";", "';'", "';'"), ("\t", "tabs", "tab"), (",", "','", "','"))
+                     if char != delimiter and char in found), "")
+        raise _refused(f"header must be {_SHAPES}, got {found!r}{hint}", f"{path}:1")
+    value_name = header[2].strip()
+    for number, record in enumerate(reader, start=2):
+        where = f"{path}:{number}"
+        if not record or not any(cell.strip() for cell in record):
+            continue
+        try:
+            if len(record) != 3:
+                raise InvalidEvent(f"expected 3 columns, got {len(record)}")
+            account, asset, balance = (cell.strip() for cell in record)
+            if not account or not asset:
+                raise InvalidEvent("account and asset must not be empty")
+            if (account, asset) in rows:
+                raise InvalidEvent(f"{account} {asset} is listed twice (first at {rows[(account, asset)][1]})")
+            rows[(account, asset)] = (parse_decimal(balance, value_name), where)
+        except InvalidEvent as exc:
+            errors.append(exc.located(where))
     if errors:
         raise InvalidBatch(errors, writing=False)
     return rows

@@ -249,9 +249,14 @@ class SqlEventStore(AppendsInOneTransaction):
 
     def _last_valid_seal(self, conn: Connection, head_seq: int, head_hash: str) -> int:
         """The last event the seals cover (0: none), after checking the last seal: it verifies with this key and its
-        event carries the hash it names (``UnsealedLog`` otherwise). A seal past the head is evidence, not a seal."""
+        event carries the hash it names (``UnsealedLog`` otherwise). A seal past the head is evidence that the tail was
+        removed: refused too, never built on."""
         keyring = self.keyring
         assert keyring is not None
+        beyond = conn.execute(select(func.max(seals.c.seq_to))).scalar()
+        if beyond is not None and beyond > head_seq:
+            raise UnsealedLog(f"a seal covers events up to #{beyond}, past the head #{head_seq}: events after "
+                              f"#{head_seq} were removed (or the seal forged); nothing was stored. Run `ledger verify`")
         last = conn.execute(
             select(seals.c.seq_from, seals.c.seq_to, seals.c.head_hash, seals.c.key_id, seals.c.signature)
             .where(seals.c.seq_to <= head_seq).order_by(seals.c.seq_to.desc()).limit(1)).first()

@@ -84,3 +84,13 @@ def test_every_engine_id_names_one_decision(decisions):
                 and not any(c in account for c in ev.ACCOUNT_NAME_SEPARATORS)}
     ids = [ev.engine_id(*decision) for decision in accepted]
     assert len(set(ids)) == len(ids), sorted(accepted)
+
+
+def test_an_account_opened_before_the_rule_keeps_working(ledger):
+    """An account whose name holds a separator, stored before the rule (a log of an earlier release), still takes
+    deposits and withdrawals: the rule refuses new names only, so no one's funds are stuck."""
+    from tests.support.builders import deposit, listed, withdrawal
+
+    ledger.store.append([listed(), deposit("desk/alice", "100", t=1)], "2024-08-05T00:01:00.000000Z")  # as stored then
+    ledger.append([deposit("desk/alice", "5", t=2), withdrawal("desk/alice", "50", t=3)])
+    assert ledger.state().accounts["desk/alice"].cash["USD"] == 55

@@ -185,3 +185,16 @@ def test_bad_input_is_still_refused_before_the_seal_is_checked(db_url, key):
         ledger.append([withdrawal("alice", "11", t=2)])
     assert ledger.head_seq() == 2 and ledger.verify().ok
     ledger.close()
+
+
+def test_a_seal_past_the_head_refuses_appends_as_evidence_of_a_removed_tail(db_url, key):
+    """A seal naming an event past the head (the tail removed with DDL, its seal left) is never built on: a keyed
+    append is refused naming it, where it used to append on the shorter log (and fail, exit 4, at that seal's number)."""
+    ledger = _open(db_url, key[0])
+    ledger.append([listed(), deposit("alice", "10", t=1)])
+    ledger.append([deposit("bob", "5", t=2)])
+    tamper(ledger.store, "DELETE FROM events WHERE seq = 3")
+    with pytest.raises(UnsealedLog, match=r"a seal covers events up to #3, past the head #2"):
+        ledger.append([deposit("carol", "1", t=3)])
+    assert ledger.store.head()[0] == 2
+    ledger.close()
