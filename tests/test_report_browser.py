@@ -36,6 +36,26 @@ def browser() -> str:
     return BROWSER
 
 
+def crash_ledger(tmp_path: Path) -> str:
+    """A SQLite ledger holding the main job's crash history; its URL."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    history = tmp_path / "crash.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
+    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    return url
+
+
+def sweep_report(url: str, grid: Path, tmp_path: Path) -> str:
+    """The report page of a serial sweep of ``grid`` under partial-v1 (written to tmp_path/r)."""
+    code, out, err = run(url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--format", "json", "--workers", "1")
+    assert code == 0, err
+    rows = tmp_path / "sweep.json"
+    rows.write_text(out)
+    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--sweep", str(rows))
+    assert code == 0, err
+    return (tmp_path / "r" / "index.html").read_text()
+
+
 def screenshot(browser: str, page: Path, out: Path, profile: Path) -> Image.Image:
     subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,10 +68,7 @@ def screenshot(browser: str, page: Path, out: Path, profile: Path) -> Image.Imag
 
 def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(browser, tmp_path):
     """The versions report is a self-contained page whose cumulative-notional chart, one line per version, shows in a browser."""
-    url = f"sqlite:///{tmp_path / 'l.db'}"
-    history = tmp_path / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    url = crash_ledger(tmp_path)
     args = ["report", "--out", str(tmp_path / "r")]
     for version in ("full-v1", "tiered-v1", "stepped-v1"):
         args += ["--whatif", version, "--params", str(PARAMS / f"{version}.json")]
@@ -121,13 +138,7 @@ def test_the_sweep_report_draws_a_heatmap_per_figure_in_a_browser(browser, tmp_p
     assert run(url, "init")[0] == 0 and run(url, "ingest", str(ROOT / "examples" / "sample-history.jsonl"))[0] == 0
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001", "0.01"], "target_buffer": ["0.1", "1"]}}))
-    code, out, err = run(url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--format", "json", "--workers", "1")
-    assert code == 0, err
-    rows = tmp_path / "sweep.json"
-    rows.write_text(out)
-    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--sweep", str(rows))
-    assert code == 0, err
-    page = (tmp_path / "r" / "index.html").read_text()
+    page = sweep_report(url, grid, tmp_path)
     assert "<h2>Rule sweep</h2>" in page and "rows: liquidation_fee_rate, columns: target_buffer" in page
     figures = ("liquidations", "closed_notional", "penalties", "bankruptcies", "socialized_loss",
                "insurance_fund_end", "accounts_wiped_out")
@@ -147,10 +158,7 @@ def test_the_report_sets_the_loss_allocation_policies_side_by_side_in_a_browser(
     other chart of this report uses) and the accounts that paid most, the same as the what-if's JSON; on screen."""
     import json
 
-    url = f"sqlite:///{tmp_path / 'l.db'}"
-    history = tmp_path / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    url = crash_ledger(tmp_path)
     policies = ["--loss-allocation", "socialize-v1", "--loss-params", str(PARAMS / "socialize-v1.json"),
                 "--loss-allocation", "adl-prorata-v1", "--loss-params", str(PARAMS / "adl-prorata-v1.json")]
     code, _, err = run(url, "report", "--out", str(tmp_path / "r"), *policies)
@@ -177,10 +185,7 @@ def test_the_report_states_its_provenance_and_fits_the_page_in_a_browser(browser
     import json
     from decimal import Decimal
 
-    url = f"sqlite:///{tmp_path / 'l.db'}"
-    history = tmp_path / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
+    url = crash_ledger(tmp_path)
     params = PARAMS / "full-v1.json"
     code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1", "--params", str(params))
     assert code == 0, err
@@ -231,13 +236,7 @@ def test_a_sweep_of_three_parameters_draws_every_slice_in_a_browser(browser, tmp
     grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001", "0.01"], "target_buffer": ["0.1", "1"],
                                          "loss_allocation": ["socialize-v1", {"version": "adl-ranked-v1",
                                                                               "params": {"cash_quantum": "0.01"}}]}}))
-    code, out, err = run(url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--format", "json", "--workers", "1")
-    assert code == 0, err
-    rows = tmp_path / "sweep.json"
-    rows.write_text(out)
-    code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--sweep", str(rows))
-    assert code == 0, err
-    page = (tmp_path / "r" / "index.html").read_text()
+    page = sweep_report(url, grid, tmp_path)
     assert "one set of heatmaps for each value of loss_allocation (every slice)" in page
     for policy in ("socialize-v1", "adl-ranked-v1"):
         assert f"<h3>partial-v1, USD, loss_allocation={policy}</h3>" in page

@@ -45,7 +45,7 @@ from ledger.reports import export as export_files
 from ledger.reports import history as history_report
 from ledger.reports import reconcile as reconciliation
 from ledger.reports import records
-from ledger.store import EventStore, Keyring, StoredEvent, VerifyReport, open_store, proof
+from ledger.store import EventStore, Keyring, LogReader, StoredEvent, VerifyReport, open_store, proof
 from ledger.store.seals import generate_key
 from rules import registry as rules_registry
 from rules.allocation import registry as allocation_registry
@@ -188,7 +188,8 @@ class Ledger:
     # -- reading: state -----------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress: Progress | None = None) -> LedgerState:
         """Replayed state after event ``seq``, or as of business time ``as_of``, or at the head."""
-        return load.state_at(self._reader(), self._point(as_of, seq), progress=progress)
+        store = self._reader()
+        return load.state_at(store, _point(store, as_of, seq), progress=progress)
 
     def account(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> LedgerState:
         """One account (and the markets it touched) after event ``seq`` or as of ``as_of``, replayed from its own stream.
@@ -196,15 +197,8 @@ class Ledger:
         The cost is that of the account's events since its last snapshot, however
         long the log is; the figures equal those of ``state()`` for this account.
         """
-        return account_replay.account_at(self._reader(), name, self._point(as_of, seq))
-
-    def _point(self, as_of: datetime | None, seq: int | None) -> int | None:
-        """The sequence number a read stops at: ``seq``, cut to business time ``as_of``; None for the head."""
         store = self._reader()
-        if as_of is not None:
-            upto = load.seq_for_time(store, as_of)
-            seq = upto if seq is None else min(seq, upto)
-        return seq
+        return account_replay.account_at(store, name, _point(store, as_of, seq))
 
     def head_seq(self) -> int:
         """Sequence number of the last stored event (0 for an empty log)."""
@@ -413,6 +407,15 @@ class Ledger:
         return write_report(self._reader(), out, comparison.to_json() if comparison is not None else None, progress,
                             figures=self.scales(scales), sweep_rows=sweep_rows,
                             allocation=allocation.to_json() if allocation is not None else None, provenance=made)
+
+
+def _point(store: LogReader, as_of: datetime | None, seq: int | None) -> int | None:
+    """The sequence number a read stops at: ``seq``, cut to business time ``as_of``; None for the head (one read of the
+    store the caller already checked, not a second check)."""
+    if as_of is not None:
+        upto = load.seq_for_time(store, as_of)
+        seq = upto if seq is None else min(seq, upto)
+    return seq
 
 
 PolicyFile = tuple[str, str | Path | None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ledger.compliance.sweep import FIGURES as SWEEP_FIGURES
 from ledger.compliance.sweep import MAX_CANDIDATES
 from ledger.domain.scales import EXACT, Figures, parse_scale_overrides
+from ledger.domain.words import counted
 from ledger.reports.balances import POSITION_COLUMNS, STATEMENT_COLUMNS, balance_rows, position_rows, statement_rows
 from ledger.reports.comparison_tables import (
     LOSS_COLUMNS,
@@ -21,7 +22,6 @@ from ledger.reports.comparison_tables import (
 )
 from ledger.reports.explanation import render_text as render_explanation
 from ledger.reports.records import record_table_rows
-from ledger.reports.summary import counted
 
 __all__ = ["balance_rows", "statement_rows", "position_rows", "STATEMENT_COLUMNS", "POSITION_COLUMNS", "render_explanation",
            "record_table_rows", "summary_table_rows", "sweep_table_rows", "SWEEP_FIGURES", "account_table_rows", "EXACT",

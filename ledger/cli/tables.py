@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ledger.domain.words import counted
+
 __all__ = ["render", "WRAPPABLE"]
 
 TIME_COLUMNS = frozenset({"at", "recorded_at", "as_of", "from", "to"})
@@ -40,10 +42,8 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], n
     table = Table(title=Text(title), box=box.SIMPLE_HEAD if plain else box.HEAVY_HEAD)
     for column in columns:
         wraps = column in WRAPPABLE
-        longest_word = max((cell_len(word) for row in rows for word in str(row.get(column) or "").split()), default=0)
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=not wraps,
-                         overflow="fold" if wraps else "ignore",
-                         min_width=max(longest_word, cell_len(column)) if wraps else None)
+                         overflow="fold" if wraps else "ignore", min_width=_narrowest(column, rows) if wraps else None)
     for row in rows:  # as text: a cell is data, never markup (``[bold]``) nor an emoji code (``:a:``)
         table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     return table
@@ -52,20 +52,20 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], n
 def _minimum(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> int:
     """The narrowest the table can be with no cell split: every cell whole on its line, but free text wrapped at its
     longest word; with the box's borders and each column's padding."""
-    total = 1
-    for column in columns:
-        cells = ["" if row.get(column) is None else str(row.get(column)) for row in rows]
-        if column in WRAPPABLE:
-            widest = max((cell_len(word) for cell in cells for word in cell.split()), default=0)
-        else:
-            widest = max((cell_len(cell) for cell in cells), default=0)
-        total += max(widest, cell_len(column)) + 3
-    return total
+    return 1 + sum(_narrowest(column, rows) + 3 for column in columns)
+
+
+def _narrowest(column: str, rows: Sequence[dict[str, Any]]) -> int:
+    """The narrowest a column can be with no cell split: its widest cell, or for free text its longest word; never
+    narrower than its name."""
+    cells = ["" if row.get(column) is None else str(row.get(column)) for row in rows]
+    pieces = [word for cell in cells for word in cell.split()] if column in WRAPPABLE else cells
+    return max([cell_len(column), *(cell_len(piece) for piece in pieces)])
 
 
 def _expanded(console: Console, title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     """One record per block, one ``column  value`` line each: fits any width without splitting a value."""
-    console.print(Text(f"{title} ({len(rows)} record{'s' * (len(rows) != 1)}, one per block: the table is wider than "
+    console.print(Text(f"{title} ({counted(len(rows), 'record')}, one per block: the table is wider than "
                   "this terminal; `--wide` prints it whole)"), soft_wrap=False, highlight=False)
     label = max((len(c) for c in columns), default=0)
     for number, row in enumerate(rows, start=1):
@@ -103,7 +103,7 @@ def render(console: Console, title: str, columns: Sequence[str], rows: Sequence[
     if len(kept) >= MIN_COLUMNS:
         console.print(_table(title, kept, rows, numeric, plain=False))
         hidden = [c for c in columns if c not in kept]
-        console.print(Text(f"{len(hidden)} more column{'s' * (len(hidden) != 1)} at a wider terminal or with "
+        console.print(Text(f"{counted(len(hidden), 'more column')} at a wider terminal or with "
                            f"`--wide`: {', '.join(hidden)} (`--format csv` or `json` gives every field)"),
                       soft_wrap=False, highlight=False)
         return

@@ -14,18 +14,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["comparison_summary", "loss_allocation_summary", "counted"]
+from ledger.domain.words import counted
+
+__all__ = ["comparison_summary", "loss_allocation_summary"]
 
 _CENT = Decimal("0.01")
 
 
 def _money(value: Decimal) -> str:
     return f"{value.quantize(_CENT):,}"
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 account``, ``2 accounts``, ``0 accounts``: a count that reads as English."""
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _equity(text: str) -> Decimal:

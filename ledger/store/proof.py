@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from ledger.domain.words import counted
 from ledger.store import ProvenLog, VerifyReport
 from ledger.store.seals import seal_message
 from ledger.store.snapshots import LEDGER_SCOPE, snapshot_digest
@@ -135,7 +136,7 @@ def _snapshots(
 
 def _unbound(seqs: list[int]) -> str:
     points = ", ".join(f"#{seq}" for seq in sorted(set(seqs))[:5]) + (", ..." if len(set(seqs)) > 5 else "")
-    return (f"{len(seqs)} whole-ledger snapshot{'s' * (len(seqs) != 1)} ({points}) not bound in the log (taken before "
+    return (f"{counted(len(seqs), 'whole-ledger snapshot')} ({points}) not bound in the log (taken before "
             "the log held digests, by `ledger snapshot`, or forged): never used without a key")
 
 

@@ -24,44 +24,22 @@ import pytest
 from sqlalchemy import text
 
 from ledger import InvalidBatch, Ledger
-from ledger.domain.codec import encode_payload
 from ledger.domain.snapshot import SNAPSHOT_FORMAT, dump_state, load_state
 from ledger.errors import KeyUnusable, UnsealedLog
-from ledger.store.hashchain import chain_hash
-from tests.conftest import fixed_clock
+from tests.reliability.conftest import opened
 from tests.support.builders import deposit, listed, withdrawal
 from tests.support.cli import run
-from tests.support.tampering import tamper
-
-
-@pytest.fixture
-def key(tmp_path):
-    private, public, _ = Ledger.generate_key(tmp_path / "ledger.key")
-    return private, public
-
-
-def _open(url, key=None) -> Ledger:
-    ledger = Ledger.open(url, clock=fixed_clock, key=key)
-    ledger.init()
-    return ledger
+from tests.support.tampering import insert_tail_deposit, tamper
 
 
 def _forge_tail_row(ledger: Ledger) -> None:
     """INSERT only: one more deposit, numbered, versioned and chained exactly as the ledger would have."""
-    seq, head = ledger.store.head()
-    event = deposit("mallory", "1000000", t=5, id="forged")
-    payload = encode_payload(event)
-    at = "2024-08-05T00:05:00.000000Z"
-    digest = chain_hash(head, seq + 1, event.id, "account:mallory", 1, "deposit", 1, at, at, payload)
-    with ledger.store.engine.begin() as conn:
-        conn.execute(text("INSERT INTO events (seq, event_id, stream, stream_version, type, schema_version, at, "
-                          "recorded_at, payload, hash) VALUES (:seq, 'forged', 'account:mallory', 1, 'deposit', 1, "
-                          ":at, :at, :payload, :hash)"), {"seq": seq + 1, "at": at, "payload": payload, "hash": digest})
+    insert_tail_deposit(ledger.store, "forged", "mallory", "1000000")
 
 
 def test_the_attack_a_forged_tail_row_passes_an_unkeyed_chain(db_url):
     """Without a key, a correctly chained forged tail row passes verify and the audit, and verify's notes warn of this plainly."""
-    ledger = _open(db_url)
+    ledger = opened(db_url)
     ledger.append([listed(), deposit("alice", "999", t=1)])
     _forge_tail_row(ledger)
     report = ledger.verify()
@@ -73,7 +51,7 @@ def test_the_attack_a_forged_tail_row_passes_an_unkeyed_chain(db_url):
 
 def test_with_a_key_a_forged_tail_row_is_named_and_never_built_upon(db_url, key):
     """With a key, verify names a forged tail row as unsealed, and the ledger refuses to append on top of it."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1)])
     ledger.append([deposit("bob", "5", t=2)])
     report = ledger.verify()
@@ -86,18 +64,18 @@ def test_with_a_key_a_forged_tail_row_is_named_and_never_built_upon(db_url, key)
         ledger.append([deposit("carol", "1", t=6)])
     assert ledger.store.head()[0] == 4, "nothing was stored on top of the forged row"
     ledger.close()
-    verifier = _open(db_url, key[1])  # the public key alone: verifies, cannot seal
+    verifier = opened(db_url, key[1])  # the public key alone: verifies, cannot seal
     assert not verifier.verify().ok
     verifier.close()
 
 
 def test_a_seal_made_with_another_key_or_altered_is_refused(db_url, key, tmp_path):
     """A log sealed with one key fails verify under another key, reported as sealed with another key."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1)])
     ledger.close()
     other, _, _ = Ledger.generate_key(tmp_path / "other.key")
-    stranger = _open(db_url, other)
+    stranger = opened(db_url, other)
     report = stranger.verify()
     assert not report.ok and "sealed with another key" in report.problem
     stranger.close()
@@ -122,11 +100,11 @@ def _forge_snapshot(ledger: Ledger) -> None:
 @pytest.mark.parametrize("keyed", [False, True])
 def test_a_forged_snapshot_never_decides_a_withdrawal(db_url, key, keyed):
     """A forged whole-ledger snapshot never lets a withdrawal through; with a key verify names it, without one the audit fails."""
-    ledger = _open(db_url, key[0] if keyed else None)
+    ledger = opened(db_url, key[0] if keyed else None)
     ledger.append([listed(), deposit("alice", "999", t=1)])
     assert ledger.snapshot()
     ledger.close()
-    ledger = _open(db_url, key[0] if keyed else None)  # a new process: nothing warm in memory
+    ledger = opened(db_url, key[0] if keyed else None)  # a new process: nothing warm in memory
     _forge_snapshot(ledger)
     with pytest.raises(InvalidBatch, match="exceeds the 999 available"):
         ledger.append([withdrawal("alice", "500000", t=2)])
@@ -151,13 +129,13 @@ def test_a_snapshot_the_log_binds_is_used_and_a_forged_one_never_decides(db_url,
     from ledger.replay import load
 
     monkeypatch.setattr(load, "SNAPSHOT_EVERY", 3)  # a snapshot every 3 events (1,000 in production)
-    ledger = _open(db_url, key[0] if keyed else None)
+    ledger = opened(db_url, key[0] if keyed else None)
     ledger.append([listed(), deposit("alice", "999", t=1), deposit("bob", "1", t=1)])
     with ledger.store.engine.connect() as conn:
         bound = conn.execute(text("SELECT seq FROM events WHERE snapshot_digest IS NOT NULL")).scalars().all()
     assert bound == [3] and ledger.store.snapshots.latest_seq("ledger", SNAPSHOT_FORMAT) == 3
     ledger.close()
-    ledger = _open(db_url, key[0] if keyed else None)  # a new process: nothing warm in memory
+    ledger = opened(db_url, key[0] if keyed else None)  # a new process: nothing warm in memory
     read_after: list[int] = []
     reader = ledger.store.read_batches
     monkeypatch.setattr(ledger.store, "read_batches", lambda **kw: read_after.append(kw.get("after_seq", 0)) or reader(**kw))
@@ -165,7 +143,7 @@ def test_a_snapshot_the_log_binds_is_used_and_a_forged_one_never_decides(db_url,
     assert read_after == [3], "the append folded only the events after the bound snapshot"
     assert ledger.verify().ok
     ledger.close()
-    ledger = _open(db_url, key[0] if keyed else None)
+    ledger = opened(db_url, key[0] if keyed else None)
     _forge_snapshot(ledger)
     with pytest.raises(InvalidBatch, match="exceeds the 999 available"):
         ledger.append([withdrawal("alice", "500000", t=3)])
@@ -177,7 +155,7 @@ def test_a_snapshot_the_log_binds_is_used_and_a_forged_one_never_decides(db_url,
 
 def test_an_anchor_kept_outside_catches_truncation_even_with_the_evidence_removed(db_url, key, tmp_path):
     """An anchor kept outside the database catches tail truncation even after the seals and snapshots are removed, key or not."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1), deposit("bob", "5", t=2)])
     anchor = ledger.anchor()
     assert anchor["seq"] == 3 and anchor["seal"]["key_id"]
@@ -194,7 +172,7 @@ def test_an_anchor_kept_outside_catches_truncation_even_with_the_evidence_remove
     report = ledger.verify(anchor)
     assert not report.ok
     ledger.close()
-    unkeyed = _open(db_url)
+    unkeyed = opened(db_url)
     report = unkeyed.verify(anchor)
     assert not report.ok and "past the head #2" in report.problem, "the anchor alone, without any key, still tells"
     unkeyed.close()
@@ -202,10 +180,10 @@ def test_an_anchor_kept_outside_catches_truncation_even_with_the_evidence_remove
 
 def test_a_public_key_verifies_but_cannot_seal(db_url, key):
     """A ledger opened with the public key alone verifies the log but refuses to append, storing nothing."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "999", t=1)])
     ledger.close()
-    public = _open(db_url, key[1])
+    public = opened(db_url, key[1])
     assert public.verify().ok
     with pytest.raises(KeyUnusable, match="public key"):
         public.append([deposit("bob", "5", t=2)])

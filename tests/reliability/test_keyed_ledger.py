@@ -23,41 +23,16 @@ import pytest
 from sqlalchemy import text
 
 from ledger import InvalidBatch, Ledger
-from ledger.domain.codec import encode_payload
 from ledger.errors import LedgerError, UnsealedLog
-from ledger.store.hashchain import chain_hash
-from tests.conftest import fixed_clock
+from tests.reliability.conftest import opened
 from tests.support.builders import deposit, listed, withdrawal
 from tests.support.cli import run
-from tests.support.tampering import tamper
-
-
-@pytest.fixture
-def key(tmp_path):
-    private, public, _ = Ledger.generate_key(tmp_path / "ledger.key")
-    return private, public
-
-
-def _open(url, key=None) -> Ledger:
-    ledger = Ledger.open(url, clock=fixed_clock, key=key)
-    ledger.init()
-    return ledger
+from tests.support.tampering import insert_tail_deposit, tamper
 
 
 def _insert_row(ledger: Ledger, event_id: str, account: str, amount: str) -> tuple[int, str]:
-    """INSERT only: a deposit at the tail, numbered, versioned and chained exactly as the ledger would; (seq, hash)."""
-    seq, head = ledger.store.head()
-    event = deposit(account, amount, t=5, id=event_id)
-    payload = encode_payload(event)
-    at = "2024-08-05T00:05:00.000000Z"
-    stream = f"account:{account}"
-    digest = chain_hash(head, seq + 1, event.id, stream, 1, "deposit", 1, at, at, payload)
-    with ledger.store.engine.begin() as conn:
-        conn.execute(text("INSERT INTO events (seq, event_id, stream, stream_version, type, schema_version, at, "
-                          "recorded_at, payload, hash) VALUES (:seq, :id, :stream, 1, 'deposit', 1, :at, :at, "
-                          ":payload, :hash)"),
-                     {"seq": seq + 1, "id": event_id, "stream": stream, "at": at, "payload": payload, "hash": digest})
-    return seq + 1, digest
+    """INSERT only: a deposit at the tail, chained exactly as the ledger would; (seq, hash)."""
+    return insert_tail_deposit(ledger.store, event_id, account, amount)
 
 
 def _insert_seal(ledger: Ledger, seq_from: int, seq_to: int, head_hash: str) -> None:
@@ -73,7 +48,7 @@ def test_a_forged_row_under_a_forged_seal_is_never_built_upon(db_url, key):
     """Point 1: a 5,000,000 deposit with a correct chain hash and a seal row with a zero signature over it; the next
     keyed append (a 500,000 withdrawal the forged money would cover) is refused naming the seal, nothing is stored,
     and verify names it too."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     seq, digest = _insert_row(ledger, "forged", "mallory", "5000000")
     _insert_seal(ledger, seq, seq, digest)
@@ -88,7 +63,7 @@ def test_a_forged_row_under_a_forged_seal_is_never_built_upon(db_url, key):
 def test_a_seal_row_past_the_head_is_refused_by_the_database(db_url, key):
     """Point 3: a seal row naming an event the log does not hold (ahead of the head, or with another hash) is refused
     at insert, so the next legitimate append is sealed and verify passes."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     head, head_hash = ledger.store.head()
     for seq_to, named in ((head + 1, head_hash), (head, "0" * 64)):
@@ -104,7 +79,7 @@ def test_a_keyed_writer_never_seals_history_it_did_not_seal(db_url, key):
     """Point 2: with every seal stripped (DDL), the next keyed append used to seal the whole log from event 1 (a
     rewritten log then verified). Now it is refused, naming the unsealed rows; `ledger seal` is the operator's explicit
     act of vouching for them, after which appends go on."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     if ledger.store.dialect == "postgresql":
         tamper(ledger.store, "ALTER TABLE seals DISABLE TRIGGER USER")
@@ -125,7 +100,7 @@ def test_a_keyed_writer_never_seals_history_it_did_not_seal(db_url, key):
 def test_a_log_written_without_a_key_is_sealed_only_when_an_operator_vouches_for_it(db_url, key):
     """A ledger that ran without a key and is then given one: its first keyed append is refused (it would vouch for
     history nobody checked) until `ledger seal` seals it; an empty log needs no vouching."""
-    plain = _open(db_url)
+    plain = opened(db_url)
     plain.append([listed(), deposit("alice", "10", t=1)])
     plain.close()
     url = db_url
@@ -135,7 +110,7 @@ def test_a_log_written_without_a_key_is_sealed_only_when_an_operator_vouches_for
     assert code == 1 and "events #1 to #2 are not sealed" in err, "a keyed read shows only what the seals prove"
     code, out, err = run(url, "--key", str(key[0]), "seal")
     assert code == 0 and "sealed events #1 to #2" in out, err
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([deposit("bob", "5", t=2)])
     assert ledger.verify().ok
     ledger.close()
@@ -146,16 +121,16 @@ def test_a_log_written_without_a_key_is_sealed_only_when_an_operator_vouches_for
 def test_an_append_without_the_key_on_a_sealed_ledger_is_refused(db_url, key):
     """Point 9: one ingest without the key on a sealed log used to be accepted, after which every keyed append was
     refused forever. Now it is refused (exit 2, naming the key), nothing stored, and keyed appends go on."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     ledger.close()
-    plain = _open(db_url)
+    plain = opened(db_url)
     with pytest.raises(UnsealedLog, match="sealed with a key"):
         plain.append([deposit("bob", "5", t=2)])
     assert plain.head_seq() == 2
     assert plain.balances()["accounts"]["alice"]["cash"]["USD"] == "10", "reads need no key"
     plain.close()
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([deposit("bob", "5", t=2)])
     assert ledger.verify().ok and ledger.head_seq() == 3
     ledger.close()
@@ -165,7 +140,7 @@ def test_with_a_key_reads_and_the_audit_refuse_an_unsealed_tail(db_url, key):
     """Point 5: after a forged unsealed row (INSERT only), a keyed `balances` used to show the forged money and the
     audit passed. With a key configured, reads refuse (exit 1, naming the rows and `ledger verify`) and the audit
     fails naming them; without a key the forged money shows, as the threat model says."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     _insert_row(ledger, "forged", "mallory", "5000000")
     ledger.close()
@@ -179,7 +154,7 @@ def test_with_a_key_reads_and_the_audit_refuse_an_unsealed_tail(db_url, key):
 
 def test_bad_input_is_still_refused_before_the_seal_is_checked(db_url, key):
     """The seal checks do not mask an input error: a bad batch on a sealed ledger is refused as bad input."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     with pytest.raises((InvalidBatch, LedgerError)):
         ledger.append([withdrawal("alice", "11", t=2)])
@@ -190,7 +165,7 @@ def test_bad_input_is_still_refused_before_the_seal_is_checked(db_url, key):
 def test_a_seal_past_the_head_refuses_appends_as_evidence_of_a_removed_tail(db_url, key):
     """A seal naming an event past the head (the tail removed with DDL, its seal left) is never built on: a keyed
     append is refused naming it, where it used to append on the shorter log (and fail, exit 4, at that seal's number)."""
-    ledger = _open(db_url, key[0])
+    ledger = opened(db_url, key[0])
     ledger.append([listed(), deposit("alice", "10", t=1)])
     ledger.append([deposit("bob", "5", t=2)])
     tamper(ledger.store, "DELETE FROM events WHERE seq = 3")

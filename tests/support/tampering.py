@@ -23,3 +23,24 @@ def tamper(store: EventStore, statement: str) -> None:
     disable_append_only(store)
     with store.engine.begin() as conn:
         conn.execute(text(statement))
+
+
+def insert_tail_deposit(store: EventStore, event_id: str, account: str, amount: str) -> tuple[int, str]:
+    """INSERT only (the ledger's own privilege): a deposit to a new account at the tail, numbered, versioned and
+    chained exactly as the ledger would have; (its seq, its chain hash)."""
+    from ledger.domain.codec import encode_payload
+    from ledger.store.hashchain import chain_hash
+    from tests.support.builders import deposit
+
+    seq, head = store.head()
+    payload = encode_payload(deposit(account, amount, t=5, id=event_id))
+    at = "2024-08-05T00:05:00.000000Z"
+    stream = f"account:{account}"
+    digest = chain_hash(head, seq + 1, event_id, stream, 1, "deposit", 1, at, at, payload)
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO events (seq, event_id, stream, stream_version, type, schema_version, at, "
+                          "recorded_at, payload, hash) VALUES (:seq, :id, :stream, 1, 'deposit', 1, :at, :at, "
+                          ":payload, :hash)"),
+                     {"seq": seq + 1, "id": event_id, "stream": stream, "at": at, "payload": payload, "hash": digest})
+    return seq + 1, digest
+
