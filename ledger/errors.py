@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "LedgerError",
     "KeyUnusable",
+    "RoleUnusable",
     "UnsealedLog",
     "UnprovenLog",
     "DatabaseUnavailable",
@@ -96,6 +97,11 @@ class UnsupportedDatabase(LedgerError, ValueError):
 
 class KeyUnusable(LedgerError, ValueError):
     """The sealing key cannot be read, or cannot do what is asked (a public key verifies but cannot seal)."""
+
+
+class RoleUnusable(LedgerError, ValueError):
+    """A database role cannot be given the ledger's privileges (``ledger grant``): it does not exist, or the database
+    has no roles (SQLite)."""
 
 
 class UnsealedLog(LedgerError, RuntimeError):

@@ -1,6 +1,13 @@
 """Alembic environment: runs migrations on a connection handed in by the ledger
 (``config.attributes["connection"]``), or on ``$LEDGER_DB`` / ``sqlalchemy.url``
-when run as ``alembic upgrade head`` from the command line."""
+when run as ``alembic upgrade head`` from the command line.
+
+Either way the run is one transaction holding the schema's lock
+(``ledger.store.migrate.schema_locked``; Alembic would otherwise commit
+SQLite's steps one at a time, and a refusal half-way left the schema
+half-downgraded), and a downgrade of a log that holds events is refused before
+any step runs (``migrate.guard_downgrades``: it sees the whole plan, so it
+holds for every target and every migration, present or future)."""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import os
 
 from alembic import context
 
+from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.schema import metadata
 
@@ -16,7 +24,11 @@ target_metadata = metadata
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    # transactional_ddl: SQLite's DDL is transactional too, so a run is one transaction even on a connection
+    # handed in outside one (the ledger's and the command line's are already inside one)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      transactional_ddl=True)
+    migrate.guard_downgrades(context.get_context())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -30,9 +42,11 @@ def run_migrations_online() -> None:
     from_ini = config.get_main_option("sqlalchemy.url") if ini is None or os.path.exists(ini) else None
     url = from_ini or os.environ.get("LEDGER_DB", "sqlite:///ledger.db")
     engine = make_engine(url)
-    with engine.connect() as conn:
-        _run(conn)
-    engine.dispose()
+    try:
+        with migrate.schema_locked(engine) as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

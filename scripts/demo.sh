@@ -67,3 +67,4 @@ echo "Loss allocation (what the insurance fund could not cover; adl-ranked-v1 in
 ledger whatif --loss-allocation socialize-v1 --loss-params examples/params/socialize-v1.json \
               --loss-allocation adl-prorata-v1 --loss-params examples/params/adl-prorata-v1.json --format json \
     | python examples/summarize.py "$REPORT/index.html"
+echo; echo "Browse it in the read-only web console (docs/console.md): LEDGER_KEY=$LEDGER_KEY .venv/bin/ledger --db ${LEDGER_DB:-sqlite:///ledger.db} serve   then open http://127.0.0.1:8000/"

@@ -9,6 +9,8 @@ set (as the test script and CI do), in which case they fail.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -96,3 +98,23 @@ def sqlite_ledger(sqlite_url) -> Iterator[Ledger]:
     with Ledger.open(sqlite_url, clock=fixed_clock) as opened:
         opened.init()
         yield opened
+
+
+@pytest.fixture(scope="session")
+def crash_history(tmp_path_factory) -> Path:
+    """The main job's crash history (``examples/make_crash_history.py``, deterministic), written once per session."""
+    path = tmp_path_factory.mktemp("crash-history") / "crash.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def crash_url(crash_history, tmp_path_factory) -> str:
+    """A SQLite ledger holding the crash history, made once per session through the CLI, for the tests that only read
+    it (a test that appends makes its own: ``crash_history`` into its own database)."""
+    from tests.support.cli import ok
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('crash-ledger') / 'crash.db'}"
+    ok(url, "init")
+    ok(url, "ingest", str(crash_history))
+    return url

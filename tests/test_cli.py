@@ -15,6 +15,7 @@ from freezegun import freeze_time
 
 from ledger import Ledger
 from ledger.cli import cli
+from rules import registry
 from tests.conftest import ROOT, VECTORS
 from tests.support.cli import ok, run
 from tests.support.tampering import tamper
@@ -106,7 +107,7 @@ def test_rules_list_shows_versions_and_activation_history(db):
     ok(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
     _code, out, _ = run(db, "rules", "list", "--format", "json")
     report = json.loads(out)
-    assert [v["version"] for v in report["versions"]] == ["full-v1", "partial-v1", "stepped-v1", "tiered-v1"]
+    assert [v["version"] for v in report["versions"]] == registry.names(), "every registered version, by name"
     assert [(a["event_id"], a["version"]) for a in report["activations"]] == [("r1", "full-v1")]
     assert report["in_force"] == "full-v1"
 
@@ -150,11 +151,11 @@ def _arguments_of_every_command(tmp_path) -> dict[str, list[str]]:
     statement.write_text("account,asset,balance\nalice,USD,1\n")
     grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001"]}}))
     return {
-        "ingest": [str(history)], "balances": [], "account": ["alice"], "verify": [], "anchor": [], "seal": [], "rules": ["list"],
+        "ingest": [str(history)], "balances": [], "account": ["alice"], "verify": [], "anchor": [], "seal": [], "rotate-key": [str(history)], "rules": ["list"],
         "liquidations": [], "bankruptcies": [], "audit": [], "explain": ["k-1~liq~alice/BTC-PERP"],
         "history": ["alice"], "reconcile": [str(statement)], "whatif": ["--rules", "full-v1"],
         "sweep": ["--rules", "full-v1", "--grid", str(grid), "--workers", "1"], "report": ["--out", str(tmp_path / "r")],
-        "export": ["--format", "csv", "--out", str(tmp_path / "e")], "deleverages": [],
+        "export": ["--format", "csv", "--out", str(tmp_path / "e")], "deleverages": [], "grant": ["ledger_app"], "serve": [],
     }
 
 
@@ -171,14 +172,41 @@ def test_every_command_on_a_database_without_the_schema_exits_2_naming_ledger_in
         assert "ledger init" in err and "Traceback" not in err, (command, err)
 
 
-@freeze_time("2026-03-04 05:06:07")
-def test_recorded_time_comes_from_the_clock_and_business_time_from_the_event(db):
-    """Each event's recorded time comes from the clock at ingest, and its business time from the event itself."""
-    ok(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
+def test_recorded_time_comes_from_the_database_clock_and_business_time_from_the_event(db):
+    """Each event's recorded time comes from the database's clock at ingest (an embedded file's is this machine's,
+    frozen here; PostgreSQL's is the server's, whatever this process's clock says), its business time from the
+    event itself."""
+    with freeze_time("2026-03-04 05:06:07"):
+        before = _database_time(db)
+        ok(db, "ingest", str(VECTORS / "full-one-position.jsonl"))
+        after = _database_time(db)
     with Ledger.open(db) as ledger:
         rows = list(ledger.events())
-    assert {r.recorded_at for r in rows} == {"2026-03-04T05:06:07.000000Z"}
+    assert len({r.recorded_at for r in rows}) == 1
+    assert before <= rows[0].recorded_at <= after
+    if db.startswith("sqlite"):
+        assert rows[0].recorded_at == "2026-03-04T05:06:07.000000Z"
+    else:
+        assert not rows[0].recorded_at.startswith("2026-03-04T05:06"), "not this process's frozen clock"
     assert rows[0].at == "2024-08-05T00:00:00.000000Z"
+
+
+def _database_time(url: str) -> str:
+    """The database's clock as the ledger formats times (this machine's for SQLite)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from ledger.domain.timefmt import format_time
+    from ledger.store.engine import make_engine
+
+    if url.startswith("sqlite"):
+        return format_time(datetime.now(UTC))
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        now = conn.execute(text("SELECT clock_timestamp()")).scalar()
+    engine.dispose()
+    return format_time(now.astimezone(UTC))
 
 
 def test_python_dash_m_ledger_runs_the_same_command(tmp_path):

@@ -200,16 +200,17 @@ def test_history_runs_cash_positions_and_equity(sample):
     """An account's history gives its cash, positions and equity after each event that touches it, to its bankruptcy."""
     rows = account_history(sample.store, "bob")
     assert [(r["seq"], r["type"], r["cash"], r["positions"], r["equity"]) for r in rows] == [
-        (5, "deposit", "USD 3000", "", "USD 3000"),
-        (12, "trade", "USD 2988", "ETH-PERP -20", "USD 2988"),
-        (24, "mark", "USD 2988", "ETH-PERP -20", "USD 2988"),
-        (26, "mark", "USD 2988", "ETH-PERP -20", "USD 2788"),
-        (30, "mark", "USD 2988", "ETH-PERP -20", "USD 2188"),
-        (33, "mark", "USD 2988", "ETH-PERP -20", "USD 988"),
-        (39, "mark", "USD 2988", "ETH-PERP -20", "USD -12"),
-        (40, "liquidation", "USD -12", "", "USD -12"),
-        (41, "bankruptcy", "USD 0", "", "USD 0"),
+        (5, "deposit", {"USD": "3000"}, {}, "3000"),
+        (12, "trade", {"USD": "2988"}, {"ETH-PERP": "-20"}, "2988"),
+        (24, "mark", {"USD": "2988"}, {"ETH-PERP": "-20"}, "2988"),
+        (26, "mark", {"USD": "2988"}, {"ETH-PERP": "-20"}, "2788"),
+        (30, "mark", {"USD": "2988"}, {"ETH-PERP": "-20"}, "2188"),
+        (33, "mark", {"USD": "2988"}, {"ETH-PERP": "-20"}, "988"),
+        (39, "mark", {"USD": "2988"}, {"ETH-PERP": "-20"}, "-12"),
+        (40, "liquidation", {"USD": "-12"}, {}, "-12"),
+        (41, "bankruptcy", {"USD": "0"}, {}, "0"),
     ]
+    assert all(r["equity_by_asset"] == {"USD": r["equity"]} for r in rows)
 
 
 def test_history_window_by_business_time(sample):
@@ -228,8 +229,8 @@ def test_history_known_at_answers_what_the_ledger_knew_then(sqlite_url, tmp_path
         ledger.append([deposit("alice", "5", t=0.5 + 1, id="late")])
         knew = account_history(ledger.store, "alice", known_at=datetime(2026, 1, 1, 12, tzinfo=UTC))
         now = account_history(ledger.store, "alice")
-    assert [r["cash"] for r in knew] == ["USD 100"]
-    assert [r["cash"] for r in now] == ["USD 100", "USD 105"]
+    assert [r["cash"] for r in knew] == [{"USD": "100"}]
+    assert [r["cash"] for r in now] == [{"USD": "100"}, {"USD": "105"}]
 
 
 def whole_ledger_history(store, account):
@@ -244,9 +245,9 @@ def whole_ledger_history(store, account):
             acct = state.account(account)
             with arithmetic():
                 equities = equity_by_asset(state, acct)
-            out.append((row.seq, " ".join(f"{a} {to_str(v)}" for a, v in sorted(acct.cash.items())),
-                        " ".join(f"{m} {to_str(p.size)}" for m, p in sorted(acct.positions.items()) if p.size != 0),
-                        " ".join(f"{a} {to_str(v)}" for a, v in equities.items())))
+            out.append((row.seq, {a: to_str(v) for a, v in sorted(acct.cash.items())},
+                        {m: to_str(p.size) for m, p in sorted(acct.positions.items()) if p.size != 0},
+                        {a: to_str(v) for a, v in equities.items()}))
     return out
 
 
@@ -258,7 +259,8 @@ def test_history_equals_folding_the_whole_ledger_for_every_account(ledger, name)
     assert accounts
     for account in accounts:
         rows = account_history(ledger.store, account)
-        assert [(r["seq"], r["cash"], r["positions"], r["equity"]) for r in rows] == whole_ledger_history(ledger.store, account)
+        assert [(r["seq"], r["cash"], r["positions"], r["equity_by_asset"]) for r in rows] == whole_ledger_history(
+            ledger.store, account)
 
 
 def test_history_values_a_position_at_other_accounts_trades_before_the_first_mark(ledger):
@@ -268,7 +270,7 @@ def test_history_values_a_position_at_other_accounts_trades_before_the_first_mar
                    trade("bob", "buy", "0.5", "60100", t=3, id="t3"), trade("carol", "sell", "0.5", "60100", t=3, id="t4"),
                    deposit("alice", "1", t=4, id="later")])
     rows = account_history(ledger.store, "alice")
-    assert [(r["id"], r["equity"]) for r in rows] == [("d-alice-1", "USD 1000"), ("t1", "USD 1000"), ("later", "USD 1101")]
+    assert [(r["id"], r["equity"]) for r in rows] == [("d-alice-1", "1000"), ("t1", "1000"), ("later", "1101")]
 
 
 def test_history_cli_csv(sample):
@@ -276,6 +278,35 @@ def test_history_cli_csv(sample):
     code, out, _ = run(sample.store.engine.url.render_as_string(hide_password=False), "history", "dave", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and [r["type"] for r in rows] == ["deposit", "trade", "mark", "mark", "mark", "liquidation", "bankruptcy"]
+
+
+def test_history_keeps_every_figure_apart_from_its_asset_in_csv_and_json(sqlite_url):
+    """#26: ``history`` in CSV and JSON never writes ``USD 6912.52`` in one cell: JSON maps each asset (or market) to
+    its figure, as ``balances`` does; CSV names the asset or market in the column (``cash_USD``,
+    ``isolated_margin_BTC-PERP``), each cell a bare decimal; only the table, for people, writes them together."""
+    from tests.support.builders import isolated_margin, margin_mode
+
+    ok(sqlite_url, "init")
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.append([listed(), listed("ETH-PERP", lot="0.01"), listed("BTC-INV", settle="BTC"), deposit("amy", "6912.52"),
+                       deposit("amy", "2", asset="BTC", id="d-btc"),
+                       margin_mode("amy", market="ETH-PERP"), isolated_margin("amy", "100", market="ETH-PERP"),
+                       trade("amy", "buy", "0.5", "60000", fee="3"), trade("bob", "sell", "0.5", "60000")])
+    rows = json.loads(ok(sqlite_url, "history", "amy", "--format", "json"))
+    last = rows[-1]
+    assert last["cash"] == {"BTC": "2", "USD": "6809.52"} and last["positions"] == {"BTC-PERP": "0.5"}
+    assert last["isolated_margin"] == {"ETH-PERP": "100"} and last["equity"] is None, "two settle assets: no one figure"
+    assert last["equity_by_asset"] == {"BTC": "2", "USD": "6909.52"}
+    assert rows[0]["equity"] == "6912.52" and rows[0]["cash"] == {"USD": "6912.52"}
+    table = list(csv.DictReader(io.StringIO(ok(sqlite_url, "history", "amy", "--format", "csv"))))
+    assert list(table[0]) == ["seq", "at", "type", "id", "what", "cash_BTC", "cash_USD", "isolated_margin_ETH-PERP",
+                              "position_BTC-PERP", "equity_BTC", "equity_USD"]
+    assert (table[0]["cash_USD"], table[0]["cash_BTC"], table[0]["position_BTC-PERP"]) == ("6912.52", "", "")
+    assert (table[-1]["cash_USD"], table[-1]["isolated_margin_ETH-PERP"], table[-1]["equity_USD"]) == ("6809.52", "100",
+                                                                                                       "6909.52")
+    money = [c for row in table for k, c in row.items() if k.startswith(("cash_", "isolated_", "position_", "equity_"))]
+    assert money and all(c == "" or Decimal(c) == Decimal(c) for c in money), "every figure cell is a bare decimal"
+    assert "USD 6,912.52" in ok(sqlite_url, "history", "amy"), "the table keeps them readable"
 
 
 def test_history_of_an_unknown_account_is_a_usage_error(sample):
@@ -364,13 +395,11 @@ def test_whatif_compares_without_writing(sample):
     "liquidation_fee_rate": "0.004", "target_buffer": "0.1", "markets": {
         "BTC-PERP": {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"},
         "ETH-PERP": {"maintenance_margin_rate": "0.02", "initial_margin_rate": "0.04"}}})])
-def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, tmp_path, version, params):
+def test_whatif_through_the_index_equals_a_full_scan(sqlite_ledger, crash_history, version, params):
     """A ``whatif`` read through the liquidation index gives exactly what a full scan of the log gives."""
     from ledger.compliance.whatif import whatif
 
-    history = tmp_path / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    sqlite_ledger.ingest_file(history)
+    sqlite_ledger.ingest_file(crash_history)
     fast = whatif(sqlite_ledger.store, version, params).to_json()
     slow = whatif(sqlite_ledger.store, version, params, indexed=False).to_json()
     assert fast == slow and D(fast["summary"]["USD"]["liquidations"]["alternative"]) > 0

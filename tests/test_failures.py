@@ -149,17 +149,9 @@ def test_version_and_the_exit_statuses_in_help():
 
 # -- tables and output ------------------------------------------------------------------------------------------------
 
-def _crash_ledger(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'crash.db'}"
-    history = tmp_path / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
-    return url
-
-
-def test_a_piped_table_never_cuts_an_id_and_a_narrow_terminal_folds_it(tmp_path):
+def test_a_piped_table_never_cuts_an_id_and_a_narrow_terminal_folds_it(crash_url):
     """A table piped out never shortens an id, and on a narrow terminal it folds ids within the width instead of cutting them."""
-    url = _crash_ledger(tmp_path)
+    url = crash_url
     piped = ledger_cli("--db", url, "liquidations").stdout
     ids = [r["id"] for r in json.loads(run(url, "liquidations", "--format", "json")[1])]
     assert all(i in piped for i in ids) and "…" not in piped
@@ -173,9 +165,9 @@ def test_a_piped_table_never_cuts_an_id_and_a_narrow_terminal_folds_it(tmp_path)
     assert "…" not in visible and max(len(line) for line in visible.splitlines()) <= 120
 
 
-def test_liquidations_show_when_and_why_and_filter_by_time_and_account(tmp_path):
+def test_liquidations_show_when_and_why_and_filter_by_time_and_account(crash_url):
     """``liquidations`` shows when and why each happened, and filters by account and by a window of time."""
-    url = _crash_ledger(tmp_path)
+    url = crash_url
     every = json.loads(run(url, "liquidations", "--format", "json")[1])
     code, out, _ = run(url, "liquidations", "--format", "csv", "--account", "trader-22",
                        "--from", "2024-08-05T00:15:00Z", "--to", "2024-08-05T00:20:00Z")
@@ -186,9 +178,9 @@ def test_liquidations_show_when_and_why_and_filter_by_time_and_account(tmp_path)
     assert len(lines) == len(expected) > 0 and all(",trader-22," in line for line in lines)
 
 
-def test_history_takes_a_limit_or_a_tail(tmp_path):
+def test_history_takes_a_limit_or_a_tail(crash_url):
     """``history`` takes either a limit (the first rows) or a tail (the last rows), never both."""
-    url = _crash_ledger(tmp_path)
+    url = crash_url
     every = json.loads(run(url, "history", "trader-14", "--format", "json")[1])
     first = json.loads(run(url, "history", "trader-14", "--limit", "3", "--format", "json")[1])
     last = json.loads(run(url, "history", "trader-14", "--tail", "2", "--format", "json")[1])

@@ -101,12 +101,18 @@ def test_a_negative_rate_makes_shorts_pay_and_an_unbalanced_book_leaves_the_venu
     assert state.system["funding"]["USD"] == D("12"), "the venue's funding account holds the net"
 
 
-def test_before_any_mark_funding_is_priced_at_the_last_trade_in_the_market_by_any_account(ledger):
-    """Before any mark, funding is priced at the market's last trade, whichever account made it."""
-    ledger.append([*two_markets(), deposit("alice", "10000"), deposit("bob", "10000"),
-                   trade("alice", "buy", "1", "60000", t=2), trade("bob", "sell", "0.2", "61000", t=2.5),
-                   funding("0.001", t=4)])
-    assert ledger.state().accounts["alice"].positions["BTC-PERP"].funding_paid == D("61")
+def test_before_any_mark_funding_is_refused_and_one_a_log_holds_still_replays_at_the_last_trade(ledger):
+    """An append refuses funding before its market's first mark (#27 point 13: a fill's price would value every
+    position); a log written before that rule replays as it did: such a funding priced at the market's last trade,
+    whichever account made it."""
+    events = [*two_markets(), deposit("alice", "10000"), deposit("bob", "10000"),
+              trade("alice", "buy", "1", "60000", t=2), trade("bob", "sell", "0.2", "61000", t=2.5)]
+    ledger.append(events)
+    with pytest.raises(InvalidBatch, match="market 'BTC-PERP' has no mark yet"):
+        ledger.append([funding("0.001", t=4)])
+    recorded = LedgerState()
+    fold_batch(recorded, [(e.id, e) for e in [*events, funding("0.001", t=4)]])  # no input limits: as recorded
+    assert recorded.accounts["alice"].positions["BTC-PERP"].funding_paid == D("61")
 
 
 def test_funding_paid_starts_again_when_the_position_closes_or_flips(ledger):
@@ -199,7 +205,7 @@ def test_an_isolated_position_settles_fees_pnl_and_funding_against_its_margin_an
     bob = ledger.state().accounts["bob"]
     assert bob.isolated["BTC-PERP"] == 0 and bob.cash["USD"] == D("4000") + D("1642.5")
     rows = ledger.history("bob")
-    assert rows[-1]["id"] == "t-bob-6-BTC-PERP" and "USD 5642.5" in rows[-1]["cash"]
+    assert rows[-1]["id"] == "t-bob-6-BTC-PERP" and D(rows[-1]["cash"]["USD"]) == D("5642.5")
     funding_rows = [r for r in rows if r["type"] == "funding"]
     assert len(funding_rows) == 1 and "paid 10.5" in funding_rows[0]["what"]
 

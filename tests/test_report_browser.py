@@ -8,18 +8,20 @@ must show the cumulative-notional chart, drawn in colours only that chart uses
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
-import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
 from PIL import Image
 
+from rules import registry
 from tests.conftest import ROOT
-from tests.support.cli import run
+from tests.support.cli import ok, run
 
 BROWSER = os.environ.get("LEDGER_TEST_BROWSER") or None
 PARAMS = ROOT / "examples" / "params"
@@ -27,7 +29,7 @@ TAB_GREEN, TAB_RED = (44, 160, 44), (214, 39, 40)
 """matplotlib's third and fourth cycle colours: tiered-v1's and stepped-v1's lines (the account charts draw two lines)"""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> str:
     if BROWSER is None:
         if os.environ.get("LEDGER_TEST_REQUIRE_BROWSER"):
@@ -36,13 +38,24 @@ def browser() -> str:
     return BROWSER
 
 
-def crash_ledger(tmp_path: Path) -> str:
-    """A SQLite ledger holding the main job's crash history; its URL."""
-    url = f"sqlite:///{tmp_path / 'l.db'}"
-    history = tmp_path / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    assert run(url, "init")[0] == 0 and run(url, "ingest", str(history))[0] == 0
-    return url
+@pytest.fixture(scope="module")
+def crash(browser, crash_url) -> str:
+    """The session's crash ledger (every test here only reads it); its URL."""
+    return crash_url
+
+
+@pytest.fixture(scope="module")
+def versions_report(crash, tmp_path_factory) -> tuple[list[str], Path]:
+    """The report of every registered version but the one in force, side by side on the crash (with its example
+    params): the versions, and the report's folder."""
+    in_force = json.loads(ok(crash, "rules", "list", "--format", "json"))["in_force"]
+    versions = [name for name in registry.names() if name != in_force]
+    out = tmp_path_factory.mktemp("versions") / "r"
+    args = ["report", "--out", str(out)]
+    for version in versions:
+        args += ["--whatif", version, "--params", str(PARAMS / f"{version}.json")]
+    ok(crash, *args)
+    return versions, out
 
 
 def sweep_report(url: str, grid: Path, tmp_path: Path) -> str:
@@ -56,6 +69,15 @@ def sweep_report(url: str, grid: Path, tmp_path: Path) -> str:
     return (tmp_path / "r" / "index.html").read_text()
 
 
+def dump_dom(browser: str, page: Path, profile: Path, *flags: str) -> str:
+    """The page's DOM as the browser laid it out (``flags``: a window size, a time budget)."""
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}", *flags,
+         "--dump-dom", page.as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout
+
+
 def screenshot(browser: str, page: Path, out: Path, profile: Path) -> Image.Image:
     subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -66,15 +88,10 @@ def screenshot(browser: str, page: Path, out: Path, profile: Path) -> Image.Imag
     return Image.open(out).convert("RGB")
 
 
-def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(browser, tmp_path):
+def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(browser, versions_report, tmp_path):
     """The versions report is a self-contained page whose cumulative-notional chart, one line per version, shows in a browser."""
-    url = crash_ledger(tmp_path)
-    args = ["report", "--out", str(tmp_path / "r")]
-    for version in ("full-v1", "tiered-v1", "stepped-v1"):
-        args += ["--whatif", version, "--params", str(PARAMS / f"{version}.json")]
-    code, _, err = run(url, *args)
-    assert code == 0, err
-    page = (tmp_path / "r" / "index.html").read_text()
+    _, out = versions_report
+    page = (out / "index.html").read_text()
     assert "rule versions side by side" in page and "data-file='versions.png'" in page
     # self-contained: the page alone, moved where no PNG is beside it, still shows every chart
     alone = tmp_path / "mailed" / "report.html"
@@ -86,17 +103,46 @@ def test_the_versions_report_shows_one_cumulative_line_per_version_in_a_browser(
     colours = {colour for _, colour in shot.getcolors(maxcolors=1 << 20)}
     assert TAB_GREEN in colours and TAB_RED in colours, "the versions chart is not on screen"
     # every image on the page was drawn: the same page with its images removed shows neither colour
-    bare = tmp_path / "r" / "bare.html"
+    bare = tmp_path / "bare.html"
     bare.write_text(re.sub(r"src='data:[^']*'", "src='missing.png'", page))
     colours_without = {c for _, c in screenshot(browser, bare, tmp_path / "bare.png", tmp_path / "profile2").getcolors(1 << 20)}
     assert TAB_GREEN not in colours_without
 
 
+def _cents(figure: str) -> str:
+    return f"{Decimal(figure).quantize(Decimal('0.01')):,}"
+
+
+def test_the_versions_report_says_in_words_what_each_version_did_to_whom_in_a_browser(browser, crash, versions_report,
+                                                                                     tmp_path):
+    """#26 point 2: with several versions side by side, the summary in words keeps its per-account sentences for
+    each version (how many accounts ended better and worse off than under it) and names each world's insurance fund
+    (what it paid, what it was left with) and its socialized loss, as the what-if's JSON has them; on screen."""
+    versions, out = versions_report
+    args = [arg for version in versions for arg in ("--rules", version, "--params", str(PARAMS / f"{version}.json"))]
+    data = json.loads(ok(crash, "whatif", *args, "--format", "json"))
+    actual = ", ".join(data["actual_versions"])
+    dom = dump_dom(browser, out / "index.html", tmp_path / "p")
+    words = " ".join(re.findall(r"<p class=\"summary\">([^<]*)</p>", dom)).replace("&amp;", "&")
+    usd = data["summary"]["USD"]
+    for world in ["actual", *versions]:
+        name = f"What happened ({actual})" if world == "actual" else f"Under {world}"
+        assert (f"{name}: the insurance fund paid {_cents(usd['insurance_fund_used'][world])} and ended at "
+                f"{_cents(usd['insurance_fund_end'][world])}; {_cents(usd['socialized_loss'][world])} was socialized.") in words
+    for version in versions:
+        change = [Decimal(a["equity_actual"].split()[-1]) - Decimal(a[f"equity_{version}"].split()[-1])
+                  for a in data["accounts"]]
+        better, worse = sum(d > 0 for d in change), sum(d < 0 for d in change)
+        assert better or worse, f"the crash leaves every account the same under {version}: the test proves nothing"
+        for count, how in ((better, "better"), (worse, "worse")):
+            if count:
+                said = f"{count} account{'s' if count > 1 else ''} ended {how} off under {actual} than under {version} ("
+                assert said in words, said
+
+
 def test_the_report_shows_each_open_positions_liquidation_price_in_a_browser(browser, tmp_path):
     """The issue's isolated long and short (9,036.1446 and 10,956.1752 at 4 places, toward earlier liquidation),
     every figure of the table at its scale: sizes at the lot's 3 places, USD at 2, BTC-PERP's prices at ``--scale``'s 4."""
-    import json
-
     url = f"sqlite:///{tmp_path / 'l.db'}"
     rates = {"BTC-PERP": {"maintenance_margin_rate": "0.004", "initial_margin_rate": "0.01"}}
     t = "2024-08-05T00:00:00Z"
@@ -132,8 +178,6 @@ VIRIDIS_TOP, VIRIDIS_BOTTOM = (253, 231, 36), (68, 1, 84)
 
 def test_the_sweep_report_draws_a_heatmap_per_figure_in_a_browser(browser, tmp_path):
     """The sweep report draws a heatmap for each figure of the grid, and the heatmaps show on screen in a browser."""
-    import json
-
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0 and run(url, "ingest", str(ROOT / "examples" / "sample-history.jsonl"))[0] == 0
     grid = tmp_path / "grid.json"
@@ -152,13 +196,11 @@ def test_the_sweep_report_draws_a_heatmap_per_figure_in_a_browser(browser, tmp_p
     assert VIRIDIS_TOP not in without, "the colours came from the heatmaps, not from another chart"
 
 
-def test_the_report_sets_the_loss_allocation_policies_side_by_side_in_a_browser(browser, tmp_path):
+def test_the_report_sets_the_loss_allocation_policies_side_by_side_in_a_browser(browser, crash, tmp_path):
     """`report --loss-allocation` on the main job's crash (the fund runs dry) adds the policies side by side: the
     summary in words, a chart of how each world paid its bankruptcies (the socialized share in tab:red, which no
     other chart of this report uses) and the accounts that paid most, the same as the what-if's JSON; on screen."""
-    import json
-
-    url = crash_ledger(tmp_path)
+    url = crash
     policies = ["--loss-allocation", "socialize-v1", "--loss-params", str(PARAMS / "socialize-v1.json"),
                 "--loss-allocation", "adl-prorata-v1", "--loss-params", str(PARAMS / "adl-prorata-v1.json")]
     code, _, err = run(url, "report", "--out", str(tmp_path / "r"), *policies)
@@ -178,14 +220,11 @@ def test_the_report_sets_the_loss_allocation_policies_side_by_side_in_a_browser(
 
 
 @freeze_time("2026-03-04 05:06:07")
-def test_the_report_states_its_provenance_and_fits_the_page_in_a_browser(browser, tmp_path):
+def test_the_report_states_its_provenance_and_fits_the_page_in_a_browser(browser, crash, tmp_path):
     """#26 point 2: the report opens with where it comes from (generated when, from which database, up to which event
     and chain hash, the activations in force with their params, what it compares), its what-if figures are at their
     display scale, and in a 700-pixel window nothing is wider than the page (charts shrink to fit)."""
-    import json
-    from decimal import Decimal
-
-    url = crash_ledger(tmp_path)
+    url = crash
     params = PARAMS / "full-v1.json"
     code, _, err = run(url, "report", "--out", str(tmp_path / "r"), "--whatif", "full-v1", "--params", str(params))
     assert code == 0, err
@@ -228,8 +267,6 @@ def test_every_chart_names_its_axes_and_their_units(tmp_path, monkeypatch):
 def test_a_sweep_of_three_parameters_draws_every_slice_in_a_browser(browser, tmp_path):
     """#26 point 2: with a third parameter (here the loss-allocation policy) the report draws one set of heatmaps per
     value of it, each titled with the value it holds, never silently one slice; every one shows on screen."""
-    import json
-
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0 and run(url, "ingest", str(ROOT / "examples" / "sample-history.jsonl"))[0] == 0
     grid = tmp_path / "grid.json"

@@ -23,21 +23,15 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from ledger.cli import tables
-from tests.conftest import ROOT
 from tests.support.cli import ok
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-@pytest.fixture(scope="module")
-def crash(tmp_path_factory) -> str:
-    directory = tmp_path_factory.mktemp("crash")
-    history = directory / "crash.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "make_crash_history.py"), str(history)], check=True)
-    url = f"sqlite:///{directory / 'l.db'}"
-    ok(url, "init")
-    ok(url, "ingest", str(history))
-    return url
+@pytest.fixture
+def crash(crash_url) -> str:
+    """The session's crash ledger (every test here only reads it)."""
+    return crash_url
 
 
 def at_terminal(url: str, width: int, *args: str) -> str:

@@ -25,6 +25,9 @@ __all__ = ["CHECK_FAILED", "BAD_INPUT", "DATABASE", "INTERNAL", "classify", "mas
 
 CHECK_FAILED, BAD_INPUT, DATABASE, INTERNAL = 1, 2, 3, 4
 
+_INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a privilege the role lacks: a set-up to fix (exit 3), not a bug (exit 4)."""
+
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -50,6 +53,10 @@ def classify(exc: BaseException, url: str) -> tuple[int, str] | None:
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
         return DATABASE, f"could not reach the database {mask_url(url)}: {_cause(exc)}"
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+        return DATABASE, (f"the database {mask_url(url)} refused this role: {_cause(exc)} (the daily commands need the "
+                          "privileges `ledger grant ROLE` gives; `ledger init` and `ledger grant` run as the schema's "
+                          "owner: docs/storage.md)")
     if isinstance(exc, (ArgumentError, NoSuchModuleError)):
         return DATABASE, f"could not open the database {mask_url(url)}: not a database URL this ledger can use ({_cause(exc)})"
     if isinstance(exc, UnprovenLog):

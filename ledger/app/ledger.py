@@ -35,8 +35,9 @@ from ledger.domain.codec import decode_object, to_json_object
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.scales import EXACT, Figures, Scales
 from ledger.domain.state import LedgerState
-from ledger.domain.timefmt import format_time
+from ledger.domain.timefmt import format_time, parse_time
 from ledger.engine.admission import Located
+from ledger.engine.input_limits import DEFAULT_PRICE_BAND, MAX_PRICE_BAND, InputLimits
 from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent, UnprovenLog
 from ledger.replay import account as account_replay
 from ledger.replay import load
@@ -45,12 +46,13 @@ from ledger.reports import export as export_files
 from ledger.reports import history as history_report
 from ledger.reports import reconcile as reconciliation
 from ledger.reports import records
-from ledger.store import EventStore, Keyring, LogReader, StoredEvent, VerifyReport, open_store, proof
+from ledger.store import EventStore, Keyring, LogReader, StoredEvent, VerifyReport, Writer, grants, open_store, proof
 from ledger.store.seals import generate_key
 from rules import registry as rules_registry
 from rules.allocation import registry as allocation_registry
 
-__all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE"]
+__all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE", "DEFAULT_PRICE_BAND",
+           "MAX_PRICE_BAND"]
 
 WhatIf = whatif_run.WhatIf
 """What ``Ledger.whatif`` answers (for the shell's annotations: it may not import ``ledger.compliance``)."""
@@ -60,6 +62,8 @@ DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far past its recording time an ingested event's business time may be (clocks differ a little; far more is a mistake)."""
 
 Progress = Callable[[int], None]
+Phases = Callable[[str, int], None]
+"""Told ``(phase, count)`` as an ingest goes (``Ledger.ingest_file``)."""
 
 
 @frozen
@@ -76,22 +80,30 @@ class Ledger:
     """One ledger database. Open with ``Ledger.open(url)``; ``init()`` once."""
 
     def __init__(
-        self, store: EventStore, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE
+        self, store: EventStore, clock: Clock | None = None, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+        price_band: Decimal | None = DEFAULT_PRICE_BAND,
     ) -> None:
         self.store = store
         self.clock = clock
         self.future_tolerance = future_tolerance
+        self.price_band = price_band
         self._unit = AppendUnit(store)
 
     @classmethod
     def open(
-        cls, url: str = DEFAULT_URL, *, clock: Clock = system_clock, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
-        key: str | Path | None = None, create: bool = True,
+        cls, url: str = DEFAULT_URL, *, clock: Clock | None = None, future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+        key: str | Path | None = None, create: bool = True, price_band: Decimal | None = DEFAULT_PRICE_BAND,
     ) -> Ledger:
         """The ledger at ``url`` (SQLite or PostgreSQL; ``memory://`` for an in-memory one that dies with the process).
 
+        ``clock``: what records appends; by default the database's own clock
+        (PostgreSQL's server time; an embedded SQLite file's machine), so a
+        writer whose clock is wrong cannot stamp the log (tests pass their
+        own). Either way an append never records a time before the head's.
         ``future_tolerance``: an ingested event whose business time is later than
-        its recording time plus this is refused. ``key``: the Ed25519 key file
+        its recording time plus this is refused. ``price_band``: a fill whose
+        price differs from its market's last mark by more than this share of it
+        is refused (None: no band; ``engine.input_limits``). ``key``: the Ed25519 key file
         (``ledger keygen``) that seals every append and snapshot and verifies
         seals; a public key verifies only (``ledger.store.seals``).
         ``create=False``: a SQLite file that does not exist is refused
@@ -100,7 +112,7 @@ class Ledger:
         """
         if not create:
             _require_existing_sqlite_file(url)
-        return cls(open_store(url, Keyring.load(key) if key else None), clock, future_tolerance)
+        return cls(open_store(url, Keyring.load(key) if key else None), clock, future_tolerance, price_band)
 
     @property
     def url(self) -> str:
@@ -109,6 +121,17 @@ class Ledger:
     def init(self) -> None:
         """Create or upgrade the schema (Alembic ``upgrade head``); safe to repeat."""
         self.store.initialise()
+
+    def grant(self, role: str) -> list[str]:
+        """As the schema's owner (PostgreSQL), after ``init``: leave ``role`` with exactly the privileges the daily
+        commands need (``ledger grant``); what it can still do beyond them, one line each (nothing: as it should be)."""
+        self.store.require_schema()
+        return grants.apply(self.store, role)
+
+    @staticmethod
+    def grant_statements(role: str) -> list[str]:
+        """The SQL ``grant`` runs, for an owner who applies it with psql (``ledger grant ROLE --sql``)."""
+        return grants.statements(role)
 
     def close(self) -> None:
         self.store.close()
@@ -120,27 +143,44 @@ class Ledger:
         self.close()
 
     # -- writing ------------------------------------------------------------
-    def ingest_file(self, path: str | Path, *, progress: Progress | None = None) -> AppendResult:
+    def ingest_file(
+        self, path: str | Path, *, progress: Progress | None = None, phases: Phases | None = None,
+    ) -> AppendResult:
         """Ingest a JSON Lines file atomically: every line, or nothing.
 
         The file is streamed in chunks inside one transaction (bounded memory);
         ``progress`` is called with the number of bytes read as it goes.
+        ``phases`` is told what each phase has done, as ``(phase, count)``:
+        ``read`` (bytes read), ``lines`` (records decoded into a chunk),
+        ``engine`` and ``store`` (records each has taken), ``commit`` (0 as it
+        starts, 1 once committed): what a progress display estimates from.
         """
+        told = phases or (lambda phase, count: None)
+
+        def read(count: int) -> None:
+            told("read", count)
+            if progress is not None:
+                progress(count)
+
         reading = ingest.Reading()
         appended = skipped = engine_made = 0
         with self._unit.appending() as (writer, session):
-            now = self.clock()
-            recorded_at, not_after = format_time(now), now + self.future_tolerance
-            chunks = ingest.chunks(path, reading, progress)
+            now = self._recording_time(writer)
+            recorded_at, limits = format_time(now), self._limits(now)
+            chunks = ingest.chunks(path, reading, read if progress is not None or phases is not None else None)
             chunk = next(chunks, None)
             while chunk is not None:
+                told("lines", len(chunk))
                 following = next(chunks, None)  # one ahead: the last chunk binds the snapshot due, if any
-                outcome = self._unit.append(writer, session, chunk, recorded_at, not_after, last=following is None)
+                outcome = self._unit.append(writer, session, chunk, recorded_at, limits, last=following is None,
+                                            phase=told)
                 appended += len(outcome.to_append) - outcome.engine_made
                 skipped, engine_made = skipped + outcome.skipped, engine_made + outcome.engine_made
                 chunk = following
             if reading.errors:
                 raise InvalidBatch(reading.errors, reading.error_count)
+            told("commit", 0)
+        told("commit", 1)
         return AppendResult(appended, skipped, engine_made, self._unit.head_seq, reading.lines)
 
     def append(
@@ -168,10 +208,28 @@ class Ledger:
     ) -> AppendResult:
         with self._unit.appending() as (writer, session):
             writer.check_expected(expected_versions)
-            now = self.clock()
-            outcome = self._unit.append(writer, session, records, format_time(now), now + self.future_tolerance)
+            now = self._recording_time(writer)
+            outcome = self._unit.append(writer, session, records, format_time(now), self._limits(now))
         appended = len(outcome.to_append) - outcome.engine_made
         return AppendResult(appended, outcome.skipped, outcome.engine_made, self._unit.head_seq)
+
+    def _limits(self, now: datetime) -> InputLimits:
+        """What fresh input must stay within, recorded at ``now``: the future tolerance and the price band."""
+        return InputLimits(now + self.future_tolerance, self.price_band)
+
+    def _now(self, database: datetime | None) -> datetime:
+        """The recording clock: a caller's (tests), else the database's (``database``, read under the lock), else
+        this machine's (an embedded file's database clock is this machine's)."""
+        if self.clock is not None:
+            return self.clock()
+        return database if database is not None else system_clock()
+
+    def _recording_time(self, writer: Writer) -> datetime:
+        """When an append records itself (read under the lock): the database's clock, or the clock a caller gave, and
+        never before the head's recording time, so ``recorded_at`` never decreases along the log (#27 point 10)."""
+        now = self._now(writer.database_now())
+        last = writer.head_recorded_at()
+        return now if last is None else max(now, parse_time(last, "recorded_at"))
 
     # -- the one reading entry ------------------------------------------------------
     def _reader(self, *, proven: bool = True) -> EventStore:
@@ -300,7 +358,7 @@ class Ledger:
         """
         store = self._reader()
         if known_at is not None:
-            history_report.check_known_at(store, known_at, self.clock())
+            history_report.check_known_at(store, known_at, self._now)
         rows = history_report.account_history(store, account, start=start, end=end, known_at=known_at,
                                               progress=progress, figures=figures)
         if not rows and not self.has_account(account):
@@ -319,10 +377,13 @@ class Ledger:
         breaks = reconciliation.reconcile(state, lines, tolerance, include_system, positions=positions)
         return len(lines), [asdict(b) for b in breaks]
 
-    def export(self, out: Path, fmt: str, progress: Progress | None = None, *, as_of: datetime | None = None) -> dict[str, int]:
-        """Write the events (up to ``as_of``), and the balances and positions then, as Parquet or CSV into ``out``."""
+    def export(
+        self, out: Path, fmt: str, progress: Progress | None = None, *, as_of: datetime | None = None, safe_csv: bool = False,
+    ) -> dict[str, int]:
+        """Write the events (up to ``as_of``), and the balances and positions then, as Parquet or CSV into ``out``
+        (``safe_csv``: no cell a spreadsheet would run as a formula, ``domain.csvcells``)."""
         state = self.state(as_of=as_of)
-        return export_files.export(self._reader(), state, out, fmt, progress)
+        return export_files.export(self._reader(), state, out, fmt, progress, safe_csv=safe_csv)
 
     # -- compliance ------------------------------------------------------------
     def audit(self, *, exhaustive: bool = False, progress: Progress | None = None) -> audit_run.AuditReport:
@@ -339,6 +400,13 @@ class Ledger:
         ``verify`` and ``audit``); (first, last) sealed, or None when every event is sealed."""
         self.store.require_schema()
         return self.store.seal_unsealed()
+
+    def rotate_key(self, new_key: str | Path) -> tuple[int, str]:
+        """Hand sealing over from the key in use to the private key at ``new_key``: a record both keys sign, after the
+        head (``ledger rotate-key``); (the last event the old key seals, the new key's id). Every event must be
+        sealed first; from then on appends need the new key, and either key verifies the whole log."""
+        self.store.require_schema()
+        return self.store.rotate_key(Keyring.load(new_key))
 
     def explain(self, event_id: str) -> dict[str, Any]:
         """Why the engine made a liquidation or bankruptcy: the figures and the formula, as JSON-ready data."""
@@ -371,10 +439,11 @@ class Ledger:
         self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
         end: datetime | None = None, workers: int | None = None, scheduler: str | None = None,
         progress: Progress | None = None, policies: Sequence[PolicyFile] = (),
-        max_candidates: int = sweep_run.MAX_CANDIDATES,
+        max_candidates: int = sweep_run.MAX_CANDIDATES, planned: Progress | None = None,
     ) -> tuple[list[sweep_run.Candidate], list[sweep_run.SweepRow]]:
         """Replay the history under every candidate of a grid (``ledger.compliance.sweep``), crossed with every
-        loss-allocation policy given (version, params file); nothing written."""
+        loss-allocation policy given (version, params file); nothing written. ``planned`` is told how many candidates
+        there are before any runs, ``progress`` each one done."""
         grid = read_grid(grid_file)
         base = grid.get("params") or sweep_run.base_params(self._reader())
         chosen = [found for found in (_policy_of(p) for p in policies) if found is not None]
@@ -388,6 +457,8 @@ class Ledger:
             except InvalidEvent as exc:
                 raise InvalidEvent(f"{version}: {exc.reason}", where=f"{grid_file}: grid loss_allocation[{n}]") from None
         candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied, max_candidates)
+        if planned is not None:
+            planned(len(candidates))
         return candidates, sweep_run.sweep(self._reader(), candidates, start=start, end=end, workers=workers,
                                            scheduler=scheduler, progress=progress)
 
@@ -403,7 +474,8 @@ class Ledger:
         from ledger.reports.html import write_report  # matplotlib: loaded only for the report
         from ledger.reports.provenance import Provenance
 
-        made = Provenance(format_time(self.clock()), self.store.url, self.store.keyring is not None, tuple(compared))
+        made = Provenance(format_time((self.clock or system_clock)()), self.store.url, self.store.keyring is not None,
+                          tuple(compared))
         return write_report(self._reader(), out, comparison.to_json() if comparison is not None else None, progress,
                             figures=self.scales(scales), sweep_rows=sweep_rows,
                             allocation=allocation.to_json() if allocation is not None else None, provenance=made)

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.state import LedgerState
 from ledger.engine.admission import BatchOutcome, Located
+from ledger.engine.input_limits import InputLimits
 from ledger.engine.session import EngineSession
 from ledger.replay import account as account_replay
 from ledger.replay import load
@@ -99,19 +99,24 @@ class AppendUnit:
         self._cache(session.state, session.head_hash, crossed)
 
     def append(
-        self, writer: Writer, session: EngineSession, records: Sequence[Located], recorded_at: str, not_after: datetime,
-        *, last: bool = True,
+        self, writer: Writer, session: EngineSession, records: Sequence[Located], recorded_at: str, limits: InputLimits,
+        *, last: bool = True, phase: Callable[[str, int], None] | None = None,
     ) -> BatchOutcome:
         """One batch of an append: skip stored ids, admit, fold and decide (``EngineSession.fold``), insert what is new.
 
         The transaction's ``last`` batch binds the whole-ledger snapshot due, if one is: its digest goes into the row
-        of its last event (a file ingested in many batches makes at most one snapshot, of its end)."""
+        of its last event (a file ingested in many batches makes at most one snapshot, of its end). ``phase`` is told
+        the records the engine took (``engine``), then the store (``store``): what a progress display counts."""
         ids = [e.id for _, e in records]
         ids += [nfc for i in ids if not i.isascii() and (nfc := unicodedata.normalize("NFC", i)) != i]  # stored normalised
         stored = {i: row.event() for i, row in writer.existing(ids).items()}
-        outcome = session.fold(records, stored, not_after)
+        outcome = session.fold(records, stored, limits)
+        if phase is not None:
+            phase("engine", len(records))
         due = load.due_snapshot(session.state, self._last_snapshot) if outcome.to_append and last else None
         writer.append_new(outcome.to_append, recorded_at, due.digest if due is not None else None)
+        if phase is not None:
+            phase("store", len(records))
         if due is not None:  # its digest is in the row of its last event, committed with the batch
             assert due.seq == writer.head_seq, "a bound snapshot is of the state after the batch's last event"
             self._last_snapshot, self._bound = due.seq, (due, writer.head_hash)

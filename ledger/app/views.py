@@ -21,9 +21,10 @@ from ledger.reports.comparison_tables import (
     sweep_table_rows,
 )
 from ledger.reports.explanation import render_text as render_explanation
+from ledger.reports.history import HISTORY_COLUMNS, history_csv, history_table_rows
 from ledger.reports.records import record_table_rows
 
 __all__ = ["balance_rows", "statement_rows", "position_rows", "STATEMENT_COLUMNS", "POSITION_COLUMNS", "render_explanation",
            "record_table_rows", "summary_table_rows", "sweep_table_rows", "SWEEP_FIGURES", "account_table_rows", "EXACT",
            "Figures", "parse_scale_overrides", "loss_allocation_rows", "payer_rows", "LOSS_COLUMNS", "PAYER_COLUMNS", "counted",
-           "MAX_CANDIDATES"]
+           "MAX_CANDIDATES", "HISTORY_COLUMNS", "history_csv", "history_table_rows"]

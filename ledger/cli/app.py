@@ -7,13 +7,13 @@ line or the event id.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -22,17 +22,44 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from ledger.app import failures
 from ledger.app.clock import system_clock
-from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_URL, Ledger
+from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_PRICE_BAND, DEFAULT_URL, MAX_PRICE_BAND, Ledger
 from ledger.app.views import EXACT, Figures, parse_scale_overrides
 from ledger.cli import tables
+from ledger.domain.csvcells import write_csv
+from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidEvent
 
 __all__ = [
-    "main", "cli", "FORMATS", "TIME", "check_window", "open_ledger", "progress", "print_json", "print_rows", "print_records",
+    "main", "cli", "FORMATS", "safe_csv_option", "safe_csv", "TIME", "check_window", "open_ledger", "progress", "print_json",
+    "print_rows", "print_records",
 ]
 
 FORMATS = click.Choice(["table", "json", "csv"])
+
+_Command = Callable[..., None]
+
+
+def safe_csv_option(command: _Command) -> _Command:
+    """``--safe-csv``, on every command that writes CSV: cells a spreadsheet would run as formulas are written as
+    text (``domain.csvcells``); without it the CSV is exact, as ``reconcile`` reads it back."""
+    return click.option(
+        "--safe-csv", is_flag=True, expose_value=False, callback=_remember_safe_csv,
+        help="For spreadsheets: a cell beginning with = + - @ (or a tab, CR) gets a leading ' and every cell is "
+             "quoted, so no name runs as a formula; plain numbers stay numbers. Not for `reconcile`, which needs the "
+             "exact names of the default CSV.",
+    )(command)
+
+
+def _remember_safe_csv(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().ensure_object(dict)["safe_csv"] = True
+
+
+def safe_csv() -> bool:
+    """Whether the command running was given ``--safe-csv``."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and (context.find_root().obj or {}).get("safe_csv"))
 
 
 class _Time(click.ParamType):  # type: ignore[type-arg]  # click 8.1 ParamType is not generic; 8.2 is
@@ -84,7 +111,7 @@ def check_window(start: datetime | None, end: datetime | None) -> None:
 def open_ledger(ctx: click.Context) -> Ledger:
     """The ledger the global options name; only ``init`` may create a SQLite file (others refuse a missing one)."""
     return Ledger.open(ctx.obj["db"], future_tolerance=timedelta(seconds=ctx.obj["future_tolerance"]), key=ctx.obj["key"],
-                       create=ctx.obj["command"] == "init")
+                       create=ctx.obj["command"] == "init", price_band=ctx.obj["price_band"])
 
 
 def figures_for(ctx: click.Context, ledger: Ledger, fmt: str) -> Figures:
@@ -116,9 +143,7 @@ def print_rows(
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv(buffer, columns, rows, safe=safe_csv(), extras="ignore")
         click.echo(buffer.getvalue(), nl=False)
         return
     console = Console()
@@ -165,6 +190,26 @@ _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, re
            "unexpected internal error (a short message and the path of a full log).")
 
 
+class _PriceBand(click.ParamType):  # type: ignore[type-arg]  # as _Time
+    """A share in (0, MAX_PRICE_BAND], exact (a decimal, never a float), or ``off``."""
+
+    name = "SHARE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal | None:
+        if value is None or isinstance(value, Decimal):
+            return value
+        text = str(value).strip()
+        if text.lower() == "off":
+            return None
+        try:
+            band = parse_decimal(text, "--price-band")
+        except InvalidEvent as exc:
+            self.fail(exc.reason, param, ctx)
+        if not 0 < band <= MAX_PRICE_BAND:
+            self.fail(f"{text} is not a share in (0, {MAX_PRICE_BAND}] (0.25 is 25%), or 'off'", param, ctx)
+        return band
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="leveraged-ledger", prog_name="ledger")
 @click.option("--db", envvar="LEDGER_DB", default=DEFAULT_URL, show_default=True, help="Database URL ($LEDGER_DB).")
@@ -172,6 +217,10 @@ _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, re
               default=int(DEFAULT_FUTURE_TOLERANCE.total_seconds()), show_default=True,
               help="Seconds an ingested event's business time may be past its recording time "
                    "($LEDGER_FUTURE_TOLERANCE); later ones are refused.")
+@click.option("--price-band", envvar="LEDGER_PRICE_BAND", type=_PriceBand(), default=str(DEFAULT_PRICE_BAND),
+              show_default=True, metavar="SHARE|off",
+              help="How far a fill's price may be from its market's last mark, as a share of it (0.25: 25%; "
+                   "$LEDGER_PRICE_BAND); fills outside are refused naming their line. 'off': no band.")
 @click.option("--key", envvar="LEDGER_KEY", default=None, metavar="FILE",
               help="Ed25519 key file ($LEDGER_KEY; `ledger keygen`): a private key seals every append and snapshot "
                    "and verifies seals; a public key verifies only. Without one the log is not sealed.")
@@ -182,13 +231,16 @@ _EPILOG = ("Exit status: 0 success; 1 a check found a problem (audit, verify, re
 @click.option("--wide", is_flag=True, envvar="LEDGER_WIDE",
               help="Tables whole, as wide as they need (as when piped), never narrowed to the terminal's columns.")
 @click.pass_context
-def cli(ctx: click.Context, db: str, future_tolerance: int, key: str | None, scales: tuple[str, ...], wide: bool) -> None:
+def cli(
+    ctx: click.Context, db: str, future_tolerance: int, price_band: Decimal | None, key: str | None,
+    scales: tuple[str, ...], wide: bool,
+) -> None:
     """An event-sourced ledger for leveraged trading accounts."""
     try:
         overrides = parse_scale_overrides(scales)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scale") from None
-    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, key=key or None,
+    ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, price_band=price_band, key=key or None,
                                    command=ctx.invoked_subcommand, scales=overrides, wide=wide)
     _invocation["db"] = db
 

@@ -16,19 +16,34 @@ import click
 
 from ledger.app.ledger import Ledger, WhatIf
 from ledger.app.views import (
+    HISTORY_COLUMNS,
     LOSS_COLUMNS,
     MAX_CANDIDATES,
     PAYER_COLUMNS,
     SWEEP_FIGURES,
     account_table_rows,
     counted,
+    history_csv,
+    history_table_rows,
     loss_allocation_rows,
     payer_rows,
     render_explanation,
     summary_table_rows,
     sweep_table_rows,
 )
-from ledger.cli.app import FORMATS, TIME, check_window, figures_for, open_ledger, print_json, print_records, print_rows, progress
+from ledger.cli.app import (
+    FORMATS,
+    TIME,
+    check_window,
+    figures_for,
+    open_ledger,
+    print_json,
+    print_rows,
+    progress,
+    safe_csv,
+    safe_csv_option,
+)
+from ledger.cli.progress import counted_progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
@@ -40,6 +55,7 @@ Time = datetime | None
 @click.command()
 @click.option("--exhaustive", is_flag=True, help="Re-decide every exposed account at every mark (O(accounts) per mark).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def audit(ctx: click.Context, exhaustive: bool, fmt: str) -> None:
     """Replay everything from scratch and prove it; exit 1 naming each discrepancy."""
@@ -86,6 +102,7 @@ def explain(ctx: click.Context, event_id: str, fmt: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N rows.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def history(
     ctx: click.Context, account: str, start: Time, end: Time, known_at: Time, limit: int | None, tail: int | None, fmt: str,
@@ -99,9 +116,14 @@ def history(
         with progress("replaying", ledger.head_seq()) as advance:
             rows = ledger.history(account, start=start, end=end, known_at=known_at, progress=advance, figures=figures)
     rows = rows[:limit] if limit is not None else rows[-tail:] if tail is not None else rows
-    columns = ["seq", "at", "type", "id", "what", "cash", "isolated_margin", "positions", "equity"]
-    print_records(rows, fmt, f"History of {account}", columns, page=True,
-                  essential=["seq", "at", "type", "id", "what", "cash", "equity"])
+    if fmt == "json":  # each figure beside its asset's or market's name, never in one cell with it
+        print_json(rows)
+    elif fmt == "csv":
+        columns, flat = history_csv(rows)
+        print_rows(flat, fmt, f"History of {account}", columns)
+    else:
+        print_rows(history_table_rows(rows), fmt, f"History of {account}", HISTORY_COLUMNS, page=True,
+                   essential=["seq", "at", "type", "id", "what", "cash", "equity"])
 
 
 def _decimal_option(value: str | None, name: str) -> Decimal:
@@ -120,6 +142,7 @@ def _decimal_option(value: str | None, name: str) -> Decimal:
               help="The statement's text encoding (a spreadsheet on Windows often saves cp1252).")
 @click.option("--delimiter", default=",", show_default=True, help="The column separator: a character, or 'tab'.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def reconcile(ctx: click.Context, statement: str, as_of: datetime | None, tolerance: str, include_system: bool,
               encoding: str, delimiter: str, fmt: str) -> None:
@@ -239,6 +262,7 @@ def _side_by_side(ctx: click.Context, pairs: list[tuple[str | None, str | None]]
 @click.option("--from", "start", type=TIME, help="Substitute from this business time on.")
 @click.option("--to", "end", type=TIME, help="Compare up to this business time.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...], policies: tuple[str, ...],
            policy_params: tuple[str, ...], start: Time, end: Time, fmt: str) -> None:
@@ -283,6 +307,7 @@ def whatif(ctx: click.Context, versions: tuple[str, ...], params: tuple[str, ...
 @click.option("--max-candidates", type=click.IntRange(min=1), default=MAX_CANDIDATES, show_default=True,
               help="Refuse a grid of more candidates than this (exit 2) before anything runs.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policies: tuple[str, ...],
           policy_params: tuple[str, ...], start: Time, end: Time, workers: int | None, scheduler: str | None,
@@ -295,10 +320,10 @@ def sweep(ctx: click.Context, versions: tuple[str, ...], grid_file: str, policie
                                f"got {len(policy_params)}")
     chosen = list(zip(policies, policy_params or [None] * len(policies), strict=True))
     with open_ledger(ctx) as ledger:
-        with progress("candidates", None) as advance:
+        with counted_progress("sweep", "candidates") as advance:
             candidates, rows = ledger.sweep(versions, grid_file, start=start, end=end, workers=workers,
                                             scheduler=scheduler, progress=advance, policies=chosen,
-                                            max_candidates=max_candidates)
+                                            max_candidates=max_candidates, planned=advance.total)
         figures = figures_for(ctx, ledger, fmt)
     if fmt == "json":
         print_json(rows)
@@ -366,6 +391,7 @@ def _sweep_rows(path: str) -> list[dict[str, Any]]:
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
+@safe_csv_option
 @click.option("--out", type=click.Path(file_okay=False), default="export", show_default=True)
 @click.option("--as-of", "as_of", type=TIME, help="The events up to this business time, and the balances then.")
 @click.pass_context
@@ -374,7 +400,7 @@ def export(ctx: click.Context, fmt: str, out: str, as_of: Time) -> None:
     with open_ledger(ctx) as ledger:
         with progress("exporting", ledger.head_seq()) as advance:
             try:
-                counts = ledger.export(Path(out), fmt, advance, as_of=as_of)
+                counts = ledger.export(Path(out), fmt, advance, as_of=as_of, safe_csv=safe_csv())
             except KeyboardInterrupt:
                 click.echo(f"export interrupted: nothing written to {out} (an earlier export there is as it was)",
                            err=True)

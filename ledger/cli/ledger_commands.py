@@ -33,7 +33,9 @@ from ledger.cli.app import (
     print_records,
     print_rows,
     progress,
+    safe_csv_option,
 )
+from ledger.cli.progress import ingest_progress
 from ledger.domain.timefmt import format_time
 
 
@@ -51,9 +53,9 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, file: str) -> None:
     """Ingest a JSON Lines file atomically (every line or nothing); `-` reads standard input, FILE.gz is read through gzip."""
-    size = Path(file).stat().st_size if Path(file).is_file() else None
-    with open_ledger(ctx) as ledger, progress(f"ingesting {file}", size) as advance:
-        result = ledger.ingest_file(file, progress=advance)
+    plain = Path(file).is_file() and not file.endswith(".gz")  # a gzip file's size is not what its lines add up to
+    with open_ledger(ctx) as ledger, ingest_progress(file, Path(file).stat().st_size if plain else None) as bars:
+        result = ledger.ingest_file(file, phases=bars)
     name = "standard input" if file == "-" else file
     if not result.lines:
         click.echo(f"{name}: 0 lines: nothing to store; head is still #{result.head_seq}")
@@ -71,6 +73,7 @@ def ingest(ctx: click.Context, file: str) -> None:
 @click.option("--account", help="Only this account.")
 @click.option("--positions", is_flag=True, help="Positions, one column per field (CSV: account,market,size,...).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def balances(ctx: click.Context, as_of: datetime | None, seq: int | None, account: str | None, positions: bool,
              fmt: str) -> None:
@@ -107,6 +110,7 @@ def _print_balances(report: dict[str, Any], fmt: str, title: str, figures: Figur
 @click.option("--as-of", "as_of", type=TIME, help="Business time (ISO-8601 UTC): after the last event at or before it.")
 @click.option("--seq", type=click.IntRange(min=0), help="After this sequence number.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def account(ctx: click.Context, name: str, as_of: datetime | None, seq: int | None, fmt: str) -> None:
     """One account's balances, replayed from its own stream (fast however long the log is).
@@ -177,6 +181,23 @@ def seal(ctx: click.Context) -> None:
                else f"sealed events #{sealed[0]} to #{sealed[1]}{named}")
 
 
+@click.command("rotate-key")
+@click.argument("new_key", type=click.Path(dir_okay=False, exists=True))
+@click.pass_context
+def rotate_key(ctx: click.Context, new_key: str) -> None:
+    """Retire the key in use (--key or $LEDGER_KEY) for NEW_KEY (a private key from `ledger keygen`).
+
+    Both keys sign the hand-over, after the head; every event must be sealed first. From then on appends need
+    NEW_KEY, and either key's public half verifies the whole log. Give the new public key to whoever verifies.
+    """
+    with open_ledger(ctx) as ledger:
+        after, key_id = ledger.rotate_key(new_key)
+        old = ledger.store.keyring
+    retired = f"key {old.key_id}" if old is not None else "the old key"
+    click.echo(f"{retired} seals events up to #{after}; key {key_id} seals every append after it: "
+               f"use {new_key} as --key / $LEDGER_KEY from now on")
+
+
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the anchor here (default: stdout).")
 @click.pass_context
@@ -237,7 +258,7 @@ def _engine_options(account_help: str) -> Callable[[Callable[..., None]], Callab
             click.option("--format", "fmt", type=FORMATS, default="table", show_default=True),
         ]):
             command = option(command)
-        return command
+        return safe_csv_option(command)
     return decorate
 
 
@@ -260,6 +281,7 @@ def liquidations(ctx: click.Context, account: str | None, start: datetime | None
 @click.command()
 @click.option("--account", help="Only this account.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@safe_csv_option
 @click.pass_context
 def bankruptcies(ctx: click.Context, account: str | None, fmt: str) -> None:
     """Bankruptcies: deficits, what the insurance fund and auto-deleveraging covered, socialized losses."""
@@ -292,4 +314,5 @@ def deleverages(ctx: click.Context, account: str | None, start: datetime | None,
                   essential=["id", "account", "market", "side", "qty", "haircut", "bankrupt_account", "rank"])
 
 
-COMMANDS = (init, ingest, balances, account, verify, keygen, seal, anchor, rules, liquidations, bankruptcies, deleverages)
+COMMANDS = (init, ingest, balances, account, verify, keygen, seal, rotate_key, anchor, rules, liquidations, bankruptcies,
+            deleverages)

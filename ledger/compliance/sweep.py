@@ -31,9 +31,9 @@ import copy
 import itertools
 import math
 import os
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -217,10 +217,12 @@ _worker: dict[str, _Rows] = {}
 
 
 def _load(batch: bytes) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool, at once
     _worker["rows"] = _Rows(batch)
 
 
-def _in_pool(candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
+def _in_pool(task: tuple[Candidate, datetime | None, datetime | None]) -> list[SweepRow]:
+    candidate, start, end = task
     return evaluate(_worker["rows"], candidate, start, end)
 
 
@@ -273,9 +275,12 @@ def sweep(
             [shipped] = client.scatter([batch], broadcast=True)
             futures = [client.submit(_on_dask, c, shipped, start, end, pure=False) for c in candidates]
             results = []
-            for future in futures:
-                results.append(future.result())
-                done(1)
+            try:
+                for future in futures:
+                    results.append(future.result())
+                    done(1)
+            finally:  # on Ctrl-C or an error, the cluster drops what is still queued
+                client.cancel([future for future in futures if not future.done()])
     elif (workers or os.cpu_count() or 1) <= 1:
         rows = _Rows(batch)
         results = []
@@ -283,16 +288,33 @@ def sweep(
             results.append(evaluate(rows, candidate, start, end))
             done(1)
     else:
-        import multiprocessing
-
-        count = min(workers or os.cpu_count() or 1, len(candidates)) or 1
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
-        with ProcessPoolExecutor(count, mp_context=context, initializer=_load, initargs=(batch,)) as pool:
-            results = []
-            for found in pool.map(_in_pool, candidates, itertools.repeat(start), itertools.repeat(end)):
-                results.append(found)
-                done(1)
+        results = _on_pool(batch, candidates, start, end, min(workers or os.cpu_count() or 1, len(candidates)) or 1, done)
     return [row for rows in results for row in rows]
+
+
+def _on_pool(batch: bytes, candidates: Sequence[Candidate], start: datetime | None, end: datetime | None, count: int,
+             done: Callable[[int], None]) -> list[list[SweepRow]]:
+    """Every candidate's rows from ``count`` local worker processes, in candidate order.
+
+    However the work stops (all done, a candidate's error, Ctrl-C), the workers
+    are ended and waited for before this returns: a Ctrl-C stops the sweep at
+    once, not after the candidates already queued, and leaves no process behind.
+    The workers ignore SIGINT (a terminal sends it to them too): the parent ends them.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
+    pool = context.Pool(count, initializer=_load, initargs=(batch,))
+    try:
+        results = []
+        for found in pool.imap(_in_pool, [(candidate, start, end) for candidate in candidates]):
+            results.append(found)
+            done(1)
+        pool.close()
+        return results
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def base_params(store: LogReader) -> dict[str, Any] | None:

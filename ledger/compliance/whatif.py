@@ -43,7 +43,8 @@ __all__ = ["Outcome", "WhatIf", "whatif", "Comparison", "compare", "METRICS", "S
 
 METRICS = ("liquidations", "qty_liquidated", "notional_liquidated", "penalties", "bankruptcies",
            "insurance_fund_used", "socialized_loss", "insurance_fund_end")
-SIDE_BY_SIDE = ("liquidations", "notional_liquidated", "penalties", "bankruptcies", "socialized_loss")
+SIDE_BY_SIDE = ("liquidations", "notional_liquidated", "penalties", "bankruptcies", "insurance_fund_used",
+                "socialized_loss", "insurance_fund_end")
 """What ``compare`` sets side by side for several versions (with each account's final equity)."""
 
 
@@ -283,7 +284,7 @@ class Comparison:
         ]
         assets = sorted({asset for _, _, state in columns for asset in state.system[INSURANCE_FUND]})
         summary = {
-            asset: {metric: {label: to_str(outcome.by_asset[asset][metric]) for label, outcome, _ in columns}
+            asset: {metric: {label: to_str(_figure(outcome, state, asset, metric)) for label, outcome, state in columns}
                     for metric in SIDE_BY_SIDE}
             for asset in assets
         }
@@ -313,6 +314,13 @@ class Comparison:
         if any(outcome.deleveraged for _, outcome, _ in columns) or any(w.policy is not None for w in self.worlds):
             out["loss_allocation"] = {label: _allocation_json(outcome, assets) for label, outcome, _ in columns}
         return out
+
+
+def _figure(outcome: Outcome, state: LedgerState, asset: str, metric: str) -> Decimal:
+    """A world's figure: what its engine did, or (``insurance_fund_end``) the fund it was left with."""
+    if metric == "insurance_fund_end":
+        return state.system[INSURANCE_FUND].get(asset, ZERO)
+    return outcome.by_asset[asset][metric]
 
 
 _ALLOCATED = ("deficit", "insurance_fund_used", "adl_covered", "socialized_loss")

@@ -186,7 +186,8 @@ class Funding(Event):
     """A funding payment on a perpetual: every open position of ``market`` pays ``size × P × rate``.
 
     P is the market's valuation price at that moment (its last mark, or before
-    any mark its last trade). A positive rate makes longs pay and shorts
+    any mark its last trade, which only a log written before the ingest refused
+    funding without a mark can hold). A positive rate makes longs pay and shorts
     receive; the system ``funding`` account is the counterparty.
     """
 

@@ -18,7 +18,8 @@ and nothing else touches the index:
   session's head (``CommittedLog`` is what it asks of the log), re-indexing
   only what they moved, or leaving the index to be rebuilt;
 - ``fork``: a world of its own from this state, deciding with substituted
-  rules (what-if, compare, sweep).
+  rules (what-if, compare, sweep); it re-runs recorded events, so it checks
+  no new name (``new_names``: an append's rules for names).
 
 The engine never reaches storage (an import contract): the session knows the
 log only through ``CommittedLog``, which the application's unit of work
@@ -28,7 +29,6 @@ supplies.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Protocol
 
 from ledger.domain import events as ev
@@ -38,7 +38,9 @@ from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState, RulesInForce, clone
 from ledger.engine.admission import BatchOutcome, Located, admit
 from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.input_limits import InputLimits
 from ledger.engine.liquidation import Substitute, after_event, closes_isolated_in_deficit, on_price
+from ledger.engine.new_names import NewNames
 from ledger.errors import InvalidBatch, InvalidEvent
 
 __all__ = ["EngineSession", "CommittedLog", "CATCH_UP_ROWS", "fold_batch"]
@@ -69,7 +71,7 @@ class EngineSession:
 
     def __init__(
         self, state: LedgerState, *, index: LiquidationIndex | None = None, substitute: Substitute | None = None,
-        head_hash: str = "", policy: RulesInForce | None = None,
+        head_hash: str = "", policy: RulesInForce | None = None, names: NewNames | None = None,
     ) -> None:
         assert index is None or index.substitute is substitute, "the index must be built for the rules that decide"
         self.state = state
@@ -78,11 +80,15 @@ class EngineSession:
         self.head_hash = head_hash
         self.policy = policy
         """the loss-allocation policy a what-if world allocates with instead of the one in force (None: in force)"""
+        self.names = names
+        """the checks a name new to the ledger must pass, with the skeletons of the names the state holds (None: no
+        name is checked, as in a what-if world, which re-runs recorded events)"""
 
     @classmethod
     def indexed(cls, state: LedgerState, *, substitute: Substitute | None = None, head_hash: str = "") -> EngineSession:
-        """A session with a fresh index (built at the first mark that needs it)."""
-        return cls(state, index=LiquidationIndex(substitute), substitute=substitute, head_hash=head_hash)
+        """A session with a fresh index (built at the first mark that needs it) that checks new names (an append's)."""
+        return cls(state, index=LiquidationIndex(substitute), substitute=substitute, head_hash=head_hash,
+                   names=NewNames())
 
     @property
     def head(self) -> tuple[int, str]:
@@ -91,13 +97,13 @@ class EngineSession:
 
     # -- new events: an append, or a what-if world's re-run ------------------------------------------------------
     def fold(
-        self, records: Sequence[Located], stored: Mapping[str, ev.Event] | None = None, not_after: datetime | None = None,
+        self, records: Sequence[Located], stored: Mapping[str, ev.Event] | None = None, limits: InputLimits | None = None,
     ) -> BatchOutcome:
         """Admit, fold and decide ``records`` in order; every event to append, the engine's after each trigger.
 
         ``stored``: the ids already in the log with their events (a resent
-        equal event is skipped, a reused id refused). ``not_after``: the latest
-        business time accepted. ``InvalidBatch`` names the first bad record;
+        equal event is skipped, a reused id refused). ``limits``: what fresh
+        input must stay within (``engine.input_limits``). ``InvalidBatch`` names the first bad record;
         the state is then folded in part and must be dropped.
         """
         new = NewEvents(stored or {})
@@ -105,13 +111,15 @@ class EngineSession:
         with arithmetic():  # validation and rule checks compute equity and margins too
             for where, received in records:
                 try:
-                    event = admit(self.state, received, new, not_after)
+                    event = admit(self.state, received, new, limits, self.names)
                 except InvalidEvent as exc:
                     raise InvalidBatch([exc.located(where)]) from None
                 if event is None:
                     outcome.skipped += 1
                     continue
                 apply(self.state, event)
+                if self.names is not None:
+                    self.names.folded(self.state)
                 outcome.to_append.append(event)
                 if self.index is not None:
                     self.index.event_folded(self.state, event)
@@ -195,7 +203,8 @@ class EngineSession:
         self, substitute: Substitute | None = None, *, indexed: bool = True, policy: RulesInForce | None = None,
     ) -> EngineSession:
         """A world of its own from a copy of this state, whose engine decides with ``substitute``'s rules and allocates
-        with ``policy`` (a loss-allocation activation; None: the one in force then)."""
+        with ``policy`` (a loss-allocation activation; None: the one in force then). It re-runs recorded events, whose
+        names were admitted when they were appended (or came before the rules for names): it checks no new name."""
         index = LiquidationIndex(substitute) if indexed else None
         return EngineSession(clone(self.state), index=index, substitute=substitute, head_hash=self.head_hash,
                              policy=policy)
@@ -207,7 +216,8 @@ def fold_batch(
     stored: Mapping[str, ev.Event] | None = None,
     substitute: Substitute | None = None,
     index: LiquidationIndex | None = None,
-    not_after: datetime | None = None,
+    limits: InputLimits | None = None,
 ) -> BatchOutcome:
-    """``records`` folded into ``state`` (in place) by a session over it: the one-call form tests and benchmarks use."""
-    return EngineSession(state, index=index, substitute=substitute).fold(records, stored, not_after)
+    """``records`` folded into ``state`` (in place) by a session over it, new names checked as an append checks them:
+    the one-call form tests and benchmarks use."""
+    return EngineSession(state, index=index, substitute=substitute, names=NewNames()).fold(records, stored, limits)

@@ -5,7 +5,8 @@ canonical JSON, and the common business fields flattened), ``balances`` (the
 reconcile statement's shape ``account,asset,balance``: cross cash,
 ``NAME@MARKET`` isolated margins, ``system:NAME``) and ``positions`` (one
 column per field), from a replay at the head (or as of a time), as Parquet or
-CSV. In CSV figures are decimal strings, exact. In Parquet they are
+CSV. In CSV figures are decimal strings, exact (``--safe-csv``: names a
+spreadsheet would run as formulas written as text, ``domain.csvcells``). In Parquet they are
 decimal128(38, 18) and times timestamp[us, UTC]: every bounded input fits
 exactly; a derived figure that would not (more than 18 places) is refused
 naming it, never rounded (a liquidation price, a rounded root anyway, is
@@ -14,12 +15,12 @@ rounded to 18 places toward the side that liquidates earlier).
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from pathlib import Path
 
+from ledger.domain.csvcells import write_csv
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import parse_time
 from ledger.errors import InvalidEvent
@@ -65,15 +66,12 @@ def _event_rows(store: LogReader, upto_seq: int, progress: Callable[[int], None]
         yield out
 
 
-def _write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, object]]) -> int:
-    count = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-    return count
+def _csv_writer(safe: bool) -> Callable[[Path, list[str], Iterable[Mapping[str, object]]], int]:
+    """A CSV file writer: exact, or with cells a spreadsheet would run as formulas written as text (``safe``)."""
+    def write(path: Path, columns: list[str], rows: Iterable[Mapping[str, object]]) -> int:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            return write_csv(handle, columns, rows, safe=safe)
+    return write
 
 
 _INTEGERS = {"seq", "stream_version", "schema_version"}
@@ -142,14 +140,15 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterable[Mapping[str, o
 
 
 def export(store: LogReader, state: LedgerState, out: Path, fmt: str,
-           progress: Callable[[int], None] | None = None) -> dict[str, int]:
+           progress: Callable[[int], None] | None = None, *, safe_csv: bool = False) -> dict[str, int]:
     """Write ``events.FMT`` (up to the state's point), ``balances.FMT`` and ``positions.FMT`` into ``out``; row counts.
+    ``safe_csv``: CSV cells a spreadsheet would run as formulas written as text (``domain.csvcells``).
 
     All or nothing: each file is written under a temporary name and the three are renamed into place only once all
     are written; an interruption or a refusal removes what was written, and an earlier export there stays as it was.
     """
     out.mkdir(parents=True, exist_ok=True)
-    write = _write_parquet if fmt == "parquet" else _write_csv
+    write = _write_parquet if fmt == "parquet" else _csv_writer(safe_csv)
     partial = {name: out / f".{name}.{fmt}.partial" for name in ("events", "balances", "positions")}
     try:
         counts = {"events": write(partial["events"], EVENT_COLUMNS, _event_rows(store, state.seq, progress))}

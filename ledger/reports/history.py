@@ -8,6 +8,12 @@ the cross cash; ``isolated_margin`` each isolated margin. ``--from``/``--to`` bo
 starts at the first event). ``--known-at`` answers what the ledger *knew* at a
 recorded time: only events recorded by then are replayed (bitemporal).
 
+A figure never shares a cell with its asset: a row's ``cash`` and ``equity_by_asset`` map each asset to its
+amount, ``positions`` and ``isolated_margin`` each market to its size or margin (in the market's settle asset),
+``equity`` is the one figure of an account in one settle asset (else null), as ``balances`` gives them. The CSV
+has a column per asset and market (``cash_USD``, ``position_BTC-PERP``); only a table, for people, writes
+``USD 6,912.52`` in one cell.
+
 The rows are an observer of the projection runner in its narrow mode (only
 this account kept exact: ``ledger.replay.runner``); measured on a
 1,000,000-event log of 10,000 accounts, 6.9 s instead of 33.3 s for folding
@@ -32,7 +38,8 @@ from ledger.errors import InvalidEvent
 from ledger.replay.runner import Observer, project
 from ledger.store import Appender, LogReader, StoredEvent
 
-__all__ = ["account_history", "check_known_at", "describe", "HISTORY_ROWS"]
+__all__ = ["account_history", "check_known_at", "describe", "HISTORY_ROWS", "HISTORY_COLUMNS", "history_table_rows",
+           "history_csv"]
 
 HISTORY_ROWS = {
     "market_listed": "exempt: moves no account's figures",
@@ -131,6 +138,7 @@ class _Rows(Observer):
         acct, f = state.account(self.account), self.figures
         with arithmetic():
             equities = equity_by_asset(state, acct)
+        by_asset = {a: f.money(v, a) for a, v in sorted(equities.items())}
         self.rows.append({
             "seq": row.seq,
             "at": row.at,
@@ -138,10 +146,11 @@ class _Rows(Observer):
             "id": row.event_id,
             "type": row.type,
             "what": _what(event, self.account, postings, f),
-            "cash": " ".join(f"{a} {f.money(v, a)}" for a, v in sorted(acct.cash.items())),
-            "positions": " ".join(f"{m} {f.quantity(p.size, m)}" for m, p in sorted(acct.positions.items()) if p.size != 0),
-            "isolated_margin": " ".join(f"{m} {f.market_money(v, m)}" for m, v in sorted(acct.isolated.items())),
-            "equity": " ".join(f"{a} {f.money(v, a)}" for a, v in equities.items()),
+            "cash": {a: f.money(v, a) for a, v in sorted(acct.cash.items())},
+            "positions": {m: f.quantity(p.size, m) for m, p in sorted(acct.positions.items()) if p.size != 0},
+            "isolated_margin": {m: f.market_money(v, m) for m, v in sorted(acct.isolated.items())},
+            "equity": next(iter(by_asset.values())) if len(by_asset) == 1 else None,
+            "equity_by_asset": by_asset,
         })
 
 
@@ -149,13 +158,14 @@ class Settled(LogReader, Appender, Protocol):
     """A log that can be read, and waited on for appends in flight."""
 
 
-def check_known_at(log: Settled, known_at: datetime, now: datetime) -> None:
+def check_known_at(log: Settled, known_at: datetime, now: Callable[[datetime | None], datetime]) -> None:
     """``known_at`` must be final and meaningful: any append in flight is waited for first (its recording time may be
     earlier than its commit), a time not yet past is refused (appends still to come may carry it), and so is one
-    before the ledger's first event was recorded (it knew nothing then)."""
-    log.settled()
-    if known_at >= now:
-        raise InvalidEvent(f"{format_time(known_at)} is not in the past (now {format_time(now)}): what the "
+    before the ledger's first event was recorded (it knew nothing then). The time it must be past is the recording
+    clock's, ``now(the database's time as the lock is let go)``."""
+    current = now(log.settled())
+    if known_at >= current:
+        raise InvalidEvent(f"{format_time(known_at)} is not in the past (now {format_time(current)}): what the "
                            "ledger knows then may still change", where="--known-at")
     first = log.row_at(1)
     if first is None or format_time(known_at) < first.recorded_at:
@@ -179,3 +189,32 @@ def account_history(
     project(store, upto_at=format_time(end) if end else None, known_at=format_time(known_at) if known_at else None,
             observers=[rows], progress=progress, narrow_to=account)
     return rows.rows
+
+
+HISTORY_COLUMNS = ["seq", "at", "type", "id", "what", "cash", "isolated_margin", "positions", "equity"]
+"""A history table's columns (the CSV spreads the figures over a column per asset and market: ``history_csv``)."""
+
+_KEYED = (("cash", "cash_"), ("isolated_margin", "isolated_margin_"), ("positions", "position_"),
+          ("equity_by_asset", "equity_"))
+"""Each mapping of a row, and the prefix of its CSV columns (the asset or the market follows it)."""
+
+
+def _joined(figures: dict[str, str]) -> str:
+    return " ".join(f"{key} {value}" for key, value in figures.items())
+
+
+def history_table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for a table, for people: each mapping as one readable cell, its asset or market before each figure."""
+    return [{**row, "cash": _joined(row["cash"]), "isolated_margin": _joined(row["isolated_margin"]),
+             "positions": _joined(row["positions"]), "equity": _joined(row["equity_by_asset"])} for row in rows]
+
+
+def history_csv(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, rows) for CSV: a figure alone in its cell, its asset or market in the column's name (``cash_USD``,
+    ``isolated_margin_BTC-PERP``, ``position_BTC-PERP``, ``equity_USD``); empty where the row has none."""
+    columns = ["seq", "at", "type", "id", "what"]
+    for field, prefix in _KEYED:
+        columns += [prefix + key for key in sorted({key for row in rows for key in row[field]})]
+    flat = [{**{name: row[name] for name in columns[:5]},
+             **{prefix + key: value for field, prefix in _KEYED for key, value in row[field].items()}} for row in rows]
+    return columns, flat

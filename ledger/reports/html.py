@@ -190,7 +190,7 @@ def write_report(store: ProvenLog, out: Path, comparison: dict[str, Any] | None 
         *(provenance_section(provenance, head, head_hash, _table) if provenance is not None else []),
         (f"<p>{len(liquidations)} liquidations, {len(bankruptcies)} bankruptcies, {len(accounts)} distressed accounts. "
         f"Hash chain head: <code>{head_hash}</code>.</p>"),
-        *([f"<p class='summary'>{html.escape(' '.join(words))}</p>"] if words else []),
+        *(f"<p class='summary'>{html.escape(line)}</p>" for line in words),  # a paragraph per asset, per world
         "<h2>Distressed accounts</h2>", *sections,
         "<h2>Liquidations</h2>",
         _table(liquidations, ["id", "at", "account", "market", "side", "qty", "price", "penalty", "rule_version",

@@ -3,10 +3,12 @@
 Reads the JSON of a what-if (``WhatIf.to_json``: the history as it happened
 against one alternative version) or of several versions side by side
 (``Comparison.to_json``) and says, per settle asset, how many closes, how
-much notional and penalty, and how many bankruptcies each world had; for one
-alternative, also which accounts ended better or worse off under the rules
-that decided, by how much, and why. Figures are read as decimals from the
-JSON's strings and shown to the cent.
+much notional and penalty, and how many bankruptcies each world had; which
+accounts ended better or worse off under the rules that decided than in each
+other world, and by how much (for one alternative, also why); with several
+versions, what each world's insurance fund paid and was left with and what it
+socialized. Figures are read as decimals from the JSON's strings and shown to
+the cent.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ def _world(figures: dict[str, Any], world: str) -> str:
 
 
 def comparison_summary(data: dict[str, Any]) -> list[str]:
-    """One sentence per settle asset, then (for one alternative) who fared better or worse and why."""
+    """One sentence per settle asset on the closes; then who fared better or worse under the rules that decided than
+    in each other world, and why (for one alternative); with several versions, per settle asset what each world's
+    insurance fund paid and was left with and what it socialized, and how each world paid its bankruptcies."""
     actual = ", ".join(data["actual_versions"]) or "no rule"
-    worlds = ["alternative"] if "alternative_version" in data else list(data["versions"])
+    single = "alternative_version" in data
+    worlds = ["alternative"] if single else list(data["versions"])
     names = {"alternative": data.get("alternative_version", "")} | {w: w for w in worlds if w != "alternative"}
     lines = []
     for asset, figures in data["summary"].items():
@@ -49,23 +54,47 @@ def comparison_summary(data: dict[str, Any]) -> list[str]:
         if same:
             others.append(f"{' and '.join(same)} would have made the same")
         lines.append(f"In {asset}, {actual} made {_world(figures, 'actual')}; {'; '.join(others)}.")
-    if "alternative_version" not in data:
-        return lines + loss_allocation_summary(data)
-    other = data["alternative_version"]
-    change = [(a["account"], _equity(a["equity_actual"]) - _equity(a["equity_alternative"])) for a in data["accounts"]]
+        if not single and "insurance_fund_end" in figures:
+            lines.append(_funds(asset, figures, worlds, actual))
+    if single:
+        return lines + _accounts(data["accounts"], "alternative", actual, data["alternative_version"], why=True)
+    for world in worlds:
+        lines += _accounts(data["accounts"], world, actual, world, why=False)
+    return lines + loss_allocation_summary(data)
+
+
+def _funds(asset: str, figures: dict[str, Any], worlds: list[str], actual: str) -> str:
+    """Per world, in one settle asset: what the insurance fund paid, what it was left with, what was socialized."""
+    said = []
+    for world in ["actual", *worlds]:
+        used, end = Decimal(figures["insurance_fund_used"][world]), Decimal(figures["insurance_fund_end"][world])
+        name = f"What happened ({actual})" if world == "actual" else f"Under {world}"
+        said.append(f"{name}: the insurance fund paid {_money(used)} and ended at {_money(end)}; "
+                    f"{_money(Decimal(figures['socialized_loss'][world]))} was socialized.")
+    return f"In {asset}, the insurance fund and the socialized loss of each world. " + " ".join(said)
+
+
+def _accounts(accounts: list[dict[str, str]], world: str, actual: str, other: str, *, why: bool) -> list[str]:
+    """The accounts that ended better or worse off under the rules that decided than in ``world`` (its equity column
+    ``equity_<world>``), by how much; ``why``: with the reason a partial close gives (one alternative)."""
+    change = [(a["account"], _equity(a["equity_actual"]) - _equity(a[f"equity_{world}"])) for a in accounts]
     gained = sorted((d, n) for n, d in change if d > 0)
     lost = sorted((d, n) for n, d in change if d < 0)
+    lines = []
     if gained:
         together = sum((d for d, _ in gained), Decimal(0))
         lines.append(f"{counted(len(gained), 'account')} ended better off under {actual} than under {other} (together "
-                     f"{_money(together)} more equity; most: {gained[-1][1]}, +{_money(gained[-1][0])}): "
-                     "a partial close left them a position that recovered with the price.")
+                     f"{_money(together)} more equity; most: {gained[-1][1]}, +{_money(gained[-1][0])})"
+                     + (": a partial close left them a position that recovered with the price." if why else "."))
     if lost:
         together = -sum((d for d, _ in lost), Decimal(0))
         lines.append(f"{counted(len(lost), 'account')} ended worse off under {actual} than under {other} (together "
-                     f"{_money(together)} less; most: {lost[0][1]}, {_money(lost[0][0])}): the position a "
-                     "partial close kept open was hit again as the price moved further against it, and each close paid "
-                     "its penalty, where one full close at the first breach would have kept what was left.")
+                     f"{_money(together)} less; most: {lost[0][1]}, {_money(lost[0][0])})"
+                     + (": the position a partial close kept open was hit again as the price moved further against it, "
+                        "and each close paid its penalty, where one full close at the first breach would have kept "
+                        "what was left." if why else "."))
+    if not lines and not why:
+        lines.append(f"Every account compared ended with the same equity under {actual} as under {other}.")
     return lines
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
 from ledger.domain.events import Event
+from ledger.store.key_schedule import KeySchedule
 from ledger.store.records import StoredEvent, VerifyReport
 from ledger.store.seals import Keyring
 from ledger.store.snapshots import SnapshotCache
@@ -115,8 +117,16 @@ class ProvenLog(CachedLog, Protocol):
         """With a key, the first event no valid seal proves and why; None when the head is proven, or without a key."""
         ...
 
+    def key_schedule(self) -> KeySchedule | None:
+        """The ledger's keys (rotations followed) as the configured key proves them; None without a key."""
+        ...
+
     def seal_unsealed(self) -> tuple[int, int] | None:
         """Seal (an operator vouching) the events after the last valid seal; (first, last), or None if none."""
+        ...
+
+    def rotate_key(self, new: Keyring) -> tuple[int, str]:
+        """Hand sealing over to ``new`` after the head (both keys sign); (the old key's last event, the new key's id)."""
         ...
 
     def verify(self, keep: Collection[int] = ()) -> VerifyReport:
@@ -138,8 +148,9 @@ class Appender(Protocol):
         """Append new events (idempotent on id) in one transaction; refuse stale expected versions."""
         ...
 
-    def settled(self) -> None:
-        """Return once no append is in flight: nothing committed after it is recorded earlier than now."""
+    def settled(self) -> datetime | None:
+        """Return once no append is in flight, with the database's time then (None: the database's clock is this
+        machine's): nothing committed after it is recorded earlier than that time."""
         ...
 
 

@@ -19,6 +19,7 @@ from ledger.errors import KeyUnusable, NotInitialised
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
 from ledger.store.rows import RowsReader
+from ledger.store.seals import Keyring
 from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer
 
 __all__ = ["MemoryEventStore", "MemorySnapshots"]
@@ -47,6 +48,13 @@ class MemoryWriter(Writer):
         self.staged: list[StoredEvent] = []
         head = log.rows[-1] if log.rows else None
         super().__init__(head.seq if head else 0, head.hash if head else GENESIS)
+        self._head_recorded_at = head.recorded_at if head else None
+
+    def database_now(self) -> None:
+        return None  # the twin's database is this process: its clock is the application's
+
+    def head_recorded_at(self) -> str | None:
+        return self._head_recorded_at
 
     def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         staged = {row.event_id: row for row in self.staged}
@@ -155,13 +163,20 @@ class MemoryEventStore(AppendsInOneTransaction):
     def seal_unsealed(self) -> tuple[int, int] | None:
         raise KeyUnusable("an in-memory ledger has no key: nothing to seal")
 
+    def rotate_key(self, new: Keyring) -> tuple[int, str]:
+        raise KeyUnusable("an in-memory ledger has no key: nothing to rotate")
+
+    def key_schedule(self) -> None:
+        return None  # no key: nothing to schedule
+
     def seals(self) -> list[tuple[int, int, str, str, str]]:
         return []  # nothing to seal against: only this process can write the twin
 
     def settled(self) -> None:
-        """Appends to the twin are never in flight while another call runs (one process, one lock)."""
+        """Appends to the twin are never in flight while another call runs (one process, one lock); its clock is
+        the application's (None)."""
         with self._lock:
-            return
+            pass
 
     def __init__(self) -> None:
         self._log = _Log()

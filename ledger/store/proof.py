@@ -28,8 +28,9 @@ from typing import Any
 import attrs
 
 from ledger.domain.words import counted
+from ledger.errors import UnsealedLog
 from ledger.store import ProvenLog, VerifyReport
-from ledger.store.seals import seal_message
+from ledger.store.key_schedule import KeySchedule
 from ledger.store.snapshots import LEDGER_SCOPE, snapshot_digest
 
 __all__ = ["verify", "anchor", "NO_KEY"]
@@ -53,8 +54,8 @@ def verify(store: ProvenLog, anchor_record: Mapping[str, Any] | None = None) -> 
     found = _seals(store, report, head, seals) if store.keyring is not None else None
     if isinstance(found, VerifyReport):
         return found
-    report = attrs.evolve(report, seals_checked=found or 0,
-                          notes=report.notes + (() if store.keyring is not None else (NO_KEY,)))
+    report = attrs.evolve(report, seals_checked=found[0] if found else 0,
+                          notes=report.notes + (found[1] if found else (NO_KEY,)))
     report = _snapshots(store, report, head, points, seals)
     if not report.ok:
         return report
@@ -68,10 +69,16 @@ def _at(report: VerifyReport, seq: int) -> tuple[str | None, str | None]:
     return report.at_points.get(seq, (None, None))
 
 
-def _seals(store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[int, int, str, str, str]]) -> VerifyReport | int:
-    """Every seal in order; the number checked, or the report of the first problem."""
-    keyring = store.keyring
-    assert keyring is not None
+def _seals(
+    store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[int, int, str, str, str]],
+) -> VerifyReport | tuple[int, tuple[str, ...]]:
+    """Every seal in order, each with the key in force for its events; (the number checked, notes on the keys), or
+    the report of the first problem."""
+    try:
+        schedule = store.key_schedule()
+    except UnsealedLog as exc:
+        return _broken(report, None, None, str(exc))
+    assert schedule is not None
     expected_from = 1
     for seq_from, seq_to, head_hash, key_id, signature in seals:
         if seq_to > head:
@@ -81,9 +88,12 @@ def _seals(store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[
         if seq_from != expected_from:
             return _broken(report, expected_from, None, f"the seals jump from #{expected_from - 1} to #{seq_from}: "
                            "a seal is missing")
-        if not keyring.verifies(seal_message(seq_from, seq_to, head_hash), signature):
-            why = f"sealed with another key ({key_id})" if key_id != keyring.key_id else "its signature does not verify"
-            return _broken(report, seq_from, None, f"the seal of events #{seq_from} to #{seq_to} is not this key's: {why}")
+        if not schedule.seal_verifies(seq_from, seq_to, head_hash, signature):
+            in_force = schedule.key_for(seq_from).key_id
+            why = (f"sealed with another key ({key_id}), not {in_force}, the key in force there" if key_id != in_force
+                   else "its signature does not verify, or it names another ledger")
+            return _broken(report, seq_from, None, f"the seal of events #{seq_from} to #{seq_to} is not this "
+                           f"key's: {why}")
         if event_hash != head_hash:
             return _broken(report, seq_to, event_id,
                            f"event #{seq_to} does not carry the hash its seal names: the log was rewritten")
@@ -92,7 +102,17 @@ def _seals(store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[
         row = store.row_at(expected_from)
         return _broken(report, expected_from, row.event_id if row else None,
                        f"events #{expected_from} to #{head} are not sealed: written without the key (or forged)")
-    return len(seals)
+    return len(seals), _key_notes(schedule)
+
+
+def _key_notes(schedule: KeySchedule) -> tuple[str, ...]:
+    """What verify says of the keys it followed: each rotation, and a retired key at hand."""
+    notes = [f"key {old.key_id} handed over to key {new.key_id} after event #{start - 1} (signed by both)"
+             for old, new, start in zip(schedule.keys, schedule.keys[1:], schedule.starts[1:], strict=False)]
+    if schedule.retired_at is not None:
+        notes.append(f"the key at hand ({schedule.current.key_id}) was retired after event #{schedule.retired_at}: "
+                     f"it verifies, the newest key ({schedule.newest.key_id}) seals")
+    return tuple(notes)
 
 
 def _snapshots(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
 
-__all__ = ["metadata", "events", "snapshots", "seals", "COMMON_TYPES", "RARE_ROWS"]
+__all__ = ["metadata", "events", "snapshots", "seals", "ledger_identity", "key_rotations", "COMMON_TYPES", "RARE_ROWS"]
 
 metadata = MetaData()
 
@@ -76,4 +76,24 @@ seals = Table(
     Column("head_hash", String(64), nullable=False, comment="the chain hash of event seq_to"),
     Column("key_id", String(32), nullable=False, comment="which public key verifies it"),
     Column("signature", String(128), nullable=False, comment="Ed25519, hex"),
+)
+
+ledger_identity = Table(
+    "ledger_identity",
+    metadata,
+    Column("ledger_id", String(36), primary_key=True, comment="random, made by `ledger init`, in every seal"),
+    Column("bound_from", BigInteger, nullable=False,
+           comment="the head when the ledger got its identity: seals of format 1 stay valid up to it"),
+)
+
+key_rotations = Table(
+    "key_rotations",
+    metadata,
+    Column("new_key_id", String(32), primary_key=True, comment="the key that seals after after_seq"),
+    Column("after_seq", BigInteger, nullable=False, unique=True, comment="the last event the old key seals"),
+    Column("head_hash", String(64), nullable=False, comment="the chain hash of event after_seq"),
+    Column("old_public", String(64), nullable=False, comment="raw Ed25519 public key, hex"),
+    Column("new_public", String(64), nullable=False, comment="raw Ed25519 public key, hex"),
+    Column("old_signature", String(128), nullable=False, comment="the old key hands over"),
+    Column("new_signature", String(128), nullable=False, comment="the new key takes the history as sealed"),
 )

@@ -58,10 +58,24 @@ class Keyring:
     @property
     def key_id(self) -> str:
         """A short name of the public key (its sha256's first 16 hex digits), stored beside each seal."""
+        return hashlib.sha256(bytes.fromhex(self.public_hex)).hexdigest()[:16]
+
+    @property
+    def public_hex(self) -> str:
+        """The raw public key in hex: how a key rotation record names a key."""
         from cryptography.hazmat.primitives import serialization
 
-        raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return hashlib.sha256(raw).hexdigest()[:16]
+        return self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+    @classmethod
+    def from_public_hex(cls, public_hex: str, source: str = "a key rotation record") -> Keyring:
+        """A verifying key from its raw hex (as a rotation record stores it); ``KeyUnusable`` if it is not one."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        try:
+            return cls(Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)), None, source)
+        except ValueError:
+            raise KeyUnusable(f"{source} holds no Ed25519 public key") from None
 
     @property
     def can_seal(self) -> bool:

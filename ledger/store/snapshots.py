@@ -22,10 +22,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from ledger.store.identity import load_key_schedule
+from ledger.store.key_schedule import KeySchedule
 from ledger.store.schema import events, snapshots
-from ledger.store.seals import Keyring, snapshot_message
+from ledger.store.seals import Keyring
 
 __all__ = ["SnapshotCache", "SqlSnapshots", "LEDGER_SCOPE", "snapshot_digest"]
 
@@ -89,21 +91,26 @@ class SqlSnapshots:
         self.engine = engine
         self.keyring = keyring
 
-    def _seal(self, scope: str, seq: int, event_hash: str, fmt: int, state: str) -> str | None:
-        if self.keyring is None or not self.keyring.can_seal:
-            return None
-        return self.keyring.sign(snapshot_message(scope, seq, event_hash, fmt, state))
+    def _schedule(self, conn: Connection) -> KeySchedule | None:
+        return None if self.keyring is None else load_key_schedule(conn, self.keyring)
 
     def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
-        """Whether the key vouches for this snapshot (always False without a key)."""
-        return self.keyring is not None and self.keyring.verifies(snapshot_message(scope, seq, event_hash, fmt, state), seal)
+        """Whether the ledger's keys vouch for this snapshot (always False without a key)."""
+        if self.keyring is None:
+            return False
+        with self.engine.connect() as conn:
+            schedule = self._schedule(conn)
+        return schedule is not None and schedule.snapshot_verifies(scope, seq, event_hash, fmt, state, seal)
 
     def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
         if rows:
             with self.engine.begin() as conn:
+                schedule = self._schedule(conn) if self.keyring is not None and self.keyring.can_seal else None
+                sealing = schedule if schedule is not None and schedule.retired_at is None else None
                 conn.execute(snapshots.insert(), [
                     {"scope": scope, "seq": seq, "event_hash": event_hash, "format": fmt, "state": state,
-                     "seal": self._seal(scope, seq, event_hash, fmt, state)} for scope, state in rows
+                     "seal": None if sealing is None else sealing.sign_snapshot(scope, seq, event_hash, fmt, state)}
+                    for scope, state in rows
                 ])
 
     def prune(self, scope: str, *, keep_newest: int, keep_one_per: int) -> int:
@@ -175,13 +182,14 @@ class SqlSnapshots:
         if upto_seq is not None:
             query = query.where(snapshots.c.seq <= upto_seq)
         with self.engine.connect() as conn:
+            schedule = self._schedule(conn)
             for snap in conn.execute(query.limit(3)):
                 stored = conn.execute(
                     select(events.c.hash, events.c.snapshot_digest).where(events.c.seq == snap.seq)).first()
                 if stored is None or stored.hash != snap.event_hash:
                     continue
-                if self.keyring is not None:
-                    if not self.proven(scope, snap.seq, snap.event_hash, fmt, snap.state, snap.seal):
+                if schedule is not None:
+                    if not schedule.snapshot_verifies(scope, snap.seq, snap.event_hash, fmt, snap.state, snap.seal):
                         continue  # unsealed (written before the key) or forged: never used by a keyed ledger
                 elif scope == LEDGER_SCOPE and stored.snapshot_digest != snapshot_digest(scope, snap.seq, fmt, snap.state):
                     continue  # not the snapshot the log vouches for (forged, or never bound): never decides anything

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
@@ -21,9 +22,11 @@ from ledger.errors import KeyUnusable, NotInitialised, UnsealedLog
 from ledger.store import migrate
 from ledger.store.engine import make_engine
 from ledger.store.hashchain import GENESIS
+from ledger.store.identity import load_key_schedule
+from ledger.store.key_schedule import KeySchedule, rotation_message
 from ledger.store.records import Row, StoredEvent, VerifyReport, verify_rows
-from ledger.store.schema import COMMON_TYPES, RARE_ROWS, events, seals
-from ledger.store.seals import Keyring, seal_message
+from ledger.store.schema import COMMON_TYPES, RARE_ROWS, events, key_rotations, seals
+from ledger.store.seals import Keyring
 from ledger.store.snapshots import SqlSnapshots
 from ledger.store.writer import AppendsInOneTransaction, UniqueKeyRefused, Writer, with_digest_on_last
 
@@ -56,6 +59,16 @@ def _head(conn: Connection) -> tuple[int, str]:
     return (last.seq, last.hash) if last else (0, GENESIS)
 
 
+def _database_now(conn: Connection) -> datetime | None:
+    """The database's clock: PostgreSQL's (the server's, shared by every writer; now, not the transaction's start);
+    None for an embedded SQLite file, whose clock is this machine's (the application's clock reads it)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    now = conn.exec_driver_sql("SELECT clock_timestamp()").scalar()
+    assert isinstance(now, datetime) and now.tzinfo is not None, "timestamptz comes back aware"
+    return now.astimezone(UTC)
+
+
 def _row(r: Any) -> StoredEvent:
     return StoredEvent(*r)  # the table's columns are in StoredEvent's field order
 
@@ -66,6 +79,14 @@ class SqlWriter(Writer):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         super().__init__(*_head(conn))
+
+    def database_now(self) -> datetime | None:
+        return _database_now(self.conn)
+
+    def head_recorded_at(self) -> str | None:
+        if not self.head_seq:
+            return None
+        return self.conn.execute(select(events.c.recorded_at).where(events.c.seq == self.head_seq)).scalar()
 
     def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         found: dict[str, StoredEvent] = {}
@@ -130,6 +151,21 @@ def read_query(
     return query
 
 
+def _refuse_a_retired_key(schedule: KeySchedule) -> None:
+    retired = schedule.retired_at
+    if retired is not None:
+        raise UnsealedLog(f"key {schedule.current.key_id} was retired after event #{retired}: it verifies but seals "
+                          f"nothing more; appends need the newest key ({schedule.newest.key_id}); nothing was stored")
+
+
+def _why_not(schedule: KeySchedule, seq_from: int, key_id: str) -> str:
+    """Why a seal does not verify, as far as its row says."""
+    in_force = schedule.key_for(seq_from)
+    if key_id != in_force.key_id:
+        return f"made with key {key_id}, not {in_force.key_id}, the key in force there"
+    return "its signature is forged, or it names another ledger"
+
+
 class SqlEventStore(AppendsInOneTransaction):
     """The log, and its snapshot cache, on one database (SQLite or PostgreSQL)."""
 
@@ -137,7 +173,7 @@ class SqlEventStore(AppendsInOneTransaction):
         self.engine = engine
         self.dialect = engine.dialect.name
         self.keyring = keyring
-        self.snapshots = SqlSnapshots(engine, keyring)
+        self.snapshots = SqlSnapshots(engine, keyring)  # reads the key schedule itself, in its own transactions
         self._schema_checked = False
 
     @classmethod
@@ -199,10 +235,11 @@ class SqlEventStore(AppendsInOneTransaction):
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
             try:
                 writer = SqlWriter(conn)
-                sealed_to = self._sealed_to(conn, writer.head_seq, writer.head_hash)
+                schedule = None if self.keyring is None else load_key_schedule(conn, self.keyring)
+                sealed_to = self._sealed_to(conn, writer.head_seq, writer.head_hash, schedule)
                 yield writer
-                if self.keyring is not None and writer.head_seq > sealed_to:
-                    self._seal(conn, sealed_to + 1, writer.head_seq, writer.head_hash)
+                if schedule is not None and writer.head_seq > sealed_to:
+                    self._seal(conn, schedule, sealed_to + 1, writer.head_seq, writer.head_hash)
             finally:
                 if self.dialect == "sqlite":
                     # a cache size is no reason to mask what failed (an interrupt mid-insert leaves the connection
@@ -210,17 +247,18 @@ class SqlEventStore(AppendsInOneTransaction):
                     with suppress(SQLAlchemyError):
                         conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default again: reads need no more
 
-    def settled(self) -> None:
+    def settled(self) -> datetime | None:
         """Wait until no append is in flight: take the log's write lock, and let it go at once.
 
         Every append takes its recording time after taking this lock, so once
         this returns, nothing committed later can carry a recording time
-        earlier than now: a known-at answer for a time before now is final.
+        earlier than the database's time it returns (read under the lock): a
+        known-at answer for a time before it is final.
         """
-        with self._write_locked():
-            pass
+        with self._write_locked() as conn:
+            return _database_now(conn)
 
-    def _sealed_to(self, conn: Connection, head_seq: int, head_hash: str) -> int:
+    def _sealed_to(self, conn: Connection, head_seq: int, head_hash: str, schedule: KeySchedule | None) -> int:
         """Where the seals this writer builds on end, checked (``UnsealedLog`` naming what is wrong, nothing stored).
 
         Without a key: a ledger whose appends are sealed takes none (its keyed
@@ -228,15 +266,17 @@ class SqlEventStore(AppendsInOneTransaction):
         verify with it and name its event's hash, every row after it is
         refused (written without the key, or forged), and a log never sealed
         is sealed only by ``seal_unsealed`` (an operator vouching for it), never
-        by an append; an empty log needs nobody to vouch for it.
+        by an append; an empty log needs nobody to vouch for it. A retired key
+        (a rotation handed over to a newer one) appends nothing.
         """
-        if self.keyring is None:
+        if schedule is None:
             last = conn.execute(select(func.max(seals.c.seq_to))).scalar()
             if last is not None:
                 raise UnsealedLog(f"this ledger's appends are sealed with a key (the last seal covers event #{last}): "
                                   "give its key (--key or $LEDGER_KEY) to append; nothing was stored")
             return head_seq
-        sealed_to = self._last_valid_seal(conn, head_seq, head_hash)
+        _refuse_a_retired_key(schedule)
+        sealed_to = self._last_valid_seal(conn, head_seq, head_hash, schedule)
         if sealed_to < head_seq:
             first = sealed_to + 1
             vouch = ("" if sealed_to else "; a keyed ledger never vouches for history it did not seal: after `ledger "
@@ -247,12 +287,11 @@ class SqlEventStore(AppendsInOneTransaction):
             )
         return sealed_to
 
-    def _last_valid_seal(self, conn: Connection, head_seq: int, head_hash: str) -> int:
-        """The last event the seals cover (0: none), after checking the last seal: it verifies with this key and its
-        event carries the hash it names (``UnsealedLog`` otherwise). A seal past the head is evidence that the tail was
-        removed: refused too, never built on."""
-        keyring = self.keyring
-        assert keyring is not None
+    @staticmethod
+    def _last_valid_seal(conn: Connection, head_seq: int, head_hash: str, schedule: KeySchedule) -> int:
+        """The last event the seals cover (0: none), after checking the last seal: it verifies with the key in force
+        for its events, names this ledger, and its event carries the hash it names (``UnsealedLog`` otherwise). A seal
+        past the head is evidence that the tail was removed: refused too, never built on."""
         beyond = conn.execute(select(func.max(seals.c.seq_to))).scalar()
         if beyond is not None and beyond > head_seq:
             raise UnsealedLog(f"a seal covers events up to #{beyond}, past the head #{head_seq}: events after "
@@ -262,10 +301,10 @@ class SqlEventStore(AppendsInOneTransaction):
             .where(seals.c.seq_to <= head_seq).order_by(seals.c.seq_to.desc()).limit(1)).first()
         if last is None:
             return 0
-        if not keyring.verifies(seal_message(last.seq_from, last.seq_to, last.head_hash), last.signature):
-            why = f"made with another key ({last.key_id})" if last.key_id != keyring.key_id else "its signature is forged"
+        if not schedule.seal_verifies(last.seq_from, last.seq_to, last.head_hash, last.signature):
             raise UnsealedLog(f"the seal of events #{last.seq_from} to #{last.seq_to} does not verify with this key "
-                              f"({why}): the rows it claims to cover are not proven; nothing was stored. Run `ledger verify`")
+                              f"({_why_not(schedule, last.seq_from, last.key_id)}): the rows it claims to cover are "
+                              "not proven; nothing was stored. Run `ledger verify`")
         stored = head_hash if last.seq_to == head_seq else conn.execute(
             select(events.c.hash).where(events.c.seq == last.seq_to)).scalar()
         if stored != last.head_hash:
@@ -281,11 +320,51 @@ class SqlEventStore(AppendsInOneTransaction):
             raise KeyUnusable("sealing needs the private key (--key or $LEDGER_KEY)")
         with self._write_locked() as conn:
             head_seq, head_hash = _head(conn)
-            sealed_to = self._last_valid_seal(conn, head_seq, head_hash)
+            schedule = load_key_schedule(conn, self.keyring)
+            _refuse_a_retired_key(schedule)
+            sealed_to = self._last_valid_seal(conn, head_seq, head_hash, schedule)
             if sealed_to == head_seq:
                 return None
-            self._seal(conn, sealed_to + 1, head_seq, head_hash)
+            self._seal(conn, schedule, sealed_to + 1, head_seq, head_hash)
             return sealed_to + 1, head_seq
+
+    def rotate_key(self, new: Keyring) -> tuple[int, str]:
+        """Hand sealing over from this key to ``new`` after the head: a record both keys sign (``ledger rotate-key``).
+
+        Refused (``UnsealedLog``, nothing stored) unless this key is the newest
+        and every event is sealed: a key hands over only history it proved.
+        Returns (the last event the old key seals, the new key's id).
+        """
+        if self.keyring is None or not self.keyring.can_seal or not new.can_seal:
+            raise KeyUnusable("a key rotation needs both private keys: the current one (--key or $LEDGER_KEY) hands "
+                              "over, the new one accepts")
+        if new.public_hex == self.keyring.public_hex:
+            raise KeyUnusable(f"{new.source} is the key in use: rotate to a new key (`ledger keygen`)")
+        with self._write_locked() as conn:
+            head_seq, head_hash = _head(conn)
+            schedule = load_key_schedule(conn, self.keyring)
+            _refuse_a_retired_key(schedule)
+            if any(key.public_hex == new.public_hex for key in schedule.keys):
+                raise KeyUnusable(f"key {new.key_id} sealed this ledger before: a retired key never comes back")
+            sealed_to = self._last_valid_seal(conn, head_seq, head_hash, schedule)
+            if sealed_to < head_seq:
+                raise UnsealedLog(f"events #{sealed_to + 1} to #{head_seq} are not sealed: a key hands over only "
+                                  "history it sealed (run `ledger verify`, then `ledger seal`); nothing was stored")
+            message = rotation_message(schedule.ledger_id, head_seq, head_hash, self.keyring.public_hex,
+                                       new.public_hex)
+            conn.execute(key_rotations.insert().values(
+                new_key_id=new.key_id, after_seq=head_seq, head_hash=head_hash, old_public=self.keyring.public_hex,
+                new_public=new.public_hex, old_signature=self.keyring.sign(message),
+                new_signature=new.sign(message)))
+        return head_seq, new.key_id
+
+    def key_schedule(self) -> KeySchedule | None:
+        """The keys of this ledger as the configured key proves them (None without a key); ``UnsealedLog`` when a
+        rotation record does not hold."""
+        if self.keyring is None:
+            return None
+        with self.engine.connect() as conn:
+            return load_key_schedule(conn, self.keyring)
 
     def unproven_tail(self) -> tuple[int, str] | None:
         """With a key, the first event no valid seal proves and why (a read must not show it), or None; without a
@@ -295,7 +374,7 @@ class SqlEventStore(AppendsInOneTransaction):
         with self.engine.connect() as conn:
             head_seq, head_hash = _head(conn)
             try:
-                sealed_to = self._last_valid_seal(conn, head_seq, head_hash)
+                sealed_to = self._last_valid_seal(conn, head_seq, head_hash, load_key_schedule(conn, self.keyring))
             except UnsealedLog as exc:
                 return 1, str(exc).replace("; nothing was stored", "")
         if sealed_to < head_seq:
@@ -303,11 +382,11 @@ class SqlEventStore(AppendsInOneTransaction):
                                    "forged. Run `ledger verify` and `ledger audit`")
         return None
 
-    def _seal(self, conn: Connection, seq_from: int, seq_to: int, head_hash: str) -> None:
-        assert self.keyring is not None
-        signature = self.keyring.sign(seal_message(seq_from, seq_to, head_hash))
+    @staticmethod
+    def _seal(conn: Connection, schedule: KeySchedule, seq_from: int, seq_to: int, head_hash: str) -> None:
         conn.execute(seals.insert().values(seq_from=seq_from, seq_to=seq_to, head_hash=head_hash,
-                                           key_id=self.keyring.key_id, signature=signature))
+                                           key_id=schedule.current.key_id,
+                                           signature=schedule.sign_seal(seq_from, seq_to, head_hash)))
 
     def seals(self) -> list[tuple[int, int, str, str, str]]:
         """Every seal, by the last event it covers: (seq_from, seq_to, head_hash, key_id, signature)."""

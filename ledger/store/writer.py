@@ -5,7 +5,7 @@ writer reads the head under the lock, numbers, versions and chains the new
 rows, and hands them to its backend to insert. What is the same on every
 backend lives here (versions, the chain, idempotency through
 ``domain.idempotency``, expected-version checks); a backend supplies three
-look-ups and the insert.
+look-ups, the insert, and the database's clock with the head's recording time.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 
 from ledger.domain.codec import SCHEMA_VERSIONS, encode_payload
 from ledger.domain.events import Event, stream_of
@@ -51,6 +52,16 @@ class Writer(ABC):
         """each stream's version when this transaction first looked at it"""
 
     # -- what a backend supplies ----------------------------------------------
+    @abstractmethod
+    def database_now(self) -> datetime | None:
+        """The database's own clock, read under the lock: what an append records as its time (#27 point 10: a
+        writer's clock an hour behind or a year ahead must not stamp the log). None where the database's clock is
+        this machine's (an embedded file), which the application's clock reads."""
+
+    @abstractmethod
+    def head_recorded_at(self) -> str | None:
+        """The recording time of the head row (None on an empty log): an append never records an earlier one."""
+
     @abstractmethod
     def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         """Stored rows for any of these (distinct) ids."""

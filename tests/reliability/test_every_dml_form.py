@@ -60,7 +60,7 @@ def test_the_attack_replace_rewrote_a_stored_event_before_0004(sqlite_url, monke
     with Ledger.open(sqlite_url, clock=fixed_clock) as ledger:
         migrate.upgrade(ledger.store.engine, "0003")
         # today's writer on that schema: it had no seals table to look at (an unkeyed log, as every log was then)
-        monkeypatch.setattr(ledger.store, "_sealed_to", lambda conn, head_seq, head_hash: head_seq)
+        monkeypatch.setattr(ledger.store, "_sealed_to", lambda conn, head_seq, head_hash, schedule: head_seq)
         ledger.store.append([listed(), deposit("alice", "100", t=1)], "2024-08-05T00:01:00.000000Z")
         with ledger.store.engine.begin() as conn:
             conn.execute(text(SQLITE_FORMS["REPLACE"]))

@@ -11,7 +11,6 @@ not yet past; so its answer is final.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,24 +29,30 @@ def test_a_known_at_answer_is_the_same_during_and_after_a_long_append(db_url):
     big = [deposit("alice", "1", t=2, id=f"late-{n}") for n in range(6_000)]  # recorded at T0, committed seconds later
     asked = T0 + timedelta(seconds=1)
     with Ledger.open(db_url, clock=lambda: T0) as writer, Ledger.open(db_url, clock=lambda: T0 + timedelta(hours=1)) as reader:
-        started = threading.Event()
+        started, reader_waits, waited = threading.Event(), threading.Event(), []
         unit = writer._unit
-        real_appending = unit.appending
+        real_appending, real_settled = unit.appending, reader.store.settled
 
-        def slow_writing():  # the append holds the lock while it folds: make that visibly long
+        def slow_writing():  # the append holds the lock until the reader has come to wait for it: no wall-clock window
             context = real_appending()
             state = context.__enter__()
             started.set()
-            time.sleep(1.5)
+            waited.append(reader_waits.wait(60))
             return _Resume(context, state)
 
+        def settled():  # the reader's own sign that it is inside the wait for the append in flight
+            reader_waits.set()
+            return real_settled()
+
         unit.appending = slow_writing  # type: ignore[method-assign]
+        reader.store.settled = settled  # type: ignore[method-assign]
         appending = threading.Thread(target=writer.append, args=(big,))
         appending.start()
         assert started.wait(30)
         during = reader.history("alice", known_at=asked)  # waits for the append in flight
         appending.join(60)
         after = reader.history("alice", known_at=asked)
+    assert waited == [True], "the reader never came to wait while the append was in flight: the test proved nothing"
     assert [r["id"] for r in during] == [r["id"] for r in after]
     assert len(after) == 1 + len(big), "the append recorded at T0 is known at T0 + 1s, during as after"
 
