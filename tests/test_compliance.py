@@ -544,7 +544,7 @@ def test_parquet_export_types_figures_as_decimals_and_times_as_utc_timestamps(sa
 
 def test_a_figure_parquet_cannot_hold_exactly_is_refused_naming_it_never_rounded(tmp_path):
     """A figure decimal128(38, 18) cannot hold exactly fails a Parquet export with exit 2, never rounded; CSV still exports it."""
-    from tests.support.builders import funding
+    from tests.support.builders import funding, mark
 
     url = f"sqlite:///{tmp_path / 'wide.db'}"
     with Ledger.open(url, clock=fixed_clock) as ledger:
@@ -552,7 +552,7 @@ def test_a_figure_parquet_cannot_hold_exactly_is_refused_naming_it_never_rounded
         ledger.append([listed(lot="0.000000000000000001"), deposit("alice", "1000", t=1), deposit("bob", "1000", t=1),
                        trade("alice", "buy", "0.123456789012345678", "1.123456789012345678", t=2),
                        trade("bob", "sell", "0.123456789012345678", "1.123456789012345678", t=2),
-                       funding("0.000123456789012345", t=3)])
+                       mark("1.123456789012345678", t=2.5), funding("0.000123456789012345", t=3)])
     code, _, err = run(url, "export", "--format", "parquet", "--out", str(tmp_path / "x"))
     assert code == 2 and "does not fit decimal128(38, 18) exactly: export it as CSV" in err and "alice" in err
     assert run(url, "export", "--format", "csv", "--out", str(tmp_path / "y"))[0] == 0
