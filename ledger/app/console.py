@@ -17,7 +17,7 @@ a history or the engine's records at a sequence number never change (the log
 only grows), so they are kept (a few, least recently used first out), and a
 read several pages ask for at once is made once (the others wait for it).
 
-Every read goes through the facade's one reading entry (``Ledger._reader``):
+Every read goes through the facade's one reading entry (``Ledger.reader``):
 the schema is checked, and with a key an unproven tail is refused
 (``UnprovenLog``) before anything is shown. Nothing here writes.
 """
@@ -122,7 +122,7 @@ class ConsoleReads:
     # -- the point ---------------------------------------------------------------
     def point(self, as_of: datetime | None = None, known_at: datetime | None = None) -> Point:
         """The point a page reads at; refuses (``UnprovenLog``, ``InvalidEvent``) as the CLI would."""
-        store = self.ledger._reader()
+        store = self.ledger.reader()
         head = store.head()[0]
         seq = head
         if as_of is not None:
@@ -133,8 +133,8 @@ class ConsoleReads:
 
     def _known_seq(self, known_at: datetime) -> int:
         """The last event recorded at or before ``known_at`` (recording times never decrease along the log)."""
-        store = self.ledger._reader()
-        check_known_at(store, known_at, self.ledger._now)
+        store = self.ledger.reader()
+        check_known_at(store, known_at, self.ledger.recording_now)
         wanted, low, high = format_time(known_at), 0, store.head()[0]
         while low < high:  # the largest seq whose row was recorded by then (row 0: none)
             middle = (low + high + 1) // 2
@@ -153,7 +153,7 @@ class ConsoleReads:
     # -- the log now ---------------------------------------------------------------
     def head(self) -> dict[str, Any]:
         """The head now: sequence, chain hash, and the key (if any) this console reads with."""
-        store = self.ledger._reader(proven=False)
+        store = self.ledger.reader(proven=False)
         seq, chain = store.head()
         keyring = store.keyring
         return {"seq": seq, "hash": chain, "keyed": keyring is not None,
@@ -161,12 +161,12 @@ class ConsoleReads:
 
     def verify(self) -> VerifyReport:
         """``ledger verify`` now (the chain, the seals): made once per head."""
-        seq, chain = self.ledger._reader(proven=False).head()
+        seq, chain = self.ledger.reader(proven=False).head()
         return self._small.get(("verify", seq, chain), self.ledger.verify)
 
     def scales(self) -> Scales:
         """The display scales of the listed markets (``Ledger.scales``), made again when a market is listed."""
-        listed = len(self.ledger._reader().stream_names(ev.MARKET_STREAM_PREFIX))
+        listed = len(self.ledger.reader().stream_names(ev.MARKET_STREAM_PREFIX))
         return self._small.get(("scales", listed), lambda: self.ledger.scales(self.overrides))
 
     # -- replayed state and the CLI's reports at a point -----------------------------------
@@ -187,7 +187,7 @@ class ConsoleReads:
         if name not in state.accounts:
             raise NotFound(f"account {name!r} has no events up to #{point.seq}")
         queues = None
-        if self.ledger._reader().stream_version(ev.LOSS_ALLOCATION_STREAM) > 0:  # as ``Ledger.account_balances``
+        if self.ledger.reader().stream_version(ev.LOSS_ALLOCATION_STREAM) > 0:  # as ``Ledger.account_balances``
             queues = balance_report.adl_queues(self.state(point), sorted(state.accounts[name].positions))
         return balance_report.balances(state, name, system=False, as_of=point.as_of, queues=queues)
 
@@ -257,7 +257,7 @@ class ConsoleReads:
         if name not in state.markets:
             raise NotFound(f"market {name!r} is not listed by #{point.seq}")
         def make() -> dict[str, Any]:
-            store = self.ledger._reader()
+            store = self.ledger.reader()
             marks, funding = console_report.market_series(
                 [*store.read_stream(ev.MARKET_STREAM_PREFIX + name, upto_seq=point.seq),
                  *store.read_stream(ev.FUNDING_STREAM_PREFIX + name, upto_seq=point.seq)])
@@ -284,8 +284,8 @@ def check_worlds(pairs: Sequence[tuple[str | None, str | None]], policies: Seque
     facade's own checks: ``InvalidEvent`` naming the file and the key)."""
     for version, path in pairs:
         if path is not None:
-            facade._rule_params(version, path)
+            facade.rule_params_file(version, path)
         elif version is not None:
             rules_registry.get(version)
     for policy in policies:
-        facade._policy_of(policy)
+        facade.checked_policy(policy)

@@ -4,7 +4,7 @@ A thin facade: opening and closing, and one-line use cases. Every append goes
 through the unit of work (``app.unit_of_work``): under the log's write lock
 the engine session at the head admits, folds and decides the batch, and only
 when every event passed are they appended, in one transaction (a rejected
-batch stores nothing). Every read goes through ``_reader``, which checks the
+batch stores nothing). Every read goes through ``reader``, which checks the
 schema once. Reads replay (``ledger.replay``), compliance runs re-decide
 (``ledger.compliance``), and the read models shape what is printed
 (``ledger.reports``).
@@ -52,7 +52,7 @@ from rules import registry as rules_registry
 from rules.allocation import registry as allocation_registry
 
 __all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE", "DEFAULT_PRICE_BAND",
-           "MAX_PRICE_BAND"]
+           "MAX_PRICE_BAND", "rule_params_file", "checked_policy"]
 
 WhatIf = whatif_run.WhatIf
 """What ``Ledger.whatif`` answers (for the shell's annotations: it may not import ``ledger.compliance``)."""
@@ -217,7 +217,7 @@ class Ledger:
         """What fresh input must stay within, recorded at ``now``: the future tolerance and the price band."""
         return InputLimits(now + self.future_tolerance, self.price_band)
 
-    def _now(self, database: datetime | None) -> datetime:
+    def recording_now(self, database: datetime | None) -> datetime:
         """The recording clock: a caller's (tests), else the database's (``database``, read under the lock), else
         this machine's (an embedded file's database clock is this machine's)."""
         if self.clock is not None:
@@ -227,12 +227,12 @@ class Ledger:
     def _recording_time(self, writer: Writer) -> datetime:
         """When an append records itself (read under the lock): the database's clock, or the clock a caller gave, and
         never before the head's recording time, so ``recorded_at`` never decreases along the log (#27 point 10)."""
-        now = self._now(writer.database_now())
+        now = self.recording_now(writer.database_now())
         last = writer.head_recorded_at()
         return now if last is None else max(now, parse_time(last, "recorded_at"))
 
     # -- the one reading entry ------------------------------------------------------
-    def _reader(self, *, proven: bool = True) -> EventStore:
+    def reader(self, *, proven: bool = True) -> EventStore:
         """The store, once its schema is known to be this code's (``NotInitialised``, exit 2, otherwise) and, with a
         key, its head proven by a valid seal (``UnprovenLog``, exit 1, otherwise: a read never shows rows the seals do
         not prove; ``verify`` and ``audit`` read it anyway, ``proven=False``, to say what is wrong)."""
@@ -246,7 +246,7 @@ class Ledger:
     # -- reading: state -----------------------------------------------------
     def state(self, *, as_of: datetime | None = None, seq: int | None = None, progress: Progress | None = None) -> LedgerState:
         """Replayed state after event ``seq``, or as of business time ``as_of``, or at the head."""
-        store = self._reader()
+        store = self.reader()
         return load.state_at(store, _point(store, as_of, seq), progress=progress)
 
     def account(self, name: str, *, as_of: datetime | None = None, seq: int | None = None) -> LedgerState:
@@ -255,25 +255,25 @@ class Ledger:
         The cost is that of the account's events since its last snapshot, however
         long the log is; the figures equal those of ``state()`` for this account.
         """
-        store = self._reader()
+        store = self.reader()
         return account_replay.account_at(store, name, _point(store, as_of, seq))
 
     def head_seq(self) -> int:
         """Sequence number of the last stored event (0 for an empty log)."""
-        return self._reader().head()[0]
+        return self.reader().head()[0]
 
     def has_account(self, name: str) -> bool:
         """Whether any event of account ``name`` is stored."""
-        return self._reader().stream_version(ACCOUNT_STREAM_PREFIX + name) > 0
+        return self.reader().stream_version(ACCOUNT_STREAM_PREFIX + name) > 0
 
     def events(self, *, types: Sequence[str] | None = None, upto_seq: int | None = None) -> Iterable[StoredEvent]:
-        return self._reader().read(types=types, upto_seq=upto_seq)
+        return self.reader().read(types=types, upto_seq=upto_seq)
 
     def engine_events(
         self, account: str | None = None, types: Sequence[str] = tuple(sorted(ev.ENGINE_TYPES))
     ) -> list[tuple[StoredEvent, Any]]:
         """The liquidation engine's events (of ``types``), oldest first, optionally for one account."""
-        return records.engine_events(self._reader(), account, types)
+        return records.engine_events(self.reader(), account, types)
 
     def liquidations(self, account: str | None = None) -> list[tuple[StoredEvent, ev.Liquidation]]:
         return self.engine_events(account, ["liquidation"])
@@ -283,7 +283,7 @@ class Ledger:
 
     def verify(self, anchor: Mapping[str, Any] | None = None) -> VerifyReport:
         """The hash chain, the seals, and the evidence the log left behind (``ledger.app.proof``)."""
-        return proof.verify(self._reader(proven=False), anchor)
+        return proof.verify(self.reader(proven=False), anchor)
 
     @staticmethod
     def generate_key(path: str | Path) -> tuple[Path, Path, str]:
@@ -292,11 +292,11 @@ class Ledger:
 
     def anchor(self) -> dict[str, Any]:
         """The head as a record to keep outside the database (``verify --anchor`` checks the log still holds it)."""
-        return proof.anchor(self._reader())
+        return proof.anchor(self.reader())
 
     def snapshot(self) -> bool:
         """Snapshot the head now, the ledger and every account (normally done as appends go)."""
-        return self._unit.snapshot_now(self._reader())
+        return self._unit.snapshot_now(self.reader())
 
     # -- reading: reports (what the CLI prints) -----------------------------
     def balances(
@@ -315,13 +315,13 @@ class Ledger:
         """
         state = self.account(name, as_of=as_of, seq=seq)
         queues = None
-        if name in state.accounts and self._reader().stream_version(ev.LOSS_ALLOCATION_STREAM) > 0:
+        if name in state.accounts and self.reader().stream_version(ev.LOSS_ALLOCATION_STREAM) > 0:
             queues = balance_report.adl_queues(self.state(as_of=as_of, seq=seq), sorted(state.accounts[name].positions))
         return balance_report.balances(state, name, system=False, as_of=as_of, queues=queues)
 
     def scales(self, overrides: Mapping[str, int] | None = None) -> Scales:
         """The display scales of the listed markets and their assets, for tables (``ledger.domain.scales``)."""
-        return records.listed_scales(self._reader(), overrides)
+        return records.listed_scales(self.reader(), overrides)
 
     def liquidation_records(self, account: str | None = None) -> list[dict[str, Any]]:
         """Liquidations as the contract prints them, oldest first."""
@@ -356,9 +356,9 @@ class Ledger:
         may be earlier than its commit), and a time not yet past is refused,
         since appends still to come may carry it.
         """
-        store = self._reader()
+        store = self.reader()
         if known_at is not None:
-            history_report.check_known_at(store, known_at, self._now)
+            history_report.check_known_at(store, known_at, self.recording_now)
         rows = history_report.account_history(store, account, start=start, end=end, known_at=known_at,
                                               progress=progress, figures=figures)
         if not rows and not self.has_account(account):
@@ -383,12 +383,12 @@ class Ledger:
         """Write the events (up to ``as_of``), and the balances and positions then, as Parquet or CSV into ``out``
         (``safe_csv``: no cell a spreadsheet would run as a formula, ``domain.csvcells``)."""
         state = self.state(as_of=as_of)
-        return export_files.export(self._reader(), state, out, fmt, progress, safe_csv=safe_csv)
+        return export_files.export(self.reader(), state, out, fmt, progress, safe_csv=safe_csv)
 
     # -- compliance ------------------------------------------------------------
     def audit(self, *, exhaustive: bool = False, progress: Progress | None = None) -> audit_run.AuditReport:
         """Replay everything from scratch and prove it (``ledger.compliance.audit``)."""
-        store = self._reader(proven=False)
+        store = self.reader(proven=False)
         report = audit_run.audit(store, progress, exhaustive=exhaustive)
         unproven = store.unproven_tail()  # with a key, the audit proves only what the seals cover
         if unproven is not None:
@@ -410,7 +410,7 @@ class Ledger:
 
     def explain(self, event_id: str) -> dict[str, Any]:
         """Why the engine made a liquidation or bankruptcy: the figures and the formula, as JSON-ready data."""
-        return explain_run.explain(self._reader(), event_id)
+        return explain_run.explain(self.reader(), event_id)
 
     def whatif(
         self, version: str | None, *, params: Mapping[str, Any] | None = None, params_file: str | Path | None = None,
@@ -420,9 +420,9 @@ class Ledger:
         """Real history replayed under another rule version (and loss-allocation ``policy``: version and params file),
         side by side with what happened; nothing written."""
         if params_file is not None:
-            params = _rule_params(version, params_file)
-        return whatif_run.whatif(self._reader(), version, params, start=start, end=end, progress=progress,
-                                 policy=_policy_of(policy))
+            params = rule_params_file(version, params_file)
+        return whatif_run.whatif(self.reader(), version, params, start=start, end=end, progress=progress,
+                                 policy=checked_policy(policy))
 
     def compare(
         self, candidates: Sequence[tuple[str | None, str | Path | None]], *, start: datetime | None = None,
@@ -431,9 +431,9 @@ class Ledger:
     ) -> whatif_run.Comparison:
         """Several (version, params file or None for the params in force) replayed side by side on the same history,
         each allocating with its loss-allocation policy (version and params file; None: the one in force)."""
-        parsed = [(version, _rule_params(version, path) if path is not None else None) for version, path in candidates]
-        chosen = [_policy_of(p) for p in policies] if policies is not None else None
-        return whatif_run.compare(self._reader(), parsed, start=start, end=end, progress=progress, policies=chosen)
+        parsed = [(version, rule_params_file(version, path) if path is not None else None) for version, path in candidates]
+        chosen = [checked_policy(p) for p in policies] if policies is not None else None
+        return whatif_run.compare(self.reader(), parsed, start=start, end=end, progress=progress, policies=chosen)
 
     def sweep(
         self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
@@ -445,8 +445,8 @@ class Ledger:
         loss-allocation policy given (version, params file); nothing written. ``planned`` is told how many candidates
         there are before any runs, ``progress`` each one done."""
         grid = read_grid(grid_file)
-        base = grid.get("params") or sweep_run.base_params(self._reader())
-        chosen = [found for found in (_policy_of(p) for p in policies) if found is not None]
+        base = grid.get("params") or sweep_run.base_params(self.reader())
+        chosen = [found for found in (checked_policy(p) for p in policies) if found is not None]
         varied = grid_policies(grid, str(grid_file))
         if varied and chosen:
             raise InvalidEvent("the grid varies loss_allocation: give the policies there or with --loss-allocation, "
@@ -459,7 +459,7 @@ class Ledger:
         candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied, max_candidates)
         if planned is not None:
             planned(len(candidates))
-        return candidates, sweep_run.sweep(self._reader(), candidates, start=start, end=end, workers=workers,
+        return candidates, sweep_run.sweep(self.reader(), candidates, start=start, end=end, workers=workers,
                                            scheduler=scheduler, progress=progress)
 
     def report(
@@ -476,7 +476,7 @@ class Ledger:
 
         made = Provenance(format_time((self.clock or system_clock)()), self.store.url, self.store.keyring is not None,
                           tuple(compared))
-        return write_report(self._reader(), out, comparison.to_json() if comparison is not None else None, progress,
+        return write_report(self.reader(), out, comparison.to_json() if comparison is not None else None, progress,
                             figures=self.scales(scales), sweep_rows=sweep_rows,
                             allocation=allocation.to_json() if allocation is not None else None, provenance=made)
 
@@ -494,7 +494,7 @@ PolicyFile = tuple[str, str | Path | None]
 """A loss-allocation policy for a what-if world: its version, and the file of its params (None: no params)."""
 
 
-def _rule_params(version: str | None, path: str | Path) -> dict[str, Any]:
+def rule_params_file(version: str | None, path: str | Path) -> dict[str, Any]:
     """A what-if's params file, read and checked by the version it is for: a refusal names the file, the version and
     the key (``InvalidEvent``, exit 2)."""
     params = read_params_file(path)
@@ -506,7 +506,7 @@ def _rule_params(version: str | None, path: str | Path) -> dict[str, Any]:
     return params
 
 
-def _policy_of(policy: PolicyFile | None) -> whatif_run.Policy | None:
+def checked_policy(policy: PolicyFile | None) -> whatif_run.Policy | None:
     """The policy with its params read, checked by the policy now (a refusal names the params file and the key)."""
     if policy is None:
         return None

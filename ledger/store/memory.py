@@ -130,9 +130,6 @@ class MemorySnapshots:
     def sealed(self) -> list[tuple[str, int, str, int, str, str | None]]:
         return [(r[1], r[2], r[3], r[4], r[5], None) for r in self._rows]
 
-    def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
-        return False  # the twin has no key (and needs none: nothing outside this process writes its snapshots)
-
     def bindings(self, seqs: Sequence[int]) -> dict[int, str]:
         return {}  # the twin needs none: nothing outside this process writes its snapshots
 

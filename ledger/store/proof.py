@@ -56,7 +56,7 @@ def verify(store: ProvenLog, anchor_record: Mapping[str, Any] | None = None) -> 
         return found
     report = attrs.evolve(report, seals_checked=found[0] if found else 0,
                           notes=report.notes + (found[1] if found else (NO_KEY,)))
-    report = _snapshots(store, report, head, points, seals)
+    report = _snapshots(store, report, head, points, seals, found[2] if found else None)
     if not report.ok:
         return report
     if anchor_record is not None:
@@ -71,9 +71,9 @@ def _at(report: VerifyReport, seq: int) -> tuple[str | None, str | None]:
 
 def _seals(
     store: ProvenLog, report: VerifyReport, head: int, seals: list[tuple[int, int, str, str, str]],
-) -> VerifyReport | tuple[int, tuple[str, ...]]:
-    """Every seal in order, each with the key in force for its events; (the number checked, notes on the keys), or
-    the report of the first problem."""
+) -> VerifyReport | tuple[int, tuple[str, ...], KeySchedule]:
+    """Every seal in order, each with the key in force for its events; (the number checked, notes on the keys, the
+    keys followed), or the report of the first problem."""
     try:
         schedule = store.key_schedule()
     except UnsealedLog as exc:
@@ -102,7 +102,7 @@ def _seals(
         row = store.row_at(expected_from)
         return _broken(report, expected_from, row.event_id if row else None,
                        f"events #{expected_from} to #{head} are not sealed: written without the key (or forged)")
-    return len(seals), _key_notes(schedule)
+    return len(seals), _key_notes(schedule), schedule
 
 
 def _key_notes(schedule: KeySchedule) -> tuple[str, ...]:
@@ -117,11 +117,10 @@ def _key_notes(schedule: KeySchedule) -> tuple[str, ...]:
 
 def _snapshots(
     store: ProvenLog, report: VerifyReport, head: int, points: Mapping[int, tuple[str, set[str]]],
-    seals: list[tuple[int, int, str, str, str]],
+    seals: list[tuple[int, int, str, str, str]], schedule: KeySchedule | None,
 ) -> VerifyReport:
     """Every snapshot at a point the log still holds, and every whole-ledger one as the log binds it (a forged one
     breaks the report; one never bound is a note); with a key, every one sealed as it must be."""
-    keyring = store.keyring
     for seq, (scope, hashes) in sorted(points.items()):
         if seq > head:
             return _broken(report, head + 1, None, f"the snapshot cache holds a snapshot of {scope} after event #{seq}, "
@@ -143,12 +142,13 @@ def _snapshots(
             return _broken(report, seq, _at(report, seq)[0],
                            f"the snapshot of {scope} after event #{seq} is not the one the log binds there (its digest "
                            "differs from the one stored with the event): forged (never used)")
-    if keyring is None:
+    if schedule is None:
         return attrs.evolve(report, notes=(*report.notes, _unbound(unbound))) if unbound else report
     sealing_since = seals[0][1] if seals else None  # the first keyed append: every snapshot from there on is sealed
     for scope, seq, event_hash, fmt, state, seal in every:
         unsealed_in_sealed_era = seal is None and sealing_since is not None and seq >= sealing_since
-        if unsealed_in_sealed_era or (seal is not None and not store.snapshots.proven(scope, seq, event_hash, fmt, state, seal)):
+        if unsealed_in_sealed_era or (seal is not None and not schedule.snapshot_verifies(scope, seq, event_hash, fmt, state,
+                                                                                          seal)):
             return _broken(report, seq, _at(report, seq)[0],
                            f"the snapshot of {scope} after event #{seq} does not match its seal: forged (never used)")
     return report

@@ -72,9 +72,6 @@ class SnapshotCache(Protocol):
     def sealed(self) -> list[tuple[str, int, str, int, str, str | None]]:
         """Every snapshot as sealed: (scope, seq, event_hash, format, state, seal)."""
 
-    def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
-        """Whether the key vouches for this snapshot."""
-
     def bindings(self, seqs: Sequence[int]) -> dict[int, str]:
         """The snapshot digest the log holds at each of these points that has one."""
 
@@ -93,14 +90,6 @@ class SqlSnapshots:
 
     def _schedule(self, conn: Connection) -> KeySchedule | None:
         return None if self.keyring is None else load_key_schedule(conn, self.keyring)
-
-    def proven(self, scope: str, seq: int, event_hash: str, fmt: int, state: str, seal: str | None) -> bool:
-        """Whether the ledger's keys vouch for this snapshot (always False without a key)."""
-        if self.keyring is None:
-            return False
-        with self.engine.connect() as conn:
-            schedule = self._schedule(conn)
-        return schedule is not None and schedule.snapshot_verifies(scope, seq, event_hash, fmt, state, seal)
 
     def save(self, rows: Sequence[tuple[str, str]], seq: int, event_hash: str, fmt: int) -> None:
         if rows:
