@@ -203,6 +203,19 @@ def test_streams_are_read_by_version_and_listed_by_prefix(store):
     assert store.stream_version("account:alice") == 3 and store.stream_version("account:nobody") == 0
 
 
+def test_a_streams_sequence_numbers_and_rows_by_sequence_number(store):
+    """A stream's sequence numbers come in version order, cut by version; rows come by sequence number, in order,
+    skipping numbers past the head."""
+    seed(store)
+    store.append([deposit("alice", "5", t=4), mark("61000", t=5)], RECORDED)
+    assert store.stream_seqs("market:BTC-PERP") == [1, 4, 6]
+    assert store.stream_seqs("market:BTC-PERP", after_version=1) == [4, 6]
+    assert store.stream_seqs("account:nobody") == []
+    rows = list(store.read())
+    assert store.rows_at([6, 2, 4, 2, 99]) == [rows[1], rows[3], rows[5]]
+    assert store.rows_at([]) == []
+
+
 def test_reads_cut_by_recorded_time_for_what_the_ledger_knew_then(store, reader):
     """Reads cut by recorded time give what the ledger knew then, apart from the cut by business time."""
     seed(store)

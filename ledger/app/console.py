@@ -45,8 +45,8 @@ from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent, LedgerError
 from ledger.reports import balances as balance_report
 from ledger.reports import console as console_report
+from ledger.reports import history_pages, records
 from ledger.reports import reconcile as reconciliation
-from ledger.reports import records
 from ledger.reports.history import check_known_at
 from ledger.store import VerifyReport
 from rules import registry as rules_registry
@@ -118,6 +118,7 @@ class ConsoleReads:
         self._states = _Memo(states)
         self._small = _Memo(histories)
         self._pages = _Memo(pages)
+        self._seqs = history_pages.StreamSeqs()
 
     # -- the point ---------------------------------------------------------------
     def point(self, as_of: datetime | None = None, known_at: datetime | None = None) -> Point:
@@ -200,6 +201,24 @@ class ConsoleReads:
                 raise NotFound(str(exc)) from None
             return [row for row in rows if row["seq"] <= point.seq]
         return self._small.get(("history", name, point.seq, point.as_of, point.known_at), make)
+
+    def history_page(self, name: str, point: Point, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """(how many rows ``history`` has, its rows ``offset`` to ``offset + limit``), at the cost of the account's
+        own events and of the page (``reports.history_pages``), not of the log."""
+        plan = self._plan(name, point)
+        key = ("history page", name, point.seq, offset, limit)
+        return plan.total, self._small.get(key, lambda: history_pages.history_page(self.ledger.reader(), plan, offset,
+                                                                                    limit))
+
+    def equity_rows(self, name: str, point: Point) -> list[dict[str, Any]]:
+        """The rows of ``history`` an equity chart draws: every own and funding row, and marks sampled evenly."""
+        plan = self._plan(name, point)
+        return self._small.get(("equity rows", name, point.seq),
+                               lambda: history_pages.equity_rows(self.ledger.reader(), plan))
+
+    def _plan(self, name: str, point: Point) -> history_pages.HistoryPlan:
+        return self._small.get(("history plan", name, point.seq),
+                               lambda: history_pages.plan_history(self.ledger.reader(), self._seqs, name, point.seq))
 
     def _records(self, point: Point) -> dict[str, list[dict[str, Any]]]:
         every = self._small.get(("records", point.head_seq), lambda: {

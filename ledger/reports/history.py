@@ -38,8 +38,8 @@ from ledger.errors import InvalidEvent
 from ledger.replay.runner import Observer, project
 from ledger.store import Appender, LogReader, StoredEvent
 
-__all__ = ["account_history", "check_known_at", "describe", "HISTORY_ROWS", "HISTORY_COLUMNS", "history_table_rows",
-           "history_csv"]
+__all__ = ["account_history", "history_row", "check_known_at", "describe", "HISTORY_ROWS", "HISTORY_COLUMNS",
+           "history_table_rows", "history_csv"]
 
 HISTORY_ROWS = {
     "market_listed": "exempt: moves no account's figures",
@@ -135,23 +135,30 @@ class _Rows(Observer):
     def after(self, state: LedgerState, row: StoredEvent, event: ev.Event, postings: list[Posting]) -> None:
         if not self._relevant or (self.lower and row.at < self.lower):
             return
-        acct, f = state.account(self.account), self.figures
-        with arithmetic():
-            equities = equity_by_asset(state, acct)
-        by_asset = {a: f.money(v, a) for a, v in sorted(equities.items())}
-        self.rows.append({
-            "seq": row.seq,
-            "at": row.at,
-            "recorded_at": row.recorded_at,
-            "id": row.event_id,
-            "type": row.type,
-            "what": _what(event, self.account, postings, f),
-            "cash": {a: f.money(v, a) for a, v in sorted(acct.cash.items())},
-            "positions": {m: f.quantity(p.size, m) for m, p in sorted(acct.positions.items()) if p.size != 0},
-            "isolated_margin": {m: f.market_money(v, m) for m, v in sorted(acct.isolated.items())},
-            "equity": next(iter(by_asset.values())) if len(by_asset) == 1 else None,
-            "equity_by_asset": by_asset,
-        })
+        self.rows.append(history_row(state, self.account, row, event, postings, self.figures))
+
+
+def history_row(state: LedgerState, account: str, row: StoredEvent, event: ev.Event, postings: list[Posting],
+                figures: Figures) -> dict[str, Any]:
+    """The row of ``account``'s history for ``row`` (its event and postings), with its figures in ``state`` after it:
+    the one shape every history (whole or a page at a time) is made of."""
+    acct, f = state.account(account), figures
+    with arithmetic():
+        equities = equity_by_asset(state, acct)
+    by_asset = {a: f.money(v, a) for a, v in sorted(equities.items())}
+    return {
+        "seq": row.seq,
+        "at": row.at,
+        "recorded_at": row.recorded_at,
+        "id": row.event_id,
+        "type": row.type,
+        "what": _what(event, account, postings, f),
+        "cash": {a: f.money(v, a) for a, v in sorted(acct.cash.items())},
+        "positions": {m: f.quantity(p.size, m) for m, p in sorted(acct.positions.items()) if p.size != 0},
+        "isolated_margin": {m: f.market_money(v, m) for m, v in sorted(acct.isolated.items())},
+        "equity": next(iter(by_asset.values())) if len(by_asset) == 1 else None,
+        "equity_by_asset": by_asset,
+    }
 
 
 class Settled(LogReader, Appender, Protocol):

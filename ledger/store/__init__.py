@@ -98,6 +98,15 @@ class StreamReader(Protocol):
 
     def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None: ...
 
+    def stream_seqs(self, stream: str, *, after_version: int = 0) -> list[int]:
+        """The sequence numbers of one stream's rows after ``after_version``, in version order (no payloads: an
+        account's history counts and locates its market's marks with them)."""
+        ...
+
+    def rows_at(self, seqs: Iterable[int]) -> list[StoredEvent]:
+        """The rows with these sequence numbers, in sequence order (primary-key reads)."""
+        ...
+
 
 class AccountSource(CachedLog, StreamReader, Protocol):
     """What the one-account replay reads: its stream and its markets', its snapshots, the log's points."""

@@ -251,6 +251,13 @@ class MemoryEventStore(AppendsInOneTransaction):
                 return row
         return None
 
+    def stream_seqs(self, stream: str, *, after_version: int = 0) -> list[int]:
+        return [row.seq for row in self._log.streams.get(stream, [])[after_version:]]
+
+    def rows_at(self, seqs: Iterable[int]) -> list[StoredEvent]:
+        rows = self._log.rows
+        return [rows[seq - 1] for seq in sorted({int(seq) for seq in seqs}) if 0 < seq <= len(rows)]
+
     def get(self, event_id: str) -> StoredEvent | None:
         return self._rows.get(event_id)
 

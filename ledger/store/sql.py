@@ -504,14 +504,48 @@ class SqlEventStore(AppendsInOneTransaction):
     def last_in_stream(self, stream: str, upto_seq: int | None = None) -> StoredEvent | None:
         """The newest row of ``stream`` at or before ``upto_seq``.
 
-        Walks the ``(stream, stream_version)`` index backwards from the
-        stream's end: O(log n) at the head; as of an earlier point it also
-        steps over the stream's rows appended after it.
+        At the head, one step back along the ``(stream, stream_version)``
+        index. As of an earlier point, a binary search over the stream's
+        versions (its sequence numbers grow with its versions): O(log n) index
+        point reads, however many of the stream's rows came after the point.
         """
-        query = select(*STORED).where(events.c.stream == stream).order_by(events.c.stream_version.desc()).limit(1)
-        if upto_seq is not None:
-            query = query.where(events.c.seq <= upto_seq)
-        return self._first(query)
+        last = select(events.c.stream_version, events.c.seq).where(events.c.stream == stream)
+        with self.engine.connect() as conn:
+            top = conn.execute(last.order_by(events.c.stream_version.desc()).limit(1)).first()
+            if top is None:
+                return None
+            version = top[0]
+            if upto_seq is not None and top[1] > upto_seq:
+                low, high = 0, version - 1  # the last version at or before upto_seq (0: none)
+                while low < high:
+                    middle = (low + high + 1) // 2
+                    if conn.execute(last.where(events.c.stream_version == middle)).one()[1] <= upto_seq:
+                        low = middle
+                    else:
+                        high = middle - 1
+                version = low
+            if version == 0:
+                return None
+            found = conn.execute(select(*STORED).where(events.c.stream == stream,
+                                                       events.c.stream_version == version)).first()
+        return _row(found) if found else None
+
+    def stream_seqs(self, stream: str, *, after_version: int = 0) -> list[int]:
+        """Sequence numbers only, through the ``(stream, stream_version)`` index (on SQLite ``seq`` is the rowid the
+        index holds: the table is not read)."""
+        query = (select(events.c.seq).where(events.c.stream == stream, events.c.stream_version > after_version)
+                 .order_by(events.c.stream_version))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def rows_at(self, seqs: Iterable[int]) -> list[StoredEvent]:
+        wanted = sorted({int(seq) for seq in seqs})
+        found: list[StoredEvent] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                query = select(*STORED).where(events.c.seq.in_(wanted[i:i + _CHUNK])).order_by(events.c.seq)
+                found.extend(_row(r) for r in conn.execute(query))
+        return found
 
     def get(self, event_id: str) -> StoredEvent | None:
         return self._first(select(*STORED).where(events.c.event_id == event_id))

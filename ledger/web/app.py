@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from jinja2 import Environment, PackageLoader
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,6 +46,11 @@ __all__ = ["create_app", "LOG"]
 
 LOG = logging.getLogger("ledger")
 """Where a failure's details go (the page shows only its reference)."""
+
+READERS = 2
+"""Requests a console works on at once (its thread pool's size). Pages are Python work under one interpreter lock:
+more threads add no throughput, only contention (for the lock and the database pool), so the rest wait their turn in
+arrival order. Measured in docs/performance.md (the console under load)."""
 
 _STATUS = {failures.CHECK_FAILED: 409, failures.BAD_INPUT: 400, failures.DATABASE: 503}
 
@@ -118,6 +125,13 @@ def _token_needed(console: Console) -> ASGIApp:
     return app
 
 
+@asynccontextmanager
+async def _bounded_threads(app: Starlette) -> AsyncIterator[None]:
+    """Run at most ``READERS`` requests' handlers at once (the server's thread pool, set as it starts)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = READERS
+    yield
+
+
 def create_app(
     ledger: Ledger, *, host: str = "127.0.0.1", token: str | None = None, upload_limit: int = UPLOAD_LIMIT,
     scale_overrides: dict[str, int] | None = None,
@@ -134,7 +148,7 @@ def create_app(
         Middleware(Guard, hosts=hosts, token=token, refused=_token_needed(console), bad_host=_wrong_host(console)),
         Middleware(_Failures, console=console),
     ]
-    app = Starlette(routes=routes, middleware=middleware,
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_bounded_threads,
                     exception_handlers={HTTPException: _http_error(console)})
     app.state.console = console
     return app

@@ -208,20 +208,22 @@ def account(request: Request) -> Response:
         return _table(view, {"positions": (POSITION_COLUMNS, position_rows(report)),
                              "cash": (STATEMENT_COLUMNS, statement_rows(report)),
                              "history": (columns, flat)}, f"account-{name}")
-    rows = console.reads.history(name, point)
     per = parse_page(view.query.get("per"), "per", PER_PAGE, 500)
-    pages = max(1, -(-len(rows) // per))
+    total, _ = console.reads.history_page(name, point, 0, 0)
+    pages = max(1, -(-total // per))
     page = min(parse_page(view.query.get("page"), "page", pages), pages)
+    _, rows = console.reads.history_page(name, point, (page - 1) * per, per)
     acct = report["accounts"][name]
     return _kept(console, request, point, lambda: console.page(request, "account.html", _common(
         view, point, f"Account {name}", name=name, acct=acct, settle=report["settle_assets"],
-        chart=_equity_chart(name, rows, point), rows=rows[(page - 1) * per:page * per], total=len(rows), page=page,
+        chart=_equity_chart(name, console.reads.equity_rows(name, point), point, total), rows=rows, total=total, page=page,
         pages=pages, per=per, columns=HISTORY_COLUMNS, self_path=path_of("accounts", name),
         liquidations=console.reads.liquidations(point, name))))
 
 
-def _equity_chart(name: str, rows: list[dict[str, Any]], point: Point) -> Any:
-    """Equity after each row of the account's history, its liquidations, bankruptcies and funding marked on it."""
+def _equity_chart(name: str, rows: list[dict[str, Any]], point: Point, total: int) -> Any:
+    """Equity after rows of the account's history (every own and funding row; marks sampled evenly when the history
+    has more than ``rows``), its liquidations, bankruptcies and funding marked on it."""
     assets = sorted({asset for row in rows for asset in row["equity_by_asset"]})
     if not assets:
         return None
@@ -236,7 +238,8 @@ def _equity_chart(name: str, rows: list[dict[str, Any]], point: Point) -> Any:
     marks = [Marks("funding", COLOURS["funding"], marked("funding"), "triangle"),
              Marks("liquidation", COLOURS["liquidation"], marked("liquidation")),
              Marks("bankruptcy", COLOURS["bankruptcy"], marked("bankruptcy"))]
-    title = f"{name}: equity in {asset} up to #{point.seq}"
+    sampled = f" (marks sampled: {len(rows):,} of {total:,} rows)" if len(rows) < total else ""
+    title = f"{name}: equity in {asset} up to #{point.seq}{sampled}"
     return charts.time_chart(title, asset, [Line(f"equity {asset}", COLOURS["equity"], points)],
                              [m for m in marks if m.points])
 

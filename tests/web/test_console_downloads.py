@@ -4,6 +4,7 @@ page honours its point: ``as_of`` (business time) and ``known_at`` (recorded tim
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
@@ -131,3 +132,18 @@ def test_known_at_shows_only_what_was_recorded_by_then(db_url, tmp_path):
     assert then["accounts"]["alice"]["cash"] == {"USD": "100"} and now["accounts"]["alice"]["cash"] == {"USD": "150"}
     assert history == json.loads(ok(db_url, "history", "alice", "--known-at", known, "--format", "json"))
     assert refused.status_code == 400 and "knew nothing" in refused.text
+
+
+def test_the_account_pages_history_table_is_the_clis_history_page_by_page(crash):
+    """The account page's history (read a page at a time, not replayed whole) shows the CLI's rows: every page of 7
+    rows, at the head and as of before the crash, lists the same events in order, the last page the remainder."""
+    for point, args in (("", []), (f"as_of={BEFORE_THE_CRASH}&", ["--to", BEFORE_THE_CRASH])):
+        rows = json.loads(ok(crash, "history", CRASH_ACCOUNT, *args, "--format", "json"))
+        with client(crash) as console:
+            for page in range(1, -(-len(rows) // 7) + 1):
+                answer = console.get(f"/accounts/{CRASH_ACCOUNT}?{point}per=7&page={page}")
+                assert answer.status_code == 200
+                table = answer.text.split('<table class="history">', 1)[1].split("</table>", 1)[0]
+                shown = re.findall(r'<tr class="row-[a-z_]+"><td class="num">(\d+)</td>', table)
+                assert [int(seq) for seq in shown] == [row["seq"] for row in rows[(page - 1) * 7:page * 7]], page
+                assert f"{len(rows)} rows" in answer.text
