@@ -161,6 +161,12 @@ class RuleVersion(Protocol):
     def triggers(self, account: AccountView, params: Any) -> Sequence[Trigger]:
         """One ``Trigger`` per open position of a non-distressed account (see ``Trigger``)."""
 
+    def trigger_key(self, raw: Mapping[str, Any]) -> Any:
+        """The part of the raw params ``triggers`` depends on: two params with the same key give every account the
+        same triggers, so what-if worlds that differ only elsewhere (a fee rate, a target buffer) share one
+        liquidation index (``ledger.compliance.differential``). Returning ``raw`` whole is always right; a smaller
+        key only shares more. ``tests/test_trigger_keys.py`` holds every version to it."""
+
     def liquidation_price(self, account: AccountView, market: str, params: Any) -> Decimal | None:
         """The mark of ``market`` at which the account would first be distressed, all other marks unchanged; None
         when no price can (``rules.liquidation_price``). Never on the safe side of the position's ``Trigger``."""

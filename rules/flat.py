@@ -13,8 +13,9 @@ on both sides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
@@ -59,6 +60,10 @@ class FlatRateModel:
 
     def target(self, account: AccountView, params: Params) -> Decimal:
         return (1 + params.target_buffer) * margin.maintenance(account, params)
+
+    def trigger_key(self, raw: Mapping[str, Any]) -> Any:
+        """Triggers split the buffer over the maintenance margin at each market's rates: the markets' rates alone."""
+        return raw["markets"]
 
     def triggers(self, account: AccountView, params: Params) -> Sequence[Trigger]:
         with arithmetic():

@@ -22,6 +22,7 @@ from typing import Any
 
 from attrs import define, field
 
+from ledger.compliance.differential import DifferentialWorld, SharedPass
 from ledger.domain import events as ev
 from ledger.domain.events import freeze
 from ledger.domain.money import ZERO, arithmetic, to_str
@@ -356,6 +357,7 @@ def compare(
     indexed: bool = True,
     actual: LedgerState | None = None,
     policies: Sequence[Policy | None] | None = None,
+    differential: bool = True,
 ) -> Comparison:
     """Each (version or None for the rules in force, params or None for those in force) replayed on the same history,
     side by side with what happened.
@@ -365,7 +367,9 @@ def compare(
     full scan's. ``actual``: the actual world's final state (up to ``end``),
     when the caller already has it (a sweep replays it once for all its
     candidates); it is only read, and only without a window start. ``policies``: the loss-allocation policy each
-    candidate's world allocates with (None: the one in force), in candidate order.
+    candidate's world allocates with (None: the one in force), in candidate order. ``differential``: from the start,
+    each world re-runs only what differs from what happened (``compliance.differential``); False re-runs every
+    event in every world (the reference).
     """
     lower = format_time(start) if start else None
     chosen = list(policies) if policies is not None else [None] * len(candidates)
@@ -373,7 +377,7 @@ def compare(
               for (version, params), policy in zip(candidates, chosen, strict=True)]
     upto = format_time(end) if end else None
     if start is None and worlds:  # the worlds part at the first event: only the alternatives are re-run event by event
-        actual = _alternatives_from_the_start(store, worlds, upto, progress, actual)
+        actual = _alternatives_from_the_start(store, worlds, upto, progress, actual, differential)
     else:
         actual = project(store, upto_at=upto, observers=worlds, progress=progress)
     labels = column_labels([_label(version, policy) for (version, _), policy in zip(candidates, chosen, strict=True)])
@@ -391,16 +395,21 @@ def actual_world(store: LogReader, upto_at: str | None) -> LedgerState:
 
 def _alternatives_from_the_start(
     store: LogReader, worlds: Sequence[_Worlds], upto_at: str | None, progress: Callable[[int], None] | None,
-    actual: LedgerState | None,
+    actual: LedgerState | None, differential: bool = True,
 ) -> LedgerState:
-    """A what-if with no window start: each alternative world is re-run event by event from an empty state, and what
-    happened (the actual world) is folded on the replay's fast path, or taken as given.
+    """A what-if with no window start: each alternative world is re-run from an empty state, and what happened (the
+    actual world) is folded once, or taken as given.
 
-    The same outcome as forking the actual world at the first event (``_Worlds.before``), without folding it
-    event by event: its engine events are recorded as they are read (their settle asset is the market's, listed
-    alike in every world)."""
+    ``differential`` (the default): what happened is folded once for all the
+    worlds, and each world re-runs only what differs from it
+    (``compliance.differential``); otherwise every world re-runs every event
+    (the reference the differential worlds are held to). The same outcome as
+    forking the actual world at the first event (``_Worlds.before``): the
+    engine events of what happened are recorded as they are read (their settle
+    asset is the market's, listed alike in every world)."""
     for world in worlds:
         world.fork(LedgerState())
+    shared = SharedPass([world.differential() for world in worlds]) if differential else None
     last = 0
     for row in store.read(upto_at=upto_at):
         event = row.event()
@@ -408,14 +417,18 @@ def _alternatives_from_the_start(
             for world in worlds:
                 assert world.alternative is not None
                 world.seen_actual.record(world.alternative, event)
-        else:
+        if shared is not None:
+            shared.step(row, event)
+        elif event.TYPE not in ev.ENGINE_TYPES:
             for world in worlds:
                 world.rerun(row, event)
         last = row.seq
         if progress is not None:
             progress(1)
+    if shared is not None:
+        shared.finish()
     if actual is None:
-        actual = load.folded(store, last)
+        actual = shared.state if shared is not None else load.folded(store, last)
     assert actual.seq == last, "the actual world given ends where the history read does"
     return actual
 
@@ -448,10 +461,23 @@ class _Worlds(Observer):
         """the alternative world, once forked"""
         self.seen_actual, self.seen_alt = Outcome(), Outcome(policy=None if policy is None else policy.version)
         self.refused: list[dict[str, str]] = []
+        self.differential_world: DifferentialWorld | None = None
+        """the world kept as its differences from what happened (a what-if from the start), once made"""
 
     @property
     def alternative(self) -> LedgerState | None:
         return None if self.world is None else self.world.state
+
+    def differential(self) -> DifferentialWorld:
+        """This world (forked) kept as its differences from what happened; it re-runs events itself once handed over."""
+        assert self.world is not None
+
+        def refused(row: StoredEvent, reason: str) -> None:
+            self.refused.append({"event": row.event_id, "seq": str(row.seq), "reason": reason})
+
+        self.differential_world = DifferentialWorld(self.world.state, self.substitute, self.policy,
+                                                    made=self.seen_alt.record, refused=refused, handover=self.rerun)
+        return self.differential_world
 
     def fork(self, actual: LedgerState) -> None:
         """The alternative world from here on: a copy of ``actual``, deciding with the substituted rules."""

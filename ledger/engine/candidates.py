@@ -85,13 +85,16 @@ class LiquidationIndex:
         self.stale = True
 
     # -- maintenance ------------------------------------------------------
-    def rebuild(self, state: LedgerState) -> None:
+    def rebuild(self, state: LedgerState, accounts: Iterable[str] | None = None) -> None:
+        """Index every account of ``state`` afresh (or only ``accounts``: a what-if world indexes its own diverged
+        accounts, the others' entries being shared, ``ledger.compliance.differential``)."""
         self._longs, self._shorts, self._entries, self._allowance = {}, {}, {}, {}
         self.stale = False
         if state.rules is None:
             return
-        for account in state.accounts:
-            self._index(state, account)
+        for account in state.accounts if accounts is None else accounts:
+            if account in state.accounts:
+                self._index(state, account)
 
     def account_changed(self, state: LedgerState, account: str) -> None:
         if self.stale:

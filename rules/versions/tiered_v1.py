@@ -122,6 +122,10 @@ class TieredV1:
     def target(self, account: AccountView, params: TieredParams) -> Decimal:
         return (1 + params.target_buffer) * self.maintenance(account, params)
 
+    def trigger_key(self, raw: Mapping[str, Any]) -> Any:
+        """Triggers split the buffer over the maintenance margin of each market's brackets: the brackets alone."""
+        return raw["markets"]
+
     def triggers(self, account: AccountView, params: TieredParams) -> Sequence[Trigger]:
         with arithmetic():
             buffer = equity(account) - self.maintenance(account, params)

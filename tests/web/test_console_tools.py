@@ -71,6 +71,7 @@ def _finished(console, location: str) -> object:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         page = console.get(location)
+        assert page.status_code == 200, page.text[-2000:]
         if "http-equiv=\"refresh\"" not in page.text:
             return page
         assert "<progress" in page.text
@@ -95,7 +96,7 @@ def test_a_whatif_runs_in_the_background_and_keeps_its_url(crash):
     cli = ok(crash, "whatif", "--rules", "full-v1", "--params", str(PARAMS / "full-v1.json"), "--rules", "tiered-v1",
              "--params", str(PARAMS / "tiered-v1.json"), "--format", "json")
     assert data == json.loads(cli)
-    assert "Side by side" in page.text and "<svg" in page.text and "tiered-v1" in page.text
+    assert "Side by side" in page.text and "<svg" in page.text and "tiered-v1" in page.text, page.text[-3000:]
     assert again.status_code == 200 and location in listed.text
 
 

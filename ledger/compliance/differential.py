@@ -1,0 +1,305 @@
+"""What-if worlds that cost only what differs: the actual world folded once, each candidate re-running only its
+differences.
+
+A what-if world (``compliance.whatif``) re-runs every recorded event through an
+engine session of its own: admission, fold, the liquidation index, decisions.
+On the benchmark history that is 161 s per candidate over a million events,
+and a sweep pays it for every candidate. Yet accounts touch each other only
+through the system accounts and the engine's decisions: until a candidate's
+engine decides differently for an account, that account's state in the
+candidate's world *is* its state in what happened.
+
+So one ``SharedPass`` folds what happened (the actual world) once for every
+world of the pass, event by event, with what the worlds would ask of it:
+whether the event's admission passes on that state, the system balances it
+moved, and a liquidation index per distinct set of trigger prices
+(``RuleVersion.trigger_key``: candidates that differ only in fees or target
+buffers share one). Each ``DifferentialWorld`` keeps a full state of its own
+whose accounts *share* the actual world's account objects, and the set of
+accounts that have diverged (``diverged``):
+
+- an event of an account that has not diverged is not re-run: the world takes
+  the actual world's new account object, market and system movements (the
+  same admission on the same state gives the same result);
+- an event of a diverged account is re-run on the world's own state
+  (admission, fold, the engine after it);
+- at a mark or a funding, the world's engine decides on the candidates of the
+  shared index (the accounts that have not diverged: their entries are the
+  world's own) and of a small index over its diverged accounts;
+- what the engine did in what happened (a liquidation, a bankruptcy, a
+  deleveraging) is not the world's: the accounts it moved diverge, keeping
+  their state in the world;
+- anything this does not cover (an event the actual world's own admission
+  would refuse that is not one account's) hands the world over to the full
+  re-run from that event on: its state is then exactly the full re-run's.
+
+The result is the full re-run's, row for row and account for account: a
+property over every rule version, loss-allocation policy and generated
+history holds them equal (``tests/test_differential.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import cast
+
+from ledger.domain import events as ev
+from ledger.domain.events import thaw
+from ledger.domain.fold import apply
+from ledger.domain.idempotency import NewEvents
+from ledger.domain.money import ZERO, arithmetic
+from ledger.domain.postings import Posting
+from ledger.domain.state import LedgerState, RulesInForce
+from ledger.engine.admission import admit
+from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.liquidation import Substitute, closes_isolated_in_deficit, on_price, on_trade
+from ledger.errors import InvalidEvent
+from ledger.store import StoredEvent
+from rules import registry
+
+__all__ = ["SharedPass", "DifferentialWorld"]
+
+_ACCOUNT_EVENTS = (ev.Deposit, ev.Withdrawal, ev.Trade, ev.MarginMode, ev.IsolatedMargin)
+"""Ingested events of one account (``accounts_of`` names it): re-run by a world only when that account diverged."""
+_WORLD_APPLIES = (ev.MarketListed, ev.RulesActivated, ev.LossAllocationActivated)
+"""Ingested events that move no account: every world folds them itself (they are few)."""
+
+
+def _trigger_key(substitute: Substitute | None, state: LedgerState) -> str | None:
+    """Which trigger prices a world's engine has now: worlds with the same key may share a liquidation index."""
+    if state.rules is None:
+        return None
+    rules = substitute(state.rules) if substitute else state.rules
+    version = registry.get(rules.version)
+    return json.dumps([rules.version, thaw(version.trigger_key(rules.params))], sort_keys=True, default=str)
+
+
+class SharedPass:
+    """What happened, folded once for every world of a pass, with what each world asks of it at every event."""
+
+    def __init__(self, worlds: Sequence[DifferentialWorld]) -> None:
+        self.state = LedgerState()
+        self.worlds = list(worlds)
+        self._indexes: dict[str, LiquidationIndex] = {}
+        self._keys: list[str | None] = [None] * len(self.worlds)
+        self._rules: RulesInForce | None = None
+        self.refused: InvalidEvent | None = None
+        """why the actual world's own admission would refuse the event being folded (None: it passes)"""
+        self.postings: list[Posting] = []
+        self.moves: list[tuple[str, str, Decimal]] = []
+        """(system account, asset, amount) of each system posting of the event just folded"""
+        self.total: dict[tuple[str, str], tuple[Decimal, int]] = {}
+        """every system movement of the ingested events folded so far, summed and counted, per system account and
+        asset (the worlds take them lazily; a balance exists once a movement was booked to it, even of zero)"""
+        self.candidates: dict[str, list[str]] = {}
+        """at a mark or a funding: the shared index's candidates, per trigger key"""
+
+    def step(self, row: StoredEvent, event: ev.Event) -> None:
+        """Fold ``event`` into what happened, then let every world follow it."""
+        state = self.state
+        self.refused = None
+        if event.TYPE not in ev.ENGINE_TYPES:
+            try:
+                with arithmetic():
+                    admit(state, event, NewEvents({}), None, None)
+            except InvalidEvent as exc:
+                self.refused = exc
+        self.postings = apply(state, event, row.seq)
+        self.moves = [(p.account, p.asset, p.amount) for p in self.postings if p.book == "system"]
+        if event.TYPE not in ev.ENGINE_TYPES:
+            with arithmetic():
+                for book, asset, amount in self.moves:
+                    total, count = self.total.get((book, asset), (ZERO, 0))
+                    self.total[book, asset] = (total + amount, count + 1)
+        self._index(event)
+        for world, key in zip(self.worlds, self._keys, strict=True):
+            world.follow(self, row, event, key)
+        for key, index in self._indexes.items():  # their buffers moved with the price (as an engine session does)
+            if key in self.candidates:
+                index.refresh(state, self.candidates[key])
+
+    def _index(self, event: ev.Event) -> None:
+        """Keep one index per trigger key true over what happened; at a mark or a funding, its candidates."""
+        state = self.state
+        if state.rules is not self._rules:  # rules changed: regroup the worlds by their triggers now
+            self._rules = state.rules
+            self._keys = [_trigger_key(world.substitute, state) for world in self.worlds]
+            self._indexes = {}
+            for world, key in zip(self.worlds, self._keys, strict=True):
+                if key is not None and key not in self._indexes:
+                    self._indexes[key] = LiquidationIndex(world.substitute)
+        self.candidates = {}
+        for key, index in self._indexes.items():
+            index.event_folded(state, event)
+            if isinstance(event, (ev.Mark, ev.Funding)):
+                self.candidates[key] = index.price_candidates(state, event)
+
+    def finish(self) -> None:
+        """Every world's state made whole (what it took lazily from what happened), at the end of the pass."""
+        for world in self.worlds:
+            if not world.handed_over:
+                world.settle(self, skip_current=False)
+
+
+class DifferentialWorld:
+    """One what-if world kept as differences from what happened (see the module)."""
+
+    def __init__(self, state: LedgerState, substitute: Substitute | None, policy: RulesInForce | None,
+                 made: Callable[[LedgerState, ev.EngineEvent], None], refused: Callable[[StoredEvent, str], None],
+                 handover: Callable[[StoredEvent, ev.Event], None]) -> None:
+        self.state = state
+        self.substitute = substitute
+        self.policy = policy
+        self.diverged: set[str] = set()
+        self._own = LiquidationIndex(substitute)
+        self._own.stale = False
+        self._own_stale = False
+        self._made, self._refused, self._handover = made, refused, handover
+        self.handed_over = False
+        self._seen: dict[tuple[str, str], tuple[Decimal, int]] = {}
+        """``SharedPass.total`` as this world's system balances last took it"""
+        self._pending, self._last = 0, cast(ev.Event | None, None)
+        """events taken from what happened since the state's seq and last event were set, and the last of them"""
+
+    # -- following what happened ---------------------------------------------------------------------------------
+    def follow(self, shared: SharedPass, row: StoredEvent, event: ev.Event, key: str | None) -> None:
+        if self.handed_over:
+            if event.TYPE not in ev.ENGINE_TYPES:
+                self._handover(row, event)
+            return
+        if event.TYPE in ev.ENGINE_TYPES:  # what happened's engine: not this world's; who it moved diverges here
+            self._diverge(ev.accounts_of(event))
+        elif isinstance(event, _ACCOUNT_EVENTS):
+            self._account_event(shared, row, event)
+        elif shared.refused is not None or not isinstance(event, (*_WORLD_APPLIES, ev.Mark, ev.Funding)):
+            self._hand_over(shared, row, event)  # refused by what happened's own admission, or a type not known here
+        elif isinstance(event, _WORLD_APPLIES):
+            self.settle(shared, skip_current=True)
+            apply(self.state, event)
+            self._own_stale = self._own_stale or isinstance(event, ev.RulesActivated)
+        elif isinstance(event, ev.Mark):
+            self.state.markets[event.market] = shared.state.markets[event.market]
+            self._stamp(event)
+            self._decide_on_price(shared, event, key)
+        else:
+            assert isinstance(event, ev.Funding)
+            self._funding(shared, event, key)
+
+    def _stamp(self, event: ev.Event) -> None:
+        """``event`` was taken from what happened: the state's seq and last event move with it when settled."""
+        self._pending += 1
+        self._last = event
+
+    def settle(self, shared: SharedPass, *, skip_current: bool) -> None:
+        """Bring what was taken lazily into the state: the system movements of the events taken since the last time
+        (without the event being folded, when this world folds it itself or refuses it), and the seq and last event."""
+        state = self.state
+        with arithmetic():
+            for key, (total, booked) in shared.total.items():
+                seen, seen_booked = self._seen.get(key, (ZERO, 0))
+                moved, taken = total - seen, booked - seen_booked
+                if skip_current:
+                    current = [amount for book, asset, amount in shared.moves if (book, asset) == key]
+                    moved, taken = moved - sum(current, ZERO), taken - len(current)
+                if taken:
+                    balances = state.system[key[0]]
+                    balances[key[1]] = balances.get(key[1], ZERO) + moved
+        self._seen = dict(shared.total)
+        if self._pending:
+            assert self._last is not None
+            state.seq += self._pending
+            state.events_applied += self._pending
+            state.last_at, state.last_event_id = self._last.at, self._last.id
+            self._pending, self._last = 0, None
+
+    def _take(self, shared: SharedPass, accounts: Iterable[str]) -> None:
+        """What happened's result of the event just folded for these accounts (its system movements are taken when
+        the world next settles)."""
+        state = self.state
+        for name in accounts:
+            state.accounts[name] = shared.state.accounts[name]
+
+    def _account_event(self, shared: SharedPass, row: StoredEvent, event: ev.Event) -> None:
+        state, (account,) = self.state, ev.accounts_of(event)
+        if account in self.diverged:  # re-run here: its state is this world's own
+            self.settle(shared, skip_current=True)
+            try:
+                with arithmetic():
+                    admitted = admit(state, event, NewEvents({}), None, None)
+            except InvalidEvent as exc:
+                self._refused(row, str(exc.located(f"event {event.id}")))
+                return
+            assert admitted is not None
+            apply(state, admitted)
+            self._own.account_changed(state, account)
+        elif shared.refused is not None:  # the same admission on the same state: refused here too
+            self.settle(shared, skip_current=True)
+            self._refused(row, str(shared.refused.located(f"event {event.id}")))
+            self._diverge([account])  # what happened folded it (a log from before the check): it differs now
+            return
+        else:  # the same fold on the same state: what happened's result is this world's
+            self._take(shared, [account])
+            if isinstance(event, ev.Trade):
+                state.markets[event.market] = shared.state.markets[event.market]
+            self._stamp(event)
+        if isinstance(event, ev.Trade):
+            if state.markets[event.market].mark_price is None:  # a trade price values every holder of the market
+                self._own_stale = True
+            if closes_isolated_in_deficit(state, event):  # a bankruptcy: it reads the insurance fund
+                self.settle(shared, skip_current=False)
+                self._record(on_trade(state, event, self.substitute))
+
+    def _funding(self, shared: SharedPass, event: ev.Funding, key: str | None) -> None:
+        state = self.state
+        holders = sorted(name for name in self.diverged
+                         if (position := state.account(name).positions.get(event.market)) is not None
+                         and position.size != 0)
+        if holders:  # a diverged holder pays from its own state: the world pays the funding itself
+            self.settle(shared, skip_current=True)
+            apply(state, event)
+            for name in holders:
+                self._own.account_changed(state, name)
+        else:
+            self._take(shared, {p.account for p in shared.postings if p.book != "system"})
+            self._stamp(event)
+        self._decide_on_price(shared, event, key)
+
+    # -- the world's own engine ---------------------------------------------------------------------------------------
+    def _decide_on_price(self, shared: SharedPass, event: ev.Mark | ev.Funding, key: str | None) -> None:
+        state = self.state
+        if state.rules is None or key is None:
+            return
+        if self._own_stale:
+            self._own.rebuild(state, sorted(self.diverged))
+            self._own_stale = False
+        price = state.markets[event.market].price
+        assert price is not None, "a mark or a funding gives its market a price"
+        candidates = {name for name in shared.candidates[key] if name not in self.diverged}
+        candidates.update(self._own.candidates(event.market, price))
+        if not candidates:
+            return
+        self.settle(shared, skip_current=False)  # the engine reads the insurance fund, and folds what it decides
+        ordered = sorted(candidates)
+        made = on_price(state, event, self.substitute, accounts=ordered, policy=self.policy)
+        self._record(made)
+        self._own.refresh(state, [name for name in ordered if name in self.diverged])
+
+    def _record(self, made: Iterable[ev.EngineEvent]) -> None:
+        for engine_event in made:
+            self._made(self.state, engine_event)
+            self._diverge(ev.accounts_of(engine_event))
+
+    def _diverge(self, accounts: Iterable[str]) -> None:
+        for name in accounts:
+            if name not in self.diverged:
+                self.diverged.add(name)
+                if name in self.state.accounts:
+                    self._own.account_changed(self.state, name)
+
+    def _hand_over(self, shared: SharedPass, row: StoredEvent, event: ev.Event) -> None:
+        """From ``event`` on, the full re-run (its state, settled, is exactly the full re-run's here)."""
+        self.settle(shared, skip_current=True)
+        self.handed_over = True
+        self._handover(row, event)
