@@ -16,8 +16,12 @@ MARKETS = {"BTC-PERP": ("0.001", 60000), "ETH-PERP": ("0.01", 3000), "SOL-PERP":
 RATES = {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}
 
 
-def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = True):
+def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = True, thin: float = 0.0):
+    """The history's records. ``thin``: the share of accounts that open with 3,000 USD instead of 1,000,000 (drawn
+    with a generator of their own, so the rest of the history is the same): their positions can be liquidated
+    under stricter rates, as the sweep benchmark's candidates need."""
     rng = random.Random(seed)
+    thin_rng = random.Random(seed + 1)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     tick = 0
 
@@ -33,7 +37,8 @@ def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = T
     for a in range(accounts):
         if produced >= n_events:
             return
-        yield {"type": "deposit", "id": f"d-{a}", "at": at(), "account": f"acct{a:06d}", "asset": "USD", "amount": "1000000"}
+        amount = "3000" if thin and thin_rng.random() < thin else "1000000"
+        yield {"type": "deposit", "id": f"d-{a}", "at": at(), "account": f"acct{a:06d}", "asset": "USD", "amount": amount}
         produced += 1
     prices = {m: float(p) for m, (_, p) in MARKETS.items()}
     n = 0
@@ -70,9 +75,10 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--thin", type=float, default=0.0, help="share of accounts opening with 3,000 USD")
     args = parser.parse_args()
     with open(args.out, "w") as handle:
-        for record in generate(args.n_events, args.accounts, args.seed):
+        for record in generate(args.n_events, args.accounts, args.seed, thin=args.thin):
             handle.write(json.dumps(record) + "\n")
 
 

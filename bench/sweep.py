@@ -1,62 +1,134 @@
-"""Rule sweep benchmark: 16 candidates (fee rate × target buffer) over one history, serial against local workers.
+"""Rule sweep benchmark: the differential sweep against today's full re-run of the same candidates, in one session.
 
-Writes the benchmark history (``bench.gen_history``, partial-v1 in force),
-ingests it into a SQLite file, then times ``ledger.compliance.sweep.sweep``
-serially (``workers=1``) and with ``--workers`` local processes (the default
-pool: the history read once, shipped once per worker as an Arrow table), and
-checks both gave the same rows. Optionally on a Dask cluster too
-(``--scheduler``). Prints the speed-up and the per-candidate time.
+    python -m bench.sweep --events 1000000 --accounts 10000 [--thin 0.03] [--workers 2] [--full 2]
+                          [--grid fees|rates] [--scheduler tcp://HOST:8786]
 
-    python -m bench.sweep --events 100000 [--workers 2] [--scheduler tcp://HOST:8786]
+Writes the benchmark history (``bench.gen_history``, partial-v1 in force; ``--thin`` of the accounts open with
+3,000 USD instead of 1,000,000, so that stricter candidates liquidate them), ingests it into a SQLite file, and
+times, each in a process of its own (its peak memory is its own):
+
+- ``full``: the first ``--full`` candidates on the full re-run (every event re-run in each candidate's world, one
+  candidate per worker task: what a sweep cost before), on ``--workers`` local processes;
+- ``differential``: every candidate (``--grid fees``: 16, fee rate × target buffer, the rates in force;
+  ``--grid rates``: 16, maintenance rate × target buffer) on the differential worlds, serially and on
+  ``--workers`` local processes (and on a Dask scheduler if given).
+
+Each prints its seconds, CPU-seconds per candidate (wall time × workers / candidates), the peak resident memory
+of the largest worker (``ru_maxrss`` of the finished children; the process itself when serial), and checks that
+the rows of the candidates both ran are the same. The differential run also reports how many accounts each
+candidate's world moved differently from what happened (the share of the accounts that differ).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.gen_history import generate
-from ledger import Ledger
-from ledger.compliance.sweep import base_params, candidates_of, sweep
 
-GRID = {"grid": {"liquidation_fee_rate": ["0.001", "0.002", "0.005", "0.01"],
-                 "target_buffer": ["0.1", "0.25", "0.5", "1"]}}
+GRIDS = {
+    "fees": {"grid": {"liquidation_fee_rate": ["0.001", "0.002", "0.005", "0.01"],
+                      "target_buffer": ["0.1", "0.25", "0.5", "1"]}},
+    "rates": {"grid": {"markets.BTC-PERP.maintenance_margin_rate": ["0.005", "0.1", "0.3", "0.5"],
+                       "markets.BTC-PERP.initial_margin_rate": ["0.6"],
+                       "target_buffer": ["0.1", "0.25", "0.5", "1"]}},
+}
+
+
+def _candidates(url: str, grid: str):
+    from ledger import Ledger
+    from ledger.compliance.sweep import base_params, candidates_of
+
+    with Ledger.open(url, create=False) as ledger:
+        return candidates_of(["partial-v1"], GRIDS[grid], base_params(ledger.store))
+
+
+def _peak_kib(workers: int) -> int:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return children if workers > 1 else own
+
+
+def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> dict[str, object]:
+    """One measurement, in this (fresh) process."""
+    from ledger import Ledger
+    from ledger.compliance.sweep import sweep
+    from ledger.compliance.whatif import compare
+
+    candidates = _candidates(url, grid)[:count]
+    with Ledger.open(url, create=False) as ledger:
+        store = ledger.reader()
+        started = time.perf_counter()
+        if mode == "diverged":  # the differential worlds themselves, to count what each moved differently
+            result = compare(store, [(c.version, c.params) for c in candidates])
+            seconds = time.perf_counter() - started
+            accounts = len(result.actual_state.accounts)
+            diverged = [len(w.differential_world.diverged) for w in result.worlds if w.differential_world]
+            return {"mode": mode, "seconds": round(seconds, 1), "accounts": accounts, "diverged": diverged,
+                    "peak_mib": round(_peak_kib(1) / 1024, 1)}
+        rows = sweep(store, candidates, workers=workers, differential=(mode == "differential"))
+        seconds = time.perf_counter() - started
+    return {"mode": mode, "workers": workers, "candidates": len(candidates), "seconds": round(seconds, 1),
+            "cpu_s_per_candidate": round(seconds * workers / len(candidates), 2),
+            "peak_mib": round(_peak_kib(workers) / 1024, 1), "rows": rows}
+
+
+def _run(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.sweep", "--child", *args], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--thin", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--scheduler", help="also run on this Dask scheduler")
+    parser.add_argument("--full", type=int, default=2, help="candidates timed on the full re-run")
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="fees")
+    parser.add_argument("--db", help="an ingested ledger to use instead of writing one")
+    parser.add_argument("--child", nargs=5, metavar=("MODE", "URL", "GRID", "WORKERS", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        mode, url, grid, workers, count = args.child
+        print(json.dumps(child(mode, url, grid, int(workers), int(count) or None)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        history = Path(tmp) / "h.jsonl"
-        with history.open("w") as handle:
-            for record in generate(args.events, accounts=args.accounts, seed=11):
-                handle.write(json.dumps(record) + "\n")
-        url = f"sqlite:///{Path(tmp) / 'l.db'}"
-        with Ledger.open(url) as ledger:
-            ledger.init()
-            ledger.ingest_file(history)
-            candidates = candidates_of(["partial-v1"], GRID, base_params(ledger.store))
-            timings = {}
-            results = {}
-            for label, kwargs in (("serial", {"workers": 1}), (f"{args.workers} local workers", {"workers": args.workers}),
-                                  *([("dask", {"scheduler": args.scheduler})] if args.scheduler else [])):
-                start = time.perf_counter()
-                results[label] = sweep(ledger.store, candidates, **kwargs)
-                timings[label] = time.perf_counter() - start
-            head = ledger.head_seq()
-    serial = timings["serial"]
-    print(f"{len(candidates)} candidates over {head:,} events")
-    for label, seconds in timings.items():
-        same = "same rows" if results[label] == results["serial"] else "ROWS DIFFER"
-        print(f"  {label:>18}: {seconds:8.1f} s  {seconds / len(candidates):6.2f} s/candidate  "
-              f"speed-up {serial / seconds:4.2f}x  ({same})")
+        url = args.db
+        if url is None:
+            from ledger import Ledger
+
+            history = Path(tmp) / "h.jsonl"
+            with history.open("w") as handle:
+                for record in generate(args.events, accounts=args.accounts, seed=11, thin=args.thin):
+                    handle.write(json.dumps(record) + "\n")
+            url = f"sqlite:///{Path(tmp) / 'l.db'}"
+            with Ledger.open(url) as ledger:
+                ledger.init()
+                ledger.ingest_file(history)
+        w = str(args.workers)
+        full = _run(["full", url, args.grid, w, str(args.full)])
+        serial = _run(["differential", url, args.grid, "1", "0"])
+        pooled = _run(["differential", url, args.grid, w, "0"])
+        diverged = _run(["diverged", url, args.grid, "1", "0"])
+    shared = full["rows"] == [r for r in serial["rows"] if r["candidate"] <= args.full]
+    print(f"{serial['candidates']} candidates ({args.grid}), {args.events:,} events, {args.accounts:,} accounts, "
+          f"thin {args.thin}; rows of the {args.full} run both ways: {'same' if shared else 'DIFFER'}; "
+          f"pooled rows {'same' if pooled['rows'] == serial['rows'] else 'DIFFER'}")
+    for run in (full, serial, pooled):
+        ratio = full["cpu_s_per_candidate"] / run["cpu_s_per_candidate"]
+        print(f"  {run['mode']:>12} x{run['workers']}: {run['candidates']:3} candidates {run['seconds']:8.1f} s, "
+              f"{run['cpu_s_per_candidate']:7.2f} CPU-s/candidate ({ratio:5.1f}x), peak {run['peak_mib']:7.1f} MiB")
+    accounts = diverged["accounts"]
+    shares = [f"{100 * d / accounts:.2f}%" for d in diverged["diverged"]]
+    print(f"  accounts moved differently per candidate (of {accounts:,}): {', '.join(shares)}")
 
 
 if __name__ == "__main__":

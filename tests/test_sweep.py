@@ -10,7 +10,7 @@ import pytest
 
 from ledger import Ledger
 from ledger.compliance.sweep import candidates_of, sweep
-from ledger.compliance.whatif import whatif
+from ledger.compliance.whatif import WhatIf, compare
 from ledger.domain.money import ZERO
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidEvent
@@ -30,8 +30,9 @@ def crash(db_url):
 
 
 def _serial(store, candidate, end=None) -> dict[str, str]:
-    """The figures the what-if of ``candidate`` gives, computed here from its own outcome (not through the sweep)."""
-    result = whatif(store, candidate.version, candidate.params, end=end)
+    """The figures the what-if of ``candidate`` gives, computed here from its own outcome (not through the sweep), on
+    the full re-run (every event re-run in its world: what the sweep's differential worlds are held to)."""
+    result = WhatIf.of(compare(store, [(candidate.version, candidate.params)], end=end, differential=False))
     by_asset, state = result.alternative.by_asset["USD"], result.alternative_state
     wiped = sum(1 for name in result.alternative.by_account
                 if equity_by_asset(state, state.account(name)).get("USD", ZERO) <= 0)
@@ -185,7 +186,7 @@ def test_a_dask_worker_answers_each_history_from_its_own_rows(sqlite_url):
         candidate = _candidates(ledger)[0]
         for batch, end in ((whole, None), (cut, parse_time(middle)), (whole, None)):
             expected = sweep(ledger.store, [candidate], end=end, workers=1)
-            assert sweeping._on_dask(candidate, batch, None, None) == expected  # the batch alone says where it ends
+            assert sweeping._on_dask([candidate], batch, None, None) == [expected]  # the batch alone says where it ends
         assert expected != sweep(ledger.store, [candidate], end=parse_time(middle), workers=1), "the cut changes the row"
         assert sweeping._dask_rows(whole) is sweeping._dask_rows(SameHash(bytes(whole))), "an equal batch is not decoded again"
         assert len(sweeping._dask_rows(cut).rows) < len(sweeping._dask_rows(whole).rows)

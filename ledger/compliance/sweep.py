@@ -39,7 +39,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ledger.compliance.whatif import Policy, actual_world, adl_figures, column_labels, whatif
+from ledger.compliance.whatif import Outcome, Policy, actual_world, adl_figures, column_labels, compare
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
 from ledger.domain.money import ZERO, arithmetic, to_str
@@ -166,17 +166,29 @@ class _Rows(RowsReader):
         """What happened up to a time (the what-if's actual world): the same for every candidate, folded once."""
 
 
-def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: datetime | None) -> list[SweepRow]:
-    """The candidate's what-if on ``rows`` as sweep rows (one per settle asset)."""
+PASS_CANDIDATES = 64
+"""The most candidates one pass over the history carries (a pass folds what happened once for all of them,
+``compliance.differential``; each candidate keeps a state of its own)."""
+
+
+def evaluate(rows: _Rows, candidates: Sequence[Candidate], start: datetime | None,
+             end: datetime | None, differential: bool = True) -> list[list[SweepRow]]:
+    """The candidates' what-ifs on ``rows``, in one pass over the history, as sweep rows (per candidate, one per
+    settle asset); ``differential=False``: every event re-run in every world (the reference)."""
     actual = None
     if start is None:  # only a what-if from the start takes the actual world as given (a window forks it instead)
         upto = format_time(end) if end else None
         if upto not in rows.actual:
             rows.actual[upto] = actual_world(rows, upto)
         actual = rows.actual[upto]
-    result = whatif(rows, candidate.version, candidate.params, start=start, end=end, actual=actual,
-                    policy=candidate.policy)
-    alt, state = result.alternative, result.alternative_state
+    result = compare(rows, [(c.version, c.params) for c in candidates], start=start, end=end, actual=actual,
+                     policies=[c.policy for c in candidates], differential=differential)
+    return [_rows_of(candidate, world.seen_alt, world.alternative_state(result.actual_state), world.refused)
+            for candidate, world in zip(candidates, result.worlds, strict=True)]
+
+
+def _rows_of(candidate: Candidate, alt: Outcome, state: LedgerState, refused: list[dict[str, str]]) -> list[SweepRow]:
+    """One candidate's sweep rows (one per settle asset): what its engine did, and what it left."""
     with arithmetic():
         wiped: dict[str, int] = {}
         for name in sorted(alt.by_account):
@@ -196,13 +208,20 @@ def evaluate(rows: _Rows, candidate: Candidate, start: datetime | None, end: dat
                 "socialized_loss": to_str(figures["socialized_loss"]),
                 "insurance_fund_end": to_str(state.system["insurance_fund"].get(asset, ZERO)),
                 "accounts_wiped_out": str(wiped.get(asset, 0)),
-                "refused_events": str(len(result.refused)),
+                "refused_events": str(len(refused)),
             })
         if candidate.policy is not None:  # what the loss-allocation policy did to whom, beside the socialized loss
             deleveraging = adl_figures(alt)
             for row in out:
                 row.update(deleveraging.get(str(row["asset"]), _NO_DELEVERAGING))
     return out
+
+
+def _passes(candidates: Sequence[Candidate], workers: int, differential: bool = True) -> list[list[Candidate]]:
+    """The candidates in passes, in order: as many as it takes for every worker to have one, at most
+    ``PASS_CANDIDATES`` each (one each on the full re-run, which shares nothing between worlds)."""
+    size = max(1, min(PASS_CANDIDATES, -(-len(candidates) // max(1, workers)))) if differential else 1
+    return [list(candidates[i:i + size]) for i in range(0, len(candidates), size)]
 
 
 _NO_DELEVERAGING: dict[str, str | None] = {
@@ -221,9 +240,9 @@ def _load(batch: bytes) -> None:
     _worker["rows"] = _Rows(batch)
 
 
-def _in_pool(task: tuple[Candidate, datetime | None, datetime | None]) -> list[SweepRow]:
-    candidate, start, end = task
-    return evaluate(_worker["rows"], candidate, start, end)
+def _in_pool(task: tuple[list[Candidate], datetime | None, datetime | None, bool]) -> list[list[SweepRow]]:
+    candidates, start, end, differential = task
+    return evaluate(_worker["rows"], candidates, start, end, differential)
 
 
 _dask_held: list[tuple[bytes, _Rows]] = []
@@ -248,16 +267,19 @@ def _dask_rows(batch: bytes) -> _Rows:
         return _dask_held[0][1]
 
 
-def _on_dask(candidate: Candidate, batch: bytes, start: datetime | None, end: datetime | None) -> list[SweepRow]:
-    return evaluate(_dask_rows(batch), candidate, start, end)
+def _on_dask(candidates: list[Candidate], batch: bytes, start: datetime | None,
+             end: datetime | None) -> list[list[SweepRow]]:
+    return evaluate(_dask_rows(batch), candidates, start, end)
 
 
 def sweep(
     store: LogReader, candidates: Sequence[Candidate], *, start: datetime | None = None, end: datetime | None = None,
     workers: int | None = None, scheduler: str | None = None, progress: Callable[[int], None] | None = None,
+    differential: bool = True,
 ) -> list[SweepRow]:
     """Every candidate's rows, in candidate order: serially (``workers=1``), in a local process pool (default: one
-    worker per core), or on the Dask cluster at ``scheduler``."""
+    worker per core), or on the Dask cluster at ``scheduler``. ``differential=False``: each candidate re-runs every
+    event on its own (the reference, and what a sweep cost before ``compliance.differential``)."""
     batch = history_batch(store, upto_at=format_time(end) if end else None)
     done = progress or (lambda n: None)
     if scheduler is not None:
@@ -273,27 +295,30 @@ def sweep(
                                where="--scheduler") from None
         with client:
             [shipped] = client.scatter([batch], broadcast=True)
-            futures = [client.submit(_on_dask, c, shipped, start, end, pure=False) for c in candidates]
+            workers_there = max(1, len(client.scheduler_info().get("workers", {})))
+            passes = _passes(candidates, workers_there)
+            futures = [client.submit(_on_dask, part, shipped, start, end, pure=False) for part in passes]
             results = []
             try:
-                for future in futures:
-                    results.append(future.result())
-                    done(1)
+                for part, future in zip(passes, futures, strict=True):
+                    results.extend(future.result())
+                    done(len(part))
             finally:  # on Ctrl-C or an error, the cluster drops what is still queued
                 client.cancel([future for future in futures if not future.done()])
     elif (workers or os.cpu_count() or 1) <= 1:
         rows = _Rows(batch)
         results = []
-        for candidate in candidates:
-            results.append(evaluate(rows, candidate, start, end))
-            done(1)
+        for part in _passes(candidates, 1, differential):
+            results.extend(evaluate(rows, part, start, end, differential))
+            done(len(part))
     else:
-        results = _on_pool(batch, candidates, start, end, min(workers or os.cpu_count() or 1, len(candidates)) or 1, done)
+        results = _on_pool(batch, candidates, start, end, min(workers or os.cpu_count() or 1, len(candidates)) or 1, done,
+                           differential)
     return [row for rows in results for row in rows]
 
 
 def _on_pool(batch: bytes, candidates: Sequence[Candidate], start: datetime | None, end: datetime | None, count: int,
-             done: Callable[[int], None]) -> list[list[SweepRow]]:
+             done: Callable[[int], None], differential: bool = True) -> list[list[SweepRow]]:
     """Every candidate's rows from ``count`` local worker processes, in candidate order.
 
     However the work stops (all done, a candidate's error, Ctrl-C), the workers
@@ -305,11 +330,13 @@ def _on_pool(batch: bytes, candidates: Sequence[Candidate], start: datetime | No
 
     context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
     pool = context.Pool(count, initializer=_load, initargs=(batch,))
+    passes = _passes(candidates, count, differential)
     try:
         results = []
-        for found in pool.imap(_in_pool, [(candidate, start, end) for candidate in candidates]):
-            results.append(found)
-            done(1)
+        tasks = [(part, start, end, differential) for part in passes]
+        for part, found in zip(passes, pool.imap(_in_pool, tasks), strict=True):
+            results.extend(found)
+            done(len(part))
         pool.close()
         return results
     finally:
