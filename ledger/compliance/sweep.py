@@ -1,15 +1,19 @@
 """Rule sweeps: the history replayed under every candidate of a grid of rule versions and params, nothing written.
 
 Risk teams choose liquidation parameters by replaying real history under many
-candidates and comparing what each would have done. Every candidate is an
-independent what-if (``ledger.compliance.whatif``), so the work spreads over
-workers: a local process pool by default, or a Dask cluster (an existing
-scheduler, ``distributed``), never a scheduler of our own.
+candidates and comparing what each would have done. Every candidate is a
+what-if world (``ledger.compliance.whatif``); the work spreads over workers: a
+local process pool by default, or a Dask cluster (an existing scheduler,
+``distributed``), never a scheduler of our own.
 
 The history is read once and shipped as one Arrow table (the stored rows'
-columns, IPC-serialised): every worker decodes it once and replays each
-candidate it is given from those rows, exactly as a what-if reads them from the
-store, so each sweep row equals the serial what-if of its candidate.
+columns, IPC-serialised): every worker decodes it once. The candidates go to
+the workers in *passes* (as many as there are workers, at most
+``PASS_CANDIDATES`` each): a pass reads the history once, folds what happened
+once, and keeps each of its candidates as its differences from it
+(``compliance.differential``), so a candidate costs what it changes, not a
+re-run of the history. Each sweep row equals its candidate's what-if re-run in
+full (``differential=False``, the reference the tests hold it to).
 
 A grid file (JSON):
 

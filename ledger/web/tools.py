@@ -297,11 +297,15 @@ def _summary_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _job_context(console: Console, view: View, job: Job) -> dict[str, Any]:
+    """The job as it is now, read once: the worker sets the result before it marks the job done, so a page never
+    shows a finished job without its result (the state is read first, and the page shows that state)."""
+    state = job.state
+    result = job.result if state == "done" else None
     context: dict[str, Any] = {"view": view, "point": None, "title": f"What-if: {job.title}", "job": job,
-                               "ahead": console.jobs.ahead_of(job)}
-    if job.result is not None:
+                               "ahead": console.jobs.ahead_of(job), "state": state, "result": result}
+    if result is not None:
         figures = console.reads.scales()
-        data = job.result
+        data = result
         context.update(worlds=_world_labels(data), summary=summary_table_rows(data, figures),
                        accounts=account_table_rows(data, figures), chart=_cumulative_chart(data),
                        loss=loss_allocation_rows(data, figures) if "loss_allocation" in data else None,
