@@ -1,7 +1,7 @@
 """Rule sweep benchmark: the differential sweep against today's full re-run of the same candidates, in one session.
 
     python -m bench.sweep --events 1000000 --accounts 10000 [--thin 0.03] [--workers 2] [--full 2]
-                          [--grid fees|rates] [--scheduler tcp://HOST:8786]
+                          [--grid fees|wide|rates] [--db URL]
 
 Writes the benchmark history (``bench.gen_history``, partial-v1 in force; ``--thin`` of the accounts open with
 3,000 USD instead of 1,000,000, so that stricter candidates liquidate them), ingests it into a SQLite file, and
@@ -10,8 +10,8 @@ times, each in a process of its own (its peak memory is its own):
 - ``full``: the first ``--full`` candidates on the full re-run (every event re-run in each candidate's world, one
   candidate per worker task: what a sweep cost before), on ``--workers`` local processes;
 - ``differential``: every candidate (``--grid fees``: 16, fee rate × target buffer, the rates in force;
-  ``--grid rates``: 16, maintenance rate × target buffer) on the differential worlds, serially and on
-  ``--workers`` local processes (and on a Dask scheduler if given).
+  ``--grid wide``: 64 of them; ``--grid rates``: 16, BTC-PERP's maintenance rate × target buffer) on the
+  differential worlds, serially and on ``--workers`` local processes.
 
 Each prints its seconds, CPU-seconds per candidate (wall time × workers / candidates), the peak resident memory
 of the largest worker (``ru_maxrss`` of the finished children; the process itself when serial), and checks that
@@ -35,6 +35,8 @@ from bench.gen_history import generate
 GRIDS = {
     "fees": {"grid": {"liquidation_fee_rate": ["0.001", "0.002", "0.005", "0.01"],
                       "target_buffer": ["0.1", "0.25", "0.5", "1"]}},
+    "wide": {"grid": {"liquidation_fee_rate": ["0.0005", "0.001", "0.0015", "0.002", "0.003", "0.005", "0.0075", "0.01"],
+                      "target_buffer": ["0.05", "0.1", "0.25", "0.4", "0.5", "0.75", "1", "1.5"]}},
     "rates": {"grid": {"markets.BTC-PERP.maintenance_margin_rate": ["0.005", "0.1", "0.3", "0.5"],
                        "markets.BTC-PERP.initial_margin_rate": ["0.6"],
                        "target_buffer": ["0.1", "0.25", "0.5", "1"]}},

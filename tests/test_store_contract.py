@@ -24,6 +24,7 @@ import pytest
 from ledger import ConcurrencyConflict, DuplicateEventConflict, NotInitialised
 from ledger.domain.codec import encode_payload
 from ledger.store import EventStore, LogReader
+from ledger.store.arrow_rows import ArrowRows, table_of
 from ledger.store.hashchain import GENESIS
 from ledger.store.memory import MemoryEventStore
 from ledger.store.rows import RowsReader
@@ -57,12 +58,15 @@ def store(request, tmp_path) -> Iterator[EventStore]:
             pass
 
 
-@pytest.fixture(params=["store", "rows"])
+@pytest.fixture(params=["store", "rows", "arrow"])
 def reader(request) -> Callable[[EventStore], LogReader]:
-    """How the read cases read a store's log: through the store itself, or as the rows a sweep ships to a worker."""
+    """How the read cases read a store's log: through the store itself, or as the rows a sweep ships to a worker
+    (Python objects, or the Arrow table a worker keeps them in)."""
     if request.param == "store":
         return lambda store: store
-    return lambda store: RowsReader(list(store.read()))
+    if request.param == "rows":
+        return lambda store: RowsReader(list(store.read()))
+    return lambda store: ArrowRows(table_of(store.read()))
 
 
 def seed(store: EventStore) -> None:

@@ -189,4 +189,4 @@ def test_a_dask_worker_answers_each_history_from_its_own_rows(sqlite_url):
             assert sweeping._on_dask([candidate], batch, None, None) == [expected]  # the batch alone says where it ends
         assert expected != sweep(ledger.store, [candidate], end=parse_time(middle), workers=1), "the cut changes the row"
         assert sweeping._dask_rows(whole) is sweeping._dask_rows(SameHash(bytes(whole))), "an equal batch is not decoded again"
-        assert len(sweeping._dask_rows(cut).rows) < len(sweeping._dask_rows(whole).rows)
+        assert sweeping._dask_rows(cut).head()[0] < sweeping._dask_rows(whole).head()[0]

@@ -51,8 +51,8 @@ from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidEvent
-from ledger.store import LogReader, StoredEvent
-from ledger.store.rows import RowsReader
+from ledger.store import LogReader
+from ledger.store.arrow_rows import ArrowRows
 from rules import registry
 
 __all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow", "LOSS_ALLOCATION", "MAX_CANDIDATES"]
@@ -63,9 +63,6 @@ FIGURES = ("liquidations", "closed_notional", "penalties", "bankruptcies", "soci
 
 SweepRow = dict[str, Any]
 
-_COLUMNS = ("seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload",
-            "hash")
-"""The stored row's columns, as shipped to workers (``StoredEvent``'s fields)."""
 
 
 @frozen
@@ -143,12 +140,9 @@ def history_batch(store: LogReader, *, upto_at: str | None = None) -> bytes:
     """Every stored row up to ``upto_at`` as one Arrow table, IPC-serialised (what workers receive)."""
     import pyarrow as pa
 
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-    for row in store.read(upto_at=upto_at):
-        for name in _COLUMNS:
-            columns[name].append(getattr(row, name))
-    types = {"seq": pa.int64(), "stream_version": pa.int64(), "schema_version": pa.int32()}
-    table = pa.table({name: pa.array(values, type=types.get(name, pa.string())) for name, values in columns.items()})
+    from ledger.store.arrow_rows import table_of
+
+    table = table_of(store.read(upto_at=upto_at))
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -156,16 +150,18 @@ def history_batch(store: LogReader, *, upto_at: str | None = None) -> bytes:
     return shipped
 
 
-class _Rows(RowsReader):
-    """The shipped rows as a worker's ``LogReader``, with what happened folded once for all its candidates."""
+def _rows(batch: bytes) -> _Rows:
+    import pyarrow as pa
 
-    def __init__(self, batch: bytes) -> None:
-        import pyarrow as pa
+    return _Rows(pa.ipc.open_stream(batch).read_all())
 
-        table = pa.ipc.open_stream(batch).read_all()
-        values = [table.column(name).to_pylist() for name in _COLUMNS]
-        super().__init__([StoredEvent(*fields) for fields in zip(*values, strict=True)])
 
+class _Rows(ArrowRows):
+    """The shipped rows as a worker's ``LogReader`` (kept as their Arrow table: ``store.arrow_rows``), with what
+    happened folded once for all its candidates."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(table)
         self.actual: dict[str | None, LedgerState] = {}
         """What happened up to a time (the what-if's actual world): the same for every candidate, folded once."""
 
@@ -241,7 +237,7 @@ _worker: dict[str, _Rows] = {}
 
 def _load(batch: bytes) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool, at once
-    _worker["rows"] = _Rows(batch)
+    _worker["rows"] = _rows(batch)
 
 
 def _in_pool(task: tuple[list[Candidate], datetime | None, datetime | None, bool]) -> list[list[SweepRow]]:
@@ -267,7 +263,7 @@ def _dask_rows(batch: bytes) -> _Rows:
     """
     with _dask_lock:
         if not _dask_held or not (_dask_held[0][0] is batch or _dask_held[0][0] == batch):
-            _dask_held[:] = [(batch, _Rows(batch))]
+            _dask_held[:] = [(batch, _rows(batch))]
         return _dask_held[0][1]
 
 
@@ -310,7 +306,7 @@ def sweep(
             finally:  # on Ctrl-C or an error, the cluster drops what is still queued
                 client.cancel([future for future in futures if not future.done()])
     elif (workers or os.cpu_count() or 1) <= 1:
-        rows = _Rows(batch)
+        rows = _rows(batch)
         results = []
         for part in _passes(candidates, 1, differential):
             results.extend(evaluate(rows, part, start, end, differential))
