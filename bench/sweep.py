@@ -13,22 +13,24 @@ times, each in a process of its own (its peak memory is its own):
   ``--grid wide``: 64 of them; ``--grid rates``: 16, BTC-PERP's maintenance rate × target buffer) on the
   differential worlds, serially and on ``--workers`` local processes.
 
-Each prints its seconds, CPU-seconds per candidate (wall time × workers / candidates), the peak resident memory
-of the largest worker (``ru_maxrss`` of the finished children; the process itself when serial), and checks that
-the rows of the candidates both ran are the same. The differential run also reports how many accounts each
-candidate's world moved differently from what happened (the share of the accounts that differ).
+Each prints its seconds and CPU-seconds per candidate (wall time × workers / candidates), and checks that the
+rows of the candidates both ran are the same. A worker's memory is measured as one worker (a process of its
+own, ``VmHWM``): the shipped history decoded, then its share of the candidates: as a worker did before (the
+rows decoded into Python objects, one candidate on the full re-run), and as it does now (the rows kept as
+their Arrow table, its share of the grid in one pass on the differential worlds). The differential run also
+reports how many accounts each candidate's world moved differently from what happened (the share that differs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.gen_history import generate
 
@@ -51,10 +53,33 @@ def _candidates(url: str, grid: str):
         return candidates_of(["partial-v1"], GRIDS[grid], base_params(ledger.store))
 
 
-def _peak_kib(workers: int) -> int:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return children if workers > 1 else own
+def _peak_kib() -> int:
+    """This process's peak resident memory (``VmHWM``: ``ru_maxrss`` would carry the parent's over the exec)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def worker(mode: str, batch_file: str, url: str, grid: str, count: int) -> dict[str, object]:
+    """What one sweep worker does, in this (fresh) process: decode the shipped history, then run its share of the
+    candidates (``count``: the first ones), on the full re-run or the differential worlds; its time and memory."""
+    from ledger.compliance import sweep as sweeping
+
+    candidates = _candidates(url, grid)[:count]
+    label = f"worker-{mode}"
+    batch = Path(batch_file).read_bytes()
+    started = time.perf_counter()
+    rows: Any = sweeping._rows(batch)
+    if mode == "before":  # the worker before: every row a Python object, one candidate per pass on the full re-run
+        from ledger.store.rows import RowsReader
+
+        rows, mode = RowsReader(list(rows.read())), "full"
+        rows.actual = {}
+    passes = sweeping._passes(candidates, 1, mode == "differential")
+    for part in passes:
+        sweeping.evaluate(rows, part, None, None, mode == "differential")
+    seconds = time.perf_counter() - started
+    return {"mode": label, "candidates": len(candidates), "seconds": round(seconds, 1),
+            "peak_mib": round(_peak_kib() / 1024, 1)}
 
 
 def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> dict[str, object]:
@@ -73,12 +98,12 @@ def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> di
             accounts = len(result.actual_state.accounts)
             diverged = [len(w.differential_world.diverged) for w in result.worlds if w.differential_world]
             return {"mode": mode, "seconds": round(seconds, 1), "accounts": accounts, "diverged": diverged,
-                    "peak_mib": round(_peak_kib(1) / 1024, 1)}
+                    "peak_mib": round(_peak_kib() / 1024, 1)}
         rows = sweep(store, candidates, workers=workers, differential=(mode == "differential"))
         seconds = time.perf_counter() - started
     return {"mode": mode, "workers": workers, "candidates": len(candidates), "seconds": round(seconds, 1),
             "cpu_s_per_candidate": round(seconds * workers / len(candidates), 2),
-            "peak_mib": round(_peak_kib(workers) / 1024, 1), "rows": rows}
+            "peak_mib": round(_peak_kib() / 1024, 1), "rows": rows}
 
 
 def _run(args: list[str]) -> dict:
@@ -100,7 +125,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         mode, url, grid, workers, count = args.child
-        print(json.dumps(child(mode, url, grid, int(workers), int(count) or None)))
+        if mode.startswith("worker-"):
+            batch_file, url = url.split("|", 1)
+            print(json.dumps(worker(mode.removeprefix("worker-"), batch_file, url, grid, int(count))))
+        else:
+            print(json.dumps(child(mode, url, grid, int(workers), int(count) or None)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db
@@ -116,6 +145,15 @@ def main() -> None:
                 ledger.init()
                 ledger.ingest_file(history)
         w = str(args.workers)
+        from ledger import Ledger
+        from ledger.compliance.sweep import history_batch
+
+        with Ledger.open(url, create=False) as ledger:
+            batch_file = Path(tmp) / "batch.arrow"
+            batch_file.write_bytes(history_batch(ledger.store))
+        share = -(-len(_candidates(url, args.grid)) // args.workers)
+        workers = [_run([f"worker-{mode}", f"{batch_file}|{url}", args.grid, "1", str(n)])
+                   for mode, n in (("before", 1), ("differential", share))]
         full = _run(["full", url, args.grid, w, str(args.full)])
         serial = _run(["differential", url, args.grid, "1", "0"])
         pooled = _run(["differential", url, args.grid, w, "0"])
@@ -128,6 +166,9 @@ def main() -> None:
         ratio = full["cpu_s_per_candidate"] / run["cpu_s_per_candidate"]
         print(f"  {run['mode']:>12} x{run['workers']}: {run['candidates']:3} candidates {run['seconds']:8.1f} s, "
               f"{run['cpu_s_per_candidate']:7.2f} CPU-s/candidate ({ratio:5.1f}x), peak {run['peak_mib']:7.1f} MiB")
+    for run in workers:
+        print(f"  one {run['mode']} worker, {run['candidates']} candidate(s): {run['seconds']:8.1f} s, "
+              f"peak {run['peak_mib']:7.1f} MiB")
     accounts = diverged["accounts"]
     shares = [f"{100 * d / accounts:.2f}%" for d in diverged["diverged"]]
     print(f"  accounts moved differently per candidate (of {accounts:,}): {', '.join(shares)}")

@@ -140,12 +140,12 @@ def history_batch(store: LogReader, *, upto_at: str | None = None) -> bytes:
     """Every stored row up to ``upto_at`` as one Arrow table, IPC-serialised (what workers receive)."""
     import pyarrow as pa
 
-    from ledger.store.arrow_rows import table_of
+    from ledger.store.arrow_rows import SCHEMA, record_batches
 
-    table = table_of(store.read(upto_at=upto_at))
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+    with pa.ipc.new_stream(sink, SCHEMA) as writer:
+        for part in record_batches(store.read(upto_at=upto_at)):  # a batch at a time: bounded memory
+            writer.write_batch(part)
     shipped: bytes = sink.getvalue().to_pybytes()
     return shipped
 

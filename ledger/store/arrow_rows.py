@@ -20,23 +20,36 @@ import pyarrow.compute as pc
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import StoredEvent
 
-__all__ = ["ArrowRows", "COLUMNS", "table_of"]
+__all__ = ["ArrowRows", "COLUMNS", "SCHEMA", "table_of", "record_batches"]
 
 COLUMNS = ("seq", "event_id", "stream", "stream_version", "type", "schema_version", "at", "recorded_at", "payload",
            "hash")
 """A stored row's columns, in ``StoredEvent``'s order."""
 
 _TYPES = {"seq": pa.int64(), "stream_version": pa.int64(), "schema_version": pa.int32()}
+SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in COLUMNS])
 _BATCH = 5000
+
+
+def record_batches(rows: Iterable[StoredEvent], size: int = 50_000) -> Iterator[pa.RecordBatch]:
+    """The rows as Arrow record batches of ``size`` rows (``SCHEMA``): a million rows never sit in Python lists."""
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    count = 0
+    for row in rows:
+        for name in COLUMNS:
+            columns[name].append(getattr(row, name))
+        count += 1
+        if count == size:
+            yield pa.record_batch([pa.array(columns[name], type=SCHEMA.field(name).type) for name in COLUMNS],
+                                  schema=SCHEMA)
+            columns, count = {name: [] for name in COLUMNS}, 0
+    if count:
+        yield pa.record_batch([pa.array(columns[name], type=SCHEMA.field(name).type) for name in COLUMNS], schema=SCHEMA)
 
 
 def table_of(rows: Iterable[StoredEvent]) -> pa.Table:
     """The rows as one Arrow table (``COLUMNS``)."""
-    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    for row in rows:
-        for name in COLUMNS:
-            columns[name].append(getattr(row, name))
-    return pa.table({name: pa.array(values, type=_TYPES.get(name, pa.string())) for name, values in columns.items()})
+    return pa.Table.from_batches(list(record_batches(rows)), schema=SCHEMA)
 
 
 class ArrowRows:
