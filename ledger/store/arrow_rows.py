@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import StoredEvent
+from ledger.store.rows import cut
 
 __all__ = ["ArrowRows", "COLUMNS", "SCHEMA", "table_of", "record_batches"]
 
@@ -78,11 +79,7 @@ class ArrowRows:
         self, *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None,
         known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
     ) -> Iterator[StoredEvent]:
-        for row in self._rows(max(0, after_seq), self._stop(upto_seq)):
-            if upto_at is not None and row.at > upto_at:
-                continue
-            if (known_at is None or row.recorded_at <= known_at) and (types is None or row.type in types):
-                yield row
+        return cut(self._rows(max(0, after_seq), self._stop(upto_seq)), upto_at, known_at, types)
 
     def read_batches(
         self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000

@@ -14,7 +14,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from ledger.store.hashchain import GENESIS
 from ledger.store.records import StoredEvent
 
-__all__ = ["RowsReader"]
+__all__ = ["RowsReader", "cut"]
+
+
+def cut(rows: Iterable[StoredEvent], upto_at: str | None, known_at: str | None,
+        types: Sequence[str] | None) -> Iterator[StoredEvent]:
+    """``rows`` cut as ``LogReader.read`` cuts them: by business time, recorded time and type."""
+    for row in rows:
+        if upto_at is not None and row.at > upto_at:
+            continue
+        if (known_at is None or row.recorded_at <= known_at) and (types is None or row.type in types):
+            yield row
 
 
 class RowsReader:
@@ -39,11 +49,7 @@ class RowsReader:
         self, *, after_seq: int = 0, upto_seq: int | None = None, upto_at: str | None = None,
         known_at: str | None = None, types: Sequence[str] | None = None, batch_size: int = 5000,
     ) -> Iterator[StoredEvent]:
-        for row in self.rows[after_seq:upto_seq]:
-            if upto_at is not None and row.at > upto_at:
-                continue
-            if (known_at is None or row.recorded_at <= known_at) and (types is None or row.type in types):
-                yield row
+        return cut(self.rows[after_seq:upto_seq], upto_at, known_at, types)
 
     def read_batches(
         self, *, after_seq: int = 0, upto_seq: int | None = None, batch_size: int = 5000
