@@ -141,3 +141,32 @@ def test_an_ingest_while_pages_are_read_changes_nothing_shown_for_a_fixed_point(
     assert f"reading after event #{head}" in before[0]
     assert moved["seq"] > head and crash_history(tmp_path).exists()
 
+
+
+def test_a_job_finishing_while_its_page_is_made_shows_one_state(crash):
+    """The worker sets a job's result, then marks it done; a page made in between reads the state once and shows it
+    whole: still running (and refreshing), never "done" with an empty result."""
+    from ledger.web.jobs import Job
+
+    class Finishing(Job):
+        """A job the worker finishes just after the page first looks at it."""
+
+        looked = False
+
+        def __getattribute__(self, name: str):
+            value = object.__getattribute__(self, name)
+            if name == "state" and not object.__getattribute__(self, "looked"):
+                object.__setattr__(self, "looked", True)
+                object.__setattr__(self, "result", {"versions": ["full-v1"], "summary": {}, "accounts": []})
+                object.__setattr__(self, "state", "done")
+            return value
+
+    with client(crash) as console:
+        jobs = console.app.state.console.jobs
+        job = Finishing("j-race", "a race", {}, 10, lambda ledger, advance: {}, state="running")
+        jobs._jobs[job.id] = job
+        page = console.get(f"/whatif/jobs/{job.id}")
+        again = console.get(f"/whatif/jobs/{job.id}")
+    assert page.status_code == 200 and 'http-equiv="refresh"' in page.text and "Running:" in page.text
+    assert "Side by side" not in page.text
+    assert 'http-equiv="refresh"' not in again.text and "Side by side" in again.text
