@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 
+import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from ledger.domain.events import thaw
 from ledger.domain.snapshot import dump_state
 from ledger.replay import load
 from rules import registry
-from tests.support.builders import deposit, listed, mark, rules, trade, withdrawal
+from tests.support.builders import at, deposit, listed, mark, rules, trade, withdrawal
 from tests.support.histories import activations, header, policies, steps, to_event
 
 POLICIES = [None, ("socialize-v1", {}), ("adl-ranked-v1", {"cash_quantum": "0.01"}),
@@ -70,6 +71,24 @@ def test_differential_worlds_equal_the_full_re_run(activation, policy, history, 
     one in force: the same comparison, states and refusals as re-running every event in every world."""
     ledger = generated(activation, policy, history)
     assert_same(ledger, candidates_from(first, second, fee), chosen)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, switch=activations, policy=policies, history=st.lists(steps(), min_size=5, max_size=60),
+       where=st.floats(0, 1), first=activations, second=activations, fee=st.sampled_from(["0", "0.0005", "0.001"]))
+def test_differential_worlds_follow_a_rule_change_mid_history(activation, switch, policy, history, where, first,
+                                                              second, fee):
+    """Another version (with its params) activated mid-history: the worlds regroup by their new triggers (a world
+    under the rules in force changes with them) and still equal the full re-run."""
+    ledger = generated(activation, policy, history[: int(len(history) * where)])
+    at_step = int(len(history) * where)
+    with contextlib.suppress(InvalidBatch):
+        ledger.append([attrs.evolve(switch, id="r-switch", at=at(10 + at_step - 0.5))])
+    for n, step in enumerate(history[at_step:], at_step):
+        with contextlib.suppress(InvalidBatch):
+            ledger.append([to_event(step, n)])
+    candidates = [*candidates_from(first, second, fee), (None, None)]  # the last: the rules in force, whichever
+    assert_same(ledger, candidates, [None, None, None, ("adl-ranked-v1", {"cash_quantum": "0.01"})])
 
 
 def test_a_world_that_decides_alike_re_runs_nothing(monkeypatch):
