@@ -202,13 +202,16 @@ class ConsoleReads:
             return [row for row in rows if row["seq"] <= point.seq]
         return self._small.get(("history", name, point.seq, point.as_of, point.known_at), make)
 
-    def history_page(self, name: str, point: Point, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """(how many rows ``history`` has, its rows ``offset`` to ``offset + limit``), at the cost of the account's
-        own events and of the page (``reports.history_pages``), not of the log."""
+    def history_length(self, name: str, point: Point) -> int:
+        """How many rows ``history`` has (its own events read, no row folded)."""
+        return self._plan(name, point).total
+
+    def history_page(self, name: str, point: Point, offset: int, limit: int) -> list[dict[str, Any]]:
+        """``history``'s rows ``offset`` to ``offset + limit``, at the cost of the account's own events and of the
+        page (``reports.history_pages``), not of the log."""
         plan = self._plan(name, point)
         key = ("history page", name, point.seq, offset, limit)
-        return plan.total, self._small.get(key, lambda: history_pages.history_page(self.ledger.reader(), plan, offset,
-                                                                                    limit))
+        return self._small.get(key, lambda: history_pages.history_page(self.ledger.reader(), plan, offset, limit))
 
     def equity_rows(self, name: str, point: Point) -> list[dict[str, Any]]:
         """The rows of ``history`` an equity chart draws: every own and funding row, and marks sampled evenly."""

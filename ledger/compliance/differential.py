@@ -276,12 +276,14 @@ class DifferentialWorld:
             self._own_stale = False
         price = state.markets[event.market].price
         assert price is not None, "a mark or a funding gives its market a price"
-        candidates = {name for name in shared.candidates[key] if name not in self.diverged}
-        candidates.update(self._own.candidates(event.market, price))
-        if not candidates:
+        if self.diverged:  # the shared entries of diverged accounts are what happened's: theirs are this world's own
+            ordered = sorted({name for name in shared.candidates[key] if name not in self.diverged}
+                             | set(self._own.candidates(event.market, price)))
+        else:
+            ordered = shared.candidates[key]  # sorted by the index
+        if not ordered:
             return
         self.settle(shared, skip_current=False)  # the engine reads the insurance fund, and folds what it decides
-        ordered = sorted(candidates)
         made = on_price(state, event, self.substitute, accounts=ordered, policy=self.policy)
         self._record(made)
         self._own.refresh(state, [name for name in ordered if name in self.diverged])

@@ -81,10 +81,15 @@ class _Span:
 
     first: int
     last: int
-    ranges: tuple[tuple[list[int], int, int], ...]
-    """(a stream's sequence numbers, the first index in the span, the index after the last): marks, then fundings"""
+    marks: tuple[tuple[list[int], int, int], ...]
+    """(a market stream's sequence numbers, the first index in the span, the index after the last)"""
     fundings: tuple[tuple[list[int], int, int], ...]
+    """the same, of the held markets' funding streams"""
     count: int
+
+    @property
+    def ranges(self) -> tuple[tuple[list[int], int, int], ...]:
+        return self.marks + self.fundings
 
 
 @define
@@ -158,11 +163,11 @@ def plan_history(store: AccountSource, seqs: _Seqs, account: str, upto_seq: int)
     for i, seq in enumerate(own):
         plan.pieces.append(seq)
         first, last = seq + 1, bounds[i + 1] - 1
-        ranges = [(s, bisect_left(s, first), bisect_right(s, last))
-                  for m in held[seq] for s in (marks[m], funding[m])]
-        count = sum(high - low for _, low, high in ranges)
+        in_marks = tuple((s, bisect_left(s, first), bisect_right(s, last)) for s in (marks[m] for m in held[seq]))
+        in_funding = tuple((s, bisect_left(s, first), bisect_right(s, last)) for s in (funding[m] for m in held[seq]))
+        count = sum(high - low for _, low, high in in_marks + in_funding)
         if count:
-            plan.pieces.append(_Span(first, last, tuple(ranges), tuple(ranges[1::2]), count))
+            plan.pieces.append(_Span(first, last, in_marks, in_funding, count))
     plan.total = sum(1 if isinstance(piece, int) else piece.count for piece in plan.pieces)
     return plan
 
@@ -237,16 +242,16 @@ def history_page(store: AccountSource, plan: HistoryPlan, offset: int, limit: in
             take = min(size - skip, limit - len(wanted))
             wanted += [piece] if isinstance(piece, int) else _span_seqs(piece, skip, take)
         at += size
-    return _folded_rows(store, plan, wanted, figures)
+    return _folded_rows(store, plan, wanted, min(wanted, default=1) - 1, figures)
 
 
-def _folded_rows(store: AccountSource, plan: HistoryPlan, wanted: list[int], figures: Figures) -> list[dict[str, Any]]:
-    if not wanted:
-        return []
+def _folded_rows(store: AccountSource, plan: HistoryPlan, wanted: list[int], after: int,
+                 figures: Figures) -> list[dict[str, Any]]:
+    """The rows ``wanted`` (sequence numbers), folded from the state after event ``after``."""
     own = {s: plan.own[s] for s in wanted if s in plan.own}
     items = {**own, **_rows(store, set(wanted) - own.keys())}
     return [history_row(state, plan.account, row, event, postings, figures)
-            for row, event, postings, state in _fold(store, plan, min(wanted) - 1, items)]
+            for row, event, postings, state in _fold(store, plan, after, items)]
 
 
 def equity_rows(store: AccountSource, plan: HistoryPlan, marks: int = CHART_MARKS,
@@ -259,21 +264,13 @@ def equity_rows(store: AccountSource, plan: HistoryPlan, marks: int = CHART_MARK
     seen = 0
     for span in spans:
         last = 0
-        for s, low, high in span.ranges:
-            if any(s is f for f, _, _ in span.fundings):  # every funding row
-                wanted += s[low:high]
-            elif high > low:
+        for s, low, high in span.fundings:  # every funding row
+            wanted += s[low:high]
+        for s, low, high in span.marks:
+            if high > low:
                 wanted += s[low + (-seen) % every:high:every]
                 seen += high - low
                 last = max(last, s[high - 1])
         if last:
             wanted.append(last)  # the equity just before the account's next own row
-    return _folded_rows_from_start(store, plan, sorted(set(wanted)), figures)
-
-
-def _folded_rows_from_start(store: AccountSource, plan: HistoryPlan, wanted: list[int],
-                            figures: Figures) -> list[dict[str, Any]]:
-    own = {s: plan.own[s] for s in wanted if s in plan.own}
-    items = {**own, **_rows(store, set(wanted) - own.keys())}
-    return [history_row(state, plan.account, row, event, postings, figures)
-            for row, event, postings, state in _fold(store, plan, 0, items)]
+    return _folded_rows(store, plan, sorted(set(wanted)), 0, figures)

@@ -209,10 +209,10 @@ def account(request: Request) -> Response:
                              "cash": (STATEMENT_COLUMNS, statement_rows(report)),
                              "history": (columns, flat)}, f"account-{name}")
     per = parse_page(view.query.get("per"), "per", PER_PAGE, 500)
-    total, _ = console.reads.history_page(name, point, 0, 0)
+    total = console.reads.history_length(name, point)
     pages = max(1, -(-total // per))
     page = min(parse_page(view.query.get("page"), "page", pages), pages)
-    _, rows = console.reads.history_page(name, point, (page - 1) * per, per)
+    rows = console.reads.history_page(name, point, (page - 1) * per, per)
     acct = report["accounts"][name]
     return _kept(console, request, point, lambda: console.page(request, "account.html", _common(
         view, point, f"Account {name}", name=name, acct=acct, settle=report["settle_assets"],
