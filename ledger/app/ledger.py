@@ -12,6 +12,7 @@ schema once. Reads replay (``ledger.replay``), compliance runs re-decide
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from ledger.app.clock import Clock, system_clock
 from ledger.app.params_files import grid_policies, read_grid, read_params_file
 from ledger.app.unit_of_work import AppendUnit
 from ledger.compliance import audit as audit_run
+from ledger.compliance import audit_parts
 from ledger.compliance import explain as explain_run
 from ledger.compliance import sweep as sweep_run
 from ledger.compliance import whatif as whatif_run
@@ -386,10 +388,13 @@ class Ledger:
         return export_files.export(self.reader(), state, out, fmt, progress, safe_csv=safe_csv)
 
     # -- compliance ------------------------------------------------------------
-    def audit(self, *, exhaustive: bool = False, progress: Progress | None = None) -> audit_run.AuditReport:
-        """Replay everything from scratch and prove it (``ledger.compliance.audit``)."""
+    def audit(
+        self, *, exhaustive: bool = False, progress: Progress | None = None, parts: int | None = None,
+    ) -> audit_run.AuditReport:
+        """Replay everything from scratch and prove it (``ledger.compliance.audit``), in ``parts`` parts side by side
+        (``ledger.compliance.audit_parts``; None: one per core this process may use; 1: one pass)."""
         store = self.reader(proven=False)
-        report = audit_run.audit(store, progress, exhaustive=exhaustive)
+        report = audit_parts.audit_in_parts(store, progress, exhaustive=exhaustive, parts=parts or _usable_cores())
         unproven = store.unproven_tail()  # with a key, the audit proves only what the seals cover
         if unproven is not None:
             report.add("seal", unproven[0], None, unproven[1])
@@ -479,6 +484,12 @@ class Ledger:
         return write_report(self.reader(), out, comparison.to_json() if comparison is not None else None, progress,
                             figures=self.scales(scales), sweep_rows=sweep_rows,
                             allocation=allocation.to_json() if allocation is not None else None, provenance=made)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity where the system tells it, as a container's limit is)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def _point(store: LogReader, as_of: datetime | None, seq: int | None) -> int | None:

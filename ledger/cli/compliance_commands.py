@@ -54,14 +54,17 @@ Time = datetime | None
 
 @click.command()
 @click.option("--exhaustive", is_flag=True, help="Re-decide every exposed account at every mark (O(accounts) per mark).")
+@click.option("--parts", type=click.IntRange(min=1), default=None,
+              help="Audit a long log in this many parts side by side, one process each, with the same checks and the "
+                   "same report [default: one per core; 1: one pass].")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @safe_csv_option
 @click.pass_context
-def audit(ctx: click.Context, exhaustive: bool, fmt: str) -> None:
+def audit(ctx: click.Context, exhaustive: bool, parts: int | None, fmt: str) -> None:
     """Replay everything from scratch and prove it; exit 1 naming each discrepancy."""
     with open_ledger(ctx) as ledger:
         with progress("auditing", ledger.head_seq()) as advance:
-            report = ledger.audit(exhaustive=exhaustive, progress=advance)
+            report = ledger.audit(exhaustive=exhaustive, progress=advance, parts=parts)
     rows = [attrs.asdict(d) for d in report.discrepancies]
     summary = {k: v for k, v in attrs.asdict(report).items() if k != "discrepancies"}
     if fmt == "json":

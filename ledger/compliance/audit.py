@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Protocol
 
 from attrs import define, field, frozen
 
@@ -45,9 +46,9 @@ from ledger.errors import LedgerError
 from ledger.replay import load
 from ledger.replay.load import LEDGER_SCOPE
 from ledger.replay.runner import Observer, Unreplayable, project
-from ledger.store import ProvenLog, StoredEvent
+from ledger.store import ProvenLog, StoredEvent, StreamReader
 
-__all__ = ["Discrepancy", "AuditReport", "audit"]
+__all__ = ["Discrepancy", "AuditReport", "AuditedLog", "audit", "audit_span", "check_chain", "check_fast_path"]
 
 
 @frozen
@@ -90,6 +91,11 @@ def _differences(stored: ev.Event, expected: ev.Event) -> str:
                 return (to_str(v) if isinstance(v, Decimal) else str(v))
             diffs.append(f"{attribute.name} stored {show(a)}, rule decides {show(b)}")
     return "; ".join(diffs)
+
+
+class AuditedLog(ProvenLog, StreamReader, Protocol):
+    """What the audit reads: the log with its proofs, and its streams' versions (a span that starts after the first
+    event counts each account's events from them)."""
 
 
 class _Auditor(Observer):
@@ -185,6 +191,13 @@ class _Auditor(Observer):
                 self.report.add("projection", seq, event.id,
                                 f"the stored snapshot of account {name} differs from the full replay")
 
+    def counted_up_to(self, store: AuditedLog, seq: int) -> None:
+        """Start the accounts' event counts at event ``seq`` (a span that does not start at the first event), where a
+        stored account snapshot after it needs them."""
+        if any(at > seq for at in self.account_snapshots):
+            for stream, version in store.stream_versions(ACCOUNT_STREAM_PREFIX, upto_seq=seq).items():
+                self.stream_versions[stream[len(ACCOUNT_STREAM_PREFIX):]] = version
+
     def finish(self) -> None:
         self.close_mark(None)
         final = {a: t for a, t in trial_balance(self.state).items() if t != 0}
@@ -192,30 +205,65 @@ class _Auditor(Observer):
             self.report.add("trial_balance", self.state.seq, self.state.last_event_id, f"final books do not sum to zero: {final}")
 
 
-def audit(store: ProvenLog, progress: Callable[[int], None] | None = None, *, exhaustive: bool = False) -> AuditReport:
+def audit(store: AuditedLog, progress: Callable[[int], None] | None = None, *, exhaustive: bool = False) -> AuditReport:
     """Prove the log (see module docstring); never writes.
 
     At each mark the rule is re-run on the accounts the liquidation index
     names as candidates (a proven superset of the distressed ones, so nothing
     can be missed); ``exhaustive`` re-runs it on every exposed account instead,
-    which costs O(accounts) per mark.
+    which costs O(accounts) per mark. ``ledger.compliance.audit_parts`` runs
+    the same checks in parts side by side.
     """
     report = AuditReport(exhaustive=exhaustive)
+    check_chain(store, report)
+    state = audit_span(store, report, exhaustive=exhaustive, progress=progress)
+    if state is not None:
+        check_fast_path(store, report, state)
+    return report
+
+
+def check_chain(store: ProvenLog, report: AuditReport) -> None:
+    """The hash chain from the first event: its head into ``report``, and its first break."""
     chain = store.verify()
     report.head_hash = chain.head_hash
     if chain.problem is not None:  # not ok
         report.add("hash_chain", chain.first_bad_seq, chain.first_bad_event, chain.problem)
+
+
+def audit_span(
+    store: AuditedLog, report: AuditReport, *, state: LedgerState | None = None, upto_seq: int | None = None,
+    to_head: bool = True, exhaustive: bool = False, progress: Callable[[int], None] | None = None,
+) -> LedgerState | None:
+    """Re-derive and check the rows after ``state`` (from the first event when None) up to ``upto_seq`` (the head
+    when None) into ``report``; the state the reference fold reaches, or None where a row could not be replayed
+    (named in the report: the audit stops there).
+
+    The span that ends the audit (``to_head``) closes the books. One that
+    ends before it is closed as its next row would close it (that row is an
+    ingested event: ``audit_parts`` cuts there), so its missing decisions are
+    named at that row.
+    """
     auditor = _Auditor(store, report, exhaustive)
+    if state is not None and state.seq:
+        auditor.counted_up_to(store, state.seq)
     try:
-        project(store, observers=[auditor], progress=progress, checked=True)
+        reached = project(store, state=state, upto_seq=upto_seq, observers=[auditor], progress=progress, checked=True)
     except Unreplayable as exc:
         detail = (f"payload does not decode: {exc.cause}" if exc.kind == "undecodable"
                   else f"cannot be folded: {exc.cause!r}; audit stops here")
         report.add(exc.kind, exc.row.seq, exc.row.event_id, detail)
-        return report
-    auditor.finish()
-    fast = load.folded(store, auditor.state.seq)
-    if dump_state(fast) != dump_state(auditor.state):
-        report.add("projection", auditor.state.seq, auditor.state.last_event_id,
+        return None
+    if to_head:
+        auditor.finish()
+    else:
+        assert upto_seq is not None, "a span that does not end the audit ends at a row"
+        auditor.close_mark(upto_seq + 1)
+    return reached
+
+
+def check_fast_path(store: ProvenLog, report: AuditReport, state: LedgerState) -> None:
+    """The replay fast path from the first event must reach exactly ``state``, the reference fold's."""
+    fast = load.folded(store, state.seq)
+    if dump_state(fast) != dump_state(state):
+        report.add("projection", state.seq, state.last_event_id,
                    "the replay fast path differs from the reference fold")
-    return report

@@ -60,6 +60,7 @@ class Unreplayable(LedgerError, RuntimeError):
 def project(
     store: LogReader,
     *,
+    state: LedgerState | None = None,
     upto_seq: int | None = None,
     upto_at: str | None = None,
     known_at: str | None = None,
@@ -70,12 +71,14 @@ def project(
 ) -> LedgerState:
     """Fold the log from its first event for ``observers`` and return the state reached.
 
-    ``checked`` decodes every payload with the ingest checks (the audit);
-    ``narrow_to`` keeps only one account exact (see the module docstring).
+    ``state``: fold on from this state instead (in place), over the rows after
+    it (one part of a split audit). ``checked`` decodes every payload with the
+    ingest checks (the audit); ``narrow_to`` keeps only one account exact (see
+    the module docstring).
     """
-    state = LedgerState()
+    state = LedgerState() if state is None else state
     own = None if narrow_to is None else ACCOUNT_STREAM_PREFIX + narrow_to
-    for row in store.read(upto_seq=upto_seq, upto_at=upto_at, known_at=known_at):
+    for row in store.read(after_seq=state.seq, upto_seq=upto_seq, upto_at=upto_at, known_at=known_at):
         if own is not None and row.stream != own and row.stream.startswith(ACCOUNT_STREAM_PREFIX):
             if row.type == "trade":
                 _last_trade(state, row)

@@ -172,6 +172,10 @@ class EventStore(ProvenLog, StreamReader, Appender, Protocol):
         """Where the log is, with any password masked."""
         ...
 
+    def address(self) -> str | None:
+        """The URL another process opens this log with (a secret: never printed); None when no other process can."""
+        ...
+
     def initialise(self) -> None:
         """Create or upgrade the storage; safe to repeat."""
         ...

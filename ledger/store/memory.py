@@ -189,6 +189,10 @@ class MemoryEventStore(AppendsInOneTransaction):
     def close(self) -> None:
         """Nothing to release: the log lives as long as this object."""
 
+    def address(self) -> str | None:
+        """None: no other process can open this log."""
+        return None
+
     def require_schema(self) -> None:
         if not self._initialised:
             raise NotInitialised("the in-memory store is not initialised: call init() first")

@@ -185,6 +185,13 @@ class SqlEventStore(AppendsInOneTransaction):
         """The database URL with any password masked."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def address(self) -> str | None:
+        """The URL another process opens this database with (its password kept); None for an in-memory SQLite one."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+        return url.render_as_string(hide_password=False)
+
     def initialise(self) -> None:
         """Create or upgrade the schema (Alembic ``upgrade head``); safe to repeat."""
         migrate.upgrade(self.engine)

@@ -1,0 +1,291 @@
+"""The audit in parts, side by side: the same checks, each event re-derived by the reference fold once.
+
+The reference fold is sequential: the state after an event depends on every
+event before it, so a second core cannot take half the log unless it knows
+the state where that half begins. It gets it from the replay *fast* path
+(``load.folded``: about thirty times cheaper per event than the reference
+fold with its re-decisions), re-derives its own rows with the reference fold
+(``audit.audit_span``: every check, every re-decision), and the parts are
+joined by a proof: the state the part before it reaches with the reference
+fold must print (``dump_state``, compared by its SHA-256) exactly as the
+state the part after it started from. So every event is still re-derived by
+the reference fold from the reference state before it, and the report is the
+one a single pass gives, discrepancy for discrepancy and count for count (a
+test holds the two equal on generated and tampered logs).
+
+If a join fails (the fast path and the reference fold disagree at a cut: a
+bug, which the one-pass audit reports at the head), the parts after it are
+dropped and the rest is audited again in this process from the reference
+state, so the report is still the one-pass report. A part that meets a row it
+cannot replay ends the audit there, as the one pass does.
+
+Parts run in processes started afresh (``spawn``: nothing of this process's
+open connections is inherited); each opens the store at its address, so an
+in-memory store, which no other process can open, is audited in one pass.
+Cuts fall before an ingested event (never between a mark and the engine
+events it caused). Below ``SPLIT_FROM`` events a second process costs more
+than it saves (its start-up is about a second).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
+from multiprocessing.connection import Connection
+from typing import Any
+
+from attrs import frozen
+
+from ledger.compliance.audit import AuditedLog, AuditReport, Discrepancy, audit, audit_span, check_chain, check_fast_path
+from ledger.domain.events import ENGINE_TYPES
+from ledger.domain.snapshot import dump_state
+from ledger.domain.state import LedgerState
+from ledger.replay import load
+from ledger.store import EventStore, open_store
+
+__all__ = ["audit_in_parts", "audit_in_turn", "cut_points", "run_part", "join_parts", "FastPath", "SPLIT_FROM"]
+
+SPLIT_FROM = 50_000
+"""Events from which the audit is split (below, one pass: a part's process start-up would cost more than it saves)."""
+
+_COUNTS = ("events_checked", "liquidations_checked", "marks_rederived", "decisions_checked", "snapshots_checked")
+_PROGRESS_EVERY = 1_000
+"""Rows a part audits between reports of its progress to this process."""
+
+
+@frozen
+class PartResult:
+    """What one part found: its discrepancies and counts, and the states where it began and ended (digests)."""
+
+    discrepancies: list[Discrepancy]
+    counts: dict[str, int]
+    start: str
+    """the digest of the fast path's state it began from"""
+    end: str | None
+    """the digest of the reference fold's state it reached; None: it stopped at a row it could not replay"""
+    last: tuple[int, str | None]
+    """(seq, event id) of the last event it folded"""
+
+
+def digest(state: LedgerState) -> str:
+    return hashlib.sha256(dump_state(state).encode()).hexdigest()
+
+
+def cut_points(store: AuditedLog, head: int, parts: int) -> list[int]:
+    """Where ``parts`` parts of ``head`` events end (but the last), each about as long: the last seq of a part, whose
+    next row is an ingested event (never between a mark and the engine events after it)."""
+    cuts: list[int] = []
+    for i in range(1, parts):
+        rows: Any = store.read(after_seq=head * i // parts)
+        with closing(rows):  # left early: its read closed at once
+            for row in rows:
+                if row.type not in ENGINE_TYPES:
+                    if row.seq - 1 > (cuts[-1] if cuts else 0):
+                        cuts.append(row.seq - 1)
+                    break
+    return cuts
+
+
+def audit_in_parts(
+    store: EventStore, progress: Callable[[int], None] | None = None, *, exhaustive: bool = False, parts: int = 2,
+    split_from: int | None = None,
+) -> AuditReport:
+    """``audit.audit``'s report, the log cut in up to ``parts`` parts audited side by side (see the module docstring);
+    one pass for a log shorter than ``split_from`` events (None: ``SPLIT_FROM``), or a store no other process can
+    open."""
+    split_from = SPLIT_FROM if split_from is None else split_from
+    address = store.address()
+    head = store.head()[0]
+    cuts = cut_points(store, head, parts) if address is not None and parts > 1 and head >= split_from else []
+    if not cuts:
+        return audit(store, progress, exhaustive=exhaustive)
+    report = AuditReport(exhaustive=exhaustive)
+    context = multiprocessing.get_context("spawn")
+    spans = list(zip(cuts, [*cuts[1:], head], strict=True))
+    workers = []
+    for after, upto in spans:
+        last = upto == head
+        counter = context.RawValue("q", 0)
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_run_part, args=(send, counter, address, after, upto, last, exhaustive),
+                                  daemon=True)
+        process.start()
+        send.close()
+        workers.append((process, receive, counter))
+    try:
+        watch = _Progress(progress, [counter for _, _, counter in workers])
+        check_chain(store, report)
+        state = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive, progress=watch)
+        if state is None:
+            return report
+        fast_at_head = FastPath(store, head)  # while the others work: what the last part's state is held to
+        results = (_result(process, receive, watch) for process, receive, _ in workers)
+        join_parts(store, report, state, results, head, exhaustive, progress, fast_at_head)
+    finally:
+        for process, receive, _ in workers:
+            receive.close()
+            if process.is_alive():
+                process.terminate()
+            process.join()
+    return report
+
+
+class FastPath:
+    """The replay fast path's state at the head, folded from the first event (``audit.check_fast_path``'s other side),
+    kept as its digest."""
+
+    def __init__(self, store: AuditedLog, head: int) -> None:
+        self.error: Exception | None = None
+        """why the fast path could not fold to the head (raised only if the reference fold reaches it, as the one
+        pass would raise it; a row neither can fold ends the audit first, named)"""
+        try:
+            state = load.folded(store, head)
+        except Exception as exc:  # kept, and raised where the one pass would raise it
+            self.seq, self.digest, self.error = head, "", exc.with_traceback(None)  # no frames (nor open reads) kept
+        else:
+            self.seq, self.digest = state.seq, digest(state)
+
+
+def join_parts(
+    store: AuditedLog, report: AuditReport, state: LedgerState, results: Iterable[PartResult], head: int,
+    exhaustive: bool, progress: Callable[[int], None] | None, fast: FastPath,
+) -> None:
+    """The parts' findings into ``report`` in log order while each part began where the one before it ended; from
+    the first join that fails, the rest audited again here from ``state`` (the first part's reference state). The
+    last part's state is then held to the fast path's at the head, as ``audit.check_fast_path`` holds it.
+
+    ``results`` are taken one by one, in order, and none after a part that
+    stopped at a row it could not replay: a later part, which may have
+    failed for that very row, is never asked.
+    """
+    ended = digest(state)
+    result = None
+    for result in results:
+        if result.start != ended:
+            _redo(store, report, state, head, exhaustive, progress)
+            return
+        report.discrepancies.extend(result.discrepancies)
+        for name, count in result.counts.items():
+            setattr(report, name, getattr(report, name) + count)
+        if result.end is None:  # stopped at a row it could not replay: so does the audit
+            return
+        ended = result.end
+    assert result is not None, "a log cut has a part after the first"
+    seq, event_id = result.last
+    assert seq == fast.seq, "the last part reached the head the fast path folded to"
+    if fast.error is not None:
+        raise fast.error
+    if fast.digest != ended:
+        report.add("projection", seq, event_id, "the replay fast path differs from the reference fold")
+
+
+def _redo(
+    store: AuditedLog, report: AuditReport, state: LedgerState, head: int, exhaustive: bool,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """The rest of the log up to ``head`` audited in this process from the first part's reference ``state`` (a join
+    failed)."""
+    reached = audit_span(store, report, state=state, upto_seq=head, exhaustive=exhaustive, progress=progress)
+    if reached is not None:
+        check_fast_path(store, report, reached)
+
+
+def run_part(
+    store: AuditedLog, after: int, upto: int, last: bool, exhaustive: bool, progress: Callable[[int], None] | None = None,
+) -> PartResult:
+    """One part: the fast path's state at ``after``, then the rows after it up to ``upto`` re-derived from it (the
+    part that ends the audit, ``last``, closes the books)."""
+    state = load.folded(store, after)
+    start = digest(state)
+    report = AuditReport(exhaustive=exhaustive)
+    reached = audit_span(store, report, state=state, upto_seq=upto, to_head=last, exhaustive=exhaustive,
+                         progress=progress)
+    counts = {name: getattr(report, name) for name in _COUNTS}
+    end, at = (None, (0, None)) if reached is None else (digest(reached), (reached.seq, reached.last_event_id))
+    return PartResult(report.discrepancies, counts, start, end, at)
+
+
+def audit_in_turn(store: AuditedLog, cuts: Sequence[int], *, exhaustive: bool = False) -> AuditReport:
+    """What ``audit_in_parts`` reports for these ``cuts``, its parts run one after another in this process (no
+    process started: the tests hold it to the one-pass audit at every cut of a log)."""
+    head = store.head()[0]
+    report = AuditReport(exhaustive=exhaustive)
+    check_chain(store, report)
+    state = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive)
+    if state is not None:
+        spans = zip(cuts, [*cuts[1:], head], strict=True)
+        fast = FastPath(store, head)
+        results = (run_part(store, after, upto, upto == head, exhaustive) for after, upto in spans)
+        join_parts(store, report, state, results, head, exhaustive, None, fast)
+    return report
+
+
+def _run_part(  # pragma: no cover - runs in the part's own process (``run_part``, in turn, is what the tests check)
+    send: Connection, counter: Any, address: str, after: int, upto: int, last: bool, exhaustive: bool,
+) -> None:
+    """``run_part`` in its own process, on the store at ``address``; its result, or the error that ended it, sent
+    back, and its progress counted in ``counter``."""
+    try:
+        store: Any = open_store(address)
+        try:
+            pending = [0]
+
+            def advance(n: int) -> None:
+                pending[0] += n
+                if pending[0] >= _PROGRESS_EVERY:
+                    counter.value += pending[0]
+                    pending[0] = 0
+
+            result = run_part(store, after, upto, last, exhaustive, advance)
+            counter.value += pending[0]
+            send.send(result)
+        finally:
+            store.close()
+    except BaseException:
+        send.send(traceback.format_exc())
+    finally:
+        send.close()
+
+
+class _Progress:
+    """This process's progress callback, which also passes on the rows the other parts report having audited."""
+
+    def __init__(self, progress: Callable[[int], None] | None, counters: Sequence[Any]) -> None:
+        self.progress, self.counters = progress, counters
+        self.seen = 0
+        self.calls = 0
+
+    def __call__(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress(n)
+            self.calls += 1
+            if self.calls % _PROGRESS_EVERY == 0:
+                self.poll()
+
+    def poll(self) -> None:
+        if self.progress is not None:
+            now = sum(counter.value for counter in self.counters)
+            if now != self.seen:
+                self.progress(now - self.seen)
+                self.seen = now
+
+
+def _result(process: Any, receive: Connection, watch: _Progress) -> PartResult:
+    """A part's result, passing its progress on while it works; a part's error is raised here."""
+    while not receive.poll(0.2):
+        watch.poll()
+        if not process.is_alive() and not receive.poll(0):
+            raise RuntimeError(f"an audit part (process {process.pid}) ended with status {process.exitcode} "
+                               "and no result")
+    try:
+        result = receive.recv()
+    except EOFError:
+        raise RuntimeError(f"an audit part (process {process.pid}) ended without a result") from None
+    watch.poll()
+    if isinstance(result, str):
+        raise RuntimeError(f"an audit part failed:\n{result}")
+    assert isinstance(result, PartResult), "a part sends its result or its error"
+    return result

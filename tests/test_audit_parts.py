@@ -1,0 +1,176 @@
+"""The audit in parts side by side reports exactly what the one-pass audit reports, discrepancy for discrepancy.
+
+Every cut of the sample history (honest and tampered four ways, with snapshots
+of the ledger and of each account before and after the cut) and of generated
+histories with liquidations, bankruptcies and deleveraging is audited in
+parts, in turn in this process, and compared with the one pass; the parts in
+their own processes are compared on SQLite and PostgreSQL, and a failed join
+falls back to the one pass's report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import InvalidBatch, Ledger
+from ledger.compliance import audit_parts
+from ledger.compliance.audit import AuditReport, audit
+from ledger.compliance.audit_parts import audit_in_parts, audit_in_turn, cut_points
+from ledger.domain.events import ENGINE_TYPES
+from ledger.replay import fast_fold
+from tests.conftest import ROOT, fixed_clock
+from tests.support.cli import run
+from tests.support.histories import activations, header, policies, steps, to_event
+from tests.support.tampering import tamper
+
+SAMPLE = ROOT / "examples" / "sample-history.jsonl"
+
+TAMPERINGS = {
+    "honest": None,
+    "payload": "UPDATE events SET payload = replace(payload, '\"5000\"', '\"50000\"') WHERE event_id = 'd-alice'",
+    "deleted row": "DELETE FROM events WHERE event_id = 'w-1'",
+    "liquidation quantity": "UPDATE events SET payload = replace(payload, '\"qty\":\"1.452\"', '\"qty\":\"1.5\"') "
+                            "WHERE event_id = 'k-btc-4/liq/alice/BTC-PERP'",
+    "missing liquidation": "DELETE FROM events WHERE event_id = 'k-btc-3/liq/dave/BTC-PERP'",
+}
+
+
+def snapshotted_sample(ledger: Ledger, tmp_path) -> Ledger:
+    """The sample history with snapshots (the ledger's and each account's) after its first 30 lines and at its head."""
+    lines = SAMPLE.read_text().splitlines(keepends=True)
+    first, rest = tmp_path / "first.jsonl", tmp_path / "rest.jsonl"
+    first.write_text("".join(lines[:30]))
+    rest.write_text("".join(lines[30:]))
+    ledger.ingest_file(first)
+    assert ledger.snapshot()
+    ledger.ingest_file(rest)
+    assert ledger.snapshot()
+    return ledger
+
+
+def every_cut(ledger: Ledger) -> list[int]:
+    """Every place a part may end: before each ingested event but the first."""
+    return [row.seq - 1 for row in ledger.store.read() if row.type not in ENGINE_TYPES and row.seq > 1]
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS)
+@pytest.mark.parametrize("exhaustive", [False, True])
+def test_parts_in_turn_report_what_one_pass_reports_at_every_cut(sqlite_ledger, tmp_path, tampering, exhaustive):
+    """At every cut (and every pair of cuts) of the sample, honest or tampered, the parts' report is the one pass's."""
+    ledger = snapshotted_sample(sqlite_ledger, tmp_path)
+    accounts = len(ledger.state().accounts)
+    if TAMPERINGS[tampering]:
+        tamper(ledger.store, TAMPERINGS[tampering])
+    one = audit(ledger.store, exhaustive=exhaustive)
+    assert one.ok == (tampering == "honest") and one.snapshots_checked > accounts
+    cuts = every_cut(ledger)
+    for cut in cuts:
+        assert audit_in_turn(ledger.store, [cut], exhaustive=exhaustive) == one, f"cut after #{cut}"
+    for first, second in zip(cuts[::3], cuts[1::3], strict=False):
+        assert audit_in_turn(ledger.store, [first, second], exhaustive=exhaustive) == one, f"cuts {first}, {second}"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, policy=policies, history=st.lists(steps(), min_size=5, max_size=60))
+def test_parts_in_turn_report_what_one_pass_reports_on_generated_histories(activation, policy, history):
+    """Generated histories (every version and loss-allocation policy; liquidations, bankruptcies, deleveraging): the
+    parts' report equals the one pass's at every cut."""
+    ledger = Ledger.open("memory://")
+    ledger.init()
+    ledger.append(header(activation, policy))
+    for n, step in enumerate(history):
+        with contextlib.suppress(InvalidBatch):  # a refused record stores nothing, as at ingest
+            ledger.append([to_event(step, n)])
+    one = audit(ledger.store)
+    assert one.ok
+    for cut in every_cut(ledger):
+        assert audit_in_turn(ledger.store, [cut]) == one, f"cut after #{cut}"
+
+
+def test_a_join_that_fails_falls_back_to_the_one_pass(sqlite_ledger, tmp_path, monkeypatch):
+    """Where the fast path's state at a cut differs from the reference fold's, the part after it is not trusted: the
+    rest is audited again from the reference state, and the report is the one pass's (the drift named at the head)."""
+    ledger = snapshotted_sample(sqlite_ledger, tmp_path)
+
+    def off_by_a_cent(size, entry, side, qty, price):
+        size, entry, realized = fast_fold_fill(size, entry, side, qty, price)
+        return size, entry + 1 if entry else entry, realized
+
+    fast_fold_fill = fast_fold.fill
+    monkeypatch.setattr(fast_fold, "fill", off_by_a_cent)
+    redone = []
+    monkeypatch.setattr(audit_parts, "audit_span", _spy(audit_parts.audit_span, redone))
+    one = audit(ledger.store)
+    assert [d.kind for d in one.discrepancies] == ["projection"]
+    cut = every_cut(ledger)[len(every_cut(ledger)) // 2]
+    assert audit_in_turn(ledger.store, [cut]) == one
+    from_cut = [call for call in redone if call == (cut, ledger.head_seq(), True)]
+    assert len(from_cut) == 2, "the part after the cut, then the rest again from the reference state there"
+
+
+def _spy(function, calls):
+    """``function``, noting (the seq it starts from, where it ends, whether it ends the audit) at each call."""
+    def spied(*args, **kwargs):
+        state = kwargs.get("state")
+        calls.append((None if state is None else state.seq, kwargs.get("upto_seq"), kwargs.get("to_head", True)))
+        return function(*args, **kwargs)
+    return spied
+
+
+def test_parts_in_their_own_processes_report_what_one_pass_reports(ledger, tmp_path):
+    """Three processes on each backend: the same report as the one pass, honest and with a tampered payload, and the
+    progress counts every event once."""
+    ledger = snapshotted_sample(ledger, tmp_path)
+    counted = []
+    parted = audit_in_parts(ledger.store, counted.append, parts=3, split_from=0)
+    assert parted == audit(ledger.store) and parted.ok
+    assert sum(counted) == ledger.head_seq()
+    assert len(cut_points(ledger.store, ledger.head_seq(), 3)) == 2
+    tamper(ledger.store, TAMPERINGS["payload"])
+    tampered = audit_in_parts(ledger.store, parts=3, split_from=0)
+    assert tampered == audit(ledger.store) and not tampered.ok
+
+
+def test_a_store_no_other_process_opens_is_audited_in_one_pass(monkeypatch):
+    """An in-memory log cannot be opened by another process: it is audited in one pass, whatever the parts asked."""
+    ledger = Ledger.open("memory://", clock=fixed_clock)
+    ledger.init()
+    ledger.ingest_file(SAMPLE)
+    monkeypatch.setattr(audit_parts, "run_part", None)  # no part may run
+    assert ledger.store.address() is None
+    assert audit_in_parts(ledger.store, parts=4, split_from=0) == audit(ledger.store)
+
+
+def test_a_part_that_fails_is_an_error_not_a_pass(sqlite_ledger, tmp_path, monkeypatch):
+    """A part whose process cannot do its work ends the audit with its error: an audit never reads a lost part as
+    a pass."""
+    ledger = snapshotted_sample(sqlite_ledger, tmp_path)
+    head = ledger.head_seq()
+    nowhere = f"sqlite:///{tmp_path / 'no such folder' / 'ledger.db'}"
+    monkeypatch.setattr(ledger.store, "address", lambda: nowhere)  # the parts open the log at its address: gone
+    with pytest.raises(RuntimeError, match="an audit part failed"):
+        audit_in_parts(ledger.store, parts=2, split_from=head)
+
+
+def test_the_audit_command_in_parts_prints_what_one_pass_prints(sqlite_ledger, tmp_path, monkeypatch):
+    """``ledger audit --parts 3`` (split even for a short log) prints exactly what ``--parts 1`` prints."""
+    ledger = snapshotted_sample(sqlite_ledger, tmp_path)
+    monkeypatch.setattr(audit_parts, "SPLIT_FROM", 0)
+    one = run(ledger.url, "audit", "--parts", "1", "--format", "json")
+    three = run(ledger.url, "audit", "--parts", "3", "--format", "json")
+    assert one == three and one[0] == 0
+    assert run(ledger.url, "audit", "--parts", "0")[0] == 2
+
+
+def test_the_report_compares_whole():
+    """``AuditReport`` equality, which the tests above lean on, compares every count and every discrepancy."""
+    a, b = AuditReport(), AuditReport()
+    assert a == b
+    b.add("projection", 1, "x", "y")
+    assert a != b
+    assert a != attrs.evolve(a, marks_rederived=1)
