@@ -47,6 +47,7 @@ from typing import cast
 
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
+from ledger.domain.fast_apply import apply_fast
 from ledger.domain.fold import apply
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import ZERO, arithmetic
@@ -232,7 +233,7 @@ class DifferentialWorld:
                 self._refused(row, str(exc.located(f"event {event.id}")))
                 return
             assert admitted is not None
-            apply(state, admitted)
+            apply_fast(state, admitted)
             self._own.account_changed(state, account)
         elif shared.refused is not None:  # the same admission on the same state: refused here too
             self.settle(shared, skip_current=True)

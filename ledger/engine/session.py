@@ -8,7 +8,8 @@ carrying its warm state over rows other writers appended, and a what-if
 forking a world with other rules. They all go through an ``EngineSession``,
 and nothing else touches the index:
 
-- ``fold``: admit, fold and decide a batch of new events (the pipeline's
+- ``fold``: admit, fold (``domain.fast_apply``: the reference fold's state, proven equal)
+  and decide a batch of new events (the pipeline's
   checks are ``engine.admission.admit``); the engine's events are folded as
   they are made;
 - ``redecide``: after the reference fold applied a *stored* event, what the
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from ledger.domain import events as ev
-from ledger.domain.fold import apply
+from ledger.domain.fast_apply import apply_fast
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import arithmetic
 from ledger.domain.state import LedgerState, RulesInForce, clone
@@ -117,7 +118,7 @@ class EngineSession:
                 if event is None:
                     outcome.skipped += 1
                     continue
-                apply(self.state, event)
+                apply_fast(self.state, event)  # the reference fold's state, proven equal (domain.fast_apply)
                 if self.names is not None:
                     self.names.folded(self.state)
                 outcome.to_append.append(event)
