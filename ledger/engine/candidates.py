@@ -3,9 +3,10 @@
 The version in force gives, for each open position of an account that is not
 distressed, a trigger price (``rules.base.Trigger``): a long can be distressed
 only at a mark at or below it, a short at or above it; the flat-rate model's
-derivation is in ``rules.flat``. Trigger prices are kept in sorted lists per
-market, so a mark only needs the accounts whose trigger it crosses: a range
-query, O(log n + k). Triggers round towards the mark side, so the candidates
+derivation is in ``rules.flat``. Trigger prices are kept per market and side
+(``engine.trigger_books``: heaps, the most exposed on top), so a mark only
+visits the accounts whose trigger it crosses: O(k), plus the dead entries
+met on the way, and a re-index costs one push per trigger. Triggers round towards the mark side, so the candidates
 are always a superset of the distressed accounts; the engine then checks each
 exactly, in name order, as a full scan would. A version that cannot bound a
 position gives an infinite trigger: that position is a candidate at every
@@ -34,14 +35,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_FLOOR, Context, Decimal
 from types import MappingProxyType
-
-from sortedcontainers import SortedList
+from typing import Any
 
 from ledger.domain import events as ev
 from ledger.domain.money import ZERO, arithmetic
-from ledger.domain.state import LedgerState
+from ledger.domain.state import LedgerState, RulesInForce
 from ledger.engine.liquidation import Substitute, account_view, isolated_view, version_in_force
-from rules.base import AccountView
+from ledger.engine.trigger_books import TriggerBook
+from rules.base import AccountView, RuleVersion
 
 __all__ = ["LiquidationIndex", "FUNDING_RESERVE", "INDEX_TREATMENT"]
 
@@ -77,11 +78,14 @@ class LiquidationIndex:
 
     def __init__(self, substitute: Substitute | None = None) -> None:
         self.substitute = substitute
-        self._longs: dict[str, SortedList] = {}
-        self._shorts: dict[str, SortedList] = {}
+        self._longs: dict[str, TriggerBook] = {}
+        self._shorts: dict[str, TriggerBook] = {}
         self._entries: dict[str, list[tuple[str, bool, Decimal]]] = {}
+        """each account's triggers: the books' entries made from the list an account holds are its live ones"""
         self._allowance: dict[str, Decimal] = {}
         """Funding each account may still pay before its triggers stop being a superset (its smallest scope reserve)."""
+        self._decides: tuple[RulesInForce, tuple[RuleVersion, Any]] | None = None
+        """(the rules in force, the version and params that decide under them): asked once per activation"""
         self.stale = True
 
     # -- maintenance ------------------------------------------------------
@@ -104,9 +108,11 @@ class LiquidationIndex:
             self._index(state, account)
 
     def _remove(self, account: str) -> None:
+        """The account's triggers dropped: its list goes, and with it every book entry made from it
+        (``engine.trigger_books``: the entries stay, dead, until their book is rebuilt)."""
         self._allowance.pop(account, None)
-        for market, is_long, trigger in self._entries.pop(account, ()):
-            (self._longs if is_long else self._shorts)[market].remove((trigger, account))
+        for market, is_long, _ in self._entries.pop(account, ()):
+            (self._longs if is_long else self._shorts)[market].drop()
 
     def _index(self, state: LedgerState, account: str) -> None:
         acct = state.accounts[account]
@@ -114,8 +120,7 @@ class LiquidationIndex:
         if not open_markets:
             return
         assert state.rules is not None, "an account is indexed only while rules are in force"
-        rules = self.substitute(state.rules) if self.substitute else state.rules
-        version, params = version_in_force(rules)
+        version, params = self._deciding(state.rules)
         entries: list[tuple[str, bool, Decimal]] = []
         views = [account_view(state, account, settle)
                  for settle in sorted({state.markets[m].settle_asset for m in acct.cross_markets()})]
@@ -138,9 +143,21 @@ class LiquidationIndex:
         if allowance is not None:
             self._allowance[account] = allowance
         for market, is_long, trigger in entries:
-            book = self._longs if is_long else self._shorts
-            book.setdefault(market, SortedList()).add((trigger, account))
+            books = self._longs if is_long else self._shorts
+            book = books.get(market)
+            if book is None:
+                book = books[market] = TriggerBook(is_long, self._entries)
+            book.add(trigger, account, entries)
         self._entries[account] = entries
+
+    def _deciding(self, in_force: RulesInForce) -> tuple[RuleVersion, Any]:
+        """The version and parsed params that decide while ``in_force`` is the activation (the substitute's, in a
+        what-if world), looked up once per activation instead of once per account indexed."""
+        found = self._decides
+        if found is None or found[0] is not in_force:
+            rules = self.substitute(in_force) if self.substitute else in_force
+            found = self._decides = (in_force, version_in_force(rules))
+        return found[1]
 
     def event_folded(self, state: LedgerState, event: ev.Event) -> None:
         """Keep the index true after ``event`` was folded into ``state``."""
@@ -251,13 +268,14 @@ class LiquidationIndex:
         """Accounts the mark may distress (a superset), sorted by name."""
         found: set[str] = set()
         longs = self._longs.get(market)
-        if longs:
-            found.update(account for _, account in longs.irange((price, ""), None))
+        if longs is not None:
+            found.update(longs.crossed(price))
         shorts = self._shorts.get(market)
-        if shorts:
-            found.update(account for _, account in shorts.irange(None, (price, "\U0010ffff")))
+        if shorts is not None:
+            found.update(shorts.crossed(price))
         return sorted(found)
 
     def size(self) -> int:
+        """The live triggers held."""
         return sum(len(book) for book in self._longs.values()) + sum(len(book) for book in self._shorts.values())
 

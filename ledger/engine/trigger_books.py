@@ -1,0 +1,96 @@
+"""One side of one market's trigger prices, kept so that re-indexing an account costs almost nothing.
+
+The liquidation index (``engine.candidates``) re-indexes an account at nearly
+every event it has: each fill moves its triggers. With the triggers in a
+sorted list, every re-index paid a removal and an insertion in Python (a
+search and a shift each: measured, a third of the index's upkeep). Here a
+side's triggers live in a binary heap (``heapq``, in C), most exposed on top:
+for longs the highest trigger (a falling mark reaches it first), for shorts
+the lowest. An insertion is one ``heappush``; a removal costs nothing at all:
+the account's own list of triggers (kept by the index) is the truth, and a
+heap entry made from any other list of the account's (an earlier one) is
+dead: compared by identity, so an account re-indexed to the very same
+trigger, as one with no buffer is at every mark, leaves one live entry, not
+one more per re-index. The query a mark asks, every entry
+the price crosses, walks down from the top and stops at each entry the price
+does not cross (below it, by the heap's order, none is crossed), skipping the
+dead ones; when the dead outnumber the live ``SWEEP_RATIO`` times, the heap is
+rebuilt from the live entries alone (``heapify``, in C).
+
+Keys are the trigger itself for shorts and its negation for longs, so both
+heaps are min-heaps (a key and its negation are exact: ``Decimal``); ties
+are broken by a serial number, so nothing after it is ever compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from heapq import heapify, heappush
+from itertools import count
+from typing import Any
+
+__all__ = ["TriggerBook", "SWEEP_RATIO", "SWEEP_FROM"]
+
+SWEEP_RATIO = 2
+"""Dead entries kept per live one before the heap is rebuilt (a rebuild reads every entry)."""
+
+SWEEP_FROM = 1024
+"""Dead entries kept at least before a rebuild (below it, rebuilding a small heap would be most of its upkeep)."""
+
+Entry = tuple[Decimal, int, str, Any]
+"""(key, serial, account, the account's list of triggers it was made from)"""
+
+_SERIALS = count()
+"""Tie-breakers for equal keys (only their order among equal keys matters, and it does not matter which)."""
+
+
+class TriggerBook:
+    """The triggers of one side (``is_long``) of one market, in a heap. ``lists`` is the index's own map from each
+    account to its list of triggers: an entry is live while it was made from the list the account holds now."""
+
+    __slots__ = ("dead_count", "heap", "is_long", "lists", "live_count")
+
+    def __init__(self, is_long: bool, lists: Mapping[str, Any]) -> None:
+        self.is_long = is_long
+        self.lists = lists
+        self.heap: list[Entry] = []
+        self.live_count = 0
+        self.dead_count = 0
+
+    def add(self, trigger: Decimal, account: str, made_from: Any) -> None:
+        """The account's ``trigger``, from its list ``made_from`` (which the index holds for it from now on)."""
+        heappush(self.heap, (-trigger if self.is_long else trigger, next(_SERIALS), account, made_from))
+        self.live_count += 1
+
+    def drop(self) -> None:
+        """One entry is no longer its account's (it stays in the heap, dead, until a rebuild)."""
+        self.live_count -= 1
+        self.dead_count += 1
+        if self.dead_count > max(SWEEP_RATIO * self.live_count, SWEEP_FROM):
+            lists = self.lists
+            self.heap = [entry for entry in self.heap if lists.get(entry[2]) is entry[3]]
+            heapify(self.heap)
+            self.dead_count = 0
+
+    def crossed(self, price: Decimal) -> Iterator[str]:
+        """The accounts whose live trigger ``price`` crosses (a long's at or above it, a short's at or below it)."""
+        heap, lists = self.heap, self.lists
+        bound = -price if self.is_long else price
+        size = len(heap)
+        pending = [0] if size else []
+        while pending:
+            i = pending.pop()
+            key, _, account, made_from = heap[i]
+            if key > bound:  # not crossed, nor is anything under it
+                continue
+            if lists.get(account) is made_from:
+                yield account
+            child = 2 * i + 1
+            if child < size:
+                pending.append(child)
+                if child + 1 < size:
+                    pending.append(child + 1)
+
+    def __len__(self) -> int:
+        return self.live_count
