@@ -16,10 +16,17 @@ MARKETS = {"BTC-PERP": ("0.001", 60000), "ETH-PERP": ("0.01", 3000), "SOL-PERP":
 RATES = {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}
 
 
-def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = True, thin: float = 0.0):
+SWITCHED = {"liquidation_fee_rate": "0.0025", "target_buffer": "0.3"}
+"""The partial-v1 parameters a rule change mid-history (``switch_at``) activates (the markets' rates kept)."""
+
+
+def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = True, thin: float = 0.0,
+             switch_at: float | None = None):
     """The history's records. ``thin``: the share of accounts that open with 3,000 USD instead of 1,000,000 (drawn
     with a generator of their own, so the rest of the history is the same): their positions can be liquidated
-    under stricter rates, as the sweep benchmark's candidates need."""
+    under stricter rates, as the sweep benchmark's candidates need. ``switch_at``: the share of the events after
+    which a rule change activates partial-v1 with other parameters (``SWITCHED``; the issue 28 history)."""
+    switch = None if switch_at is None or not rules else int(n_events * switch_at)
     rng = random.Random(seed)
     thin_rng = random.Random(seed + 1)
     start = datetime(2024, 1, 1, tzinfo=UTC)
@@ -45,6 +52,12 @@ def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = T
     while produced < n_events:
         tick += 1
         n += 1
+        if switch is not None and produced >= switch:
+            switch = None
+            yield {"type": "rules_activated", "id": "r-2", "at": at(), "version": "partial-v1",
+                   "params": {**SWITCHED, "markets": dict.fromkeys(MARKETS, RATES)}}
+            produced += 1
+            continue
         roll = rng.random()
         market = rng.choice(list(MARKETS))
         lot, _ = MARKETS[market]
@@ -76,9 +89,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--thin", type=float, default=0.0, help="share of accounts opening with 3,000 USD")
+    parser.add_argument("--switch-at", type=float, default=None,
+                        help="share of the events after which a rule change activates other partial-v1 parameters")
     args = parser.parse_args()
     with open(args.out, "w") as handle:
-        for record in generate(args.n_events, args.accounts, args.seed, thin=args.thin):
+        for record in generate(args.n_events, args.accounts, args.seed, thin=args.thin, switch_at=args.switch_at):
             handle.write(json.dumps(record) + "\n")
 
 
