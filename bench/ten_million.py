@@ -1,0 +1,130 @@
+"""Issue 28, section 4: a large history end to end, each command as a user runs it.
+
+    python bench/gen_history.py 10000000 H.jsonl --accounts 100000 --switch-at 0.5
+    python -m bench.ten_million H.jsonl --db sqlite:///PATH.db [--batch 100000] [--audit-parts 2]
+
+The history is ingested in batches of ``--batch`` lines, one ``ledger ingest``
+each (a fresh process, as a feed's job runs it: each loads the state at the
+head from its snapshot), then: the full replay from the first event (no
+snapshot trusted), ``account`` at the head and as of a past time,
+``balances --as-of``, ``liquidations`` and ``audit``. Every command is timed
+inside its process (``bench.peak``: the command alone, not the interpreter's
+start-up) with its peak resident memory. Run it on a 1M history of the same
+mix (``--accounts 10000``) for the linearity ratios. Prints one line per
+figure and writes them all as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES: list[dict] = []
+
+
+def peak(out: Path, *args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, check=False)
+    result = json.loads(out.read_text())
+    if result["status"] != 0:
+        raise SystemExit(f"ledger {' '.join(args)} exited {result['status']}: {done.stderr[-2000:]}")
+    return result
+
+
+def record(figure: str, seconds: float, events: int | None, peak_kib: int, **extra: object) -> None:
+    rate = f"{events / seconds:>12,.0f} events/s" if events else " " * 21
+    print(f"{figure:<44} {seconds:>10.3f} s {rate} {peak_kib / 1024:>8,.0f} MiB", flush=True)
+    FIGURES.append({"figure": figure, "seconds": seconds, "events": events, "peak_mib": peak_kib / 1024, **extra})
+
+
+def ingest_in_batches(history: Path, url: str, batch: int, tmp: Path) -> int:
+    """The history ingested ``batch`` lines at a time, one ``ledger ingest`` each; the events ingested."""
+    subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    chunk, total, batches, worst_peak = tmp / "batch.jsonl", 0, [], 0
+    with history.open("rb") as lines:
+        while True:
+            part = [line for _, line in zip(range(batch), lines, strict=False)]
+            if not part:
+                break
+            chunk.write_bytes(b"".join(part))
+            run = peak(tmp / "peak.json", "--db", url, "ingest", str(chunk))
+            batches.append(run["seconds"])
+            worst_peak = max(worst_peak, run["peak_kib"])
+            total += len(part)
+            if len(batches) in (1, 2) or len(batches) % 10 == 0:
+                print(f"    batch {len(batches):>3}: {len(part):,} lines in {run['seconds']:.2f} s "
+                      f"({total:,} in all; peak {run['peak_kib'] / 1024:,.0f} MiB)", flush=True)
+    record(f"ingest, {len(batches)} batches of {batch:,} lines", sum(batches), total, worst_peak,
+           first_batch_s=batches[0], last_batch_s=batches[-1], batches_s=batches)
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("history", type=Path)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--audit-parts", type=int, default=2)
+    parser.add_argument("--skip-ingest", action="store_true", help="the database already holds the history")
+    parser.add_argument("--json", type=Path, default=Path("out/ten_million.json"))
+    args = parser.parse_args()
+    url = args.db
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        out = tmp / "peak.json"
+        if args.skip_ingest:
+            with args.history.open("rb") as handle:
+                events = sum(1 for _ in handle)
+        else:
+            events = ingest_in_batches(args.history.resolve(), url, args.batch, tmp)
+        replay = subprocess.run(
+            [sys.executable, "-c", _REPLAY, url], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+        folded = json.loads(replay.stdout)
+        record("full replay from the first event (fast path)", folded["seconds"], events, folded["peak_kib"])
+        account, past = folded["account"], folded["past"]
+        for label, extra in [("account at the head", []), (f"account as of {past}", ["--as-of", past])]:
+            run = peak(out, "--db", url, "account", account, "--format", "json", *extra)
+            record(label, run["seconds"], None, run["peak_kib"])
+        run = peak(out, "--db", url, "balances", "--as-of", past, "--format", "json")
+        record(f"balances --as-of {past}", run["seconds"], None, run["peak_kib"])
+        run = peak(out, "--db", url, "liquidations", "--format", "json")
+        record("liquidations", run["seconds"], None, run["peak_kib"])
+        start = time.perf_counter()
+        run = peak(out, "--db", url, "audit", "--parts", str(args.audit_parts))
+        record(f"audit --parts {args.audit_parts}", run["seconds"], events, run["peak_kib"],
+               wall_s=time.perf_counter() - start)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(FIGURES, indent=1))
+    print(f"figures written to {args.json}")
+
+
+_REPLAY = """
+import json, sys, time
+from bench.peak import high_water_kib
+from ledger import Ledger
+from ledger.domain.timefmt import format_time
+from ledger.replay import load
+with Ledger.open(sys.argv[1], create=False) as ledger:
+    store = ledger.reader()
+    start = time.perf_counter()
+    state = load.folded(store)
+    seconds = time.perf_counter() - start
+    busiest = max(state.accounts.values(), key=lambda a: len(a.positions)).name
+    middle = next(iter(store.read(after_seq=state.seq // 2)))
+    print(json.dumps({"seconds": seconds, "peak_kib": high_water_kib(), "account": busiest,
+                      "past": middle.at}))
+"""
+
+
+if __name__ == "__main__":
+    main()
