@@ -439,6 +439,28 @@ def test_whatif_refuses_unknown_versions_and_bad_params(sample, tmp_path):
     assert code == 2 and f"{bad}: JSON number 0.002" in err
 
 
+
+def test_whatif_compare_and_sweep_refuse_params_without_rates_for_a_listed_market(sample, tmp_path):
+    """A candidate's params must give margin rates for every market the history lists, as an activation's must: a
+    what-if, a comparison and a sweep refuse one that lacks a market with exit 2 naming the file and the market (it
+    was an internal error, exit 4, at the first fill the world could not value)."""
+    url = sample.store.engine.url.render_as_string(hide_password=False)
+    only_btc = tmp_path / "only-btc.json"
+    only_btc.write_text('{"liquidation_fee_rate": "0.002", "markets": {"BTC-PERP": '
+                        '{"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}}}')
+    code, _, err = run(url, "whatif", "--rules", "full-v1", "--params", str(only_btc))
+    assert code == 2 and f"{only_btc}: full-v1: params.markets has no margin rates for listed market(s): ETH-PERP" in err
+    full_v1 = ROOT / "examples" / "params" / "full-v1.json"
+    code, _, err = run(url, "whatif", "--rules", "full-v1", "--params", str(full_v1), "--rules", "full-v1",
+                       "--params", str(only_btc))
+    assert code == 2 and f"{only_btc}: full-v1: params.markets has no margin rates" in err
+    grid = tmp_path / "grid.json"
+    grid.write_text('{"params": ' + only_btc.read_text() + ', "grid": {"liquidation_fee_rate": ["0.001", "0.002"]}}')
+    code, _, err = run(url, "sweep", "--rules", "full-v1", "--grid", str(grid))
+    assert code == 2 and "candidate full-v1 liquidation_fee_rate=0.001: full-v1: params.markets has no margin" in err
+    assert run(url, "whatif", "--rules", "full-v1")[0] == 0  # the params in force cover every market
+
+
 # -- report and export -------------------------------------------------------
 
 def test_report_writes_html_with_charts(sample, tmp_path):
