@@ -55,7 +55,8 @@ FUNDING_RESERVE = Decimal("0.001")
 
 INDEX_TREATMENT: Mapping[str, str] = MappingProxyType({
     "market_listed": "exempt: moves no account (an unmarked market's holders are valued at their trades)",
-    "deposit": "re-indexes its account (`event_folded`)",
+    "deposit": "keeps its account's triggers: cash only raises the buffer (distress never rises with cash), so they "
+               "stay a superset (`event_folded`)",
     "withdrawal": "re-indexes its account (`event_folded`)",
     "trade": "re-indexes its account; leaves the index stale while its market has no mark (its price values every holder)",
     "mark": "its candidates, decided, then re-indexed (`price_candidates`, `refresh`)",
@@ -165,6 +166,8 @@ class LiquidationIndex:
             isinstance(event, ev.Trade) and state.markets[event.market].mark_price is None
         ):
             self.stale = True  # new rates, or a trade price valuing every holder of an unmarked market
+        if isinstance(event, ev.Deposit):  # a bigger buffer: the triggers computed before it stay a superset
+            return
         for account in ev.accounts_of(event):
             self.account_changed(state, account)
 
