@@ -54,7 +54,8 @@ from rules import registry as rules_registry
 from rules.allocation import registry as allocation_registry
 
 __all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE", "DEFAULT_PRICE_BAND",
-           "MAX_PRICE_BAND", "rule_params_file", "checked_policy", "covers_listed_markets"]
+           "MAX_PRICE_BAND", "rule_params_file", "checked_policy", "covers_listed_markets",
+           "listed_markets"]
 
 WhatIf = whatif_run.WhatIf
 """What ``Ledger.whatif`` answers (for the shell's annotations: it may not import ``ledger.compliance``)."""
@@ -427,7 +428,7 @@ class Ledger:
         if params_file is not None:
             params = rule_params_file(version, params_file)
         if version is not None and params is not None:
-            covers_listed_markets(self.reader(), version, params, end, str(params_file or "params"))
+            covers_listed_markets(listed_markets(self.reader(), end), version, params, str(params_file or "params"))
         return whatif_run.whatif(self.reader(), version, params, start=start, end=end, progress=progress,
                                  policy=checked_policy(policy))
 
@@ -439,9 +440,10 @@ class Ledger:
         """Several (version, params file or None for the params in force) replayed side by side on the same history,
         each allocating with its loss-allocation policy (version and params file; None: the one in force)."""
         parsed = [(version, rule_params_file(version, path) if path is not None else None) for version, path in candidates]
+        listed = listed_markets(self.reader(), end)
         for (version, params), (_, path) in zip(parsed, candidates, strict=True):
             if version is not None and params is not None:
-                covers_listed_markets(self.reader(), version, params, end, str(path))
+                covers_listed_markets(listed, version, params, str(path))
         chosen = [checked_policy(p) for p in policies] if policies is not None else None
         return whatif_run.compare(self.reader(), parsed, start=start, end=end, progress=progress, policies=chosen)
 
@@ -467,9 +469,10 @@ class Ledger:
             except InvalidEvent as exc:
                 raise InvalidEvent(f"{version}: {exc.reason}", where=f"{grid_file}: grid loss_allocation[{n}]") from None
         candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied, max_candidates)
+        listed = listed_markets(self.reader(), end)
         for candidate in candidates:
             label = ", ".join(f"{k}={v}" for k, v in candidate.varied.items())
-            covers_listed_markets(self.reader(), candidate.version, candidate.params, end,
+            covers_listed_markets(listed, candidate.version, candidate.params,
                                   f"{grid_file}: candidate {candidate.version} {label}".rstrip())
         if planned is not None:
             planned(len(candidates))
@@ -526,15 +529,17 @@ def rule_params_file(version: str | None, path: str | Path) -> dict[str, Any]:
     return params
 
 
-def covers_listed_markets(
-    store: LogReader, version: str, params: Mapping[str, Any], end: datetime | None, where: str,
-) -> None:
-    """``params`` must give ``version`` margin rates for every market the history lists (up to ``end``), as an
+def listed_markets(store: LogReader, end: datetime | None) -> set[str]:
+    """The markets the history lists up to ``end`` (the head when None)."""
+    return {row.stream[len(ev.MARKET_STREAM_PREFIX):]
+            for row in store.read(types=[ev.MarketListed.TYPE], upto_at=format_time(end) if end else None)}
+
+
+def covers_listed_markets(listed: set[str], version: str, params: Mapping[str, Any], where: str) -> None:
+    """``params`` must give ``version`` margin rates for every market the history lists (``listed``), as an
     activation's must (``engine.rule_checks``): a what-if world would otherwise meet a position it cannot value
     (``InvalidEvent`` naming ``where``, exit 2)."""
     rule = rules_registry.get(version)
-    listed = {row.stream[len(ev.MARKET_STREAM_PREFIX):]
-              for row in store.read(types=[ev.MarketListed.TYPE], upto_at=format_time(end) if end else None)}
     uncovered = sorted(listed - set(rule.margined_markets(rule.parse_params(params))))
     if uncovered:
         raise InvalidEvent(f"{version}: params.markets has no margin rates for listed market(s): "

@@ -48,7 +48,8 @@ from ledger.replay.load import LEDGER_SCOPE
 from ledger.replay.runner import Observer, Unreplayable, project
 from ledger.store import ProvenLog, StoredEvent, StreamReader
 
-__all__ = ["Discrepancy", "AuditReport", "AuditedLog", "audit", "audit_span", "check_chain", "check_fast_path"]
+__all__ = ["Discrepancy", "AuditReport", "AuditedLog", "SpanEnd", "audit", "audit_span", "check_chain",
+           "check_fast_path"]
 
 
 @frozen
@@ -149,11 +150,17 @@ class _Auditor(Observer):
             self.report.add("liquidation_mismatch", seq, event.id, _differences(event, expected))
 
     def close_mark(self, seq: int | None) -> None:
+        self.report.discrepancies.extend(self.missed(seq))
+        self.expected = []
+
+    def missed(self, seq: int | None) -> list[Discrepancy]:
+        """The decisions of the last mark (or funding, or trade) that no stored event held, named at ``seq``."""
+        found = []
         for missing in self.expected:
             what = f"{', '.join(ev.accounts_of(missing)) or 'nobody'} {getattr(missing, 'market', None) or missing.TYPE}"
-            self.report.add("missed_liquidation", seq, missing.id,
-                            f"the engine at {self.expected_from} decides {what}, but no such event is stored")
-        self.expected = []
+            found.append(Discrepancy("missed_liquidation", seq, missing.id,
+                                     f"the engine at {self.expected_from} decides {what}, but no such event is stored"))
+        return found
 
     def ingested_event(self, seq: int, event: ev.Event) -> None:
         self.close_mark(seq)
@@ -193,7 +200,9 @@ class _Auditor(Observer):
 
     def counted_up_to(self, store: AuditedLog, seq: int) -> None:
         """Start the accounts' event counts at event ``seq`` (a span that does not start at the first event), where a
-        stored account snapshot after it needs them."""
+        stored account snapshot after it needs them: each account stream's version there (the append numbers an
+        account's events in its stream, and the chain covers both; ``audit_parts`` splits only a log whose chain
+        holds)."""
         if any(at > seq for at in self.account_snapshots):
             for stream, version in store.stream_versions(ACCOUNT_STREAM_PREFIX, upto_seq=seq).items():
                 self.stream_versions[stream[len(ACCOUNT_STREAM_PREFIX):]] = version
@@ -216,7 +225,7 @@ def audit(store: AuditedLog, progress: Callable[[int], None] | None = None, *, e
     """
     report = AuditReport(exhaustive=exhaustive)
     check_chain(store, report)
-    state = audit_span(store, report, exhaustive=exhaustive, progress=progress)
+    state = audit_span(store, report, exhaustive=exhaustive, progress=progress).state
     if state is not None:
         check_fast_path(store, report, state)
     return report
@@ -230,18 +239,27 @@ def check_chain(store: ProvenLog, report: AuditReport) -> None:
         report.add("hash_chain", chain.first_bad_seq, chain.first_bad_event, chain.problem)
 
 
+@frozen
+class SpanEnd:
+    """Where a span of the audit ended."""
+
+    state: LedgerState | None
+    """the state the reference fold reached; None: it stopped at a row it could not replay (named in the report)"""
+    missed: list[Discrepancy]
+    """a span that ends before the head: what its last mark (or funding, or trade) decides that no row it folded
+    holds; the one pass names these at the next row, unless that row does not decode (their ``seq`` is None here)"""
+
+
 def audit_span(
     store: AuditedLog, report: AuditReport, *, state: LedgerState | None = None, upto_seq: int | None = None,
     to_head: bool = True, exhaustive: bool = False, progress: Callable[[int], None] | None = None,
-) -> LedgerState | None:
+) -> SpanEnd:
     """Re-derive and check the rows after ``state`` (from the first event when None) up to ``upto_seq`` (the head
-    when None) into ``report``; the state the reference fold reaches, or None where a row could not be replayed
-    (named in the report: the audit stops there).
+    when None) into ``report``.
 
     The span that ends the audit (``to_head``) closes the books. One that
-    ends before it is closed as its next row would close it (that row is an
-    ingested event: ``audit_parts`` cuts there), so its missing decisions are
-    named at that row.
+    ends before it leaves its last decisions open (``SpanEnd.missed``): the
+    part after it decides where they are named (``audit_parts``).
     """
     auditor = _Auditor(store, report, exhaustive)
     if state is not None and state.seq:
@@ -252,13 +270,11 @@ def audit_span(
         detail = (f"payload does not decode: {exc.cause}" if exc.kind == "undecodable"
                   else f"cannot be folded: {exc.cause!r}; audit stops here")
         report.add(exc.kind, exc.row.seq, exc.row.event_id, detail)
-        return None
+        return SpanEnd(None, [])
     if to_head:
         auditor.finish()
-    else:
-        assert upto_seq is not None, "a span that does not end the audit ends at a row"
-        auditor.close_mark(upto_seq + 1)
-    return reached
+        return SpanEnd(reached, [])
+    return SpanEnd(reached, auditor.missed(None))
 
 
 def check_fast_path(store: ProvenLog, report: AuditReport, state: LedgerState) -> None:

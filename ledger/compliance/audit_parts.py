@@ -11,13 +11,18 @@ fold must print (``dump_state``, compared by its SHA-256) exactly as the
 state the part after it started from. So every event is still re-derived by
 the reference fold from the reference state before it, and the report is the
 one a single pass gives, discrepancy for discrepancy and count for count (a
-test holds the two equal on generated and tampered logs).
+test holds the two equal at every cut of honest and tampered logs). The
+decisions a part's last mark expects and its rows do not hold are named at
+the next part's first row, as the one pass names them, unless that row does
+not decode (the one pass stops there first).
 
-If a join fails (the fast path and the reference fold disagree at a cut: a
-bug, which the one-pass audit reports at the head), the parts after it are
-dropped and the rest is audited again in this process from the reference
-state, so the report is still the one-pass report. A part that meets a row it
-cannot replay ends the audit there, as the one pass does.
+The one pass is run instead, from the first event, whenever the parts could
+not give its report exactly: a join that fails (the fast path and the
+reference fold disagree at a cut: a bug, which the one pass reports at the
+head), a part that fails (its error is warned about), and a log whose hash
+chain is broken (a part after a cut counts each account's events from its
+stream's numbers, which only an intact chain vouches for). A part that meets
+a row it cannot replay ends the audit there, as the one pass does.
 
 Parts run in processes started afresh (``spawn``: nothing of this process's
 open connections is inherited); each opens the store at its address, so an
@@ -32,14 +37,16 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from multiprocessing.connection import Connection
 from typing import Any
 
+import attrs
 from attrs import frozen
 
-from ledger.compliance.audit import AuditedLog, AuditReport, Discrepancy, audit, audit_span, check_chain, check_fast_path
+from ledger.compliance.audit import AuditedLog, AuditReport, Discrepancy, SpanEnd, audit, audit_span, check_chain
 from ledger.domain.events import ENGINE_TYPES
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
@@ -68,6 +75,8 @@ class PartResult:
     """the digest of the reference fold's state it reached; None: it stopped at a row it could not replay"""
     last: tuple[int, str | None]
     """(seq, event id) of the last event it folded"""
+    missed: list[Discrepancy]
+    """a part that ends before the head: its last decisions no row held (``audit.SpanEnd.missed``)"""
 
 
 def digest(state: LedgerState) -> str:
@@ -79,7 +88,7 @@ def cut_points(store: AuditedLog, head: int, parts: int) -> list[int]:
     next row is an ingested event (never between a mark and the engine events after it)."""
     cuts: list[int] = []
     for i in range(1, parts):
-        rows: Any = store.read(after_seq=head * i // parts)
+        rows: Any = store.read(after_seq=head * i // parts, upto_seq=head)
         with closing(rows):  # left early: its read closed at once
             for row in rows:
                 if row.type not in ENGINE_TYPES:
@@ -102,35 +111,50 @@ def audit_in_parts(
     cuts = cut_points(store, head, parts) if address is not None and parts > 1 and head >= split_from else []
     if not cuts:
         return audit(store, progress, exhaustive=exhaustive)
+    assert address is not None, "cut only for a store another process opens"
     report = AuditReport(exhaustive=exhaustive)
-    context = multiprocessing.get_context("spawn")
-    spans = list(zip(cuts, [*cuts[1:], head], strict=True))
-    workers = []
-    for after, upto in spans:
-        last = upto == head
-        counter = context.RawValue("q", 0)
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_run_part, args=(send, counter, address, after, upto, last, exhaustive),
-                                  daemon=True)
-        process.start()
-        send.close()
-        workers.append((process, receive, counter))
+    workers = _start(address, cuts, head, exhaustive)
     try:
         watch = _Progress(progress, [counter for _, _, counter in workers])
         check_chain(store, report)
-        state = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive, progress=watch)
-        if state is None:
+        if report.discrepancies:  # a broken chain: the one pass, alone
+            _stop(workers)
+            return audit(store, progress, exhaustive=exhaustive)
+        first = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive, progress=watch)
+        if first.state is None:
             return report
         fast_at_head = FastPath(store, head)  # while the others work: what the last part's state is held to
         results = (_result(process, receive, watch) for process, receive, _ in workers)
-        join_parts(store, report, state, results, head, exhaustive, progress, fast_at_head)
+        if join_parts(store, report, first, results, cuts, fast_at_head):
+            return report
+    except _PartFailed as exc:
+        warnings.warn(f"{exc}; the log is audited in one pass instead", RuntimeWarning, stacklevel=2)
     finally:
-        for process, receive, _ in workers:
-            receive.close()
-            if process.is_alive():
-                process.terminate()
-            process.join()
-    return report
+        _stop(workers)
+    return audit(store, progress, exhaustive=exhaustive)
+
+
+def _start(address: str, cuts: Sequence[int], head: int, exhaustive: bool) -> list[tuple[Any, Connection, Any]]:
+    """A process for each part after the first: (process, its result's pipe, its progress counter)."""
+    context = multiprocessing.get_context("spawn")
+    workers = []
+    for after, upto in zip(cuts, [*cuts[1:], head], strict=True):
+        counter = context.RawValue("q", 0)
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_run_part, args=(send, counter, address, after, upto, upto == head,
+                                                          exhaustive), daemon=True)
+        process.start()
+        send.close()
+        workers.append((process, receive, counter))
+    return workers
+
+
+def _stop(workers: Sequence[tuple[Any, Connection, Any]]) -> None:
+    for process, receive, _ in workers:
+        receive.close()
+        if process.is_alive():
+            process.terminate()
+        process.join()
 
 
 class FastPath:
@@ -150,29 +174,38 @@ class FastPath:
 
 
 def join_parts(
-    store: AuditedLog, report: AuditReport, state: LedgerState, results: Iterable[PartResult], head: int,
-    exhaustive: bool, progress: Callable[[int], None] | None, fast: FastPath,
-) -> None:
-    """The parts' findings into ``report`` in log order while each part began where the one before it ended; from
-    the first join that fails, the rest audited again here from ``state`` (the first part's reference state). The
-    last part's state is then held to the fast path's at the head, as ``audit.check_fast_path`` holds it.
+    store: AuditedLog, report: AuditReport, first: SpanEnd, results: Iterable[PartResult], cuts: Sequence[int],
+    fast: FastPath,
+) -> bool:
+    """The parts' findings into ``report`` (the first part's), in log order, while each part began where the one
+    before it ended; False, ``report`` left as the first part made it, at the first join that fails. The last
+    part's state is then held to the fast path's at the head, as ``audit.check_fast_path`` holds it.
 
     ``results`` are taken one by one, in order, and none after a part that
     stopped at a row it could not replay: a later part, which may have
     failed for that very row, is never asked.
     """
-    ended = digest(state)
+    assert first.state is not None, "the first part reached its cut"
+    kept = (len(report.discrepancies), {name: getattr(report, name) for name in _COUNTS})
+    ended, missed = digest(first.state), first.missed
     result = None
-    for result in results:
+    for cut, result in zip(cuts, results, strict=False):
         if result.start != ended:
-            _redo(store, report, state, head, exhaustive, progress)
-            return
+            del report.discrepancies[kept[0]:]
+            for name, count in kept[1].items():
+                setattr(report, name, count)
+            return False
+        first_row_undecodable = result.counts["events_checked"] == 0 and result.discrepancies[:1] != [] \
+            and result.discrepancies[0].kind == "undecodable"
+        if missed and not first_row_undecodable:  # named at the part's first row, as the one pass names them
+            at = next(iter(store.read(after_seq=cut, upto_seq=fast.seq))).seq
+            report.discrepancies.extend(attrs.evolve(d, seq=at) for d in missed)
         report.discrepancies.extend(result.discrepancies)
         for name, count in result.counts.items():
             setattr(report, name, getattr(report, name) + count)
         if result.end is None:  # stopped at a row it could not replay: so does the audit
-            return
-        ended = result.end
+            return True
+        ended, missed = result.end, result.missed
     assert result is not None, "a log cut has a part after the first"
     seq, event_id = result.last
     assert seq == fast.seq, "the last part reached the head the fast path folded to"
@@ -180,17 +213,7 @@ def join_parts(
         raise fast.error
     if fast.digest != ended:
         report.add("projection", seq, event_id, "the replay fast path differs from the reference fold")
-
-
-def _redo(
-    store: AuditedLog, report: AuditReport, state: LedgerState, head: int, exhaustive: bool,
-    progress: Callable[[int], None] | None,
-) -> None:
-    """The rest of the log up to ``head`` audited in this process from the first part's reference ``state`` (a join
-    failed)."""
-    reached = audit_span(store, report, state=state, upto_seq=head, exhaustive=exhaustive, progress=progress)
-    if reached is not None:
-        check_fast_path(store, report, reached)
+    return True
 
 
 def run_part(
@@ -201,11 +224,12 @@ def run_part(
     state = load.folded(store, after)
     start = digest(state)
     report = AuditReport(exhaustive=exhaustive)
-    reached = audit_span(store, report, state=state, upto_seq=upto, to_head=last, exhaustive=exhaustive,
-                         progress=progress)
+    span = audit_span(store, report, state=state, upto_seq=upto, to_head=last, exhaustive=exhaustive,
+                      progress=progress)
     counts = {name: getattr(report, name) for name in _COUNTS}
+    reached = span.state
     end, at = (None, (0, None)) if reached is None else (digest(reached), (reached.seq, reached.last_event_id))
-    return PartResult(report.discrepancies, counts, start, end, at)
+    return PartResult(report.discrepancies, counts, start, end, at, span.missed)
 
 
 def audit_in_turn(store: AuditedLog, cuts: Sequence[int], *, exhaustive: bool = False) -> AuditReport:
@@ -214,13 +238,15 @@ def audit_in_turn(store: AuditedLog, cuts: Sequence[int], *, exhaustive: bool = 
     head = store.head()[0]
     report = AuditReport(exhaustive=exhaustive)
     check_chain(store, report)
-    state = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive)
-    if state is not None:
-        spans = zip(cuts, [*cuts[1:], head], strict=True)
-        fast = FastPath(store, head)
-        results = (run_part(store, after, upto, upto == head, exhaustive) for after, upto in spans)
-        join_parts(store, report, state, results, head, exhaustive, None, fast)
-    return report
+    if report.discrepancies:
+        return audit(store, exhaustive=exhaustive)
+    first = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive)
+    if first.state is None:
+        return report
+    fast = FastPath(store, head)
+    spans = zip(cuts, [*cuts[1:], head], strict=True)
+    results = (run_part(store, after, upto, upto == head, exhaustive) for after, upto in spans)
+    return report if join_parts(store, report, first, results, cuts, fast) else audit(store, exhaustive=exhaustive)
 
 
 def _run_part(  # pragma: no cover - runs in the part's own process (``run_part``, in turn, is what the tests check)
@@ -248,6 +274,10 @@ def _run_part(  # pragma: no cover - runs in the part's own process (``run_part`
         send.send(traceback.format_exc())
     finally:
         send.close()
+
+
+class _PartFailed(RuntimeError):
+    """A part's process ended without its result (its error, or how it ended)."""
 
 
 class _Progress:
@@ -278,14 +308,14 @@ def _result(process: Any, receive: Connection, watch: _Progress) -> PartResult:
     while not receive.poll(0.2):
         watch.poll()
         if not process.is_alive() and not receive.poll(0):
-            raise RuntimeError(f"an audit part (process {process.pid}) ended with status {process.exitcode} "
-                               "and no result")
+            raise _PartFailed(f"an audit part (process {process.pid}) ended with status {process.exitcode} "
+                              "and no result")
     try:
         result = receive.recv()
     except EOFError:
-        raise RuntimeError(f"an audit part (process {process.pid}) ended without a result") from None
+        raise _PartFailed(f"an audit part (process {process.pid}) ended without a result") from None
     watch.poll()
     if isinstance(result, str):
-        raise RuntimeError(f"an audit part failed:\n{result}")
+        raise _PartFailed(f"an audit part failed:\n{result}")
     assert isinstance(result, PartResult), "a part sends its result or its error"
     return result

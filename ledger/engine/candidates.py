@@ -166,8 +166,8 @@ class LiquidationIndex:
             isinstance(event, ev.Trade) and state.markets[event.market].mark_price is None
         ):
             self.stale = True  # new rates, or a trade price valuing every holder of an unmarked market
-        if isinstance(event, ev.Deposit):  # a bigger buffer: the triggers computed before it stay a superset
-            return
+        if isinstance(event, ev.Deposit) and event.amount > 0:  # a bigger buffer: the triggers before it stay a superset
+            return  # (a stored deposit of nothing or less, which the audit names and still folds, is re-indexed)
         for account in ev.accounts_of(event):
             self.account_changed(state, account)
 

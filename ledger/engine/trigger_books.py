@@ -18,7 +18,7 @@ dead ones; when the dead outnumber the live ``SWEEP_RATIO`` times, the heap is
 rebuilt from the live entries alone (``heapify``, in C).
 
 Keys are the trigger itself for shorts and its negation for longs, so both
-heaps are min-heaps (a key and its negation are exact: ``Decimal``); ties
+heaps are min-heaps (``copy_negate``: exact, in any decimal context); ties
 are broken by a serial number, so nothing after it is ever compared.
 """
 
@@ -60,7 +60,7 @@ class TriggerBook:
 
     def add(self, trigger: Decimal, account: str, made_from: Any) -> None:
         """The account's ``trigger``, from its list ``made_from`` (which the index holds for it from now on)."""
-        heappush(self.heap, (-trigger if self.is_long else trigger, next(_SERIALS), account, made_from))
+        heappush(self.heap, (trigger.copy_negate() if self.is_long else trigger, next(_SERIALS), account, made_from))
         self.live_count += 1
 
     def drop(self) -> None:
@@ -76,7 +76,7 @@ class TriggerBook:
     def crossed(self, price: Decimal) -> Iterator[str]:
         """The accounts whose live trigger ``price`` crosses (a long's at or above it, a short's at or below it)."""
         heap, lists = self.heap, self.lists
-        bound = -price if self.is_long else price
+        bound = price.copy_negate() if self.is_long else price
         size = len(heap)
         pending = [0] if size else []
         while pending:
