@@ -10,14 +10,12 @@ falls back to the one pass's report.
 
 from __future__ import annotations
 
-import contextlib
-
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import InvalidBatch, Ledger
+from ledger import Ledger
 from ledger.compliance import audit_parts
 from ledger.compliance.audit import AuditReport, audit
 from ledger.compliance.audit_parts import audit_in_parts, audit_in_turn, cut_points
@@ -26,7 +24,7 @@ from ledger.replay import fast_fold
 from tests.conftest import ROOT, fixed_clock
 from tests.support.builders import deposit, listed, mark, rules, trade
 from tests.support.cli import run
-from tests.support.histories import activations, header, policies, steps, to_event
+from tests.support.histories import activations, generated_ledger, policies, steps
 from tests.support.tampering import rechain, tamper
 
 SAMPLE = ROOT / "examples" / "sample-history.jsonl"
@@ -115,12 +113,7 @@ def test_a_mark_whose_liquidation_is_missing_is_named_where_the_one_pass_names_i
 def test_parts_in_turn_report_what_one_pass_reports_on_generated_histories(activation, policy, history):
     """Generated histories (every version and loss-allocation policy; liquidations, bankruptcies, deleveraging): the
     parts' report equals the one pass's at every cut."""
-    ledger = Ledger.open("memory://")
-    ledger.init()
-    ledger.append(header(activation, policy))
-    for n, step in enumerate(history):
-        with contextlib.suppress(InvalidBatch):  # a refused record stores nothing, as at ingest
-            ledger.append([to_event(step, n)])
+    ledger = generated_ledger(activation, policy, history)
     one = audit(ledger.store)
     assert one.ok
     for cut in every_cut(ledger):

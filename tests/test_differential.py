@@ -25,20 +25,12 @@ from ledger.domain.snapshot import dump_state
 from ledger.replay import load
 from rules import registry
 from tests.support.builders import at, deposit, listed, mark, rules, trade, withdrawal
-from tests.support.histories import activations, header, policies, steps, to_event
+from tests.support.histories import activations, generated_ledger, policies, steps, to_event
 
 POLICIES = [None, ("socialize-v1", {}), ("adl-ranked-v1", {"cash_quantum": "0.01"}),
             ("adl-prorata-v1", {"cash_quantum": "0.00000001", "weight": "profit"})]
 
 
-def generated(activation, policy, history) -> Ledger:
-    ledger = Ledger.open("memory://")
-    ledger.init()
-    ledger.append(header(activation, policy))
-    for n, step in enumerate(history):
-        with contextlib.suppress(InvalidBatch):  # a refused record stores nothing, as at ingest
-            ledger.append([to_event(step, n)])
-    return ledger
 
 
 def candidates_from(first, second, fee: str) -> list[tuple[str, dict]]:
@@ -69,7 +61,7 @@ def assert_same(ledger: Ledger, candidates, chosen) -> None:
 def test_differential_worlds_equal_the_full_re_run(activation, policy, history, first, second, fee, chosen):
     """Every generated history, three candidates (two sharing triggers), each with a loss-allocation policy or the
     one in force: the same comparison, states and refusals as re-running every event in every world."""
-    ledger = generated(activation, policy, history)
+    ledger = generated_ledger(activation, policy, history)
     assert_same(ledger, candidates_from(first, second, fee), chosen)
 
 
@@ -80,7 +72,7 @@ def test_differential_worlds_follow_a_rule_change_mid_history(activation, switch
                                                               second, fee):
     """Another version (with its params) activated mid-history: the worlds regroup by their new triggers (a world
     under the rules in force changes with them) and still equal the full re-run."""
-    ledger = generated(activation, policy, history[: int(len(history) * where)])
+    ledger = generated_ledger(activation, policy, history[: int(len(history) * where)])
     at_step = int(len(history) * where)
     with contextlib.suppress(InvalidBatch):
         ledger.append([attrs.evolve(switch, id="r-switch", at=at(10 + at_step - 0.5))])

@@ -112,26 +112,35 @@ def audit_in_parts(
     if not cuts:
         return audit(store, progress, exhaustive=exhaustive)
     assert address is not None, "cut only for a store another process opens"
-    report = AuditReport(exhaustive=exhaustive)
     workers = _start(address, cuts, head, exhaustive)
     try:
         watch = _Progress(progress, [counter for _, _, counter in workers])
-        check_chain(store, report)
-        if report.discrepancies:  # a broken chain: the one pass, alone
-            _stop(workers)
-            return audit(store, progress, exhaustive=exhaustive)
-        first = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive, progress=watch)
-        if first.state is None:
-            return report
-        fast_at_head = FastPath(store, head)  # while the others work: what the last part's state is held to
-        results = (_result(process, receive, watch) for process, receive, _ in workers)
-        if join_parts(store, report, first, results, cuts, fast_at_head):
+        report = _joined(store, cuts, head, exhaustive, watch,
+                         (_result(process, receive, watch) for process, receive, _ in workers))
+        if report is not None:
             return report
     except _PartFailed as exc:
         warnings.warn(f"{exc}; the log is audited in one pass instead", RuntimeWarning, stacklevel=2)
     finally:
         _stop(workers)
     return audit(store, progress, exhaustive=exhaustive)
+
+
+def _joined(
+    store: AuditedLog, cuts: Sequence[int], head: int, exhaustive: bool, progress: Callable[[int], None] | None,
+    results: Iterable[PartResult],
+) -> AuditReport | None:
+    """The chain and the first part checked here, then the other parts' ``results`` (taken lazily, in order) joined
+    to it; None where the one pass must give the report instead (a broken chain, a failed join)."""
+    report = AuditReport(exhaustive=exhaustive)
+    check_chain(store, report)
+    if report.discrepancies:
+        return None
+    first = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive, progress=progress)
+    if first.state is None:
+        return report
+    fast_at_head = FastPath(store, head)  # with processes, while the others work: what the last part is held to
+    return report if join_parts(store, report, first, results, cuts, fast_at_head) else None
 
 
 def _start(address: str, cuts: Sequence[int], head: int, exhaustive: bool) -> list[tuple[Any, Connection, Any]]:
@@ -236,17 +245,10 @@ def audit_in_turn(store: AuditedLog, cuts: Sequence[int], *, exhaustive: bool = 
     """What ``audit_in_parts`` reports for these ``cuts``, its parts run one after another in this process (no
     process started: the tests hold it to the one-pass audit at every cut of a log)."""
     head = store.head()[0]
-    report = AuditReport(exhaustive=exhaustive)
-    check_chain(store, report)
-    if report.discrepancies:
-        return audit(store, exhaustive=exhaustive)
-    first = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive)
-    if first.state is None:
-        return report
-    fast = FastPath(store, head)
     spans = zip(cuts, [*cuts[1:], head], strict=True)
     results = (run_part(store, after, upto, upto == head, exhaustive) for after, upto in spans)
-    return report if join_parts(store, report, first, results, cuts, fast) else audit(store, exhaustive=exhaustive)
+    report = _joined(store, cuts, head, exhaustive, None, results)
+    return report if report is not None else audit(store, exhaustive=exhaustive)
 
 
 def _run_part(  # pragma: no cover - runs in the part's own process (``run_part``, in turn, is what the tests check)

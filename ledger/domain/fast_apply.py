@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ledger.domain import events as ev
-from ledger.domain.fold import apply
+from ledger.domain.fold import APPLIERS, apply
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.positions import apply_fill
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, LedgerState, MarketState, Position
@@ -40,7 +40,7 @@ def apply_fast(state: LedgerState, event: ev.Event, seq: int | None = None) -> N
                 apply(state, event, seq)
                 return
         elif isinstance(event, ev.Mark):
-            _mark(state, event)
+            APPLIERS[ev.Mark](state, event)  # a mark books nothing: its reference applier is all it does
         elif isinstance(event, ev.Deposit):
             _cash(state, event.account, event.asset, event.amount, -event.amount)
         elif isinstance(event, ev.Withdrawal):
@@ -89,10 +89,3 @@ def _trade(state: LedgerState, event: ev.Trade) -> bool:
         acct = acct.with_cash_deltas({asset: delta})
     state.accounts[event.account] = acct
     return True
-
-
-def _mark(state: LedgerState, event: ev.Mark) -> None:
-    market = state.markets[event.market]
-    state.markets[event.market] = MarketState(
-        market.market, market.settle_asset, market.lot_size, market.listed_by, event.price, market.last_trade_price
-    )

@@ -11,6 +11,7 @@ batch each through an engine session, dropping what the ledger refuses, and
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 from hypothesis import strategies as st
@@ -141,6 +142,20 @@ def header(activation=None, policy=None):
         margin_mode("a3", market="ETH-PERP", t=1.7, id="mm-a3"),
         isolated_margin("a3", "500", market="ETH-PERP", t=1.8, id="im-a3"),
     ]
+
+
+def generated_ledger(activation, policy, history):
+    """An in-memory ledger holding ``history`` appended record by record after its header, as an ingest appends it
+    (a refused record stores nothing)."""
+    from ledger import Ledger
+
+    ledger = Ledger.open("memory://")
+    ledger.init()
+    ledger.append(header(activation, policy))
+    for n, step in enumerate(history):
+        with contextlib.suppress(InvalidBatch):
+            ledger.append([to_event(step, n)])
+    return ledger
 
 
 def run_history(activation, history, policy=None):
