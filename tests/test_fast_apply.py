@@ -94,3 +94,16 @@ def test_events_no_admission_lets_through_fold_alike():
         fast_apply.apply_fast(fast, event)
         assert dump_state(fast) == dump_state(reference), f"after {event.id}"
     assert fast.accounts["carol"].cash == {"USD": 0}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, history=st.lists(steps(), min_size=5, max_size=80), policy=policies)
+def test_the_fast_apply_returns_the_reference_postings_system_movements(activation, history, policy):
+    """A what-if pass hands each event's system movements to its worlds: they are the reference fold's system
+    postings, amount for amount (exponent included) and in their order."""
+    reference, fast = LedgerState(), LedgerState()
+    for seq, event in enumerate(appended(history, activation, policy), 1):
+        postings = apply(reference, event, seq)
+        expected = [(p.account, p.asset, p.amount) for p in postings if p.book == "system"]
+        moves = fast_apply.apply_fast(fast, event, seq)
+        assert [(b, a, str(x)) for b, a, x in moves] == [(b, a, str(x)) for b, a, x in expected], f"at {event.id}"

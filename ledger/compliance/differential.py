@@ -10,7 +10,9 @@ engine decides differently for an account, that account's state in the
 candidate's world *is* its state in what happened.
 
 So one ``SharedPass`` folds what happened (the actual world) once for every
-world of the pass, event by event, with what the worlds would ask of it:
+world of the pass, event by event (with the write paths' fold,
+``domain.fast_apply``, proven equal to the reference fold), with what the
+worlds would ask of it:
 whether the event's admission passes on that state, the system balances it
 moved, and a liquidation index per distinct set of trigger prices
 (``RuleVersion.trigger_key``: candidates that differ only in fees or target
@@ -47,11 +49,10 @@ from typing import cast
 
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
-from ledger.domain.fast_apply import apply_fast
+from ledger.domain.fast_apply import Move, apply_fast
 from ledger.domain.fold import apply
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import ZERO, arithmetic
-from ledger.domain.postings import Posting
 from ledger.domain.state import LedgerState, RulesInForce
 from ledger.engine.admission import admit
 from ledger.engine.candidates import LiquidationIndex
@@ -88,9 +89,10 @@ class SharedPass:
         self._rules: RulesInForce | None = None
         self.refused: InvalidEvent | None = None
         """why the actual world's own admission would refuse the event being folded (None: it passes)"""
-        self.postings: list[Posting] = []
-        self.moves: list[tuple[str, str, Decimal]] = []
+        self.moves: list[Move] = []
         """(system account, asset, amount) of each system posting of the event just folded"""
+        self.paid: set[str] = set()
+        """the accounts the last funding folded paid or received"""
         self.total: dict[tuple[str, str], tuple[Decimal, int]] = {}
         """every system movement of the ingested events folded so far, summed and counted, per system account and
         asset (the worlds take them lazily; a balance exists once a movement was booked to it, even of zero)"""
@@ -107,8 +109,12 @@ class SharedPass:
                     admit(state, event, NewEvents({}), None, None)
             except InvalidEvent as exc:
                 self.refused = exc
-        self.postings = apply(state, event, row.seq)
-        self.moves = [(p.account, p.asset, p.amount) for p in self.postings if p.book == "system"]
+        if isinstance(event, ev.Funding):  # the worlds take the accounts it paid from
+            postings = apply(state, event, row.seq)
+            self.paid = {p.account for p in postings if p.book != "system"}
+            self.moves = [(p.account, p.asset, p.amount) for p in postings if p.book == "system"]
+        else:  # the write paths' fold (proven equal to the reference fold), its system movements with it
+            self.moves = apply_fast(state, event, row.seq)
         if event.TYPE not in ev.ENGINE_TYPES:
             with arithmetic():
                 for book, asset, amount in self.moves:
@@ -263,7 +269,7 @@ class DifferentialWorld:
             for name in holders:
                 self._own.account_changed(state, name)
         else:
-            self._take(shared, {p.account for p in shared.postings if p.book != "system"})
+            self._take(shared, shared.paid)
             self._stamp(event)
         self._decide_on_price(shared, event, key)
 

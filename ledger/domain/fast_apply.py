@@ -11,7 +11,9 @@ the fee), so they agree with the reference fold digit for digit and exponent
 for exponent. Every other kind, and a fill in a market its account margins
 isolated (whose postings go to the isolated margin), is handed to the
 reference fold. Postings balance by construction: each amount booked to an
-account is booked, negated, to a system account.
+account is booked, negated, to a system account. What it does return is the
+event's system movements, as the reference postings would carry them: a
+what-if pass hands them to its worlds (``compliance.differential``).
 
 Proven equal to the reference fold by properties over generated histories
 (``tests/test_fast_apply.py``: the dumped states after every event, every
@@ -29,32 +31,41 @@ from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.positions import apply_fill
 from ledger.domain.state import CLEARING, EXTERNAL, FEES, LedgerState, MarketState, Position
 
-__all__ = ["apply_fast"]
+__all__ = ["Move", "apply_fast"]
+
+Move = tuple[str, str, Decimal]
+"""A system movement: (system account, asset, signed amount), as a posting to the system book carries it."""
 
 
-def apply_fast(state: LedgerState, event: ev.Event, seq: int | None = None) -> None:
-    """Fold one event into ``state`` (in place), as ``fold.apply`` would (its postings are not returned)."""
+def apply_fast(state: LedgerState, event: ev.Event, seq: int | None = None) -> list[Move]:
+    """Fold one event into ``state`` (in place), as ``fold.apply`` would, and return its system movements, in the
+    order of the reference fold's system postings (its postings themselves are not formed)."""
     with arithmetic():
         if isinstance(event, ev.Trade):
-            if not _trade(state, event):
-                apply(state, event, seq)
-                return
+            moves = _trade(state, event)
+            if moves is None:
+                return _reference(state, event, seq)
         elif isinstance(event, ev.Mark):
             APPLIERS[ev.Mark](state, event)  # a mark books nothing: its reference applier is all it does
+            moves = []
         elif isinstance(event, ev.Deposit):
-            _cash(state, event.account, event.asset, event.amount, -event.amount)
+            moves = _cash(state, event.account, event.asset, event.amount, -event.amount)
         elif isinstance(event, ev.Withdrawal):
-            _cash(state, event.account, event.asset, -event.amount, event.amount)
+            moves = _cash(state, event.account, event.asset, -event.amount, event.amount)
         else:
-            apply(state, event, seq)
-            return
+            return _reference(state, event, seq)
     state.seq = seq if seq is not None else state.seq + 1
     state.last_at = event.at
     state.last_event_id = event.id
     state.events_applied += 1
+    return moves
 
 
-def _cash(state: LedgerState, account: str, asset: str, to_account: Decimal, to_world: Decimal) -> None:
+def _reference(state: LedgerState, event: ev.Event, seq: int | None) -> list[Move]:
+    return [(p.account, p.asset, p.amount) for p in apply(state, event, seq) if p.book == "system"]
+
+
+def _cash(state: LedgerState, account: str, asset: str, to_account: Decimal, to_world: Decimal) -> list[Move]:
     """A deposit or a withdrawal: ``to_account`` to the account's cross cash, ``to_world`` to the outside world (the
     two postings' amounts, each formed as the reference fold forms it)."""
     current = state.account(account)
@@ -63,13 +74,14 @@ def _cash(state: LedgerState, account: str, asset: str, to_account: Decimal, to_
         state.accounts[account] = current.with_cash_deltas({asset: delta})
     external = state.system[EXTERNAL]
     external[asset] = external.get(asset, ZERO) + to_world
+    return [(EXTERNAL, asset, to_world)]
 
 
-def _trade(state: LedgerState, event: ev.Trade) -> bool:
-    """A fill of a cross position; False, having changed nothing, for a market the account margins isolated."""
+def _trade(state: LedgerState, event: ev.Trade) -> list[Move] | None:
+    """A fill of a cross position; None, having changed nothing, for a market the account margins isolated."""
     current = state.account(event.account)
     if current.is_isolated(event.market):
-        return False
+        return None
     market = state.markets[event.market]
     asset = market.settle_asset
     position, realized = apply_fill(current.positions.get(event.market) or Position(), event.side, event.qty, event.price)
@@ -78,14 +90,17 @@ def _trade(state: LedgerState, event: ev.Trade) -> bool:
         market.market, market.settle_asset, market.lot_size, market.listed_by, market.mark_price, event.price
     )
     delta = ZERO + realized
+    to_clearing = -realized
     clearing = state.system[CLEARING]
-    clearing[asset] = clearing.get(asset, ZERO) + -realized
+    clearing[asset] = clearing.get(asset, ZERO) + to_clearing
+    moves = [(CLEARING, asset, to_clearing)]
     if event.fee:
         acct = acct.with_fee(asset, event.fee)
         delta = delta + -event.fee
         fees = state.system[FEES]
         fees[asset] = fees.get(asset, ZERO) + event.fee
+        moves.append((FEES, asset, event.fee))
     if delta != 0 or asset not in acct.cash:
         acct = acct.with_cash_deltas({asset: delta})
     state.accounts[event.account] = acct
-    return True
+    return moves
