@@ -10,6 +10,9 @@ falls back to the one pass's report.
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -194,13 +197,57 @@ def test_a_join_that_fails_after_parts_were_joined_gives_the_one_pass_report_onc
     report = AuditReport()
     audit_parts.check_chain(ledger.store, report)
     first = audit_parts.audit_span(ledger.store, report, upto_seq=first_cut, to_head=False)
+    assert first.state is not None
+    first_part = (audit_parts.digest(first.state), first.missed)
     results = [audit_parts.run_part(ledger.store, first_cut, second_cut, False, False),
                attrs.evolve(audit_parts.run_part(ledger.store, second_cut, head, True, False), start="not this one")]
-    assert not audit_parts.join_parts(ledger.store, report, first, results, [first_cut, second_cut],
+    assert not audit_parts.join_parts(ledger.store, report, first_part, results, [first_cut, second_cut],
                                       audit_parts.FastPath(ledger.store, head))
     rest = audit(ledger.store)  # what audit_in_parts gives then
     assert rest == one and len(rest.discrepancies) == len(one.discrepancies)
     assert report.events_checked == first_cut  # rolled back to the first part's findings
+
+
+def test_the_first_parts_state_is_let_go_before_the_fast_path_folds_the_log(sqlite_ledger, tmp_path, monkeypatch):
+    """This process holds one state at a time: the first part's reference state is digested and let go before the
+    fast path folds the whole log to the head (held together, the two doubled the audit's peak memory)."""
+    ledger = snapshotted_sample(sqlite_ledger, tmp_path)
+    first_states, alive = [], []
+    span, fast_path = audit_parts.audit_span, audit_parts.FastPath
+
+    def watched_span(*args, **kwargs):
+        end = span(*args, **kwargs)
+        first_states.append(weakref.ref(end.state))
+        return end
+
+    def watched_fast_path(*args):
+        gc.collect()
+        alive.append(first_states[0]() is not None)
+        return fast_path(*args)
+
+    monkeypatch.setattr(audit_parts, "audit_span", watched_span)
+    monkeypatch.setattr(audit_parts, "FastPath", watched_fast_path)
+    cuts = every_cut(ledger)
+    assert audit_in_turn(ledger.store, [cuts[len(cuts) // 2]]) == audit(ledger.store)
+    assert alive == [False], "the first part's state was still held while the fast path folded"
+
+
+def test_by_default_one_part_per_core_but_never_more_than_a_few(sqlite_ledger, tmp_path, monkeypatch):
+    """Each part holds a state of its own: the default takes one part per usable core, up to ``MOST_PARTS``, so a
+    many-core machine does not hold dozens of states at once; ``--parts N`` asks for N."""
+    from ledger.app import ledger as app
+
+    ledger = snapshotted_sample(sqlite_ledger, tmp_path)
+    asked = []
+    monkeypatch.setattr(audit_parts, "audit_in_parts", lambda store, progress, **kwargs: asked.append(kwargs["parts"])
+                        or audit(store))
+    for cores, default in ((1, 1), (2, 2), (audit_parts.MOST_PARTS, audit_parts.MOST_PARTS),
+                           (64, audit_parts.MOST_PARTS)):
+        monkeypatch.setattr(app.os, "sched_getaffinity", lambda pid, cores=cores: set(range(cores)), raising=False)
+        ledger.audit()
+        assert asked.pop() == default, f"{cores} cores"
+    ledger.audit(parts=64)
+    assert asked == [64]
 
 
 def test_the_audit_command_in_parts_prints_what_one_pass_prints(sqlite_ledger, tmp_path, monkeypatch):

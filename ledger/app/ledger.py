@@ -38,6 +38,7 @@ from ledger.domain.events import ACCOUNT_STREAM_PREFIX
 from ledger.domain.scales import EXACT, Figures, Scales
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time, parse_time
+from ledger.engine import rule_checks
 from ledger.engine.admission import Located
 from ledger.engine.input_limits import DEFAULT_PRICE_BAND, MAX_PRICE_BAND, InputLimits
 from ledger.errors import DatabaseUnavailable, InvalidBatch, InvalidEvent, UnprovenLog
@@ -393,9 +394,11 @@ class Ledger:
         self, *, exhaustive: bool = False, progress: Progress | None = None, parts: int | None = None,
     ) -> audit_run.AuditReport:
         """Replay everything from scratch and prove it (``ledger.compliance.audit``), in ``parts`` parts side by side
-        (``ledger.compliance.audit_parts``; None: one per core this process may use; 1: one pass)."""
+        (``ledger.compliance.audit_parts``; None: one per core this process may use, at most ``MOST_PARTS``; 1: one
+        pass)."""
         store = self.reader(proven=False)
-        report = audit_parts.audit_in_parts(store, progress, exhaustive=exhaustive, parts=parts or _usable_cores())
+        parts = parts or min(_usable_cores(), audit_parts.MOST_PARTS)
+        report = audit_parts.audit_in_parts(store, progress, exhaustive=exhaustive, parts=parts)
         unproven = store.unproven_tail()  # with a key, the audit proves only what the seals cover
         if unproven is not None:
             report.add("seal", unproven[0], None, unproven[1])
@@ -540,10 +543,9 @@ def covers_listed_markets(listed: set[str], version: str, params: Mapping[str, A
     activation's must (``engine.rule_checks``): a what-if world would otherwise meet a position it cannot value
     (``InvalidEvent`` naming ``where``, exit 2)."""
     rule = rules_registry.get(version)
-    uncovered = sorted(listed - set(rule.margined_markets(rule.parse_params(params))))
+    uncovered = rule_checks.no_margin_rates(rule, rule.parse_params(params), listed)
     if uncovered:
-        raise InvalidEvent(f"{version}: params.markets has no margin rates for listed market(s): "
-                           f"{', '.join(uncovered)}", where=where)
+        raise InvalidEvent(f"{version}: {uncovered}", where=where)
 
 
 def checked_policy(policy: PolicyFile | None) -> whatif_run.Policy | None:

@@ -46,17 +46,22 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from ledger.compliance.audit import AuditedLog, AuditReport, Discrepancy, SpanEnd, audit, audit_span, check_chain
+from ledger.compliance.audit import AuditedLog, AuditReport, Discrepancy, audit, audit_span, check_chain
 from ledger.domain.events import ENGINE_TYPES
 from ledger.domain.snapshot import dump_state
 from ledger.domain.state import LedgerState
 from ledger.replay import load
 from ledger.store import EventStore, open_store
 
-__all__ = ["audit_in_parts", "audit_in_turn", "cut_points", "run_part", "join_parts", "FastPath", "SPLIT_FROM"]
+__all__ = ["audit_in_parts", "audit_in_turn", "cut_points", "run_part", "join_parts", "FastPath", "SPLIT_FROM",
+           "MOST_PARTS"]
 
 SPLIT_FROM = 50_000
 """Events from which the audit is split (below, one pass: a part's process start-up would cost more than it saves)."""
+MOST_PARTS = 8
+"""Parts the audit takes by default at most, one per core up to it: each part's process holds a state of its own
+(about 500 MiB at 100,000 accounts), so a many-core machine does not hold dozens at once (``--parts N`` asks for
+more)."""
 
 _COUNTS = ("events_checked", "liquidations_checked", "marks_rederived", "decisions_checked", "snapshots_checked")
 _PROGRESS_EVERY = 1_000
@@ -139,8 +144,10 @@ def _joined(
     first = audit_span(store, report, upto_seq=cuts[0], to_head=False, exhaustive=exhaustive, progress=progress)
     if first.state is None:
         return report
+    ended, missed = digest(first.state), first.missed
+    del first  # its state let go before the fast path folds one of its own: this process holds one state at a time
     fast_at_head = FastPath(store, head)  # with processes, while the others work: what the last part is held to
-    return report if join_parts(store, report, first, results, cuts, fast_at_head) else None
+    return report if join_parts(store, report, (ended, missed), results, cuts, fast_at_head) else None
 
 
 def _start(address: str, cuts: Sequence[int], head: int, exhaustive: bool) -> list[tuple[Any, Connection, Any]]:
@@ -183,20 +190,20 @@ class FastPath:
 
 
 def join_parts(
-    store: AuditedLog, report: AuditReport, first: SpanEnd, results: Iterable[PartResult], cuts: Sequence[int],
-    fast: FastPath,
+    store: AuditedLog, report: AuditReport, first: tuple[str, Sequence[Discrepancy]], results: Iterable[PartResult],
+    cuts: Sequence[int], fast: FastPath,
 ) -> bool:
-    """The parts' findings into ``report`` (the first part's), in log order, while each part began where the one
-    before it ended; False, ``report`` left as the first part made it, at the first join that fails. The last
-    part's state is then held to the fast path's at the head, as ``audit.check_fast_path`` holds it.
+    """The parts' findings into ``report`` (the first part's, which ended in a state of digest ``first[0]`` with its
+    last decisions ``first[1]`` open), in log order, while each part began where the one before it ended; False,
+    ``report`` left as the first part made it, at the first join that fails. The last part's state is then held to
+    the fast path's at the head, as ``audit.check_fast_path`` holds it.
 
     ``results`` are taken one by one, in order, and none after a part that
     stopped at a row it could not replay: a later part, which may have
     failed for that very row, is never asked.
     """
-    assert first.state is not None, "the first part reached its cut"
     kept = (len(report.discrepancies), {name: getattr(report, name) for name in _COUNTS})
-    ended, missed = digest(first.state), first.missed
+    ended, missed = first
     result = None
     for cut, result in zip(cuts, results, strict=False):
         if result.start != ended:

@@ -11,7 +11,7 @@ margin.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ledger.domain import events as ev
@@ -22,20 +22,27 @@ from ledger.engine.liquidation import account_view, isolated_view, version_in_fo
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules import registry
 from rules.allocation import registry as allocation_registry
-from rules.base import equity
+from rules.base import RuleVersion, equity
 
-__all__ = ["check"]
+__all__ = ["check", "no_margin_rates"]
+
+
+def no_margin_rates(version: RuleVersion, params: Any, listed: Iterable[str]) -> str | None:
+    """Why ``version`` with (parsed) ``params`` could not value a position in every market of ``listed`` (the ones it
+    gives no margin rates), or None when it could: an activation's check, and a what-if's of its params file."""
+    uncovered = sorted(set(listed) - set(version.margined_markets(params)))
+    return f"params.markets has no margin rates for listed market(s): {', '.join(uncovered)}" if uncovered else None
 
 
 def _activation(state: LedgerState, event: ev.RulesActivated) -> None:
     version = registry.get(event.version)
-    margined = version.margined_markets(version.parse_params(event.params))
-    unknown = sorted(margined - set(state.markets))
+    params = version.parse_params(event.params)
+    unknown = sorted(version.margined_markets(params) - set(state.markets))
     if unknown:
         raise InvalidRuleParams(f"params.markets names unlisted market(s): {', '.join(unknown)}")
-    uncovered = sorted(set(state.markets) - margined)
+    uncovered = no_margin_rates(version, params, state.markets)
     if uncovered:
-        raise InvalidRuleParams(f"params.markets has no margin rates for listed market(s): {', '.join(uncovered)}")
+        raise InvalidRuleParams(uncovered)
 
 
 def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> None:
