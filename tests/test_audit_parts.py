@@ -248,6 +248,10 @@ def test_by_default_one_part_per_core_but_never_more_than_a_few(sqlite_ledger, t
         assert asked.pop() == default, f"{cores} cores"
     ledger.audit(parts=64)
     assert asked == [64]
+    from ledger.cli.compliance_commands import audit as audit_command
+
+    helped = next(option.help for option in audit_command.params if option.name == "parts")
+    assert f"at most {audit_parts.MOST_PARTS}" in (helped or ""), "the help names the cap"
 
 
 def test_the_audit_command_in_parts_prints_what_one_pass_prints(sqlite_ledger, tmp_path, monkeypatch):

@@ -56,7 +56,7 @@ Time = datetime | None
 @click.option("--exhaustive", is_flag=True, help="Re-decide every exposed account at every mark (O(accounts) per mark).")
 @click.option("--parts", type=click.IntRange(min=1), default=None,
               help="Audit a long log in this many parts side by side, one process each, with the same checks and the "
-                   "same report [default: one per core; 1: one pass].")
+                   "same report [default: one per core, at most 8 (each part holds a state); 1: one pass].")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @safe_csv_option
 @click.pass_context
