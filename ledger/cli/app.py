@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from ledger import gc_policy
 from ledger.app import failures
 from ledger.app.clock import system_clock
 from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_PRICE_BAND, DEFAULT_URL, MAX_PRICE_BAND, Ledger
@@ -251,6 +252,7 @@ _invocation: dict[str, str] = {"db": DEFAULT_URL}
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every failure becomes its exit status and one clear message (see ``ledger.app.failures``)."""
+    gc_policy.collect_older_generations_rarely()  # a process that replays a ledger's state (``ledger.gc_policy``)
     try:
         cli.main(args=argv, prog_name="ledger", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -46,6 +46,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from ledger import gc_policy
 from ledger.compliance.audit import AuditedLog, AuditReport, Discrepancy, audit, audit_span, check_chain
 from ledger.domain.events import ENGINE_TYPES
 from ledger.domain.snapshot import dump_state
@@ -263,6 +264,7 @@ def _run_part(  # pragma: no cover - runs in the part's own process (``run_part`
 ) -> None:
     """``run_part`` in its own process, on the store at ``address``; its result, or the error that ended it, sent
     back, and its progress counted in ``counter``."""
+    gc_policy.collect_older_generations_rarely()  # a process of its own that replays (``ledger.gc_policy``)
     try:
         store: Any = open_store(address)
         try:

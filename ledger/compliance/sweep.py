@@ -43,6 +43,7 @@ from typing import Any
 
 from attrs import frozen
 
+from ledger import gc_policy
 from ledger.compliance.whatif import Outcome, Policy, actual_world, adl_figures, column_labels, compare
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
@@ -237,6 +238,7 @@ _worker: dict[str, _Rows] = {}
 
 def _load(batch: bytes) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool, at once
+    gc_policy.collect_older_generations_rarely()  # a process of its own that replays (``ledger.gc_policy``)
     _worker["rows"] = _rows(batch)
 
 
