@@ -124,6 +124,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=5, metavar=("MODE", "URL", "GRID", "WORKERS", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        from ledger import gc_policy
+
+        gc_policy.collect_older_generations_rarely()  # as the CLI's process does (``ledger sweep``)
         mode, url, grid, workers, count = args.child
         if mode.startswith("worker-"):
             batch_file, url = url.split("|", 1)
