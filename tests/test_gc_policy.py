@@ -30,6 +30,8 @@ def default_schedule():
 
 
 def test_the_cli_collects_the_older_generations_rarely(default_schedule):
+    """Every command runs under the ledger's schedule: the older generations every ``OLDER_EVERY`` collections of
+    the one younger, the youngest threshold as CPython has it."""
     with contextlib.suppress(SystemExit):
         main(["--version"])
     assert gc.get_threshold() == (DEFAULT[0], gc_policy.OLDER_EVERY, gc_policy.OLDER_EVERY)
