@@ -11,26 +11,45 @@ is all survivors. A 100,000-line ingest into a 100,000-account ledger ran 16
 full collections that freed nothing: about 5 s of a 19 s batch, and two
 thirds of loading that ledger's snapshot (``docs/performance.md``).
 
-So the processes that replay (the CLI, and the processes a sweep or an audit
-in parts starts) collect the older generations a tenth as often and the
-whole heap a hundredth as often. The youngest generation keeps CPython's
-threshold: a short-lived cycle (an exception and its frames, a request's
-objects in the web console) is collected as promptly as before. The
-schedule is a process setting, so it is set where a process starts, never
-by the library on import.
+So a command that replays and ends (the CLI's commands, and the processes a
+sweep or an audit in parts starts) collects the older generations a tenth as
+often and the whole heap a hundredth as often; the youngest generation keeps
+the interpreter's threshold. Cyclic garbage that outlives a young collection
+(an exception caught with its frames, say) waits longer to be freed: bounded,
+and gone when the command ends. A process that stays up, the web console
+(``ledger serve``), keeps the interpreter's schedule: its cycles would pile
+up for as long as it runs, for little gain between requests.
+
+The schedule is a process setting, so it is set where a process starts,
+never by the library on import; and only for the three-generation collector
+of CPython 3.11 to 3.13, which these thresholds were measured on (a later
+collector reads them differently: the interpreter's own schedule is kept).
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 
-__all__ = ["OLDER_EVERY", "collect_older_generations_rarely"]
+__all__ = ["OLDER_EVERY", "APPLIES", "collect_older_generations_rarely", "collect_as_the_interpreter_does"]
 
 OLDER_EVERY = 100
 """Collections of a generation between collections of the next older one (CPython's default: 10)."""
 
+APPLIES = sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] < (3, 14)
+"""Whether this interpreter's collector is the one the schedule was measured on (elsewhere it is left alone)."""
+
+_INTERPRETERS = gc.get_threshold()
+"""The thresholds this process started with (``collect_as_the_interpreter_does`` puts them back)."""
+
 
 def collect_older_generations_rarely() -> None:
     """This process's collector set to the ledger's schedule (see the module): the youngest threshold kept."""
-    youngest, _, _ = gc.get_threshold()
-    gc.set_threshold(youngest, OLDER_EVERY, OLDER_EVERY)
+    if APPLIES:
+        youngest, _, _ = gc.get_threshold()
+        gc.set_threshold(youngest, OLDER_EVERY, OLDER_EVERY)
+
+
+def collect_as_the_interpreter_does() -> None:
+    """The thresholds this process started with, back (a process that stays up: ``ledger serve``)."""
+    gc.set_threshold(*_INTERPRETERS)

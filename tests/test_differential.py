@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 
 import attrs
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledger import InvalidBatch, Ledger
@@ -24,7 +25,7 @@ from ledger.domain.events import thaw
 from ledger.domain.snapshot import dump_state
 from ledger.replay import load
 from rules import registry
-from tests.support.builders import at, deposit, listed, mark, rules, trade, withdrawal
+from tests.support.builders import at, deposit, listed, mark, rules, tiered, trade, withdrawal
 from tests.support.histories import activations, generated_ledger, policies, steps, to_event
 
 POLICIES = [None, ("socialize-v1", {}), ("adl-ranked-v1", {"cash_quantum": "0.01"}),
@@ -65,9 +66,18 @@ def test_differential_worlds_equal_the_full_re_run(activation, policy, history, 
     assert_same(ledger, candidates_from(first, second, fee), chosen)
 
 
+ZERO_RULES = rules(version="partial-v1", fee="0", buffer="0")
+"""No fee, no buffer: every distressed account is liquidated down to its maintenance margin (bankruptcies follow)."""
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(activation=activations, switch=activations, policy=policies, history=st.lists(steps(), min_size=5, max_size=60),
        where=st.floats(0, 1), first=activations, second=activations, fee=st.sampled_from(["0", "0.0005", "0.001"]))
+@example(activation=ZERO_RULES, switch=ZERO_RULES, policy=None, where=0.0, first=ZERO_RULES, second=ZERO_RULES, fee="0",
+         history=[("trade", "a1", "ETH-PERP", "sell", "0.01", "2955", "0"),
+                  ("trade", "a2", "ETH-PERP", "buy", "2.04", "2955", "0"), ("mark", "ETH-PERP", "2364"),
+                  ("trade", "a0", "BTC-PERP", "buy", "0.001", "59100", "0"),
+                  ("trade", "a1", "ETH-PERP", "buy", "0.01", "2955", "0")]).via("a system balance's exponent")
 def test_differential_worlds_follow_a_rule_change_mid_history(activation, switch, policy, history, where, first,
                                                               second, fee):
     """Another version (with its params) activated mid-history: the worlds regroup by their new triggers (a world
@@ -81,6 +91,22 @@ def test_differential_worlds_follow_a_rule_change_mid_history(activation, switch
             ledger.append([to_event(step, n)])
     candidates = [*candidates_from(first, second, fee), (None, None)]  # the last: the rules in force, whichever
     assert_same(ledger, candidates, [None, None, None, ("adl-ranked-v1", {"cash_quantum": "0.01"})])
+
+
+@pytest.mark.xfail(strict=True, reason="known, not yet found (2026-12-04): a what-if world under tiered-v1 after "
+                   "a rule change at the first event differs from the full re-run in its liquidations' figures")
+def test_a_known_divergence_after_a_rule_change_at_the_first_event():
+    """Found by the property above (its example database): the differential worlds' comparison differs from the full
+    re-run's in ``cumulative_notional`` and ``summary``. Kept as a strict expected failure so that it is seen until
+    it is mended (and so that mending it turns this test red: then drop the mark)."""
+    test_differential_worlds_follow_a_rule_change_mid_history.hypothesis.inner_test(
+        activation=ZERO_RULES, switch=ZERO_RULES, policy=None, where=0.0, first=ZERO_RULES,
+        second=tiered(fee="0", buffer="0"), fee="0",
+        history=[("trade", "a0", "ETH-PERP", "buy", "12.66", "2955", "0"),
+                 ("trade", "a1", "ETH-PERP", "sell", "0.01", "2955", "0"), ("mark", "ETH-PERP", "2100"),
+                 ("trade", "a0", "BTC-PERP", "sell", "0.177", "47820", "0"),
+                 ("trade", "a1", "BTC-PERP", "buy", "0.194", "59100", "0"), ("mark", "BTC-PERP", "59100"),
+                 ("mark", "BTC-PERP", "59100")])
 
 
 def test_a_world_that_decides_alike_re_runs_nothing(monkeypatch):

@@ -84,15 +84,18 @@ def test_each_everyday_kind_takes_the_fast_way_and_an_isolated_fill_the_referenc
 
 def test_events_no_admission_lets_through_fold_alike():
     """Stored logs from before a check existed hold events today's admission refuses: a fill at no fee by an account
-    that holds no cash (its cash gets an entry of zero), a withdrawal into the red. Both folds take them alike."""
+    that holds no cash (its cash gets an entry of zero), a withdrawal into the red. Both folds take them alike, and
+    give the same system movements (a what-if pass over such a log hands them to its worlds)."""
     events = [listed("BTC-PERP"), trade("carol", "buy", "0.01", "60000", id="t-1"),
               trade("dave", "sell", "0.01", "60000", fee="-0.25", id="t-2"), withdrawal("erin", "5", id="w-1"),
               trade("carol", "sell", "0.01", "60000", id="t-3")]
     reference, fast = LedgerState(), LedgerState()
     for event in events:
-        apply(reference, event)
-        fast_apply.apply_fast(fast, event)
+        postings = apply(reference, event)
+        moves = fast_apply.apply_fast(fast, event)
         assert dump_state(fast) == dump_state(reference), f"after {event.id}"
+        assert [(b, a, str(x)) for b, a, x in moves] == [
+            (p.account, p.asset, str(p.amount)) for p in postings if p.book == "system"], f"at {event.id}"
     assert fast.accounts["carol"].cash == {"USD": 0}
 
 

@@ -543,9 +543,9 @@ def covers_listed_markets(listed: set[str], version: str, params: Mapping[str, A
     activation's must (``engine.rule_checks``): a what-if world would otherwise meet a position it cannot value
     (``InvalidEvent`` naming ``where``, exit 2)."""
     rule = rules_registry.get(version)
-    uncovered = rule_checks.no_margin_rates(rule, rule.parse_params(params), listed)
-    if uncovered:
-        raise InvalidEvent(f"{version}: {uncovered}", where=where)
+    refusal = rule_checks.no_margin_rates(rule, rule.parse_params(params), listed)
+    if refusal:
+        raise InvalidEvent(f"{version}: {refusal}", where=where)
 
 
 def checked_policy(policy: PolicyFile | None) -> whatif_run.Policy | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ledger import gc_policy
 from ledger.app.console import ConsoleReads
 from ledger.app.failures import mask_url
 from ledger.cli.app import open_ledger
@@ -38,6 +39,8 @@ def serve(ctx: click.Context, host: str, port: int, token_file: str | None) -> N
         except TokenRefused as exc:
             raise click.UsageError(str(exc)) from None
     from ledger.web import serve as run  # the web stack loads for this command only
+
+    gc_policy.collect_as_the_interpreter_does()  # a process that stays up (``ledger.gc_policy``)
 
     with open_ledger(ctx) as ledger:
         head = ConsoleReads(ledger).head()  # the schema checked now (exit 2 when it is not this code's)

@@ -69,6 +69,15 @@ _WORLD_APPLIES = (ev.MarketListed, ev.RulesActivated, ev.LossAllocationActivated
 """Ingested events that move no account: every world folds them itself (they are few)."""
 
 
+_ONE = Decimal(1)
+
+
+def _exponent(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int), "a booked amount is finite"
+    return exponent
+
+
 def _trigger_key(substitute: Substitute | None, state: LedgerState) -> str | None:
     """Which trigger prices a world's engine has now: worlds with the same key may share a liquidation index."""
     if state.rules is None:
@@ -92,10 +101,14 @@ class SharedPass:
         self.moves: list[Move] = []
         """(system account, asset, amount) of each system posting of the event just folded"""
         self.paid: set[str] = set()
-        """the accounts the last funding folded paid or received"""
+        """the accounts the event just folded paid funding from or to (empty but for a funding)"""
         self.total: dict[tuple[str, str], tuple[Decimal, int]] = {}
         """every system movement of the ingested events folded so far, summed and counted, per system account and
         asset (the worlds take them lazily; a balance exists once a movement was booked to it, even of zero)"""
+        self.places: dict[tuple[str, str], dict[int, int]] = {}
+        """of the same movements, how many had each exponent: a sum booked one movement at a time has the smallest
+        exponent among them, which a difference of totals does not tell (it carries the exponents of the movements
+        before it too: ``DifferentialWorld.settle``)"""
         self.candidates: dict[str, list[str]] = {}
         """at a mark or a funding: the shared index's candidates, per trigger key"""
 
@@ -115,11 +128,15 @@ class SharedPass:
             self.moves = [(p.account, p.asset, p.amount) for p in postings if p.book == "system"]
         else:  # the write paths' fold (proven equal to the reference fold), its system movements with it
             self.moves = apply_fast(state, event, row.seq)
+            self.paid = set()
         if event.TYPE not in ev.ENGINE_TYPES:
             with arithmetic():
                 for book, asset, amount in self.moves:
                     total, count = self.total.get((book, asset), (ZERO, 0))
                     self.total[book, asset] = (total + amount, count + 1)
+                    places = self.places.setdefault((book, asset), {})
+                    exponent = _exponent(amount)
+                    places[exponent] = places.get(exponent, 0) + 1
         self._index(event)
         for world, key in zip(self.worlds, self._keys, strict=True):
             world.follow(self, row, event, key)
@@ -167,6 +184,8 @@ class DifferentialWorld:
         self.handed_over = False
         self._seen: dict[tuple[str, str], tuple[Decimal, int]] = {}
         """``SharedPass.total`` as this world's system balances last took it"""
+        self._seen_places: dict[tuple[str, str], dict[int, int]] = {}
+        """``SharedPass.places`` as they last took it"""
         self._pending, self._last = 0, cast(ev.Event | None, None)
         """events taken from what happened since the state's seq and last event were set, and the last of them"""
 
@@ -206,14 +225,25 @@ class DifferentialWorld:
         with arithmetic():
             for key, (total, booked) in shared.total.items():
                 seen, seen_booked = self._seen.get(key, (ZERO, 0))
+                if booked == seen_booked:
+                    continue
                 moved, taken = total - seen, booked - seen_booked
+                places = dict(shared.places[key])
+                for exponent, count in self._seen_places.get(key, {}).items():
+                    places[exponent] -= count
                 if skip_current:
                     current = [amount for book, asset, amount in shared.moves if (book, asset) == key]
                     moved, taken = moved - sum(current, ZERO), taken - len(current)
+                    for amount in current:
+                        places[_exponent(amount)] -= 1
                 if taken:
                     balances = state.system[key[0]]
-                    balances[key[1]] = balances.get(key[1], ZERO) + moved
+                    before = balances.get(key[1], ZERO)
+                    # the value booked one movement at a time, at the exponent that would have given it
+                    exponent = min(_exponent(before), *(e for e, count in places.items() if count))
+                    balances[key[1]] = (before + moved).quantize(_ONE.scaleb(exponent))
         self._seen = dict(shared.total)
+        self._seen_places = {key: dict(places) for key, places in shared.places.items()}
         if self._pending:
             assert self._last is not None
             state.seq += self._pending

@@ -40,9 +40,9 @@ def _activation(state: LedgerState, event: ev.RulesActivated) -> None:
     unknown = sorted(version.margined_markets(params) - set(state.markets))
     if unknown:
         raise InvalidRuleParams(f"params.markets names unlisted market(s): {', '.join(unknown)}")
-    uncovered = no_margin_rates(version, params, state.markets)
-    if uncovered:
-        raise InvalidRuleParams(uncovered)
+    refusal = no_margin_rates(version, params, state.markets)
+    if refusal:
+        raise InvalidRuleParams(refusal)
 
 
 def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> None:
