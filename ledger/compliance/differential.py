@@ -328,11 +328,14 @@ class DifferentialWorld:
     def _record(self, made: Iterable[ev.EngineEvent]) -> None:
         for engine_event in made:
             self._made(self.state, engine_event)
-            self._diverge(ev.accounts_of(engine_event))
+            self._diverge(ev.accounts_of(engine_event), moved=True)
 
-    def _diverge(self, accounts: Iterable[str]) -> None:
+    def _diverge(self, accounts: Iterable[str], *, moved: bool = False) -> None:
+        """These accounts' states are this world's own from now on, indexed in its own index; ``moved``: this world's
+        engine just moved them, so an account that had diverged already is re-indexed too (a deleveraging fill of
+        an account liquidated earlier changes its triggers)."""
         for name in accounts:
-            if name not in self.diverged:
+            if moved or name not in self.diverged:
                 self.diverged.add(name)
                 if name in self.state.accounts:
                     self._own.account_changed(self.state, name)
