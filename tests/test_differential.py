@@ -58,6 +58,11 @@ def assert_same(ledger: Ledger, candidates, chosen) -> None:
 @given(activation=activations, policy=policies, history=st.lists(steps(), min_size=5, max_size=80),
        first=activations, second=activations, fee=st.sampled_from(["0", "0.0005", "0.001"]),
        chosen=st.lists(st.sampled_from(POLICIES), min_size=3, max_size=3))
+@example(activation=tiered(fee="0", buffer="0"), policy=None, first=rules(version="full-v1", fee="0", buffer="0"),
+         second=tiered(fee="0", buffer="0"), fee="0", chosen=[None, None, None],
+         history=[("deposit", "a0", "1"), ("deposit", "a0", "1"), ("trade", "a0", "ETH-PERP", "buy", "2.29", "2955", "0"),
+                  ("mark", "ETH-PERP", "2100"), ("funding", "ETH-PERP", "0")],
+         ).via("a funding paid in what happened by an account the world closed")
 def test_differential_worlds_equal_the_full_re_run(activation, policy, history, first, second, fee, chosen):
     """Every generated history, three candidates (two sharing triggers), each with a loss-allocation policy or the
     one in force: the same comparison, states and refusals as re-running every event in every world."""

@@ -293,7 +293,9 @@ class DifferentialWorld:
         holders = sorted(name for name in self.diverged
                          if (position := state.account(name).positions.get(event.market)) is not None
                          and position.size != 0)
-        if holders:  # a diverged holder pays from its own state: the world pays the funding itself
+        if holders or not self.diverged.isdisjoint(shared.paid):
+            # a diverged holder pays from its own state, or a diverged account paid in what happened (its position
+            # there, not here): what happened's accounts and movements are not this world's, it pays the funding itself
             self.settle(shared, skip_current=True)
             apply(state, event)
             for name in holders:
