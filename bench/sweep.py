@@ -1,7 +1,7 @@
 """Rule sweep benchmark: the differential sweep against today's full re-run of the same candidates, in one session.
 
     python -m bench.sweep --events 1000000 --accounts 10000 [--thin 0.03] [--workers 2] [--full 2]
-                          [--grid fees|wide|rates] [--db URL]
+                          [--grid fees|wide|rates] [--db URL] [--base-tree DIR]
 
 Writes the benchmark history (``bench.gen_history``, partial-v1 in force; ``--thin`` of the accounts open with
 3,000 USD instead of 1,000,000, so that stricter candidates liquidate them), ingests it into a SQLite file, and
@@ -12,6 +12,10 @@ times, each in a process of its own (its peak memory is its own):
 - ``differential``: every candidate (``--grid fees``: 16, fee rate × target buffer, the rates in force;
   ``--grid wide``: 64 of them; ``--grid rates``: 16, BTC-PERP's maintenance rate × target buffer) on the
   differential worlds, serially and on ``--workers`` local processes.
+
+- ``base``, with ``--base-tree DIR`` (a checkout of the code the issue measured, before the differential worlds:
+  588e394): the same first ``--full`` candidates on that tree's full re-run, through its own ``sweep`` (the
+  issue's "today's full re-run", in the same run).
 
 Each prints its seconds and CPU-seconds per candidate (wall time × workers / candidates), and checks that the
 rows of the candidates both ran are the same. A worker's memory is measured as one worker (a process of its
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -106,6 +111,28 @@ def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> di
             "peak_mib": round(_peak_kib() / 1024, 1), "rows": rows}
 
 
+_BASE = """
+import json, sys, time
+from ledger import Ledger
+from ledger.compliance.sweep import base_params, candidates_of, sweep
+url, grid, workers, count = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with Ledger.open(url, create=False) as ledger:
+    candidates = candidates_of(["partial-v1"], grid, base_params(ledger.store))[:count]
+    started = time.perf_counter()
+    rows = sweep(ledger.store, candidates, workers=workers)
+    seconds = time.perf_counter() - started
+print(json.dumps({"mode": "base tree", "workers": workers, "candidates": len(candidates), "seconds": round(seconds, 1),
+                  "cpu_s_per_candidate": round(seconds * workers / len(candidates), 2), "peak_mib": 0, "rows": rows}))
+"""
+"""The base tree's full re-run, timed as ``child`` times ours (its ``sweep`` call alone), in that tree's code."""
+
+
+def _run_base(tree: Path, url: str, grid: str, workers: int, count: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", _BASE, url, json.dumps(GRIDS[grid]), str(workers), str(count)],
+                         check=True, capture_output=True, text=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _run(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.sweep", "--child", *args], check=True, capture_output=True,
                          text=True).stdout
@@ -121,6 +148,7 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=2, help="candidates timed on the full re-run")
     parser.add_argument("--grid", choices=sorted(GRIDS), default="fees")
     parser.add_argument("--db", help="an ingested ledger to use instead of writing one")
+    parser.add_argument("--base-tree", type=Path, help="a checkout of the code before the differential worlds")
     parser.add_argument("--child", nargs=5, metavar=("MODE", "URL", "GRID", "WORKERS", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -158,17 +186,23 @@ def main() -> None:
         workers = [_run([f"worker-{mode}", f"{batch_file}|{url}", args.grid, "1", str(n)])
                    for mode, n in (("before", 1), ("differential", share))]
         full = _run(["full", url, args.grid, w, str(args.full)])
+        base = _run_base(args.base_tree, url, args.grid, args.workers, args.full) if args.base_tree else None
         serial = _run(["differential", url, args.grid, "1", "0"])
         pooled = _run(["differential", url, args.grid, w, "0"])
         diverged = _run(["diverged", url, args.grid, "1", "0"])
     shared = full["rows"] == [r for r in serial["rows"] if r["candidate"] <= args.full]
     print(f"{serial['candidates']} candidates ({args.grid}), {args.events:,} events, {args.accounts:,} accounts, "
           f"thin {args.thin}; rows of the {args.full} run both ways: {'same' if shared else 'DIFFER'}; "
-          f"pooled rows {'same' if pooled['rows'] == serial['rows'] else 'DIFFER'}")
+          f"pooled rows {'same' if pooled['rows'] == serial['rows'] else 'DIFFER'}"
+          + (f"; base tree's rows {'same' if base['rows'] == full['rows'] else 'DIFFER'}" if base else ""))
     for run in (full, serial, pooled):
         ratio = full["cpu_s_per_candidate"] / run["cpu_s_per_candidate"]
+        against = f", {base['cpu_s_per_candidate'] / run['cpu_s_per_candidate']:5.1f}x the base tree's" if base else ""
         print(f"  {run['mode']:>12} x{run['workers']}: {run['candidates']:3} candidates {run['seconds']:8.1f} s, "
-              f"{run['cpu_s_per_candidate']:7.2f} CPU-s/candidate ({ratio:5.1f}x), peak {run['peak_mib']:7.1f} MiB")
+              f"{run['cpu_s_per_candidate']:7.2f} CPU-s/candidate ({ratio:5.1f}x{against}), peak {run['peak_mib']:7.1f} MiB")
+    if base:
+        print(f"  base tree's full re-run x{base['workers']}: {base['candidates']:3} candidates {base['seconds']:8.1f} s, "
+              f"{base['cpu_s_per_candidate']:7.2f} CPU-s/candidate")
     for run in workers:
         print(f"  one {run['mode']} worker, {run['candidates']} candidate(s): {run['seconds']:8.1f} s, "
               f"peak {run['peak_mib']:7.1f} MiB")

@@ -2,12 +2,16 @@
 
     python bench/gen_history.py 10000000 H.jsonl --accounts 100000 --switch-at 0.5
     python -m bench.ten_million H.jsonl --db sqlite:///PATH.db [--batch 100000] [--audit-parts 2]
+                                [--skip-ingest] [--steps replay,account,balances,liquidations,audit,whatif,sweep]
 
 The history is ingested in batches of ``--batch`` lines, one ``ledger ingest``
 each (a fresh process, as a feed's job runs it: each loads the state at the
 head from its snapshot), then: the full replay from the first event (no
 snapshot trusted), ``account`` at the head and as of a past time,
-``balances --as-of``, ``liquidations`` and ``audit``. Every command is timed
+``balances --as-of``, ``liquidations``, ``audit``, one ``whatif`` (partial-v1
+with a fee of 0.5% and a target buffer of 0.5 from the first event) and a
+16-candidate ``sweep`` (fee × target buffer, ``bench.sweep``'s ``fees`` grid)
+on 2 local workers (``--steps``: which of them). Every command is timed
 inside its process (``bench.peak``: the command alone, not the interpreter's
 start-up) with its peak resident memory. Run it on a 1M history of the same
 mix (``--accounts 10000``) for the linearity ratios. Prints one line per
@@ -25,14 +29,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.gen_history import MARKETS, RATES
+from bench.sweep import GRIDS
+
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES: list[dict] = []
 
 
-def peak(out: Path, *args: str) -> dict:
+def peak(out: Path, *args: str, stdout: Path | None = None) -> dict:
+    """``ledger ARGS`` timed in a process of its own (``bench.peak``); its output into ``stdout`` if given."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, check=False)
+    with open(stdout or os.devnull, "w") as answer:
+        done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], stdout=answer,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, check=False)
     result = json.loads(out.read_text())
     if result["status"] != 0:
         raise SystemExit(f"ledger {' '.join(args)} exited {result['status']}: {done.stderr[-2000:]}")
@@ -75,8 +84,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--audit-parts", type=int, default=2)
     parser.add_argument("--skip-ingest", action="store_true", help="the database already holds the history")
+    parser.add_argument("--steps", default=",".join(STEPS), help="which commands after the ingest (comma-separated)")
     parser.add_argument("--json", type=Path, default=Path("out/ten_million.json"))
     args = parser.parse_args()
+    steps = set(args.steps.split(","))
+    if steps - set(STEPS):
+        parser.error(f"--steps: unknown {sorted(steps - set(STEPS))}; known: {','.join(STEPS)}")
     url = args.db
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
@@ -90,22 +103,60 @@ def main() -> None:
             [sys.executable, "-c", _REPLAY, url], capture_output=True, text=True, check=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
         folded = json.loads(replay.stdout)
-        record("full replay from the first event (fast path)", folded["seconds"], events, folded["peak_kib"])
+        if "replay" in steps:
+            record("full replay from the first event (fast path)", folded["seconds"], events, folded["peak_kib"])
         account, past = folded["account"], folded["past"]
-        for label, extra in [("account at the head", []), (f"account as of {past}", ["--as-of", past])]:
-            run = peak(out, "--db", url, "account", account, "--format", "json", *extra)
-            record(label, run["seconds"], None, run["peak_kib"])
-        run = peak(out, "--db", url, "balances", "--as-of", past, "--format", "json")
-        record(f"balances --as-of {past}", run["seconds"], None, run["peak_kib"])
-        run = peak(out, "--db", url, "liquidations", "--format", "json")
-        record("liquidations", run["seconds"], None, run["peak_kib"])
-        start = time.perf_counter()
-        run = peak(out, "--db", url, "audit", "--parts", str(args.audit_parts))
-        record(f"audit --parts {args.audit_parts}", run["seconds"], events, run["peak_kib"],
-               wall_s=time.perf_counter() - start)
+        if "account" in steps:
+            for label, extra in [("account at the head", []), (f"account as of {past}", ["--as-of", past])]:
+                run = peak(out, "--db", url, "account", account, "--format", "json", *extra)
+                record(label, run["seconds"], None, run["peak_kib"])
+        if "balances" in steps:
+            run = peak(out, "--db", url, "balances", "--as-of", past, "--format", "json")
+            record(f"balances --as-of {past}", run["seconds"], None, run["peak_kib"])
+        if "liquidations" in steps:
+            run = peak(out, "--db", url, "liquidations", "--format", "json")
+            record("liquidations", run["seconds"], None, run["peak_kib"])
+        if "audit" in steps:
+            start = time.perf_counter()
+            run = peak(out, "--db", url, "audit", "--parts", str(args.audit_parts))
+            record(f"audit --parts {args.audit_parts}", run["seconds"], events, run["peak_kib"],
+                   wall_s=time.perf_counter() - start)
+        compliance_runs(url, steps, events, tmp)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(FIGURES, indent=1))
     print(f"figures written to {args.json}")
+
+
+STEPS = ("replay", "account", "balances", "liquidations", "audit", "whatif", "sweep")
+
+WHATIF_PARAMS = {"liquidation_fee_rate": "0.005", "target_buffer": "0.5",
+                 "markets": dict.fromkeys(MARKETS, RATES)}
+"""The what-if's candidate: the history's markets and rates, a higher fee and buffer."""
+
+
+def compliance_runs(url: str, steps: set[str], events: int, tmp: Path) -> None:
+    """The what-if and the sweep, each a ``ledger`` process of its own, with its figures (how many liquidations
+    each world made: the work is real, not an empty answer)."""
+    out = tmp / "peak.json"
+    if "whatif" in steps:
+        params = tmp / "params.json"
+        params.write_text(json.dumps(WHATIF_PARAMS))
+        answer = tmp / "whatif.json"
+        run = peak(out, "--db", url, "whatif", "--rules", "partial-v1", "--params", str(params), "--format", "json",
+                   stdout=answer)
+        figures = json.loads(answer.read_text())
+        record("whatif (partial-v1, fee 0.5%, buffer 0.5)", run["seconds"], events, run["peak_kib"],
+               liquidations={asset: metrics["liquidations"] for asset, metrics in figures["summary"].items()},
+               accounts_differing=len(figures["accounts"]))
+    if "sweep" in steps:
+        grid = tmp / "grid.json"
+        grid.write_text(json.dumps(GRIDS["fees"]))
+        answer = tmp / "sweep.json"
+        run = peak(out, "--db", url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--workers", "2",
+                   "--format", "json", stdout=answer)
+        rows = json.loads(answer.read_text())
+        record(f"sweep, {len(rows)} candidates on 2 local workers", run["seconds"], events, run["peak_kib"],
+               liquidations=[row["liquidations"] for row in rows])
 
 
 _REPLAY = """

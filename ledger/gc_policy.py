@@ -20,8 +20,10 @@ and gone when the command ends. A process that stays up, the web console
 (``ledger serve``), keeps the interpreter's schedule: its cycles would pile
 up for as long as it runs, for little gain between requests.
 
-The schedule is a process setting, so it is set where a process starts,
-never by the library on import; and only for the three-generation collector
+The schedule is a process setting, so it is set where a process starts
+(the CLI's group, before any command but one marked ``StaysUp`` runs; a
+sweep's and an audit's own processes as they start), never by the library on
+import; and only for the three-generation collector
 of CPython 3.11 to 3.13, which these thresholds were measured on (a later
 collector reads them differently: the interpreter's own schedule is kept).
 """
@@ -31,16 +33,13 @@ from __future__ import annotations
 import gc
 import sys
 
-__all__ = ["OLDER_EVERY", "APPLIES", "collect_older_generations_rarely", "collect_as_the_interpreter_does"]
+__all__ = ["OLDER_EVERY", "APPLIES", "collect_older_generations_rarely"]
 
 OLDER_EVERY = 100
 """Collections of a generation between collections of the next older one (CPython's default: 10)."""
 
 APPLIES = sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] < (3, 14)
 """Whether this interpreter's collector is the one the schedule was measured on (elsewhere it is left alone)."""
-
-_INTERPRETERS = gc.get_threshold()
-"""The thresholds this process started with (``collect_as_the_interpreter_does`` puts them back)."""
 
 
 def collect_older_generations_rarely() -> None:
@@ -49,7 +48,3 @@ def collect_older_generations_rarely() -> None:
         youngest, _, _ = gc.get_threshold()
         gc.set_threshold(youngest, OLDER_EVERY, OLDER_EVERY)
 
-
-def collect_as_the_interpreter_does() -> None:
-    """The thresholds this process started with, back (a process that stays up: ``ledger serve``)."""
-    gc.set_threshold(*_INTERPRETERS)

@@ -198,11 +198,11 @@ def test_a_join_that_fails_after_parts_were_joined_gives_the_one_pass_report_onc
     audit_parts.check_chain(ledger.store, report)
     first = audit_parts.audit_span(ledger.store, report, upto_seq=first_cut, to_head=False)
     assert first.state is not None
-    first_part = (audit_parts.digest(first.state), first.missed)
     results = [audit_parts.run_part(ledger.store, first_cut, second_cut, False, False),
                attrs.evolve(audit_parts.run_part(ledger.store, second_cut, head, True, False), start="not this one")]
-    assert not audit_parts.join_parts(ledger.store, report, first_part, results, [first_cut, second_cut],
-                                      audit_parts.FastPath(ledger.store, head))
+    assert not audit_parts.join_parts(ledger.store, report, results, [first_cut, second_cut],
+                                      audit_parts.FastPath(ledger.store, head), first_end=audit_parts.digest(first.state),
+                                      first_missed=first.missed)
     rest = audit(ledger.store)  # what audit_in_parts gives then
     assert rest == one and len(rest.discrepancies) == len(one.discrepancies)
     assert report.events_checked == first_cut  # rolled back to the first part's findings

@@ -13,6 +13,7 @@ import gc
 import subprocess
 import sys
 
+import click
 import pytest
 
 from ledger import gc_policy
@@ -31,17 +32,29 @@ def default_schedule(monkeypatch):
     """Each test starts from CPython's schedule (as the interpreter started), and the suite's is put back after."""
     kept = gc.get_threshold()
     gc.set_threshold(*DEFAULT)
-    monkeypatch.setattr(gc_policy, "_INTERPRETERS", DEFAULT)
     yield
     gc.set_threshold(*kept)
 
 
-def test_the_cli_collects_the_older_generations_rarely():
-    """Every command runs under the ledger's schedule: the older generations every ``OLDER_EVERY`` collections of
-    the one younger, the youngest threshold as CPython has it."""
+def test_the_cli_collects_the_older_generations_rarely(sqlite_ledger, monkeypatch):
+    """A command that replays and ends runs under the ledger's schedule: the older generations every
+    ``OLDER_EVERY`` collections of the one younger, the youngest threshold as CPython has it."""
+    from ledger.cli import ledger_commands
+
+    during = []
+
+    def open_ledger(ctx):
+        during.append(gc.get_threshold())
+        raise click.exceptions.Exit(0)  # the command's work stubbed: only when the schedule is set is held
+
+    monkeypatch.setattr(ledger_commands, "open_ledger", open_ledger)
+    with contextlib.suppress(SystemExit):
+        main(["--db", sqlite_ledger.url, "balances"])
+    assert during == [LEDGERS], "set before the command's own work"
+    gc.set_threshold(*DEFAULT)
     with contextlib.suppress(SystemExit):
         main(["--version"])
-    assert gc.get_threshold() == LEDGERS
+    assert gc.get_threshold() == DEFAULT, "no command ran: nothing to replay"
 
 
 def test_a_local_sweep_worker_and_an_audit_part_set_it_as_they_start(monkeypatch):
@@ -71,11 +84,13 @@ def test_the_web_console_keeps_the_interpreters_schedule(sqlite_ledger, monkeypa
     server runs under the schedule the interpreter started with."""
     from ledger import web
 
-    served = []
+    served, set_rarely = [], []
     monkeypatch.setattr(web, "serve", lambda *args, **kwargs: served.append(gc.get_threshold()))
+    monkeypatch.setattr(gc_policy, "collect_older_generations_rarely", lambda: set_rarely.append(1))
     code, _, err = run(sqlite_ledger.url, "serve", "--port", "8765")
     assert code == 0, err
     assert served == [DEFAULT]
+    assert set_rarely == [], "never set for a command that stays up (not set, then undone)"
 
 
 def test_importing_the_library_leaves_the_schedule_alone():

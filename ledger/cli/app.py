@@ -211,6 +211,12 @@ class _PriceBand(click.ParamType):  # type: ignore[type-arg]  # as _Time
         return band
 
 
+class StaysUp(click.Command):
+    """A command whose process stays up until interrupted (``ledger serve``): it keeps the interpreter's collector
+    schedule, where every other command, which replays and ends, collects the older generations rarely
+    (``ledger.gc_policy``)."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="leveraged-ledger", prog_name="ledger")
 @click.option("--db", envvar="LEDGER_DB", default=DEFAULT_URL, show_default=True, help="Database URL ($LEDGER_DB).")
@@ -244,6 +250,9 @@ def cli(
     ctx.ensure_object(dict).update(db=db, future_tolerance=future_tolerance, price_band=price_band, key=key or None,
                                    command=ctx.invoked_subcommand, scales=overrides, wide=wide)
     _invocation["db"] = db
+    command = cli.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+    if command is not None and not isinstance(command, StaysUp):
+        gc_policy.collect_older_generations_rarely()  # a command that replays and ends (``ledger.gc_policy``)
 
 
 _invocation: dict[str, str] = {"db": DEFAULT_URL}
@@ -252,7 +261,6 @@ _invocation: dict[str, str] = {"db": DEFAULT_URL}
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every failure becomes its exit status and one clear message (see ``ledger.app.failures``)."""
-    gc_policy.collect_older_generations_rarely()  # a process that replays a ledger's state (``ledger.gc_policy``)
     try:
         cli.main(args=argv, prog_name="ledger", standalone_mode=False)
     except click.exceptions.Exit as exc:

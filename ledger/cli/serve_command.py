@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ledger import gc_policy
 from ledger.app.console import ConsoleReads
 from ledger.app.failures import mask_url
-from ledger.cli.app import open_ledger
+from ledger.cli.app import StaysUp, open_ledger
 from ledger.web.security import MIN_TOKEN_LENGTH, TokenRefused, is_loopback, read_token
 
 __all__ = ["COMMANDS"]
 
 
-@click.command()
+@click.command(cls=StaysUp)  # keeps the interpreter's collector schedule (``ledger.gc_policy``)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but a loopback address needs --token-file.")
 @click.option("--port", type=click.IntRange(min=1, max=65535), default=8000, show_default=True)
@@ -39,8 +38,6 @@ def serve(ctx: click.Context, host: str, port: int, token_file: str | None) -> N
         except TokenRefused as exc:
             raise click.UsageError(str(exc)) from None
     from ledger.web import serve as run  # the web stack loads for this command only
-
-    gc_policy.collect_as_the_interpreter_does()  # a process that stays up (``ledger.gc_policy``)
 
     with open_ledger(ctx) as ledger:
         head = ConsoleReads(ledger).head()  # the schema checked now (exit 2 when it is not this code's)

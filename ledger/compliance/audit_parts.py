@@ -148,7 +148,8 @@ def _joined(
     ended, missed = digest(first.state), first.missed
     del first  # its state let go before the fast path folds one of its own: this process holds one state at a time
     fast_at_head = FastPath(store, head)  # with processes, while the others work: what the last part is held to
-    return report if join_parts(store, report, (ended, missed), results, cuts, fast_at_head) else None
+    joined = join_parts(store, report, results, cuts, fast_at_head, first_end=ended, first_missed=missed)
+    return report if joined else None
 
 
 def _start(address: str, cuts: Sequence[int], head: int, exhaustive: bool) -> list[tuple[Any, Connection, Any]]:
@@ -191,20 +192,21 @@ class FastPath:
 
 
 def join_parts(
-    store: AuditedLog, report: AuditReport, first: tuple[str, Sequence[Discrepancy]], results: Iterable[PartResult],
-    cuts: Sequence[int], fast: FastPath,
+    store: AuditedLog, report: AuditReport, results: Iterable[PartResult], cuts: Sequence[int], fast: FastPath, *,
+    first_end: str, first_missed: Sequence[Discrepancy],
 ) -> bool:
-    """The parts' findings into ``report`` (the first part's, which ended in a state of digest ``first[0]`` with its
-    last decisions ``first[1]`` open), in log order, while each part began where the one before it ended; False,
-    ``report`` left as the first part made it, at the first join that fails. The last part's state is then held to
-    the fast path's at the head, as ``audit.check_fast_path`` holds it.
+    """The parts' findings into ``report`` (the first part's, which ended in a state of digest ``first_end`` with
+    its last decisions ``first_missed`` open: as a ``PartResult``'s ``end`` and ``missed``), in log order, while
+    each part began where the one before it ended; False, ``report`` left as the first part made it, at the first
+    join that fails. The last part's state is then held to the fast path's at the head, as
+    ``audit.check_fast_path`` holds it.
 
     ``results`` are taken one by one, in order, and none after a part that
     stopped at a row it could not replay: a later part, which may have
     failed for that very row, is never asked.
     """
     kept = (len(report.discrepancies), {name: getattr(report, name) for name in _COUNTS})
-    ended, missed = first
+    ended, missed = first_end, first_missed
     result = None
     for cut, result in zip(cuts, results, strict=False):
         if result.start != ended:

@@ -78,6 +78,29 @@ def _exponent(amount: Decimal) -> int:
     return exponent
 
 
+class Booked:
+    """The system movements of the ingested events folded so far to one system account and asset: summed, counted,
+    and counted per exponent (a sum booked one movement at a time has the smallest exponent among them, which a
+    difference of sums does not tell: it carries the exponents of the movements before it too,
+    ``DifferentialWorld.settle``)."""
+
+    __slots__ = ("count", "exponents", "total")
+
+    def __init__(self) -> None:
+        self.total, self.count = ZERO, 0
+        self.exponents: dict[int, int] = {}
+
+    def add(self, amount: Decimal) -> None:
+        self.total += amount
+        self.count += 1
+        exponent = _exponent(amount)
+        self.exponents[exponent] = self.exponents.get(exponent, 0) + 1
+
+    def seen(self) -> tuple[Decimal, int, dict[int, int]]:
+        """What a world keeps of it when it takes it (its own copy: this one moves on)."""
+        return self.total, self.count, dict(self.exponents)
+
+
 def _trigger_key(substitute: Substitute | None, state: LedgerState) -> str | None:
     """Which trigger prices a world's engine has now: worlds with the same key may share a liquidation index."""
     if state.rules is None:
@@ -102,13 +125,9 @@ class SharedPass:
         """(system account, asset, amount) of each system posting of the event just folded"""
         self.paid: set[str] = set()
         """the accounts the event just folded paid funding from or to (empty but for a funding)"""
-        self.total: dict[tuple[str, str], tuple[Decimal, int]] = {}
-        """every system movement of the ingested events folded so far, summed and counted, per system account and
-        asset (the worlds take them lazily; a balance exists once a movement was booked to it, even of zero)"""
-        self.places: dict[tuple[str, str], dict[int, int]] = {}
-        """of the same movements, how many had each exponent: a sum booked one movement at a time has the smallest
-        exponent among them, which a difference of totals does not tell (it carries the exponents of the movements
-        before it too: ``DifferentialWorld.settle``)"""
+        self.booked: dict[tuple[str, str], Booked] = {}
+        """every system movement of the ingested events folded so far, per system account and asset (the worlds take
+        them lazily; a balance exists once a movement was booked to it, even of zero)"""
         self.candidates: dict[str, list[str]] = {}
         """at a mark or a funding: the shared index's candidates, per trigger key"""
 
@@ -132,11 +151,10 @@ class SharedPass:
         if event.TYPE not in ev.ENGINE_TYPES:
             with arithmetic():
                 for book, asset, amount in self.moves:
-                    total, count = self.total.get((book, asset), (ZERO, 0))
-                    self.total[book, asset] = (total + amount, count + 1)
-                    places = self.places.setdefault((book, asset), {})
-                    exponent = _exponent(amount)
-                    places[exponent] = places.get(exponent, 0) + 1
+                    booked = self.booked.get((book, asset))
+                    if booked is None:
+                        booked = self.booked[book, asset] = Booked()
+                    booked.add(amount)
         self._index(event)
         for world, key in zip(self.worlds, self._keys, strict=True):
             world.follow(self, row, event, key)
@@ -182,10 +200,8 @@ class DifferentialWorld:
         self._own_stale = False
         self._made, self._refused, self._handover = made, refused, handover
         self.handed_over = False
-        self._seen: dict[tuple[str, str], tuple[Decimal, int]] = {}
-        """``SharedPass.total`` as this world's system balances last took it"""
-        self._seen_places: dict[tuple[str, str], dict[int, int]] = {}
-        """``SharedPass.places`` as they last took it"""
+        self._seen: dict[tuple[str, str], tuple[Decimal, int, dict[int, int]]] = {}
+        """``SharedPass.booked`` as this world's system balances last took it (``Booked.seen``), per key"""
         self._pending, self._last = 0, cast(ev.Event | None, None)
         """events taken from what happened since the state's seq and last event were set, and the last of them"""
 
@@ -223,14 +239,15 @@ class DifferentialWorld:
         (without the event being folded, when this world folds it itself or refuses it), and the seq and last event."""
         state = self.state
         with arithmetic():
-            for key, (total, booked) in shared.total.items():
-                seen, seen_booked = self._seen.get(key, (ZERO, 0))
-                if booked == seen_booked:
+            for key, booked in shared.booked.items():
+                seen, seen_count, seen_exponents = self._seen.get(key, (ZERO, 0, {}))
+                if booked.count == seen_count:
                     continue
-                moved, taken = total - seen, booked - seen_booked
-                places = dict(shared.places[key])
-                for exponent, count in self._seen_places.get(key, {}).items():
+                moved, taken = booked.total - seen, booked.count - seen_count
+                places = dict(booked.exponents)
+                for exponent, count in seen_exponents.items():
                     places[exponent] -= count
+                self._seen[key] = booked.seen()  # only the keys that moved are copied
                 if skip_current:
                     current = [amount for book, asset, amount in shared.moves if (book, asset) == key]
                     moved, taken = moved - sum(current, ZERO), taken - len(current)
@@ -242,8 +259,6 @@ class DifferentialWorld:
                     # the value booked one movement at a time, at the exponent that would have given it
                     exponent = min(_exponent(before), *(e for e, count in places.items() if count))
                     balances[key[1]] = (before + moved).quantize(_ONE.scaleb(exponent))
-        self._seen = dict(shared.total)
-        self._seen_places = {key: dict(places) for key, places in shared.places.items()}
         if self._pending:
             assert self._last is not None
             state.seq += self._pending
