@@ -191,8 +191,10 @@ def main() -> None:
         pooled = _run(["differential", url, args.grid, w, "0"])
         diverged = _run(["diverged", url, args.grid, "1", "0"])
     shared = full["rows"] == [r for r in serial["rows"] if r["candidate"] <= args.full]
-    print(f"{serial['candidates']} candidates ({args.grid}), {args.events:,} events, {args.accounts:,} accounts, "
-          f"thin {args.thin}; rows of the {args.full} run both ways: {'same' if shared else 'DIFFER'}; "
+    history = (f"the ledger at {args.db}" if args.db else
+               f"{args.events:,} events, {args.accounts:,} accounts, thin {args.thin}")
+    print(f"{serial['candidates']} candidates ({args.grid}), {history}; rows of the {args.full} run both ways: "
+          f"{'same' if shared else 'DIFFER'}; "
           f"pooled rows {'same' if pooled['rows'] == serial['rows'] else 'DIFFER'}"
           + (f"; base tree's rows {'same' if base['rows'] == full['rows'] else 'DIFFER'}" if base else ""))
     for run in (full, serial, pooled):

@@ -173,14 +173,17 @@ def test_a_store_no_other_process_opens_is_audited_in_one_pass(monkeypatch):
 
 def test_a_part_that_fails_is_warned_about_and_the_log_audited_in_one_pass(sqlite_ledger, tmp_path, monkeypatch):
     """A part whose process cannot do its work is never read as a pass: the audit warns and audits the log in one
-    pass, whose report it gives."""
+    pass, whose report it gives; its progress counts every event once (the one pass's rows shown only past those
+    the first part showed), never past the log's length."""
     ledger = snapshotted_sample(sqlite_ledger, tmp_path)
     head = ledger.head_seq()
     nowhere = f"sqlite:///{tmp_path / 'no such folder' / 'ledger.db'}"
     monkeypatch.setattr(ledger.store, "address", lambda: nowhere)  # the parts open the log at its address: gone
+    counted: list[int] = []
     with pytest.warns(RuntimeWarning, match="an audit part failed"):
-        report = audit_in_parts(ledger.store, parts=2, split_from=head)
+        report = audit_in_parts(ledger.store, counted.append, parts=2, split_from=head)
     assert report == audit(ledger.store) and report.ok
+    assert sum(counted) == head and min(counted) > 0
 
 
 def test_a_join_that_fails_after_parts_were_joined_gives_the_one_pass_report_once(sqlite_ledger, tmp_path):

@@ -58,13 +58,13 @@ def test_the_index_decides_as_a_full_scan_through_funding(case, monkeypatch):
     scanned = _run(events, None)
     assert [e.account for e in scanned][:1] == ["alice"], "the case distresses alice (not a vacuous comparison)"
     reindexed = []
-    original = LiquidationIndex._index
+    original = LiquidationIndex._triggers
 
     def counting(self, state, account):
         reindexed.append((state.last_event_id, account))
         return original(self, state, account)
 
-    monkeypatch.setattr(LiquidationIndex, "_index", counting)
+    monkeypatch.setattr(LiquidationIndex, "_triggers", counting)
     assert _run(events, LiquidationIndex()) == scanned
     at_funding = [account for event, account in reindexed if event.startswith("f-")]
     if case == "the reserve used up":

@@ -119,8 +119,8 @@ def audit_in_parts(
         return audit(store, progress, exhaustive=exhaustive)
     assert address is not None, "cut only for a store another process opens"
     workers = _start(address, cuts, head, exhaustive)
+    watch = _Progress(progress, [counter for _, _, counter in workers])
     try:
-        watch = _Progress(progress, [counter for _, _, counter in workers])
         report = _joined(store, cuts, head, exhaustive, watch,
                          (_result(process, receive, watch) for process, receive, _ in workers))
         if report is not None:
@@ -129,7 +129,7 @@ def audit_in_parts(
         warnings.warn(f"{exc}; the log is audited in one pass instead", RuntimeWarning, stacklevel=2)
     finally:
         _stop(workers)
-    return audit(store, progress, exhaustive=exhaustive)
+    return audit(store, watch.catching_up(), exhaustive=exhaustive)
 
 
 def _joined(
@@ -300,10 +300,13 @@ class _Progress:
         self.progress, self.counters = progress, counters
         self.seen = 0
         self.calls = 0
+        self.shown = 0
+        """rows passed on so far, from every part"""
 
     def __call__(self, n: int) -> None:
         if self.progress is not None:
             self.progress(n)
+            self.shown += n
             self.calls += 1
             if self.calls % _PROGRESS_EVERY == 0:
                 self.poll()
@@ -313,7 +316,24 @@ class _Progress:
             now = sum(counter.value for counter in self.counters)
             if now != self.seen:
                 self.progress(now - self.seen)
+                self.shown += now - self.seen
                 self.seen = now
+
+    def catching_up(self) -> Callable[[int], None] | None:
+        """The progress of the one pass that replaces the parts: its rows are passed on only past the ones the parts
+        already showed, so the count never goes back nor past the log's length."""
+        if self.progress is None:
+            return None
+        progress, behind = self.progress, [self.shown]
+
+        def advance(n: int) -> None:
+            if behind[0] >= n:
+                behind[0] -= n
+            else:
+                progress(n - behind[0])
+                behind[0] = 0
+
+        return advance
 
 
 def _result(process: Any, receive: Connection, watch: _Progress) -> PartResult:

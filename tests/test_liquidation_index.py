@@ -1,0 +1,63 @@
+"""The liquidation index's books stay the size of what they hold when accounts are re-indexed to the same triggers.
+
+A mark re-indexes every account it examined (its buffer moved with the
+price). An account with no buffer left keeps the very same trigger (always
+crossed) mark after mark; each re-index used to leave a dead entry in its
+book that every later mark walked, until the book was swept (up to
+``SWEEP_FROM`` of them per book: most of a what-if world's work once it held
+such an account). The exactness of the index against a full scan is held by
+``tests/test_properties.py``; this holds its size.
+"""
+
+from __future__ import annotations
+
+from ledger.domain.state import LedgerState
+from ledger.engine.candidates import LiquidationIndex
+from ledger.engine.session import fold_batch
+from tests.support.builders import deposit, listed, mark, rules, trade
+
+FLAT = {"BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.005"}}
+
+
+def _state(events) -> LedgerState:
+    state = LedgerState()
+    for event in events:
+        fold_batch(state, [(event.id, event)], index=None)
+    return state
+
+
+def _books(index: LiquidationIndex) -> list[tuple[int, int, int]]:
+    """(entries in the heap, live, dead) of every book."""
+    books = [*index._longs.values(), *index._shorts.values()]
+    return [(len(book.heap), book.live_count, book.dead_count) for book in books]
+
+
+def test_re_indexing_an_account_to_the_same_triggers_leaves_no_dead_entry():
+    """Re-indexed a hundred times on the same state, an account keeps its one entry per book; a fill that moves its
+    triggers replaces it (one dead entry), and the candidates are the same as a fresh index's."""
+    state = _state([listed(t=0), rules(version="partial-v1", fee="0.002", buffer="0.25", markets=FLAT, t=0.5),
+                    deposit("alice", "55", t=1, id="d-a"), deposit("bob", "100000", t=1, id="d-b"),
+                    trade("alice", "buy", "1", "10000", t=2, id="t-a"), trade("bob", "sell", "1", "10000", t=2, id="t-b"),
+                    mark("10000", t=3, id="k-0")])
+    index = LiquidationIndex()
+    index.rebuild(state)
+    assert index.candidates("BTC-PERP", state.markets["BTC-PERP"].price) == ["alice"], "alice's buffer (5) is within her funding reserve (10): always a candidate, never distressed"
+    before = _books(index)
+    assert before == [(1, 1, 0), (1, 1, 0)], "one long (alice), one short (bob)"
+    for _ in range(100):
+        index.refresh(state, ["alice", "bob"])
+    assert _books(index) == before
+    later = _state([listed(t=0), rules(version="partial-v1", fee="0.002", buffer="0.25", markets=FLAT, t=0.5),
+                    deposit("alice", "55", t=1, id="d-a"), deposit("bob", "100000", t=1, id="d-b"),
+                    trade("alice", "buy", "1", "10000", t=2, id="t-a"), trade("bob", "sell", "1", "10000", t=2, id="t-b"),
+                    mark("10000", t=3, id="k-0"), trade("bob", "sell", "1", "9950", t=4, id="t-b2"),
+                    trade("alice", "buy", "1", "9950", t=4, id="t-a2")])
+    index.account_changed(later, "bob")
+    assert sorted(_books(index)) == sorted([(1, 1, 0), (2, 1, 1)]), "bob's short moved: his old entry is dead"
+    fresh = LiquidationIndex()
+    fresh.rebuild(later)
+    index.account_changed(later, "alice")
+    for price in ("9000", "9950", "10000", "11000", "20000"):
+        from decimal import Decimal
+
+        assert index.candidates("BTC-PERP", Decimal(price)) == fresh.candidates("BTC-PERP", Decimal(price)), price
