@@ -190,6 +190,12 @@ def main() -> None:
         serial = _run(["differential", url, args.grid, "1", "0"])
         pooled = _run(["differential", url, args.grid, w, "0"])
         diverged = _run(["diverged", url, args.grid, "1", "0"])
+    _report(args, full, base, serial, pooled, workers, diverged)
+
+
+def _report(args: argparse.Namespace, full: dict, base: dict | None, serial: dict, pooled: dict, workers: list[dict],
+            diverged: dict) -> None:
+    """Each run's figures beside the full re-run's (and the base tree's, if run), and whether their rows agree."""
     shared = full["rows"] == [r for r in serial["rows"] if r["candidate"] <= args.full]
     history = (f"the ledger at {args.db}" if args.db else
                f"{args.events:,} events, {args.accounts:,} accounts, thin {args.thin}")
