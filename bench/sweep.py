@@ -128,6 +128,7 @@ print(json.dumps({"mode": "base tree", "workers": workers, "candidates": len(can
 
 
 def _run_base(tree: Path, url: str, grid: str, workers: int, count: int) -> dict:
+    """The first ``count`` candidates on ``tree``'s full re-run (its own ``sweep``), in a process of its own."""
     out = subprocess.run([sys.executable, "-c", _BASE, url, json.dumps(GRIDS[grid]), str(workers), str(count)],
                          check=True, capture_output=True, text=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -11,11 +11,13 @@ snapshot trusted), ``account`` at the head and as of a past time,
 ``balances --as-of``, ``liquidations``, ``audit``, one ``whatif`` (partial-v1
 with a fee of 0.5% and a target buffer of 0.5 from the first event) and a
 16-candidate ``sweep`` (fee × target buffer, ``bench.sweep``'s ``fees`` grid)
-on 2 local workers (``--steps``: which of them). Every command is timed
-inside its process (``bench.peak``: the command alone, not the interpreter's
-start-up) with its peak resident memory. Run it on a 1M history of the same
-mix (``--accounts 10000``) for the linearity ratios. Prints one line per
-figure and writes them all as JSON (``--json``).
+on 2 local workers (``--steps``: which of them; the replay runs whatever
+they are, as it names the account and the past time the others ask). Every
+command is timed inside its process (``bench.peak``: the command alone, not
+the interpreter's start-up) with its peak resident memory (the sweep's: its
+parent process's, not its workers'). Run it on a 1M history of the same mix
+(``--accounts 10000``) for the linearity ratios. Prints one line per figure
+and writes them all as JSON (``--json``).
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def compliance_runs(url: str, steps: set[str], events: int, tmp: Path) -> None:
         run = peak(out, "--db", url, "sweep", "--rules", "partial-v1", "--grid", str(grid), "--workers", "2",
                    "--format", "json", stdout=answer)
         rows = json.loads(answer.read_text())
-        record(f"sweep, {len(rows)} candidates on 2 local workers", run["seconds"], events, run["peak_kib"],
+        record(f"sweep, {len(rows)} candidates, 2 workers (parent's peak)", run["seconds"], events, run["peak_kib"],
                liquidations=[row["liquidations"] for row in rows])
 
 

@@ -1,8 +1,8 @@
 """The liquidation index's books stay the size of what they hold when accounts are re-indexed to the same triggers.
 
 A mark re-indexes every account it examined (its buffer moved with the
-price). An account with no buffer left keeps the very same trigger (always
-crossed) mark after mark; each re-index used to leave a dead entry in its
+price). An account whose buffer is within its funding reserve keeps the very
+same trigger (always crossed) mark after mark; each re-index used to leave a dead entry in its
 book that every later mark walked, until the book was swept (up to
 ``SWEEP_FROM`` of them per book: most of a what-if world's work once it held
 such an account). The exactness of the index against a full scan is held by
@@ -10,6 +10,8 @@ such an account). The exactness of the index against a full scan is held by
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from ledger.domain.state import LedgerState
 from ledger.engine.candidates import LiquidationIndex
@@ -58,6 +60,21 @@ def test_re_indexing_an_account_to_the_same_triggers_leaves_no_dead_entry():
     fresh.rebuild(later)
     index.account_changed(later, "alice")
     for price in ("9000", "9950", "10000", "11000", "20000"):
-        from decimal import Decimal
-
         assert index.candidates("BTC-PERP", Decimal(price)) == fresh.candidates("BTC-PERP", Decimal(price)), price
+
+
+def test_a_re_index_to_the_same_triggers_starts_the_funding_allowance_afresh():
+    """Kept entries are still a re-index: the funding the account may pay before its triggers must be recomputed
+    starts again from its reserve now (as a fresh index has it), not from what earlier payments left of it."""
+    state = _state([listed(t=0), rules(version="partial-v1", fee="0.002", buffer="0.25", markets=FLAT, t=0.5),
+                    deposit("alice", "55", t=1, id="d-a"), deposit("bob", "100000", t=1, id="d-b"),
+                    trade("alice", "buy", "1", "10000", t=2, id="t-a"), trade("bob", "sell", "1", "10000", t=2, id="t-b"),
+                    mark("10000", t=3, id="k-0")])
+    index, fresh = LiquidationIndex(), LiquidationIndex()
+    index.rebuild(state)
+    fresh.rebuild(state)
+    index._allowance["alice"] = Decimal("-1")  # as if earlier payments had used her reserve up
+    books = _books(index)
+    index.account_changed(state, "alice")
+    assert _books(index) == books, "the same triggers: the entries kept"
+    assert index._allowance["alice"] == fresh._allowance["alice"] > 0

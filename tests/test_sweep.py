@@ -99,10 +99,10 @@ def test_a_sweep_cut_at_a_time_equals_the_serial_whatif_cut_there(sqlite_url):
             assert _same(row, _serial(ledger.store, candidate, end=end)), row
 
 
-def test_passes_over_one_workers_rows_take_what_happened_from_the_first_pass(sqlite_url, monkeypatch):
-    """Candidates in several passes over the same rows: the first differential pass folds what happened itself (no
-    separate fold of the actual world), the next ones take it as given, and each candidate still gets its serial
-    what-if, whole and cut at a time."""
+def test_a_differential_pass_folds_what_happened_once_itself(sqlite_url, monkeypatch):
+    """Candidates in several differential passes over the same rows: each pass's own fold of what happened is the
+    only one (no separate fold of the actual world, none kept beside the pass), and each candidate still gets its
+    serial what-if, whole and cut at a time."""
     from ledger.compliance import sweep as sweeping
     from ledger.domain.timefmt import parse_time
 
@@ -114,15 +114,13 @@ def test_passes_over_one_workers_rows_take_what_happened_from_the_first_pass(sql
         ledger.ingest_file(CRASH)
         candidates = _candidates(ledger)
         end = parse_time(list(ledger.store.read())[-10].at)
-        monkeypatch.setattr(sweeping, "PASS_CANDIDATES", 1)
         monkeypatch.setattr(sweeping, "actual_world", folded_apart)
         rows = sweeping._rows(sweeping.history_batch(ledger.store))
         for cut in (None, end):
             for candidate in candidates:
                 [row] = sweeping.evaluate(rows, [candidate], None, cut)[0]
                 assert _same(row, _serial(ledger.store, candidate, end=cut)), (cut, row)
-        assert set(rows.actual) == {None, sweeping.format_time(end)}, "one actual world per cut, kept for the next pass"
-        assert rows.actual[None].seq == ledger.head_seq()
+        assert rows.actual == {}, "no state of what happened kept beside the passes"
 
 
 def test_the_in_force_params_reproduce_what_happened(sqlite_url, tmp_path):

@@ -33,7 +33,7 @@ from ledger.errors import InvalidEvent
 
 __all__ = [
     "main", "cli", "FORMATS", "safe_csv_option", "safe_csv", "TIME", "check_window", "open_ledger", "progress", "print_json",
-    "print_rows", "print_records",
+    "print_rows", "print_records", "StaysUp",
 ]
 
 FORMATS = click.Choice(["table", "json", "csv"])

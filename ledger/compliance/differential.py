@@ -91,6 +91,7 @@ class Booked:
         self.exponents: dict[int, int] = {}
 
     def add(self, amount: Decimal) -> None:
+        """One more movement booked (in the ledger's exact context: the caller's)."""
         self.total += amount
         self.count += 1
         exponent = _exponent(amount)

@@ -164,7 +164,7 @@ class _Rows(ArrowRows):
     def __init__(self, table: Any) -> None:
         super().__init__(table)
         self.actual: dict[str | None, LedgerState] = {}
-        """What happened up to a time (the what-if's actual world): the same for every candidate, folded once."""
+        """What happened up to a time (the what-if's actual world), folded once for the full re-run's candidates."""
 
 
 PASS_CANDIDATES = 64
@@ -176,16 +176,16 @@ def evaluate(rows: _Rows, candidates: Sequence[Candidate], start: datetime | Non
              end: datetime | None, differential: bool = True) -> list[list[SweepRow]]:
     """The candidates' what-ifs on ``rows``, in one pass over the history, as sweep rows (per candidate, one per
     settle asset); ``differential=False``: every event re-run in every world (the reference)."""
-    upto = format_time(end) if end else None
     actual = None
-    if start is None:  # only a what-if from the start takes the actual world as given (a window forks it instead)
-        actual = rows.actual.get(upto)
-        if actual is None and not differential:  # the differential pass folds what happened itself, once
-            actual = rows.actual[upto] = actual_world(rows, upto)
+    if start is None and not differential:
+        # the full re-run from the start takes what happened as given, folded once per worker (a window forks it
+        # instead; a differential pass folds it itself, for its worlds, and needs no other)
+        upto = format_time(end) if end else None
+        if upto not in rows.actual:
+            rows.actual[upto] = actual_world(rows, upto)
+        actual = rows.actual[upto]
     result = compare(rows, [(c.version, c.params) for c in candidates], start=start, end=end, actual=actual,
                      policies=[c.policy for c in candidates], differential=differential)
-    if start is None:  # the next pass over these rows takes it as given
-        rows.actual.setdefault(upto, result.actual_state)
     return [_rows_of(candidate, world.seen_alt, world.alternative_state(result.actual_state), world.refused)
             for candidate, world in zip(candidates, result.worlds, strict=True)]
 

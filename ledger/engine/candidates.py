@@ -109,8 +109,9 @@ class LiquidationIndex:
             return
         entries, allowance = self._triggers(state, account)
         if entries and entries == self._entries.get(account):
-            # the very same triggers (an account with no buffer left, re-indexed at every mark that examines it):
-            # its book entries stay live, instead of one more dead entry per re-index that every crossing mark walks
+            # the very same triggers (an account whose buffer is within its funding reserve, re-indexed at every mark
+            # that examines it): its book entries stay live, instead of one more dead entry per re-index that every
+            # crossing mark walks; its funding allowance starts afresh, as a re-index's does
             assert allowance is not None, "an account with triggers has a scope with a position"
             self._allowance[account] = allowance
             return

@@ -9,9 +9,11 @@ for longs the highest trigger (a falling mark reaches it first), for shorts
 the lowest. An insertion is one ``heappush``; a removal costs nothing at all:
 the account's own list of triggers (kept by the index) is the truth, and a
 heap entry made from any other list of the account's (an earlier one) is
-dead: compared by identity, so an account re-indexed to the very same
-trigger, as one with no buffer is at every mark, leaves one live entry, not
-one more per re-index. The query a mark asks, every entry
+dead: compared by identity. An account re-indexed to the very same
+triggers, as one whose buffer is within its funding reserve is at every mark
+that examines it, keeps its list and its entries (``LiquidationIndex.account_changed``):
+no dead entry at all, where each re-index used to leave one that every
+crossing mark then walked. The query a mark asks, every entry
 the price crosses, walks down from the top and stops at each entry the price
 does not cross (below it, by the heap's order, none is crossed), skipping the
 dead ones; when the dead outnumber the live ``SWEEP_RATIO`` times, the heap is
