@@ -40,6 +40,17 @@ def test_importing_the_core_or_the_rules_loads_no_storage():
     assert done.stdout.strip() == "[]"
 
 
+def test_the_command_line_loads_no_columnar_or_cluster_library_until_a_command_needs_it():
+    """``ledger account`` answers in tens of milliseconds; importing pyarrow and numpy (the sweep's shipped rows, the
+    charts) or Dask before it would cost more than the command. Only the commands that use them load them."""
+    probe = (
+        "import sys, ledger.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'numpy', 'dask', 'distributed')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_facade_is_still_reachable_from_the_package():
     """The facade (``ledger.Ledger``) and the public errors stay reachable from the package itself."""
     probe = "import ledger, sys; print(ledger.Ledger.__module__, 'sqlalchemy' in sys.modules, ledger.InvalidBatch.__name__)"

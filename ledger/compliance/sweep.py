@@ -39,7 +39,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
@@ -53,8 +53,10 @@ from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
 from ledger.errors import InvalidEvent
 from ledger.store import LogReader
-from ledger.store.arrow_rows import ArrowRows
 from rules import registry
+
+if TYPE_CHECKING:  # pyarrow is imported where rows are shipped, not by every command that imports this module
+    from ledger.compliance.shipped_rows import ShippedRows as _Rows
 
 __all__ = ["Candidate", "candidates_of", "history_batch", "sweep", "FIGURES", "SweepRow", "LOSS_ALLOCATION", "MAX_CANDIDATES"]
 
@@ -154,17 +156,9 @@ def history_batch(store: LogReader, *, upto_at: str | None = None) -> bytes:
 def _rows(batch: bytes) -> _Rows:
     import pyarrow as pa
 
-    return _Rows(pa.ipc.open_stream(batch).read_all())
+    from ledger.compliance.shipped_rows import ShippedRows
 
-
-class _Rows(ArrowRows):
-    """The shipped rows as a worker's ``LogReader`` (kept as their Arrow table: ``store.arrow_rows``), with what
-    happened folded once for all its candidates."""
-
-    def __init__(self, table: Any) -> None:
-        super().__init__(table)
-        self.actual: dict[str | None, LedgerState] = {}
-        """What happened up to a time (the what-if's actual world), folded once for the full re-run's candidates."""
+    return ShippedRows(pa.ipc.open_stream(batch).read_all())
 
 
 PASS_CANDIDATES = 64
