@@ -78,3 +78,29 @@ def test_a_re_index_to_the_same_triggers_starts_the_funding_allowance_afresh():
     index.account_changed(state, "alice")
     assert _books(index) == books, "the same triggers: the entries kept"
     assert index._allowance["alice"] == fresh._allowance["alice"] > 0
+
+
+def test_an_account_whose_triggers_keep_moving_leaves_a_small_book_few_dead_entries():
+    """A what-if world's own index holds a few diverged accounts, re-indexed to other triggers at nearly every event;
+    each re-index leaves a dead entry that every crossing mark walks until the book is swept. A small book is swept
+    once its dead entries pass ``SWEEP_FROM`` (32; it was 1,024, and walking them was 7% of a 16-candidate sweep's
+    pass), so it never holds more than that beside its live ones, and its candidates stay a fresh index's."""
+    from ledger.engine.trigger_books import SWEEP_FROM
+
+    def moved(size: str):
+        return _state([listed(t=0), rules(version="partial-v1", fee="0.002", buffer="0.25", markets=FLAT, t=0.5),
+                       deposit("alice", "1000", t=1, id="d-a"), trade("alice", "buy", size, "10000", t=2, id="t-a"),
+                       mark("10000", t=3, id="k-0")])
+
+    states = [moved("0.5"), moved("0.6")]
+    index = LiquidationIndex()
+    index.rebuild(states[0])
+    for n in range(300):
+        index.account_changed(states[n % 2], "alice")  # her triggers differ in the two states: one dead entry each
+    [(entries, live, dead)] = _books(index)
+    assert live == 1 and dead <= SWEEP_FROM and entries == live + dead <= 33
+    fresh = LiquidationIndex()
+    fresh.rebuild(states[1])
+    for price in ("9000", "9500", "9990", "10000"):
+        assert index.candidates("BTC-PERP", Decimal(price)) == fresh.candidates("BTC-PERP", Decimal(price)), price
+

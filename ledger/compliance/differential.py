@@ -53,7 +53,7 @@ from ledger.domain.fast_apply import Move, apply_fast
 from ledger.domain.fold import apply
 from ledger.domain.idempotency import NewEvents
 from ledger.domain.money import ZERO, arithmetic
-from ledger.domain.state import LedgerState, RulesInForce
+from ledger.domain.state import AccountState, LedgerState, MarketState, RulesInForce
 from ledger.engine.admission import admit
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.liquidation import Substitute, closes_isolated_in_deficit, on_price, on_trade
@@ -111,6 +111,24 @@ def _trigger_key(substitute: Substitute | None, state: LedgerState) -> str | Non
     return json.dumps([rules.version, thaw(version.trigger_key(rules.params))], sort_keys=True, default=str)
 
 
+class Journal:
+    """The events every world of a pass takes alike since the worlds last followed one, as what a world takes of
+    them: each account's and each trade's market's state after the last of them (taking them one at a time in order
+    leaves the same), how many, and the last."""
+
+    __slots__ = ("accounts", "count", "last", "markets")
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountState] = {}
+        self.markets: dict[str, MarketState] = {}
+        self.count = 0
+        self.last: ev.Event | None = None
+
+    def clear(self) -> None:
+        if self.count:  # nothing journaled since the last clear: nothing to replace
+            self.accounts, self.markets, self.count, self.last = {}, {}, 0, None
+
+
 class SharedPass:
     """What happened, folded once for every world of a pass, with what each world asks of it at every event."""
 
@@ -131,6 +149,14 @@ class SharedPass:
         them lazily; a balance exists once a movement was booked to it, even of zero)"""
         self.candidates: dict[str, list[str]] = {}
         """at a mark or a funding: the shared index's candidates, per trigger key"""
+        self.diverged: set[str] = set()
+        """the accounts diverged in any world of the pass (each world adds its own to it)"""
+        self.journal = Journal()
+        """the events every world takes alike since the worlds last followed one"""
+        self._handed: list[DifferentialWorld] = []
+        """the worlds handed over to the full re-run (they re-run every event, journaled or not)"""
+        for world in self.worlds:
+            world.everywhere = self.diverged
 
     def step(self, row: StoredEvent, event: ev.Event) -> None:
         """Fold ``event`` into what happened, then let every world follow it."""
@@ -157,11 +183,39 @@ class SharedPass:
                         booked = self.booked[book, asset] = Booked()
                     booked.add(amount)
         self._index(event)
-        for world, key in zip(self.worlds, self._keys, strict=True):
-            world.follow(self, row, event, key)
+        if self._journaled(event):  # each world takes it when it next follows an event (or at the end)
+            for world in self._handed:
+                world.follow(self, row, event, None)
+        else:
+            for world, key in zip(self.worlds, self._keys, strict=True):
+                world.follow(self, row, event, key)  # each takes the journal first
+            self.journal.clear()
+            self._handed = [world for world in self.worlds if world.handed_over]
         for key, index in self._indexes.items():  # their buffers moved with the price (as an engine session does)
             if key in self.candidates:
                 index.refresh(state, self.candidates[key])
+
+    def _journaled(self, event: ev.Event) -> bool:
+        """Whether every world would do alike with ``event`` only what taking what happened's result does, and if so,
+        its result journaled. That is an account's event that what happened's admission passed, of an account no
+        world has diverged, that leaves every world's engine and index as they are (not a trade in a market with no
+        mark yet, nor one that closes an isolated position in deficit); any other event each world follows
+        (``DifferentialWorld.follow``)."""
+        if self.refused is not None or not isinstance(event, _ACCOUNT_EVENTS):
+            return False
+        (account,) = ev.accounts_of(event)
+        if account in self.diverged:
+            return False
+        state, journal = self.state, self.journal
+        if isinstance(event, ev.Trade):
+            market = state.markets[event.market]
+            if market.mark_price is None or closes_isolated_in_deficit(state, event):
+                return False
+            journal.markets[event.market] = market
+        journal.accounts[account] = state.accounts[account]
+        journal.count += 1
+        journal.last = event
+        return True
 
     def _index(self, event: ev.Event) -> None:
         """Keep one index per trigger key true over what happened; at a mark or a funding, its candidates."""
@@ -183,7 +237,9 @@ class SharedPass:
         """Every world's state made whole (what it took lazily from what happened), at the end of the pass."""
         for world in self.worlds:
             if not world.handed_over:
+                world.take_journal(self)
                 world.settle(self, skip_current=False)
+        self.journal.clear()
 
 
 class DifferentialWorld:
@@ -196,6 +252,8 @@ class DifferentialWorld:
         self.substitute = substitute
         self.policy = policy
         self.diverged: set[str] = set()
+        self.everywhere: set[str] = set()
+        """the accounts diverged in any world of this world's pass (the pass's set: ``SharedPass.diverged``)"""
         self._own = LiquidationIndex(substitute)
         self._own.stale = False
         self._own_stale = False
@@ -212,6 +270,7 @@ class DifferentialWorld:
             if event.TYPE not in ev.ENGINE_TYPES:
                 self._handover(row, event)
             return
+        self.take_journal(shared)
         if event.TYPE in ev.ENGINE_TYPES:  # what happened's engine: not this world's; who it moved diverges here
             self._diverge(ev.accounts_of(event))
         elif isinstance(event, _ACCOUNT_EVENTS):
@@ -229,6 +288,16 @@ class DifferentialWorld:
         else:
             assert isinstance(event, ev.Funding)
             self._funding(shared, event, key)
+
+    def take_journal(self, shared: SharedPass) -> None:
+        """The events journaled since this world last followed one (``SharedPass.journal``), taken as it would have
+        taken each: the accounts' and the trades' markets' states after them, the seq and the last event."""
+        journal = shared.journal
+        if journal.count:
+            self.state.accounts.update(journal.accounts)
+            self.state.markets.update(journal.markets)
+            self._pending += journal.count
+            self._last = journal.last
 
     def _stamp(self, event: ev.Event) -> None:
         """``event`` was taken from what happened: the state's seq and last event move with it when settled."""
@@ -355,6 +424,7 @@ class DifferentialWorld:
         for name in accounts:
             if moved or name not in self.diverged:
                 self.diverged.add(name)
+                self.everywhere.add(name)
                 if name in self.state.accounts:
                     self._own.account_changed(self.state, name)
 

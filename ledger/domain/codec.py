@@ -25,6 +25,7 @@ from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 import attrs
+import orjson
 
 from ledger.domain.events import (
     CROSS,
@@ -342,8 +343,13 @@ def decode_stored(kind: str, schema_version: int, event_id: str, at: str, payloa
     Stored payloads were validated when appended and are covered by the hash
     chain, so replay trusts their shape (fast path); ``checked`` re-applies
     every ingest check, as the audit does to prove the log.
+
+    The fast path parses with orjson, as the replay's fast fold does (the same
+    objects from the canonical JSON a payload is stored as; a third of the
+    standard library's time); the audit's ``checked`` path with the standard
+    library, as it always has.
     """
-    body = json.loads(payload)
+    body = json.loads(payload) if checked else orjson.loads(payload)
     version = schema_version
     while version < SCHEMA_VERSIONS[kind]:
         body = UPCASTERS[(kind, version)](body)
