@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ledger.domain.state import LedgerState
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.session import fold_batch
+from ledger.engine.views import account_view, cross_views
 from tests.support.builders import deposit, listed, mark, rules, trade
+from tests.support.histories import activations, generated_ledger, policies, steps
 
 FLAT = {"BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.005"}}
 
@@ -103,4 +108,15 @@ def test_an_account_whose_triggers_keep_moving_leaves_a_small_book_few_dead_entr
     fresh.rebuild(states[1])
     for price in ("9000", "9500", "9990", "10000"):
         assert index.candidates("BTC-PERP", Decimal(price)) == fresh.candidates("BTC-PERP", Decimal(price)), price
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=activations, policy=policies, history=st.lists(steps(), min_size=3, max_size=40))
+def test_the_index_builds_an_account_s_cross_views_as_account_view_does(activation, policy, history):
+    """``cross_views`` (one pass over an account's cross positions, as the index re-indexes at every fill) gives
+    ``account_view`` for each settle asset of them, in asset order, for every account of a generated history."""
+    state = generated_ledger(activation, policy, history).state()
+    for name, acct in state.accounts.items():
+        assets = sorted({state.markets[market].settle_asset for market in acct.cross_markets()})
+        assert cross_views(state, name, acct.cross_markets()) == [account_view(state, name, a) for a in assets]
 

@@ -6,11 +6,13 @@ the index, the rule checks and loss allocation all build them here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ledger.domain.money import ZERO
 from ledger.domain.state import CROSS_SCOPE, LedgerState
 from rules.base import AccountView, PositionView
 
-__all__ = ["account_view", "isolated_view", "scope_view"]
+__all__ = ["account_view", "cross_views", "isolated_view", "scope_view"]
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -25,6 +27,21 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
         assert info.price is not None, "a market with a position has a price (its fills set one)"
         positions.append(PositionView(market, position.size, position.entry_price, info.price, info.lot_size))
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), tuple(positions))
+
+
+def cross_views(state: LedgerState, account: str, cross_markets: Sequence[str]) -> list[AccountView]:
+    """``account_view`` for every settle asset of the account's open cross positions, sorted by asset, built in one
+    pass over ``cross_markets`` (its ``AccountState.cross_markets()``): the liquidation index asks for them at every
+    fill, and one call per asset walked and sorted the positions again each time."""
+    acct = state.account(account)
+    by_asset: dict[str, list[PositionView]] = {}
+    for market in cross_markets:
+        info = state.markets[market]
+        position = acct.positions[market]
+        assert info.price is not None, "a market with a position has a price (its fills set one)"
+        by_asset.setdefault(info.settle_asset, []).append(
+            PositionView(market, position.size, position.entry_price, info.price, info.lot_size))
+    return [AccountView(account, asset, acct.cash.get(asset, ZERO), tuple(by_asset[asset])) for asset in sorted(by_asset)]
 
 
 def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
