@@ -48,8 +48,10 @@ def assert_same(ledger: Ledger, candidates, chosen) -> None:
     differential = compare(ledger.store, candidates, policies=chosen)
     assert differential.to_json() == reference.to_json()
     for mine, theirs in zip(differential.worlds, reference.worlds, strict=True):
-        assert dump_state(mine.alternative_state(differential.actual_state)) == \
-               dump_state(theirs.alternative_state(reference.actual_state))
+        mine_state, their_state = mine.alternative_state(differential.actual_state), \
+            theirs.alternative_state(reference.actual_state)
+        assert dump_state(mine_state) == dump_state(their_state)
+        assert list(mine_state.accounts) == list(their_state.accounts), "the accounts in the same order"
         assert mine.refused == theirs.refused
     assert dump_state(differential.actual_state) == dump_state(load.folded(ledger.store))
 

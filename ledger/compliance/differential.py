@@ -125,7 +125,7 @@ class Journal:
         self.last: ev.Event | None = None
 
     def clear(self) -> None:
-        if self.count:  # nothing journaled since the last clear: nothing to replace
+        if self.count:  # (an empty journal is left as it is: most events are followed or journaled in runs)
             self.accounts, self.markets, self.count, self.last = {}, {}, 0, None
 
 
@@ -361,7 +361,8 @@ class DifferentialWorld:
             self._refused(row, str(shared.refused.located(f"event {event.id}")))
             self._diverge([account])  # what happened folded it (a log from before the check): it differs now
             return
-        else:  # the same fold on the same state: what happened's result is this world's
+        else:  # the same fold on the same state: what happened's result is this world's (what ``SharedPass._journaled``
+            # does for every world at once when no world diverged the account: anything this branch gains, it must too)
             self._take(shared, [account])
             if isinstance(event, ev.Trade):
                 state.markets[event.market] = shared.state.markets[event.market]
