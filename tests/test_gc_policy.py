@@ -59,10 +59,10 @@ def test_the_cli_collects_the_older_generations_rarely(sqlite_ledger, monkeypatc
 
 def test_a_local_sweep_worker_and_an_audit_part_set_it_as_they_start(monkeypatch):
     """Both entry points of a process of their own set the schedule (their work stubbed: only the start is held)."""
-    monkeypatch.setattr(sweep, "_rows", lambda batch: None)
+    monkeypatch.setattr(sweep, "_mapped_rows", lambda path: None)
     monkeypatch.setattr(sweep, "_worker", {})
     monkeypatch.setattr(sweep.signal, "signal", lambda *args: None)
-    sweep._load(b"")
+    sweep._load("history.arrow")
     assert gc.get_threshold() == LEDGERS
     gc.set_threshold(*DEFAULT)
     sent = []

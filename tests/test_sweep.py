@@ -214,3 +214,37 @@ def test_a_dask_worker_answers_each_history_from_its_own_rows(sqlite_url):
         assert expected != sweep(ledger.store, [candidate], end=parse_time(middle), workers=1), "the cut changes the row"
         assert sweeping._dask_rows(whole) is sweeping._dask_rows(SameHash(bytes(whole))), "an equal batch is not decoded again"
         assert sweeping._dask_rows(cut).head()[0] < sweeping._dask_rows(whole).head()[0]
+
+
+def test_local_workers_map_the_history_from_a_file_removed_when_the_sweep_ends(sqlite_url, tmp_path, monkeypatch):
+    """Locally the history goes to a temporary file that each worker memory-maps: its columns are the file's pages
+    (Arrow allocates next to nothing for them, where decoding shipped bytes copies the whole table into each
+    worker), the rows are those of the shipped table, and the file is gone once the sweep ends."""
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from ledger.compliance import sweep as sweeping
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[tuple[str, int, int]] = []
+    mapped = sweeping._mapped_rows
+
+    def measured(path: str):
+        before = pa.total_allocated_bytes()
+        rows = mapped(path)
+        seen.append((path, pa.total_allocated_bytes() - before, rows.table.nbytes))
+        return rows
+
+    monkeypatch.setattr(sweeping, "_mapped_rows", measured)
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.init()
+        ledger.ingest_file(CRASH)
+        candidates = _candidates(ledger)[:2]
+        rows = sweep(ledger.store, candidates, workers=1)
+        shipped = sweeping._rows(sweeping.history_batch(ledger.store))
+        assert rows == [row for part in sweeping.evaluate(shipped, candidates, None, None) for row in part]
+    [(path, allocated, size)] = seen
+    assert size > 10_000 and allocated < size / 10, (allocated, size)
+    assert not Path(path).exists() and list(tmp_path.glob("ledger-sweep-*")) == []
