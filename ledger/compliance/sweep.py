@@ -172,12 +172,13 @@ def _write_history(store: LogReader, sink: Any, upto_at: str | None) -> None:
             writer.write_batch(part)
 
 
-def _rows(batch: bytes) -> _Rows:
+def _rows(source: Any) -> _Rows:
+    """The rows of a ``history_batch`` (its bytes) or of a ``history_file`` (memory-mapped, ``_mapped_rows``)."""
     import pyarrow as pa
 
     from ledger.compliance.shipped_rows import ShippedRows
 
-    return ShippedRows(pa.ipc.open_stream(batch).read_all())
+    return ShippedRows(pa.ipc.open_stream(source).read_all())
 
 
 def _mapped_rows(path: str) -> _Rows:
@@ -186,9 +187,7 @@ def _mapped_rows(path: str) -> _Rows:
     of each worker's own memory)."""
     import pyarrow as pa
 
-    from ledger.compliance.shipped_rows import ShippedRows
-
-    return ShippedRows(pa.ipc.open_stream(pa.memory_map(path)).read_all())
+    return _rows(pa.memory_map(path))
 
 
 PASS_CANDIDATES = 64

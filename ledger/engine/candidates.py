@@ -139,9 +139,8 @@ class LiquidationIndex:
         assert state.rules is not None, "an account is indexed only while rules are in force"
         version, params = self._deciding(state.rules)
         entries: list[tuple[str, bool, Decimal]] = []
-        isolated = acct.isolated
-        views = cross_views(state, account, [market for market in open_markets if market not in isolated])
-        views += [isolated_view(state, account, market) for market in open_markets if market in isolated]
+        views = cross_views(state, account)
+        views += [isolated_view(state, account, market) for market in open_markets if acct.is_isolated(market)]
         allowance = None
         for view in views:
             reserve = ZERO
