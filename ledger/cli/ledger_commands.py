@@ -55,7 +55,7 @@ def ingest(ctx: click.Context, file: str) -> None:
     """Ingest a JSON Lines file atomically (every line or nothing); `-` reads standard input, FILE.gz is read through gzip."""
     plain = Path(file).is_file() and not file.endswith(".gz")  # a gzip file's size is not what its lines add up to
     with open_ledger(ctx) as ledger, ingest_progress(file, Path(file).stat().st_size if plain else None) as bars:
-        result = ledger.ingest_file(file, phases=bars)
+        result = ledger.ingest_file(file, phases=bars if bars.drawn else None)
     name = "standard input" if file == "-" else file
     if not result.lines:
         click.echo(f"{name}: 0 lines: nothing to store; head is still #{result.head_seq}")

@@ -61,6 +61,11 @@ class IngestBars:
         }
         self.bar.update(self.tasks["commit"], total=1, count="waiting")
 
+    @property
+    def drawn(self) -> bool:
+        """Whether the bars are drawn (a terminal): where they are not, an ingest need not report to them at all."""
+        return not self.bar.disable
+
     def __call__(self, phase: str, count: int) -> None:
         if phase == "read":
             self.read += count
