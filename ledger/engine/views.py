@@ -6,11 +6,13 @@ the index, the rule checks and loss allocation all build them here.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ledger.domain.money import ZERO
 from ledger.domain.state import CROSS_SCOPE, LedgerState, Position
 from rules.base import AccountView, PositionView
 
-__all__ = ["account_view", "cross_views", "isolated_view", "scope_view"]
+__all__ = ["account_view", "isolated_view", "open_scope_views", "open_scopes", "scope_view", "Scope"]
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -21,16 +23,35 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), positions)
 
 
-def cross_views(state: LedgerState, account: str) -> list[AccountView]:
-    """``account_view`` for every settle asset of the account's open cross positions, sorted by asset, built in one
-    pass over them: the liquidation index asks for them at every fill, and one call per asset walked and sorted the
-    positions again each time."""
+Scope = tuple[str, Decimal, tuple[PositionView, ...]]
+"""A margin scope as ``open_scopes`` gives it: (settle asset, its cash or isolated margin, its open positions)."""
+
+
+def open_scopes(state: LedgerState, account: str) -> list[Scope]:
+    """Every margin scope of the account that holds an open position, in one pass over its positions: the cross
+    positions of each settle asset (by asset), then each isolated position alone (by market), as ``account_view``
+    and ``isolated_view`` would give them. The liquidation index asks at nearly every event (each fill re-indexes
+    its account), and asking those one scope at a time walked and sorted the positions again for each."""
     acct = state.account(account)
-    by_asset: dict[str, list[PositionView]] = {}
-    for market in acct.cross_markets():
-        by_asset.setdefault(state.markets[market].settle_asset, []).append(
-            _position_view(state, acct.positions[market], market))
-    return [AccountView(account, asset, acct.cash.get(asset, ZERO), tuple(by_asset[asset])) for asset in sorted(by_asset)]
+    positions, isolated = acct.positions, acct.isolated
+    cross: dict[str, list[PositionView]] = {}
+    alone: list[Scope] = []
+    for market in sorted(positions):
+        position = positions[market]
+        if position.size == 0:
+            continue
+        view = _position_view(state, position, market)
+        asset = state.markets[market].settle_asset
+        if market in isolated:
+            alone.append((asset, isolated[market], (view,)))
+        else:
+            cross.setdefault(asset, []).append(view)
+    return [(asset, acct.cash.get(asset, ZERO), tuple(cross[asset])) for asset in sorted(cross)] + alone
+
+
+def open_scope_views(state: LedgerState, account: str) -> list[AccountView]:
+    """``open_scopes`` as the views a rule decides on."""
+    return [AccountView(account, asset, cash, positions) for asset, cash, positions in open_scopes(state, account)]
 
 
 def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
