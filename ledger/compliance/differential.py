@@ -124,6 +124,16 @@ class Journal:
         self.count = 0
         self.last: ev.Event | None = None
 
+    def record(self, state: LedgerState, event: ev.Event, account: str) -> None:
+        """What a world takes of an account's ``event`` folded into ``state`` (what happened): the account's state
+        after it, and a trade's market's. A world taking one such event alone (``DifferentialWorld._account_event``)
+        and the pass journaling one for every world (``SharedPass._journaled``) both record it here."""
+        if isinstance(event, ev.Trade):
+            self.markets[event.market] = state.markets[event.market]
+        self.accounts[account] = state.accounts[account]
+        self.count += 1
+        self.last = event
+
     def clear(self) -> None:
         if self.count:  # (an empty journal is left as it is: most events are followed or journaled in runs)
             self.accounts, self.markets, self.count, self.last = {}, {}, 0, None
@@ -150,13 +160,11 @@ class SharedPass:
         self.candidates: dict[str, list[str]] = {}
         """at a mark or a funding: the shared index's candidates, per trigger key"""
         self.diverged: set[str] = set()
-        """the accounts diverged in any world of the pass (each world adds its own to it)"""
+        """the accounts diverged in any world of the pass (each world tells it its own: ``DifferentialWorld._diverge``)"""
         self.journal = Journal()
         """the events every world takes alike since the worlds last followed one"""
         self._handed: list[DifferentialWorld] = []
         """the worlds handed over to the full re-run (they re-run every event, journaled or not)"""
-        for world in self.worlds:
-            world.everywhere = self.diverged
 
     def step(self, row: StoredEvent, event: ev.Event) -> None:
         """Fold ``event`` into what happened, then let every world follow it."""
@@ -206,15 +214,11 @@ class SharedPass:
         (account,) = ev.accounts_of(event)
         if account in self.diverged:
             return False
-        state, journal = self.state, self.journal
-        if isinstance(event, ev.Trade):
-            market = state.markets[event.market]
-            if market.mark_price is None or closes_isolated_in_deficit(state, event):
-                return False
-            journal.markets[event.market] = market
-        journal.accounts[account] = state.accounts[account]
-        journal.count += 1
-        journal.last = event
+        state = self.state
+        if isinstance(event, ev.Trade) and (
+                state.markets[event.market].mark_price is None or closes_isolated_in_deficit(state, event)):
+            return False
+        self.journal.record(state, event, account)
         return True
 
     def _index(self, event: ev.Event) -> None:
@@ -252,8 +256,6 @@ class DifferentialWorld:
         self.substitute = substitute
         self.policy = policy
         self.diverged: set[str] = set()
-        self.everywhere: set[str] = set()
-        """the accounts diverged in any world of this world's pass (the pass's set: ``SharedPass.diverged``)"""
         self._own = LiquidationIndex(substitute)
         self._own.stale = False
         self._own_stale = False
@@ -272,7 +274,7 @@ class DifferentialWorld:
             return
         self.take_journal(shared)
         if event.TYPE in ev.ENGINE_TYPES:  # what happened's engine: not this world's; who it moved diverges here
-            self._diverge(ev.accounts_of(event))
+            self._diverge(shared, ev.accounts_of(event))
         elif isinstance(event, _ACCOUNT_EVENTS):
             self._account_event(shared, row, event)
         elif shared.refused is not None or not isinstance(event, (*_WORLD_APPLIES, ev.Mark, ev.Funding)):
@@ -292,7 +294,9 @@ class DifferentialWorld:
     def take_journal(self, shared: SharedPass) -> None:
         """The events journaled since this world last followed one (``SharedPass.journal``), taken as it would have
         taken each: the accounts' and the trades' markets' states after them, the seq and the last event."""
-        journal = shared.journal
+        self._take_recorded(shared.journal)
+
+    def _take_recorded(self, journal: Journal) -> None:
         if journal.count:
             self.state.accounts.update(journal.accounts)
             self.state.markets.update(journal.markets)
@@ -359,20 +363,19 @@ class DifferentialWorld:
         elif shared.refused is not None:  # the same admission on the same state: refused here too
             self.settle(shared, skip_current=True)
             self._refused(row, str(shared.refused.located(f"event {event.id}")))
-            self._diverge([account])  # what happened folded it (a log from before the check): it differs now
+            self._diverge(shared, [account])  # what happened folded it (a log from before the check): it differs now
             return
-        else:  # the same fold on the same state: what happened's result is this world's (what ``SharedPass._journaled``
-            # does for every world at once when no world diverged the account: anything this branch gains, it must too)
-            self._take(shared, [account])
-            if isinstance(event, ev.Trade):
-                state.markets[event.market] = shared.state.markets[event.market]
-            self._stamp(event)
+        else:  # the same fold on the same state: what happened's result is this world's, taken as the pass journals
+            # it for every world at once when no world diverged the account (``SharedPass._journaled``)
+            alone = Journal()
+            alone.record(shared.state, event, account)
+            self._take_recorded(alone)
         if isinstance(event, ev.Trade):
             if state.markets[event.market].mark_price is None:  # a trade price values every holder of the market
                 self._own_stale = True
             if closes_isolated_in_deficit(state, event):  # a bankruptcy: it reads the insurance fund
                 self.settle(shared, skip_current=False)
-                self._record(on_trade(state, event, self.substitute))
+                self._record(shared, on_trade(state, event, self.substitute))
 
     def _funding(self, shared: SharedPass, event: ev.Funding, key: str | None) -> None:
         state = self.state
@@ -410,22 +413,23 @@ class DifferentialWorld:
             return
         self.settle(shared, skip_current=False)  # the engine reads the insurance fund, and folds what it decides
         made = on_price(state, event, self.substitute, accounts=ordered, policy=self.policy)
-        self._record(made)
+        self._record(shared, made)
         self._own.refresh(state, [name for name in ordered if name in self.diverged])
 
-    def _record(self, made: Iterable[ev.EngineEvent]) -> None:
+    def _record(self, shared: SharedPass, made: Iterable[ev.EngineEvent]) -> None:
         for engine_event in made:
             self._made(self.state, engine_event)
-            self._diverge(ev.accounts_of(engine_event), moved=True)
+            self._diverge(shared, ev.accounts_of(engine_event), moved=True)
 
-    def _diverge(self, accounts: Iterable[str], *, moved: bool = False) -> None:
-        """These accounts' states are this world's own from now on, indexed in its own index; ``moved``: this world's
-        engine just moved them, so an account that had diverged already is re-indexed too (a deleveraging fill of
-        an account liquidated earlier changes its triggers)."""
+    def _diverge(self, shared: SharedPass, accounts: Iterable[str], *, moved: bool = False) -> None:
+        """These accounts' states are this world's own from now on, indexed in its own index (and the pass is told:
+        it journals no event of theirs); ``moved``: this world's engine just moved them, so an account that had
+        diverged already is re-indexed too (a deleveraging fill of an account liquidated earlier changes its
+        triggers)."""
         for name in accounts:
             if moved or name not in self.diverged:
                 self.diverged.add(name)
-                self.everywhere.add(name)
+                shared.diverged.add(name)
                 if name in self.state.accounts:
                     self._own.account_changed(self.state, name)
 
