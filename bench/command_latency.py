@@ -24,29 +24,22 @@ and their answers compared byte for byte.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench import peak
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_once(tree: Path, url: str, args: list[str], out: Path) -> tuple[float, float, bytes]:
     """(seconds inside the command, seconds of the whole process, what it printed) of ``ledger ARGS`` from ``tree``."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", "--db", url, *args],
-                          capture_output=True, env=env, cwd=tree, check=False)
-    process = time.perf_counter() - started
-    result = json.loads(out.read_text())
-    if result["status"] != 0:
-        raise SystemExit(f"ledger {' '.join(args)} from {tree} exited {result['status']}: {done.stderr[-2000:]!r}")
-    return result["seconds"], process, done.stdout
+    result = peak.run(out, ["--db", url, *args], tree=tree)
+    return result["seconds"], result["process_seconds"], result["stdout"]
 
 
 _DRIVER_IMPORT = """

@@ -13,9 +13,15 @@ peak, and the benchmark's parent holds the whole history in memory.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def high_water_kib() -> int:
@@ -24,6 +30,27 @@ def high_water_kib() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def run(out: Path, args: Sequence[str], *, tree: Path = ROOT, stdout: Path | None = None) -> dict[str, Any]:
+    """``ledger ARGS`` as a user runs it, in a process of its own (this module), from the checkout ``tree``.
+
+    Its figures: ``seconds`` (the command inside its process), ``process_seconds`` (the whole process, start-up and
+    imports included, as a user waits for it), ``status``, ``peak_kib`` and ``baseline_kib``, and ``stdout``: what it
+    printed (bytes), unless it was written to the file ``stdout``. A command that fails ends the benchmark, with its
+    stderr: a benchmark of a failing command measures nothing.
+    """
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    with open(stdout, "wb") if stdout is not None else open(os.devnull, "rb") as answer:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], env=env, cwd=tree,
+                              stdout=answer if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE,
+                              check=False)
+        process = time.perf_counter() - started
+    result = json.loads(out.read_text())
+    if result["status"] != 0:
+        raise SystemExit(f"ledger {' '.join(args)} from {tree} exited {result['status']}: {done.stderr[-2000:]!r}")
+    return {**result, "process_seconds": process, "stdout": done.stdout}
 
 
 def main() -> None:

@@ -32,15 +32,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import peak
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak(tree: Path, out: Path, *args: str) -> dict:
-    """``ledger ARGS`` run from ``tree`` in a fresh process (``bench.peak``); seconds of the command and peak RSS."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], check=True, capture_output=True,
-                   env=env, cwd=tree)
-    return json.loads(out.read_text())
+    """``ledger ARGS`` run from ``tree`` in a fresh process (``bench.peak.run``); seconds of the command and peak RSS."""
+    return peak.run(out, args, tree=tree)
 
 
 def _fresh_sqlite(tree: Path, path: Path) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from attrs import define
 
+from bench import peak
 from bench.gen_history import generate
 from ledger import Ledger
 from ledger.domain.codec import decode_object
@@ -209,16 +210,13 @@ def bench_append(tmp: Path, n: int, accounts: int, pg_url: str | None) -> Append
 
 
 def run_cli(tmp: Path, *args: str) -> dict:
-    """``ledger ARGS`` as a user runs it, in a fresh process, and its peak memory (``bench.peak``).
+    """``ledger ARGS`` as a user runs it, in a fresh process, and its peak memory (``bench.peak.run``).
 
     ``seconds`` is the whole process, start-up and imports included, as a
     user waits for it; ``bench.peak`` times only the command inside it.
     """
-    out = tmp / "peak.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    elapsed, _ = timed(subprocess.run, [sys.executable, "-m", "bench.peak", str(out), "--", *args], check=True,
-                       capture_output=True, env=env)
-    return {**json.loads(out.read_text()), "seconds": elapsed}
+    result = peak.run(tmp / "peak.json", args)
+    return {**result, "seconds": result["process_seconds"]}
 
 
 def cli_ingest(tmp: Path, url: str, history: Path) -> dict:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.gen_history import generate
+from bench.peak import high_water_kib
 
 GRIDS = {
     "fees": {"grid": {"liquidation_fee_rate": ["0.001", "0.002", "0.005", "0.01"],
@@ -56,12 +57,6 @@ def _candidates(url: str, grid: str):
 
     with Ledger.open(url, create=False) as ledger:
         return candidates_of(["partial-v1"], GRIDS[grid], base_params(ledger.store))
-
-
-def _peak_kib() -> int:
-    """This process's peak resident memory (``VmHWM``: ``ru_maxrss`` would carry the parent's over the exec)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 
 
 def worker(mode: str, batch_file: str, url: str, grid: str, count: int) -> dict[str, object]:
@@ -86,7 +81,7 @@ def worker(mode: str, batch_file: str, url: str, grid: str, count: int) -> dict[
         sweeping.evaluate(rows, part, None, None, mode == "differential")
     seconds = time.perf_counter() - started
     return {"mode": label, "candidates": len(candidates), "seconds": round(seconds, 1),
-            "peak_mib": round(_peak_kib() / 1024, 1)}
+            "peak_mib": round(high_water_kib() / 1024, 1)}
 
 
 def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> dict[str, object]:
@@ -105,12 +100,12 @@ def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> di
             accounts = len(result.actual_state.accounts)
             diverged = [len(w.differential_world.diverged) for w in result.worlds if w.differential_world]
             return {"mode": mode, "seconds": round(seconds, 1), "accounts": accounts, "diverged": diverged,
-                    "peak_mib": round(_peak_kib() / 1024, 1)}
+                    "peak_mib": round(high_water_kib() / 1024, 1)}
         rows = sweep(store, candidates, workers=workers, differential=(mode == "differential"))
         seconds = time.perf_counter() - started
     return {"mode": mode, "workers": workers, "candidates": len(candidates), "seconds": round(seconds, 1),
             "cpu_s_per_candidate": round(seconds * workers / len(candidates), 2),
-            "peak_mib": round(_peak_kib() / 1024, 1), "rows": rows}
+            "peak_mib": round(high_water_kib() / 1024, 1), "rows": rows}
 
 
 _BASE = """

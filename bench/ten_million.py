@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from bench.gen_history import MARKETS, RATES
+from bench.peak import run as peak_run
 from bench.sweep import GRIDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,15 +40,8 @@ FIGURES: list[dict] = []
 
 
 def peak(out: Path, *args: str, stdout: Path | None = None) -> dict:
-    """``ledger ARGS`` timed in a process of its own (``bench.peak``); its output into ``stdout`` if given."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with open(stdout or os.devnull, "w") as answer:
-        done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], stdout=answer,
-                              stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, check=False)
-    result = json.loads(out.read_text())
-    if result["status"] != 0:
-        raise SystemExit(f"ledger {' '.join(args)} exited {result['status']}: {done.stderr[-2000:]}")
-    return result
+    """``ledger ARGS`` timed in a process of its own (``bench.peak.run``); its output into ``stdout`` if given."""
+    return peak_run(out, args, stdout=stdout)
 
 
 def record(figure: str, seconds: float, events: int | None, peak_kib: int, **extra: object) -> None:
