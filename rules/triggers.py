@@ -23,7 +23,7 @@ from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Any
 
-from rules.base import AccountView, PositionView, Trigger
+from rules.base import AccountView, Trigger
 
 __all__ = ["buffer_share_triggers", "rate_bounds"]
 
@@ -55,17 +55,20 @@ def rate_bounds(params: Any, table: Callable[[Any], dict[str, tuple[Decimal, Dec
 
 
 def buffer_share_triggers(account: AccountView, buffer: Decimal, rates: RateBounds) -> list[Trigger]:
-    """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``."""
-    share = _DOWN.divide(buffer, len(account.positions)) if buffer > 0 else None
-    return [_trigger(p, share, *rates(p.market)) for p in account.positions]
+    """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``.
 
-
-def _trigger(position: PositionView, share: Decimal | None, low: Decimal, high: Decimal) -> Trigger:
-    size, price = position.size, position.mark
-    if size > 0:
-        if share is None:
-            return Trigger(position.market, True, _ALWAYS_LONG)
-        return Trigger(position.market, True, _UP.subtract(price, _DOWN.divide(share, _UP.multiply(size, 1 - low))))
-    if share is None:
-        return Trigger(position.market, False, _ALWAYS_SHORT)
-    return Trigger(position.market, False, _DOWN.add(price, _DOWN.divide(share, _UP.multiply(-size, 1 + high))))
+    One loop, no call per position: the liquidation index asks at nearly every fill of every account."""
+    positions = account.positions
+    if buffer <= 0:  # no buffer: distress is possible at any mark
+        return [Trigger(p.market, True, _ALWAYS_LONG) if p.size > 0 else Trigger(p.market, False, _ALWAYS_SHORT)
+                for p in positions]
+    share = _DOWN.divide(buffer, len(positions))
+    triggers = []
+    for p in positions:
+        market, size = p.market, p.size
+        low, high = rates(market)
+        if size > 0:
+            triggers.append(Trigger(market, True, _UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(size, 1 - low)))))
+        else:
+            triggers.append(Trigger(market, False, _DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-size, 1 + high)))))
+    return triggers
