@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_once(tree: Path, url: str, args: list[str], out: Path) -> tuple[float, float, bytes]:
     """(seconds inside the command, seconds of the whole process, what it printed) of ``ledger ARGS`` from ``tree``."""
-    result = peak.run(out, ["--db", url, *args], tree=tree)
+    result = peak.run(out, ["--db", url, *args], tree=tree, stdout=None)
     return result["seconds"], result["process_seconds"], result["stdout"]
 
 

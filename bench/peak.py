@@ -32,25 +32,28 @@ def high_water_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
-def run(out: Path, args: Sequence[str], *, tree: Path = ROOT, stdout: Path | None = None) -> dict[str, Any]:
+def run(out: Path, args: Sequence[str], *, tree: Path = ROOT, stdout: Path | None = Path(os.devnull)) -> dict[str, Any]:
     """``ledger ARGS`` as a user runs it, in a process of its own (this module), from the checkout ``tree``.
 
     Its figures: ``seconds`` (the command inside its process), ``process_seconds`` (the whole process, start-up and
-    imports included, as a user waits for it), ``status``, ``peak_kib`` and ``baseline_kib``, and ``stdout``: what it
-    printed (bytes), unless it was written to the file ``stdout``. A command that fails ends the benchmark, with its
+    imports included, as a user waits for it), ``status``, ``peak_kib`` and ``baseline_kib``; what it printed goes to
+    the file ``stdout`` (by default nowhere), or with ``stdout=None`` into ``stdout`` as bytes. A command that fails
+    (its status, or a process that never wrote its figures: killed, or unable to import) ends the benchmark with its
     stderr: a benchmark of a failing command measures nothing.
     """
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    with open(stdout, "wb") if stdout is not None else open(os.devnull, "rb") as answer:
+    out.unlink(missing_ok=True)  # a process that dies before writing must not leave the last command's figures
+    with open(stdout, "wb") if stdout is not None else open(os.devnull, "wb") as sink:
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "bench.peak", str(out), "--", *args], env=env, cwd=tree,
-                              stdout=answer if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdout=sink if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE,
                               check=False)
         process = time.perf_counter() - started
-    result = json.loads(out.read_text())
-    if result["status"] != 0:
-        raise SystemExit(f"ledger {' '.join(args)} from {tree} exited {result['status']}: {done.stderr[-2000:]!r}")
-    return {**result, "process_seconds": process, "stdout": done.stdout}
+    if done.returncode != 0 or not out.exists():
+        command = " ".join("URL" if "://" in arg else arg for arg in args)  # a server URL may hold a password
+        raise SystemExit(f"ledger {command} from {tree} exited {done.returncode}:\n"
+                         f"{done.stderr[-2000:].decode(errors='replace')}")
+    return {**json.loads(out.read_text()), "process_seconds": process, "stdout": done.stdout}
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ FIGURES: list[dict] = []
 
 def peak(out: Path, *args: str, stdout: Path | None = None) -> dict:
     """``ledger ARGS`` timed in a process of its own (``bench.peak.run``); its output into ``stdout`` if given."""
-    return peak_run(out, args, stdout=stdout)
+    return peak_run(out, args, stdout=stdout or Path(os.devnull))
 
 
 def record(figure: str, seconds: float, events: int | None, peak_kib: int, **extra: object) -> None:

@@ -144,7 +144,7 @@ class LiquidationIndex:
             # rounding never matters (and never trips the ledger's exact context around the index)
             reserve = ZERO
             for p in positions:
-                reserve = _RESERVE.add(reserve, _RESERVE.multiply(p.size.copy_abs(), p.mark))
+                reserve = _RESERVE.add(reserve, _RESERVE.multiply(abs(p.size), p.mark))
             reserve = _RESERVE.multiply(reserve, FUNDING_RESERVE)
             allowance = reserve if allowance is None or reserve < allowance else allowance
             # as if the reserve were already paid
