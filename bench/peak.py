@@ -25,11 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def high_water_kib() -> int:
+    """This process's peak resident memory (``VmHWM``), mapped file pages it touched included."""
+    return status_kib("VmHWM")
+
+
+def status_kib(field: str) -> int:
+    """One memory figure of this process from /proc/self/status, in KiB: ``VmHWM`` (the peak resident set),
+    ``RssAnon`` (resident memory of its own now, without the file pages it maps)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
 
 
 def run(out: Path, args: Sequence[str], *, tree: Path = ROOT, stdout: Path | None = Path(os.devnull)) -> dict[str, Any]:

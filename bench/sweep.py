@@ -21,7 +21,9 @@ Each prints its seconds and CPU-seconds per candidate (wall time × workers / ca
 rows of the candidates both ran are the same. A worker's memory is measured as one worker (a process of its
 own, ``VmHWM``): the history taken, then its share of the candidates: as a worker did before (the shipped
 rows decoded into Python objects, one candidate on the full re-run), and as it does now (the history file
-memory-mapped as an Arrow table, its share of the grid in one pass on the differential worlds). The differential
+memory-mapped as an Arrow table, its share of the grid in one pass on the differential worlds); beside its peak,
+its own memory at the end (``RssAnon``: the peak counts the mapped file's pages it touched, which the workers
+share through the page cache). The differential
 run also reports how many accounts each candidate's world moved differently from what happened (the share that differs).
 """
 
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.gen_history import generate
-from bench.peak import high_water_kib
+from bench.peak import high_water_kib, status_kib
 
 GRIDS = {
     "fees": {"grid": {"liquidation_fee_rate": ["0.001", "0.002", "0.005", "0.01"],
@@ -81,7 +83,7 @@ def worker(mode: str, batch_file: str, url: str, grid: str, count: int) -> dict[
         sweeping.evaluate(rows, part, None, None, mode == "differential")
     seconds = time.perf_counter() - started
     return {"mode": label, "candidates": len(candidates), "seconds": round(seconds, 1),
-            "peak_mib": round(high_water_kib() / 1024, 1)}
+            "peak_mib": round(high_water_kib() / 1024, 1), "anon_mib": round(status_kib("RssAnon") / 1024, 1)}
 
 
 def child(mode: str, url: str, grid: str, workers: int, count: int | None) -> dict[str, object]:
@@ -211,7 +213,8 @@ def _report(args: argparse.Namespace, full: dict, base: dict | None, serial: dic
               f"{base['cpu_s_per_candidate']:7.2f} CPU-s/candidate")
     for run in workers:
         print(f"  one {run['mode']} worker, {run['candidates']} candidate(s): {run['seconds']:8.1f} s, "
-              f"peak {run['peak_mib']:7.1f} MiB")
+              f"peak {run['peak_mib']:7.1f} MiB (mapped file pages included), its own at the end "
+              f"{run['anon_mib']:7.1f} MiB (RssAnon)")
     accounts = diverged["accounts"]
     shares = [f"{100 * d / accounts:.2f}%" for d in diverged["diverged"]]
     print(f"  accounts moved differently per candidate (of {accounts:,}): {', '.join(shares)}")
