@@ -13,6 +13,11 @@ tree before and after a change and ``diff -r`` the two folders:
     python -m bench.outputs out/history.jsonl /tmp/after       # on the new tree
     diff -r /tmp/before /tmp/after && echo identical
 
+``--params DIR`` gives the what-if's params (``full-v1.json``, ``tiered-v1.json``,
+``stepped-v1.json``); the examples' list BTC-PERP and ETH-PERP only, so a history
+listing other markets (the benchmark mix lists SOL-PERP) needs its own, which a
+version refuses to run without rates for every listed market.
+
 ``--accounts N`` limits ``history``/``account`` to the first N accounts with an
 engine event (default 20) so that a benchmark history stays quick.
 """
