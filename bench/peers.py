@@ -14,8 +14,9 @@ on shared machines):
   ledger (``git worktree add DIR REV``), for "today's" figures;
 - the ingest's ceiling: its required parts timed alone on the same lines
   (strict decoding of the lines; the write path's fold, now
-  ``domain.fast_apply``; the storage-layer append), the rate a command doing
-  only those would reach;
+  ``domain.fast_apply``; the storage-layer append, on SQLite and with ``--pg``
+  on PostgreSQL), the rate a command doing only those would reach on each, and
+  ``ledger ingest``'s share of it;
 - ``ledger audit`` in one pass (``--parts 1``) and in ``--parts N`` parts, on
   the SQLite database the ingest wrote, and the base tree's audit.
 """
@@ -73,10 +74,11 @@ def line(figure: str, ours: float, baseline: float, unit: str, note: str = "") -
     print(f"{figure:<62} {ours:>12,.1f} {baseline:>12,.1f} {unit:<9} {ours / baseline:>7.2f}x  {note}", flush=True)
 
 
-def ingest_figures(history: Path, events: int, tmp: Path, pg: str | None, base: Path | None) -> str:
-    """The ingest beside its peer (and the base tree's); the SQLite URL the new code wrote (for the audit)."""
+def ingest_figures(history: Path, events: int, tmp: Path, pg: str | None, base: Path | None) -> tuple[str, dict]:
+    """The ingest beside its peer (and the base tree's); the SQLite URL the new code wrote (for the audit), and the
+    ingest's rate per backend (for its share of the ceiling)."""
     backends = [("SQLite", None)] + ([("PostgreSQL", pg)] if pg else [])
-    ours_url = ""
+    ours_url, rates = "", {}
     for backend, admin in backends:
         es_url = _fresh_pg(admin, "peers_es", None) if admin else f"sqlite:///{tmp / 'es.db'}"
         (tmp / "es.db").unlink(missing_ok=True)
@@ -95,11 +97,13 @@ def ingest_figures(history: Path, events: int, tmp: Path, pg: str | None, base: 
             line(f"{backend}: base tree's `ledger ingest` vs eventsourcing app", events / runs["base"]["seconds"],
                  events / theirs, "events/s")
         print(f"    peak RSS now {runs['now']['peak_kib'] / 1024:,.0f} MiB", flush=True)
-    return ours_url
+        rates[backend] = events / runs["now"]["seconds"]
+    return ours_url, rates
 
 
-def ceiling_figures(history: Path, events: int, tmp: Path) -> None:
-    """The ingest's required parts, each alone on the same lines, and the ceiling they make."""
+def ceiling_figures(history: Path, events: int, tmp: Path, pg: str | None, rates: dict) -> None:
+    """The ingest's required parts, each alone on the same lines, the ceiling they make on each backend (the
+    storage-layer append on SQLite, and on PostgreSQL with ``pg``), and the ingest's share of it (target 60%)."""
     from bench.run import store_append
     from ledger.domain.codec import decode_line
     from ledger.domain.fast_apply import apply_fast
@@ -115,12 +119,17 @@ def ceiling_figures(history: Path, events: int, tmp: Path) -> None:
     for seq, event in enumerate(decoded, 1):
         apply_fast(state, event, seq)
     fold = time.perf_counter() - start
-    append = store_append(_fresh_sqlite(ROOT, tmp / "append.db"), decoded, format_time(datetime(2026, 1, 1, tzinfo=UTC)))
-    parts = {"strict decoding of the lines": decode, "the write path's fold (fast apply)": fold,
-             "the storage-layer append (SQLite)": append}
-    for part, seconds in parts.items():
+    recorded_at = format_time(datetime(2026, 1, 1, tzinfo=UTC))
+    appends = {"SQLite": store_append(_fresh_sqlite(ROOT, tmp / "append.db"), decoded, recorded_at)}
+    if pg:
+        appends["PostgreSQL"] = store_append(_fresh_pg(pg, "peers_append", ROOT), decoded, recorded_at)
+    for part, seconds in [("strict decoding of the lines", decode), ("the write path's fold (fast apply)", fold)] + [
+            (f"the storage-layer append ({backend})", seconds) for backend, seconds in appends.items()]:
         print(f"    part: {part:<48} {events / seconds:>12,.1f} events/s", flush=True)
-    print(f"    ingest ceiling (SQLite): {events / sum(parts.values()):,.1f} events/s", flush=True)
+    for backend, append in appends.items():
+        ceiling = events / (decode + fold + append)
+        share = f"; `ledger ingest` at {rates[backend] / ceiling:.1%} of it (target 60%)" if backend in rates else ""
+        print(f"    ingest ceiling ({backend}): {ceiling:,.1f} events/s{share}", flush=True)
 
 
 def audit_figures(url: str, events: int, tmp: Path, parts: int, base: Path | None) -> None:
@@ -148,9 +157,9 @@ def main() -> None:
     print(f"{'figure':<62} {'ours':>12} {'baseline':>12} {'unit':<9} {'ratio':>8}")
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        url = ingest_figures(history, events, tmp, args.pg, args.base_tree)
+        url, rates = ingest_figures(history, events, tmp, args.pg, args.base_tree)
         if not args.skip_ceiling:
-            ceiling_figures(history, events, tmp)
+            ceiling_figures(history, events, tmp, args.pg, rates)
         audit_figures(url, events, tmp, args.parts, args.base_tree)
 
 
