@@ -15,8 +15,9 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
+from sqlalchemy import ARRAY, Connection, Engine, Select, String, any_, bindparam, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.errors import KeyUnusable, NotInitialised, UnsealedLog
 from ledger.store import migrate
@@ -69,6 +70,24 @@ def _database_now(conn: Connection) -> datetime | None:
     return now.astimezone(UTC)
 
 
+def _one_of(conn: Connection, column: ColumnElement[str], values: list[str]) -> Iterator[ColumnElement[bool]]:
+    """``column`` is one of ``values``, as conditions over parts of them (a row matches one of them).
+
+    PostgreSQL: one part, one array parameter (``column = ANY(:values)``). An
+    ``IN`` of hundreds of parameters was rendered, cast and parsed again at
+    every call, client side: the ingest's lookup of its ids already stored
+    was 9.8% of an ingest on PostgreSQL (py-spy) against 2.1% on SQLite.
+    SQLite, which has no arrays: ``IN`` over parts of ``_CHUNK`` values,
+    under its limit of parameters per statement.
+    """
+    if conn.dialect.name == "postgresql":
+        if values:
+            yield column == any_(bindparam(None, values, type_=ARRAY(String), unique=True))
+        return
+    for start in range(0, len(values), _CHUNK):
+        yield column.in_(values[start : start + _CHUNK])
+
+
 def _row(r: Any) -> StoredEvent:
     return StoredEvent(*r)  # the table's columns are in StoredEvent's field order
 
@@ -90,20 +109,15 @@ class SqlWriter(Writer):
 
     def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         found: dict[str, StoredEvent] = {}
-        for start in range(0, len(event_ids), _CHUNK):
-            chunk = event_ids[start : start + _CHUNK]
-            for r in self.conn.execute(select(*STORED).where(events.c.event_id.in_(chunk))):
+        for one_of in _one_of(self.conn, events.c.event_id, event_ids):
+            for r in self.conn.execute(select(*STORED).where(one_of)):
                 found[r.event_id] = _row(r)
         return found
 
     def _current_versions(self, streams: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for start in range(0, len(streams), _CHUNK):
-            query = (
-                select(events.c.stream, func.max(events.c.stream_version))
-                .where(events.c.stream.in_(streams[start : start + _CHUNK]))
-                .group_by(events.c.stream)
-            )
+        for one_of in _one_of(self.conn, events.c.stream, streams):
+            query = select(events.c.stream, func.max(events.c.stream_version)).where(one_of).group_by(events.c.stream)
             found.update((stream, version) for stream, version in self.conn.execute(query))
         return found
 
