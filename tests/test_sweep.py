@@ -248,3 +248,39 @@ def test_local_workers_map_the_history_from_a_file_removed_when_the_sweep_ends(s
     [(path, allocated, size)] = seen
     assert size > 10_000 and allocated < size / 10, (allocated, size)
     assert not Path(path).exists() and list(tmp_path.glob("ledger-sweep-*")) == []
+
+
+def test_a_place_that_cannot_take_the_history_file_is_refused_saying_where_and_leaves_nothing(
+        sqlite_url, tmp_path, monkeypatch):
+    """A ``TMPDIR`` that does not exist, and a disk that fills while the history is written (the OS's error, made
+    here as the OS makes it), exit 2 naming the directory and what to set, not an internal error (4); nothing is
+    left behind and nothing is written to the ledger."""
+    import errno
+    import tempfile
+
+    from ledger.compliance import sweep as sweeping
+
+    assert run(sqlite_url, "init")[0] == 0 and run(sqlite_url, "ingest", str(CRASH))[0] == 0
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"grid": {"liquidation_fee_rate": ["0.001", "0.01"]}}))
+    with Ledger.open(sqlite_url) as ledger:
+        head = ledger.head_seq()
+    sweep_args = ("sweep", "--rules", "partial-v1", "--grid", str(grid), "--workers", "1")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    code, _, err = run(sqlite_url, *sweep_args)
+    assert code == 2 and f"could not under {tmp_path / 'no-such-dir'}" in err and "set TMPDIR" in err, err
+
+    def full_disk(store, path, *, upto_at=None):
+        with open(path, "wb") as partial:
+            partial.write(b"ARROW1")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    room = tmp_path / "room"
+    room.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(room))
+    monkeypatch.setattr(sweeping, "history_file", full_disk)
+    code, _, err = run(sqlite_url, *sweep_args)
+    assert code == 2 and "No space left on device" in err and "300 bytes an event" in err, err
+    assert list(room.iterdir()) == [], "the partial file and its directory are removed"
+    with Ledger.open(sqlite_url) as ledger:
+        assert ledger.head_seq() == head

@@ -41,7 +41,8 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -152,6 +153,10 @@ def history_batch(store: LogReader, *, upto_at: str | None = None) -> bytes:
     _write_history(store, sink, upto_at)
     shipped: bytes = sink.getvalue().to_pybytes()
     return shipped
+
+
+HISTORY_FILE_BYTES = 300
+"""About the bytes an event takes in ``history_file`` (the benchmark history: 295 MB for 1M events)."""
 
 
 def history_file(store: LogReader, path: str, *, upto_at: str | None = None) -> None:
@@ -309,15 +314,14 @@ def sweep(
     event on its own (the reference, and what a sweep cost before ``compliance.differential``).
 
     Locally the history goes to a temporary file (``history_file``, under ``TMPDIR``: about 300 bytes an event)
-    that every worker memory-maps; a Dask cluster's workers, which may not see this machine's files, receive it."""
+    that every worker memory-maps (a place that cannot take it is refused: ``_history_here``); a Dask cluster's
+    workers, which may not see this machine's files, receive it."""
     upto_at = format_time(end) if end else None
     done = progress or (lambda n: None)
     if scheduler is not None:
         results = _on_cluster(scheduler, history_batch(store, upto_at=upto_at), candidates, start, end, done)
     else:
-        with tempfile.TemporaryDirectory(prefix="ledger-sweep-") as directory:
-            path = os.path.join(directory, "history.arrow")
-            history_file(store, path, upto_at=upto_at)
+        with _history_here(store, upto_at) as path:
             if (workers or os.cpu_count() or 1) <= 1:
                 rows = _mapped_rows(path)
                 results = []
@@ -328,6 +332,32 @@ def sweep(
                 results = _on_pool(path, candidates, start, end, min(workers or os.cpu_count() or 1, len(candidates)) or 1,
                                    done, differential)
     return [row for rows in results for row in rows]
+
+
+@contextmanager
+def _history_here(store: LogReader, upto_at: str | None) -> Iterator[str]:
+    """``history_file`` in a temporary directory under ``TMPDIR``, removed when the sweep ends.
+
+    A place that cannot take it (a full disk, a ``TMPDIR`` that does not
+    exist or may not be written) is refused as the operator's to fix, saying
+    where and how much, instead of an internal error: at ten million events
+    the file is about 3 GB."""
+    holder = None
+    try:
+        holder = tempfile.TemporaryDirectory(prefix="ledger-sweep-")
+        path = os.path.join(holder.name, "history.arrow")
+        history_file(store, path, upto_at=upto_at)
+    except BaseException as exc:  # nothing left behind, whatever stopped it (Ctrl-C too)
+        if holder is not None:
+            holder.cleanup()
+        if not isinstance(exc, OSError):
+            raise
+        raise InvalidEvent(
+            f"the sweep writes the history to a temporary file for its workers (about {HISTORY_FILE_BYTES} bytes an "
+            f"event) and could not under {tempfile.gettempdir()}: {exc}; set TMPDIR to a directory with room "
+            "(or sweep on a Dask cluster: --scheduler)", where="TMPDIR") from None
+    with holder:
+        yield path
 
 
 def _on_cluster(scheduler: str, batch: bytes, candidates: Sequence[Candidate], start: datetime | None,
