@@ -15,6 +15,7 @@ __all__ = [
     "UnsealedLog",
     "UnprovenLog",
     "DatabaseUnavailable",
+    "WorkspaceUnusable",
     "InvalidEvent",
     "InvalidBatch",
     "ConcurrencyConflict",
@@ -111,6 +112,11 @@ class UnsealedLog(LedgerError, RuntimeError):
 class UnprovenLog(LedgerError, RuntimeError):
     """With a key configured, a read found rows no valid seal proves (exit 1: a check found a problem); ``ledger verify``
     and ``ledger audit`` say what."""
+
+
+class WorkspaceUnusable(LedgerError, RuntimeError):
+    """A place the ledger needs on this machine cannot take what it must write there (a sweep's temporary history
+    file on a full disk): the operator's to fix, with what it needs and where (exit status 2), not a bug."""
 
 
 class DatabaseUnavailable(LedgerError, RuntimeError):

@@ -252,7 +252,8 @@ def test_local_workers_map_the_history_from_a_file_removed_when_the_sweep_ends(s
 
 def test_a_place_that_cannot_take_the_history_file_is_refused_saying_where_and_leaves_nothing(
         sqlite_url, tmp_path, monkeypatch):
-    """A ``TMPDIR`` that does not exist, and a disk that fills while the history is written (the OS's error, made
+    """A temporary directory that cannot be used (gone after Python chose it; with only an unusable ``TMPDIR``
+    Python itself falls back to /tmp), and a disk that fills while the history is written (the OS's error, made
     here as the OS makes it), exit 2 naming the directory and what to set, not an internal error (4); nothing is
     left behind and nothing is written to the ledger."""
     import errno
@@ -280,7 +281,7 @@ def test_a_place_that_cannot_take_the_history_file_is_refused_saying_where_and_l
     monkeypatch.setattr(tempfile, "tempdir", str(room))
     monkeypatch.setattr(sweeping, "history_file", full_disk)
     code, _, err = run(sqlite_url, *sweep_args)
-    assert code == 2 and "No space left on device" in err and "300 bytes an event" in err, err
+    assert code == 2 and f"could not under {room}: No space left on device" in err and "300 bytes an event" in err, err
     assert list(room.iterdir()) == [], "the partial file and its directory are removed"
     with Ledger.open(sqlite_url) as ledger:
         assert ledger.head_seq() == head

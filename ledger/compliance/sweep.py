@@ -56,7 +56,7 @@ from ledger.domain.money import ZERO, arithmetic, to_str
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.domain.valuation import equity_by_asset
-from ledger.errors import InvalidEvent
+from ledger.errors import InvalidEvent, WorkspaceUnusable
 from ledger.store import LogReader
 from rules import registry
 
@@ -336,15 +336,14 @@ def sweep(
 
 @contextmanager
 def _history_here(store: LogReader, upto_at: str | None) -> Iterator[str]:
-    """``history_file`` in a temporary directory under ``TMPDIR``, removed when the sweep ends.
+    """``history_file`` in a temporary directory (``TMPDIR``, or Python's fallbacks), removed when the sweep ends.
 
-    A place that cannot take it (a full disk, a ``TMPDIR`` that does not
-    exist or may not be written) is refused as the operator's to fix, saying
-    where and how much, instead of an internal error: at ten million events
-    the file is about 3 GB."""
+    A place that cannot take it (a full disk, no usable temporary directory)
+    is refused as the operator's to fix, saying where and how much, instead
+    of an internal error: at ten million events the file is about 3 GB."""
     holder = None
     try:
-        holder = tempfile.TemporaryDirectory(prefix="ledger-sweep-")
+        holder = tempfile.TemporaryDirectory(prefix="ledger-sweep-", ignore_cleanup_errors=True)
         path = os.path.join(holder.name, "history.arrow")
         history_file(store, path, upto_at=upto_at)
     except BaseException as exc:  # nothing left behind, whatever stopped it (Ctrl-C too)
@@ -352,10 +351,13 @@ def _history_here(store: LogReader, upto_at: str | None) -> Iterator[str]:
             holder.cleanup()
         if not isinstance(exc, OSError):
             raise
-        raise InvalidEvent(
-            f"the sweep writes the history to a temporary file for its workers (about {HISTORY_FILE_BYTES} bytes an "
-            f"event) and could not under {tempfile.gettempdir()}: {exc}; set TMPDIR to a directory with room "
-            "(or sweep on a Dask cluster: --scheduler)", where="TMPDIR") from None
+        # named without asking tempfile again: with no usable directory, asking raises once more
+        place = os.path.dirname(holder.name) if holder is not None else (
+            tempfile.tempdir or os.environ.get("TMPDIR") or "any temporary directory")
+        raise WorkspaceUnusable(
+            f"TMPDIR: the sweep writes the history to a temporary file for its workers (about {HISTORY_FILE_BYTES} "
+            f"bytes an event) and could not under {place}: {exc.strerror or exc}; set TMPDIR to a directory with "
+            "room (or sweep on a Dask cluster: --scheduler)") from None
     with holder:
         yield path
 
