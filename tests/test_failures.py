@@ -54,9 +54,12 @@ def test_read_only_commands_refuse_a_sqlite_file_that_does_not_exist_and_create_
 
 
 def test_an_unexpected_error_is_exit_4_with_a_short_message_and_the_path_of_a_full_log(tmp_path, monkeypatch):
-    """An unexpected internal error exits with status 4."""
+    """An unexpected internal error exits with status 4 (its log written under this test's own directory)."""
+    import tempfile
+
     from ledger.cli import main
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0
 
@@ -70,9 +73,13 @@ def test_an_unexpected_error_is_exit_4_with_a_short_message_and_the_path_of_a_fu
 
 
 def test_the_crash_log_holds_the_traceback(tmp_path, capsys, monkeypatch):
-    """An internal error prints one short line naming the error and a log file; the traceback is in that file, not on screen."""
+    """An internal error prints one short line naming the error and a log file (in the temporary directory: here the
+    test's own, so that runs leave no logs behind); the traceback is in that file, not on screen."""
+    import tempfile
+
     from ledger.cli import main
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     url = f"sqlite:///{tmp_path / 'l.db'}"
     assert run(url, "init")[0] == 0
     monkeypatch.setattr(Ledger, "balances", lambda self, **kw: 1 / 0)
@@ -81,6 +88,7 @@ def test_the_crash_log_holds_the_traceback(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("internal error (ZeroDivisionError: division by zero); the full report is in ")
     log = Path(err.strip().rsplit(" ", 1)[-1])
+    assert log.parent == tmp_path
     assert "Traceback" in log.read_text() and "balances" in log.read_text() and "Traceback" not in err
 
 

@@ -67,15 +67,18 @@ def test_a_local_process_pool_gives_every_candidate_its_serial_whatif(crash):
         assert len(figures) > 1, "the candidates differ: the grid reached the rules"
 
 
-def test_a_dask_local_cluster_gives_the_same_rows(sqlite_url):
-    """A sweep on a Dask cluster gives the same rows as a serial one, each equal to its candidate's serial what-if."""
+def test_a_dask_local_cluster_gives_the_same_rows(sqlite_url, tmp_path):
+    """A sweep on a Dask cluster gives the same rows as a serial one, each equal to its candidate's serial what-if
+    (the cluster's scratch space in the test's own directory)."""
+    import dask
     import distributed  # the `cluster` extra, which the test command installs: a missing install fails, never skips
     with Ledger.open(sqlite_url) as ledger:
         ledger.init()
         ledger.ingest_file(CRASH)
         candidates = _candidates(ledger)
         serial = sweep(ledger.store, candidates, workers=1)
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with dask.config.set({"temporary-directory": str(tmp_path / "dask")}), distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             on_dask = sweep(ledger.store, candidates, scheduler=cluster.scheduler_address)
         assert on_dask == serial
         for row, candidate in zip(serial, candidates, strict=True):
