@@ -38,11 +38,6 @@ from bench import peak
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _peak(tree: Path, out: Path, *args: str) -> dict:
-    """``ledger ARGS`` run from ``tree`` in a fresh process (``bench.peak.run``); seconds of the command and peak RSS."""
-    return peak.run(out, args, tree=tree)
-
-
 def _fresh_sqlite(tree: Path, path: Path) -> str:
     path.unlink(missing_ok=True)
     url = f"sqlite:///{path}"
@@ -86,7 +81,7 @@ def ingest_figures(history: Path, events: int, tmp: Path, pg: str | None, base: 
         runs = {}
         for label, tree in [("now", ROOT)] + ([("base", base)] if base else []):
             url = _fresh_pg(admin, f"peers_{label}", tree) if admin else _fresh_sqlite(tree, tmp / f"{label}.db")
-            runs[label] = _peak(tree, tmp / "peak.json", "--db", url, "ingest", str(history))
+            runs[label] = peak.run(tmp / "peak.json", ["--db", url, "ingest", str(history)], tree=tree)
             if label == "now" and not admin:
                 ours_url = url
         line(f"{backend}: `ledger ingest` vs eventsourcing app", events / runs["now"]["seconds"], events / theirs,
@@ -133,11 +128,11 @@ def ceiling_figures(history: Path, events: int, tmp: Path, pg: str | None, rates
 
 
 def audit_figures(url: str, events: int, tmp: Path, parts: int, base: Path | None) -> None:
-    one = _peak(ROOT, tmp / "peak.json", "--db", url, "audit", "--parts", "1")
-    split = _peak(ROOT, tmp / "peak.json", "--db", url, "audit", "--parts", str(parts))
+    one = peak.run(tmp / "peak.json", ["--db", url, "audit", "--parts", "1"], tree=ROOT)
+    split = peak.run(tmp / "peak.json", ["--db", url, "audit", "--parts", str(parts)], tree=ROOT)
     line(f"`ledger audit --parts {parts}` vs one pass", events / split["seconds"], events / one["seconds"], "events/s")
     if base is not None:
-        old = _peak(base, tmp / "peak.json", "--db", url, "audit")
+        old = peak.run(tmp / "peak.json", ["--db", url, "audit"], tree=base)
         line(f"`ledger audit --parts {parts}` vs base tree's audit", events / split["seconds"], events / old["seconds"],
              "events/s", "target >= 2x")
         line("`ledger audit --parts 1` vs base tree's audit", events / one["seconds"], events / old["seconds"], "events/s")

@@ -241,7 +241,7 @@ class SharedPass:
         """Every world's state made whole (what it took lazily from what happened), at the end of the pass."""
         for world in self.worlds:
             if not world.handed_over:
-                world.take_journal(self)
+                world.take_journal(self.journal)
                 world.settle(self, skip_current=False)
         self.journal.clear()
 
@@ -272,7 +272,7 @@ class DifferentialWorld:
             if event.TYPE not in ev.ENGINE_TYPES:
                 self._handover(row, event)
             return
-        self.take_journal(shared)
+        self.take_journal(shared.journal)
         if event.TYPE in ev.ENGINE_TYPES:  # what happened's engine: not this world's; who it moved diverges here
             self._diverge(shared, ev.accounts_of(event))
         elif isinstance(event, _ACCOUNT_EVENTS):
@@ -291,12 +291,10 @@ class DifferentialWorld:
             assert isinstance(event, ev.Funding)
             self._funding(shared, event, key)
 
-    def take_journal(self, shared: SharedPass) -> None:
-        """The events journaled since this world last followed one (``SharedPass.journal``), taken as it would have
-        taken each: the accounts' and the trades' markets' states after them, the seq and the last event."""
-        self._take_recorded(shared.journal)
-
-    def _take_recorded(self, journal: Journal) -> None:
+    def take_journal(self, journal: Journal) -> None:
+        """Events recorded in ``journal`` (the pass's, since this world last followed one: ``SharedPass.journal``; or
+        one event alone), taken as it would have taken each: the accounts' and the trades' markets' states after
+        them, the seq and the last event."""
         if journal.count:
             self.state.accounts.update(journal.accounts)
             self.state.markets.update(journal.markets)
@@ -369,7 +367,7 @@ class DifferentialWorld:
             # it for every world at once when no world diverged the account (``SharedPass._journaled``)
             alone = Journal()
             alone.record(shared.state, event, account)
-            self._take_recorded(alone)
+            self.take_journal(alone)
         if isinstance(event, ev.Trade):
             if state.markets[event.market].mark_price is None:  # a trade price values every holder of the market
                 self._own_stale = True

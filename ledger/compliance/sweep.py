@@ -341,25 +341,24 @@ def _history_here(store: LogReader, upto_at: str | None) -> Iterator[str]:
     A place that cannot take it (a full disk, no usable temporary directory)
     is refused as the operator's to fix, saying where and how much, instead
     of an internal error: at ten million events the file is about 3 GB."""
-    holder = None
     try:
         holder = tempfile.TemporaryDirectory(prefix="ledger-sweep-", ignore_cleanup_errors=True)
-        path = os.path.join(holder.name, "history.arrow")
-        history_file(store, path, upto_at=upto_at)
-    except BaseException as exc:  # nothing left behind, whatever stopped it (Ctrl-C too)
-        if holder is not None:
-            holder.cleanup()
-        if not isinstance(exc, OSError):
-            raise
-        # named without asking tempfile again: with no usable directory, asking raises once more
-        place = os.path.dirname(holder.name) if holder is not None else (
-            tempfile.tempdir or os.environ.get("TMPDIR") or "any temporary directory")
-        raise WorkspaceUnusable(
-            f"TMPDIR: the sweep writes the history to a temporary file for its workers (about {HISTORY_FILE_BYTES} "
-            f"bytes an event) and could not under {place}: {exc.strerror or exc}; set TMPDIR to a directory with "
-            "room (or sweep on a Dask cluster: --scheduler)") from None
-    with holder:
+    except OSError as exc:  # named without asking tempfile again: with no usable directory, asking raises once more
+        raise _unusable(tempfile.tempdir or os.environ.get("TMPDIR") or "any temporary directory", exc) from None
+    with holder as directory:  # removed whatever ends the sweep (Ctrl-C too)
+        path = os.path.join(directory, "history.arrow")
+        try:
+            history_file(store, path, upto_at=upto_at)
+        except OSError as exc:
+            raise _unusable(os.path.dirname(directory), exc) from None
         yield path
+
+
+def _unusable(place: str, exc: OSError) -> WorkspaceUnusable:
+    return WorkspaceUnusable(
+        f"TMPDIR: the sweep writes the history to a temporary file for its workers (about {HISTORY_FILE_BYTES} bytes "
+        f"an event) and could not under {place}: {exc.strerror or exc}; set TMPDIR to a directory with room (or sweep "
+        "on a Dask cluster: --scheduler)")
 
 
 def _on_cluster(scheduler: str, batch: bytes, candidates: Sequence[Candidate], start: datetime | None,

@@ -12,7 +12,7 @@ from ledger.domain.money import ZERO
 from ledger.domain.state import CROSS_SCOPE, LedgerState, Position
 from rules.base import AccountView, PositionView
 
-__all__ = ["account_view", "isolated_view", "open_scope_views", "open_scopes", "scope_view", "Scope"]
+__all__ = ["account_view", "isolated_view", "open_scopes", "scope_view", "Scope"]
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -47,11 +47,6 @@ def open_scopes(state: LedgerState, account: str) -> list[Scope]:
         else:
             cross.setdefault(asset, []).append(view)
     return [(asset, acct.cash.get(asset, ZERO), tuple(cross[asset])) for asset in sorted(cross)] + alone
-
-
-def open_scope_views(state: LedgerState, account: str) -> list[AccountView]:
-    """``open_scopes`` as the views a rule decides on."""
-    return [AccountView(account, asset, cash, positions) for asset, cash, positions in open_scopes(state, account)]
 
 
 def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:

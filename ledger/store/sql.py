@@ -76,12 +76,12 @@ def _one_of(conn: Connection, column: ColumnElement[str], values: list[str]) -> 
     """``column`` is one of ``values``, as conditions over parts of them (a row matches one of them).
 
     PostgreSQL: one array parameter (``column = ANY(:values)``) per
-    ``_ARRAY_PART`` values. An
-    ``IN`` of hundreds of parameters was rendered, cast and parsed again at
-    every call, client side: the ingest's lookup of its ids already stored
-    was 9.8% of an ingest on PostgreSQL (py-spy) against 2.1% on SQLite.
-    SQLite, which has no arrays: ``IN`` over parts of ``_CHUNK`` values,
-    under its limit of parameters per statement.
+    ``_ARRAY_PART`` values. An ``IN`` of hundreds of parameters was
+    rendered, cast and parsed again at every call, client side: the
+    ingest's lookup of its ids already stored was 9.8% of an ingest on
+    PostgreSQL (py-spy) against 2.1% on SQLite. SQLite, which has no arrays:
+    ``IN`` over parts of ``_CHUNK`` values, under its limit of parameters
+    per statement.
     """
     if conn.dialect.name == "postgresql":  # (parts of _ARRAY_PART bound the planning of any one query)
         for start in range(0, len(values), _ARRAY_PART):
