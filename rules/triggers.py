@@ -20,41 +20,43 @@ gets infinite triggers: checked at every mark.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, Inexact
 from typing import Any
 
 from rules.base import AccountView, Trigger
 
-__all__ = ["buffer_share_triggers", "rate_bounds"]
+__all__ = ["buffer_share_triggers", "slopes"]
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 _ALWAYS_LONG = Decimal("Infinity")
 _ALWAYS_SHORT = Decimal("-Infinity")
 
-RateBounds = Callable[[str], tuple[Decimal, Decimal]]
-"""market -> (lowest, highest) marginal maintenance rate a position in it can have."""
+Slopes = Callable[[str], tuple[Decimal, Decimal]]
+"""market -> (1 − m_lo, 1 + m_hi): per unit of a position's size and of price, the most a long's and a short's move
+can change E − MM by (m_lo, m_hi: the lowest and highest marginal maintenance rate a position in it can have)."""
 
 
-_BOUNDS: dict[int, tuple[Any, RateBounds]] = {}
-"""id(params) -> (params, its bounds): kept with the params object itself, so an id is never mistaken for another's."""
+_SLOPES: dict[int, tuple[Any, Slopes]] = {}
+"""id(params) -> (params, its slopes): kept with the params object itself, so an id is never mistaken for another's."""
+
+_EXACT = Context(prec=60, traps=[Inexact])
+"""``1 − m`` and ``1 + m`` for a rate of at most 18 places: exact (the trap says so), as in any context they were."""
 
 
-def rate_bounds(params: Any, table: Callable[[Any], dict[str, tuple[Decimal, Decimal]]]) -> RateBounds:
-    """The bounds ``table`` derives from ``params``, built once per params object (a re-index asks per account).
-
-    Parsed params live as long as the activation's cache entry; the table is
-    built once for them instead of once per account re-indexed.
-    """
-    found = _BOUNDS.get(id(params))
+def slopes(params: Any, table: Callable[[Any], dict[str, tuple[Decimal, Decimal]]]) -> Slopes:
+    """The slopes of the rate bounds ``table`` derives from ``params`` (market -> (m_lo, m_hi)), built once per params
+    object: a re-index asks per account, parsed params live as long as the activation's cache entry."""
+    found = _SLOPES.get(id(params))
     if found is None or found[0] is not params:
-        if len(_BOUNDS) >= 256:
-            _BOUNDS.clear()
-        found = _BOUNDS[id(params)] = (params, table(params).__getitem__)
+        if len(_SLOPES) >= 256:
+            _SLOPES.clear()
+        bounds = {market: (_EXACT.subtract(1, low), _EXACT.add(1, high)) for market, (low, high) in table(params).items()}
+        found = _SLOPES[id(params)] = (params, bounds.__getitem__)
     return found[1]
 
 
-def buffer_share_triggers(account: AccountView, buffer: Decimal, rates: RateBounds) -> list[Trigger]:
+def buffer_share_triggers(account: AccountView, buffer: Decimal, slopes: Slopes) -> list[Trigger]:
     """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``.
 
     One loop, no call per position: the liquidation index asks at nearly every fill of every account."""
@@ -63,12 +65,13 @@ def buffer_share_triggers(account: AccountView, buffer: Decimal, rates: RateBoun
         return [Trigger(p.market, True, _ALWAYS_LONG) if p.size > 0 else Trigger(p.market, False, _ALWAYS_SHORT)
                 for p in positions]
     share = _DOWN.divide(buffer, len(positions))
+    up_multiply, down_divide = _UP.multiply, _DOWN.divide
     triggers = []
     for p in positions:
         market, size = p.market, p.size
-        low, high = rates(market)
+        long_slope, short_slope = slopes(market)
         if size > 0:
-            triggers.append(Trigger(market, True, _UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(size, 1 - low)))))
+            triggers.append(Trigger(market, True, _UP.subtract(p.mark, down_divide(share, up_multiply(size, long_slope)))))
         else:
-            triggers.append(Trigger(market, False, _DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-size, 1 + high)))))
+            triggers.append(Trigger(market, False, _DOWN.add(p.mark, down_divide(share, up_multiply(-size, short_slope)))))
     return triggers

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_FLOOR, Context, Decimal
+from itertools import count
 from types import MappingProxyType
 from typing import Any
 
@@ -49,6 +50,9 @@ __all__ = ["LiquidationIndex", "FUNDING_RESERVE", "INDEX_TREATMENT"]
 
 _RESERVE = Context(prec=60, rounding=ROUND_FLOOR)
 """The reserve's own arithmetic (a bound: rounded down, consistently)."""
+
+_STAMPS = count()
+"""Re-index stamps, never reused (every index draws from it: a stamp names one re-index of one account)."""
 
 FUNDING_RESERVE = Decimal("0.001")
 """The funding an account may pay before its triggers are recomputed, as a share of each margin scope's notional
@@ -83,7 +87,9 @@ class LiquidationIndex:
         self._longs: dict[str, TriggerBook] = {}
         self._shorts: dict[str, TriggerBook] = {}
         self._entries: dict[str, list[tuple[str, bool, Decimal]]] = {}
-        """each account's triggers: the books' entries made from the list an account holds are its live ones"""
+        """each account's triggers (which books hold them, and whether a re-index moved them)"""
+        self._stamps: dict[str, int] = {}
+        """each account's re-index stamp: the books' entries carrying it are its live ones (``engine.trigger_books``)"""
         self._allowance: dict[str, Decimal] = {}
         """Funding each account may still pay before its triggers stop being a superset (its smallest scope reserve)."""
         self._decides: tuple[RulesInForce, tuple[RuleVersion, Any]] | None = None
@@ -94,7 +100,7 @@ class LiquidationIndex:
     def rebuild(self, state: LedgerState, accounts: Iterable[str] | None = None) -> None:
         """Index every account of ``state`` afresh (or only ``accounts``: a what-if world indexes its own diverged
         accounts, the others' entries being shared, ``ledger.compliance.differential``)."""
-        self._longs, self._shorts, self._entries, self._allowance = {}, {}, {}, {}
+        self._longs, self._shorts, self._entries, self._stamps, self._allowance = {}, {}, {}, {}, {}
         self.stale = False
         if state.rules is None:
             return
@@ -120,9 +126,10 @@ class LiquidationIndex:
         self._add(account, entries, allowance)
 
     def _remove(self, account: str) -> None:
-        """The account's triggers dropped: its list goes, and with it every book entry made from it
+        """The account's triggers dropped: its list and stamp go, and with them every book entry made with it
         (``engine.trigger_books``: the entries stay, dead, until their book is rebuilt)."""
         self._allowance.pop(account, None)
+        self._stamps.pop(account, None)
         for market, is_long, _ in self._entries.pop(account, ()):
             (self._longs if is_long else self._shorts)[market].drop()
 
@@ -139,16 +146,17 @@ class LiquidationIndex:
         version, params = self._deciding(state.rules)
         entries: list[tuple[str, bool, Decimal]] = []
         allowance = None
+        add, multiply, subtract = _RESERVE.add, _RESERVE.multiply, _RESERVE.subtract
         for asset, cash, positions in scopes:  # each scope holds a position: each pays funding and bounds some
             # rounded down in its own context: the same figure lowers the cash and bounds the payments, so its
             # rounding never matters (and never trips the ledger's exact context around the index)
             reserve = ZERO
             for p in positions:
-                reserve = _RESERVE.add(reserve, _RESERVE.multiply(abs(p.size), p.mark))
-            reserve = _RESERVE.multiply(reserve, FUNDING_RESERVE)
+                reserve = add(reserve, multiply(abs(p.size), p.mark))
+            reserve = multiply(reserve, FUNDING_RESERVE)
             allowance = reserve if allowance is None or reserve < allowance else allowance
             # as if the reserve were already paid
-            reserved = AccountView(account, asset, _RESERVE.subtract(cash, reserve), positions)
+            reserved = AccountView(account, asset, subtract(cash, reserve), positions)
             # kept as plain tuples: CPython stops tracking a tuple of strings, bools and decimals, so a million
             # entries cost the garbage collector nothing (a NamedTuple stays tracked: measured +40% on a 1M rebuild)
             entries.extend(map(tuple, version.triggers(reserved, params)))  # type: ignore[arg-type]  # a Trigger is (market, is_long, price)
@@ -160,12 +168,13 @@ class LiquidationIndex:
             return
         if allowance is not None:
             self._allowance[account] = allowance
+        stamp = self._stamps[account] = next(_STAMPS)
         for market, is_long, trigger in entries:
             books = self._longs if is_long else self._shorts
             book = books.get(market)
             if book is None:
-                book = books[market] = TriggerBook(is_long, self._entries)
-            book.add(trigger, account, entries)
+                book = books[market] = TriggerBook(is_long, self._stamps)
+            book.add(trigger, account, stamp)
         self._entries[account] = entries
 
     def _deciding(self, in_force: RulesInForce) -> tuple[RuleVersion, Any]:

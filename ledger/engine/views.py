@@ -33,20 +33,33 @@ def open_scopes(state: LedgerState, account: str) -> list[Scope]:
     and ``isolated_view`` would give them. The liquidation index asks at nearly every event (each fill re-indexes
     its account), and asking those one scope at a time walked and sorted the positions again for each."""
     acct = state.account(account)
-    positions, isolated = acct.positions, acct.isolated
-    cross: dict[str, list[PositionView]] = {}
+    positions, isolated, markets = acct.positions, acct.isolated, state.markets
+    cross: list[PositionView] = []
+    assets: list[str] = []  # each cross view's settle asset
     alone: list[Scope] = []
     for market in sorted(positions):
         position = positions[market]
         if position.size == 0:
             continue
-        view = _position_view(state, position, market)
-        asset = state.markets[market].settle_asset
+        info = markets[market]  # once per position: its price and lot for the view, its asset for the scope
+        price = info.price
+        assert price is not None, "a market with a position has a price (its fills set one)"
+        view = PositionView(market, position.size, position.entry_price, price, info.lot_size)
         if market in isolated:
-            alone.append((asset, isolated[market], (view,)))
+            alone.append((info.settle_asset, isolated[market], (view,)))
         else:
-            cross.setdefault(asset, []).append(view)
-    return [(asset, acct.cash.get(asset, ZERO), tuple(cross[asset])) for asset in sorted(cross)] + alone
+            cross.append(view)
+            assets.append(info.settle_asset)
+    if not cross:
+        return alone
+    cash = acct.cash
+    first = assets[0]
+    if assets.count(first) == len(assets):  # the usual account: one settle asset
+        scopes: list[Scope] = [(first, cash.get(first, ZERO), tuple(cross))]
+    else:
+        scopes = [(asset, cash.get(asset, ZERO), tuple(v for v, a in zip(cross, assets, strict=True) if a == asset))
+                  for asset in sorted(set(assets))]
+    return scopes + alone if alone else scopes
 
 
 def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:

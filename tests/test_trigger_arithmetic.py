@@ -1,0 +1,93 @@
+"""The index's arithmetic, made cheaper, gives the very figures of the definitions it stands for.
+
+The liquidation index asks the version for an account's triggers at nearly
+every fill. Two shortcuts serve it: ``rules.margin.buffer`` sums E − MM in one
+pass instead of equity and maintenance apart, and ``rules.triggers.slopes``
+keeps each market's ``1 − m`` and ``1 + m`` once per params object instead of
+computing them per position. Both must give the same ``Decimal``, down to its
+exponent (a trigger's digits decide nothing, but the index is held
+byte-identical across changes, and a what-if compares its own). Generated
+views reach the digits the ledger stores: inputs of 18 places, entry prices
+averaged to 60 significant digits.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.domain.money import arithmetic
+from rules import margin
+from rules.base import AccountView, PositionView, Trigger
+from rules.flat import _flat_bounds
+from rules.params import parse_params
+from rules.triggers import buffer_share_triggers, slopes
+
+MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+
+_UP = Context(prec=40, rounding=ROUND_CEILING)
+_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
+
+
+def _figure(places: int, integer_digits: int) -> st.SearchStrategy[Decimal]:
+    return st.decimals(min_value=Decimal(0), max_value=Decimal(10) ** integer_digits, places=places,
+                       allow_nan=False, allow_infinity=False)
+
+
+inputs = _figure(18, 9)
+averaged = st.builds(lambda a, b, n: Context(prec=60).divide(a * n + b, n + 1),
+                     _figure(8, 6), _figure(8, 6), st.integers(1, 9))
+"""an entry price as fills average it: a quotient to 60 significant digits"""
+rates = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.5"), places=18)
+
+
+@st.composite
+def views(draw):
+    count = draw(st.integers(1, 3))
+    positions = tuple(
+        PositionView(market, draw(inputs.filter(bool)) * draw(st.sampled_from((1, -1))),
+                     draw(st.one_of(inputs, averaged)), draw(inputs.filter(bool)), Decimal("0.001"))
+        for market in MARKETS[:count])
+    cash = draw(st.decimals(min_value=Decimal(-10) ** 9, max_value=Decimal(10) ** 12, places=18))
+    rate = {market: draw(rates) for market in MARKETS}
+    params, _ = parse_params({"liquidation_fee_rate": "0.002", "target_buffer": "0.25",
+                           "markets": {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))}
+                                       for m, r in rate.items()}}, buffer_required=True)
+    return AccountView("a", "USD", cash, positions), params
+
+
+@settings(max_examples=400, deadline=None)
+@given(views())
+def test_the_one_pass_buffer_is_equity_less_maintenance_to_the_digit(case):
+    """``margin.buffer`` is E − MM as ``equity`` and ``maintenance`` give them, value and exponent, whatever context
+    the caller runs in."""
+    account, params = case
+    with arithmetic():
+        expected = margin.equity(account) - margin.maintenance(account, params)
+    got = margin.buffer(account, params)  # in no context of the caller's: the default one holds 28 digits
+    assert got == expected
+    if expected:  # a zero's sign may differ between the two orders; a buffer of zero gives no trigger either way
+        assert str(got) == str(expected)
+
+
+@settings(max_examples=400, deadline=None)
+@given(views())
+def test_triggers_from_kept_slopes_are_the_formula_s(case):
+    """The module docstring's formula, ``1 − m`` computed where it is used (as before the slopes were kept)."""
+    account, params = case
+    buffer = margin.buffer(account, params)
+    got = buffer_share_triggers(account, buffer, slopes(params, _flat_bounds))
+    if buffer <= 0:
+        assert all(t.price.is_infinite() for t in got)
+        return
+    share = _DOWN.divide(buffer, len(account.positions))
+    expected = []
+    for p in account.positions:
+        m = params.markets[p.market].maintenance_margin_rate
+        if p.size > 0:
+            expected.append(Trigger(p.market, True, _UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(p.size, 1 - m)))))
+        else:
+            expected.append(Trigger(p.market, False, _DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-p.size, 1 + m)))))
+    assert [(t.market, t.long, str(t.price)) for t in got] == [(t.market, t.long, str(t.price)) for t in expected]
