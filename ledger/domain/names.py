@@ -26,6 +26,9 @@ from ledger.errors import InvalidEvent
 __all__ = ["NAME_FIELDS", "normalised"]
 
 NAME_FIELDS = ("id", "account", "market", "asset", "settle_asset", "version")
+_NAMES_OF: dict[type, tuple[str, ...]] = {}
+"""Each event class's fields among ``NAME_FIELDS``, in that order (asking an event for a field it lacks raised inside
+``getattr`` at every event)."""
 _REFUSED = {"Cc": "a control character", "Cf": "an invisible format character", "Cs": "a surrogate",
             "Co": "a private-use character", "Cn": "an unassigned code point", "Zl": "a line separator",
             "Zp": "a paragraph separator"}
@@ -44,8 +47,11 @@ def _checked(value: str, field: str) -> str:
 def normalised(event: Event) -> Event:
     """``event`` with its ids and names in NFC; ``InvalidEvent`` naming the field for a refused character."""
     changes: dict[str, Any] = {}
-    for field in NAME_FIELDS:
-        value = getattr(event, field, None)
+    fields = _NAMES_OF.get(type(event))
+    if fields is None:
+        fields = _NAMES_OF[type(event)] = tuple(f for f in NAME_FIELDS if hasattr(type(event), f))
+    for field in fields:
+        value = getattr(event, field)
         if isinstance(value, str) and not (value.isascii() and value.isprintable()):  # plain ASCII needs no look
             checked = _checked(value, field)
             if checked != value:

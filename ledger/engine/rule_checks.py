@@ -50,11 +50,25 @@ def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> N
     allocation_registry.get(event.version).parse_params(thaw(event.params))
 
 
+_MARGINED: dict[int, tuple[Any, frozenset[str]]] = {}
+"""id(params) -> (params, the markets the version margins under them): kept with the params object itself (parsed
+params live as long as their activation's cache entry), so every fill does not build the set again."""
+
+
+def _margined(version: RuleVersion, params: Any) -> frozenset[str]:
+    found = _MARGINED.get(id(params))
+    if found is None or found[0] is not params:
+        if len(_MARGINED) >= 256:
+            _MARGINED.clear()
+        found = _MARGINED[id(params)] = (params, version.margined_markets(params))
+    return found[1]
+
+
 def _trade(state: LedgerState, event: ev.Trade) -> None:
     if state.rules is None:
         return
     version, params = version_in_force(state.rules)
-    if event.market not in version.margined_markets(params):
+    if event.market not in _margined(version, params):
         raise InvalidEvent(
             f"market {event.market!r} has no margin rates in the rules in force "
             f"({state.rules.version}, activated by {state.rules.event_id}): activate rules covering it first"

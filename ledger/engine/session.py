@@ -166,6 +166,8 @@ class EngineSession:
             index.refresh(state, sorted(set(candidates) | filled) if filled else candidates)
             return made
         made = after_event(state, event, self.substitute, on_copy=on_copy, policy=self.policy)
+        if not made and not isinstance(event, ev.Funding):
+            return made  # nothing decided, no cash moved: the usual fill or deposit
         touched = set() if on_copy else {name for e in made for name in ev.accounts_of(e)}
         if isinstance(event, ev.Funding):  # no rules in force: nothing decided, but the holders' cash moved
             touched.update(state.accounts_in_market(event.market))

@@ -112,6 +112,18 @@ class SqlWriter(Writer):
 
     def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         found: dict[str, StoredEvent] = {}
+        if self.conn.dialect.name != "postgresql":
+            # on the driver's connection, as the insert: the same text for every full part, so SQLite prepares it
+            # once (its statement cache), where SQLAlchemy rendered an IN of 500 parameters again at every call:
+            # 3.9 against 1.5 ms per chunk of 2,000 ids, about 1.7% of an ingest
+            driver = self.conn.connection.driver_connection
+            assert driver is not None, "a connection in a transaction has its driver's connection"
+            for start in range(0, len(event_ids), _CHUNK):
+                part = event_ids[start : start + _CHUNK]
+                query = f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({', '.join(['?'] * len(part))})"
+                for r in driver.execute(query, part):
+                    found[r[1]] = _row(r)
+            return found
         for one_of in _one_of(self.conn, events.c.event_id, event_ids):
             for r in self.conn.execute(select(*STORED).where(one_of)):
                 found[r.event_id] = _row(r)
