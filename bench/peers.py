@@ -23,8 +23,8 @@ on shared machines):
   the SQLite database the ingest wrote, and the base tree's audit.
 
 ``--repeat N``: N rounds, each running every ingest and then timing every
-part, and each figure the median of its N values; a share of a ceiling
-compares measurements taken in the same rounds.
+part, and each figure the median of its N values: a share of a ceiling
+then compares medians over the same stretches of the machine's time.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def ingest_round(history: Path, tmp: Path, pg: str | None, base: Path | None, ro
             run = peak.run(tmp / "peak.json", ["--db", url, "ingest", str(history)], tree=tree)
             rounds.add(f"{backend} {label}", run["seconds"])
             if label == "now":
-                rounds.peak_kib[backend] = run["peak_kib"]
+                rounds.peak_kib[backend] = max(run["peak_kib"], rounds.peak_kib.get(backend, 0))
                 if not admin:
                     rounds.ours_url = url
 
@@ -129,7 +129,7 @@ def ingest_figures(events: int, rounds: Rounds) -> dict[str, float]:
             line(f"{backend}: `ledger ingest` now vs base tree", events / now, events / old, "events/s")
             line(f"{backend}: base tree's `ledger ingest` vs eventsourcing app", events / old, events / theirs,
                  "events/s")
-        print(f"    peak RSS now {rounds.peak_kib[backend] / 1024:,.0f} MiB", flush=True)
+        print(f"    peak RSS now {rounds.peak_kib[backend] / 1024:,.0f} MiB (the highest of the rounds)", flush=True)
         rates[backend] = events / now
     return rates
 
@@ -161,13 +161,15 @@ def parts_round(lines: list[bytes], tmp: Path, pg: str | None, rounds: Rounds) -
 
 def ceiling_figures(events: int, rounds: Rounds, rates: dict[str, float]) -> None:
     """The ingest's required parts, each alone on the same lines, the ceiling they make on each backend (the
-    storage-layer append on SQLite, and on PostgreSQL with ``pg``), and the ingest's share of it (target 60%).
+    storage-layer append on SQLite, and on PostgreSQL if it was timed), and the ingest's share of it (target 60%).
 
     Then the two parts an ingest does besides those three and cannot leave out, timed on the same lines as it runs
     them (each event admitted, folded, then decided; only the part named is timed): admission (the checks an
     append makes, ``engine.admission.admit``) and deciding (the liquidation index kept true and the engine's
     decisions at marks, ``EngineSession``); and the floor all five make: what is left between it and the ingest
-    is the rest (the lookup of ids already stored, snapshots, chunking, the commit). Medians of the rounds."""
+    is the rest (the lookup of ids already stored, snapshots, chunking, the commit). Medians of the rounds. The
+    floor adds parts timed one after another, as the ingest runs them: an ingest that overlapped them (the database
+    working in its own process while the next chunk is decided) could pass it."""
     decode, fold, admission, deciding = (rounds.median(part) for part in ("decode", "fold", "admission", "deciding"))
     appends = {backend: rounds.median(f"append {backend}") for backend in ("SQLite", "PostgreSQL")
                if f"append {backend}" in rounds.seconds}
@@ -206,15 +208,17 @@ def _admission_and_deciding(decoded: list) -> tuple[float, float]:
         for received in decoded:
             start = clock()
             event = admit(session.state, received, new, limits, names)
-            admitted = clock()
             assert event is not None, "a fresh ledger has stored nothing"
+            admitted = clock()
             apply_fast(session.state, event)
-            names.folded(session.state)
             folded = clock()
+            names.folded(session.state)  # the new names join their namespaces: admission's bookkeeping
+            noted = clock()
             index.event_folded(session.state, event)
+            # the session's own step after a fold (private: no public call decides one event without admitting it)
             session._decide(event, on_copy=False)  # the engine's events are folded as they are made
-            deciding += clock() - folded
-            admission += admitted - start
+            deciding += clock() - noted
+            admission += (admitted - start) + (noted - folded)
     return admission, deciding
 
 
@@ -229,6 +233,13 @@ def audit_figures(url: str, events: int, tmp: Path, parts: int, base: Path | Non
         line("`ledger audit --parts 1` vs base tree's audit", events / one["seconds"], events / old["seconds"], "events/s")
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least one round")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("history", type=Path)
@@ -236,7 +247,7 @@ def main() -> None:
     parser.add_argument("--base-tree", type=Path, help="another checkout of the ledger, for today's figures")
     parser.add_argument("--parts", type=int, default=2)
     parser.add_argument("--skip-ceiling", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1,
+    parser.add_argument("--repeat", type=_at_least_one, default=1,
                         help="N rounds (each ingest, then each part), keeping each figure's median")
     args = parser.parse_args()
     history = args.history.resolve()
@@ -258,6 +269,7 @@ def main() -> None:
         if not args.skip_ceiling:
             ceiling_figures(events, rounds, rates)
         audit_figures(rounds.ours_url, events, tmp, args.parts, args.base_tree)
+
 
 if __name__ == "__main__":
     main()

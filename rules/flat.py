@@ -21,7 +21,7 @@ from ledger.domain.money import arithmetic, to_str
 from rules import margin
 from rules.base import AccountView, Close, ParamDoc, Params, PositionView, Trigger
 from rules.liquidation_price import linear_liquidation_price
-from rules.triggers import buffer_share_triggers, slopes
+from rules.triggers import buffer_share_triggers
 
 __all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
 
@@ -66,7 +66,7 @@ class FlatRateModel:
         return raw["markets"]
 
     def triggers(self, account: AccountView, params: Params) -> Sequence[Trigger]:
-        return buffer_share_triggers(account, margin.buffer(account, params), slopes(params, _flat_bounds))
+        return buffer_share_triggers(account, margin.buffer(account, params), params, _flat_bounds)
 
     def liquidation_price(self, account: AccountView, market: str, params: Params) -> Decimal | None:
         """E − MM is one line in the mark: slope s − |s|·m (``rules.liquidation_price``)."""

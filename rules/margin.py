@@ -40,17 +40,18 @@ def initial(account: AccountView, params: Params) -> Decimal:
 
 def buffer(account: AccountView, params: Params) -> Decimal:
     """E − MM in one pass over the positions, for the liquidation index, which asks at nearly every fill of every
-    account. The same terms as ``equity(account) - maintenance(account, params)`` summed in another order, each step
-    in the ledger's exact context (an inexact one raises): the same figure, down to its exponent, whatever context the
-    caller runs in, and without entering one (a context entered per re-index was 3% of an ingest)."""
+    account: the very steps of ``equity(account) - maintenance(account, params)`` (the two sums kept side by side,
+    each from ``ZERO``, then cash + Σ pnl − Σ MM), each in the ledger's exact context's own methods (an inexact one
+    raises, as it would there): the same figure, down to its exponent, and the same refusals, whatever context the
+    caller runs in, without entering one (a context entered per re-index was 3% of an ingest)."""
     rates = params.markets
     add, subtract, multiply = _EXACT.add, _EXACT.subtract, _EXACT.multiply
-    total = add(account.cash, ZERO)
+    pnl = mm = ZERO
     for p in account.positions:
         size, mark = p.size, p.mark
-        pnl = multiply(size, subtract(mark, p.entry_price))
-        total = add(total, subtract(pnl, multiply(multiply(size.copy_abs(), mark), rates[p.market].maintenance_margin_rate)))
-    return total
+        pnl = add(pnl, multiply(size, subtract(mark, p.entry_price)))
+        mm = add(mm, multiply(multiply(size.copy_abs(), mark), rates[p.market].maintenance_margin_rate))
+    return subtract(add(account.cash, pnl), mm)
 
 
 def is_distressed(account: AccountView, params: Params) -> bool:

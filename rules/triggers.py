@@ -25,51 +25,53 @@ from typing import Any
 
 from rules.base import AccountView, Trigger
 
-__all__ = ["buffer_share_triggers", "slopes"]
+__all__ = ["buffer_share_triggers", "RateTable"]
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 _ALWAYS_LONG = Decimal("Infinity")
 _ALWAYS_SHORT = Decimal("-Infinity")
 
-Slopes = Callable[[str], tuple[Decimal, Decimal]]
-"""market -> (1 − m_lo, 1 + m_hi): per unit of a position's size and of price, the most a long's and a short's move
-can change E − MM by (m_lo, m_hi: the lowest and highest marginal maintenance rate a position in it can have)."""
+RateTable = Callable[[Any], dict[str, tuple[Decimal, Decimal]]]
+"""params -> {market: (m_lo, m_hi)}: the lowest and highest marginal maintenance rate a position in it can have."""
 
-
-_SLOPES: dict[int, tuple[Any, Slopes]] = {}
-"""id(params) -> (params, its slopes): kept with the params object itself, so an id is never mistaken for another's."""
+_SLOPES: dict[int, tuple[Any, RateTable, dict[str, tuple[Decimal, Decimal]]]] = {}
+"""id(params) -> (params, table, its slopes): kept with the params object itself, so an id is never mistaken for
+another's."""
 
 _EXACT = Context(prec=60, traps=[Inexact])
 """``1 − m`` and ``1 + m`` for a rate of at most 18 places: exact (the trap says so), as in any context they were."""
 
 
-def slopes(params: Any, table: Callable[[Any], dict[str, tuple[Decimal, Decimal]]]) -> Slopes:
-    """The slopes of the rate bounds ``table`` derives from ``params`` (market -> (m_lo, m_hi)), built once per params
-    object: a re-index asks per account, parsed params live as long as the activation's cache entry."""
+def _slopes(params: Any, table: RateTable) -> dict[str, tuple[Decimal, Decimal]]:
+    """market -> (1 − m_lo, 1 + m_hi): per unit of a position's size and of price, the most a long's and a short's
+    move can change E − MM by. Built once per params object (a re-index asks per account; parsed params live as long
+    as their activation's cache entry)."""
     found = _SLOPES.get(id(params))
-    if found is None or found[0] is not params:
+    if found is None or found[0] is not params or found[1] is not table:
         if len(_SLOPES) >= 256:
             _SLOPES.clear()
-        bounds = {market: (_EXACT.subtract(1, low), _EXACT.add(1, high)) for market, (low, high) in table(params).items()}
-        found = _SLOPES[id(params)] = (params, bounds.__getitem__)
-    return found[1]
+        slopes = {market: (_EXACT.subtract(1, low), _EXACT.add(1, high)) for market, (low, high) in table(params).items()}
+        found = _SLOPES[id(params)] = (params, table, slopes)
+    return found[2]
 
 
-def buffer_share_triggers(account: AccountView, buffer: Decimal, slopes: Slopes) -> list[Trigger]:
-    """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``.
+def buffer_share_triggers(account: AccountView, buffer: Decimal, params: Any, table: RateTable) -> list[Trigger]:
+    """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``, with the rate bounds
+    ``table`` gives for ``params``.
 
     One loop, no call per position: the liquidation index asks at nearly every fill of every account."""
     positions = account.positions
     if buffer <= 0:  # no buffer: distress is possible at any mark
         return [Trigger(p.market, True, _ALWAYS_LONG) if p.size > 0 else Trigger(p.market, False, _ALWAYS_SHORT)
                 for p in positions]
+    slopes = _slopes(params, table)
     share = _DOWN.divide(buffer, len(positions))
     up_multiply, down_divide = _UP.multiply, _DOWN.divide
     triggers = []
     for p in positions:
         market, size = p.market, p.size
-        long_slope, short_slope = slopes(market)
+        long_slope, short_slope = slopes[market]
         if size > 0:
             triggers.append(Trigger(market, True, _UP.subtract(p.mark, down_divide(share, up_multiply(size, long_slope)))))
         else:

@@ -49,7 +49,8 @@ def normalised(event: Event) -> Event:
     changes: dict[str, Any] = {}
     fields = _NAMES_OF.get(type(event))
     if fields is None:
-        fields = _NAMES_OF[type(event)] = tuple(f for f in NAME_FIELDS if hasattr(type(event), f))
+        cls = type(event)  # its attrs fields, and properties of those names (a liquidation's market)
+        fields = _NAMES_OF[cls] = tuple(f for f in NAME_FIELDS if f in attrs.fields_dict(cls) or hasattr(cls, f))
     for field in fields:
         value = getattr(event, field)
         if isinstance(value, str) and not (value.isascii() and value.isprintable()):  # plain ASCII needs no look

@@ -50,18 +50,19 @@ def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> N
     allocation_registry.get(event.version).parse_params(thaw(event.params))
 
 
-_MARGINED: dict[int, tuple[Any, frozenset[str]]] = {}
-"""id(params) -> (params, the markets the version margins under them): kept with the params object itself (parsed
-params live as long as their activation's cache entry), so every fill does not build the set again."""
+_MARGINED: dict[int, tuple[Any, RuleVersion, frozenset[str]]] = {}
+"""id(params) -> (params, version, the markets the version margins under them): kept with the params object and the
+version themselves (parsed params live as long as their activation's cache entry), so every fill does not build the
+set again."""
 
 
 def _margined(version: RuleVersion, params: Any) -> frozenset[str]:
     found = _MARGINED.get(id(params))
-    if found is None or found[0] is not params:
+    if found is None or found[0] is not params or found[1] is not version:
         if len(_MARGINED) >= 256:
             _MARGINED.clear()
-        found = _MARGINED[id(params)] = (params, version.margined_markets(params))
-    return found[1]
+        found = _MARGINED[id(params)] = (params, version, version.margined_markets(params))
+    return found[2]
 
 
 def _trade(state: LedgerState, event: ev.Trade) -> None:

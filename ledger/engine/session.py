@@ -167,7 +167,7 @@ class EngineSession:
             return made
         made = after_event(state, event, self.substitute, on_copy=on_copy, policy=self.policy)
         if not made and not isinstance(event, ev.Funding):
-            return made  # nothing decided, no cash moved: the usual fill or deposit
+            return made  # nothing decided, and only a funding touches accounts beyond ``made``: nothing to refresh
         touched = set() if on_copy else {name for e in made for name in ev.accounts_of(e)}
         if isinstance(event, ev.Funding):  # no rules in force: nothing decided, but the holders' cash moved
             touched.update(state.accounts_in_market(event.market))

@@ -41,7 +41,7 @@ def open_scopes(state: LedgerState, account: str) -> list[Scope]:
         position = positions[market]
         if position.size == 0:
             continue
-        info = markets[market]  # once per position: its price and lot for the view, its asset for the scope
+        info = markets[market]  # once per position (``_position_view`` inlined): price and lot, then its asset
         price = info.price
         assert price is not None, "a market with a position has a price (its fills set one)"
         view = PositionView(market, position.size, position.entry_price, price, info.lot_size)

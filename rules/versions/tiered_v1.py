@@ -45,7 +45,7 @@ from rules.flat import BUFFER, FEE
 from rules.liquidation_price import liquidation_price
 from rules.params import check_keys, fee_rate, market_table, target_buffer
 from rules.tiers import Tier, initial_of, maintenance_of, parse_tiers, tier_of
-from rules.triggers import buffer_share_triggers, slopes
+from rules.triggers import buffer_share_triggers
 from rules.walk import walk
 
 __all__ = ["RULE", "TieredParams"]
@@ -129,7 +129,7 @@ class TieredV1:
     def triggers(self, account: AccountView, params: TieredParams) -> Sequence[Trigger]:
         with arithmetic():
             buffer = equity(account) - self.maintenance(account, params)
-        return buffer_share_triggers(account, buffer, slopes(params, _bracket_bounds))
+        return buffer_share_triggers(account, buffer, params, _bracket_bounds)
 
     def liquidation_price(self, account: AccountView, market: str, params: TieredParams) -> Decimal | None:
         """E − MM is linear between bracket edges (MM is continuous at each): the root is found piece by piece."""
