@@ -5,10 +5,10 @@ every fill. Two shortcuts serve it: ``rules.margin.buffer`` sums E − MM in one
 pass (the steps of equity and maintenance, side by side, in the exact
 context's own methods), and ``rules.triggers`` keeps each market's ``1 − m``
 and ``1 + m`` once per params object instead of computing them per position.
-Both must give the same ``Decimal``, down to its exponent (a trigger's digits decide nothing, but the index is held
-byte-identical across changes, and a what-if compares its own). Generated
-views reach the digits the ledger stores: inputs of 18 places, entry prices
-averaged to 60 significant digits.
+Both must give the same ``Decimal``, down to its exponent (a trigger's digits
+decide nothing, but the index is held byte-identical across changes, and a
+what-if compares its own). Generated views reach the digits the ledger
+stores: inputs of 18 places, entry prices averaged to 60 significant digits.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def views(draw):
         for market in MARKETS[:count])
     cash = draw(st.decimals(min_value=Decimal(-10) ** 9, max_value=Decimal(10) ** 12, places=18))
     rate = {market: draw(rates) for market in MARKETS}
-    params, _ = parse_params({"liquidation_fee_rate": "0.002", "target_buffer": "0.25",
-                           "markets": {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))}
-                                       for m, r in rate.items()}}, buffer_required=True)
+    raw = {"liquidation_fee_rate": "0.002", "target_buffer": "0.25",
+           "markets": {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))}
+                       for m, r in rate.items()}}
+    params, _ = parse_params(raw, buffer_required=True)
     return AccountView("a", "USD", cash, positions), params
 
 
