@@ -15,9 +15,8 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Engine, Select, String, any_, bindparam, func, inspect, select, text
+from sqlalchemy import Connection, Engine, Select, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.errors import KeyUnusable, NotInitialised, UnsealedLog
 from ledger.store import migrate
@@ -72,23 +71,28 @@ def _database_now(conn: Connection) -> datetime | None:
     return now.astimezone(UTC)
 
 
-def _one_of(conn: Connection, column: ColumnElement[str], values: list[str]) -> Iterator[ColumnElement[bool]]:
-    """``column`` is one of ``values``, as conditions over parts of them (a row matches one of them).
+def _one_of(conn: Connection, query: str, values: list[str]) -> Iterator[Any]:
+    """The rows of ``query``, SQL in which ``{one_of}`` says "this column is one of ``values``", over parts of them.
 
-    PostgreSQL: one array parameter (``column = ANY(:values)``) per
-    ``_ARRAY_PART`` values. An ``IN`` of hundreds of parameters was
-    rendered, cast and parsed again at every call, client side: the
-    ingest's lookup of its ids already stored was 9.8% of an ingest on
-    PostgreSQL (py-spy) against 2.1% on SQLite. SQLite, which has no arrays:
-    ``IN`` over parts of ``_CHUNK`` values, under its limit of parameters
-    per statement.
+    On the driver's connection, in this transaction, as the insert: the
+    write path asks at every chunk of an append, and SQLAlchemy's own work
+    per call was most of the cost. PostgreSQL: one array parameter
+    (``= ANY(%s)``) per ``_ARRAY_PART`` values, where an ``IN`` of hundreds
+    of parameters was rendered, cast and parsed again at every call (the
+    lookup of stored ids was 9.8% of an ingest there, py-spy). SQLite, which
+    has no arrays: ``IN`` over parts of ``_CHUNK`` values, under its limit of
+    parameters per statement (SQLAlchemy's expanding of it and its row
+    processing: 3.9 against 1.5 ms per chunk of 2,000 ids).
     """
+    driver = conn.connection.driver_connection
+    assert driver is not None, "a connection in a transaction has its driver's connection"
     if conn.dialect.name == "postgresql":  # (parts of _ARRAY_PART bound the planning of any one query)
         for start in range(0, len(values), _ARRAY_PART):
-            yield column == any_(bindparam(None, values[start : start + _ARRAY_PART], type_=ARRAY(String), unique=True))
+            yield from driver.execute(query.format(one_of="= ANY(%s)"), (values[start : start + _ARRAY_PART],))
         return
     for start in range(0, len(values), _CHUNK):
-        yield column.in_(values[start : start + _CHUNK])
+        part = values[start : start + _CHUNK]
+        yield from driver.execute(query.format(one_of=f"IN ({', '.join(['?'] * len(part))})"), part)
 
 
 def _row(r: Any) -> StoredEvent:
@@ -111,29 +115,12 @@ class SqlWriter(Writer):
         return self.conn.execute(select(events.c.recorded_at).where(events.c.seq == self.head_seq)).scalar()
 
     def _stored(self, event_ids: list[str]) -> dict[str, StoredEvent]:
-        found: dict[str, StoredEvent] = {}
-        if self.conn.dialect.name != "postgresql":
-            # on the driver's connection, as the insert: SQLAlchemy's own work per call (expanding the IN of 500
-            # parameters, processing each row) was 3.9 against 1.5 ms per chunk of 2,000 ids, ~1.7% of an ingest
-            driver = self.conn.connection.driver_connection
-            assert driver is not None, "a connection in a transaction has its driver's connection"
-            for start in range(0, len(event_ids), _CHUNK):
-                part = event_ids[start : start + _CHUNK]
-                query = f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({', '.join(['?'] * len(part))})"
-                for r in driver.execute(query, part):
-                    found[r[1]] = _row(r)
-            return found
-        for one_of in _one_of(self.conn, events.c.event_id, event_ids):
-            for r in self.conn.execute(select(*STORED).where(one_of)):
-                found[r.event_id] = _row(r)
-        return found
+        query = f"SELECT {_COLUMNS} FROM events WHERE event_id {{one_of}}"
+        return {r[1]: _row(r) for r in _one_of(self.conn, query, event_ids)}
 
     def _current_versions(self, streams: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for one_of in _one_of(self.conn, events.c.stream, streams):
-            query = select(events.c.stream, func.max(events.c.stream_version)).where(one_of).group_by(events.c.stream)
-            found.update((stream, version) for stream, version in self.conn.execute(query))
-        return found
+        query = "SELECT stream, max(stream_version) FROM events WHERE stream {one_of} GROUP BY stream"
+        return dict(_one_of(self.conn, query, streams))
 
     def _insert(self, rows: Iterable[Row], snapshot_digest: str | None = None) -> None:
         """SQLite: one ``executemany``. PostgreSQL: ``COPY``. Both on the driver's connection, in this transaction.
