@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 
 from ledger import InvalidEvent, Trade
-from ledger.domain.codec import canonical_json, decode_line, decode_stored, encode_payload, to_json_object
+from ledger.domain.codec import canonical_json, decode_line, decode_object, decode_stored, encode_payload, to_json_object
+from ledger.domain.events import ENGINE_TYPES, EVENT_TYPES, flat_fields
+from ledger.domain.money import MAX_DIGITS, MAX_INTEGER_DIGITS, MAX_PLACES, parse_decimal
 
 GOOD_TRADE = {
     "type": "trade", "id": "t-1", "at": "2024-08-05T00:02:00Z", "account": "alice",
@@ -100,3 +102,96 @@ def test_events_refuse_floats_at_construction():
     with pytest.raises(TypeError):
         Trade(id="t", at=decode_line(line()).at, account="a", market="m", side="buy", qty=0.5,
               price=Decimal(1), fee=Decimal(0))
+
+
+ANY_TYPE = frozenset(EVENT_TYPES)
+
+
+def _example(kind: str) -> dict:
+    """A record of ``kind`` with every field set to a plain value its type accepts (read off the field's type here,
+    not from the codec's own tables)."""
+    record: dict = {"type": kind}
+    for attribute in flat_fields(EVENT_TYPES[kind]):
+        name, declared = attribute.name, str(attribute.type)
+        record[name] = ("2024-08-05T00:00:00Z" if name == "at" else {"a": "1"} if name == "params"
+                        else [] if name == "fills" else "1" if declared == "Decimal"
+                        else None if declared.endswith("| None") else {"side": "buy", "mode": "cross"}.get(name, "x"))
+    return record
+
+
+def _refusal(record: dict) -> str:
+    with pytest.raises(InvalidEvent) as caught:
+        decode_object(record, allowed_types=ANY_TYPE)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("kind", sorted(EVENT_TYPES))
+def test_every_field_of_every_type_is_held_to_its_own_check(kind):
+    """The decoder builds each type's field checks once, ahead (``codec._DECODERS``): every field of every type is
+    still read by the check its type calls for, and a wrong value is refused naming that very field."""
+    record = _example(kind)
+    event = decode_object(record, allowed_types=ANY_TYPE)
+    assert {**to_json_object(event), "at": record["at"]} == record
+    engine_made = kind in ENGINE_TYPES
+    for attribute in flat_fields(EVENT_TYPES[kind]):
+        name, declared = attribute.name, str(attribute.type)
+        bad = {**record}
+        if name == "at":
+            bad[name] = "yesterday"
+            assert _refusal(bad) == "at is not an ISO-8601 time: 'yesterday'"
+        elif name in ("params", "fills"):
+            bad[name] = "x"
+            assert _refusal(bad).startswith(f"{name} must be")
+        elif declared.startswith("Decimal"):
+            bad[name] = "1e3"
+            assert _refusal(bad) == f"{name} is not a plain decimal string: '1e3'"
+            bad[name] = "1" * 31  # an engine-made figure may carry up to 120 digits, an input 30
+            if engine_made:
+                assert getattr(decode_object(bad, allowed_types=ANY_TYPE), name) == Decimal("1" * 31)
+            else:
+                assert _refusal(bad) == f"{name} has 31 significant digits, at most 30 are allowed"
+        else:
+            bad[name] = 7
+            assert _refusal(bad) == f"{name} must be a string, got int"
+            bad[name] = "a" * 201  # an engine-made id may be longer: it joins three names
+            if engine_made and name == "id":
+                assert decode_object(bad, allowed_types=ANY_TYPE).id == "a" * 201
+            else:
+                assert _refusal(bad) == f"{name} is longer than 200 characters"
+            if name in ("side", "mode"):
+                bad[name] = "long"
+                assert _refusal(bad).startswith(f"{name} must be '")
+        assert _refusal({k: v for k, v in record.items() if k != name}) == f"missing field(s) for {kind}: {name}"
+    assert _refusal({**record, "zz": "1"}) == f"unknown field(s) for {kind}: 'zz'"
+
+
+def _figures():
+    """Plain decimal figures of every length up to 51 characters: 0 to 25 digits before the point (or a lone 0) and
+    0 to 25 after it, signed and not, the fraction all nines, all zeros, or a one after zeros."""
+    for before in range(26):
+        whole = "9" * before or "0"
+        for after in range(26):
+            fractions = {"9" * after, "0" * after, "0" * (after - 1) + "1"} if after else {""}
+            for fraction in fractions:
+                for sign in ("", "-"):
+                    yield sign + whole + ("." + fraction if fraction else "")
+
+
+@pytest.mark.parametrize("max_digits", [MAX_DIGITS, 120])
+def test_a_figure_is_held_to_its_bounds_at_every_length(max_digits):
+    """``parse_decimal`` skips counting digits for a figure too short to break a bound: at every length, it accepts
+    exactly the figures within the bounds, counted here from the ``Decimal`` itself."""
+    for text in _figures():
+        value = Decimal(text)
+        _, digits, exponent = value.as_tuple()
+        significant = 0 if value == 0 else len(digits)
+        places = max(0, -int(exponent))
+        before_point = value.adjusted() + 1 if value.copy_abs() >= 1 else 0  # exact (abs() rounds to 28 digits)
+        within = significant <= max_digits and (
+            max_digits != MAX_DIGITS or (places <= MAX_PLACES and before_point <= MAX_INTEGER_DIGITS))
+        try:
+            parsed = parse_decimal(text, "qty", max_digits)
+        except InvalidEvent:
+            assert not within, text
+        else:
+            assert within and parsed == value and str(parsed) == str(value), text

@@ -71,6 +71,8 @@ DIVISION = Context(
 """Divisions only: 60 significant digits, half-even; the one place a figure is rounded."""
 ZERO = Decimal(0)
 
+_WITHIN_EVERY_BOUND = min(MAX_PLACES, MAX_INTEGER_DIGITS)
+"""A figure of at most this many characters has at most as many digits, before the point, after it or in all."""
 _DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 
 
@@ -97,6 +99,8 @@ def parse_decimal(text: object, field: str, max_digits: int = MAX_DIGITS) -> Dec
         raise InvalidEvent(f"{field} must be a decimal string, got {type(text).__name__} {text!r}")
     if not _DECIMAL_RE.fullmatch(text):
         raise InvalidEvent(f"{field} is not a plain decimal string: {text[:60]!r}")
+    if len(text) <= _WITHIN_EVERY_BOUND and len(text) <= max_digits:  # too short to break any bound below
+        return Decimal(text)
     whole, _, places = text.lstrip("-").partition(".")
     digits = len((whole + places).lstrip("0"))
     if digits > max_digits:

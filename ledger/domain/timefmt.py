@@ -36,6 +36,8 @@ def parse_time(text: object, field: str = "at") -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidEvent(f"{field} is not an ISO-8601 time: {text!r}") from None
+    if value.tzinfo is UTC:  # the usual time, ending in Z or +00:00: already what the checks below return
+        return value
     offset = value.utcoffset()
     if offset is None:
         raise InvalidEvent(f"{field} has no time zone; business time is UTC (end it with Z): {text!r}")
