@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ledger.domain.money import CONTEXT, ZERO
+from ledger.domain.money import EXACT_METHODS, ZERO
 from rules.base import AccountView, Params, PositionView, equity
 
 __all__ = ["notional", "position_maintenance", "maintenance", "initial", "equity", "buffer", "is_distressed"]
-
-_EXACT = CONTEXT.copy()
-"""The ledger's exact context (120 digits, an inexact step raises), this module's own copy: ``buffer`` computes in it
-without entering it."""
 
 
 def notional(position: PositionView) -> Decimal:
@@ -45,7 +41,7 @@ def buffer(account: AccountView, params: Params) -> Decimal:
     raises, as it would there): the same figure, down to its exponent, and the same refusals, whatever context the
     caller runs in, without entering one (a context entered per re-index was 3% of an ingest)."""
     rates = params.markets
-    add, subtract, multiply = _EXACT.add, _EXACT.subtract, _EXACT.multiply
+    add, subtract, multiply = EXACT_METHODS.add, EXACT_METHODS.subtract, EXACT_METHODS.multiply
     pnl = mm = ZERO
     for p in account.positions:
         size, mark = p.size, p.mark

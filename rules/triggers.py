@@ -24,6 +24,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, Inexact
 from typing import Any
 
 from rules.base import AccountView, Trigger
+from rules.per_params import PerParams
 
 __all__ = ["buffer_share_triggers", "RateTable"]
 
@@ -35,25 +36,17 @@ _ALWAYS_SHORT = Decimal("-Infinity")
 RateTable = Callable[[Any], dict[str, tuple[Decimal, Decimal]]]
 """params -> {market: (m_lo, m_hi)}: the lowest and highest marginal maintenance rate a position in it can have."""
 
-_SLOPES: dict[int, tuple[Any, RateTable, dict[str, tuple[Decimal, Decimal]]]] = {}
-"""id(params) -> (params, table, its slopes): kept with the params object itself, so an id is never mistaken for
-another's."""
-
 _EXACT = Context(prec=60, traps=[Inexact])
 """``1 − m`` and ``1 + m`` for a rate of at most 18 places: exact (the trap says so), as in any context they were."""
 
 
-def _slopes(params: Any, table: RateTable) -> dict[str, tuple[Decimal, Decimal]]:
-    """market -> (1 − m_lo, 1 + m_hi): per unit of a position's size and of price, the most a long's and a short's
-    move can change E − MM by. Built once per params object (a re-index asks per account; parsed params live as long
-    as their activation's cache entry)."""
-    found = _SLOPES.get(id(params))
-    if found is None or found[0] is not params or found[1] is not table:
-        if len(_SLOPES) >= 256:
-            _SLOPES.clear()
-        slopes = {market: (_EXACT.subtract(1, low), _EXACT.add(1, high)) for market, (low, high) in table(params).items()}
-        found = _SLOPES[id(params)] = (params, table, slopes)
-    return found[2]
+def _derive_slopes(params: Any, table: RateTable) -> dict[str, tuple[Decimal, Decimal]]:
+    return {market: (_EXACT.subtract(1, low), _EXACT.add(1, high)) for market, (low, high) in table(params).items()}
+
+
+_slopes: PerParams[RateTable, dict[str, tuple[Decimal, Decimal]]] = PerParams(_derive_slopes)
+"""(params, table) -> {market: (1 − m_lo, 1 + m_hi)}: per unit of a position's size and of price, the most a long's
+and a short's move can change E − MM by. Built once per params object (a re-index asks per account)."""
 
 
 def buffer_share_triggers(account: AccountView, buffer: Decimal, params: Any, table: RateTable) -> list[Trigger]:

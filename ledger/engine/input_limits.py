@@ -19,15 +19,12 @@ from decimal import Decimal
 from attrs import Factory, field, frozen
 
 from ledger.domain import events as ev
-from ledger.domain.money import CONTEXT, to_str
+from ledger.domain.money import EXACT_METHODS, to_str
 from ledger.domain.state import LedgerState
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
 
 __all__ = ["InputLimits", "DEFAULT_PRICE_BAND", "MAX_PRICE_BAND"]
-
-_EXACT = CONTEXT.copy()
-"""The ledger's exact context, its own copy: the band's bounds are products of inputs (an inexact one raises)."""
 
 DEFAULT_PRICE_BAND = Decimal("0.25")
 """A fill's price may differ from its market's last mark by at most this share of it (25%: far wider than any
@@ -44,8 +41,8 @@ class InputLimits:
     not_after: datetime | None = None
     price_band: Decimal | None = DEFAULT_PRICE_BAND
     _factors: tuple[Decimal, Decimal] | None = field(init=False, eq=False, repr=False, default=Factory(
-        lambda self: None if self.price_band is None else (_EXACT.subtract(1, self.price_band), _EXACT.add(1, self.price_band)),
-        takes_self=True))
+        lambda self: None if self.price_band is None else (
+            EXACT_METHODS.subtract(1, self.price_band), EXACT_METHODS.add(1, self.price_band)), takes_self=True))
     """(1 − band, 1 + band), once per limits object: every fill is held to them"""
 
     def check_time(self, event: ev.Event) -> None:
@@ -70,7 +67,7 @@ class InputLimits:
         if reference is None:
             return  # the first fill of a market with no mark: nothing to hold it to
         below, above = self._factors  # type: ignore[misc]  # set with the band
-        low, high = _EXACT.multiply(reference, below), _EXACT.multiply(reference, above)
+        low, high = EXACT_METHODS.multiply(reference, below), EXACT_METHODS.multiply(reference, above)
         if not low <= event.price <= high:
             raise InvalidEvent(
                 f"price {to_str(event.price)} is outside the price band of {event.market}: within "

@@ -23,6 +23,7 @@ from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules import registry
 from rules.allocation import registry as allocation_registry
 from rules.base import RuleVersion, equity
+from rules.per_params import PerParams
 
 __all__ = ["check", "no_margin_rates"]
 
@@ -50,26 +51,16 @@ def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> N
     allocation_registry.get(event.version).parse_params(thaw(event.params))
 
 
-_MARGINED: dict[int, tuple[Any, RuleVersion, frozenset[str]]] = {}
-"""id(params) -> (params, version, the markets the version margins under them): kept with the params object and the
-version themselves (parsed params live as long as their activation's cache entry), so every fill does not build the
-set again."""
-
-
-def _margined(version: RuleVersion, params: Any) -> frozenset[str]:
-    found = _MARGINED.get(id(params))
-    if found is None or found[0] is not params or found[1] is not version:
-        if len(_MARGINED) >= 256:
-            _MARGINED.clear()
-        found = _MARGINED[id(params)] = (params, version, version.margined_markets(params))
-    return found[2]
+_margined: PerParams[RuleVersion, frozenset[str]] = PerParams(lambda params, version: version.margined_markets(params))
+"""(params, version) -> the markets the version margins under them: every fill asks, and the set is built once per
+params object."""
 
 
 def _trade(state: LedgerState, event: ev.Trade) -> None:
     if state.rules is None:
         return
     version, params = version_in_force(state.rules)
-    if event.market not in _margined(version, params):
+    if event.market not in _margined(params, version):
         raise InvalidEvent(
             f"market {event.market!r} has no margin rates in the rules in force "
             f"({state.rules.version}, activated by {state.rules.event_id}): activate rules covering it first"
