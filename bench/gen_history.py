@@ -21,11 +21,14 @@ SWITCHED = {"liquidation_fee_rate": "0.0025", "target_buffer": "0.3"}
 
 
 def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = True, thin: float = 0.0,
-             switch_at: float | None = None):
+             switch_at: float | None = None, drift: float = 0.0):
     """The history's records. ``thin``: the share of accounts that open with 3,000 USD instead of 1,000,000 (drawn
     with a generator of their own, so the rest of the history is the same): their positions can be liquidated
     under stricter rates, as the sweep benchmark's candidates need. ``switch_at``: the share of the events after
-    which a rule change activates partial-v1 with other parameters (``SWITCHED``; the issue 28 history)."""
+    which a rule change activates partial-v1 with other parameters (``SWITCHED``; the issue 28 history). ``drift``:
+    added to every mark's relative move (a falling market at -0.0001: the thin longs are liquidated under the
+    history's own rules, so a benchmark history has engine events to decide and outputs to compare; 0 draws the
+    same history as before the option existed)."""
     switch = None if switch_at is None or not rules else int(n_events * switch_at)
     rng = random.Random(seed)
     thin_rng = random.Random(seed + 1)
@@ -62,7 +65,7 @@ def generate(n_events: int, accounts: int = 1000, seed: int = 7, rules: bool = T
         market = rng.choice(list(MARKETS))
         lot, _ = MARKETS[market]
         if roll < 0.15:
-            prices[market] *= 1 + rng.uniform(-0.002, 0.002)
+            prices[market] *= 1 + rng.uniform(-0.002, 0.002) + drift
             yield {"type": "mark", "id": f"k-{n}", "at": at(), "market": market, "price": f"{prices[market]:.2f}"}
             produced += 1
         elif roll < 0.20:
@@ -91,9 +94,11 @@ def main() -> None:
     parser.add_argument("--thin", type=float, default=0.0, help="share of accounts opening with 3,000 USD")
     parser.add_argument("--switch-at", type=float, default=None,
                         help="share of the events after which a rule change activates other partial-v1 parameters")
+    parser.add_argument("--drift", type=float, default=0.0, help="added to every mark's relative move (-0.0001: a fall)")
     args = parser.parse_args()
     with open(args.out, "w") as handle:
-        for record in generate(args.n_events, args.accounts, args.seed, thin=args.thin, switch_at=args.switch_at):
+        for record in generate(args.n_events, args.accounts, args.seed, thin=args.thin, switch_at=args.switch_at,
+                               drift=args.drift):
             handle.write(json.dumps(record) + "\n")
 
 
