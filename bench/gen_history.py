@@ -2,7 +2,8 @@
 
 A realistic mix: a few markets, many accounts depositing, trading both sides
 of each fill, and marks on a seeded random walk. Written as contract JSON
-Lines. Usage: python bench/gen_history.py N_EVENTS OUT.jsonl [--accounts K] [--seed S]
+Lines. Usage: python bench/gen_history.py N_EVENTS OUT.jsonl [--accounts K] [--seed S] [--thin T] [--switch-at F]
+[--drift D]
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main() -> None:
                         help="share of the events after which a rule change activates other partial-v1 parameters")
     parser.add_argument("--drift", type=float, default=0.0, help="added to every mark's relative move (-0.0001: a fall)")
     args = parser.parse_args()
+    if not -0.002 < args.drift < 0.002:
+        parser.error("--drift must lie within (-0.002, 0.002): a mark's own move is at most 0.2%")
     with open(args.out, "w") as handle:
         for record in generate(args.n_events, args.accounts, args.seed, thin=args.thin, switch_at=args.switch_at,
                                drift=args.drift):

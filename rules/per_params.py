@@ -22,7 +22,9 @@ V = TypeVar("V")
 
 class PerParams(Generic[K, V]):
     """``derive(params, key)``, kept per params object (at most ``most`` of them, then forgotten at once: a sweep of
-    many candidates holds as many params objects, each needed while its world runs)."""
+    many candidates holds as many params objects, each needed while its world runs). Both the params and the key are
+    compared by identity: a key must be one lasting object (a module's function, a registered version), not a lambda
+    or a bound method made anew at each call, which would derive again every time."""
 
     __slots__ = ("_derive", "_found", "_most")
 

@@ -36,12 +36,13 @@ _ALWAYS_SHORT = Decimal("-Infinity")
 RateTable = Callable[[Any], dict[str, tuple[Decimal, Decimal]]]
 """params -> {market: (m_lo, m_hi)}: the lowest and highest marginal maintenance rate a position in it can have."""
 
-_EXACT = Context(prec=60, traps=[Inexact])
+_SLOPE_ARITHMETIC = Context(prec=60, traps=[Inexact])
 """``1 − m`` and ``1 + m`` for a rate of at most 18 places: exact (the trap says so), as in any context they were."""
 
 
 def _derive_slopes(params: Any, table: RateTable) -> dict[str, tuple[Decimal, Decimal]]:
-    return {market: (_EXACT.subtract(1, low), _EXACT.add(1, high)) for market, (low, high) in table(params).items()}
+    exact = _SLOPE_ARITHMETIC
+    return {market: (exact.subtract(1, low), exact.add(1, high)) for market, (low, high) in table(params).items()}
 
 
 _slopes: PerParams[RateTable, dict[str, tuple[Decimal, Decimal]]] = PerParams(_derive_slopes)

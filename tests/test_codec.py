@@ -162,11 +162,53 @@ def test_every_field_of_every_type_is_held_to_its_own_check(kind):
                 bad[name] = "long"
                 assert _refusal(bad).startswith(f"{name} must be '")
         assert _refusal({k: v for k, v in record.items() if k != name}) == f"missing field(s) for {kind}: {name}"
+        if not declared.endswith("| None"):
+            assert _refusal({**record, name: None}).startswith(f"{name} "), "null is no value of a required field"
     assert _refusal({**record, "zz": "1"}) == f"unknown field(s) for {kind}: 'zz'"
 
 
+def test_a_record_with_unknown_and_missing_fields_names_the_unknown_ones_first():
+    """Unknown fields are named before missing ones, sorted, each cut at 40 characters; missing ones alone are named
+    in the type's field order."""
+    record = {k: v for k, v in json.loads(line()).items() if k != "fee"} | {"zz": "1", "y" * 50: "1"}
+    assert _refusal(record) == f"unknown field(s) for trade: {'y' * 40!r}, 'zz'"
+    record = {k: v for k, v in json.loads(line()).items() if k not in ("qty", "fee")}
+    assert _refusal(record) == "missing field(s) for trade: qty, fee"
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    (json.loads(line(side="long")), "side must be 'buy' or 'sell', got 'long'"),
+    ({"type": "margin_mode", "id": "m", "at": "2024-08-05T00:00:00Z", "account": "a", "market": "m", "mode": "x"},
+     "mode must be 'cross' or 'isolated', got 'x'"),
+    (json.loads(line(account="a\x7f")), "account contains control characters"),
+    (json.loads(line(account="\x7f")), "account contains control characters"),
+    (json.loads(line(account="a\x1fb")), "account contains control characters"),
+    (json.loads(line(account="a\ud800")), "account contains a lone surrogate (not Unicode text)"),
+])
+def test_a_refusal_reads_exactly_as_the_contract_prints_it(record, message):
+    """The whole text of refusals the fast paths sit beside (a name of printable ASCII; the choices of a field)."""
+    assert _refusal(record) == message
+
+
+def _fill(**changes: str) -> dict:
+    return {"account": "a", "margin": "cross", "side": "buy", "size": "1", "entry_price": "1", "qty": "1",
+            "haircut": "0", "basis": "1", "rank": "1", **changes}
+
+
+def test_an_auto_deleveraging_s_fills_are_held_to_the_engine_s_limits_and_choices():
+    """A fill's figures may carry the engine's 120 digits (the audit re-reads what the engine wrote), and a fill's
+    margin is cross or isolated, refused by name like a side."""
+    record = _example("auto_deleverage")
+    fills = decode_object({**record, "fills": [_fill(size="1" * 31)]}, allowed_types=ANY_TYPE).fills
+    assert fills[0].size == Decimal("1" * 31)
+    assert _refusal({**record, "fills": [_fill(size="1" * 121)]}) == (
+        "fills[0]: size has 121 significant digits, at most 120 are allowed")
+    assert _refusal({**record, "fills": [_fill(margin="long")]}) == (
+        "fills[0]: margin must be 'cross' or 'isolated', got 'long'")
+
+
 def _figures():
-    """Plain decimal figures of every length up to 51 characters: 0 to 25 digits before the point (or a lone 0) and
+    """Plain decimal figures of every length up to 52 characters: 0 to 25 digits before the point (or a lone 0) and
     0 to 25 after it, signed and not, the fraction all nines, all zeros, or a one after zeros."""
     for before in range(26):
         whole = "9" * before or "0"
@@ -177,7 +219,7 @@ def _figures():
                     yield sign + whole + ("." + fraction if fraction else "")
 
 
-@pytest.mark.parametrize("max_digits", [MAX_DIGITS, 120])
+@pytest.mark.parametrize("max_digits", [10, MAX_DIGITS, 120])  # 10: shorter than the short cut's own length
 def test_a_figure_is_held_to_its_bounds_at_every_length(max_digits):
     """``parse_decimal`` skips counting digits for a figure too short to break a bound: at every length, it accepts
     exactly the figures within the bounds, counted here from the ``Decimal`` itself."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_string
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import orjson
@@ -225,7 +225,7 @@ def _reader(attribute: attrs.Attribute[Any], engine_made: bool) -> Callable[[obj
             return lambda raw: parse_decimal(raw, name, digits)
         return lambda raw: None if raw is None else parse_decimal(raw, name, digits)
     limit = ENGINE_MAX_ID if engine_made and name == "id" else MAX_STRING
-    allowed = {"side": ("buy", "sell"), "mode": (CROSS, ISOLATED)}.get(name)
+    allowed = {"side": ("buy", "sell"), "mode": (CROSS, ISOLATED), "margin": (CROSS, ISOLATED)}.get(name)
 
     def text(raw: object) -> str | None:
         if raw is None and kind == "optstr":
@@ -275,19 +275,24 @@ def _checked_fills(raw: object) -> tuple[DeleverageFill, ...]:
     return tuple(fills)
 
 
-_DECODERS = {kind: (cls, frozenset(a.name for a in flat_fields(cls)) | {"type"},
-                   _readers(flat_fields(cls), engine_made=kind in ENGINE_TYPES)) for kind, cls in EVENT_TYPES.items()}
+def _decoder(kind: str, cls: type[Event]) -> tuple[type[Event], frozenset[str], tuple[tuple[str, Callable[[object], Any]], ...]]:
+    fields = flat_fields(cls)
+    return cls, frozenset(a.name for a in fields) | {"type"}, _readers(fields, engine_made=kind in ENGINE_TYPES)
+
+
+_DECODERS = {kind: _decoder(kind, cls) for kind, cls in EVENT_TYPES.items()}
 """Each type's class, the keys its object has (its fields and ``type``), and its fields' readers in the order the
 refusals name them."""
 
 
-def _refuse_fields(kind: str, obj: dict[str, Any], readers: tuple[tuple[str, Callable[[object], Any]], ...]) -> None:
-    """The object's keys are not exactly the type's fields and ``type``: name the unknown ones first, else the missing."""
-    names = [name for name, _ in readers]
-    unknown = sorted(set(obj) - set(names) - {"type"})
+def _refuse_fields(kind: str, obj: dict[str, Any]) -> NoReturn:
+    """The object's keys are not exactly the type's fields and ``type`` (which it has): name the unknown ones first,
+    else the missing ones, in the fields' order (one or the other is there, or the keys would be the type's)."""
+    _, keys, readers = _DECODERS[kind]
+    unknown = sorted(set(obj) - keys)
     if unknown:
         raise InvalidEvent(f"unknown field(s) for {kind}: {', '.join(repr(u[:40]) for u in unknown)}")
-    missing = [name for name in names if name not in obj]
+    missing = [name for name, _ in readers if name not in obj]
     raise InvalidEvent(f"missing field(s) for {kind}: {', '.join(missing)}")
 
 
@@ -302,7 +307,7 @@ def decode_object(obj: object, *, allowed_types: frozenset[str] = INGESTED_TYPES
         raise InvalidEvent(f"{kind} events are made by the liquidation engine and cannot be ingested")
     cls, keys, readers = _DECODERS[kind]
     if obj.keys() != keys:
-        _refuse_fields(kind, obj, readers)
+        _refuse_fields(kind, obj)
     values = {name: read(obj[name]) for name, read in readers}
     return from_flat(cls, values)
 
@@ -339,7 +344,7 @@ def to_json_object(event: Event) -> dict[str, Any]:
 
 def _body_spec(cls: type[Event]) -> tuple[tuple[str, str], ...]:
     """(field, kind) of an event's body in canonical (sorted) order; kind is dec, optdec (a decimal or null), str,
-    optstr (a string or null) or params."""
+    optstr (a string or null), params or fills (``_field_kind``)."""
     spec = [(attribute.name, _field_kind(attribute)) for attribute in flat_fields(cls)
             if attribute.name not in ("id", "at")]
     return tuple(sorted(spec))

@@ -67,7 +67,8 @@ CONTEXT = Context(
 EXACT_METHODS = CONTEXT.copy()
 """``CONTEXT``'s arithmetic called as methods (``EXACT_METHODS.add(a, b)``), without entering a context: for the hot
 loops that must compute exactly whatever context their caller runs in (the liquidation index's buffer, the price
-band; a context entered per call was 3% of an ingest). A copy, so the flags its steps raise never touch ``CONTEXT``."""
+band; a context entered per call was 3% of an ingest). A copy, so the flags its steps raise never touch ``CONTEXT``;
+never to be changed (its precision and traps are ``CONTEXT``'s, which its callers' exactness relies on)."""
 DIVISION = Context(
     prec=60,
     rounding=ROUND_HALF_EVEN,
