@@ -28,11 +28,10 @@ import attrs
 import orjson
 
 from ledger.domain.events import (
-    CROSS,
+    CHOICES,
     ENGINE_TYPES,
     EVENT_TYPES,
     INGESTED_TYPES,
-    ISOLATED,
     REQUIRED_QTY_WHOLE,
     DeleverageFill,
     Event,
@@ -226,14 +225,14 @@ def _reader(attribute: attrs.Attribute[Any], engine_made: bool) -> Callable[[obj
             return lambda raw: parse_decimal(raw, name, digits)
         return lambda raw: None if raw is None else parse_decimal(raw, name, digits)
     limit = ENGINE_MAX_ID if engine_made and name == "id" else MAX_STRING
-    allowed = {"side": ("buy", "sell"), "mode": (CROSS, ISOLATED), "margin": (CROSS, ISOLATED)}.get(name)
+    allowed = attribute.metadata.get(CHOICES)  # a side's, a margin mode's: the words its event declares
 
     def text(raw: object) -> str | None:
         if raw is None and kind == "optstr":
             return None
         value = _string(raw, name, limit)
         if allowed is not None and value not in allowed:
-            raise InvalidEvent(f"{name} must be {allowed[0]!r} or {allowed[1]!r}, got {value!r}")
+            raise InvalidEvent(f"{name} must be {' or '.join(map(repr, allowed))}, got {value!r}")
         return value
     return text
 

@@ -44,6 +44,9 @@ __all__ = [
     "IsolatedMargin",
     "CROSS",
     "ISOLATED",
+    "MARGINS",
+    "SIDES",
+    "CHOICES",
     "Liquidation",
     "Bankruptcy",
     "EVENT_TYPES",
@@ -72,6 +75,11 @@ __all__ = [
 
 _dec = instance_of(Decimal)
 _str = instance_of(str)
+
+CHOICES = "choices"
+"""The metadata key of a field that holds one of a few words (its validator's ``in_``): the codec reads them there
+to refuse another word by naming them, so the words are declared once, with the field."""
+SIDES = ("buy", "sell")
 
 
 def freeze(value: Any) -> Any:
@@ -144,7 +152,7 @@ class Trade(Event):
     TYPE: ClassVar[str] = "trade"
     account: str = field(validator=_str)
     market: str = field(validator=_str)
-    side: str = field(validator=in_(("buy", "sell")))
+    side: str = field(validator=in_(SIDES), metadata={CHOICES: SIDES})
     qty: Decimal = field(validator=_dec)
     price: Decimal = field(validator=_dec)
     fee: Decimal = field(validator=_dec)
@@ -179,6 +187,7 @@ class LossAllocationActivated(Event):
 
 
 CROSS, ISOLATED = "cross", "isolated"
+MARGINS = (CROSS, ISOLATED)
 
 
 @frozen(kw_only=True)
@@ -203,7 +212,7 @@ class MarginMode(Event):
     TYPE: ClassVar[str] = "margin_mode"
     account: str = field(validator=_str)
     market: str = field(validator=_str)
-    mode: str = field(validator=in_((CROSS, ISOLATED)))
+    mode: str = field(validator=in_(MARGINS), metadata={CHOICES: MARGINS})
 
 
 @frozen(kw_only=True)
@@ -231,7 +240,7 @@ class Close:
     """
 
     market: str = field(validator=_str)
-    side: str = field(validator=in_(("buy", "sell")))
+    side: str = field(validator=in_(SIDES), metadata={CHOICES: SIDES})
     qty: Decimal = field(validator=_dec)
     price: Decimal = field(validator=_dec)
     penalty: Decimal = field(validator=_dec)
@@ -382,8 +391,8 @@ class DeleverageFill:
     cross or isolated); ``basis`` is its queue score (ranked) or its weight (pro-rata), ``rank`` its place (1 first)."""
 
     account: str = field(validator=_str)
-    margin: str = field(validator=in_((CROSS, ISOLATED)))
-    side: str = field(validator=in_(("buy", "sell")))
+    margin: str = field(validator=in_(MARGINS), metadata={CHOICES: MARGINS})
+    side: str = field(validator=in_(SIDES), metadata={CHOICES: SIDES})
     size: Decimal = field(validator=_dec)
     entry_price: Decimal = field(validator=_dec)
     qty: Decimal = field(validator=_dec)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ledger.domain.money import ZERO
-from ledger.domain.state import CROSS_SCOPE, LedgerState, Position
+from ledger.domain.state import CROSS_SCOPE, LedgerState, MarketState, Position
 from rules.base import AccountView, PositionView
 
 __all__ = ["account_view", "isolated_view", "open_scopes", "scope_view", "Scope"]
@@ -18,8 +18,8 @@ __all__ = ["account_view", "isolated_view", "open_scopes", "scope_view", "Scope"
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
     """The account's cross margin as a rule sees it: cross cash and open cross positions in one settle asset."""
     acct = state.account(account)
-    positions = tuple(_position_view(state, acct.positions[market], market) for market in acct.cross_markets()
-                      if state.markets[market].settle_asset == settle_asset)
+    positions = tuple(_position_view(acct.positions[market], info) for market in acct.cross_markets()
+                      if (info := state.markets[market]).settle_asset == settle_asset)
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), positions)
 
 
@@ -41,10 +41,8 @@ def open_scopes(state: LedgerState, account: str) -> list[Scope]:
         position = positions[market]
         if position.size == 0:
             continue
-        info = markets[market]  # once per position (``_position_view`` inlined): price and lot, then its asset
-        price = info.price
-        assert price is not None, "a market with a position has a price (its fills set one)"
-        view = PositionView(market, position.size, position.entry_price, price, info.lot_size)
+        info = markets[market]  # once per position: its price and lot for the view, then its asset
+        view = _position_view(position, info)
         if market in isolated:
             alone.append((info.settle_asset, isolated[market], (view,)))
         else:
@@ -69,15 +67,15 @@ def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:
     position = acct.positions.get(market)
     positions: tuple[PositionView, ...] = ()
     if position is not None and position.size != 0:
-        positions = (_position_view(state, position, market),)
+        positions = (_position_view(position, info),)
     return AccountView(account, info.settle_asset, acct.isolated[market], positions)
 
 
-def _position_view(state: LedgerState, position: Position, market: str) -> PositionView:
-    """An open position as a rule sees it, marked at its market's price."""
-    info = state.markets[market]
-    assert info.price is not None, "a market with a position has a price (its fills set one)"
-    return PositionView(market, position.size, position.entry_price, info.price, info.lot_size)
+def _position_view(position: Position, info: MarketState) -> PositionView:
+    """An open position as a rule sees it, marked at its market's price (``info``: the caller has looked it up)."""
+    price = info.price
+    assert price is not None, "a market with a position has a price (its fills set one)"
+    return PositionView(info.market, position.size, position.entry_price, price, info.lot_size)
 
 
 def scope_view(state: LedgerState, account: str, scope: str, settle_asset: str) -> AccountView:
