@@ -13,14 +13,11 @@ import pytest
 
 from ledger.domain import events as ev
 from ledger.domain.snapshot import SNAPSHOT_CARRIES, dump_account, dump_state, load_account, load_state
-from ledger.domain.state import LedgerState
 from ledger.engine.candidates import INDEX_TREATMENT
-from ledger.engine.session import fold_batch
 from ledger.replay.account import ACCOUNT_REPLAY_SOURCES
 from ledger.reports.export import EXPORT_UNFLATTENED, FLAT_FIELDS
 from ledger.reports.history import HISTORY_ROWS, describe
-from tests.conftest import at
-from tests.support.builders import RATES, deposit, funding, isolated_margin, listed, margin_mode, mark, rules, trade, withdrawal
+from tests.support.every_type import one_of_each
 
 CHECKLIST = {
     "the liquidation index (engine.candidates.INDEX_TREATMENT)": INDEX_TREATMENT,
@@ -28,24 +25,6 @@ CHECKLIST = {
     "history (reports.history.HISTORY_ROWS)": HISTORY_ROWS,
     "the snapshot format (domain.snapshot.SNAPSHOT_CARRIES)": SNAPSHOT_CARRIES,
 }
-
-
-def one_of_each() -> tuple[LedgerState, list[ev.Event], list[LedgerState]]:
-    """A history holding every event type, the engine's included, folded through an engine session; the states
-    after each event."""
-    ingested = [
-        listed(), rules(markets={"BTC-PERP": RATES["BTC-PERP"]}), deposit("alice", "1000"), deposit("bob", "100000"), deposit("carol", "1000"),
-        margin_mode("carol"), isolated_margin("carol", "500"),
-        trade("alice", "buy", "1", "60000"), trade("bob", "sell", "1.5", "60000"), trade("carol", "buy", "0.5", "60000"),
-        mark("60000"), funding("0.0001"), withdrawal("bob", "10", t=4.5),
-        ev.LossAllocationActivated(id="la-1", at=at(4.8), version="adl-ranked-v1", params={"cash_quantum": "0.01"}),
-        mark("58000", t=5),
-    ]
-    state, events, states = LedgerState(), [], []
-    for event in ingested:
-        events += fold_batch(state, [(event.id, event)]).to_append
-        states.append(dump_state(state))
-    return state, events, states
 
 
 def test_every_place_names_every_event_type_handled_or_exempt():
