@@ -18,7 +18,10 @@ on shared machines):
   on PostgreSQL), the rate a command doing only those would reach on each, and
   ``ledger ingest``'s share of it; then admission and deciding (the index's
   upkeep and the engine's decisions), timed as the ingest runs them, and the
-  floor all five parts make;
+  floor all five parts make; then the two steps besides them an ingest cannot
+  leave out either (the lookup of stored ids, the snapshots due at its end),
+  and the floor all seven make; each floor also as a multiple of the
+  eventsourcing application's rate;
 - ``ledger audit`` in one pass (``--parts 1``) and in ``--parts N`` parts, on
   the SQLite database the ingest wrote, and the base tree's audit.
 
@@ -39,6 +42,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench import peak
 from ledger import gc_policy
@@ -154,9 +158,48 @@ def parts_round(lines: list[bytes], tmp: Path, pg: str | None, rounds: Rounds) -
     rounds.add("admission", admission)
     rounds.add("deciding", deciding)
     recorded_at = format_time(datetime(2026, 1, 1, tzinfo=UTC))
-    rounds.add("append SQLite", store_append(_fresh_sqlite(ROOT, tmp / "append.db"), decoded, recorded_at))
-    if pg:
-        rounds.add("append PostgreSQL", store_append(_fresh_pg(pg, "peers_append", ROOT), decoded, recorded_at))
+    for backend, url in [("SQLite", _fresh_sqlite(ROOT, tmp / "append.db"))] + (
+            [("PostgreSQL", _fresh_pg(pg, "peers_append", ROOT))] if pg else []):
+        rounds.add(f"append {backend}", store_append(url, decoded, recorded_at))
+        lookup, snapshots = _lookup_and_snapshots(url, decoded, state)
+        rounds.add(f"lookup {backend}", lookup)
+        rounds.add(f"snapshots {backend}", snapshots)
+
+
+def _lookup_and_snapshots(url: str, decoded: list, state: Any) -> tuple[float, float]:
+    """Seconds of the two steps an ingest takes besides the five parts and cannot leave out, on the database the
+    storage-layer append just filled with the lines' events, as the ingest takes them:
+
+    - the lookup of each chunk's ids among those stored (a resent line is skipped, a reused id refused), before the
+      chunk is decided. A fresh line's id is not stored: here ids no row has, against a table holding every line;
+    - the snapshots the ingest's end makes due (``state``: the lines folded): the whole ledger's, written, its digest
+      taken and saved, and each account's whose stream passed a multiple of ``ACCOUNT_SNAPSHOT_EVERY`` events.
+    """
+    from collections import Counter
+
+    from ledger.app.ingest import CHUNK
+    from ledger.app.ledger import Ledger
+    from ledger.domain.events import ACCOUNT_STREAM_PREFIX, stream_of
+    from ledger.replay.account import ACCOUNT_SNAPSHOT_EVERY, write_account_snapshots
+    from ledger.replay.load import due_snapshot, save_snapshot
+
+    absent = [f"{event.id}~absent" for event in decoded]
+    versions = Counter(stream for stream in map(stream_of, decoded) if stream.startswith(ACCOUNT_STREAM_PREFIX))
+    crossed = {stream: version for stream, version in versions.items() if version >= ACCOUNT_SNAPSHOT_EVERY}
+    with Ledger.open(url) as ledger:
+        head_seq, head_hash = ledger.store.head()
+        assert head_seq == state.seq == len(decoded), "the append's database holds exactly the lines folded"
+        start = time.perf_counter()
+        with ledger.store.writer() as writer:
+            for i in range(0, len(absent), CHUNK):
+                assert not writer.existing(absent[i:i + CHUNK]), "ids no row has"
+        lookup = time.perf_counter() - start
+        start = time.perf_counter()
+        due = due_snapshot(state, 0)
+        assert due is not None, "an ingest of the whole history into a fresh ledger ends with a snapshot due"
+        save_snapshot(ledger.store, due, head_hash)
+        write_account_snapshots(ledger.store, state, head_hash, crossed)
+        return lookup, time.perf_counter() - start
 
 
 def ceiling_figures(events: int, rounds: Rounds, rates: dict[str, float]) -> None:
@@ -166,25 +209,34 @@ def ceiling_figures(events: int, rounds: Rounds, rates: dict[str, float]) -> Non
     Then the two parts an ingest does besides those three and cannot leave out, timed on the same lines as it runs
     them (each event admitted, folded, then decided; only the part named is timed): admission (the checks an
     append makes, ``engine.admission.admit``) and deciding (the liquidation index kept true and the engine's
-    decisions at marks, ``EngineSession``); and the floor all five make: what is left between it and the ingest
-    is the rest (the lookup of ids already stored, snapshots, chunking, the commit). Medians of the rounds. The
-    floor adds parts timed one after another, as the ingest runs them: an ingest that overlapped them (the database
-    working in its own process while the next chunk is decided) could pass it."""
+    decisions at marks, ``EngineSession``); and the floor all five make. Then the two steps besides those an
+    ingest cannot leave out (``_lookup_and_snapshots``: the lookup of stored ids, the snapshots due at its end) and
+    the floor all seven make: what is left between it and the ingest is the rest (reading and chunking the file,
+    the transaction's own start and commit). Each floor is also given as a multiple of the eventsourcing
+    application's rate (its median), which the ingest's target is (1.5x). Medians of the rounds. A floor adds
+    parts timed one after another, as the ingest runs them: an ingest that overlapped them (the database working
+    in its own process while the next chunk is decided) could pass it."""
     decode, fold, admission, deciding = (rounds.median(part) for part in ("decode", "fold", "admission", "deciding"))
-    appends = {backend: rounds.median(f"append {backend}") for backend in ("SQLite", "PostgreSQL")
-               if f"append {backend}" in rounds.seconds}
+    backends = [backend for backend in ("SQLite", "PostgreSQL") if f"append {backend}" in rounds.seconds]
+    appends = {backend: rounds.median(f"append {backend}") for backend in backends}
     for part, seconds in [("strict decoding of the lines", decode), ("the write path's fold (fast apply)", fold)] + [
             (f"the storage-layer append ({backend})", seconds) for backend, seconds in appends.items()] + [
             ("besides them: admission (the append's checks)", admission),
-            ("besides them: deciding (the index's upkeep, the engine)", deciding)]:
+            ("besides them: deciding (the index's upkeep, the engine)", deciding)] + [
+            (f"and the lookup of stored ids ({backend})", rounds.median(f"lookup {backend}")) for backend in backends] + [
+            (f"and the snapshots due ({backend})", rounds.median(f"snapshots {backend}")) for backend in backends]:
         print(f"    part: {part:<56} {events / seconds:>12,.1f} events/s", flush=True)
     for backend, append in appends.items():
-        ceiling = events / (decode + fold + append)
-        share = f"; `ledger ingest` at {rates[backend] / ceiling:.1%} of it (target 60%)" if backend in rates else ""
-        print(f"    ingest ceiling ({backend}): {ceiling:,.1f} events/s{share}", flush=True)
-        floor = events / (decode + fold + append + admission + deciding)
-        share = f"; `ledger ingest` at {rates[backend] / floor:.1%} of it" if backend in rates else ""
-        print(f"    with admission and deciding ({backend}): {floor:,.1f} events/s{share}", flush=True)
+        theirs = rounds.median(f"{backend} theirs") if f"{backend} theirs" in rounds.seconds else None
+        required = rounds.median(f"lookup {backend}") + rounds.median(f"snapshots {backend}")
+        for label, seconds in [(f"ingest ceiling ({backend})", decode + fold + append),
+                               (f"with admission and deciding ({backend})", decode + fold + append + admission + deciding),
+                               (f"and the lookup and snapshots ({backend})",
+                                decode + fold + append + admission + deciding + required)]:
+            share = f"; `ledger ingest` at {rates[backend] * seconds / events:.1%} of it" if backend in rates else ""
+            target = " (target 60%)" if share and label.startswith("ingest ceiling") else ""
+            peer = f"; {theirs / seconds:.2f}x the eventsourcing app" if theirs else ""
+            print(f"    {label}: {events / seconds:,.1f} events/s{share}{target}{peer}", flush=True)
 
 
 def _admission_and_deciding(decoded: list) -> tuple[float, float]:

@@ -2,11 +2,14 @@
 
     python bench/gen_history.py 10000000 H.jsonl --accounts 100000 --switch-at 0.5
     python -m bench.ten_million H.jsonl --db sqlite:///PATH.db [--batch 100000] [--audit-parts 2]
-                                [--skip-ingest] [--steps replay,account,balances,liquidations,audit,whatif,sweep]
+                                [--skip-ingest | --one-process]
+                                [--steps replay,account,balances,liquidations,audit,whatif,sweep]
 
 The history is ingested in batches of ``--batch`` lines, one ``ledger ingest``
 each (a fresh process, as a feed's job runs it: each loads the state at the
-head from its snapshot), then: the full replay from the first event (no
+head from its snapshot; ``--one-process``: every batch in one process that
+stays up instead, ``bench.warm_ingest``, whose engine session stays warm from
+batch to batch), then: the full replay from the first event (no
 snapshot trusted), ``account`` at the head and as of a past time,
 ``balances --as-of``, ``liquidations``, ``audit``, one ``whatif`` (partial-v1
 with a fee of 0.5% and a target buffer of 0.5 from the first event) and a
@@ -73,6 +76,22 @@ def ingest_in_batches(history: Path, url: str, batch: int, tmp: Path) -> int:
     return total
 
 
+def ingest_in_one_process(history: Path, url: str, batch: int, tmp: Path) -> int:
+    """The history ingested ``batch`` lines at a time by one process that stays up (``bench.warm_ingest``: its
+    engine session warm from batch to batch); the events ingested."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], check=True, capture_output=True, env=env,
+                   cwd=ROOT)
+    out = tmp / "warm.json"
+    subprocess.run([sys.executable, "-m", "bench.warm_ingest", str(history), url, "--batch", str(batch),
+                    "--json", str(out)], check=True, env=env, cwd=ROOT)
+    figures = json.loads(out.read_text())
+    batches = figures["batches_s"]
+    record(f"ingest, {len(batches)} batches of {batch:,} lines, one process", sum(batches), figures["lines"],
+           figures["peak_kib"], first_batch_s=batches[0], last_batch_s=batches[-1], batches_s=batches)
+    return int(figures["lines"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("history", type=Path)
@@ -80,6 +99,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--audit-parts", type=int, default=2)
     parser.add_argument("--skip-ingest", action="store_true", help="the database already holds the history")
+    parser.add_argument("--one-process", action="store_true",
+                        help="ingest every batch in one process that stays up (bench.warm_ingest), not one each")
     parser.add_argument("--steps", default=",".join(STEPS), help="which commands after the ingest (comma-separated)")
     parser.add_argument("--json", type=Path, default=Path("out/ten_million.json"))
     args = parser.parse_args()
@@ -94,7 +115,8 @@ def main() -> None:
             with args.history.open("rb") as handle:
                 events = sum(1 for _ in handle)
         else:
-            events = ingest_in_batches(args.history.resolve(), url, args.batch, tmp)
+            ingest = ingest_in_one_process if args.one_process else ingest_in_batches
+            events = ingest(args.history.resolve(), url, args.batch, tmp)
         replay = subprocess.run(
             [sys.executable, "-c", _REPLAY, url], capture_output=True, text=True, check=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
