@@ -8,9 +8,11 @@ open: a writer that stays up (a feed's job kept running, or a program using
 the ledger as a library). The append leaves its engine session at the head
 (``app.unit_of_work.AppendUnit``), so every batch after the first starts from
 it: no state read from its snapshot, no liquidation index rebuilt. What is
-left is what the batch itself costs: beside ``bench.ten_million``'s batches
+left is what the batch's events cost: beside ``bench.ten_million``'s batches
 (a fresh ``ledger ingest`` process each, which pays both at every batch), it
-splits a batch's cost into its start-up and its events. The database must be
+splits a batch's cost into its start-up (the ledger opened, the state at the
+head loaded, the index rebuilt at its first mark: the interpreter's own
+start is in neither figure) and its events. The database must be
 initialised (``ledger init``). Writes each batch's seconds (timed around
 ``ingest_file`` alone), the lines, and the process's peak resident memory as
 JSON.

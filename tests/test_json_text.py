@@ -8,9 +8,11 @@ of ``canonical_json`` (the standard library) byte for byte, and ``to_str``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from decimal import Decimal
+from types import MappingProxyType
 
 import orjson
 import pytest
@@ -21,13 +23,16 @@ from ledger.domain import events as ev
 from ledger.domain.jsontext import canonical_json, canonical_json_of_plain, canonical_object
 from ledger.domain.money import to_str
 from ledger.domain.snapshot import dump_state, load_state
-from ledger.domain.state import LedgerState
+from ledger.domain.state import AccountState, LedgerState, MarketState, Position, RulesInForce
 from ledger.engine.session import fold_batch
 from tests.conftest import at
 from tests.support.builders import RATES, deposit, listed, mark, rules, trade
 from tests.support.every_type import one_of_each
 
-EVERY_CODE_POINT = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+
+def every_code_point() -> list[str]:
+    """Every code point but the surrogates (about 94 MiB as a list: built in the test that needs it, not held)."""
+    return [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
 
 
 def reference_to_str(value: Decimal) -> str:
@@ -39,10 +44,11 @@ def reference_to_str(value: Decimal) -> str:
 def test_every_code_point_is_written_alike_as_a_value_and_as_a_key():
     """Escapes (the quote, the backslash, each control character) and everything left raw, one code point at a time,
     then all of them in one string."""
-    for char in EVERY_CODE_POINT:
+    chars = every_code_point()
+    for char in chars:
         data = {char: [char, f"a{char}b"]}
         assert canonical_json_of_plain(data) == canonical_json(data), f"U+{ord(char):04X}"
-    data = {"all": "".join(EVERY_CODE_POINT)}
+    data = {"all": "".join(chars)}
     assert canonical_json_of_plain(data) == canonical_json(data)
 
 
@@ -148,8 +154,9 @@ def test_a_snapshot_of_names_from_every_plane_is_the_reference_text():
 
 
 def test_rules_params_are_written_by_the_reference_writer_whatever_they_hold():
-    """The rules' params are a developer's (a nested object of any shape): the snapshot writes them with
-    ``canonical_json`` itself, and the whole text is still canonical."""
+    """The rules' params are a developer's object, of any shape (``RulesActivated.params`` is any mapping, through
+    the Python API): the snapshot writes them with ``canonical_json`` itself, a float as the standard library
+    writes it ("1e-07", where orjson writes "1e-7")."""
     state = LedgerState()
     for event in [listed(), rules(markets={"BTC-PERP": RATES["BTC-PERP"]}),
                   ev.LossAllocationActivated(id="la-ü", at=at(2), version="adl-ranked-v1",
@@ -158,3 +165,59 @@ def test_rules_params_are_written_by_the_reference_writer_whatever_they_hold():
     text = dump_state(state)
     _text_is_canonical(text)
     assert json.loads(text)["loss_allocation_history"][0]["event_id"] == "la-ü"
+    odd = RulesInForce("partial-v1", ev.freeze({"rate": 1e-7, "nested": [{"z": 2**70, "a": None}]}), "r-odd", at(3))
+    state.rules_history, state.loss_allocation_history = [*state.rules_history, odd], [odd]
+    text = dump_state(state)
+    _text_is_canonical(text)
+    assert '"rate":1e-07' in text and '"z":1180591620717411303424' in text
+
+
+def odd_figures() -> LedgerState:
+    """A state whose every kind of figure holds decimals ``str`` would write in scientific notation or as a negative
+    zero: each must be written fixed-point, as ``format(value, "f")`` writes it."""
+    state = LedgerState()
+    for event in [listed(), rules(markets={"BTC-PERP": RATES["BTC-PERP"]}), deposit("alice", "1000")]:
+        fold_batch(state, [(event.id, event)])
+    odd = [Decimal(x) for x in ("0E-8", "1E-7", "1.5E+3", "-0", "-0.00", "12.300", "-2E+1")]
+    state.accounts["alice"] = AccountState(
+        "alice", MappingProxyType({"USD": odd[0], "EUR": odd[1]}),
+        MappingProxyType({"BTC-PERP": Position(odd[2], odd[3], odd[4], odd[6])}),
+        MappingProxyType({"USD": odd[5]}), MappingProxyType({"BTC-PERP": odd[1]}))
+    market = state.markets["BTC-PERP"]
+    state.markets["BTC-PERP"] = MarketState(market.market, market.settle_asset, odd[1], market.listed_by, odd[2], odd[0])
+    state.system["insurance_fund"] = {"USD": odd[6]}
+    return state
+
+
+def test_every_kind_of_figure_is_written_fixed_point():
+    """Cash, positions, fees, isolated margins, market prices and lots, system balances: no exponent, no "-0"."""
+    text = dump_state(odd_figures())
+    data = json.loads(text)
+    assert data["accounts"]["alice"] == {
+        "cash": {"EUR": "0.0000001", "USD": "0.00000000"}, "fees": {"USD": "12.300"},
+        "isolated": {"BTC-PERP": "0.0000001"}, "positions": {"BTC-PERP": ["1500", "0", "-0.00", "-20"]}}
+    assert data["markets"]["BTC-PERP"][1:] == ["0.0000001", "m-BTC-PERP", "1500", "0.00000000"]
+    assert data["system"]["insurance_fund"] == {"USD": "-20"}
+    _text_is_canonical(text)
+
+
+GOLDEN = {
+    "every type": "321c2698fda9e4f5df8d5eeb367335eef70bdeb987d197d082ce6995393d4296",
+    "odd figures": "6daeacdf8ea2fbfb4064498af4dff2350043d595616f437200d0626838e26370",
+}
+"""sha256 over the sha256 of each snapshot text, as c406e32 wrote them (the standard library's writer alone, before
+orjson wrote any): a snapshot's digest is stored in the log, so these bytes may never change."""
+
+
+def _digest(texts: list[str]) -> str:
+    whole = hashlib.sha256()
+    for text in texts:
+        whole.update(hashlib.sha256(text.encode()).digest())
+    return whole.hexdigest()
+
+
+def test_the_snapshots_are_the_bytes_the_standard_library_alone_wrote():
+    """After every event of the history of every type, and the state of odd figures: the very bytes of c406e32."""
+    _, _, states = one_of_each()
+    assert _digest(states) == GOLDEN["every type"]
+    assert _digest([dump_state(odd_figures())]) == GOLDEN["odd figures"]

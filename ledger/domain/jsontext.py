@@ -21,6 +21,13 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_PLAIN_ONLY = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | \
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+"""Keys sorted; and what orjson would write but the standard library refuses or writes otherwise (a datetime, a
+dataclass, a subclass of str, int, dict or list) passed through to no ``default``: refused, so the reference writes
+it (or raises) as before. A UUID or an enum member it would still write: the caller holds none."""
+
+
 def canonical_json_of_plain(obj: Any) -> str:
     """``canonical_json(obj)`` for data made only of strings, integers, booleans, None, lists and dicts keyed by
     strings: what a whole-ledger snapshot holds, tens of megabytes at 100,000 accounts.
@@ -29,16 +36,18 @@ def canonical_json_of_plain(obj: Any) -> str:
     0.44 s for a 23.6 MB snapshot). For such data its text is the
     reference's byte for byte: both sort keys by code point (UTF-8's byte
     order is code point order), both escape only the quote, the backslash and
-    the control characters, in the same forms (``tests/test_json_text.py``
-    proves it for every code point and for generated data). Where they differ,
-    orjson refuses and the reference writes it: a lone surrogate, an integer
-    past 64 bits. A float is where they would differ silently ("1e-7" against
-    "1e-07", null against NaN), so the caller must hold none: a snapshot holds
-    its figures as strings, and writes the rules' params (a developer's
-    object, of any shape) with ``canonical_json`` itself.
+    U+0000 to U+001F, in the same forms (``tests/test_json_text.py`` proves it
+    for every code point and for generated data, on the orjson installed).
+    Where they differ, orjson refuses and the reference writes it: a lone
+    surrogate, an integer past 64 bits, a key that is not a string, and what
+    ``_PLAIN_ONLY`` passes through. A float is where they would differ
+    silently ("1e-7" against "1e-07", null against NaN), so the caller must
+    hold none: a snapshot holds its figures as strings, and writes the rules'
+    params (a developer's object, of any shape) with ``canonical_json``
+    itself.
     """
     try:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(obj, option=_PLAIN_ONLY).decode()
     except orjson.JSONEncodeError:
         return canonical_json(obj)
 
@@ -51,4 +60,5 @@ def canonical_object(members: Mapping[str, str]) -> str:
     each dict built, written and let go, instead of every account's dict
     held at once (173 MiB at 100,000 accounts, to write 24 MB of text).
     """
+    assert all(type(key) is str for key in members), "a JSON object's keys are strings"
     return "{" + ",".join(f"{canonical_json(key)}:{members[key]}" for key in sorted(members)) + "}"

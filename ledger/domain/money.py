@@ -123,15 +123,17 @@ def to_str(value: Decimal) -> str:
     """Fixed-point text of a decimal, never scientific notation.
 
     ``str`` is that text already unless it chose scientific notation (an
-    exponent above zero, or more than six zeros after the point) or wrote a
-    negative zero, and it costs half of ``format(value, "f")``: every figure
-    of every row an append writes, and of every snapshot, goes through here.
+    exponent above zero, or an adjusted exponent below -6: ``1E-7``) or wrote
+    a negative zero, and it costs half of ``format(value, "f")``: every
+    figure of every row an append writes, and of every snapshot, goes through
+    here. Anything else (a context writing a small ``e``, a value that is not
+    a ``Decimal``) takes ``format`` as before, and so fails or writes as it did.
     """
     text = str(value)
-    if "E" in text or text == "-0":
-        text = format(value, "f")
-        return "0" if text in ("-0", "") else text
-    return text
+    if type(value) is Decimal and "E" not in text and "e" not in text and text != "-0":
+        return text
+    text = format(value, "f")
+    return "0" if text in ("-0", "") else text
 
 
 divide = DIVISION.divide
