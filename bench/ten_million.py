@@ -98,9 +98,9 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--audit-parts", type=int, default=2)
-    ingest = parser.add_mutually_exclusive_group()
-    ingest.add_argument("--skip-ingest", action="store_true", help="the database already holds the history")
-    ingest.add_argument("--one-process", action="store_true",
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--skip-ingest", action="store_true", help="the database already holds the history")
+    how.add_argument("--one-process", action="store_true",
                         help="ingest every batch in one process that stays up (bench.warm_ingest), not one each")
     parser.add_argument("--steps", default=",".join(STEPS), help="which commands after the ingest (comma-separated)")
     parser.add_argument("--json", type=Path, default=Path("out/ten_million.json"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -53,7 +55,7 @@ def test_every_code_point_is_written_alike_as_a_value_and_as_a_key():
 
 
 def test_keys_are_sorted_by_code_point_across_every_plane():
-    """One dict keyed by a sample of every block of 256 code points: sorted alike (UTF-8's byte order is code point
+    """One dict keyed by every 251st code point, from every plane: sorted alike (UTF-8's byte order is code point
     order; a writer sorting UTF-16 units would put U+FF5A after U+1F600)."""
     data = {chr(c) + "k": str(c) for c in range(0, sys.maxunicode + 1, 251) if not 0xD800 <= c <= 0xDFFF}
     data.update({"\uff5a": "z", "\U0001f600": "face", "\u00e9": "e"})
@@ -70,6 +72,27 @@ def test_a_lone_surrogate_falls_back_to_the_reference_writer():
     """orjson refuses a string that is not valid Unicode; the reference writes it raw, and so the text is the same."""
     data = {"name": "a\ud800b", "\udfff": 1}
     assert canonical_json_of_plain(data) == canonical_json(data)
+
+
+def test_what_orjson_alone_would_write_is_refused_or_written_as_the_reference_does():
+    """A time, a dataclass or a subclass of a plain type would be written by orjson where the standard library refuses
+    or writes it otherwise: passed through, orjson refuses, so a slip raises (or writes) as it always did."""
+    with pytest.raises(TypeError):
+        canonical_json_of_plain({"last_at": datetime(2026, 1, 1, tzinfo=UTC)})
+    with pytest.raises(TypeError):
+        canonical_json_of_plain([Pair(1, 2)])
+
+    class Name(str):
+        pass
+
+    data = {Name("b"): [Name("x")], "a": True}
+    assert canonical_json_of_plain(data) == canonical_json(data)
+
+
+@dataclass
+class Pair:
+    left: int
+    right: int
 
 
 PLAIN = st.recursive(
