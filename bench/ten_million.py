@@ -53,10 +53,15 @@ def record(figure: str, seconds: float, events: int | None, peak_kib: int, **ext
     FIGURES.append({"figure": figure, "seconds": seconds, "events": events, "peak_mib": peak_kib / 1024, **extra})
 
 
-def ingest_in_batches(history: Path, url: str, batch: int, tmp: Path) -> int:
-    """The history ingested ``batch`` lines at a time, one ``ledger ingest`` each; the events ingested."""
+def _init(url: str) -> None:
+    """``ledger init``: the schema the ingest needs."""
     subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], check=True, capture_output=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+
+
+def ingest_in_batches(history: Path, url: str, batch: int, tmp: Path) -> int:
+    """The history ingested ``batch`` lines at a time, one ``ledger ingest`` each; the events ingested."""
+    _init(url)
     chunk, total, batches, worst_peak = tmp / "batch.jsonl", 0, [], 0
     with history.open("rb") as lines:
         while True:
@@ -79,12 +84,10 @@ def ingest_in_batches(history: Path, url: str, batch: int, tmp: Path) -> int:
 def ingest_in_one_process(history: Path, url: str, batch: int, tmp: Path) -> int:
     """The history ingested ``batch`` lines at a time by one process that stays up (``bench.warm_ingest``: its
     engine session warm from batch to batch); the events ingested."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "ledger", "--db", url, "init"], check=True, capture_output=True, env=env,
-                   cwd=ROOT)
+    _init(url)
     out = tmp / "warm.json"
     subprocess.run([sys.executable, "-m", "bench.warm_ingest", str(history), url, "--batch", str(batch),
-                    "--json", str(out)], check=True, env=env, cwd=ROOT)
+                    "--json", str(out)], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     figures = json.loads(out.read_text())
     batches = figures["batches_s"]
     record(f"ingest, {len(batches)} batches of {batch:,} lines, one process", sum(batches), figures["lines"],

@@ -20,9 +20,10 @@ gets infinite triggers: checked at every mark.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, Inexact
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Any
 
+from ledger.domain.money import EXACT_METHODS
 from rules.base import AccountView, Trigger
 from rules.per_params import PerParams
 
@@ -36,13 +37,11 @@ _ALWAYS_SHORT = Decimal("-Infinity")
 RateTable = Callable[[Any], dict[str, tuple[Decimal, Decimal]]]
 """params -> {market: (m_lo, m_hi)}: the lowest and highest marginal maintenance rate a position in it can have."""
 
-_SLOPE_ARITHMETIC = Context(prec=60, traps=[Inexact])
-"""``1 − m`` and ``1 + m`` for a rate of at most 18 places: exact (the trap says so), as in any context they were."""
-
-
 def _derive_slopes(params: Any, table: RateTable) -> dict[str, tuple[Decimal, Decimal]]:
-    exact = _SLOPE_ARITHMETIC
-    return {market: (exact.subtract(1, low), exact.add(1, high)) for market, (low, high) in table(params).items()}
+    """``1 − m`` and ``1 + m`` for a rate of at most 18 places: exact (``EXACT_METHODS`` traps an inexact step), as in
+    any context they were."""
+    return {market: (EXACT_METHODS.subtract(1, low), EXACT_METHODS.add(1, high))
+            for market, (low, high) in table(params).items()}
 
 
 _slopes: PerParams[RateTable, dict[str, tuple[Decimal, Decimal]]] = PerParams(_derive_slopes)

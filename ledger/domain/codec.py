@@ -237,7 +237,11 @@ def _reader(attribute: attrs.Attribute[Any], engine_made: bool) -> Callable[[obj
     return text
 
 
-def _readers(fields: list[attrs.Attribute[Any]], engine_made: bool) -> tuple[tuple[str, Callable[[object], Any]], ...]:
+_Readers = tuple[tuple[str, Callable[[object], Any]], ...]
+"""(field name, its reader) for each field of a type, in the order its refusals name them."""
+
+
+def _readers(fields: list[attrs.Attribute[Any]], engine_made: bool) -> _Readers:
     return tuple((attribute.name, _reader(attribute, engine_made)) for attribute in fields)
 
 
@@ -275,7 +279,7 @@ def _checked_fills(raw: object) -> tuple[DeleverageFill, ...]:
     return tuple(fills)
 
 
-def _decoder(kind: str, cls: type[Event]) -> tuple[type[Event], frozenset[str], tuple[tuple[str, Callable[[object], Any]], ...]]:
+def _decoder(kind: str, cls: type[Event]) -> tuple[type[Event], frozenset[str], _Readers]:
     fields = flat_fields(cls)
     return cls, frozenset(a.name for a in fields) | {"type"}, _readers(fields, engine_made=kind in ENGINE_TYPES)
 
