@@ -23,13 +23,15 @@ audit, which re-derives what the appends stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 
 from ledger.domain import events as ev
 from ledger.domain.fold import APPLIERS, apply
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.positions import apply_fill
-from ledger.domain.state import CLEARING, EXTERNAL, FEES, LedgerState, MarketState, Position
+from ledger.domain.state import CLEARING, EXTERNAL, FEES, AccountState, LedgerState, MarketState, Position
 
 __all__ = ["Move", "apply_fast"]
 
@@ -78,14 +80,18 @@ def _cash(state: LedgerState, account: str, asset: str, to_account: Decimal, to_
 
 
 def _trade(state: LedgerState, event: ev.Trade) -> list[Move] | None:
-    """A fill of a cross position; None, having changed nothing, for a market the account margins isolated."""
+    """A fill of a cross position; None, having changed nothing, for a market the account margins isolated.
+
+    The account's new value is formed once, its position, fees and cash together (``AccountState.with_position``,
+    ``with_fee`` and ``with_cash_deltas`` in a row formed three, each a copy: measured, 14% of this fold)."""
     current = state.account(event.account)
     if current.is_isolated(event.market):
         return None
     market = state.markets[event.market]
     asset = market.settle_asset
-    position, realized = apply_fill(current.positions.get(event.market) or Position(), event.side, event.qty, event.price)
-    acct = current.with_position(event.market, position)
+    positions = dict(current.positions)
+    positions[event.market], realized = apply_fill(positions.get(event.market) or Position(), event.side, event.qty,
+                                                   event.price)
     state.markets[event.market] = MarketState(
         market.market, market.settle_asset, market.lot_size, market.listed_by, market.mark_price, event.price
     )
@@ -94,13 +100,24 @@ def _trade(state: LedgerState, event: ev.Trade) -> list[Move] | None:
     clearing = state.system[CLEARING]
     clearing[asset] = clearing.get(asset, ZERO) + to_clearing
     moves = [(CLEARING, asset, to_clearing)]
+    fees_paid = current.fees_paid
     if event.fee:
-        acct = acct.with_fee(asset, event.fee)
+        fees_paid = _plus(fees_paid, asset, event.fee)
         delta = delta + -event.fee
         fees = state.system[FEES]
         fees[asset] = fees.get(asset, ZERO) + event.fee
         moves.append((FEES, asset, event.fee))
-    if delta != 0 or asset not in acct.cash:
-        acct = acct.with_cash_deltas({asset: delta})
-    state.accounts[event.account] = acct
+    cash = current.cash
+    if delta != 0 or asset not in cash:
+        cash = _plus(cash, asset, delta)
+    state.accounts[event.account] = AccountState(current.name, cash, MappingProxyType(positions), fees_paid,
+                                                 current.isolated)
     return moves
+
+
+def _plus(balances: Mapping[str, Decimal], asset: str, amount: Decimal) -> Mapping[str, Decimal]:
+    """A copy of ``balances`` with ``amount`` added to ``asset``'s, summed as ``AccountState.with_cash_deltas`` and
+    ``with_fee`` sum it (onto ``ZERO`` for an asset it does not hold yet)."""
+    copied = dict(balances)
+    copied[asset] = copied.get(asset, ZERO) + amount
+    return MappingProxyType(copied)
