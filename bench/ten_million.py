@@ -2,14 +2,17 @@
 
     python bench/gen_history.py 10000000 H.jsonl --accounts 100000 --switch-at 0.5
     python -m bench.ten_million H.jsonl --db sqlite:///PATH.db [--batch 100000] [--audit-parts 2]
-                                [--skip-ingest | --one-process]
+                                [--skip-ingest | --one-process | --one-command]
                                 [--steps replay,account,balances,liquidations,audit,whatif,sweep]
 
 The history is ingested in batches of ``--batch`` lines, one ``ledger ingest``
 each (a fresh process, as a feed's job runs it: each loads the state at the
 head from its snapshot; ``--one-process``: every batch in one process that
 stays up instead, ``bench.warm_ingest``, whose engine session stays warm from
-batch to batch), then: the full replay from the first event (no
+batch to batch, each batch timed; ``--one-command``: the batches written as
+files and ingested by one ``ledger ingest F1 F2 ...``, as a user gives a
+command the files of a day, the whole command timed), then: the full replay
+from the first event (no
 snapshot trusted), ``account`` at the head and as of a past time,
 ``balances --as-of``, ``liquidations``, ``audit``, one ``whatif`` (partial-v1
 with a fee of 0.5% and a target buffer of 0.5 from the first event) and a
@@ -95,6 +98,28 @@ def ingest_in_one_process(history: Path, url: str, batch: int, tmp: Path) -> int
     return int(figures["lines"])
 
 
+def ingest_in_one_command(history: Path, url: str, batch: int, tmp: Path) -> int:
+    """The history written as files of ``batch`` lines, all ingested by one ``ledger ingest F1 F2 ...`` (one
+    process, each file its own transaction, the engine state carried warm from file to file); the events ingested.
+    Timed as the other ingests (``bench.peak``: the command inside its process)."""
+    _init(url)
+    files: list[Path] = []
+    total = 0
+    with history.open("rb") as lines:
+        while part := [line for _, line in zip(range(batch), lines, strict=False)]:
+            files.append(tmp / f"batch{len(files):05d}.jsonl")
+            files[-1].write_bytes(b"".join(part))
+            total += len(part)
+    answer = tmp / "ingest.txt"
+    run = peak(tmp / "peak.json", "--db", url, "ingest", *map(str, files), stdout=answer)
+    stored = answer.read_text().splitlines()
+    assert len(stored) == len(files) and all(" appended, 0 already stored" in line for line in stored), stored[-1:]
+    for file in files:
+        file.unlink()
+    record(f"ingest, {len(files)} files of {batch:,} lines, one command", run["seconds"], total, run["peak_kib"])
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("history", type=Path)
@@ -104,7 +129,9 @@ def main() -> None:
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--skip-ingest", action="store_true", help="the database already holds the history")
     how.add_argument("--one-process", action="store_true",
-                        help="ingest every batch in one process that stays up (bench.warm_ingest), not one each")
+                     help="ingest every batch in one process that stays up (bench.warm_ingest), not one each")
+    how.add_argument("--one-command", action="store_true",
+                     help="write the batches as files and ingest them all with one `ledger ingest F1 F2 ...`")
     parser.add_argument("--steps", default=",".join(STEPS), help="which commands after the ingest (comma-separated)")
     parser.add_argument("--json", type=Path, default=Path("out/ten_million.json"))
     args = parser.parse_args()
@@ -119,7 +146,8 @@ def main() -> None:
             with args.history.open("rb") as handle:
                 events = sum(1 for _ in handle)
         else:
-            ingest = ingest_in_one_process if args.one_process else ingest_in_batches
+            ingest = (ingest_in_one_process if args.one_process else
+                      ingest_in_one_command if args.one_command else ingest_in_batches)
             events = ingest(args.history.resolve(), url, args.batch, tmp)
         replay = subprocess.run(
             [sys.executable, "-c", _REPLAY, url], capture_output=True, text=True, check=True,

@@ -11,6 +11,7 @@ stores what a reference-fold append stores.
 from __future__ import annotations
 
 from decimal import Decimal
+from types import MappingProxyType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +22,7 @@ from ledger.domain import events as ev
 from ledger.domain import fast_apply
 from ledger.domain.fold import apply
 from ledger.domain.snapshot import dump_state
-from ledger.domain.state import LedgerState
+from ledger.domain.state import AccountState, LedgerState
 from ledger.engine import session
 from ledger.engine.session import fold_batch
 from tests.support.builders import deposit, listed, margin_mode, trade, withdrawal
@@ -43,6 +44,13 @@ def position(state: LedgerState) -> tuple:
     return state.seq, state.last_at, state.last_event_id, state.events_applied
 
 
+def read_only(account: AccountState) -> bool:
+    """Its mappings are read-only views, as the reference fold's are: states share them (an account's value is copied
+    only where an event changes it), and neither a dump nor ``==`` would tell a plain dict apart."""
+    return all(type(mapping) is MappingProxyType
+               for mapping in (account.cash, account.positions, account.fees_paid, account.isolated))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(activation=activations, history=st.lists(steps(), min_size=5, max_size=80), policy=policies)
 def test_the_fast_apply_equals_the_reference_fold_after_every_event(activation, history, policy):
@@ -54,6 +62,7 @@ def test_the_fast_apply_equals_the_reference_fold_after_every_event(activation, 
         fast_apply.apply_fast(fast, event, seq)
         assert dump_state(fast) == dump_state(reference), f"after {event.id}"
         assert position(fast) == position(reference)
+        assert all(read_only(account) for account in fast.accounts.values()), f"after {event.id}"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,6 +16,7 @@ import gzip
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -25,7 +26,7 @@ from ledger.domain.codec import MAX_LINE_BYTES, decode_line
 from ledger.engine.admission import Located
 from ledger.errors import InvalidBatch, InvalidEvent
 
-__all__ = ["MAX_ERRORS", "CHUNK", "Reading", "open_jsonl", "chunks"]
+__all__ = ["MAX_ERRORS", "CHUNK", "Reading", "open_jsonl", "chunks", "business_span"]
 
 MAX_ERRORS = 20
 """Errors kept (and shown) per file; every one after them is still counted."""
@@ -165,3 +166,34 @@ def chunks(
         told.tell()
         if chunk and not reading.errors:
             yield chunk
+
+
+def business_span(path: str | Path) -> tuple[datetime, datetime] | None:
+    """The business times of a plain file's first and last records, read from its two ends (not the whole file).
+
+    What an ingest of several files checks before storing any: the log's
+    business time never goes backwards, so files given out of order (a shell
+    glob sorts ``part10`` before ``part2``) would store the later ones and
+    then refuse the earlier ones for ever. None where it cannot tell cheaply
+    or at all (standard input, a gzip file, anything but a plain file, an
+    empty file, an end line that does not decode): the ingest itself then
+    reads the file and names whatever is wrong in it.
+    """
+    if str(path) == "-" or str(path).endswith(".gz") or not Path(path).is_file():  # (a pipe's lines, once read, are gone)
+        return None
+    try:
+        with Path(path).open("rb") as handle:
+            first = handle.readline(MAX_LINE_BYTES + 1)
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - MAX_LINE_BYTES - 2))
+            tail = handle.read()
+    except OSError:
+        return None
+    ends = [first.removeprefix(_BOM), *reversed(tail.splitlines())]
+    try:
+        start = decode_line(next(line for line in ends[:1] if line.strip())).at
+        end = decode_line(next(line for line in ends[1:] if line.strip())).at
+    except (InvalidEvent, StopIteration):
+        return None
+    return start, end
+

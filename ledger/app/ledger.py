@@ -157,7 +157,11 @@ class Ledger:
         ``phases`` is told what each phase has done, as ``(phase, count)``:
         ``read`` (bytes read), ``lines`` (records decoded into a chunk),
         ``engine`` and ``store`` (records each has taken), ``commit`` (0 as it
-        starts, 1 once committed): what a progress display estimates from.
+        starts, 1 once committed and the snapshots due written): what a
+        progress display estimates from; and ``committed`` (1) the moment the
+        transaction is committed, before those snapshots: from then on the
+        file is stored, whatever happens next (what a caller that stops on an
+        interrupt needs to say).
         """
         told = phases or (lambda phase, count: None)
 
@@ -168,7 +172,7 @@ class Ledger:
 
         reading = ingest.Reading()
         appended = skipped = engine_made = 0
-        with self._unit.appending() as (writer, session):
+        with self._unit.appending(committed=lambda: told("committed", 1)) as (writer, session):
             now = self._recording_time(writer)
             recorded_at, limits = format_time(now), self._limits(now)
             chunks = ingest.chunks(path, reading, read if progress is not None or phases is not None else None)

@@ -76,8 +76,11 @@ class AppendUnit:
         return self._warm.state.seq
 
     @contextmanager
-    def appending(self) -> Iterator[tuple[Writer, EngineSession]]:
-        """A write transaction and the engine session at the head its lock holds; committed on a clean exit."""
+    def appending(self, committed: Callable[[], None] | None = None) -> Iterator[tuple[Writer, EngineSession]]:
+        """A write transaction and the engine session at the head its lock holds; committed on a clean exit.
+
+        ``committed`` is called once the transaction is committed, before the snapshots it made due are written: from
+        then on what it appended is stored, whatever happens next (an interrupt while the snapshots are written)."""
         self.store.require_schema()
         self._catch_up()
         with self.store.writer() as writer:
@@ -96,6 +99,8 @@ class AppendUnit:
             assert session.state.seq == writer.head_seq, "the session folded exactly what was appended"
             crossed = writer.streams_crossing(account_replay.ACCOUNT_SNAPSHOT_EVERY, ACCOUNT_STREAM_PREFIX)
         self._warm = session
+        if committed is not None:
+            committed()
         self._cache(session.state, session.head_hash, crossed)
 
     def append(

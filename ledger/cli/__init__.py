@@ -4,11 +4,11 @@
 modules hold the commands, added to the group here, explicitly.
 """
 
-from ledger.cli import compliance_commands, ledger_commands, owner_commands, serve_command
+from ledger.cli import compliance_commands, ingest_command, ledger_commands, owner_commands, serve_command
 from ledger.cli.app import cli, main
 
-for _command in (*ledger_commands.COMMANDS, *owner_commands.COMMANDS, *compliance_commands.COMMANDS,
-                 *serve_command.COMMANDS):
+for _command in (*ledger_commands.COMMANDS, *ingest_command.COMMANDS, *owner_commands.COMMANDS,
+                 *compliance_commands.COMMANDS, *serve_command.COMMANDS):
     cli.add_command(_command)
 
 __all__ = ["cli", "main"]

@@ -1,4 +1,4 @@
-"""Commands over the log itself: init, ingest, balances, verify, rules, liquidations."""
+"""Commands over the log itself: init, balances, verify, rules, liquidations (ingest: ``cli.ingest_command``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ledger.app.ledger import AppendResult, Ledger
+from ledger.app.ledger import Ledger
 from ledger.app.views import (
     POSITION_COLUMNS,
     STATEMENT_COLUMNS,
@@ -35,9 +35,7 @@ from ledger.cli.app import (
     progress,
     safe_csv_option,
 )
-from ledger.cli.progress import ingest_progress
 from ledger.domain.timefmt import format_time
-from ledger.errors import InvalidBatch, InvalidEvent
 
 
 @click.command()
@@ -47,65 +45,6 @@ def init(ctx: click.Context) -> None:
     with open_ledger(ctx) as ledger:
         ledger.init()
         click.echo(f"ledger schema is at head in {ledger.url}")
-
-
-@click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="FILE...")
-@click.pass_context
-def ingest(ctx: click.Context, files: tuple[str, ...]) -> None:
-    """Ingest JSON Lines files, each atomically (every line of it or nothing); `-` reads standard input, FILE.gz is read
-    through gzip.
-
-    Several files are ingested in the order given, one after another, by one process: one start-up, and the engine
-    state carried warm from each to the next. Each file is its own transaction, as if ingested by a command of its
-    own: the first refused stops the command (exit 2), the files before it stay stored, and running the same list
-    again once it is mended skips what is stored. Every file is checked to exist before any is read.
-    """
-    if files.count("-") > 1:
-        raise click.UsageError("standard input (-) can be read only once")
-    missing = [InvalidEvent("no such file", where=file) for file in files if file != "-" and not Path(file).is_file()]
-    if missing:
-        raise InvalidBatch(missing)
-    with open_ledger(ctx) as ledger:
-        for done, file in enumerate(files):
-            try:
-                result = _ingest_one(ledger, file)
-            except (KeyboardInterrupt, click.Abort):
-                if not done:
-                    raise  # the entry point's word: nothing was changed
-                _stopped_at(files, done, "interrupted")
-                sys.exit(130)
-            except Exception:
-                if done:
-                    _stopped_at(files, done, "stopped")  # the failure's own message follows, from the entry point
-                raise
-            name = "standard input" if file == "-" else file
-            if not result.lines:
-                click.echo(f"{name}: 0 lines: nothing to store; head is still #{result.head_seq}")
-                continue
-            click.echo(
-                f"{name}: {counted(result.lines, 'line')}: {result.appended} appended, {result.skipped} already "
-                f"stored, {counted(result.engine_events, 'engine event')} (liquidations, bankruptcies, deleveraging); "
-                f"head is now #{result.head_seq}"
-            )
-
-
-def _ingest_one(ledger: Ledger, file: str) -> AppendResult:
-    """One file, atomically, with its progress bars (on a terminal)."""
-    plain = Path(file).is_file() and not file.endswith(".gz")  # a gzip file's size is not what its lines add up to
-    with ingest_progress(file, Path(file).stat().st_size if plain else None) as bars:
-        return ledger.ingest_file(file, phases=bars if bars.drawn else None)
-
-
-def _stopped_at(files: tuple[str, ...], done: int, how: str) -> None:
-    """Which of several files are stored when the one at ``done`` failed or was interrupted."""
-    after = len(files) - done - 1
-    click.echo(
-        f"ingest {how} at {files[done]} (file {done + 1} of {len(files)}): the {counted(done, 'file')} before it "
-        f"{'is' if done == 1 else 'are'} stored (each its own transaction, counted above); nothing of it"
-        + (f" or of the {counted(after, 'file')} after it" if after else "") + " was stored",
-        err=True,
-    )
 
 
 @click.command()
@@ -355,5 +294,5 @@ def deleverages(ctx: click.Context, account: str | None, start: datetime | None,
                   essential=["id", "account", "market", "side", "qty", "haircut", "bankrupt_account", "rank"])
 
 
-COMMANDS = (init, ingest, balances, account, verify, keygen, seal, rotate_key, anchor, rules, liquidations, bankruptcies,
+COMMANDS = (init, balances, account, verify, keygen, seal, rotate_key, anchor, rules, liquidations, bankruptcies,
             deleverages)

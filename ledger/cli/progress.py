@@ -45,7 +45,8 @@ def _bar(console: Console, get_time: Callable[[], float] | None, *columns: Progr
 class IngestBars:
     """One bar per phase of an ingest, fed with ``(phase, count)`` as ``Ledger.ingest_file(phases=...)`` reports them:
     ``read`` (bytes read and decoded), ``lines`` (records decoded into a chunk: what the engine and the store will
-    take), ``engine`` and ``store`` (records each has taken), ``commit`` (0 when it starts, 1 when done).
+    take), ``engine`` and ``store`` (records each has taken), ``commit`` (0 when it starts, 1 when done); ``committed``
+    (the transaction's own end, before the snapshots) draws nothing.
 
     Each bar says what its phase has done out of what it has to do, and the time it has left at the rate it has
     kept since the ingest began (the phases take turns, chunk by chunk, so the store's is the ingest's)."""
