@@ -101,7 +101,8 @@ def ingest_in_one_process(history: Path, url: str, batch: int, tmp: Path) -> int
 def ingest_in_one_command(history: Path, url: str, batch: int, tmp: Path) -> int:
     """The history written as files of ``batch`` lines, all ingested by one ``ledger ingest F1 F2 ...`` (one
     process, each file its own transaction, the engine state carried warm from file to file); the events ingested.
-    Timed as the other ingests (``bench.peak``: the command inside its process)."""
+    Timed as the other ingests (``bench.peak``: the command inside its process). The files take as much room as the
+    history, in the temporary directory (``TMPDIR``), until the command ends."""
     _init(url)
     files: list[Path] = []
     total = 0

@@ -196,4 +196,3 @@ def business_span(path: str | Path) -> tuple[datetime, datetime] | None:
     except (InvalidEvent, StopIteration):
         return None
     return start, end
-
