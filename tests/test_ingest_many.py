@@ -70,17 +70,14 @@ def _failing_at_the_second(monkeypatch, fail) -> None:
 def test_several_files_store_what_the_whole_file_stores(db_url, crash_history, tmp_path):
     """The crash history in three files through one command: a line per file, and the same liquidations, balances
     and head as the history ingested as one file (the engine's decisions do not see where a file ended)."""
-    whole = f"sqlite:///{tmp_path / 'whole.db'}"
-    ok(whole, "init")
-    ok(whole, "ingest", str(crash_history))
+    whole = _alone(tmp_path, crash_history)
     ok(db_url, "init")
     parts = _split(crash_history, tmp_path, 3)
     out = ok(db_url, "ingest", *map(str, parts))
     assert [line.split(":")[0] for line in out.splitlines()] == [str(part) for part in parts]
     liquidations = json.loads(ok(db_url, "liquidations", "--format", "json"))
     assert liquidations and liquidations == json.loads(ok(whole, "liquidations", "--format", "json"))
-    assert ok(db_url, "balances", "--format", "json") == ok(whole, "balances", "--format", "json")
-    assert _head(db_url) == _head(whole)
+    assert _holds_exactly(db_url, whole)
 
 
 def test_the_state_is_loaded_once_for_all_the_files(sqlite_url, crash_history, tmp_path, monkeypatch):
