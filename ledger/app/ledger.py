@@ -8,6 +8,12 @@ batch stores nothing). Every read goes through ``reader``, which checks the
 schema once. Reads replay (``ledger.replay``), compliance runs re-decide
 (``ledger.compliance``), and the read models shape what is printed
 (``ledger.reports``).
+
+The compliance runs (audit, explain, what-if, compare, sweep) and the files
+they read are imported by the methods that run them, as the HTML report's
+charts are: every command is a process of its own, and ``ledger account``
+or ``ledger ingest`` should not wait for the sweep's and the audit's modules
+to load (``tests/test_cli_on_demand.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import asdict, frozen
 from sqlalchemy.engine import make_url
@@ -25,13 +31,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ledger.app import ingest
 from ledger.app.clock import Clock, system_clock
-from ledger.app.params_files import grid_policies, read_grid, read_params_file
 from ledger.app.unit_of_work import AppendUnit
-from ledger.compliance import audit as audit_run
-from ledger.compliance import audit_parts
-from ledger.compliance import explain as explain_run
-from ledger.compliance import sweep as sweep_run
-from ledger.compliance import whatif as whatif_run
 from ledger.domain import events as ev
 from ledger.domain.codec import decode_object, to_json_object
 from ledger.domain.events import ACCOUNT_STREAM_PREFIX
@@ -54,12 +54,15 @@ from ledger.store.seals import generate_key
 from rules import registry as rules_registry
 from rules.allocation import registry as allocation_registry
 
-__all__ = ["Ledger", "AppendResult", "WhatIf", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE", "DEFAULT_PRICE_BAND",
+if TYPE_CHECKING:  # the compliance runs are imported by the methods that run them (see the module's docstring)
+    from ledger.compliance.audit import AuditReport
+    from ledger.compliance.sweep import Candidate, SweepRow
+    from ledger.compliance.whatif import Comparison, Policy
+    from ledger.compliance.whatif import WhatIf as WhatIf  # what ``whatif`` answers, named for the shell's annotations
+
+__all__ = ["Ledger", "AppendResult", "DEFAULT_URL", "DEFAULT_FUTURE_TOLERANCE", "DEFAULT_PRICE_BAND",
            "MAX_PRICE_BAND", "rule_params_file", "checked_policy", "covers_listed_markets",
            "listed_markets"]
-
-WhatIf = whatif_run.WhatIf
-"""What ``Ledger.whatif`` answers (for the shell's annotations: it may not import ``ledger.compliance``)."""
 
 DEFAULT_URL = "sqlite:///ledger.db"
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -396,10 +399,12 @@ class Ledger:
     # -- compliance ------------------------------------------------------------
     def audit(
         self, *, exhaustive: bool = False, progress: Progress | None = None, parts: int | None = None,
-    ) -> audit_run.AuditReport:
+    ) -> AuditReport:
         """Replay everything from scratch and prove it (``ledger.compliance.audit``), in ``parts`` parts side by side
         (``ledger.compliance.audit_parts``; None: one per core this process may use, at most ``MOST_PARTS``; 1: one
         pass)."""
+        from ledger.compliance import audit_parts
+
         store = self.reader(proven=False)
         parts = parts or min(_usable_cores(), audit_parts.MOST_PARTS)
         report = audit_parts.audit_in_parts(store, progress, exhaustive=exhaustive, parts=parts)
@@ -423,15 +428,19 @@ class Ledger:
 
     def explain(self, event_id: str) -> dict[str, Any]:
         """Why the engine made a liquidation or bankruptcy: the figures and the formula, as JSON-ready data."""
-        return explain_run.explain(self.reader(), event_id)
+        from ledger.compliance.explain import explain
+
+        return explain(self.reader(), event_id)
 
     def whatif(
         self, version: str | None, *, params: Mapping[str, Any] | None = None, params_file: str | Path | None = None,
         start: datetime | None = None, end: datetime | None = None, progress: Progress | None = None,
         policy: PolicyFile | None = None,
-    ) -> whatif_run.WhatIf:
+    ) -> WhatIf:
         """Real history replayed under another rule version (and loss-allocation ``policy``: version and params file),
         side by side with what happened; nothing written."""
+        from ledger.compliance import whatif as whatif_run
+
         if params_file is not None:
             params = rule_params_file(version, params_file)
         if version is not None and params is not None:
@@ -443,9 +452,11 @@ class Ledger:
         self, candidates: Sequence[tuple[str | None, str | Path | None]], *, start: datetime | None = None,
         end: datetime | None = None, progress: Progress | None = None,
         policies: Sequence[PolicyFile | None] | None = None,
-    ) -> whatif_run.Comparison:
+    ) -> Comparison:
         """Several (version, params file or None for the params in force) replayed side by side on the same history,
         each allocating with its loss-allocation policy (version and params file; None: the one in force)."""
+        from ledger.compliance import whatif as whatif_run
+
         parsed = [(version, rule_params_file(version, path) if path is not None else None) for version, path in candidates]
         listed = listed_markets(self.reader(), end)
         for (version, params), (_, path) in zip(parsed, candidates, strict=True):
@@ -458,11 +469,15 @@ class Ledger:
         self, versions: Sequence[str], grid_file: str | Path, *, start: datetime | None = None,
         end: datetime | None = None, workers: int | None = None, scheduler: str | None = None,
         progress: Progress | None = None, policies: Sequence[PolicyFile] = (),
-        max_candidates: int = sweep_run.MAX_CANDIDATES, planned: Progress | None = None,
-    ) -> tuple[list[sweep_run.Candidate], list[sweep_run.SweepRow]]:
+        max_candidates: int | None = None, planned: Progress | None = None,
+    ) -> tuple[list[Candidate], list[SweepRow]]:
         """Replay the history under every candidate of a grid (``ledger.compliance.sweep``), crossed with every
         loss-allocation policy given (version, params file); nothing written. ``planned`` is told how many candidates
-        there are before any runs, ``progress`` each one done."""
+        there are before any runs, ``progress`` each one done; at most ``max_candidates`` (None: the sweep's own
+        ``MAX_CANDIDATES``)."""
+        from ledger.app.params_files import grid_policies, read_grid
+        from ledger.compliance import sweep as sweep_run
+
         grid = read_grid(grid_file)
         base = grid.get("params") or sweep_run.base_params(self.reader())
         chosen = [found for found in (checked_policy(p) for p in policies) if found is not None]
@@ -475,7 +490,8 @@ class Ledger:
                 allocation_registry.get(version).parse_params(params)
             except InvalidEvent as exc:
                 raise InvalidEvent(f"{version}: {exc.reason}", where=f"{grid_file}: grid loss_allocation[{n}]") from None
-        candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied, max_candidates)
+        most = sweep_run.MAX_CANDIDATES if max_candidates is None else max_candidates
+        candidates = sweep_run.candidates_of(versions, grid, base, chosen or varied, most)
         listed = listed_markets(self.reader(), end)
         for candidate in candidates:
             label = ", ".join(f"{k}={v}" for k, v in candidate.varied.items())
@@ -487,9 +503,9 @@ class Ledger:
                                            scheduler=scheduler, progress=progress)
 
     def report(
-        self, out: Path, *, comparison: whatif_run.WhatIf | whatif_run.Comparison | None = None,
+        self, out: Path, *, comparison: WhatIf | Comparison | None = None,
         progress: Progress | None = None, scales: Mapping[str, int] | None = None,
-        sweep_rows: list[dict[str, Any]] | None = None, allocation: whatif_run.Comparison | None = None,
+        sweep_rows: list[dict[str, Any]] | None = None, allocation: Comparison | None = None,
         compared: Sequence[str] = (),
     ) -> Path:
         """Write the HTML compliance report (charts, tables, optionally a what-if, policies side by side, a sweep)
@@ -527,6 +543,8 @@ PolicyFile = tuple[str, str | Path | None]
 def rule_params_file(version: str | None, path: str | Path) -> dict[str, Any]:
     """A what-if's params file, read and checked by the version it is for: a refusal names the file, the version and
     the key (``InvalidEvent``, exit 2)."""
+    from ledger.app.params_files import read_params_file
+
     params = read_params_file(path)
     if version is not None:
         try:
@@ -552,8 +570,10 @@ def covers_listed_markets(listed: set[str], version: str, params: Mapping[str, A
         raise InvalidEvent(f"{version}: {refusal}", where=where)
 
 
-def checked_policy(policy: PolicyFile | None) -> whatif_run.Policy | None:
+def checked_policy(policy: PolicyFile | None) -> Policy | None:
     """The policy with its params read, checked by the policy now (a refusal names the params file and the key)."""
+    from ledger.app.params_files import read_params_file
+
     if policy is None:
         return None
     version, path = policy

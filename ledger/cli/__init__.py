@@ -1,14 +1,23 @@
 """The ``ledger`` command line: a thin shell over ``Ledger`` and the services.
 
 ``app`` holds the group, output helpers and the entry point; the command
-modules hold the commands, added to the group here, explicitly.
+modules hold the commands, named here beside their module, explicitly, and
+imported only when one of their commands runs (``cli.on_demand``: a
+command's process does not load the others').
 """
 
-from ledger.cli import compliance_commands, ingest_command, ledger_commands, owner_commands, serve_command
 from ledger.cli.app import cli, main
 
-for _command in (*ledger_commands.COMMANDS, *ingest_command.COMMANDS, *owner_commands.COMMANDS,
-                 *compliance_commands.COMMANDS, *serve_command.COMMANDS):
-    cli.add_command(_command)
+COMMAND_MODULES = {
+    "ledger.cli.ledger_commands": ("init", "balances", "account", "verify", "keygen", "seal", "rotate-key", "anchor",
+                                   "rules", "liquidations", "bankruptcies", "deleverages"),
+    "ledger.cli.ingest_command": ("ingest",),
+    "ledger.cli.owner_commands": ("grant",),
+    "ledger.cli.compliance_commands": ("audit", "explain", "history", "reconcile", "whatif", "sweep", "report", "export"),
+    "ledger.cli.serve_command": ("serve",),
+}
+"""Each command module and the commands it defines (``COMMANDS``), in the order they were written."""
 
-__all__ = ["cli", "main"]
+cli.add_modules(COMMAND_MODULES)
+
+__all__ = ["cli", "main", "COMMAND_MODULES"]

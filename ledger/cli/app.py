@@ -26,6 +26,7 @@ from ledger.app.clock import system_clock
 from ledger.app.ledger import DEFAULT_FUTURE_TOLERANCE, DEFAULT_PRICE_BAND, DEFAULT_URL, MAX_PRICE_BAND, Ledger
 from ledger.app.views import EXACT, Figures, parse_scale_overrides
 from ledger.cli import tables
+from ledger.cli.on_demand import OnDemandGroup
 from ledger.domain.csvcells import write_csv
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import parse_time
@@ -217,7 +218,7 @@ class StaysUp(click.Command):
     (``ledger.gc_policy``)."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+@click.group(cls=OnDemandGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="leveraged-ledger", prog_name="ledger")
 @click.option("--db", envvar="LEDGER_DB", default=DEFAULT_URL, show_default=True, help="Database URL ($LEDGER_DB).")
 @click.option("--future-tolerance", envvar="LEDGER_FUTURE_TOLERANCE", type=click.IntRange(min=0, max=MAX_FUTURE_TOLERANCE),

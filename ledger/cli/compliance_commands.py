@@ -9,27 +9,29 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
-from ledger.app.ledger import Ledger, WhatIf
-from ledger.app.views import (
-    HISTORY_COLUMNS,
+from ledger.app.compliance_views import (
     LOSS_COLUMNS,
     MAX_CANDIDATES,
     PAYER_COLUMNS,
     SWEEP_FIGURES,
     account_table_rows,
-    counted,
-    history_csv,
-    history_table_rows,
     loss_allocation_rows,
     payer_rows,
     render_explanation,
     summary_table_rows,
     sweep_table_rows,
+)
+from ledger.app.ledger import Ledger
+from ledger.app.views import (
+    HISTORY_COLUMNS,
+    counted,
+    history_csv,
+    history_table_rows,
 )
 from ledger.cli.app import (
     FORMATS,
@@ -47,6 +49,9 @@ from ledger.cli.progress import counted_progress
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
+
+if TYPE_CHECKING:
+    from ledger.app.ledger import WhatIf
 
 Time = datetime | None
 """A time option as click hands it over (None when not given)."""

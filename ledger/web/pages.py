@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ledger.app.compliance_views import render_explanation
 from ledger.app.console import RISK_COLUMNS, Point
 from ledger.app.views import (
     HISTORY_COLUMNS,
@@ -25,7 +26,6 @@ from ledger.app.views import (
     STATEMENT_COLUMNS,
     history_csv,
     position_rows,
-    render_explanation,
     statement_rows,
 )
 from ledger.domain.timefmt import format_time, parse_time

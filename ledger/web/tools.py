@@ -32,14 +32,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ledger.app.console import NotFound, Point, check_worlds
-from ledger.app.ledger import Ledger
-from ledger.app.views import (
+from ledger.app.compliance_views import (
     LOSS_COLUMNS,
     account_table_rows,
     loss_allocation_rows,
     summary_table_rows,
 )
+from ledger.app.console import NotFound, Point, check_worlds
+from ledger.app.ledger import Ledger
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time, parse_time
 from ledger.errors import InvalidBatch, InvalidEvent, LedgerError

@@ -1,0 +1,57 @@
+"""The command group whose commands are imported only when one is run.
+
+Every ``ledger`` command is a process of its own, and a person waits for
+all of it, start-up included. Importing every command module at start-up
+loaded the what-if, the sweep, the audit, the reports and the web console
+for ``ledger account`` and ``ledger ingest`` alike. Here each command is
+named beside the module that holds it, and that module is imported when
+the command is looked up: to run it, or to list it in ``--help``. This is
+click's own pattern for lazily loaded subcommands ("Lazily Loading
+Subcommands" in its documentation); ``tests/test_cli_on_demand.py`` checks
+that the table names exactly the commands each module defines.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+__all__ = ["OnDemandGroup"]
+
+
+class OnDemandGroup(click.Group):
+    """A ``click.Group`` that imports a command's module when the command is first looked up.
+
+    Each module listed must define ``COMMANDS``, the commands it holds; all of them are added when it is imported.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.modules: dict[str, str] = {}
+        """command name -> the module that defines it (not imported yet)"""
+
+    def add_modules(self, table: Mapping[str, tuple[str, ...]]) -> None:
+        """Name, for each module (a dotted path), the commands it defines: imported when one of them is looked up."""
+        for module, names in table.items():
+            for name in names:
+                if name in self.modules or name in self.commands:
+                    raise ValueError(f"command {name!r} is named twice")
+                self.modules[name] = module
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.modules})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.modules:
+            self._import(self.modules[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def _import(self, module: str) -> None:
+        commands = importlib.import_module(module).COMMANDS
+        for command in commands:
+            if self.modules.get(command.name) != module:
+                raise RuntimeError(f"{module} defines {command.name!r}, which the command table does not give it")
+            self.add_command(command)
