@@ -105,11 +105,12 @@ def test_the_default_csv_reconciles_back_exactly_with_hostile_names(ledger, db_u
 def test_every_command_that_writes_csv_offers_safe_csv():
     """Each command with a CSV format (``--format csv``) also takes ``--safe-csv``: none is left out."""
     listing = click.Context(cli)  # the group imports each command's module as it is looked up (``cli.on_demand``)
-    commands = [command for name in cli.list_commands(listing) if (command := cli.get_command(listing, name)) is not None]
+    by_name = {name: command for name in cli.list_commands(listing) if (command := cli.get_command(listing, name))}
+    commands = list(by_name.values())
     writing = [command.name for command in commands
                if any(isinstance(p.type, click.Choice) and "csv" in p.type.choices for p in command.params)]
     assert {"balances", "liquidations", "history", "reconcile", "export", "sweep", "audit"} <= set(writing)
-    assert [name for name in writing if "--safe-csv" not in {o for p in next(c for c in commands if c.name == name).params for o in p.opts}] == []
+    assert [name for name in writing if "--safe-csv" not in {o for p in by_name[name].params for o in p.opts}] == []
 
 
 def test_the_ledger_writes_csv_in_one_place_only():

@@ -2,7 +2,8 @@
 
 Re-exported from the read models and the sweep, as ``app.views`` re-exports
 the daily reads' shapers; a module of its own because the sweep's is heavy to
-load, and only the compliance commands and the console's tools need it.
+load, and only the compliance commands and the console's pages and tools need
+it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ all of it, start-up included. Importing every command module at start-up
 loaded the what-if, the sweep, the audit, the reports and the web console
 for ``ledger account`` and ``ledger ingest`` alike. Here each command is
 named beside the module that holds it, and that module is imported when
-the command is looked up: to run it, or to list it in ``--help``. This is
+the command is looked up: to run it, for its ``--help``, or to complete its
+name in a shell. This is
 click's own pattern for lazily loaded subcommands ("Lazily Loading
 Subcommands" in its documentation); ``tests/test_cli_on_demand.py`` checks
 that the table names exactly the commands each module defines.
@@ -14,7 +15,7 @@ that the table names exactly the commands each module defines.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -49,9 +50,21 @@ class OnDemandGroup(click.Group):
             self._import(self.modules[cmd_name])
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str],
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click resolves it; a name no module defines first imports every module, so that click's refusal (``No
+        such command 'acount'. Did you mean 'account'?``) suggests from every command, as it did when all were
+        imported at start-up. Only a mistyped command pays for it."""
+        if args and not ctx.resilient_parsing and args[0] not in self.commands and args[0] not in self.modules:
+            for module in dict.fromkeys(self.modules.values()):
+                self._import(module)
+        return super().resolve_command(ctx, args)
+
     def _import(self, module: str) -> None:
-        commands = importlib.import_module(module).COMMANDS
+        commands: Sequence[click.Command] = importlib.import_module(module).COMMANDS
+        mistaken = [command.name for command in commands if self.modules.get(str(command.name)) != module]
+        if mistaken:
+            raise RuntimeError(f"{module} defines {mistaken[0]!r}, which the command table does not give it")
         for command in commands:
-            if self.modules.get(command.name) != module:
-                raise RuntimeError(f"{module} defines {command.name!r}, which the command table does not give it")
             self.add_command(command)
