@@ -33,22 +33,26 @@ FORBIDDEN = ("ledger.compliance", "ledger.web", "ledger.cli.compliance_commands"
 _DAILY_RUN = """
 import contextlib, io, json, sys
 from ledger.cli import main
-url, sample, key = sys.argv[1:4]
+url, sample, folder = sys.argv[1:4]
 forbidden = tuple(json.loads(sys.argv[4]))
+key, statement = f"{folder}/key", f"{folder}/statement.csv"
 commands = [
     ["init"], ["ingest", sample], ["account", "alice"], ["account", "alice", "--as-of", "2024-08-05T00:05:00Z"],
-    ["balances"], ["balances", "--format", "json"], ["liquidations"], ["bankruptcies"], ["deleverages"], ["verify"],
-    ["rules", "list"], ["anchor"], ["keygen", key], ["--key", key, "seal"],
+    ["balances"], ["balances", "--format", "csv"], ["liquidations"], ["bankruptcies"], ["deleverages"], ["verify"],
+    ["rules", "list"], ["anchor"], ["keygen", key], ["--key", key, "seal"], ["history", "alice"],
+    ["reconcile", statement, "--include-system"], ["export", "--format", "csv", "--out", f"{folder}/export"],
 ]
 loaded = {}
 for command in commands:
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
         try:
             main(["--db", url, *command])
         except SystemExit as exc:
             assert not exc.code, (command, exc.code)
-    loaded[" ".join(command[:1] if command[0] != "--key" else command[2:])] = sorted(
-        m for m in sys.modules if m.startswith(forbidden))
+    if command[-2:] == ["--format", "csv"] and command[0] == "balances":
+        open(statement, "w").write(printed.getvalue())  # what reconcile reads back
+    name = command[0] if command[0] != "--key" else command[2]
+    loaded[name] = sorted(m for m in sys.modules if m.startswith(forbidden))
 print(json.dumps(loaded))
 """
 
@@ -94,17 +98,18 @@ def test_a_mistyped_command_is_told_the_one_it_was_near(typed, meant):
 
 def test_the_daily_commands_run_without_loading_a_compliance_run_or_the_web_console(tmp_path):
     """``init``, ``ingest``, ``account`` (at the head and as of a time), ``balances``, ``liquidations``,
-    ``bankruptcies``, ``deleverages``, ``verify``, ``rules list``, ``anchor``, ``keygen`` and ``seal``, each run
-    through the entry point on a real SQLite ledger in one process, one after another: after each, none of the
-    compliance runs, their shapers, the web console or the charts is loaded (what the command's own module, the facade
-    method it calls or the group itself imports would show here)."""
+    ``bankruptcies``, ``deleverages``, ``verify``, ``rules list``, ``anchor``, ``keygen``, ``seal``, and
+    back-office's ``history``, ``reconcile`` (of the balances just printed) and ``export``, each run through the entry
+    point on a real SQLite ledger in one process, one after another: after each, none of the compliance runs, their
+    shapers, the web console or the charts is loaded (what the command's own module, the facade method it calls or
+    the group itself imports would show here)."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    done = subprocess.run([sys.executable, "-c", _DAILY_RUN, url, str(SAMPLE), str(tmp_path / "key"),
+    done = subprocess.run([sys.executable, "-c", _DAILY_RUN, url, str(SAMPLE), str(tmp_path),
                            json.dumps(FORBIDDEN)], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = json.loads(done.stdout.splitlines()[-1])
     assert set(loaded) == {"init", "ingest", "account", "balances", "liquidations", "bankruptcies", "deleverages",
-                           "verify", "rules", "anchor", "keygen", "seal"}
+                           "verify", "rules", "anchor", "keygen", "seal", "history", "reconcile", "export"}
     assert {command: modules for command, modules in loaded.items() if modules} == {}
 
 

@@ -13,7 +13,8 @@ COMMAND_MODULES = {
                                    "rules", "liquidations", "bankruptcies", "deleverages"),
     "ledger.cli.ingest_command": ("ingest",),
     "ledger.cli.owner_commands": ("grant",),
-    "ledger.cli.compliance_commands": ("audit", "explain", "history", "reconcile", "whatif", "sweep", "report", "export"),
+    "ledger.cli.compliance_commands": ("audit", "explain", "whatif", "sweep", "report"),
+    "ledger.cli.backoffice_commands": ("history", "reconcile", "export"),
     "ledger.cli.serve_command": ("serve",),
 }
 """Each command module and the commands it defines (``COMMANDS``), in the order they were written."""
