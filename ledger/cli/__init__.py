@@ -1,9 +1,9 @@
 """The ``ledger`` command line: a thin shell over ``Ledger`` and the services.
 
 ``app`` holds the group, output helpers and the entry point; the command
-modules hold the commands, named here beside their module, explicitly, and
-imported only when one of their commands runs (``cli.on_demand``: a
-command's process does not load the others').
+modules hold the commands, named here beside their module, explicitly; a
+module is imported only when one of its commands is looked up
+(``cli.on_demand``: a command's process does not load the others').
 """
 
 from ledger.cli.app import cli, main

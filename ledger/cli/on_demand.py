@@ -1,4 +1,4 @@
-"""The command group whose commands are imported only when one is run.
+"""The command group whose commands' modules are imported only when one of their commands is looked up.
 
 Every ``ledger`` command is a process of its own, and a person waits for
 all of it, start-up included. Importing every command module at start-up
@@ -6,10 +6,10 @@ loaded the what-if, the sweep, the audit, the reports and the web console
 for ``ledger account`` and ``ledger ingest`` alike. Here each command is
 named beside the module that holds it, and that module is imported when
 the command is looked up: to run it, for its ``--help``, or to complete its
-name in a shell. This is
-click's own pattern for lazily loaded subcommands ("Lazily Loading
-Subcommands" in its documentation); ``tests/test_cli_on_demand.py`` checks
-that the table names exactly the commands each module defines.
+name in a shell. This is click's own pattern for lazily loaded subcommands
+("Lazily Loading Subcommands" in its documentation);
+``tests/test_cli_on_demand.py`` checks that the table names exactly the
+commands each module defines.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class OnDemandGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.modules: dict[str, str] = {}
-        """command name -> the module that defines it (not imported yet)"""
+        """command name -> the module that defines it (imported when one of its commands is first looked up)"""
 
     def add_modules(self, table: Mapping[str, tuple[str, ...]]) -> None:
         """Name, for each module (a dotted path), the commands it defines: imported when one of them is looked up."""
