@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from ledger.app import unit_of_work
 from ledger.app.ingest import business_span
 from ledger.domain.timefmt import format_time
 from ledger.errors import DatabaseUnavailable
+from tests.conftest import ROOT
 from tests.support.cli import ok, run
 
 
@@ -251,6 +254,29 @@ def test_a_failure_while_committing_says_it_is_not_known(sqlite_url, crash_histo
         f"ingest stopped at {second} (file 2 of 2): 1 file of 2 stored (each its own transaction, listed on standard "
         f"output); whether {second} is stored is not known (the failure came while it was committing; ingest it "
         "again: what is stored is skipped)")
+
+
+def test_a_closed_standard_output_stops_the_command_and_says_why(sqlite_url, crash_history, tmp_path):
+    """``ledger ingest a b c | head -0``: the reader gone, the first file's line cannot be written once it is stored.
+    The command stops there, as a pipeline's writer does, and says so on stderr (click alone would end it silently):
+    the broken pipe, then which files are stored. Exit 1, the contract's "the command found a problem"."""
+    ok(sqlite_url, "init")
+    first, second, third = _split(crash_history, tmp_path, 3)
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "ledger", "--db", sqlite_url, "ingest", str(first), str(second),
+                               str(third)], stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, check=False)
+    finally:
+        os.close(write)
+    assert done.returncode == 1, done.stderr
+    err = done.stderr.splitlines()
+    assert err[-2].startswith("error: standard output was closed (a broken pipe)")
+    assert err[-1] == (f"ingest stopped at {first} (file 1 of 3): 1 file of 3 stored (each its own transaction, listed on "
+                       f"standard output); {first} is stored (committed before the failure); nothing of the 2 files "
+                       "after it is stored")
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert _holds_exactly(sqlite_url, _alone(tmp_path, first))
 
 
 def test_a_file_named_twice_is_a_usage_error(sqlite_url, crash_history, tmp_path):

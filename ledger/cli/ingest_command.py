@@ -67,6 +67,9 @@ def ingest(ctx: click.Context, files: tuple[str, ...]) -> None:
                     raise  # nothing stored: the entry point says why, as for one file
                 found = failures.classify(exc, ctx.obj["db"])
                 if found is None:  # unexpected: the entry point logs it (exit 4), after what is stored is said
+                    if isinstance(exc, BrokenPipeError):  # click ends it silently, exit 1: say why it stopped
+                        click.echo("error: standard output was closed (a broken pipe): the files' lines can no longer "
+                                   "be written, so the command stops, as a pipeline's writer does", err=True)
                     click.echo(_what_is_stored(files, done, tracked, "stopped"), err=True)
                     raise
                 status, message = found
