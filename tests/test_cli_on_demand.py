@@ -49,7 +49,7 @@ for command in commands:
             main(["--db", url, *command])
         except SystemExit as exc:
             assert not exc.code, (command, exc.code)
-    if command[-2:] == ["--format", "csv"] and command[0] == "balances":
+    if command == ["balances", "--format", "csv"]:
         open(statement, "w").write(printed.getvalue())  # what reconcile reads back
     name = command[0] if command[0] != "--key" else command[2]
     loaded[name] = sorted(m for m in sys.modules if m.startswith(forbidden))

@@ -34,7 +34,7 @@ from ledger.errors import InvalidEvent
 
 __all__ = [
     "main", "cli", "FORMATS", "safe_csv_option", "safe_csv", "TIME", "check_window", "open_ledger", "progress", "print_json",
-    "print_rows", "print_records", "StaysUp",
+    "print_rows", "print_records", "StaysUp", "Time",
 ]
 
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -96,6 +96,9 @@ class _Time(click.ParamType):  # type: ignore[type-arg]  # click 8.1 ParamType i
 
 
 TIME = _Time()
+
+Time = datetime | None
+"""A ``TIME`` option as click hands it over (None when not given): the commands' annotation for it."""
 
 
 def check_point(as_of: datetime | None, seq: int | None) -> None:

@@ -20,6 +20,7 @@ from ledger.app.views import HISTORY_COLUMNS, counted, history_csv, history_tabl
 from ledger.cli.app import (
     FORMATS,
     TIME,
+    Time,
     check_window,
     figures_for,
     open_ledger,
@@ -32,9 +33,6 @@ from ledger.cli.app import (
 from ledger.domain.money import parse_decimal
 from ledger.domain.timefmt import format_time
 from ledger.errors import InvalidEvent
-
-Time = datetime | None
-"""A time option as click hands it over (None when not given)."""
 
 
 @click.command()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from ledger.app.ledger import Ledger
 from ledger.cli.app import (
     FORMATS,
     TIME,
+    Time,
     check_window,
     figures_for,
     open_ledger,
@@ -41,10 +41,6 @@ from ledger.cli.progress import counted_progress
 
 if TYPE_CHECKING:
     from ledger.app.ledger import WhatIf
-
-Time = datetime | None
-"""A time option as click hands it over (None when not given)."""
-
 
 @click.command()
 @click.option("--exhaustive", is_flag=True, help="Re-decide every exposed account at every mark (O(accounts) per mark).")
