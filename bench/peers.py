@@ -145,8 +145,8 @@ def ingest_figures(events: int, rounds: Rounds) -> dict[str, float]:
 def parts_round(lines: list[bytes], tmp: Path, pg: str | None, rounds: Rounds) -> None:
     """The ingest's parts, each timed once on the same lines (see ``ceiling_figures``)."""
     from bench.run import store_append
-    from ledger.domain.codec import decode_line
     from ledger.domain.fast_apply import apply_fast
+    from ledger.domain.fast_lines import decode_line_fast as decode_line  # what the ingest decodes with
     from ledger.domain.state import LedgerState
     from ledger.domain.timefmt import format_time
 

@@ -365,7 +365,7 @@ def bench_ceilings(appended: Appended) -> None:
       format, hash-chained and inserted;
     - the chain's verification and the fast replay (the audit's other proofs).
     """
-    from ledger.domain.codec import decode_line
+    from ledger.domain.fast_lines import decode_line_fast as decode_line  # what the ingest decodes with
     from ledger.domain.fold import apply
     from ledger.domain.state import LedgerState
 

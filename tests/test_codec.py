@@ -11,11 +11,7 @@ from ledger import InvalidEvent, Trade
 from ledger.domain.codec import canonical_json, decode_line, decode_object, decode_stored, encode_payload, to_json_object
 from ledger.domain.events import ENGINE_TYPES, EVENT_TYPES, flat_fields
 from ledger.domain.money import MAX_DIGITS, MAX_INTEGER_DIGITS, MAX_PLACES, parse_decimal
-
-GOOD_TRADE = {
-    "type": "trade", "id": "t-1", "at": "2024-08-05T00:02:00Z", "account": "alice",
-    "market": "BTC-PERP", "side": "buy", "qty": "0.5", "price": "60000", "fee": "-3",
-}
+from tests.support.records import GOOD_TRADE, example_record
 
 
 def line(**changes) -> str:
@@ -107,18 +103,6 @@ def test_events_refuse_floats_at_construction():
 ANY_TYPE = frozenset(EVENT_TYPES)
 
 
-def _example(kind: str) -> dict:
-    """A record of ``kind`` with every field set to a plain value its type accepts (read off the field's type here,
-    not from the codec's own tables)."""
-    record: dict = {"type": kind}
-    for attribute in flat_fields(EVENT_TYPES[kind]):
-        name, declared = attribute.name, str(attribute.type)
-        record[name] = ("2024-08-05T00:00:00Z" if name == "at" else {"a": "1"} if name == "params"
-                        else [] if name == "fills" else "1" if declared == "Decimal"
-                        else None if declared.endswith("| None") else {"side": "buy", "mode": "cross"}.get(name, "x"))
-    return record
-
-
 def _refusal(record: dict) -> str:
     with pytest.raises(InvalidEvent) as caught:
         decode_object(record, allowed_types=ANY_TYPE)
@@ -129,7 +113,7 @@ def _refusal(record: dict) -> str:
 def test_every_field_of_every_type_is_held_to_its_own_check(kind):
     """The decoder builds each type's field checks once, ahead (``codec._DECODERS``): every field of every type is
     still read by the check its type calls for, and a wrong value is refused naming that very field."""
-    record = _example(kind)
+    record = example_record(kind)
     event = decode_object(record, allowed_types=ANY_TYPE)
     assert {**to_json_object(event), "at": record["at"]} == record
     engine_made = kind in ENGINE_TYPES
@@ -198,7 +182,7 @@ def _fill(**changes: str) -> dict:
 def test_an_auto_deleveraging_s_fills_are_held_to_the_engine_s_limits_and_choices():
     """A fill's figures may carry the engine's 120 digits (the audit re-reads what the engine wrote), and a fill's
     margin is cross or isolated, refused by name like a side."""
-    record = _example("auto_deleverage")
+    record = example_record("auto_deleverage")
     fills = decode_object({**record, "fills": [_fill(size="1" * 31)]}, allowed_types=ANY_TYPE).fills
     assert fills[0].size == Decimal("1" * 31)
     assert _refusal({**record, "fills": [_fill(size="1" * 121)]}) == (
