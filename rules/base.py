@@ -28,7 +28,7 @@ from ledger.domain.money import ZERO
 
 __all__ = [
     "PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "DecisionContext", "Trigger", "RuleVersion",
-    "MarketRates", "Params", "ParamDoc", "equity",
+    "MarketRates", "Params", "ParamDoc", "equity", "ScopePosition", "ScopeTriggers", "scope_positions",
 ]
 
 
@@ -122,6 +122,36 @@ class Trigger(NamedTuple):
     price: Decimal
 
 
+ScopePosition = tuple[str, Decimal, Decimal, Decimal]
+"""An open position as the liquidation index hands it to ``ScopeTriggers.scope_triggers``: (market, size, entry
+price, mark), a plain tuple."""
+
+
+def scope_positions(account: AccountView) -> list[ScopePosition]:
+    """The view's positions as ``ScopeTriggers.scope_triggers`` takes them."""
+    return [(p.market, p.size, p.entry_price, p.mark) for p in account.positions]
+
+
+class ScopeTriggers(Protocol):
+    """What a version may add to ``RuleVersion``: its triggers from a margin scope's plain figures, no view built.
+
+    The liquidation index re-indexes an account at nearly every fill, and that
+    upkeep was about a third of an ingest. Building an ``AccountView`` and a
+    ``PositionView`` per position for it, then a ``Trigger`` per position that
+    the index turns back into a plain tuple, was about a quarter of the upkeep
+    (``docs/performance.md``, thirteenth part).
+    The index asks a version that has ``scope_triggers`` for it instead of
+    ``triggers``. The two must give the very same triggers, and
+    ``tests/test_scope_triggers.py`` holds every registered version that has
+    it to that. A version without it loses nothing but that speed.
+    """
+
+    def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition], params: Any) -> list[tuple[str, bool, Decimal]]:
+        """``triggers`` of the scope whose cash is ``cash`` and whose open positions are ``positions`` (by market),
+        each as a plain (market, long, price): what ``triggers`` of that scope's view gives, whatever its account's
+        name and settle asset (a version's triggers read the cash and the positions only)."""
+
+
 class RuleVersion(Protocol):
     """The shape every registered version has: its margin model, its decision and its explanation.
 
@@ -165,7 +195,7 @@ class RuleVersion(Protocol):
         """The part of the raw params ``triggers`` depends on: two params with the same key give every account the
         same triggers, so what-if worlds that differ only elsewhere (a fee rate, a target buffer) share one
         liquidation index (``ledger.compliance.differential``). Returning ``raw`` whole is always right; a smaller
-        key only shares more. ``tests/test_trigger_keys.py`` holds every version to it."""
+        key only shares more. ``tests/test_differential.py`` holds every version to it."""
 
     def liquidation_price(self, account: AccountView, market: str, params: Any) -> Decimal | None:
         """The mark of ``market`` at which the account would first be distressed, all other marks unchanged; None

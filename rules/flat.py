@@ -19,9 +19,9 @@ from typing import Any
 
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
-from rules.base import AccountView, Close, ParamDoc, Params, PositionView, Trigger
+from rules.base import AccountView, Close, ParamDoc, Params, PositionView, ScopePosition, Trigger, scope_positions
 from rules.liquidation_price import linear_liquidation_price
-from rules.triggers import buffer_share_triggers
+from rules.triggers import share_triggers
 
 __all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
 
@@ -66,7 +66,12 @@ class FlatRateModel:
         return raw["markets"]
 
     def triggers(self, account: AccountView, params: Params) -> Sequence[Trigger]:
-        return buffer_share_triggers(account, margin.buffer(account, params), params, _flat_bounds)
+        return [Trigger(*trigger) for trigger in self.scope_triggers(account.cash, scope_positions(account), params)]
+
+    def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition],
+                       params: Params) -> list[tuple[str, bool, Decimal]]:
+        """Buffer shares of E − MM at the flat rates (``rules.base.ScopeTriggers``: what the index asks)."""
+        return share_triggers(positions, margin.scope_buffer(cash, positions, params), params, _flat_bounds)
 
     def liquidation_price(self, account: AccountView, market: str, params: Params) -> Decimal | None:
         """E − MM is one line in the mark: slope s − |s|·m (``rules.liquidation_price``)."""

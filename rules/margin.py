@@ -10,12 +10,13 @@ An account is distressed when it has open positions and E < MM.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from ledger.domain.money import EXACT_METHODS, ZERO
-from rules.base import AccountView, Params, PositionView, equity
+from rules.base import AccountView, Params, PositionView, ScopePosition, equity, scope_positions
 
-__all__ = ["notional", "position_maintenance", "maintenance", "initial", "equity", "buffer", "is_distressed"]
+__all__ = ["notional", "position_maintenance", "maintenance", "initial", "equity", "buffer", "scope_buffer", "is_distressed"]
 
 
 def notional(position: PositionView) -> Decimal:
@@ -35,6 +36,11 @@ def initial(account: AccountView, params: Params) -> Decimal:
 
 
 def buffer(account: AccountView, params: Params) -> Decimal:
+    """E − MM of the view (``scope_buffer`` of its cash and positions)."""
+    return scope_buffer(account.cash, scope_positions(account), params)
+
+
+def scope_buffer(cash: Decimal, positions: Iterable[ScopePosition], params: Params) -> Decimal:
     """E − MM in one pass over the positions, for the liquidation index, which asks at nearly every fill of every
     account: the very steps of ``equity(account) - maintenance(account, params)`` (the two sums kept side by side,
     each from ``ZERO``, then cash + Σ pnl − Σ MM), each in the ledger's exact context's own methods (an inexact one
@@ -43,11 +49,10 @@ def buffer(account: AccountView, params: Params) -> Decimal:
     rates = params.markets
     add, subtract, multiply = EXACT_METHODS.add, EXACT_METHODS.subtract, EXACT_METHODS.multiply
     pnl = mm = ZERO
-    for p in account.positions:
-        size, mark = p.size, p.mark
-        pnl = add(pnl, multiply(size, subtract(mark, p.entry_price)))
-        mm = add(mm, multiply(multiply(size.copy_abs(), mark), rates[p.market].maintenance_margin_rate))
-    return subtract(add(account.cash, pnl), mm)
+    for market, size, entry_price, mark in positions:
+        pnl = add(pnl, multiply(size, subtract(mark, entry_price)))
+        mm = add(mm, multiply(multiply(size.copy_abs(), mark), rates[market].maintenance_margin_rate))
+    return subtract(add(cash, pnl), mm)
 
 
 def is_distressed(account: AccountView, params: Params) -> bool:

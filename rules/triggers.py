@@ -19,15 +19,15 @@ gets infinite triggers: checked at every mark.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Any
 
 from ledger.domain.money import EXACT_METHODS
-from rules.base import AccountView, Trigger
+from rules.base import AccountView, ScopePosition, Trigger, scope_positions
 from rules.per_params import PerParams
 
-__all__ = ["buffer_share_triggers", "RateTable"]
+__all__ = ["buffer_share_triggers", "share_triggers", "RateTable"]
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
@@ -51,22 +51,27 @@ and a short's move can change E − MM by. Built once per params object (a re-in
 
 def buffer_share_triggers(account: AccountView, buffer: Decimal, params: Any, table: RateTable) -> list[Trigger]:
     """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``, with the rate bounds
-    ``table`` gives for ``params``.
+    ``table`` gives for ``params`` (``share_triggers`` of the view's positions)."""
+    return [Trigger(*trigger) for trigger in share_triggers(scope_positions(account), buffer, params, table)]
 
-    One loop, no call per position: the liquidation index asks at nearly every fill of every account."""
-    positions = account.positions
+
+def share_triggers(positions: Sequence[ScopePosition], buffer: Decimal, params: Any,
+                   table: RateTable) -> list[tuple[str, bool, Decimal]]:
+    """One trigger per position of a scope whose buffer E − MM is ``buffer``, as a plain (market, long, price).
+
+    One loop, no call per position: the liquidation index asks at nearly every fill of every account
+    (``rules.base.ScopeTriggers``)."""
     if buffer <= 0:  # no buffer: distress is possible at any mark
-        return [Trigger(p.market, True, _ALWAYS_LONG) if p.size > 0 else Trigger(p.market, False, _ALWAYS_SHORT)
-                for p in positions]
+        return [(market, True, _ALWAYS_LONG) if size > 0 else (market, False, _ALWAYS_SHORT)
+                for market, size, _, _ in positions]
     slopes = _slopes(params, table)
     share = _DOWN.divide(buffer, len(positions))
     up_multiply, down_divide = _UP.multiply, _DOWN.divide
-    triggers = []
-    for p in positions:
-        market, size = p.market, p.size
+    triggers: list[tuple[str, bool, Decimal]] = []
+    for market, size, _, mark in positions:
         long_slope, short_slope = slopes[market]
         if size > 0:
-            triggers.append(Trigger(market, True, _UP.subtract(p.mark, down_divide(share, up_multiply(size, long_slope)))))
+            triggers.append((market, True, _UP.subtract(mark, down_divide(share, up_multiply(size, long_slope)))))
         else:
-            triggers.append(Trigger(market, False, _DOWN.add(p.mark, down_divide(share, up_multiply(-size, short_slope)))))
+            triggers.append((market, False, _DOWN.add(mark, down_divide(share, up_multiply(-size, short_slope)))))
     return triggers

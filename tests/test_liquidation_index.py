@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from ledger.domain.state import LedgerState
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.session import fold_batch
-from ledger.engine.views import account_view, isolated_view, open_scopes
-from rules.base import AccountView
+from ledger.engine.views import account_view, isolated_view, open_scopes, scope_views
+from rules.base import AccountView, scope_positions
 from tests.support.builders import deposit, listed, mark, rules, trade
 from tests.support.histories import activations, generated_ledger, policies, steps
 
@@ -116,11 +116,16 @@ def test_an_account_whose_triggers_keep_moving_leaves_a_small_book_few_dead_entr
 def test_the_index_builds_an_account_s_scopes_as_account_view_and_isolated_view_do(activation, policy, history):
     """``open_scopes`` (one pass over an account's positions, as the index re-indexes at every fill) gives
     ``account_view`` for each settle asset of its open cross positions, in asset order, then ``isolated_view`` for
-    each open isolated position, in market order, for every account of a generated history."""
+    each open isolated position, in market order, for every account of a generated history: as views built from
+    its plain positions (``scope_views``), and as those plain positions (``scope_positions`` of the views, what a
+    version's ``scope_triggers`` reads)."""
     state = generated_ledger(activation, policy, history).state()
     for name, acct in state.accounts.items():
         assets = sorted({state.markets[market].settle_asset for market in acct.cross_markets()})
         alone = [market for market in acct.open_markets() if acct.is_isolated(market)]
-        views = [AccountView(name, asset, cash, positions) for asset, cash, positions in open_scopes(state, name)]
-        assert views == [account_view(state, name, a) for a in assets] + [
+        expected = [account_view(state, name, a) for a in assets] + [
             isolated_view(state, name, market) for market in alone]
+        scopes = open_scopes(state, name)
+        assert [AccountView(name, asset, cash, scope_views(state, positions))
+                for asset, cash, positions in scopes] == expected
+        assert [(view.settle_asset, view.cash, scope_positions(view)) for view in expected] == scopes

@@ -13,50 +13,31 @@ stores: inputs of 18 places, entry prices averaged to 60 significant digits.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.domain.money import arithmetic
 from rules import margin
-from rules.base import AccountView, PositionView, Trigger
+from rules.base import Trigger
 from rules.flat import _flat_bounds
 from rules.params import parse_params
 from rules.triggers import buffer_share_triggers
-
-MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+from tests.support.scopes import accounts
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 
 
-def _figure(places: int, integer_digits: int) -> st.SearchStrategy[Decimal]:
-    return st.decimals(min_value=Decimal(0), max_value=Decimal(10) ** integer_digits, places=places,
-                       allow_nan=False, allow_infinity=False)
-
-
-inputs = _figure(18, 9)
-averaged = st.builds(lambda a, b, n: Context(prec=60).divide(a * n + b, n + 1),
-                     _figure(8, 6), _figure(8, 6), st.integers(1, 9))
-"""an entry price as fills average it: a quotient to 60 significant digits"""
-rates = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.5"), places=18)
-
-
 @st.composite
 def views(draw):
-    count = draw(st.integers(1, 3))
-    positions = tuple(
-        PositionView(market, draw(inputs.filter(bool)) * draw(st.sampled_from((1, -1))),
-                     draw(st.one_of(inputs, averaged)), draw(inputs.filter(bool)), Decimal("0.001"))
-        for market in MARKETS[:count])
-    cash = draw(st.decimals(min_value=Decimal(-10) ** 9, max_value=Decimal(10) ** 12, places=18))
-    rate = {market: draw(rates) for market in MARKETS}
+    account, rate = draw(accounts())
     raw = {"liquidation_fee_rate": "0.002", "target_buffer": "0.25",
            "markets": {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))}
                        for m, r in rate.items()}}
     params, _ = parse_params(raw, buffer_required=True)
-    return AccountView("a", "USD", cash, positions), params
+    return account, params
 
 
 @settings(max_examples=400, deadline=None)

@@ -32,7 +32,7 @@ exactly).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_FLOOR, Context, Decimal
 from itertools import count
 from types import MappingProxyType
@@ -43,13 +43,16 @@ from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.state import LedgerState, RulesInForce
 from ledger.engine.liquidation import Substitute, version_in_force
 from ledger.engine.trigger_books import TriggerBook
-from ledger.engine.views import open_scopes
-from rules.base import AccountView, RuleVersion
+from ledger.engine.views import open_scopes, scope_views
+from rules.base import AccountView, RuleVersion, ScopePosition
 
 __all__ = ["LiquidationIndex", "FUNDING_RESERVE", "INDEX_TREATMENT"]
 
 _RESERVE = Context(prec=60, rounding=ROUND_FLOOR)
 """The reserve's own arithmetic (a bound: rounded down, consistently)."""
+
+_PlainTriggers = Callable[[Decimal, Sequence[ScopePosition], Any], list[tuple[str, bool, Decimal]]]
+"""A version's ``scope_triggers``, bound (``rules.base.ScopeTriggers``)."""
 
 _STAMPS = count()
 """Re-index stamps, never reused (every index draws from it: a stamp names one re-index of one account)."""
@@ -92,8 +95,8 @@ class LiquidationIndex:
         """each account's re-index stamp: the books' entries carrying it are its live ones (``engine.trigger_books``)"""
         self._allowance: dict[str, Decimal] = {}
         """Funding each account may still pay before its triggers stop being a superset (its smallest scope reserve)."""
-        self._decides: tuple[RulesInForce, tuple[RuleVersion, Any]] | None = None
-        """(the rules in force, the version and params that decide under them): asked once per activation"""
+        self._decides: tuple[RulesInForce, tuple[RuleVersion, Any, _PlainTriggers | None]] | None = None
+        """(the rules in force, the version, params and plain triggers that decide under them): once per activation"""
         self.stale = True
 
     # -- maintenance ------------------------------------------------------
@@ -143,7 +146,7 @@ class LiquidationIndex:
         if not scopes:
             return [], None
         assert state.rules is not None, "an account is indexed only while rules are in force"
-        version, params = self._deciding(state.rules)
+        version, params, plain = self._deciding(state.rules)
         entries: list[tuple[str, bool, Decimal]] = []
         allowance = None
         add, multiply, subtract = _RESERVE.add, _RESERVE.multiply, _RESERVE.subtract
@@ -151,15 +154,18 @@ class LiquidationIndex:
             # rounded down in its own context: the same figure lowers the cash and bounds the payments, so its
             # rounding never matters (and never trips the ledger's exact context around the index)
             reserve = ZERO
-            for p in positions:
-                reserve = add(reserve, multiply(abs(p.size), p.mark))
+            for _, size, _, mark in positions:
+                reserve = add(reserve, multiply(abs(size), mark))
             reserve = multiply(reserve, FUNDING_RESERVE)
             allowance = reserve if allowance is None or reserve < allowance else allowance
-            # as if the reserve were already paid
-            reserved = AccountView(account, asset, subtract(cash, reserve), positions)
-            # kept as plain tuples: CPython stops tracking a tuple of strings, bools and decimals, so a million
-            # entries cost the garbage collector nothing (a NamedTuple stays tracked: measured +40% on a 1M rebuild)
-            entries.extend(map(tuple, version.triggers(reserved, params)))  # type: ignore[arg-type]  # a Trigger is (market, is_long, price)
+            # as if the reserve were already paid; kept as plain tuples: CPython stops tracking a tuple of strings,
+            # bools and decimals, so a million entries cost the garbage collector nothing (a NamedTuple stays
+            # tracked: measured +40% on a 1M rebuild)
+            if plain is not None:  # the version's own plain path (``rules.base.ScopeTriggers``)
+                entries.extend(plain(subtract(cash, reserve), positions, params))
+            else:
+                reserved = AccountView(account, asset, subtract(cash, reserve), scope_views(state, positions))
+                entries.extend(map(tuple, version.triggers(reserved, params)))  # type: ignore[arg-type]  # a Trigger is (market, is_long, price)
         return entries, allowance
 
     def _add(self, account: str, entries: list[tuple[str, bool, Decimal]], allowance: Decimal | None) -> None:
@@ -177,13 +183,15 @@ class LiquidationIndex:
             book.add(trigger, account, stamp)
         self._entries[account] = entries
 
-    def _deciding(self, in_force: RulesInForce) -> tuple[RuleVersion, Any]:
+    def _deciding(self, in_force: RulesInForce) -> tuple[RuleVersion, Any, _PlainTriggers | None]:
         """The version and parsed params that decide while ``in_force`` is the activation (the substitute's, in a
-        what-if world), looked up once per activation instead of once per account indexed."""
+        what-if world), and the version's ``scope_triggers`` if it has one: looked up once per activation instead of
+        once per account indexed."""
         found = self._decides
         if found is None or found[0] is not in_force:
             rules = self.substitute(in_force) if self.substitute else in_force
-            found = self._decides = (in_force, version_in_force(rules))
+            version, params = version_in_force(rules)
+            found = self._decides = (in_force, (version, params, getattr(version, "scope_triggers", None)))
         return found[1]
 
     def event_folded(self, state: LedgerState, event: ev.Event) -> None:

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from ledger.domain.money import ZERO
 from ledger.domain.state import CROSS_SCOPE, LedgerState, MarketState, Position
-from rules.base import AccountView, PositionView
+from rules.base import AccountView, PositionView, ScopePosition
 
-__all__ = ["account_view", "isolated_view", "open_scopes", "scope_view", "Scope"]
+__all__ = ["account_view", "isolated_view", "open_scopes", "scope_view", "scope_views", "Scope"]
 
 
 def account_view(state: LedgerState, account: str, settle_asset: str) -> AccountView:
@@ -23,41 +23,54 @@ def account_view(state: LedgerState, account: str, settle_asset: str) -> Account
     return AccountView(account, settle_asset, acct.cash.get(settle_asset, ZERO), positions)
 
 
-Scope = tuple[str, Decimal, tuple[PositionView, ...]]
-"""A margin scope as ``open_scopes`` gives it: (settle asset, its cash or isolated margin, its open positions)."""
+Scope = tuple[str, Decimal, list[ScopePosition]]
+"""A margin scope as ``open_scopes`` gives it: (settle asset, its cash or isolated margin, its open positions, each a
+plain (market, size, entry price, mark))."""
 
 
 def open_scopes(state: LedgerState, account: str) -> list[Scope]:
     """Every margin scope of the account that holds an open position, in one pass over its positions: the cross
     positions of each settle asset (by asset), then each isolated position alone (by market), as ``account_view``
     and ``isolated_view`` would give them. The liquidation index asks at nearly every event (each fill re-indexes
-    its account), and asking those one scope at a time walked and sorted the positions again for each."""
+    its account), and asking those one scope at a time walked and sorted the positions again for each. Each
+    position is a plain tuple, as a version's ``scope_triggers`` takes it (``rules.base.ScopeTriggers``): a view
+    per position, and a ``Trigger`` per position turned back into a tuple, were about a quarter of the index's
+    upkeep (``scope_views`` builds the views for a version without ``scope_triggers``)."""
     acct = state.account(account)
     positions, isolated, markets = acct.positions, acct.isolated, state.markets
-    cross: list[PositionView] = []
-    assets: list[str] = []  # each cross view's settle asset
+    cross: list[ScopePosition] = []
+    assets: list[str] = []  # each cross position's settle asset
     alone: list[Scope] = []
     for market in sorted(positions):
         position = positions[market]
-        if position.size == 0:
+        size = position.size
+        if not size:  # a closed position (sizes are finite: zero is the one falsy size)
             continue
-        info = markets[market]  # once per position: its price and lot for the view, then its asset
-        view = _position_view(position, info)
+        info = markets[market]  # once per position: its price, then its asset
+        price = info.price
+        assert price is not None, "a market with a position has a price (its fills set one)"
         if market in isolated:
-            alone.append((info.settle_asset, isolated[market], (view,)))
+            alone.append((info.settle_asset, isolated[market], [(market, size, position.entry_price, price)]))
         else:
-            cross.append(view)
+            cross.append((market, size, position.entry_price, price))
             assets.append(info.settle_asset)
     if not cross:
         return alone
     cash = acct.cash
     first = assets[0]
     if assets.count(first) == len(assets):  # the usual account: one settle asset
-        scopes: list[Scope] = [(first, cash.get(first, ZERO), tuple(cross))]
+        scopes: list[Scope] = [(first, cash.get(first, ZERO), cross)]
     else:
-        scopes = [(asset, cash.get(asset, ZERO), tuple(v for v, a in zip(cross, assets, strict=True) if a == asset))
+        scopes = [(asset, cash.get(asset, ZERO), [p for p, a in zip(cross, assets, strict=True) if a == asset])
                   for asset in sorted(set(assets))]
     return scopes + alone if alone else scopes
+
+
+def scope_views(state: LedgerState, positions: list[ScopePosition]) -> tuple[PositionView, ...]:
+    """A scope's plain positions (``open_scopes``) as the views ``account_view`` would give them."""
+    markets = state.markets
+    return tuple(PositionView(market, size, entry, mark, markets[market].lot_size)
+                 for market, size, entry, mark in positions)
 
 
 def isolated_view(state: LedgerState, account: str, market: str) -> AccountView:

@@ -40,12 +40,12 @@ from attrs import frozen
 
 from ledger.domain.money import DIVISION, ZERO, arithmetic, to_str
 from ledger.errors import InvalidRuleParams
-from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, PositionView, Trigger, equity
+from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, PositionView, ScopePosition, Trigger, equity
 from rules.flat import BUFFER, FEE
 from rules.liquidation_price import liquidation_price
 from rules.params import check_keys, fee_rate, market_table, target_buffer
 from rules.tiers import Tier, initial_of, maintenance_of, parse_tiers, tier_of
-from rules.triggers import buffer_share_triggers
+from rules.triggers import buffer_share_triggers, share_triggers
 from rules.walk import walk
 
 __all__ = ["RULE", "TieredParams"]
@@ -130,6 +130,19 @@ class TieredV1:
         with arithmetic():
             buffer = equity(account) - self.maintenance(account, params)
         return buffer_share_triggers(account, buffer, params, _bracket_bounds)
+
+    def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition],
+                       params: TieredParams) -> list[tuple[str, bool, Decimal]]:
+        """``triggers`` from the scope's plain figures (``rules.base.ScopeTriggers``): E − MM by the same steps, in
+        the same order (each sum from ``ZERO``, then cash + Σ pnl − Σ MM), without a view per position."""
+        markets = params.markets
+        with arithmetic():
+            pnl = mm = ZERO
+            for market, size, entry_price, mark in positions:
+                pnl += size * (mark - entry_price)
+                mm += maintenance_of(markets[market], abs(size) * mark)
+            buffer = cash + pnl - mm
+        return share_triggers(positions, buffer, params, _bracket_bounds)
 
     def liquidation_price(self, account: AccountView, market: str, params: TieredParams) -> Decimal | None:
         """E − MM is linear between bracket edges (MM is continuous at each): the root is found piece by piece."""

@@ -1,0 +1,41 @@
+"""Generated margin scopes at the digits the ledger stores: what the trigger arithmetic's tests run over.
+
+Inputs of 18 places, entry prices averaged to 60 significant digits as fills
+average them, rates of 18 places, cash from deep in debt to rich.
+"""
+
+from __future__ import annotations
+
+from decimal import Context, Decimal
+
+from hypothesis import strategies as st
+
+from rules.base import AccountView, PositionView
+
+__all__ = ["MARKETS", "inputs", "averaged", "rates", "accounts"]
+
+MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+
+
+def _figure(places: int, integer_digits: int) -> st.SearchStrategy[Decimal]:
+    return st.decimals(min_value=Decimal(0), max_value=Decimal(10) ** integer_digits, places=places,
+                       allow_nan=False, allow_infinity=False)
+
+
+inputs = _figure(18, 9)
+averaged = st.builds(lambda a, b, n: Context(prec=60).divide(a * n + b, n + 1),
+                     _figure(8, 6), _figure(8, 6), st.integers(1, 9))
+"""an entry price as fills average it: a quotient to 60 significant digits"""
+rates = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.5"), places=18)
+
+
+@st.composite
+def accounts(draw: st.DrawFn) -> tuple[AccountView, dict[str, Decimal]]:
+    """A scope of one to three open positions (long or short), and a maintenance rate for every market."""
+    count = draw(st.integers(1, 3))
+    positions = tuple(
+        PositionView(market, draw(inputs.filter(bool)) * draw(st.sampled_from((1, -1))),
+                     draw(st.one_of(inputs, averaged)), draw(inputs.filter(bool)), Decimal("0.001"))
+        for market in MARKETS[:count])
+    cash = draw(st.decimals(min_value=Decimal(-10) ** 9, max_value=Decimal(10) ** 12, places=18))
+    return AccountView("a", "USD", cash, positions), {market: draw(rates) for market in MARKETS}

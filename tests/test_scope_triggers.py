@@ -1,0 +1,101 @@
+"""A version's plain triggers (``rules.base.ScopeTriggers``) are its triggers, to the digit.
+
+The liquidation index asks a version that has ``scope_triggers`` for it
+instead of ``triggers`` (``ledger.engine.candidates``), so the two must give
+the same triggers: the same markets and sides in the same order, and the same
+prices down to their exponents. Generated scopes reach the digits the ledger
+stores (inputs of 18 places, entry prices averaged to 60 significant digits),
+with no buffer, a thin one and a wide one, each version parsing its own params.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from typing import Any
+
+from hypothesis import given, settings
+
+from ledger.domain.money import arithmetic
+from rules import registry
+from rules.base import equity, scope_positions
+from tests.support.scopes import accounts
+
+EXTRA_KEYS: dict[str, dict[str, Any]] = {
+    "stepped-v1": {"partial_threshold_notional": "10000", "step_fraction": "0.25", "cooldown_seconds": "60",
+                   "backstop_ratio": "0.5"},
+}
+"""What each version's params hold beside the flat ones (fee, buffer, per-market rates)."""
+
+PLAIN = sorted(name for name in registry.names() if hasattr(registry.get(name), "scope_triggers"))
+
+
+def _params(name: str, rate: dict[str, Decimal]) -> Any:
+    flat = {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))} for m, r in rate.items()}
+    tiers = {m: {"tiers": [{"max_notional": "20000", **flat[m]},  # a bracket edge the generated notionals cross
+                           {"maintenance_margin_rate": str(min(Decimal("0.5"), r * 2)), "initial_margin_rate": "1"}]}
+             for m, r in rate.items()}
+    raw: dict[str, Any] = {
+        "liquidation_fee_rate": "0.0001",  # below (1 + b) × the lowest rate generated, as tiered-v1 requires
+        "markets": tiers if name == "tiered-v1" else flat,
+        **EXTRA_KEYS.get(name, {}),
+    }
+    if name != "stepped-v1":
+        raw["target_buffer"] = "0.25"
+    return registry.get(name).parse_params(raw)
+
+
+def test_every_shipped_version_gives_plain_triggers():
+    """The four shipped versions are asked for plain triggers: partial-v1, full-v1 and stepped-v1 through the
+    flat-rate model, tiered-v1 on its own. A version added later may leave them out (the index then builds views);
+    the check below covers whichever have them."""
+    assert {"partial-v1", "full-v1", "stepped-v1", "tiered-v1"} <= set(PLAIN)
+
+
+@settings(max_examples=400, deadline=None)
+@given(accounts())
+def test_plain_triggers_are_the_version_s_triggers_to_the_digit(case):
+    """For every registered version that has ``scope_triggers``: the view's triggers, as plain tuples, whatever
+    decimal context the caller runs in (the ledger's exact one, or the default)."""
+    account, rate = case
+    for name in PLAIN:
+        version, params = registry.get(name), _params(name, rate)
+        expected = [(t.market, t.long, str(t.price)) for t in version.triggers(account, params)]
+        for context in (arithmetic, None):
+            if context is None:
+                got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # PLAIN have it
+            else:
+                with context():
+                    got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # PLAIN have it
+            assert [(market, long, str(price)) for market, long, price in got] == expected, name
+            assert all(type(trigger) is tuple for trigger in got), "plain tuples: the collector stops tracking them"
+
+
+_UP = Context(prec=40, rounding=ROUND_CEILING)
+_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
+
+
+@settings(max_examples=300, deadline=None)
+@given(accounts())
+def test_the_flat_rate_versions_plain_triggers_are_the_buffer_share_formula(case):
+    """partial-v1, full-v1 and stepped-v1 share the flat-rate model, whose ``triggers`` is itself built on
+    ``scope_triggers``: held here to ``rules.triggers``' formula, from the version's own ``maintenance`` and the
+    shared ``equity`` (not the one-pass buffer), with ``1 − m`` and ``1 + m`` computed where they are used."""
+    account, rate = case
+    for name in ("partial-v1", "full-v1", "stepped-v1"):
+        version, params = registry.get(name), _params(name, rate)
+        with arithmetic():
+            buffer = equity(account) - version.maintenance(account, params)
+        got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # the flat model's
+        if buffer <= 0:
+            assert [(m, long, str(p)) for m, long, p in got] == [
+                (p.market, p.size > 0, "Infinity" if p.size > 0 else "-Infinity") for p in account.positions]
+            continue
+        share = _DOWN.divide(buffer, len(account.positions))
+        expected = []
+        for p in account.positions:
+            m = params.markets[p.market].maintenance_margin_rate
+            if p.size > 0:
+                expected.append((p.market, True, str(_UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(p.size, 1 - m))))))
+            else:
+                expected.append((p.market, False, str(_DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-p.size, 1 + m))))))
+        assert [(market, long, str(price)) for market, long, price in got] == expected, name
