@@ -149,7 +149,8 @@ class ScopeTriggers(Protocol):
     def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition], params: Any) -> list[tuple[str, bool, Decimal]]:
         """``triggers`` of the scope whose cash is ``cash`` and whose open positions are ``positions`` (by market),
         each as a plain (market, long, price): what ``triggers`` of that scope's view gives, whatever its account's
-        name and settle asset (a version's triggers read the cash and the positions only)."""
+        name, settle asset and lots (a version's triggers read the cash, and each position's market, size, entry
+        price and mark, only)."""
 
 
 class RuleVersion(Protocol):

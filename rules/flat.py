@@ -8,7 +8,10 @@ version built on this model subclasses ``FlatRateModel`` and adds its
 ``parse_params`` and ``decide``.
 
 Trigger prices come from buffer shares (``rules.triggers``) with the flat rate
-on both sides.
+on both sides. ``triggers`` is built on ``scope_triggers``, which the
+liquidation index asks for (``rules.base.ScopeTriggers``): a subclass that
+changed how its triggers are found would override ``scope_triggers``, not
+``triggers`` alone, or the index would go on asking the model's.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from ledger import InvalidBatch, Ledger, NotInitialised
 from ledger.domain.codec import decode_object
 from tests.conftest import VECTORS
+from tests.support.cli import ok, run
 
 HEADER = [
     {"type": "market_listed", "id": "m-btc", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP", "settle_asset": "USD", "lot_size": "0.001"},
@@ -154,3 +155,19 @@ def test_a_writer_behind_another_folds_only_the_new_rows_and_decides_as_a_fresh_
             {"type": "deposit", "id": "d-late", "at": "2024-08-05T01:00:00Z", "account": "bob", "asset": "USD",
              "amount": "5"}))])
         assert dump_state(second._unit.warm.state) == dump_state(load.state_at(second.store, use_snapshots=False))
+
+
+def test_a_value_nested_deeper_than_the_stack_ahead_of_the_type_is_refused_by_line(sqlite_url, tmp_path):
+    """``ledger ingest`` of a file whose second line nests a value 1,200 deep before its ``type`` (the fast path's
+    decoder looks for the tag recursively and runs out of stack): exit 2, the line named with the reference
+    decoder's words, and nothing stored (it was an internal error, exit 4, before the fast path caught it)."""
+    first = {"type": "market_listed", "id": "m-1", "at": "2024-08-05T00:00:00Z", "market": "BTC-PERP",
+             "settle_asset": "USD", "lot_size": "0.001"}
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(json.dumps(first).encode() + b'\n{"id": ' + b"[" * 1200 + b"]" * 1200 + b', "type": "deposit"}\n')
+    ok(sqlite_url, "init")
+    code, _, err = run(sqlite_url, "ingest", str(path))
+    assert code == 2, err
+    assert f"{path}:2: JSON nested too deeply" in err and "internal error" not in err
+    with Ledger.open(sqlite_url) as ledger:
+        assert stored_count(ledger) == 0

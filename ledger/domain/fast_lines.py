@@ -20,7 +20,10 @@ caller):
   the engine (the reference refuses those);
 - whatever msgspec refuses (not JSON, not an object, an unknown type, a
   missing or unknown field, a number, a constant, trailing text, invalid
-  UTF-8);
+  UTF-8), and a value nested so deep, ahead of ``type``, that msgspec's
+  recursive look for the tag runs out of stack (the reference says "JSON
+  nested too deeply");
+- anything but ``bytes`` (what the ingest reads);
 - a repeated key, which msgspec takes without a word (the last one wins) and
   the contract refuses. Without a backslash no string holds a quotation mark,
   so the line has exactly four quotation marks per string-valued key and two
@@ -29,7 +32,10 @@ caller):
 - any refusal of a field's reader or of the event's own validators.
 
 ``tests/test_fast_lines.py`` holds it to the reference over generated lines,
-valid and broken.
+valid and broken. What it relies on in msgspec (UTF-8 checked inside strings,
+raw control characters and trailing text refused, the last of a repeated key
+kept) is msgspec's documented JSON handling; the property is what would catch
+a release that changed it.
 """
 
 from __future__ import annotations
@@ -75,10 +81,10 @@ _QUOTE = ord('"')
 
 def decode_line_fast(line: bytes) -> Event:
     """One JSON Lines record to an ingested event, exactly as ``codec.decode_line`` reads it (see the module)."""
-    if len(line) <= MAX_LINE_BYTES and b"\\" not in line:
+    if type(line) is bytes and len(line) <= MAX_LINE_BYTES and b"\\" not in line:
         try:
             record = _DECODER.decode(line)
-        except msgspec.DecodeError:  # msgspec's ValidationError is one
+        except (msgspec.DecodeError, RecursionError):  # a ValidationError is a DecodeError; deep nesting, see above
             pass
         else:
             cls, readers = _READINGS[type(record)]
