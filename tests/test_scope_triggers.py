@@ -10,7 +10,7 @@ with no buffer, a thin one and a wide one, each version parsing its own params.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from ledger.domain.money import arithmetic
 from rules import registry
 from rules.base import equity, scope_positions
-from tests.support.scopes import accounts
+from tests.support.scopes import accounts, formula_triggers
 
 EXTRA_KEYS: dict[str, dict[str, Any]] = {
     "stepped-v1": {"partial_threshold_notional": "10000", "step_fraction": "0.25", "cooldown_seconds": "60",
@@ -72,10 +72,6 @@ def test_plain_triggers_are_the_version_s_triggers_to_the_digit(case):
             assert all(type(trigger) is tuple for trigger in got), "plain tuples: the collector stops tracking them"
 
 
-_UP = Context(prec=40, rounding=ROUND_CEILING)
-_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
-
-
 @settings(max_examples=300, deadline=None)
 @given(accounts())
 def test_the_flat_rate_versions_plain_triggers_are_the_buffer_share_formula(case):
@@ -88,16 +84,5 @@ def test_the_flat_rate_versions_plain_triggers_are_the_buffer_share_formula(case
         with arithmetic():
             buffer = equity(account) - version.maintenance(account, params)
         got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # the flat model's
-        if buffer <= 0:
-            assert [(m, long, str(p)) for m, long, p in got] == [
-                (p.market, p.size > 0, "Infinity" if p.size > 0 else "-Infinity") for p in account.positions]
-            continue
-        share = _DOWN.divide(buffer, len(account.positions))
-        expected = []
-        for p in account.positions:
-            m = params.markets[p.market].maintenance_margin_rate
-            if p.size > 0:
-                expected.append((p.market, True, str(_UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(p.size, 1 - m))))))
-            else:
-                expected.append((p.market, False, str(_DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-p.size, 1 + m))))))
+        expected = formula_triggers(account, buffer, {m: params.markets[m].maintenance_margin_rate for m in rate})
         assert [(market, long, str(price)) for market, long, price in got] == expected, name

@@ -20,11 +20,10 @@ from hypothesis import strategies as st
 
 from ledger.domain.money import arithmetic
 from rules import margin
-from rules.base import Trigger
 from rules.flat import _flat_bounds
 from rules.params import parse_params
 from rules.triggers import buffer_share_triggers
-from tests.support.scopes import accounts
+from tests.support.scopes import accounts, formula_triggers
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
@@ -59,15 +58,5 @@ def test_triggers_from_kept_slopes_are_the_formula_s(case):
     account, params = case
     buffer = margin.buffer(account, params)
     got = buffer_share_triggers(account, buffer, params, _flat_bounds)
-    if buffer <= 0:
-        assert all(t.price.is_infinite() for t in got)
-        return
-    share = _DOWN.divide(buffer, len(account.positions))
-    expected = []
-    for p in account.positions:
-        m = params.markets[p.market].maintenance_margin_rate
-        if p.size > 0:
-            expected.append(Trigger(p.market, True, _UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(p.size, 1 - m)))))
-        else:
-            expected.append(Trigger(p.market, False, _DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-p.size, 1 + m)))))
-    assert [(t.market, t.long, str(t.price)) for t in got] == [(t.market, t.long, str(t.price)) for t in expected]
+    rate = {market: params.markets[market].maintenance_margin_rate for market in params.markets}
+    assert [(t.market, t.long, str(t.price)) for t in got] == formula_triggers(account, buffer, rate)

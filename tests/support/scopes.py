@@ -6,13 +6,13 @@ average them, rates of 18 places, cash from deep in debt to rich.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
 from hypothesis import strategies as st
 
 from rules.base import AccountView, PositionView
 
-__all__ = ["MARKETS", "inputs", "averaged", "rates", "accounts"]
+__all__ = ["MARKETS", "inputs", "averaged", "rates", "accounts", "formula_triggers"]
 
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
 
@@ -39,3 +39,23 @@ def accounts(draw: st.DrawFn) -> tuple[AccountView, dict[str, Decimal]]:
         for market in MARKETS[:count])
     cash = draw(st.decimals(min_value=Decimal(-10) ** 9, max_value=Decimal(10) ** 12, places=18))
     return AccountView("a", "USD", cash, positions), {market: draw(rates) for market in MARKETS}
+
+
+_UP = Context(prec=40, rounding=ROUND_CEILING)
+_DOWN = Context(prec=40, rounding=ROUND_FLOOR)
+
+
+def formula_triggers(account: AccountView, buffer: Decimal, rate: dict[str, Decimal]) -> list[tuple[str, bool, str]]:
+    """``rules.triggers``' docstring formula for flat rates, written out: each position's share of ``buffer``, with
+    ``1 − m`` and ``1 + m`` computed where they are used; (market, long, the price's text)."""
+    if buffer <= 0:
+        return [(p.market, p.size > 0, "Infinity" if p.size > 0 else "-Infinity") for p in account.positions]
+    share = _DOWN.divide(buffer, len(account.positions))
+    expected = []
+    for p in account.positions:
+        m = rate[p.market]
+        if p.size > 0:
+            expected.append((p.market, True, str(_UP.subtract(p.mark, _DOWN.divide(share, _UP.multiply(p.size, 1 - m))))))
+        else:
+            expected.append((p.market, False, str(_DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-p.size, 1 + m))))))
+    return expected
