@@ -139,11 +139,11 @@ class ScopeTriggers(Protocol):
     upkeep was about a third of an ingest. Building an ``AccountView`` and a
     ``PositionView`` per position for it, then a ``Trigger`` per position that
     the index turns back into a plain tuple, was about a quarter of the upkeep
-    (``docs/performance.md``, thirteenth part).
-    The index asks a version that has ``scope_triggers`` for it instead of
-    ``triggers``. The two must give the very same triggers, and
-    ``tests/test_scope_triggers.py`` holds every registered version that has
-    it to that. A version without it loses nothing but that speed.
+    (``docs/performance.md``, thirteenth part). The index asks a version that
+    has ``scope_triggers`` for it instead of ``triggers``. The two must give
+    the very same triggers, and ``tests/test_scope_triggers.py`` holds every
+    registered version that has it to that. A version without it loses
+    nothing but that speed.
     """
 
     def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition], params: Any) -> list[tuple[str, bool, Decimal]]:
