@@ -32,6 +32,22 @@ PARTS = ("decode", "admission", "fold", "index upkeep", "deciding")
 def measure(history: Path) -> dict[str, float]:
     """The parts' seconds in this process (the tree is the one on ``sys.path``)."""
     from ledger import gc_policy
+
+    try:
+        from ledger.domain.fast_lines import decode_line_fast as decode
+    except ImportError:  # a tree before the fast path
+        from ledger.domain.codec import decode_line as decode
+
+    gc_policy.collect_older_generations_rarely()  # as the CLI's commands run
+    lines = history.read_bytes().splitlines()
+    start = time.perf_counter()
+    decoded = [decode(line) for line in lines if line.strip()]
+    return {"decode": time.perf_counter() - start, **engine_steps(decoded)}
+
+
+def engine_steps(decoded: list) -> dict[str, float]:
+    """Seconds spent admitting, folding, keeping the index and deciding ``decoded``, as an append runs them (a fresh
+    ledger, the default limits), each summed around its own calls (``bench.peers`` times its parts with it too)."""
     from ledger.domain.fast_apply import apply_fast
     from ledger.domain.idempotency import NewEvents
     from ledger.domain.money import arithmetic
@@ -42,21 +58,10 @@ def measure(history: Path) -> dict[str, float]:
     from ledger.engine.new_names import NewNames
     from ledger.engine.session import EngineSession
 
-    try:
-        from ledger.domain.fast_lines import decode_line_fast as decode
-    except ImportError:  # a tree before the fast path
-        from ledger.domain.codec import decode_line as decode
-
-    gc_policy.collect_older_generations_rarely()  # as the CLI's commands run
-    lines = history.read_bytes().splitlines()
-    clock = time.perf_counter
-    start = clock()
-    decoded = [decode(line) for line in lines if line.strip()]
-    spent = dict.fromkeys(PARTS, 0.0)
-    spent["decode"] = clock() - start
     index, names = LiquidationIndex(), NewNames()
     session = EngineSession(LedgerState(), index=index, names=names)
-    new, limits = NewEvents({}), InputLimits()
+    new, limits, clock = NewEvents({}), InputLimits(), time.perf_counter
+    spent = dict.fromkeys(PARTS[1:], 0.0)
     with arithmetic():  # as the append's fold runs
         for received in decoded:
             t0 = clock()
@@ -65,11 +70,12 @@ def measure(history: Path) -> dict[str, float]:
             t1 = clock()
             apply_fast(session.state, event)
             t2 = clock()
-            names.folded(session.state)  # admission's bookkeeping
+            names.folded(session.state)  # the new names join their namespaces: admission's bookkeeping
             t3 = clock()
             index.event_folded(session.state, event)
             t4 = clock()
-            session._decide(event, on_copy=False)  # the session's own step after a fold
+            # the session's own step after a fold (private: no public call decides one event without admitting it)
+            session._decide(event, on_copy=False)  # the engine's events are folded as they are made
             t5 = clock()
             spent["admission"] += (t1 - t0) + (t3 - t2)
             spent["fold"] += t2 - t1

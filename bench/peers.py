@@ -249,37 +249,12 @@ def ceiling_figures(events: int, rounds: Rounds, rates: dict[str, float]) -> Non
 
 def _admission_and_deciding(decoded: list) -> tuple[float, float]:
     """Seconds spent admitting and deciding ``decoded``, as an append runs them (a fresh ledger, the default
-    limits), each timed alone around its own calls."""
-    from ledger.domain.fast_apply import apply_fast
-    from ledger.domain.idempotency import NewEvents
-    from ledger.domain.money import arithmetic
-    from ledger.domain.state import LedgerState
-    from ledger.engine.admission import admit
-    from ledger.engine.candidates import LiquidationIndex
-    from ledger.engine.input_limits import InputLimits
-    from ledger.engine.new_names import NewNames
-    from ledger.engine.session import EngineSession
+    limits), each timed alone around its own calls (``bench.engine_parts``: deciding is the index's upkeep and the
+    engine's step after it)."""
+    from bench.engine_parts import engine_steps
 
-    index, names = LiquidationIndex(), NewNames()
-    session = EngineSession(LedgerState(), index=index, names=names)
-    new, limits, clock = NewEvents({}), InputLimits(), time.perf_counter
-    admission = deciding = 0.0
-    with arithmetic():  # as the append's fold runs
-        for received in decoded:
-            start = clock()
-            event = admit(session.state, received, new, limits, names)
-            assert event is not None, "a fresh ledger has stored nothing"
-            admitted = clock()
-            apply_fast(session.state, event)
-            folded = clock()
-            names.folded(session.state)  # the new names join their namespaces: admission's bookkeeping
-            noted = clock()
-            index.event_folded(session.state, event)
-            # the session's own step after a fold (private: no public call decides one event without admitting it)
-            session._decide(event, on_copy=False)  # the engine's events are folded as they are made
-            deciding += clock() - noted
-            admission += (admitted - start) + (noted - folded)
-    return admission, deciding
+    spent = engine_steps(decoded)
+    return spent["admission"], spent["index upkeep"] + spent["deciding"]
 
 
 def audit_figures(url: str, events: int, tmp: Path, parts: int, base: Path | None) -> None:

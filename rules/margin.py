@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from ledger.domain.money import EXACT_METHODS, ZERO
-from rules.base import AccountView, Params, PositionView, ScopePosition, equity, scope_positions
+from rules.base import AccountView, Params, PositionView, ScopePosition, equity
 
-__all__ = ["notional", "position_maintenance", "maintenance", "initial", "equity", "buffer", "scope_buffer", "is_distressed"]
+__all__ = ["notional", "position_maintenance", "maintenance", "initial", "equity", "scope_buffer", "is_distressed"]
 
 
 def notional(position: PositionView) -> Decimal:
@@ -33,11 +33,6 @@ def maintenance(account: AccountView, params: Params) -> Decimal:
 
 def initial(account: AccountView, params: Params) -> Decimal:
     return sum((notional(p) * params.markets[p.market].initial_margin_rate for p in account.positions), ZERO)
-
-
-def buffer(account: AccountView, params: Params) -> Decimal:
-    """E − MM of the view (``scope_buffer`` of its cash and positions)."""
-    return scope_buffer(account.cash, scope_positions(account), params)
 
 
 def scope_buffer(cash: Decimal, positions: Iterable[ScopePosition], params: Params) -> Decimal:

@@ -24,10 +24,10 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Any
 
 from ledger.domain.money import EXACT_METHODS
-from rules.base import AccountView, ScopePosition, Trigger, scope_positions
+from rules.base import ScopePosition
 from rules.per_params import PerParams
 
-__all__ = ["buffer_share_triggers", "share_triggers", "RateTable"]
+__all__ = ["share_triggers", "RateTable"]
 
 _UP = Context(prec=40, rounding=ROUND_CEILING)
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
@@ -47,12 +47,6 @@ def _derive_slopes(params: Any, table: RateTable) -> dict[str, tuple[Decimal, De
 _slopes: PerParams[RateTable, dict[str, tuple[Decimal, Decimal]]] = PerParams(_derive_slopes)
 """(params, table) -> {market: (1 − m_lo, 1 + m_hi)}: per unit of a position's size and of price, the most a long's
 and a short's move can change E − MM by. Built once per params object (a re-index asks per account)."""
-
-
-def buffer_share_triggers(account: AccountView, buffer: Decimal, params: Any, table: RateTable) -> list[Trigger]:
-    """One trigger per open position of ``account``, whose buffer E − MM is ``buffer``, with the rate bounds
-    ``table`` gives for ``params`` (``share_triggers`` of the view's positions)."""
-    return [Trigger(*trigger) for trigger in share_triggers(scope_positions(account), buffer, params, table)]
 
 
 def share_triggers(positions: Sequence[ScopePosition], buffer: Decimal, params: Any,

@@ -55,9 +55,10 @@ def test_every_shipped_version_gives_plain_triggers():
 @given(accounts())
 def test_plain_triggers_are_the_version_s_triggers_to_the_digit(case):
     """For every registered version that has ``scope_triggers``: the view's triggers, as plain tuples, whatever
-    decimal context the caller runs in (the ledger's exact one, or the default). For tiered-v1, whose ``triggers``
-    is computed on views, this holds two computations to each other; the flat-rate model builds ``triggers`` on
-    ``scope_triggers``, so for its versions the test below holds them to the formula instead."""
+    decimal context the caller runs in (the ledger's exact one, or the default). The shipped versions build their
+    ``triggers`` on ``scope_triggers``, so for them this holds the conversion to views and back; what holds their
+    figures is the formula test below (the flat-rate model) and their golden vectors (``tests/golden``, tiered-v1's
+    triggers among them). A version computing the two apart is held here to both agreeing."""
     account, rate = case
     for name in PLAIN:
         version, params = registry.get(name), _params(name, rate)

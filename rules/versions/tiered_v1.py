@@ -40,12 +40,23 @@ from attrs import frozen
 
 from ledger.domain.money import DIVISION, ZERO, arithmetic, to_str
 from ledger.errors import InvalidRuleParams
-from rules.base import AccountView, Close, Decision, DecisionContext, ParamDoc, PositionView, ScopePosition, Trigger, equity
+from rules.base import (
+    AccountView,
+    Close,
+    Decision,
+    DecisionContext,
+    ParamDoc,
+    PositionView,
+    ScopePosition,
+    Trigger,
+    equity,
+    scope_positions,
+)
 from rules.flat import BUFFER, FEE
 from rules.liquidation_price import liquidation_price
 from rules.params import check_keys, fee_rate, market_table, target_buffer
 from rules.tiers import Tier, initial_of, maintenance_of, parse_tiers, tier_of
-from rules.triggers import buffer_share_triggers, share_triggers
+from rules.triggers import share_triggers
 from rules.walk import walk
 
 __all__ = ["RULE", "TieredParams"]
@@ -127,14 +138,13 @@ class TieredV1:
         return raw["markets"]
 
     def triggers(self, account: AccountView, params: TieredParams) -> Sequence[Trigger]:
-        with arithmetic():
-            buffer = equity(account) - self.maintenance(account, params)
-        return buffer_share_triggers(account, buffer, params, _bracket_bounds)
+        return [Trigger(*trigger) for trigger in self.scope_triggers(account.cash, scope_positions(account), params)]
 
     def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition],
                        params: TieredParams) -> list[tuple[str, bool, Decimal]]:
-        """``triggers`` from the scope's plain figures (``rules.base.ScopeTriggers``): E − MM by the same steps, in
-        the same order (each sum from ``ZERO``, then cash + Σ pnl − Σ MM), without a view per position."""
+        """Buffer shares of E − MM over the brackets (``rules.base.ScopeTriggers``: what the index asks): E − MM by
+        the steps of ``equity`` and ``maintenance`` (each sum from ``ZERO``, then cash + Σ pnl − Σ MM), without a view
+        per position."""
         markets = params.markets
         with arithmetic():
             pnl = mm = ZERO
