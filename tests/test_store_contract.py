@@ -143,6 +143,23 @@ def test_a_writer_with_a_stale_view_hits_the_constraint_and_stores_nothing(store
     assert count(store) == 4 and store.verify().ok
 
 
+def test_a_refusal_of_a_batch_before_the_last_stops_the_writer_at_its_next_step_and_stores_nothing(store):
+    """The unique keys refuse the first of two batches in one transaction (a stale view): the writer raises the
+    conflict at once or, where the backend's insert ends while the caller goes on (PostgreSQL's ``COPY``), at its next
+    look-up, before anything more is folded on it; nothing of either batch is stored, and the store takes the next
+    append."""
+    seed(store)
+    with pytest.raises(ConcurrencyConflict, match=r"database refused the batch.*nothing was stored"):
+        with store.writer() as writer:
+            writer._versions["account:alice"] = 0  # as if another writer's append were unseen
+            writer.append_new([deposit("carol", "1", t=5), deposit("alice", "5", t=5)], RECORDED)
+            writer.existing(["d-dave"])
+            pytest.fail("the refusal must be raised before the writer looks anything up")
+    assert count(store) == 4 and store.verify().ok
+    store.append([deposit("dave", "2", t=6, id="d-dave")], RECORDED)
+    assert count(store) == 5 and store.verify().ok
+
+
 def test_verify_passes_on_an_untouched_log(store):
     """Verify passes on an untouched log, checking every event."""
     seed(store)

@@ -11,8 +11,8 @@ look-ups, the insert, and the database's clock with the head's recording time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 
 from ledger.domain.codec import SCHEMA_VERSIONS, encode_payload
@@ -23,7 +23,7 @@ from ledger.errors import ConcurrencyConflict
 from ledger.store.hashchain import chain_hash
 from ledger.store.records import Row, StoredEvent
 
-__all__ = ["Writer", "AppendsInOneTransaction", "UniqueKeyRefused", "with_digest_on_last"]
+__all__ = ["Writer", "AppendsInOneTransaction", "Ending", "UniqueKeyRefused", "with_digest_on_last"]
 
 
 def with_digest_on_last(rows: Iterable[Row], digest: str) -> Iterator[tuple[object, ...]]:
@@ -42,6 +42,20 @@ class UniqueKeyRefused(Exception):
     """A backend's unique key (event id, or stream and version) refused a row; ``args[0]`` is the backend's own words."""
 
 
+Ending = Callable[[], None]
+"""An insert whose rows are all sent, still ending in the database: called, it waits for the end (``UniqueKeyRefused``
+if a unique key refused a row, as the insert itself would have raised)."""
+
+
+@contextmanager
+def _refusals_as_conflicts(first_stream: str) -> Iterator[None]:
+    """A unique key's refusal, from a writer that slipped past the lock: the database had the last word."""
+    try:
+        yield
+    except UniqueKeyRefused as exc:
+        raise ConcurrencyConflict.refused_by_database(first_stream, exc.args[0]) from exc
+
+
 class Writer(ABC):
     """A write transaction holding the log's lock: read the head, check, append."""
 
@@ -50,6 +64,8 @@ class Writer(ABC):
         self._versions: dict[str, int] = {}
         self._versions_at_start: dict[str, int] = {}
         """each stream's version when this transaction first looked at it"""
+        self._ending: tuple[Ending, str] | None = None
+        """the last insert, still ending, with its batch's first stream (``settle``)"""
 
     # -- what a backend supplies ----------------------------------------------
     @abstractmethod
@@ -71,13 +87,34 @@ class Writer(ABC):
         """Current version of each of these streams that has events (the others are absent)."""
 
     @abstractmethod
-    def _insert(self, rows: Iterable[Row], snapshot_digest: str | None = None) -> None:
+    def _insert(self, rows: Iterable[Row], snapshot_digest: str | None = None) -> Ending | None:
         """Insert the rows, streamed as they are built; ``UniqueKeyRefused`` if a unique key refuses one. With
-        ``snapshot_digest``, the last row carries it in the log (``ledger.store.snapshots``)."""
+        ``snapshot_digest``, the last row carries it in the log (``ledger.store.snapshots``).
+
+        None once the insert has ended; or, once every row is sent, the call that waits for its end, which the
+        writer makes before it next asks the database anything (``settle``): the server inserts the last rows while
+        the caller goes on (an ingest reads its next lines meanwhile)."""
+
+    # -- the last insert's end ------------------------------------------------
+    def settle(self) -> None:
+        """Wait until the last insert has ended; a unique key's refusal is raised here, as the append would have
+        raised it. Called before every look-up, insert and commit (the store's ``writer`` makes the last call)."""
+        pending, self._ending = self._ending, None
+        if pending is not None:
+            ending, first_stream = pending
+            with _refusals_as_conflicts(first_stream):
+                ending()
+
+    def abandon(self) -> None:
+        """After a failure, before the rollback: wait for the last insert's end, raising nothing (what failed first
+        is what the caller is told)."""
+        with suppress(Exception):  # the transaction is rolled back: how this insert ended is of no account
+            self.settle()
 
     # -- shared ---------------------------------------------------------------
     def existing(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
         """Stored rows for any of these ids."""
+        self.settle()
         return self._stored(list(dict.fromkeys(event_ids)))
 
     def stream_version(self, stream: str) -> int:
@@ -122,14 +159,15 @@ class Writer(ABC):
         return len(self._append_rows(batch, recorded_at, snapshot_digest))
 
     def _append_rows(self, batch: Sequence[Event], recorded_at: str, snapshot_digest: str | None = None) -> list[Row]:
+        self.settle()
         streams = [stream_of(event) for event in batch]
         self._prefetch_versions(set(streams))
         rows: list[Row] = []
         if batch:
-            try:
-                self._insert(self._rows(batch, streams, recorded_at, rows), snapshot_digest)
-            except UniqueKeyRefused as exc:  # a writer that slipped past the lock: the database had the last word
-                raise ConcurrencyConflict.refused_by_database(streams[0], exc.args[0]) from exc
+            with _refusals_as_conflicts(streams[0]):
+                ending = self._insert(self._rows(batch, streams, recorded_at, rows), snapshot_digest)
+            if ending is not None:
+                self._ending = (ending, streams[0])
         return rows
 
     def _rows(self, batch: Sequence[Event], streams: list[str], recorded_at: str, into: list[Row]) -> Iterator[Row]:
@@ -159,6 +197,7 @@ class Writer(ABC):
         """Current versions of the batch's streams, in a few look-ups rather than one each."""
         missing = sorted(streams - set(self._versions))
         if missing:
+            self.settle()
             found = self._current_versions(missing)
             for stream in missing:
                 self._versions[stream] = self._versions_at_start[stream] = found.get(stream, 0)
