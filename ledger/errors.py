@@ -8,6 +8,8 @@ offending record: ``FILE:LINE`` for ingested lines, the event id otherwise.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "LedgerError",
     "KeyUnusable",
@@ -42,6 +44,15 @@ class InvalidEvent(LedgerError, ValueError):
     def located(self, where: str) -> InvalidEvent:
         """The same error, attributed to a record (``FILE:LINE`` or ``event ID``)."""
         return type(self)(self.reason, where=where)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its reason and place, which its message is made of (an exception pickles its message alone, and
+        would come back with the place inside the reason): ``app.read_ahead`` hands refusals between processes."""
+        return (_refusal, (type(self), self.reason, self.where))
+
+
+def _refusal(kind: type[InvalidEvent], reason: str, where: str | None) -> InvalidEvent:
+    return kind(reason, where=where)
 
 
 class InvalidBatch(LedgerError, ValueError):
