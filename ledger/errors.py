@@ -55,6 +55,10 @@ def _refusal(kind: type[InvalidEvent], reason: str, where: str | None) -> Invali
     return kind(reason, where=where)
 
 
+def _batch(errors: list[InvalidEvent], total: int, writing: bool) -> InvalidBatch:
+    return InvalidBatch(errors, total, writing=writing)
+
+
 class InvalidBatch(LedgerError, ValueError):
     """A batch (usually a file) was rejected; it carries every error found."""
 
@@ -65,6 +69,11 @@ class InvalidBatch(LedgerError, ValueError):
         shown = "\n".join(str(e) for e in errors[:20])
         more = f"\n... and {self.total - min(len(errors), 20)} more ({self.total} in all)" if self.total > 20 else ""
         super().__init__(f"{shown}{more}" + ("\nnothing was stored" if writing else ""))
+        self.writing = writing
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what it is made of (``app.read_ahead`` hands a file's refusal between processes)."""
+        return (_batch, (self.errors, self.total, self.writing))
 
 
 class ConcurrencyConflict(LedgerError, RuntimeError):

@@ -3,11 +3,13 @@
 An append's ``COPY`` hands its last rows to the server and returns; the
 server's end of it (inserting and indexing them) runs while the caller goes
 on, on a thread that only waits for the server's answer
-(``store.sql._CopyEnding``). These tests slow that end down on purpose and
-check that every later step waits for it: a look-up sees the rows, the
-commit holds every batch, an interrupt or a failure meanwhile rolls the
-whole transaction back and leaves the store usable, and no thread outlives
-its writer.
+(``store.sql._CopyEnding``). These tests hold each thread back *after* its
+``COPY`` has ended (so psycopg's own connection lock, released by then, does
+not do the waiting for the writer) and check that every later step of the
+writer waits for the thread itself: a look-up, the next insert, the commit,
+and the rollback after a failure or an interrupt, even one that cut a wait
+short. Whether a refusal met there is raised at the right step is in
+``test_store_contract.py`` (every backend).
 """
 
 from __future__ import annotations
@@ -39,17 +41,18 @@ def store(pg_url) -> Iterator[SqlEventStore]:
 
 @pytest.fixture
 def slow_ends(monkeypatch) -> list[str]:
-    """Every ``COPY``'s end held back by ``SLOW`` seconds; the names of the threads the ends ran on."""
-    ran_on: list[str] = []
+    """Every ``COPY``'s thread held back ``SLOW`` seconds after its ``COPY`` ended; the names of the threads, each
+    added as its thread finishes."""
+    finished: list[str] = []
     end = sql._CopyEnding._end
 
     def held_back(self) -> None:
-        ran_on.append(threading.current_thread().name)
-        time.sleep(SLOW)
         end(self)
+        time.sleep(SLOW)
+        finished.append(threading.current_thread().name)
 
     monkeypatch.setattr(sql._CopyEnding, "_end", held_back)
-    return ran_on
+    return finished
 
 
 def deposits(first: int, count: int) -> list:
@@ -60,16 +63,19 @@ def copy_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "ledger-copy-end"]
 
 
-def test_a_lookup_and_the_commit_wait_for_the_copy_still_ending(store, slow_ends):
-    """Two batches in one transaction, each ``COPY`` ending late on its own thread: a look-up between them finds the
-    first batch's rows, the second takes the next versions and sequence numbers, the commit holds both, and the
-    chain verifies."""
+def test_a_lookup_the_next_insert_and_the_commit_wait_for_the_copy_still_ending(store, slow_ends):
+    """Two batches in one transaction, each ``COPY``'s thread finishing late: the look-up between them waits for the
+    first thread and finds the first batch's rows, the second batch takes the next versions and sequence numbers,
+    the commit waits for the second thread and holds both, and the chain verifies."""
     with store.writer() as writer:
         writer.append_new(deposits(0, 300), RECORDED)
-        assert len(copy_threads()) == 1, "the first COPY is still ending while the caller goes on"
-        assert sorted(writer.existing([f"d-{i}" for i in (0, 150, 299, 300)])) == ["d-0", "d-150", "d-299"]
+        assert slow_ends == [] and len(copy_threads()) == 1, "the first COPY is still ending while the caller goes on"
+        found = writer.existing([f"d-{i}" for i in (0, 150, 299, 300)])
+        assert slow_ends == ["ledger-copy-end"], "the look-up waited for the thread"
+        assert sorted(found) == ["d-0", "d-150", "d-299"]
         writer.append_new([*deposits(300, 300), deposit("acct0", "1", t=2, id="again-0")], RECORDED)
-    assert slow_ends == ["ledger-copy-end", "ledger-copy-end"]
+        assert len(slow_ends) == 1
+    assert slow_ends == ["ledger-copy-end", "ledger-copy-end"], "the commit waited for the thread"
     assert copy_threads() == []
     rows = list(store.read())
     assert [r.seq for r in rows] == list(range(1, 602))
@@ -84,10 +90,34 @@ def test_an_interrupt_while_a_copy_ends_stores_nothing_and_leaves_the_store_usab
         with store.writer() as writer:
             writer.append_new(deposits(0, 200), RECORDED)
             raise KeyboardInterrupt
-    assert copy_threads() == []
+    assert slow_ends == ["ledger-copy-end"] and copy_threads() == [], "the rollback waited for the thread"
     assert list(store.read()) == []
     store.append(deposits(0, 3), RECORDED)
     assert [r.event_id for r in store.read()] == ["d-0", "d-1", "d-2"] and store.verify().ok
+
+
+def test_an_interrupt_that_cuts_a_wait_short_is_waited_out_before_the_rollback(store, slow_ends, monkeypatch):
+    """Ctrl-C arrives while the writer waits for a ``COPY``'s thread (its look-up's wait cut short): the insert is
+    still ending, so the rollback waits for it again before it runs; nothing is stored and no thread is left."""
+    wait = sql._CopyEnding.wait
+    cut_short: list[bool] = []
+
+    def interrupted_once(self) -> None:
+        if not cut_short:
+            cut_short.append(True)
+            raise KeyboardInterrupt
+        wait(self)
+
+    monkeypatch.setattr(sql._CopyEnding, "wait", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        with store.writer() as writer:
+            writer.append_new(deposits(0, 200), RECORDED)
+            writer.existing(["d-0"])
+    assert cut_short == [True]
+    assert slow_ends == ["ledger-copy-end"] and copy_threads() == [], "the rollback waited for the thread"
+    assert list(store.read()) == []
+    store.append(deposits(0, 2), RECORDED)
+    assert store.verify().ok
 
 
 def test_a_failure_in_the_caller_while_a_copy_ends_is_the_error_told(store, slow_ends):
@@ -99,5 +129,5 @@ def test_a_failure_in_the_caller_while_a_copy_ends_is_the_error_told(store, slow
             writer._versions["account:acct0"] = 0  # as if another writer's append were unseen
             writer.append_new([deposit("acct0", "1", t=2, id="stale")], RECORDED)
             raise RuntimeError("the caller's own failure")
-    assert copy_threads() == []
+    assert slow_ends == ["ledger-copy-end"] * 2 and copy_threads() == []  # the first append's, then this one's
     assert [r.event_id for r in store.read()] == ["d-0"] and store.verify().ok

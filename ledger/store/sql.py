@@ -144,34 +144,50 @@ class SqlWriter(Writer):
             cursor = driver.cursor()
             copying = cursor.copy(f"COPY events ({columns}) FROM STDIN")
             copy = copying.__enter__()
+            ending: _CopyEnding | None = None
             try:
                 for row in values:
                     copy.write_row(row)
-            except BaseException as exc:
-                with suppress(Exception):  # what failed first is what the caller is told
-                    copying.__exit__(type(exc), exc, exc.__traceback__)
-                cursor.close()
+                ending = _CopyEnding(copying, cursor, refused)
+                ending.start()
+            except BaseException as exc:  # an interrupt included: the COPY is ended before anything else is done
+                if ending is not None and ending.started:
+                    ending.join()  # its thread ends it (how is of no account now: what failed first is told)
+                else:
+                    with suppress(Exception):
+                        copying.__exit__(type(exc), exc, exc.__traceback__)
+                    cursor.close()
                 raise
         except refused as exc:
             raise UniqueKeyRefused(exc) from exc
-        return _CopyEnding(copying, cursor, refused).wait
+        return ending.wait
 
 
 class _CopyEnding:
-    """A ``COPY`` whose rows are all sent, ending on its own thread while the caller goes on; ``wait`` joins it.
+    """A ``COPY`` whose rows are all sent, ending on its own thread while the caller goes on.
 
-    The thread only ends the ``COPY`` (psycopg's ``copy_end``, then the
-    wait for the server's answer, which releases the interpreter's lock); the
-    writer calls ``wait`` before it next uses the connection, and psycopg's
-    own connection lock, which the ``COPY`` holds until it has ended, keeps
-    any other caller off the connection until then.
+    The thread only ends the ``COPY`` (psycopg's ``copy_end``, then the wait
+    for the server's answer, which releases the interpreter's lock). The
+    writer calls ``wait`` before it next uses the connection (``Writer.settle``),
+    and again after an interrupt cut a wait short (``Writer.abandon``), so the
+    connection is never used while the thread is in it. (psycopg 3.3 also
+    holds its connection lock until the ``COPY`` has ended.)
     """
 
     def __init__(self, copying: AbstractContextManager[Any], cursor: Any, refused: type[Exception]) -> None:
         self._copying, self._cursor, self._refused = copying, cursor, refused
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._end, name="ledger-copy-end", daemon=True)
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    def start(self) -> None:
         self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
 
     def _end(self) -> None:
         try:
@@ -183,6 +199,8 @@ class _CopyEnding:
             self._error = exc
 
     def wait(self) -> None:
+        """Return once the ``COPY`` has ended; ``UniqueKeyRefused`` if a unique key refused a row. An interrupt while
+        waiting leaves it under way (the writer waits again before its rollback)."""
         self._thread.join()
         error, self._error = self._error, None
         if isinstance(error, self._refused):

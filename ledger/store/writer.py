@@ -99,11 +99,19 @@ class Writer(ABC):
     def settle(self) -> None:
         """Wait until the last insert has ended; a unique key's refusal is raised here, as the append would have
         raised it. Called before every look-up, insert and commit (the store's ``writer`` makes the last call)."""
-        pending, self._ending = self._ending, None
-        if pending is not None:
-            ending, first_stream = pending
+        pending = self._ending
+        if pending is None:
+            return
+        ending, first_stream = pending
+        try:
             with _refusals_as_conflicts(first_stream):
                 ending()
+        except KeyboardInterrupt:
+            raise  # interrupted while waiting: the insert is still ending, and ``abandon`` waits for it again
+        except BaseException:
+            self._ending = None
+            raise
+        self._ending = None
 
     def abandon(self) -> None:
         """After a failure, before the rollback: wait for the last insert's end, raising nothing (what failed first

@@ -184,14 +184,14 @@ def padded_history(long_history, tmp_path_factory) -> Path:
 def test_ctrl_c_during_an_ingest_stores_nothing(read, long_history, padded_history, tmp_path):
     """Ctrl-C during an ingest (once a chunk is stored, uncommitted) exits 130 and stores nothing; the log still
     verifies and takes the next ingest. A file large enough to be read by a second process (``ahead``): that process
-    ran, said nothing, and is gone too."""
+    ran (in a session of its own, which the key does not reach) and is gone too."""
     url = f"sqlite:///{tmp_path / 'i.db'}"
     history = long_history if read == "here" else padded_history
     with Ledger.open(url) as ledger:
         ledger.init()
     said, _, started = interrupt(url, "ingest", str(history), inside=r"storing[^\n\r]*\s[1-9][\d,]*/[\d,]+ lines")
     assert "interrupted" in said and "Traceback" not in said, said[-2000:]
-    readers = [pid for pid, command in started.items() if "spawn_main" in command]
+    readers = [pid for pid, command in started.items() if "ledger.app.read_ahead" in command]
     assert len(readers) == (1 if read == "ahead" else 0), started
     assert not [pid for pid in started if running(pid)], "a process of the ingest outlived it"
     with Ledger.open(url) as ledger:
