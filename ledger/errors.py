@@ -8,8 +8,6 @@ offending record: ``FILE:LINE`` for ingested lines, the event id otherwise.
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = [
     "LedgerError",
     "KeyUnusable",
@@ -45,19 +43,6 @@ class InvalidEvent(LedgerError, ValueError):
         """The same error, attributed to a record (``FILE:LINE`` or ``event ID``)."""
         return type(self)(self.reason, where=where)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as its reason and place, which its message is made of (an exception pickles its message alone, and
-        would come back with the place inside the reason): ``app.read_ahead`` hands refusals between processes."""
-        return (_refusal, (type(self), self.reason, self.where))
-
-
-def _refusal(kind: type[InvalidEvent], reason: str, where: str | None) -> InvalidEvent:
-    return kind(reason, where=where)
-
-
-def _batch(errors: list[InvalidEvent], total: int, writing: bool) -> InvalidBatch:
-    return InvalidBatch(errors, total, writing=writing)
-
 
 class InvalidBatch(LedgerError, ValueError):
     """A batch (usually a file) was rejected; it carries every error found."""
@@ -69,11 +54,6 @@ class InvalidBatch(LedgerError, ValueError):
         shown = "\n".join(str(e) for e in errors[:20])
         more = f"\n... and {self.total - min(len(errors), 20)} more ({self.total} in all)" if self.total > 20 else ""
         super().__init__(f"{shown}{more}" + ("\nnothing was stored" if writing else ""))
-        self.writing = writing
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as what it is made of (``app.read_ahead`` hands a file's refusal between processes)."""
-        return (_batch, (self.errors, self.total, self.writing))
 
 
 class ConcurrencyConflict(LedgerError, RuntimeError):

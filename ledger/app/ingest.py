@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, TypeVar
+from typing import IO, Protocol
 
 from attrs import define, field
 
 from ledger.domain.codec import MAX_LINE_BYTES, decode_line
 from ledger.domain.fast_lines import decode_line_fast
+from ledger.engine.admission import Located
 from ledger.errors import InvalidBatch, InvalidEvent
 
-if TYPE_CHECKING:
-    from ledger.engine.admission import Located
-
-__all__ = ["MAX_ERRORS", "CHUNK", "Reading", "open_jsonl", "chunks", "located_chunks", "business_span"]
+__all__ = ["MAX_ERRORS", "CHUNK", "Reading", "open_jsonl", "chunks", "business_span"]
 
 MAX_ERRORS = 20
 """Errors kept (and shown) per file; every one after them is still counted."""
@@ -38,7 +36,6 @@ CHUNK = 2000
 """Records decoded, validated and inserted together inside the file's transaction."""
 
 Progress = Callable[[int], None]
-T = TypeVar("T")
 
 
 @define
@@ -129,20 +126,8 @@ class _Unclosed:
 
 def chunks(
     path: str | Path, reading: Reading, progress: Progress | None = None, size: int = CHUNK
-) -> Generator[list[Located], None, None]:
+) -> Iterator[list[Located]]:
     """Chunks of ``(FILE:LINE, event)``; the count of records and the decoding errors go to ``reading``.
-
-    ``located_chunks`` with the ingest's decoder (``domain.fast_lines``)."""
-    return located_chunks(path, reading, decode_line_fast, progress, size)
-
-
-def located_chunks(
-    path: str | Path, reading: Reading, decode: Callable[[bytes], T], progress: Progress | None = None,
-    size: int = CHUNK,
-) -> Generator[list[tuple[str, T]], None, None]:
-    """Chunks of ``(FILE:LINE, decode(line))``; the count of records and the decoding errors (``decode``'s
-    ``InvalidEvent``) go to ``reading``. (``app.read_ahead`` decodes in another process, with a ``decode`` of its
-    own.)
 
     Once an error is found, chunks stop coming (nothing after it will be
     stored) but the rest of the file is still decoded to count its errors.
@@ -153,7 +138,7 @@ def located_chunks(
     """
     told = _Told(progress)
     with open_jsonl(path) as handle:
-        chunk: list[tuple[str, T]] = []
+        chunk: list[Located] = []
         for number, (raw, length) in enumerate(_bounded_lines(handle), start=1):
             told.read(length)
             if raw is None:
@@ -168,7 +153,7 @@ def located_chunks(
             reading.lines += 1
             where = f"{path}:{number}"
             try:
-                event = decode(line)
+                event = decode_line_fast(line)  # ``codec.decode_line``'s very answer, the usual line read in C
             except InvalidEvent as exc:
                 reading.refused(exc.located(where))
                 continue

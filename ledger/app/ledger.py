@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import closing
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +29,7 @@ from attrs import asdict, frozen
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ledger.app import ingest, read_ahead
+from ledger.app import ingest
 from ledger.app.clock import Clock, system_clock
 from ledger.app.unit_of_work import AppendUnit
 from ledger.domain import events as ev
@@ -176,11 +175,10 @@ class Ledger:
 
         reading = ingest.Reading()
         appended = skipped = engine_made = 0
-        # a large file's reader process starts now, while the transaction opens and its head's state is loaded
-        chunks = read_ahead.chunks(path, reading, read if progress is not None or phases is not None else None)
-        with closing(chunks), self._unit.appending(committed=lambda: told("committed", 1)) as (writer, session):
+        with self._unit.appending(committed=lambda: told("committed", 1)) as (writer, session):
             now = self._recording_time(writer)
             recorded_at, limits = format_time(now), self._limits(now)
+            chunks = ingest.chunks(path, reading, read if progress is not None or phases is not None else None)
             chunk = next(chunks, None)
             while chunk is not None:
                 told("lines", len(chunk))
