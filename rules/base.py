@@ -29,6 +29,7 @@ from ledger.domain.money import ZERO
 __all__ = [
     "PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "DecisionContext", "Trigger", "RuleVersion",
     "MarketRates", "Params", "ParamDoc", "equity", "ScopePosition", "ScopeTriggers", "scope_positions",
+    "triggers_of_view",
 ]
 
 
@@ -152,6 +153,12 @@ class ScopeTriggers(Protocol):
         name, settle asset and lots (a version's triggers read the cash, and each position's market, size, entry
         price and mark, only)."""
 
+
+
+def triggers_of_view(version: ScopeTriggers, account: AccountView, params: Any) -> list[Trigger]:
+    """``triggers`` of a version that finds them by its ``scope_triggers``: the view's cash and positions, plainly,
+    and each trigger back as a ``Trigger`` (what the flat-rate model and tiered-v1 answer ``triggers`` with)."""
+    return [Trigger(*trigger) for trigger in version.scope_triggers(account.cash, scope_positions(account), params)]
 
 class RuleVersion(Protocol):
     """The shape every registered version has: its margin model, its decision and its explanation.

@@ -22,7 +22,7 @@ from typing import Any
 
 from ledger.domain.money import arithmetic, to_str
 from rules import margin
-from rules.base import AccountView, Close, ParamDoc, Params, PositionView, ScopePosition, Trigger, scope_positions
+from rules.base import AccountView, Close, ParamDoc, Params, PositionView, ScopePosition, Trigger, triggers_of_view
 from rules.liquidation_price import linear_liquidation_price
 from rules.triggers import share_triggers
 
@@ -69,7 +69,7 @@ class FlatRateModel:
         return raw["markets"]
 
     def triggers(self, account: AccountView, params: Params) -> Sequence[Trigger]:
-        return [Trigger(*trigger) for trigger in self.scope_triggers(account.cash, scope_positions(account), params)]
+        return triggers_of_view(self, account, params)
 
     def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition],
                        params: Params) -> list[tuple[str, bool, Decimal]]:

@@ -50,7 +50,7 @@ from rules.base import (
     ScopePosition,
     Trigger,
     equity,
-    scope_positions,
+    triggers_of_view,
 )
 from rules.flat import BUFFER, FEE
 from rules.liquidation_price import liquidation_price
@@ -138,7 +138,7 @@ class TieredV1:
         return raw["markets"]
 
     def triggers(self, account: AccountView, params: TieredParams) -> Sequence[Trigger]:
-        return [Trigger(*trigger) for trigger in self.scope_triggers(account.cash, scope_positions(account), params)]
+        return triggers_of_view(self, account, params)
 
     def scope_triggers(self, cash: Decimal, positions: Sequence[ScopePosition],
                        params: TieredParams) -> list[tuple[str, bool, Decimal]]:
