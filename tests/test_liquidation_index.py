@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ def _state(events) -> LedgerState:
 def _books(index: LiquidationIndex) -> list[tuple[int, int, int]]:
     """(entries in the heap, live, dead) of every book."""
     books = [*index._longs.values(), *index._shorts.values()]
-    return [(len(book.heap), book.live_count, book.dead_count) for book in books]
+    return [(len(book.heap), len(book.live), book.dead_count) for book in books]
 
 
 def test_re_indexing_an_account_to_the_same_triggers_leaves_no_dead_entry():
@@ -149,3 +150,49 @@ def test_a_version_s_plain_triggers_index_as_its_triggers_on_views_do(activation
         return
     for name in sorted(state.accounts):
         assert text(plain._triggers(state, name)) == text(by_views._triggers(state, name)), name
+
+
+_BOOK_STEPS = st.lists(st.tuples(st.sampled_from(["add", "drop", "ask"]), st.sampled_from("abcdefgh"),
+                                 st.integers(min_value=90, max_value=110)), min_size=100, max_size=400)
+
+
+@settings(max_examples=100, deadline=None)
+@given(is_long=st.booleans(), book_steps=_BOOK_STEPS)
+def test_a_trigger_book_names_exactly_the_live_triggers_a_price_crosses(is_long, book_steps):
+    """A book against a plain map of each account's live trigger, over generated adds, drops and queries: a query
+    names exactly the accounts whose live trigger the price crosses (a long's at or above it, a short's at or below
+    it), never one through a dead entry (an account's earlier trigger, still in the heap), across the rebuilds that
+    drop the dead entries (``SWEEP_FROM`` is passed within a run); after a rebuild the heap holds only live ones."""
+    from ledger.engine.trigger_books import SWEEP_FROM, TriggerBook
+
+    book, model, rebuilt, drops = TriggerBook(is_long), {}, 0, 0
+    for action, account, figure in book_steps:
+        price, dead = Decimal(figure), book.dead_count
+        if action == "add":
+            if account in model:  # a re-index: its old entry dies first, as ``LiquidationIndex._remove`` does it
+                book.drop(account)
+                drops += 1
+            book.add(price, account)
+            model[account] = price
+        elif action == "drop" and account in model:
+            book.drop(account)
+            drops += 1
+            del model[account]
+        crossed = {name for name, trigger in model.items() if (price <= trigger if is_long else price >= trigger)}
+        assert sorted(book.crossed(price)) == sorted(crossed), (action, account, price)
+        assert len(book) == len(model) and len(book.heap) == len(model) + book.dead_count
+        if dead and not book.dead_count:  # this step's drop rebuilt the heap
+            rebuilt += 1
+            assert sorted(entry[1] for entry in book.heap) == sorted(model)
+    assert rebuilt == drops // (SWEEP_FROM + 1), "eight accounts: a rebuild at every SWEEP_FROM + 1 dead entries"
+
+
+def test_a_version_giving_one_market_two_triggers_on_one_side_is_stopped():
+    """A version gives one trigger per open position (``rules.base.Trigger``), so an account holds at most one
+    entry per book: a second would leave the book's count of live entries wrong, and is refused loudly."""
+    from ledger.engine.trigger_books import TriggerBook
+
+    book = TriggerBook(True)
+    book.add(Decimal("100"), "alice")
+    with pytest.raises(AssertionError, match="alice has two triggers on one side of one market"):
+        book.add(Decimal("90"), "alice")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_FLOOR, Context, Decimal
-from itertools import count
 from types import MappingProxyType
 from typing import Any
 
@@ -53,9 +52,6 @@ _RESERVE = Context(prec=60, rounding=ROUND_FLOOR)
 
 _PlainTriggers = Callable[[Decimal, Sequence[ScopePosition], Any], list[tuple[str, bool, Decimal]]]
 """A version's ``scope_triggers``, bound (``rules.base.ScopeTriggers``)."""
-
-_STAMPS = count()
-"""Re-index stamps, never reused (every index draws from it: a stamp names one re-index of one account)."""
 
 FUNDING_RESERVE = Decimal("0.001")
 """The funding an account may pay before its triggers are recomputed, as a share of each margin scope's notional
@@ -91,8 +87,6 @@ class LiquidationIndex:
         self._shorts: dict[str, TriggerBook] = {}
         self._entries: dict[str, list[tuple[str, bool, Decimal]]] = {}
         """each account's triggers (which books hold them, and whether a re-index moved them)"""
-        self._stamps: dict[str, int] = {}
-        """each account's re-index stamp: the books' entries carrying it are its live ones (``engine.trigger_books``)"""
         self._allowance: dict[str, Decimal] = {}
         """Funding each account may still pay before its triggers stop being a superset (its smallest scope reserve)."""
         self._decides: tuple[RulesInForce, tuple[RuleVersion, Any, _PlainTriggers | None]] | None = None
@@ -103,7 +97,7 @@ class LiquidationIndex:
     def rebuild(self, state: LedgerState, accounts: Iterable[str] | None = None) -> None:
         """Index every account of ``state`` afresh (or only ``accounts``: a what-if world indexes its own diverged
         accounts, the others' entries being shared, ``ledger.compliance.differential``)."""
-        self._longs, self._shorts, self._entries, self._stamps, self._allowance = {}, {}, {}, {}, {}
+        self._longs, self._shorts, self._entries, self._allowance = {}, {}, {}, {}
         self.stale = False
         if state.rules is None:
             return
@@ -129,12 +123,11 @@ class LiquidationIndex:
         self._add(account, entries, allowance)
 
     def _remove(self, account: str) -> None:
-        """The account's triggers dropped: its list and stamp go, and with them every book entry made with it
-        (``engine.trigger_books``: the entries stay, dead, until their book is rebuilt)."""
+        """The account's triggers dropped: its list goes, and each of its book entries is dead
+        (``engine.trigger_books``: they stay in their heaps until the book is rebuilt)."""
         self._allowance.pop(account, None)
-        self._stamps.pop(account, None)
         for market, is_long, _ in self._entries.pop(account, ()):
-            (self._longs if is_long else self._shorts)[market].drop()
+            (self._longs if is_long else self._shorts)[market].drop(account)
 
     def _index(self, state: LedgerState, account: str) -> None:
         self._add(account, *self._triggers(state, account))
@@ -174,13 +167,12 @@ class LiquidationIndex:
             return
         if allowance is not None:
             self._allowance[account] = allowance
-        stamp = self._stamps[account] = next(_STAMPS)
         for market, is_long, trigger in entries:
             books = self._longs if is_long else self._shorts
             book = books.get(market)
             if book is None:
-                book = books[market] = TriggerBook(is_long, self._stamps)
-            book.add(trigger, account, stamp)
+                book = books[market] = TriggerBook(is_long)
+            book.add(trigger, account)
         self._entries[account] = entries
 
     def _deciding(self, in_force: RulesInForce) -> tuple[RuleVersion, Any, _PlainTriggers | None]:
