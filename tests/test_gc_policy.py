@@ -1,8 +1,8 @@
 """The collector's schedule for a process that replays (``ledger.gc_policy``): set where a process starts.
 
 The CLI's commands and the processes a local sweep and an audit in parts
-start collect the older generations rarely; the youngest keeps CPython's
-threshold; the web console, which stays up, keeps the interpreter's schedule;
+start collect the older generations rarely, and the youngest after more
+allocations than CPython's default; the web console, which stays up, keeps the interpreter's schedule;
 merely importing the library changes nothing.
 """
 
@@ -22,7 +22,7 @@ from ledger.compliance import audit_parts, sweep
 from tests.support.cli import run
 
 DEFAULT = (700, 10, 10)
-LEDGERS = (DEFAULT[0], gc_policy.OLDER_EVERY, gc_policy.OLDER_EVERY)
+LEDGERS = (gc_policy.YOUNGEST, gc_policy.OLDER_EVERY, gc_policy.OLDER_EVERY)
 
 pytestmark = pytest.mark.skipif(not gc_policy.APPLIES, reason="the schedule is set only on CPython 3.11 to 3.13")
 
@@ -38,7 +38,7 @@ def default_schedule(monkeypatch):
 
 def test_the_cli_collects_the_older_generations_rarely(sqlite_ledger, monkeypatch):
     """A command that replays and ends runs under the ledger's schedule: the older generations every
-    ``OLDER_EVERY`` collections of the one younger, the youngest threshold as CPython has it."""
+    ``OLDER_EVERY`` collections of the one younger, the youngest after ``YOUNGEST`` allocations."""
     from ledger.cli import ledger_commands
 
     during = []
