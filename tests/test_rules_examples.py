@@ -154,6 +154,23 @@ def test_bad_activations_are_refused_naming_the_event(activation, error, fragmen
     assert isinstance(cause, error) and fragment in str(cause) and cause.where == f"event {activation.id}"
 
 
+def test_a_fill_in_a_market_listed_after_the_rules_in_force_waits_for_rules_covering_it():
+    """A market listed after the activation in force has no margin rates in it: a fill there is refused, naming the
+    rules and the event, until an activation covering it; then the same fill is admitted (the markets the rules in
+    force margin are kept per activation, and follow the new one)."""
+    before = [listed("BTC-PERP"), rules(markets={"BTC-PERP": RATES["BTC-PERP"]}), listed("ETH-PERP", "0.01", t=0.6),
+              deposit("alice", "1000"), trade("alice", "buy", "0.5", "60000")]
+    fill = trade("alice", "buy", "1", "3000", market="ETH-PERP", t=3, id="t-eth")
+    with pytest.raises(InvalidBatch) as caught:
+        run([*before, fill])
+    [cause] = caught.value.errors
+    assert cause.where == "event t-eth" and str(cause) == (
+        "event t-eth: market 'ETH-PERP' has no margin rates in the rules in force (partial-v1, activated by r-1): "
+        "activate rules covering it first")
+    state, _ = run([*before, rules(id="r-2", t=2.5), fill])
+    assert state.accounts["alice"].positions["ETH-PERP"].size == D("1")
+
+
 def test_while_rules_are_in_force_a_withdrawal_must_leave_initial_margin():
     """While rules are in force, a withdrawal that would leave equity below the initial margin is refused."""
     with pytest.raises(InvalidBatch, match="below the initial margin 300"):

@@ -53,9 +53,9 @@ def admit(
         return None
     if event.TYPE not in ev.INGESTED_TYPES:
         raise InvalidEvent(f"{event.TYPE} events are made by the liquidation engine, not ingested")
-    reserved = next((mark for mark in ev.ENGINE_ID_MARKS if mark in event.id), None)
-    if reserved is not None:
-        raise InvalidEvent(f"id {event.id!r} contains {reserved!r}, reserved for the liquidation engine's own events")
+    for reserved in ev.ENGINE_ID_MARKS:  # a loop, not a generator made per event
+        if reserved in event.id:
+            raise InvalidEvent(f"id {event.id!r} contains {reserved!r}, reserved for the liquidation engine's own events")
     if names is not None:
         names.check(state, event)  # names new to the ledger only: one opened before a rule keeps working
     if limits is not None:

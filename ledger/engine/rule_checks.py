@@ -17,7 +17,7 @@ from typing import Any
 from ledger.domain import events as ev
 from ledger.domain.events import thaw
 from ledger.domain.money import arithmetic, to_str
-from ledger.domain.state import LedgerState
+from ledger.domain.state import LedgerState, RulesInForce
 from ledger.engine.liquidation import account_view, isolated_view, version_in_force
 from ledger.errors import InvalidEvent, InvalidRuleParams
 from rules import registry
@@ -56,11 +56,33 @@ _margined: PerParams[RuleVersion, frozenset[str]] = PerParams(lambda params, ver
 params object."""
 
 
+class _MarginedInForce:
+    """The markets the activation in force margins, kept for the activation a fill last asked about: every fill asks
+    (the version and its parsed params looked up through the registry and the activations' cache each time were a
+    tenth of admitting a fill), and the activation changes rarely. Held by identity, the activation itself kept so
+    that its id cannot be reused; one tuple, read once, so that two threads asking about two activations never pair
+    one with the other's markets."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: tuple[RulesInForce | None, frozenset[str]] = (None, frozenset())
+
+    def __call__(self, rules: RulesInForce) -> frozenset[str]:
+        found = self.last
+        if found[0] is not rules:
+            version, params = version_in_force(rules)
+            found = self.last = (rules, _margined(params, version))
+        return found[1]
+
+
+_margined_in_force = _MarginedInForce()
+
+
 def _trade(state: LedgerState, event: ev.Trade) -> None:
     if state.rules is None:
         return
-    version, params = version_in_force(state.rules)
-    if event.market not in _margined(params, version):
+    if event.market not in _margined_in_force(state.rules):
         raise InvalidEvent(
             f"market {event.market!r} has no margin rates in the rules in force "
             f"({state.rules.version}, activated by {state.rules.event_id}): activate rules covering it first"
