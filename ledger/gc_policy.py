@@ -12,15 +12,17 @@ full collections that freed nothing: about 5 s of a 19 s batch, and two
 thirds of loading that ledger's snapshot (``docs/performance.md``).
 
 So a command that replays and ends (the CLI's commands, and the processes a
-sweep or an audit in parts starts) collects the older generations a tenth as
-often and the whole heap a hundredth as often. Its youngest generation is
-collected after ``YOUNGEST`` allocations (CPython's: 700) rather than every
-few events: an append's objects that live for a chunk (its events, rows and
+sweep or an audit in parts starts) collects each older generation after
+``OLDER_EVERY`` collections of the one younger (CPython: 10), and its
+youngest after ``YOUNGEST`` allocations (CPython: 700) rather than every few
+events: an append's objects that live for a chunk (its events, rows and
 superseded account states) were caught alive by those collections and
 traversed again as they moved up, 0.21–0.24 s of collections in a 5.5 s
-ingest of 100,000 lines, against 0.04–0.05 s at ``YOUNGEST``. Cyclic
-garbage (an exception caught with its frames, say) waits longer to be freed:
-bounded, and gone when the command ends. A process that stays up, the web console
+ingest of 100,000 lines, against 0.04–0.05 s at ``YOUNGEST``. In all, the
+middle generation is collected about every million allocations and the whole
+heap about every hundred million (CPython: 7,000 and 70,000). Cyclic garbage
+(an exception caught with its frames, say) waits longer to be freed: bounded
+by those counts, and gone when the command ends. A process that stays up, the web console
 (``ledger serve``), keeps the interpreter's schedule: its cycles would pile
 up for as long as it runs, for little gain between requests.
 

@@ -152,47 +152,85 @@ def test_a_version_s_plain_triggers_index_as_its_triggers_on_views_do(activation
         assert text(plain._triggers(state, name)) == text(by_views._triggers(state, name)), name
 
 
-_BOOK_STEPS = st.lists(st.tuples(st.sampled_from(["add", "drop", "ask"]), st.sampled_from("abcdefgh"),
-                                 st.integers(min_value=90, max_value=110)), min_size=100, max_size=400)
+_BOOK_STEPS = st.integers(min_value=1, max_value=60).flatmap(lambda pool: st.lists(
+    st.tuples(st.sampled_from(["add", "drop", "ask"]), st.integers(min_value=0, max_value=pool - 1),
+              st.integers(min_value=90, max_value=110)), min_size=100, max_size=400))
+"""Steps on a book of up to 60 accounts: up to 16 live ones keep the rebuild's floor (``SWEEP_FROM``) the
+threshold, more make it twice the live ones (``SWEEP_RATIO``)."""
 
 
 @settings(max_examples=100, deadline=None)
 @given(is_long=st.booleans(), book_steps=_BOOK_STEPS)
 def test_a_trigger_book_names_exactly_the_live_triggers_a_price_crosses(is_long, book_steps):
-    """A book against a plain map of each account's live trigger, over generated adds, drops and queries: a query
-    names exactly the accounts whose live trigger the price crosses (a long's at or above it, a short's at or below
-    it), never one through a dead entry (an account's earlier trigger, still in the heap), across the rebuilds that
-    drop the dead entries (``SWEEP_FROM`` is passed within a run); after a rebuild the heap holds only live ones."""
-    from ledger.engine.trigger_books import SWEEP_FROM, TriggerBook
+    """A book against a plain model, over generated adds, drops and queries: a query names exactly the accounts
+    whose live trigger the price crosses (a long's at or above it, a short's at or below it), never one through a
+    dead entry (an account's earlier trigger, still in the heap); the dead entries are the model's, rebuilt away
+    exactly when they pass ``SWEEP_RATIO`` times the live ones or ``SWEEP_FROM``, after which the heap holds only
+    the live ones."""
+    from ledger.engine.trigger_books import SWEEP_FROM, SWEEP_RATIO, TriggerBook
 
-    book, model, rebuilt, drops = TriggerBook(is_long), {}, 0, 0
-    for action, account, figure in book_steps:
-        price, dead = Decimal(figure), book.dead_count
+    book, model, dead = TriggerBook(is_long), {}, 0
+
+    def dropped() -> int:  # the model's dead count after one more drop
+        return 0 if dead + 1 > max(SWEEP_RATIO * len(model), SWEEP_FROM) else dead + 1
+
+    for action, number, figure in book_steps:
+        account, price = f"acct{number:02d}", Decimal(figure)
         if action == "add":
             if account in model:  # a re-index: its old entry dies first, as ``LiquidationIndex._remove`` does it
+                del model[account]
+                dead = dropped()
                 book.drop(account)
-                drops += 1
             book.add(price, account)
             model[account] = price
         elif action == "drop" and account in model:
-            book.drop(account)
-            drops += 1
             del model[account]
+            dead = dropped()
+            book.drop(account)
         crossed = {name for name, trigger in model.items() if (price <= trigger if is_long else price >= trigger)}
         assert sorted(book.crossed(price)) == sorted(crossed), (action, account, price)
-        assert len(book) == len(model) and len(book.heap) == len(model) + book.dead_count
-        if dead and not book.dead_count:  # this step's drop rebuilt the heap
-            rebuilt += 1
+        assert len(book) == len(model) and book.dead_count == dead and len(book.heap) == len(model) + dead
+        if not dead:
             assert sorted(entry[1] for entry in book.heap) == sorted(model)
-    assert rebuilt == drops // (SWEEP_FROM + 1), "eight accounts: a rebuild at every SWEEP_FROM + 1 dead entries"
+
+
+@pytest.mark.parametrize("accounts", [4, 40])
+def test_a_trigger_book_is_rebuilt_at_its_threshold_and_keeps_its_candidates(accounts):
+    """Every account re-indexed again and again to a trigger that moves: the book is rebuilt at ``SWEEP_FROM`` dead
+    entries with few accounts, at ``SWEEP_RATIO`` times its live ones with many, holds only live entries after, and
+    names the same accounts as a book built afresh from the live triggers."""
+    from ledger.engine.trigger_books import SWEEP_FROM, SWEEP_RATIO, TriggerBook
+
+    book, fresh_triggers = TriggerBook(False), {}
+    names = [f"acct{n:02d}" for n in range(accounts)]
+    for name in names:
+        book.add(Decimal(100), name)
+    threshold, rebuilds = max(SWEEP_RATIO * accounts, SWEEP_FROM), 0
+    for round_ in range(1, 4 * threshold // accounts + 2):
+        for n, name in enumerate(names):
+            book.drop(name)
+            fresh_triggers[name] = Decimal(100 + (round_ * 7 + n) % 11)
+            book.add(fresh_triggers[name], name)
+            if book.dead_count == 0:
+                rebuilds += 1
+                assert len(book.heap) == accounts
+    assert rebuilds >= 3, "the loop passes the threshold at least three times"
+    fresh = TriggerBook(False)
+    for name, trigger in fresh_triggers.items():
+        fresh.add(trigger, name)
+    for price in range(98, 113):
+        assert sorted(book.crossed(Decimal(price))) == sorted(fresh.crossed(Decimal(price))), price
 
 
 def test_a_version_giving_one_market_two_triggers_on_one_side_is_stopped():
     """A version gives one trigger per open position (``rules.base.Trigger``), so an account holds at most one
-    entry per book: a second would leave the book's count of live entries wrong, and is refused loudly."""
+    entry per book. A second would leave the first dead though it may be the more exposed (a mark crossing it would
+    not name the account) and the account's next drop failing: it is refused, naming the account, even under
+    ``python -O``."""
     from ledger.engine.trigger_books import TriggerBook
 
     book = TriggerBook(True)
     book.add(Decimal("100"), "alice")
-    with pytest.raises(AssertionError, match="alice has two triggers on one side of one market"):
+    with pytest.raises(AssertionError, match="gave 'alice' two triggers on one side of one market"):
         book.add(Decimal("90"), "alice")
+    assert list(book.crossed(Decimal("95"))) == ["alice"], "the first trigger stays live"

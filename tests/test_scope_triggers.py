@@ -87,3 +87,19 @@ def test_the_flat_rate_versions_plain_triggers_are_the_buffer_share_formula(case
         got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # the flat model's
         expected = formula_triggers(account, buffer, {m: params.markets[m].maintenance_margin_rate for m in rate})
         assert [(market, long, str(price)) for market, long, price in got] == expected, name
+
+
+@settings(max_examples=200, deadline=None)
+@given(accounts())
+def test_every_version_gives_one_trigger_per_open_position_on_its_side(case):
+    """Every registered version, plain or through views: one trigger per open position, in its market, long for a
+    long and short for a short, as ``rules.base.Trigger`` says. The index's books hold an account's one entry per
+    market and side (``engine.trigger_books``) and refuse a second, so a version giving two would stop an ingest."""
+    account, rate = case
+    expected = sorted((p.market, p.size > 0) for p in account.positions if p.size != 0)
+    for name in registry.names():
+        version, params = registry.get(name), _params(name, rate)
+        assert sorted((t.market, t.long) for t in version.triggers(account, params)) == expected, name
+        if name in PLAIN:
+            got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # PLAIN have it
+            assert sorted((market, long) for market, long, _ in got) == expected, name

@@ -1,18 +1,23 @@
-"""Stored time text (``ledger.domain.timefmt``): one canonical form, the very text ``isoformat`` writes.
+"""Times: the stored text (``ledger.domain.timefmt``) and what an event's ``at`` may hold.
 
 Every append writes each event's business time with ``format_time``; it
 formats the fields itself rather than asking ``isoformat`` and cutting its
 offset off (half the cost), so it is held here to ``isoformat``'s text over
-the whole range of times, at the edges of the year's width included.
+the whole range of times, at the edges of the year's width included. An
+event's ``at`` is a UTC time; its validator answers the usual one (``UTC``
+itself) without asking for the offset, and still refuses every other.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.domain.events import Mark
 from ledger.domain.timefmt import format_time, parse_time
 
 _ZONES = st.one_of(st.just(UTC), st.builds(lambda minutes: timezone(timedelta(minutes=minutes)),
@@ -41,3 +46,23 @@ def test_the_edges_of_the_year_s_width():
     assert format_time(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000000Z"
     assert format_time(datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "0999-12-31T23:59:59.999999Z"
     assert format_time(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "9999-12-31T23:59:59.999999Z"
+
+
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(0)), timezone(timedelta(0), "UTC+0")])
+def test_an_event_holds_any_time_in_utc(zone):
+    """``UTC`` itself, and any other zone at offset zero, is a UTC time."""
+    mark = Mark(id="k-1", at=datetime(2024, 1, 1, tzinfo=zone), market="BTC-PERP", price=Decimal("1"))
+    assert mark.at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("at", [
+    datetime(2024, 1, 1, tzinfo=UTC).replace(tzinfo=None),  # naive
+    datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+    datetime(2024, 1, 1, tzinfo=timezone(timedelta(microseconds=-1))),
+    date(2024, 1, 1),
+    "2024-01-01T00:00:00Z",
+])
+def test_an_event_refuses_a_time_that_is_not_utc(at):
+    """A naive time, another offset (by a microsecond too), a date or text: refused, naming the field."""
+    with pytest.raises(TypeError, match="at must be a UTC datetime"):
+        Mark(id="k-1", at=at, market="BTC-PERP", price=Decimal("1"))

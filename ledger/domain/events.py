@@ -17,7 +17,7 @@ Every event belongs to exactly one stream (see ``stream_of``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -101,6 +101,8 @@ def thaw(value: Any) -> Any:
 
 
 def _utc(instance: Any, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    if type(value) is datetime and value.tzinfo is UTC:  # the usual time (every decoded one): no offset to ask for
+        return
     offset = value.utcoffset() if isinstance(value, datetime) else None
     if offset is None or offset.total_seconds() != 0:
         raise TypeError(f"{attribute.name} must be a UTC datetime, got {value!r}")

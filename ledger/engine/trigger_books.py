@@ -68,9 +68,16 @@ class TriggerBook:
         self.dead_count = 0
 
     def add(self, trigger: Decimal, account: str) -> None:
-        """The account's ``trigger`` (it holds none in this book now)."""
-        assert account not in self.live, f"{account} has two triggers on one side of one market"
-        entry = self.live[account] = (trigger.copy_negate() if self.is_long else trigger, account)
+        """The account's ``trigger`` (it holds none in this book now).
+
+        A second one would replace the first in ``live`` (the first then dead, though it may be the more exposed:
+        a mark crossing it would not name the account) and make the account's next drop fail, so it is refused, under
+        ``python -O`` too: a version gives one trigger per open position (``rules.base.Trigger``;
+        ``tests/test_scope_triggers.py`` holds every registered version to it)."""
+        live = self.live
+        if account in live:
+            raise AssertionError(f"the version in force gave {account!r} two triggers on one side of one market")
+        entry = live[account] = (trigger.copy_negate() if self.is_long else trigger, account)
         heappush(self.heap, entry)
 
     def drop(self, account: str) -> None:
