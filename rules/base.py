@@ -154,11 +154,11 @@ class ScopeTriggers(Protocol):
         price and mark, only)."""
 
 
-
 def triggers_of_view(version: ScopeTriggers, account: AccountView, params: Any) -> list[Trigger]:
     """``triggers`` of a version that finds them by its ``scope_triggers``: the view's cash and positions, plainly,
     and each trigger back as a ``Trigger`` (what the flat-rate model and tiered-v1 answer ``triggers`` with)."""
     return [Trigger(*trigger) for trigger in version.scope_triggers(account.cash, scope_positions(account), params)]
+
 
 class RuleVersion(Protocol):
     """The shape every registered version has: its margin model, its decision and its explanation.

@@ -1,11 +1,12 @@
-"""A figure derived from one parsed params object, computed once per object instead of once per account.
+"""A figure derived from one parsed params object (or one activation), computed once per object instead of per use.
 
 Parsed params live as long as their activation's cache entry, and the
 liquidation index and the rule checks ask for the same derived figures at
 nearly every fill: a version's slopes per market (``rules.triggers``), the
-markets it margins (``ledger.engine.rule_checks``). Each figure is kept beside
-the params object itself and the one other input it depends on (a rate table,
-a version), compared by identity, so an id that Python reuses for another
+markets the activation in force margins (``ledger.engine.rule_checks``, kept
+per activation). Each figure is kept beside the object itself and the one
+other input it depends on (a rate table, the function that reads an
+activation), compared by identity, so an id that Python reuses for another
 object is never mistaken for it.
 """
 

@@ -26,17 +26,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TypeVar
 
 from ledger.domain import events as ev
 from ledger.domain.fold import APPLIERS, apply
 from ledger.domain.money import ZERO, arithmetic
 from ledger.domain.positions import apply_fill
-from ledger.domain.state import CLEARING, EXTERNAL, FEES, AccountState, LedgerState, MarketState, Position
+from ledger.domain.state import (
+    CLEARING,
+    EXTERNAL,
+    FEES,
+    AccountState,
+    LedgerState,
+    MarketState,
+    Position,
+    plain_copy,
+)
 
 __all__ = ["Move", "apply_fast"]
-
-_V = TypeVar("_V")
 
 Move = tuple[str, str, Decimal]
 """A system movement: (system account, asset, signed amount), as a posting to the system book carries it."""
@@ -92,7 +98,7 @@ def _trade(state: LedgerState, event: ev.Trade) -> list[Move] | None:
         return None
     market = state.markets[event.market]
     asset = market.settle_asset
-    positions = _thawed(current.positions)
+    positions = plain_copy(current.positions)
     positions[event.market], realized = apply_fill(positions.get(event.market) or Position(), event.side, event.qty,
                                                    event.price)
     state.markets[event.market] = MarketState(
@@ -118,15 +124,9 @@ def _trade(state: LedgerState, event: ev.Trade) -> list[Move] | None:
     return moves
 
 
-def _thawed(mapping: Mapping[str, _V]) -> dict[str, _V]:
-    """A plain copy of one of an account's frozen maps: a ``MappingProxyType``'s own ``copy`` copies the dict under it
-    (0.05 µs for a few keys), where ``dict()`` walks the proxy key by key (0.28 µs: measured, a fifth of this fold)."""
-    return mapping.copy() if type(mapping) is MappingProxyType else dict(mapping)
-
-
 def _plus(balances: Mapping[str, Decimal], asset: str, amount: Decimal) -> Mapping[str, Decimal]:
     """A copy of ``balances`` with ``amount`` added to ``asset``'s, summed as ``AccountState.with_cash_deltas`` and
     ``with_fee`` sum it (onto ``ZERO`` for an asset it does not hold yet)."""
-    copied = _thawed(balances)
+    copied = plain_copy(balances)
     copied[asset] = copied.get(asset, ZERO) + amount
     return MappingProxyType(copied)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import define, field, frozen
 
@@ -24,6 +24,7 @@ __all__ = [
     "Position",
     "MarketState",
     "AccountState",
+    "plain_copy",
     "RulesInForce",
     "LedgerState",
     "SYSTEM_ACCOUNTS",
@@ -94,6 +95,16 @@ class MarketState:
 _EMPTY: Mapping[str, Decimal] = MappingProxyType({})
 
 
+_V = TypeVar("_V")
+
+
+def plain_copy(mapping: Mapping[str, _V]) -> dict[str, _V]:
+    """A plain, changeable copy of one of an account's frozen maps: a ``MappingProxyType``'s own ``copy`` copies the
+    dict under it (0.05 µs for a few keys), where ``dict()`` walks the proxy key by key (0.28 µs: measured, a fifth of
+    the write paths' fold, which copies an account's maps at every fill)."""
+    return mapping.copy() if type(mapping) is MappingProxyType else dict(mapping)
+
+
 @frozen
 class AccountState:
     """One trading account: cross cash per asset, positions per market, fees paid, isolated margins.
@@ -110,20 +121,20 @@ class AccountState:
     isolated: Mapping[str, Decimal] = _EMPTY
 
     def with_cash_deltas(self, deltas: Mapping[str, Decimal]) -> AccountState:
-        cash = dict(self.cash)
+        cash = plain_copy(self.cash)
         for asset, delta in deltas.items():
             cash[asset] = cash.get(asset, ZERO) + delta
         return AccountState(self.name, MappingProxyType(cash), self.positions, self.fees_paid, self.isolated)
 
     def with_isolated_deltas(self, deltas: Mapping[str, Decimal]) -> AccountState:
-        isolated = dict(self.isolated)
+        isolated = plain_copy(self.isolated)
         for market, delta in deltas.items():
             isolated[market] = isolated[market] + delta
         return AccountState(self.name, self.cash, self.positions, self.fees_paid, MappingProxyType(isolated))
 
     def with_mode(self, market: str, isolated: bool) -> AccountState:
         """Margin ``market`` isolated (its margin starting at zero) or cross; the margin must be empty to leave."""
-        margins = dict(self.isolated)
+        margins = plain_copy(self.isolated)
         if isolated:
             margins.setdefault(market, ZERO)
         else:
@@ -131,12 +142,12 @@ class AccountState:
         return AccountState(self.name, self.cash, self.positions, self.fees_paid, MappingProxyType(margins))
 
     def with_position(self, market: str, position: Position) -> AccountState:
-        positions = dict(self.positions)
+        positions = plain_copy(self.positions)
         positions[market] = position
         return AccountState(self.name, self.cash, MappingProxyType(positions), self.fees_paid, self.isolated)
 
     def with_fee(self, asset: str, fee: Decimal) -> AccountState:
-        fees = dict(self.fees_paid)
+        fees = plain_copy(self.fees_paid)
         fees[asset] = fees.get(asset, ZERO) + fee
         return AccountState(self.name, self.cash, self.positions, MappingProxyType(fees), self.isolated)
 

@@ -23,13 +23,11 @@ written with four digits by both), at half the cost (0.68 against 1.25 µs: ever
 
 def format_time(value: datetime) -> str:
     """Canonical fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), which sorts as time does."""
-    if value.tzinfo is UTC:  # the usual case, on every append
-        return _CANONICAL % (value.year, value.month, value.day, value.hour, value.minute, value.second,
-                             value.microsecond)
-    offset = value.utcoffset()
-    if offset is None or offset.total_seconds() != 0:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not UTC:  # the usual time is UTC itself; another zone at offset zero needs no conversion
+        offset = value.utcoffset()
+        if offset is None or offset.total_seconds() != 0:
+            value = value.astimezone(UTC)
+    return _CANONICAL % (value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond)
 
 
 def parse_time(text: object, field: str = "at") -> datetime:

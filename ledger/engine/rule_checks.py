@@ -51,38 +51,21 @@ def _loss_allocation(state: LedgerState, event: ev.LossAllocationActivated) -> N
     allocation_registry.get(event.version).parse_params(thaw(event.params))
 
 
-_margined: PerParams[RuleVersion, frozenset[str]] = PerParams(lambda params, version: version.margined_markets(params))
-"""(params, version) -> the markets the version margins under them: every fill asks, and the set is built once per
-params object."""
+def _markets_margined(rules: RulesInForce, in_force: Callable[[RulesInForce], tuple[RuleVersion, Any]]) -> frozenset[str]:
+    version, params = in_force(rules)
+    return version.margined_markets(params)
 
 
-class _MarginedInForce:
-    """The markets the activation in force margins, kept for the activation a fill last asked about: every fill asks
-    (the version and its parsed params looked up through the registry and the activations' cache each time were a
-    tenth of admitting a fill), and the activation changes rarely. Held by identity, the activation itself kept so
-    that its id cannot be reused; one tuple, read once, so that two threads asking about two activations never pair
-    one with the other's markets."""
-
-    __slots__ = ("last",)
-
-    def __init__(self) -> None:
-        self.last: tuple[RulesInForce | None, frozenset[str]] = (None, frozenset())
-
-    def __call__(self, rules: RulesInForce) -> frozenset[str]:
-        found = self.last
-        if found[0] is not rules:
-            version, params = version_in_force(rules)
-            found = self.last = (rules, _margined(params, version))
-        return found[1]
-
-
-_margined_in_force = _MarginedInForce()
+_margined: PerParams[Callable[[RulesInForce], tuple[RuleVersion, Any]], frozenset[str]] = PerParams(_markets_margined)
+"""(activation, ``version_in_force``) -> the markets its version margins under its params: every fill asks, and the
+set is built once per activation, held by the activation's identity (looking the version and its parsed params up
+through the registry and the activations' cache at every fill was a tenth of admitting it)."""
 
 
 def _trade(state: LedgerState, event: ev.Trade) -> None:
     if state.rules is None:
         return
-    if event.market not in _margined_in_force(state.rules):
+    if event.market not in _margined(state.rules, version_in_force):
         raise InvalidEvent(
             f"market {event.market!r} has no margin rates in the rules in force "
             f"({state.rules.version}, activated by {state.rules.event_id}): activate rules covering it first"
