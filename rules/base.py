@@ -29,7 +29,7 @@ from ledger.domain.money import ZERO
 __all__ = [
     "PositionView", "AccountView", "Close", "Bankruptcy", "Decision", "DecisionContext", "Trigger", "RuleVersion",
     "MarketRates", "Params", "ParamDoc", "equity", "ScopePosition", "ScopeTriggers", "scope_positions",
-    "triggers_of_view",
+    "triggers_of_view", "TriggerStands",
 ]
 
 
@@ -152,6 +152,30 @@ class ScopeTriggers(Protocol):
         each as a plain (market, long, price): what ``triggers`` of that scope's view gives, whatever its account's
         name, settle asset and lots (a version's triggers read the cash, and each position's market, size, entry
         price and mark, only)."""
+
+
+class TriggerStands(Protocol):
+    """What a version may add to ``RuleVersion``: whether an account's triggers still stand after a fill that took part
+    (or all) of one of its positions off, so that the liquidation index need not recompute them.
+
+    Nearly half the fills take a position down, and each used to recompute
+    its account's triggers (the index's upkeep was a quarter of an ingest).
+    The answer must be safe: True only when, after the fill, the triggers the
+    account holds still name it at every mark that could distress it (a
+    superset, as ever); ``tests/test_trigger_stands.py`` holds every
+    registered version that has it to that over generated scopes and fills.
+    It may read only the params ``trigger_key`` names: what-if worlds whose
+    keys are equal share one index, and so its answers. The flat-rate model
+    and tiered-v1 answer by ``rules.triggers.reduction_keeps``. A version
+    without it loses nothing but that speed: its account is re-indexed at
+    every fill.
+    """
+
+    def trigger_stands(self, trigger: Decimal, is_long: bool, qty: Decimal, price: Decimal, fee: Decimal, market: str,
+                       params: Any) -> bool:
+        """Whether the triggers of a cross margin scope stand after a fill in ``market`` took ``qty`` (> 0, at most the
+        position's size: its side stays, or it closes) off the position whose trigger was ``trigger`` (a long's when
+        ``is_long``), at ``price``, paying ``fee`` (negative: a rebate) from the scope's cash."""
 
 
 def triggers_of_view(version: ScopeTriggers, account: AccountView, params: Any) -> list[Trigger]:

@@ -24,7 +24,7 @@ from ledger.domain.money import arithmetic, to_str
 from rules import margin
 from rules.base import AccountView, Close, ParamDoc, Params, PositionView, ScopePosition, Trigger, triggers_of_view
 from rules.liquidation_price import linear_liquidation_price
-from rules.triggers import share_triggers
+from rules.triggers import reduction_keeps, share_triggers
 
 __all__ = ["FlatRateModel", "FEE", "BUFFER", "FLAT_MARKETS"]
 
@@ -75,6 +75,12 @@ class FlatRateModel:
                        params: Params) -> list[tuple[str, bool, Decimal]]:
         """Buffer shares of E − MM at the flat rates (``rules.base.ScopeTriggers``: what the index asks)."""
         return share_triggers(positions, margin.scope_buffer(cash, positions, params), params, _flat_bounds)
+
+    def trigger_stands(self, trigger: Decimal, is_long: bool, qty: Decimal, price: Decimal, fee: Decimal, market: str,
+                       params: Params) -> bool:
+        """A fill taking ``qty`` off keeps the triggers when the margin it frees at the market's one rate pays for its
+        price and fee at the trigger (``rules.base.TriggerStands``; ``rules.triggers.reduction_keeps``)."""
+        return reduction_keeps(trigger, is_long, qty, price, fee, params.markets[market].maintenance_margin_rate)
 
     def liquidation_price(self, account: AccountView, market: str, params: Params) -> Decimal | None:
         """E − MM is one line in the mark: slope s − |s|·m (``rules.liquidation_price``)."""

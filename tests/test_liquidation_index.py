@@ -141,7 +141,7 @@ def test_a_version_s_plain_triggers_index_as_its_triggers_on_views_do(activation
     state = generated_ledger(activation, policy, history).state()
     plain, by_views = LiquidationIndex(), LiquidationIndex()
     asked = by_views._deciding
-    by_views._deciding = lambda in_force: (*asked(in_force)[:2], None)  # type: ignore[method-assign]  # no plain path
+    by_views._deciding = lambda in_force: (*asked(in_force)[:2], None, None)  # type: ignore[method-assign]  # no plain path
 
     def text(found):
         entries, allowance = found

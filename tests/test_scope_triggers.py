@@ -10,38 +10,14 @@ with no buffer, a thin one and a wide one, each version parsing its own params.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 from hypothesis import given, settings
 
 from ledger.domain.money import arithmetic
 from rules import registry
 from rules.base import equity, scope_positions
-from tests.support.scopes import accounts, formula_triggers
-
-EXTRA_KEYS: dict[str, dict[str, Any]] = {
-    "stepped-v1": {"partial_threshold_notional": "10000", "step_fraction": "0.25", "cooldown_seconds": "60",
-                   "backstop_ratio": "0.5"},
-}
-"""What each version's params hold beside the flat ones (fee, buffer, per-market rates)."""
+from tests.support.scopes import accounts, formula_triggers, version_params
 
 PLAIN = sorted(name for name in registry.names() if hasattr(registry.get(name), "scope_triggers"))
-
-
-def _params(name: str, rate: dict[str, Decimal]) -> Any:
-    flat = {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))} for m, r in rate.items()}
-    tiers = {m: {"tiers": [{"max_notional": "20000", **flat[m]},  # a bracket edge the generated notionals cross
-                           {"maintenance_margin_rate": str(min(Decimal("0.5"), r * 2)), "initial_margin_rate": "1"}]}
-             for m, r in rate.items()}
-    raw: dict[str, Any] = {
-        "liquidation_fee_rate": "0.0001",  # below (1 + b) × the lowest rate generated, as tiered-v1 requires
-        "markets": tiers if name == "tiered-v1" else flat,
-        **EXTRA_KEYS.get(name, {}),
-    }
-    if name != "stepped-v1":
-        raw["target_buffer"] = "0.25"
-    return registry.get(name).parse_params(raw)
 
 
 def test_every_shipped_version_gives_plain_triggers():
@@ -61,7 +37,7 @@ def test_plain_triggers_are_the_version_s_triggers_to_the_digit(case):
     triggers among them). A version computing the two apart is held here to both agreeing."""
     account, rate = case
     for name in PLAIN:
-        version, params = registry.get(name), _params(name, rate)
+        version, params = registry.get(name), version_params(name, rate)
         expected = [(t.market, t.long, str(t.price)) for t in version.triggers(account, params)]
         for context in (arithmetic, None):
             if context is None:
@@ -81,7 +57,7 @@ def test_the_flat_rate_versions_plain_triggers_are_the_buffer_share_formula(case
     shared ``equity`` (not the one-pass buffer), with ``1 − m`` and ``1 + m`` computed where they are used."""
     account, rate = case
     for name in ("partial-v1", "full-v1", "stepped-v1"):
-        version, params = registry.get(name), _params(name, rate)
+        version, params = registry.get(name), version_params(name, rate)
         with arithmetic():
             buffer = equity(account) - version.maintenance(account, params)
         got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # the flat model's
@@ -98,7 +74,7 @@ def test_every_version_gives_one_trigger_per_open_position_on_its_side(case):
     account, rate = case
     expected = sorted((p.market, p.size > 0) for p in account.positions if p.size != 0)
     for name in registry.names():
-        version, params = registry.get(name), _params(name, rate)
+        version, params = registry.get(name), version_params(name, rate)
         assert sorted((t.market, t.long) for t in version.triggers(account, params)) == expected, name
         if name in PLAIN:
             got = version.scope_triggers(account.cash, scope_positions(account), params)  # type: ignore[attr-defined]  # PLAIN have it

@@ -13,7 +13,10 @@ position gives an infinite trigger: that position is a candidate at every
 mark. Each margin scope of an account is bounded on its own: its cross
 positions together, and each isolated position alone (a one-position account
 whose cash is its margin). Anything that changes an account (fills, cash,
-isolated margin, liquidations) recomputes its triggers; a new rule activation, or a trade moving the
+isolated margin, liquidations) recomputes its triggers, but for a fill that
+took a cross position down when the version says the triggers still stand
+(``rules.base.TriggerStands``: E − MM is then nowhere in their range lower
+than before; nearly half a venue's fills); a new rule activation, or a trade moving the
 valuation of a market that has no mark yet, marks the whole index stale and
 the next mark rebuilds it. A what-if index is built with the substituted
 rules.
@@ -53,6 +56,12 @@ _RESERVE = Context(prec=60, rounding=ROUND_FLOOR)
 _PlainTriggers = Callable[[Decimal, Sequence[ScopePosition], Any], list[tuple[str, bool, Decimal]]]
 """A version's ``scope_triggers``, bound (``rules.base.ScopeTriggers``)."""
 
+_Stands = Callable[[Decimal, bool, Decimal, Decimal, Decimal, str, Any], bool]
+"""A version's ``trigger_stands``, bound (``rules.base.TriggerStands``)."""
+
+_Deciding = tuple[RuleVersion, Any, _PlainTriggers | None, _Stands | None]
+"""The version that decides, its parsed params, and its ``scope_triggers`` and ``trigger_stands`` if it has them."""
+
 FUNDING_RESERVE = Decimal("0.001")
 """The funding an account may pay before its triggers are recomputed, as a share of each margin scope's notional
 (ten periods at the usual 0.01%)."""
@@ -62,7 +71,9 @@ INDEX_TREATMENT: Mapping[str, str] = MappingProxyType({
     "deposit": "keeps its account's triggers: cash only raises the buffer (distress never rises with cash), so they "
                "stay a superset (`event_folded`)",
     "withdrawal": "re-indexes its account (`event_folded`)",
-    "trade": "re-indexes its account; leaves the index stale while its market has no mark (its price values every holder)",
+    "trade": "re-indexes its account, unless it took a cross position down and the version says the account's triggers "
+             "stand (`rules.base.TriggerStands`); leaves the index stale while its market has no mark (its price "
+             "values every holder)",
     "mark": "its candidates, decided, then re-indexed (`price_candidates`, `refresh`)",
     "rules_activated": "leaves the index stale: rebuilt at the next mark with the new rates",
     "funding": "re-indexes the payers past their reserve, then its candidates as a mark's (`funding_candidates`)",
@@ -89,8 +100,8 @@ class LiquidationIndex:
         """each account's triggers (which books hold them, and whether a re-index moved them)"""
         self._allowance: dict[str, Decimal] = {}
         """Funding each account may still pay before its triggers stop being a superset (its smallest scope reserve)."""
-        self._decides: tuple[RulesInForce, tuple[RuleVersion, Any, _PlainTriggers | None]] | None = None
-        """(the rules in force, the version, params and plain triggers that decide under them): once per activation"""
+        self._decides: tuple[RulesInForce, _Deciding] | None = None
+        """(the rules in force, what decides under them): once per activation"""
         self.stale = True
 
     # -- maintenance ------------------------------------------------------
@@ -139,7 +150,7 @@ class LiquidationIndex:
         if not scopes:
             return [], None
         assert state.rules is not None, "an account is indexed only while rules are in force"
-        version, params, plain = self._deciding(state.rules)
+        version, params, plain, _ = self._deciding(state.rules)
         entries: list[tuple[str, bool, Decimal]] = []
         allowance = None
         add, multiply, subtract = _RESERVE.add, _RESERVE.multiply, _RESERVE.subtract
@@ -175,15 +186,16 @@ class LiquidationIndex:
             book.add(trigger, account)
         self._entries[account] = entries
 
-    def _deciding(self, in_force: RulesInForce) -> tuple[RuleVersion, Any, _PlainTriggers | None]:
+    def _deciding(self, in_force: RulesInForce) -> _Deciding:
         """The version and parsed params that decide while ``in_force`` is the activation (the substitute's, in a
-        what-if world), and the version's ``scope_triggers`` if it has one: looked up once per activation instead of
-        once per account indexed."""
+        what-if world), and the version's ``scope_triggers`` and ``trigger_stands`` if it has them: looked up once per
+        activation instead of once per account indexed."""
         found = self._decides
         if found is None or found[0] is not in_force:
             rules = self.substitute(in_force) if self.substitute else in_force
             version, params = version_in_force(rules)
-            found = self._decides = (in_force, (version, params, getattr(version, "scope_triggers", None)))
+            found = self._decides = (in_force, (version, params, getattr(version, "scope_triggers", None),
+                                                getattr(version, "trigger_stands", None)))
         return found[1]
 
     def event_folded(self, state: LedgerState, event: ev.Event) -> None:
@@ -194,8 +206,40 @@ class LiquidationIndex:
             self.stale = True  # new rates, or a trade price valuing every holder of an unmarked market
         if isinstance(event, ev.Deposit) and event.amount > 0:  # a bigger buffer: the triggers before it stay a superset
             return  # (a stored deposit of nothing or less, which the audit names and still folds, is re-indexed)
+        if type(event) is ev.Trade and not self.stale and self._trigger_stands(state, event):
+            return  # it took a position down, and the version says its account's triggers still stand
         for account in ev.accounts_of(event):
             self.account_changed(state, account)
+
+    def _trigger_stands(self, state: LedgerState, trade: ev.Trade) -> bool:
+        """Whether ``trade`` (folded) took part or all of a cross position off and the version in force says its
+        account's triggers stand after it (``rules.base.TriggerStands``): then they are kept as they are.
+
+        A sell leaving a size of zero or more took a long down (it held more
+        before); a buy leaving zero or less, a short. Any other fill (one that
+        opens, grows or turns a position), an isolated position's, or an
+        account without triggers, is re-indexed as before."""
+        entries = self._entries.get(trade.account)
+        if not entries:
+            return False
+        account = state.accounts[trade.account]
+        market = trade.market
+        if market in account.isolated:
+            return False
+        size = account.positions[market].size
+        took_long = trade.side == "sell"
+        if (size < 0) if took_long else (size > 0):
+            return False  # a fill that opens, grows or turns a position
+        trigger = None
+        for held, is_long, price in entries:
+            if is_long == took_long and held == market:
+                trigger = price
+                break
+        if trigger is None:
+            return False  # no trigger for it (none is kept without one)
+        assert state.rules is not None, "an account holds triggers only while rules are in force"
+        _, params, _, stands = self._deciding(state.rules)
+        return stands is not None and stands(trigger, took_long, trade.qty, trade.price, trade.fee, market, params)
 
     def carried_over(self, state: LedgerState, rows: Iterable[tuple[str, str]]) -> None:
         """Keep the index true after ``state`` was carried over rows other writers appended: their (kind, stream).

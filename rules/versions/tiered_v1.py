@@ -56,7 +56,7 @@ from rules.flat import BUFFER, FEE
 from rules.liquidation_price import liquidation_price
 from rules.params import check_keys, fee_rate, market_table, target_buffer
 from rules.tiers import Tier, initial_of, maintenance_of, parse_tiers, tier_of
-from rules.triggers import share_triggers
+from rules.triggers import reduction_keeps, share_triggers
 from rules.walk import walk
 
 __all__ = ["RULE", "TieredParams"]
@@ -153,6 +153,13 @@ class TieredV1:
                 mm += maintenance_of(markets[market], abs(size) * mark)
             buffer = cash + pnl - mm
         return share_triggers(positions, buffer, params, _bracket_bounds)
+
+    def trigger_stands(self, trigger: Decimal, is_long: bool, qty: Decimal, price: Decimal, fee: Decimal, market: str,
+                       params: TieredParams) -> bool:
+        """A fill taking ``qty`` off frees margin at no less than the first bracket's rate (rates never decrease, and
+        MM is continuous at each edge): the triggers stand when that pays for the fill's price and fee at the trigger
+        (``rules.base.TriggerStands``; ``rules.triggers.reduction_keeps``)."""
+        return reduction_keeps(trigger, is_long, qty, price, fee, params.markets[market][0].maintenance_margin_rate)
 
     def liquidation_price(self, account: AccountView, market: str, params: TieredParams) -> Decimal | None:
         """E − MM is linear between bracket edges (MM is continuous at each): the root is found piece by piece."""

@@ -7,12 +7,14 @@ average them, rates of 18 places, cash from deep in debt to rich.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from typing import Any
 
 from hypothesis import strategies as st
 
+from rules import registry
 from rules.base import AccountView, PositionView
 
-__all__ = ["MARKETS", "inputs", "averaged", "rates", "accounts", "formula_triggers"]
+__all__ = ["MARKETS", "inputs", "averaged", "rates", "accounts", "formula_triggers", "version_params"]
 
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
 
@@ -59,3 +61,27 @@ def formula_triggers(account: AccountView, buffer: Decimal, rate: dict[str, Deci
         else:
             expected.append((p.market, False, str(_DOWN.add(p.mark, _DOWN.divide(share, _UP.multiply(-p.size, 1 + m))))))
     return expected
+
+
+EXTRA_KEYS: dict[str, dict[str, Any]] = {
+    "stepped-v1": {"partial_threshold_notional": "10000", "step_fraction": "0.25", "cooldown_seconds": "60",
+                   "backstop_ratio": "0.5"},
+}
+"""What each version's params hold beside the flat ones (fee, buffer, per-market rates)."""
+
+
+def version_params(name: str, rate: dict[str, Decimal]) -> Any:
+    """Version ``name``'s parsed params at the maintenance rates ``rate`` (tiered-v1: those rates up to a notional
+    of 20,000, which the generated notionals cross, and twice them beyond)."""
+    flat = {m: {"maintenance_margin_rate": str(r), "initial_margin_rate": str(min(1, r * 2))} for m, r in rate.items()}
+    tiers = {m: {"tiers": [{"max_notional": "20000", **flat[m]},  # a bracket edge the generated notionals cross
+                           {"maintenance_margin_rate": str(min(Decimal("0.5"), r * 2)), "initial_margin_rate": "1"}]}
+             for m, r in rate.items()}
+    raw: dict[str, Any] = {
+        "liquidation_fee_rate": "0.0001",  # below (1 + b) × the lowest rate generated, as tiered-v1 requires
+        "markets": tiers if name == "tiered-v1" else flat,
+        **EXTRA_KEYS.get(name, {}),
+    }
+    if name != "stepped-v1":
+        raw["target_buffer"] = "0.25"
+    return registry.get(name).parse_params(raw)
