@@ -136,7 +136,7 @@ def scope_positions(account: AccountView) -> list[ScopePosition]:
 class ScopeTriggers(Protocol):
     """What a version may add to ``RuleVersion``: its triggers from a margin scope's plain figures, no view built.
 
-    The liquidation index re-indexes an account at nearly every fill, and that
+    The liquidation index re-indexes an account at most of its fills, and that
     upkeep was about a third of an ingest. Building an ``AccountView`` and a
     ``PositionView`` per position for it, then a ``Trigger`` per position that
     the index turns back into a plain tuple, was about a quarter of the upkeep
@@ -162,7 +162,9 @@ class TriggerStands(Protocol):
     its account's triggers (the index's upkeep was a quarter of an ingest).
     The answer must be safe: True only when, after the fill, the triggers the
     account holds still name it at every mark that could distress it (a
-    superset, as ever); ``tests/test_trigger_stands.py`` holds every
+    superset, as ever): E − MM nowhere in their range below its least value
+    there before the fill (not below it at every price: a long sold below a
+    rising mark has less there). ``tests/test_trigger_stands.py`` holds every
     registered version that has it to that over generated scopes and fills.
     It may read only the params ``trigger_key`` names: what-if worlds whose
     keys are equal share one index, and so its answers. The flat-rate model

@@ -11,7 +11,11 @@ Trigger prices come from buffer shares (``rules.triggers``) with the flat rate
 on both sides. ``triggers`` is built on ``scope_triggers``, which the
 liquidation index asks for (``rules.base.ScopeTriggers``): a subclass that
 changed how its triggers are found would override ``scope_triggers``, not
-``triggers`` alone, or the index would go on asking the model's.
+``triggers`` alone, or the index would go on asking the model's. Likewise
+``trigger_stands`` (``rules.base.TriggerStands``) relies on this model's
+margin (one rate per market, E < MM): a subclass that changed either must
+override it too, or set ``trigger_stands = None`` (the index then re-indexes
+its accounts at every fill).
 """
 
 from __future__ import annotations

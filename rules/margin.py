@@ -36,7 +36,7 @@ def initial(account: AccountView, params: Params) -> Decimal:
 
 
 def scope_buffer(cash: Decimal, positions: Iterable[ScopePosition], params: Params) -> Decimal:
-    """E − MM in one pass over the positions, for the liquidation index, which asks at nearly every fill of every
+    """E − MM in one pass over the positions, for the liquidation index, which asks at most fills of every
     account: the very steps of ``equity(account) - maintenance(account, params)`` (the two sums kept side by side,
     each from ``ZERO``, then cash + Σ pnl − Σ MM), each in the ledger's exact context's own methods (an inexact one
     raises, as it would there): the same figure, down to its exponent, and the same refusals, whatever context the

@@ -66,8 +66,8 @@ def share_triggers(positions: Sequence[ScopePosition], buffer: Decimal, params: 
                    table: RateTable) -> list[tuple[str, bool, Decimal]]:
     """One trigger per position of a scope whose buffer E − MM is ``buffer``, as a plain (market, long, price).
 
-    One loop, no call per position: the liquidation index asks at nearly every fill of every account
-    (``rules.base.ScopeTriggers``)."""
+    One loop, no call per position: the liquidation index asks at every fill of every account that does not take a
+    position down (``rules.base.ScopeTriggers``)."""
     if buffer <= 0:  # no buffer: distress is possible at any mark
         return [(market, True, _ALWAYS_LONG) if size > 0 else (market, False, _ALWAYS_SHORT)
                 for market, size, _, _ in positions]
@@ -96,22 +96,26 @@ def reduction_keeps(trigger: Decimal, is_long: bool, qty: Decimal, price: Decima
     Why: nearly half the fills of a venue's day take a position down, and
     recomputing the account's triggers at each was most of their cost in the
     liquidation index. The triggers promise that E − MM stays at or above
-    what it was at the least favourable prices they allow (the box: each
-    market at or on the safe side of its trigger). Such a fill changes E − MM,
-    at every price p of the position's market, by
-    ``qty·(price − p) − fee + (MM(|s|) − MM(|s| − qty)) at p`` for a long
-    (``qty·(p − price)`` for a short): the fill's price against p, its fee,
-    and the maintenance margin it frees, which is at least ``low_rate·qty·p``
-    when every marginal maintenance rate is at least ``low_rate``. After the
-    fill, E − MM still rises as the price moves to the safe side (its slope
-    is at least ``|s'|·(1 − m_hi)`` with rates below 1), so over the box it is
-    least at the trigger itself. So when the change at the trigger T is not
-    negative, ``qty·(price − (1 − low_rate)·T) >= fee`` for a long (T taken
-    as 0 below 0: no price is) or ``qty·((1 + low_rate)·T − price) >= fee`` for
-    a short, E − MM is nowhere in the box lower than before, and the triggers
-    stand: the accounts they name stay a superset of the distressed. The
-    funding reserve they were computed with is untouched (a smaller position
-    pays less). An infinite trigger (no buffer) never stands: the scope is
+    zero (at or above the funding reserve they set aside) at every price they
+    allow: each market at its trigger or on its safe side (the box). Over the
+    box E − MM is least with the position's market at its trigger T. Such a
+    fill changes E − MM, at a price p of that market, by
+    ``qty·(price − p) − fee`` for a long (``qty·(p − price) − fee`` for a
+    short: the fill's price against p, and its fee) plus the maintenance
+    margin it frees, which is at least ``low_rate·qty·p`` when every marginal
+    maintenance rate is at least ``low_rate``. After the fill, E − MM still
+    rises as the price moves to the safe side (a long's slope is at least
+    ``s'·(1 − m_hi)`` upwards, a short's ``|s'|·(1 + m_lo)`` downwards, with
+    rates below 1), so over the box it is again least at T. So when the change
+    at T is not negative, ``qty·(price − (1 − low_rate)·T) >= fee`` for a
+    long (T taken as 0 when it is below: no price is) or
+    ``qty·((1 + low_rate)·T − price) >= fee`` for a short, E − MM after the
+    fill is nowhere in the box below its least value before, and the triggers
+    stand: the accounts they name stay a superset of the distressed. (Not
+    that E − MM is no lower at every price: a long sold below a rising mark
+    has less there, which the box's least value does not mind.) The funding
+    allowance is untouched: the reserve it draws on is part of that least
+    value. An infinite trigger (no buffer) never stands: the scope is
     recomputed. Exact (``_EXACT``), or, past its precision, recomputed.
     """
     if trigger.is_infinite():

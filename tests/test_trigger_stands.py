@@ -19,6 +19,7 @@ from __future__ import annotations
 from decimal import Context, Decimal
 from itertools import product
 
+import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,19 @@ from ledger.engine.session import fold_batch
 from rules import registry
 from rules.base import AccountView, PositionView, equity
 from rules.triggers import reduction_keeps
-from tests.support.builders import deposit, listed, mark, rules, stepped, tiered, trade
+from tests.support.builders import (
+    deposit,
+    funding,
+    isolated_margin,
+    listed,
+    margin_mode,
+    mark,
+    rules,
+    stepped,
+    tiered,
+    trade,
+    withdrawal,
+)
 from tests.support.scopes import MARKETS, accounts, inputs, version_params
 
 STANDING = sorted(name for name in registry.names() if hasattr(registry.get(name), "trigger_stands"))
@@ -206,6 +219,41 @@ def test_a_fill_taking_a_long_down_at_a_ruinous_price_is_re_indexed_and_the_next
     assert _run(events, always)[1] != scanned, "the check is what re-indexes her"
 
 
+TWO_USD = {m: {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"} for m in ("BTC-PERP", "ETH-PERP")}
+
+CASES = {
+    # alice sells half at 9,712, just above her trigger, paying a fee of 485.6 (10% of the notional, as the price
+    # band allows): the price alone would leave room at the trigger (about 1), the fee does not; her cash goes to
+    # -329.6 and the next mark at 10,000 liquidates her (found by a review: an index passing no fee missed it)
+    "a fee larger than the room the fill's price leaves": [
+        *_opening(), trade("alice", "sell", "0.5", "9712", fee="485.6", t=4, id="t-a2"),
+        trade("bob", "buy", "0.5", "9712", t=4, id="t-b2"), mark("10000", t=5, id="k-1")],
+    # alice short 1 BTC at 10,000 and 100 ETH at 100 on 700 (triggers about 10,288.6 and 102.886) buys 50 ETH back
+    # at 115: ETH's trigger leaves no room, BTC's would; the next ETH mark at 100, below ETH's old trigger,
+    # liquidates her (found by a review: an index taking the first trigger on the side missed it)
+    "the fill's own market's trigger, not another's on its side": [
+        listed(t=0), listed(market="ETH-PERP", lot="0.01", t=0),
+        rules(version="partial-v1", fee="0.002", buffer="0.25", markets=TWO_USD, t=0.5),
+        deposit("alice", "700", t=1, id="d-a"), deposit("bob", "1000000", t=1, id="d-b"),
+        trade("alice", "sell", "1", "10000", t=2, id="t-a"), trade("bob", "buy", "1", "10000", t=2, id="t-b"),
+        trade("alice", "sell", "100", "100", market="ETH-PERP", t=2.1, id="t-a-e"),
+        trade("bob", "buy", "100", "100", market="ETH-PERP", t=2.1, id="t-b-e"),
+        mark("10000", t=3, id="k-0"), mark("100", market="ETH-PERP", t=3.1, id="k-e0"),
+        trade("alice", "buy", "50", "115", market="ETH-PERP", t=4, id="t-a2"),
+        trade("bob", "sell", "50", "115", market="ETH-PERP", t=4, id="t-b2"),
+        mark("100", market="ETH-PERP", t=5, id="k-e1")],
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_index_re_indexes_a_fill_whose_triggers_no_longer_stand(case):
+    """Fills taking a position down that the version must refuse to keep: the index decides as a full scan does."""
+    events = CASES[case]
+    _, scanned = _run(events, None)
+    assert [e.account for e in scanned][:1] == ["alice"], "the case distresses alice (not a vacuous comparison)"
+    assert _run(events, LiquidationIndex())[1] == scanned
+
+
 def test_a_fill_taking_a_long_down_at_the_mark_keeps_its_account_s_triggers():
     """alice sells half at the mark: her triggers stand (the margin it frees costs nothing at them), so the index
     keeps the very entries it held, and still decides as a full scan at a mark past them."""
@@ -220,42 +268,87 @@ def test_a_fill_taking_a_long_down_at_the_mark_keeps_its_account_s_triggers():
     assert _run(events, LiquidationIndex())[1] == _run(events, None)[1]
 
 
-def _near_distress_steps() -> st.SearchStrategy[list[tuple[str, str, str, str]]]:
-    """Fills between alice and bob (mostly alice selling: her long, and bob's short, taken down, then turned) at
-    prices about the mark, and marks about it, from 9,000 to 11,000: alice starts about 250 from distress, so these
-    cross her triggers, and her liquidation price, often."""
-    price = st.integers(9000, 11000).map(str)
-    return st.lists(st.one_of(
-        st.tuples(st.just("fill"), st.sampled_from(["sell", "sell", "buy"]),
-                  st.sampled_from(["0.1", "0.2", "0.3", "0.7", "1.5"]), price),
-        st.tuples(st.just("mark"), st.just(""), st.just(""), price),
-    ), min_size=2, max_size=25)
+MARKETS_3 = {"BTC-PERP": ("USD", 10000, "0.001"), "ETH-PERP": ("USD", 100, "0.01"), "SOL-PERP": ("USDC", 50, "0.1")}
+"""Three markets, two settle assets: (asset, opening price, lot)."""
+RATES_3 = {"BTC-PERP": "0.005", "ETH-PERP": "0.01", "SOL-PERP": "0.02"}
+TIERS_3 = {m: {"tiers": [{"max_notional": "3000", "maintenance_margin_rate": r, "initial_margin_rate": "0.04"},
+                         {"max_notional": "8000", "maintenance_margin_rate": str(Decimal(r) * 2), "initial_margin_rate": "0.06"},
+                         {"maintenance_margin_rate": str(Decimal(r) * 4), "initial_margin_rate": "0.1"}]}
+           for m, r in RATES_3.items()}
+
+
+def _activation(version: str):
+    flat = {m: {"maintenance_margin_rate": r, "initial_margin_rate": "0.04"} for m, r in RATES_3.items()}
+    if version == "tiered-v1":  # bracket edges at 3,000 and 8,000 of notional, which the fills cross both ways
+        return tiered(markets=TIERS_3)
+    if version == "stepped-v1":  # stepping down from 1,000 of notional
+        return stepped(threshold="1000", markets=flat)
+    return rules(version=version, fee="0.002", buffer=None if version == "full-v1" else "0.25", markets=flat, t=0.5)
+
+
+_FILL = st.tuples(st.just("fill"), st.sampled_from(["alice", "alice", "carol"]), st.sampled_from(list(MARKETS_3)),
+                  st.sampled_from(["sell", "sell", "buy"]), st.integers(1, 30), st.integers(9700, 10300),
+                  st.sampled_from([0, 0, 5, 50, 500, 1000, -100]))
+"""(who, market, side, notional in hundreds, price in basis points of the market's opening price, fee in basis
+points of the notional: none, usual, large, the 10% the price band allows, a rebate)"""
+_MARK = st.tuples(st.just("mark"), st.sampled_from(list(MARKETS_3)), st.integers(9000, 11000))
+_FUNDING = st.tuples(st.just("funding"), st.sampled_from(list(MARKETS_3)), st.integers(-50, 100))
+_CASH = st.tuples(st.sampled_from(["deposit", "withdrawal"]), st.sampled_from(["alice", "carol"]),
+                  st.sampled_from(["USD", "USDC"]), st.integers(1, 50))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=_near_distress_steps(), version=st.sampled_from(STANDING))
-def test_fills_near_distress_are_decided_as_a_full_scan_decides(steps, version):
-    """Generated fills between alice and bob (taking their positions down, turning them, growing them) and marks,
-    near her distress: the index, keeping triggers where the version says they stand, decides the very events a
-    full scan decides, under every version that answers."""
-    if version == "tiered-v1":  # a bracket edge at 5,000 of notional, which the fills take her below
-        activation = tiered(markets={"BTC-PERP": {"tiers": [
-            {"max_notional": "5000", "maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"},
-            {"maintenance_margin_rate": "0.01", "initial_margin_rate": "0.02"}]}})
-    elif version == "stepped-v1":  # stepping down from 1,000 of notional
-        activation = stepped(threshold="1000", markets=FLAT)
-    else:
-        activation = rules(version=version, fee="0.002", buffer=None if version == "full-v1" else "0.25",
-                           markets=FLAT, t=0.5)
-    events = [_opening()[0], activation, *_opening()[2:]]
-    for n, (kind, side, qty, price) in enumerate(steps):
-        t = 4 + n
-        if kind == "fill":
-            other = "buy" if side == "sell" else "sell"
-            events += [trade("alice", side, qty, price, t=t, id=f"a-{n}", fee="0.5"),
-                       trade("bob", other, qty, price, t=t, id=f"b-{n}", fee="-0.1")]
+@given(version=st.sampled_from(STANDING), isolated=st.booleans(),
+       opening=st.lists(st.tuples(st.sampled_from(["alice", "carol"]), st.sampled_from(list(MARKETS_3)),
+                                  st.sampled_from(["buy", "sell"]), st.integers(1, 40)), min_size=1, max_size=6),
+       steps=st.lists(st.one_of(_FILL, _FILL, _MARK, _MARK, _FUNDING, _CASH), min_size=5, max_size=40))
+def test_fills_near_distress_are_decided_as_a_full_scan_decides(version, isolated, opening, steps):
+    """Generated histories near distress: alice and carol, a few hundred of cash each in two settle assets, open
+    positions in three markets (carol's SOL-PERP isolated, in some), then fills with bob (taking their positions
+    down, turning them, growing them, at prices about the mark, with fees up to a tenth of the notional and
+    rebates), marks, funding both ways, deposits and withdrawals. The index, keeping triggers where the version
+    says they stand, decides the very events a full scan decides, under every version that answers."""
+    events = [listed(market=m, lot=lot, settle=asset, t=0) for m, (asset, _, lot) in MARKETS_3.items()]
+    events += [_activation(version), deposit("bob", "10000000", t=1, id="d-b"),
+               deposit("bob", "10000000", t=1, id="d-b2", asset="USDC")]
+    for who in ("alice", "carol"):
+        events += [deposit(who, "400", t=1, id=f"d-{who}"), deposit(who, "150", t=1, id=f"d2-{who}", asset="USDC")]
+    if isolated:
+        events += [margin_mode("carol", market="SOL-PERP"), isolated_margin("carol", "40", market="SOL-PERP")]
+    n = 0
+
+    def fill(who, market, side, hundreds, price, fee_bp):
+        nonlocal n
+        n += 1
+        qty = (Decimal(hundreds) * 100 / price).quantize(Decimal(MARKETS_3[market][2]))
+        if qty <= 0:
+            return []
+        fee = (qty * price * fee_bp / 10000).quantize(Decimal("0.0001"))
+        other = "buy" if side == "sell" else "sell"
+        return [trade(who, side, str(qty), str(price), market=market, fee=str(fee), t=2 + n / 1000, id=f"t-{n}"),
+                trade("bob", other, str(qty), str(price), market=market, t=2 + n / 1000, id=f"u-{n}")]
+
+    for who, market, side, hundreds in opening:
+        events += fill(who, market, side, hundreds, Decimal(MARKETS_3[market][1]), 0)
+    for market, (_, price, _) in MARKETS_3.items():
+        n += 1
+        events.append(mark(str(price), market=market, t=2 + n / 1000, id=f"k-{n}"))
+    for step in steps:
+        n += 1
+        t = 2 + n / 1000
+        if step[0] == "fill":
+            _, who, market, side, hundreds, bp, fee_bp = step
+            events += fill(who, market, side, hundreds, Decimal(MARKETS_3[market][1]) * bp / 10000, fee_bp)
+        elif step[0] == "mark":
+            _, market, bp = step
+            events.append(mark(str(Decimal(MARKETS_3[market][1]) * bp / 10000), market=market, t=t, id=f"k-{n}"))
+        elif step[0] == "funding":
+            _, market, rate = step
+            events.append(funding(str(Decimal(rate) / 100000), market=market, t=t, id=f"f-{n}"))
         else:
-            events.append(mark(price, t=t, id=f"k-{n + 1}"))
+            kind, who, asset, amount = step
+            made = deposit if kind == "deposit" else withdrawal
+            events.append(made(who, str(amount), t=t, id=f"c-{n}", asset=asset))
 
     def run(index):
         state, made = LedgerState(), []

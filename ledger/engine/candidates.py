@@ -15,8 +15,8 @@ positions together, and each isolated position alone (a one-position account
 whose cash is its margin). Anything that changes an account (fills, cash,
 isolated margin, liquidations) recomputes its triggers, but for a fill that
 took a cross position down when the version says the triggers still stand
-(``rules.base.TriggerStands``: E − MM is then nowhere in their range lower
-than before; nearly half a venue's fills); a new rule activation, or a trade moving the
+(``rules.base.TriggerStands``: E − MM is then nowhere in their range below
+its least value there before; nearly half a venue's fills); a new rule activation, or a trade moving the
 valuation of a market that has no mark yet, marks the whole index stale and
 the next mark rebuilds it. A what-if index is built with the substituted
 rules.

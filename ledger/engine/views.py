@@ -31,11 +31,12 @@ plain (market, size, entry price, mark))."""
 def open_scopes(state: LedgerState, account: str) -> list[Scope]:
     """Every margin scope of the account that holds an open position, in one pass over its positions: the cross
     positions of each settle asset (by asset), then each isolated position alone (by market), as ``account_view``
-    and ``isolated_view`` would give them. The liquidation index asks at nearly every event (each fill re-indexes
-    its account), and asking those one scope at a time walked and sorted the positions again for each. Each
-    position is a plain tuple, as a version's ``scope_triggers`` takes it (``rules.base.ScopeTriggers``): a view
-    per position, and a ``Trigger`` per position turned back into a tuple, were about a quarter of the index's
-    upkeep (``scope_views`` builds the views for a version without ``scope_triggers``)."""
+    and ``isolated_view`` would give them. The liquidation index asks at most events (a fill re-indexes its
+    account unless it took a position down and the triggers stand), and asking those one scope at a time walked
+    and sorted the positions again for each. Each position is a plain tuple, as a version's ``scope_triggers``
+    takes it (``rules.base.ScopeTriggers``): a view per position, and a ``Trigger`` per position turned back into
+    a tuple, were about a quarter of the index's upkeep (``scope_views`` builds the views for a version without
+    ``scope_triggers``)."""
     acct = state.account(account)
     positions, isolated, markets = acct.positions, acct.isolated, state.markets
     cross: list[ScopePosition] = []
