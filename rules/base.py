@@ -158,7 +158,7 @@ class TriggerStands(Protocol):
     """What a version may add to ``RuleVersion``: whether an account's triggers still stand after a fill that took part
     (or all) of one of its positions off, so that the liquidation index need not recompute them.
 
-    Nearly half the fills take a position down, and each used to recompute
+    39% of the benchmark history's fills take a position down, and each recomputed
     its account's triggers (the index's upkeep was a quarter of an ingest).
     The answer must be safe: True only when, after the fill, the triggers the
     account holds still name it at every mark that could distress it (a

@@ -93,7 +93,7 @@ def reduction_keeps(trigger: Decimal, is_long: bool, qty: Decimal, price: Decima
     """Whether a position's ``trigger`` still bounds its margin scope after a fill took ``qty`` of it off (at most
     all of it; the side stays) at ``price``, paying ``fee``: the scope's other triggers then stand too.
 
-    Why: nearly half the fills of a venue's day take a position down, and
+    Why: 39% of the benchmark history's fills take a position down, and
     recomputing the account's triggers at each was most of their cost in the
     liquidation index. The triggers promise that E − MM stays at or above
     zero (at or above the funding reserve they set aside) at every price they

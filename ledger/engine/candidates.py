@@ -16,7 +16,7 @@ whose cash is its margin). Anything that changes an account (fills, cash,
 isolated margin, liquidations) recomputes its triggers, but for a fill that
 took a cross position down when the version says the triggers still stand
 (``rules.base.TriggerStands``: E − MM is then nowhere in their range below
-its least value there before; nearly half a venue's fills); a new rule activation, or a trade moving the
+its least value there before; 39% of the benchmark history's fills); a new rule activation, or a trade moving the
 valuation of a market that has no mark yet, marks the whole index stale and
 the next mark rebuilds it. A what-if index is built with the substituted
 rules.
