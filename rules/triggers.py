@@ -23,17 +23,7 @@ triggers when ``reduction_keeps`` says so: see there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import (
-    ROUND_CEILING,
-    ROUND_FLOOR,
-    Context,
-    Decimal,
-    DecimalException,
-    FloatOperation,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-)
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalException
 from typing import Any
 
 from ledger.domain.money import EXACT_METHODS
@@ -84,10 +74,6 @@ def share_triggers(positions: Sequence[ScopePosition], buffer: Decimal, params: 
     return triggers
 
 
-_EXACT = Context(prec=120, traps=[FloatOperation, InvalidOperation, Overflow, Inexact])
-"""``reduction_keeps``' own arithmetic: exact, or it raises (and the triggers are then recomputed)."""
-
-
 def reduction_keeps(trigger: Decimal, is_long: bool, qty: Decimal, price: Decimal, fee: Decimal,
                     low_rate: Decimal) -> bool:
     """Whether a position's ``trigger`` still bounds its margin scope after a fill took ``qty`` of it off (at most
@@ -116,15 +102,17 @@ def reduction_keeps(trigger: Decimal, is_long: bool, qty: Decimal, price: Decima
     has less there, which the box's least value does not mind.) The funding
     allowance is untouched: the reserve it draws on is part of that least
     value. An infinite trigger (no buffer) never stands: the scope is
-    recomputed. Exact (``_EXACT``), or, past its precision, recomputed.
+    recomputed. Exact (the ledger's ``EXACT_METHODS``), or, past its
+    precision, recomputed.
     """
     if trigger.is_infinite():
         return False
+    exact = EXACT_METHODS
     try:
         if is_long:
-            room = _EXACT.subtract(price, _EXACT.multiply(_EXACT.subtract(1, low_rate), trigger)) if trigger > 0 else price
+            room = exact.subtract(price, exact.multiply(exact.subtract(1, low_rate), trigger)) if trigger > 0 else price
         else:
-            room = _EXACT.subtract(_EXACT.multiply(_EXACT.add(1, low_rate), trigger), price)
-        return _EXACT.multiply(qty, room) >= fee
-    except DecimalException:
+            room = exact.subtract(exact.multiply(exact.add(1, low_rate), trigger), price)
+        return exact.multiply(qty, room) >= fee
+    except DecimalException:  # past 120 digits (Inexact): recomputed instead
         return False

@@ -14,11 +14,10 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.domain.state import LedgerState
 from ledger.engine import candidates
 from ledger.engine.candidates import FUNDING_RESERVE, LiquidationIndex
-from ledger.engine.session import fold_batch
 from tests.support.builders import deposit, funding, listed, mark, rules, trade
+from tests.support.histories import fold_one_by_one
 
 FLAT = {"BTC-PERP": {"maintenance_margin_rate": "0.005", "initial_margin_rate": "0.01"}}
 
@@ -44,10 +43,7 @@ CASES = {
 
 
 def _run(events, index):
-    state, made = LedgerState(), []
-    for event in events:
-        made += fold_batch(state, [(event.id, event)], index=index).to_append
-    return [e for e in made if e.TYPE in ("liquidation", "bankruptcy")]
+    return [e for e in fold_one_by_one(events, index, refused_ok=False)[1] if e.TYPE in ("liquidation", "bankruptcy")]
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -35,7 +35,17 @@ from tests.support.builders import (
     trade,
     two_markets,
 )
-from tests.support.histories import MARKETS, D, activations, header, policies, run_history, steps, to_event
+from tests.support.histories import (
+    MARKETS,
+    D,
+    activations,
+    fold_one_by_one,
+    header,
+    policies,
+    run_history,
+    steps,
+    to_event,
+)
 
 
 def test_the_generated_activations_cover_every_registered_version():
@@ -129,13 +139,7 @@ def test_a_partial_close_is_the_smallest_lot_rounded_quantity(cash, lots, drop_b
 
 
 def fold_each(history, activation, index, policy=None):
-    state, appended = LedgerState(), []
-    for event in header(activation, policy) + [to_event(step, n) for n, step in enumerate(history)]:
-        try:
-            appended += fold_batch(state, [(event.id, event)], index=index).to_append
-        except InvalidBatch:
-            continue
-    return appended
+    return fold_one_by_one(header(activation, policy) + [to_event(step, n) for n, step in enumerate(history)], index)[1]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -179,13 +183,5 @@ def test_a_what_if_index_decides_exactly_as_a_full_scan(activation, history, ver
     def substitute(rules):
         return RulesInForce(version, params, "whatif", rules.at)
 
-    def run(index):
-        state, appended = LedgerState(), []
-        for event in header(activation) + [to_event(step, n) for n, step in enumerate(history)]:
-            try:
-                appended += fold_batch(state, [(event.id, event)], substitute=substitute, index=index).to_append
-            except InvalidBatch:
-                continue
-        return appended
-
-    assert run(LiquidationIndex(substitute)) == run(None)
+    events = header(activation) + [to_event(step, n) for n, step in enumerate(history)]
+    assert fold_one_by_one(events, LiquidationIndex(substitute), substitute)[1] == fold_one_by_one(events, None, substitute)[1]

@@ -23,9 +23,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from ledger import InvalidBatch
 from ledger.domain.money import arithmetic
-from ledger.domain.state import LedgerState
+from ledger.domain.positions import fill
 from ledger.engine.candidates import LiquidationIndex
 from ledger.engine.session import fold_batch
 from rules import registry
@@ -44,6 +43,7 @@ from tests.support.builders import (
     trade,
     withdrawal,
 )
+from tests.support.histories import fold_one_by_one
 from tests.support.scopes import MARKETS, accounts, inputs, version_params
 
 STANDING = sorted(name for name in registry.names() if hasattr(registry.get(name), "trigger_stands"))
@@ -100,12 +100,13 @@ def reductions(draw: st.DrawFn) -> tuple[AccountView, dict[str, Decimal], int, D
 
 
 def _after(account: AccountView, k: int, qty: Decimal, price: Decimal, fee: Decimal) -> AccountView:
-    """The scope after the fill: the PnL it realized and its fee in the cash, the position smaller (or gone)."""
+    """The scope after the fill, as the fold books it (``positions.fill``): the PnL it realized and its fee in the
+    cash, the position smaller (or gone)."""
     position = account.positions[k]
-    sign = 1 if position.size > 0 else -1
     with arithmetic():
-        cash = account.cash + qty * (price - position.entry_price) * sign - fee
-        size = position.size - sign * qty
+        size, _, realized = fill(position.size, position.entry_price, "sell" if position.size > 0 else "buy", qty, price)
+        assert realized is not None, "a fill taking a position down realizes"
+        cash = account.cash + realized - fee
     positions = list(account.positions)
     if size:
         positions[k] = PositionView(position.market, size, position.entry_price, position.mark, position.lot_size)
@@ -194,9 +195,7 @@ def _opening() -> list:
 
 
 def _run(events, index):
-    state, made = LedgerState(), []
-    for event in events:
-        made += fold_batch(state, [(event.id, event)], index=index).to_append
+    state, made = fold_one_by_one(events, index, refused_ok=False)
     return state, [e for e in made if e.TYPE in ("liquidation", "bankruptcy")]
 
 
@@ -350,13 +349,4 @@ def test_fills_near_distress_are_decided_as_a_full_scan_decides(version, isolate
             made = deposit if kind == "deposit" else withdrawal
             events.append(made(who, str(amount), t=t, id=f"c-{n}", asset=asset))
 
-    def run(index):
-        state, made = LedgerState(), []
-        for event in events:
-            try:
-                made += fold_batch(state, [(event.id, event)], index=index).to_append
-            except InvalidBatch:
-                continue
-        return made
-
-    assert run(LiquidationIndex()) == run(None)
+    assert fold_one_by_one(events, LiquidationIndex())[1] == fold_one_by_one(events)[1]

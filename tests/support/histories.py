@@ -6,7 +6,9 @@ over ``ACCOUNTS`` and two ``MARKETS``); ``activations`` draws a rule
 activation of every registered version; ``header`` opens a history and
 ``to_event`` turns a step into its event. ``run_history`` folds them one
 batch each through an engine session, dropping what the ledger refuses, and
-``check_after`` asserts after every accepted event what must always hold.
+``check_after`` asserts after every accepted event what must always hold;
+``fold_one_by_one`` folds any events so, with or without a liquidation index
+(what the index's tests compare).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from tests.support.builders import (
 )
 
 __all__ = ["D", "ACCOUNTS", "MARKETS", "steps", "activations", "policies", "to_event", "header", "run_history",
-           "check_after"]
+           "check_after", "fold_one_by_one"]
 
 D = Decimal
 ACCOUNTS = ["a0", "a1", "a2", "a3"]
@@ -156,6 +158,21 @@ def generated_ledger(activation, policy, history):
         with contextlib.suppress(InvalidBatch):
             ledger.append([to_event(step, n)])
     return ledger
+
+
+def fold_one_by_one(events, index=None, substitute=None, *, refused_ok=True):
+    """``events`` folded into a fresh state one batch each, as an ingest of one record at a time decides them, by an
+    engine session with the liquidation ``index`` (None: every exposed account scanned) deciding with
+    ``substitute``'s rules: (the state, every event appended, the engine's among them). A refused event stores
+    nothing and is dropped, or raises where none may be (``refused_ok=False``: a case's own fixture)."""
+    state, appended = LedgerState(), []
+    for event in events:
+        try:
+            appended += fold_batch(state, [(event.id, event)], substitute=substitute, index=index).to_append
+        except InvalidBatch:
+            if not refused_ok:
+                raise
+    return state, appended
 
 
 def run_history(activation, history, policy=None):
